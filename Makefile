@@ -1,0 +1,47 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Everything runs inside .venv.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+C360 := $(VENV)/bin/c360
+WORKSPACE ?= demo-workspace
+CUSTOMERS ?= 5000
+SEED ?= 42
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv demo test test-fast bench lint clean
+
+help:
+	@echo "make demo   - fresh environment, demo data ($(CUSTOMERS) customers), the whole pipeline"
+	@echo "make test   - the full test suite (unit, Ray, Azure stand-ins, end-to-end)"
+	@echo "make bench  - benchmarks; figures printed as tables"
+	@echo "make lint   - ruff"
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (c360 needs Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(C360) init $(WORKSPACE) --force
+	cd $(WORKSPACE) && ../$(C360) demo-data --customers $(CUSTOMERS) --seed $(SEED)
+	cd $(WORKSPACE) && ../$(C360) run
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) -m c360.bench all
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check c360 training serving tests
+
+clean:
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache

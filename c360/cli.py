@@ -1,0 +1,105 @@
+"""The `c360` command line. Each command imports its stage lazily so `c360 --help` stays instant."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from c360.errors import C360Error
+
+app = typer.Typer(
+    name="c360",
+    help="c360: a Customer 360 personalization engine on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    """c360: a Customer 360 personalization engine on Ray."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+    )
+    for noisy in ("azure", "urllib3", "filelock", "fsspec", "ray"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _workspace(path: Path):
+    from c360.workspace import Workspace
+
+    return Workspace.load(path)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing c360.yaml.")] = False,
+) -> None:
+    """Create a workspace: c360.yaml with the embedded defaults."""
+    from c360.workspace import init_workspace
+
+    target = init_workspace(directory, force=force)
+    console.print(f"created [bold]{target}[/bold]; next: `c360 demo-data` or declare your sources in it")
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: Annotated[int, typer.Option(help="How many people to simulate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 42,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Generate realistic raw files for all eight source kinds, plus a ground-truth folder."""
+    from c360.sources.demo import generate_demo_data
+
+    ws = _workspace(workspace)
+    summary = generate_demo_data(ws, customers=customers, seed=seed, console=console)
+    console.print(summary)
+
+
+@app.command()
+def ingest(
+    workspace: WorkspaceOpt = Path("."),
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable).")] = None,
+) -> None:
+    """Load new raw files into standardized/, quarantining bad rows with the reason."""
+    from c360.sources.ingest import ingest as run_ingest
+    from c360.sources.ingest import print_summary
+
+    ws = _workspace(workspace)
+    report = run_ingest(ws, sources=source, progress=True)
+    print_summary(report, console)
+    if report.rows_accepted == 0 and report.failed_files:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    workspace: WorkspaceOpt = Path("."),
+    stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,
+) -> None:
+    """Run every pipeline stage in order (ingest, then the stages that build on it)."""
+    from c360.pipeline import run_pipeline
+
+    run_pipeline(_workspace(workspace), console, only=stage)
+
+
+def entrypoint() -> None:
+    try:
+        app()
+    except C360Error as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(2)

@@ -1,0 +1,144 @@
+"""The lake: one root URI, local or `abfs://`, behind one small interface.
+
+Every stage reads and writes through a `Lake`, so the same code runs over `./data/lake` on a laptop and over
+ADLS Gen2 in production. Paths handed to pyarrow, Ray Data and fsspec are filesystem-native (no protocol):
+`Lake.path("raw", "crm")` is `/abs/ws/data/lake/raw/crm` locally and `container/prefix/raw/crm` on ADLS.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from c360.errors import StoreUnavailableError
+
+AZURE_PROTOCOLS = ("abfs", "abfss", "az")
+
+
+class Lake:
+    """A lake rooted at `uri`; `storage_options` go to fsspec (adlfs for `abfs://`)."""
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None, base_dir: Path | None = None):
+        self.storage_options = dict(storage_options or {})
+        protocol, _, rest = uri.partition("://")
+        if rest and protocol in AZURE_PROTOCOLS:
+            self.protocol = "abfs"
+            self.root = rest.strip("/")
+        elif rest and protocol != "file":
+            raise StoreUnavailableError(f"lake uri {uri!r}: unsupported scheme {protocol!r} (use a path or abfs://)")
+        else:
+            local = Path(rest if rest else uri).expanduser()
+            if not local.is_absolute():
+                local = (base_dir or Path.cwd()) / local
+            self.protocol = "file"
+            self.root = str(local.resolve())
+        self.uri = uri if self.protocol == "abfs" else self.root
+
+    def __repr__(self) -> str:
+        return f"Lake({self.display_uri})"
+
+    @property
+    def display_uri(self) -> str:
+        return f"abfs://{self.root}" if self.protocol == "abfs" else self.root
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    @cached_property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem (adlfs' AzureBlobFileSystem for `abfs://`)."""
+        if self.protocol == "abfs":
+            return fsspec.filesystem("abfs", **self.storage_options)
+        return fsspec.filesystem("file", auto_mkdir=True)
+
+    @cached_property
+    def arrow_fs(self) -> pafs.FileSystem:
+        """A pyarrow filesystem for pyarrow and Ray Data (`filesystem=`)."""
+        if self.protocol == "abfs":
+            return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs))
+        return pafs.LocalFileSystem()
+
+    # ------------------------------------------------------------------ paths
+
+    def path(self, *parts: str) -> str:
+        """The filesystem-native path of `parts` below the root."""
+        clean = [p.strip("/") for p in parts if p and p.strip("/")]
+        return posixpath.join(self.root, *clean) if clean else self.root
+
+    def relative(self, path: str) -> str:
+        """`path` relative to the root, for messages and lineage columns."""
+        path = path.removeprefix(f"{self.protocol}://")
+        return posixpath.relpath(path, self.root) if path.startswith(self.root) else path
+
+    def full_uri(self, path: str) -> str:
+        return f"abfs://{path}" if self.protocol == "abfs" else path
+
+    # ------------------------------------------------------------------ operations
+
+    def glob(self, pattern: str) -> list[str]:
+        """Files matching a glob below the root, sorted (deterministic order for incremental loads)."""
+        try:
+            found = self.fs.glob(self.path(pattern), detail=True)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001 - adlfs raises many kinds; name the store instead
+            raise StoreUnavailableError(f"lake {self.display_uri}: cannot list {pattern!r}: {exc}") from exc
+        files = [p for p, info in found.items() if info.get("type") == "file"]
+        return sorted(p.removeprefix("abfs://") for p in files)
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    def info(self, path: str) -> dict[str, Any]:
+        return self.fs.info(path)
+
+    def makedirs(self, *parts: str) -> str:
+        target = self.path(*parts)
+        if self.is_local:
+            Path(target).mkdir(parents=True, exist_ok=True)
+        return target
+
+    @contextmanager
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Iterator[IO[Any]]:
+        if self.is_local and "w" in mode:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with self.fs.open(path, mode, **kwargs) as fh:
+            yield fh
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open(path, "rb") as fh:
+            return fh.read()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        with self.open(path, "wb") as fh:
+            fh.write(data)
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self.read_bytes(path).decode(encoding)
+
+    def write_text(self, path: str, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(path, text.encode(encoding))
+
+    def rm(self, path: str, recursive: bool = False) -> None:
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=recursive)
+
+    def write_table(self, table: pa.Table, path: str, **kwargs: Any) -> None:
+        """Write one parquet file."""
+        if self.is_local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path, filesystem=self.arrow_fs, **kwargs)
+
+    def read_table(self, path: str, **kwargs: Any) -> pa.Table:
+        """Read a parquet file or a (hive-partitioned) folder of them."""
+        return pq.read_table(path, filesystem=self.arrow_fs, **kwargs)

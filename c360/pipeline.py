@@ -1,0 +1,42 @@
+"""`c360 run`: every batch stage, in data-flow order (ARCHITECTURE.md).
+
+A stage is a function `(workspace, console) -> None` that is incremental on its own: running the pipeline
+twice processes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from c360.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    purpose: str
+    run: Callable[[Workspace, Console], object]
+
+
+def _ingest(ws: Workspace, console: Console) -> object:
+    from c360.sources.ingest import ingest, print_summary
+
+    report = ingest(ws, progress=True)
+    print_summary(report, console)
+    return report
+
+
+STAGES: list[Stage] = [
+    Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
+]
+
+
+def run_pipeline(ws: Workspace, console: Console, only: list[str] | None = None) -> None:
+    for stage in STAGES:
+        if only and stage.name not in only:
+            continue
+        console.rule(f"[bold]{stage.name}[/bold]: {stage.purpose}")
+        stage.run(ws, console)

@@ -1,0 +1,148 @@
+"""Canonical records: the shapes every source is mapped onto (ARCHITECTURE.md, "Canonical records").
+
+The arrow schemas here are the contract between ingest and every later stage: `standardized/<record type>/`
+holds exactly these columns plus the lineage columns. Later stages import these names rather than spelling
+column names again.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import pyarrow as pa
+
+RecordType = Literal["identity", "transaction", "interaction", "consent", "product"]
+SourceKind = Literal["crm", "ecommerce", "support", "marketing", "web", "iot", "social", "thirdparty"]
+FileFormat = Literal["csv", "jsonl", "parquet"]
+
+RECORD_TYPES: tuple[str, ...] = get_args(RecordType)
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+
+TransactionKind = Literal["purchase", "return", "cancel"]
+InteractionType = Literal[
+    "support_ticket",
+    "web_visit",
+    "app_session",
+    "email_send",
+    "email_open",
+    "email_click",
+    "campaign_response",
+    "social_mention",
+    "iot_reading",
+]
+ConsentPurpose = Literal["marketing", "analytics", "personalization", "third_party"]
+ConsentChannel = Literal["email", "sms", "push", "ads", "web"]
+
+TRANSACTION_KINDS: tuple[str, ...] = get_args(TransactionKind)
+INTERACTION_TYPES: tuple[str, ...] = get_args(InteractionType)
+CONSENT_PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
+CONSENT_CHANNELS: tuple[str, ...] = get_args(ConsentChannel)
+
+MONEY = pa.decimal128(18, 4)
+TS = pa.timestamp("us", tz="UTC")
+
+# Every standardized row keeps where it came from: the source system, its own record id, the file and row.
+LINEAGE_FIELDS: list[pa.Field] = [
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("source_record_id", pa.string(), nullable=False),
+    pa.field("_file", pa.string()),
+    pa.field("_row", pa.int64()),
+    pa.field("_ingested_at", TS),
+]
+
+RECORD_FIELDS: dict[str, list[pa.Field]] = {
+    "identity": [
+        pa.field("email", pa.string()),
+        pa.field("phone", pa.string()),
+        pa.field("device_id", pa.string()),
+        pa.field("cookie_id", pa.string()),
+        pa.field("social_handle", pa.string()),
+        pa.field("loyalty_id", pa.string()),
+        pa.field("first_name", pa.string()),
+        pa.field("last_name", pa.string()),
+        pa.field("birth_date", pa.date32()),
+        pa.field("gender", pa.string()),
+        pa.field("street", pa.string()),
+        pa.field("city", pa.string()),
+        pa.field("postcode", pa.string()),
+        pa.field("state", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("observed_at", TS),
+    ],
+    "transaction": [
+        pa.field("order_id", pa.string()),
+        pa.field("customer_ref", pa.string()),
+        pa.field("ts", TS),
+        pa.field("product_id", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("quantity", pa.int64()),
+        pa.field("unit_price", MONEY),
+        pa.field("amount", MONEY),
+        pa.field("currency", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("channel", pa.string()),
+    ],
+    "interaction": [
+        pa.field("customer_ref", pa.string()),
+        pa.field("ts", TS),
+        pa.field("type", pa.string()),
+        pa.field("channel", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("attributes", pa.string()),  # JSON object, kept as text so any source fits
+    ],
+    "consent": [
+        pa.field("customer_ref", pa.string()),
+        pa.field("ts", TS),
+        pa.field("purpose", pa.string()),
+        pa.field("channel", pa.string()),
+        pa.field("granted", pa.bool_()),
+    ],
+    "product": [
+        pa.field("product_id", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("category", pa.string()),
+        pa.field("price", MONEY),
+        pa.field("currency", pa.string()),
+        pa.field("attributes", pa.string()),
+    ],
+}
+
+# Fields a row must carry (after mapping and normalization) to be accepted; otherwise it is quarantined.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "identity": (),
+    "transaction": ("order_id", "customer_ref", "ts", "product_id", "quantity", "amount", "kind"),
+    "interaction": ("customer_ref", "ts", "type"),
+    "consent": ("customer_ref", "ts", "purpose", "channel", "granted"),
+    "product": ("product_id", "title"),
+}
+
+# Fields whose values must come from a closed vocabulary.
+ENUM_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "transaction": {"kind": TRANSACTION_KINDS},
+    "interaction": {"type": INTERACTION_TYPES},
+    "consent": {"purpose": CONSENT_PURPOSES, "channel": CONSENT_CHANNELS},
+}
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string()),
+        pa.field("file_set", pa.string()),
+        pa.field("file", pa.string()),
+        pa.field("row", pa.int64()),  # 1-based data row (header excluded); line number for jsonl
+        pa.field("field", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("raw", pa.string()),  # the row as delivered, JSON-encoded
+        pa.field("_ingested_at", TS),
+    ]
+)
+
+
+def canonical_fields(record: str) -> list[str]:
+    """Names a source mapping may target for this record type."""
+    return [f.name for f in RECORD_FIELDS[record]]
+
+
+def standardized_schema(record: str) -> pa.Schema:
+    """The full arrow schema of `standardized/<record>/` files."""
+    return pa.schema(LINEAGE_FIELDS + RECORD_FIELDS[record])

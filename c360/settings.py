@@ -1,0 +1,272 @@
+"""The workspace configuration (`c360.yaml`), validated once at the edge.
+
+Typed with pydantic; every model forbids unknown keys so a typo fails with its name and its place in the file.
+`${VAR}` is replaced from the environment (secrets stay out of the file) and `C360_SECTION__KEY=value`
+environment variables override any key (`C360_LAKE__URI=abfs://lake/c360`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from c360.errors import ConfigError
+from c360.schemas import REQUIRED_FIELDS, FileFormat, RecordType, SourceKind, canonical_fields
+
+CONFIG_FILE = "c360.yaml"
+ENV_PREFIX = "C360_"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class LakeSettings(Strict):
+    uri: str = "data/lake"
+    """A local folder (relative to the workspace) or `abfs://container/prefix`."""
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    """Passed to fsspec (adlfs): account_name, connection_string, ... Use `${VAR}` for secrets."""
+
+
+class CsvOptions(Strict):
+    delimiter: str = ","
+    quote_char: str = '"'
+    encoding: str = "utf-8"
+    header: bool = True
+
+
+class FileSetSettings(Strict):
+    """One set of files in one format mapped onto one canonical record type."""
+
+    path: str
+    """A glob relative to the lake root (`raw/crm/customers/*.csv`)."""
+    format: FileFormat
+    record: RecordType
+    id_column: str | None = None
+    """The column holding the source's own record id; the row number when absent."""
+    mapping: dict[str, str] = Field(default_factory=dict)
+    """canonical field -> source column."""
+    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """canonical field -> a fixed value for every row."""
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """canonical field -> {raw value: canonical value}, applied before validation."""
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    timestamp_format: str | None = None
+    """strptime format for timestamps; ISO 8601 and epoch seconds are understood without one."""
+    date_format: str | None = None
+    timezone: str = "UTC"
+    """Zone of timestamps that carry none."""
+    default_region: str = "US"
+    """ISO country used to read phone numbers written without a country code."""
+    default_currency: str = "USD"
+
+    @field_validator("csv")
+    @classmethod
+    def _one_char_delimiter(cls, v: CsvOptions) -> CsvOptions:
+        if len(v.delimiter) != 1:
+            raise ValueError(f"csv.delimiter must be one character, got {v.delimiter!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _mapping_targets_known_fields(self) -> FileSetSettings:
+        known = set(canonical_fields(self.record))
+        for section in ("mapping", "constants", "value_maps"):
+            for name in getattr(self, section):
+                if name not in known:
+                    raise ValueError(
+                        f"unknown canonical field {name!r} in {section} for record {self.record!r}; "
+                        f"known: {', '.join(sorted(known))}"
+                    )
+        provided = set(self.mapping) | set(self.constants)
+        missing = [f for f in REQUIRED_FIELDS[self.record] if f not in provided]
+        # amount may be derived from quantity x unit_price.
+        if "amount" in missing and {"quantity", "unit_price"} <= provided:
+            missing.remove("amount")
+        if missing:
+            raise ValueError(f"record {self.record!r} needs a column mapped for: {', '.join(missing)}")
+        return self
+
+
+class SourceSettings(Strict):
+    kind: SourceKind
+    description: str = ""
+    files: dict[str, FileSetSettings]
+
+
+class IngestSettings(Strict):
+    max_quarantine_fraction: float = 1.0
+    """Fail a file set when more than this fraction of its rows is quarantined."""
+
+
+class ProfileStoreSettings(Strict):
+    backend: Literal["sqlite", "redis", "cosmos"] = "sqlite"
+    sqlite_path: str = "data/profiles.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    cosmos_endpoint: str = "https://localhost:8081/"
+    cosmos_key: SecretStr = SecretStr("")
+    cosmos_database: str = "c360"
+    cosmos_container: str = "profiles"
+    cosmos_verify_tls: bool = True
+
+
+class FeastSettings(Strict):
+    repo: str = "feature_repo"
+    registry: Literal["file", "sql"] = "file"
+    registry_path: str = "data/registry.db"
+    registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    online_store: Literal["sqlite", "redis", "cosmos"] = "sqlite"
+
+
+class StoresSettings(Strict):
+    profile: ProfileStoreSettings = Field(default_factory=ProfileStoreSettings)
+    feast: FeastSettings = Field(default_factory=FeastSettings)
+
+
+class ModelsSettings(Strict):
+    enabled: list[str] = Field(
+        default_factory=lambda: ["churn", "clv", "recommendations", "next_best_action", "segments"]
+    )
+    holdout_fraction: float = 0.2
+    seed: int = 42
+
+
+class ServingSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: list[SecretStr] = Field(default_factory=lambda: [SecretStr("${C360_API_KEY:-dev-key}")])
+
+
+class LLMSettings(Strict):
+    provider: Literal["offline", "openai", "azure_openai"] = "offline"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    api_version: str | None = None
+
+
+class RayRuntimeSettings(Strict):
+    address: str | None = None
+    """None starts a local Ray; `auto` or `ray://...` joins a cluster."""
+    num_cpus: int | None = None
+
+
+class Settings(Strict):
+    workspace: str = "c360"
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    stores: StoresSettings = Field(default_factory=StoresSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ray: RayRuntimeSettings = Field(default_factory=RayRuntimeSettings)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, v: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        for name in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"source name {name!r} must be lowercase letters, digits and _")
+        return v
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def substitute_env(value: Any, env: dict[str, str] | None = None, where: str = "") -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree."""
+    env = os.environ if env is None else env
+    if isinstance(value, dict):
+        return {k: substitute_env(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable ${{{name}}} is not set")
+
+        return _VAR.sub(repl, value)
+    return value
+
+
+def apply_env_overrides(tree: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """`C360_LAKE__URI=x` sets `lake.uri`; values are read as YAML scalars (`true`, `8000`, `[a, b]`)."""
+    env = os.environ if env is None else env
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {'.'.join(path)} does not name a section")
+        node[path[-1]] = yaml.safe_load(raw) if raw else raw
+    return tree
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of a key path in the composed YAML, for error messages."""
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if k.value == str(part):
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            break
+    return line
+
+
+def _format_errors(exc: PydanticValidationError, origin: str, root: yaml.Node | None) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{origin}:{line}" if line else origin
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key {loc[-1]!r} at {dotted}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {dotted}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def parse_settings(text: str, origin: str = CONFIG_FILE, env: dict[str, str] | None = None) -> Settings:
+    """Parse and validate a config document; every problem is reported at once with its location."""
+    try:
+        root = yaml.compose(text)
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping")
+    tree = apply_env_overrides(substitute_env(tree, env), env)
+    try:
+        return Settings.model_validate(tree)
+    except PydanticValidationError as exc:
+        raise ConfigError(_format_errors(exc, origin, root)) from None
+
+
+def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{path}: no workspace config here; create one with `c360 init`")
+    return parse_settings(path.read_text(encoding="utf-8"), origin=str(path), env=env)
