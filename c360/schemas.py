@@ -124,14 +124,29 @@ ENUM_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "consent": {"purpose": CONSENT_PURPOSES, "channel": CONSENT_CHANNELS},
 }
 
+# Reason codes a quarantine row carries (the generator's ground truth uses the same codes).
+QUARANTINE_REASONS: tuple[str, ...] = (
+    "missing_required",  # a required field is absent or empty
+    "invalid_timestamp",  # present but not a timestamp in any accepted form
+    "invalid_date",
+    "invalid_number",  # quantity, price or amount not a number (or quantity not a whole number)
+    "invalid_bool",
+    "invalid_enum",  # outside the closed vocabulary of the field
+    "invalid_email",  # optional identifier that cannot be normalized: the field is nulled, the row kept
+    "invalid_phone",
+    "malformed_row",  # the row itself cannot be parsed (wrong number of columns, broken JSON line)
+)
+
 QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string()),
         pa.field("file_set", pa.string()),
-        pa.field("file", pa.string()),
-        pa.field("row", pa.int64()),  # 1-based data row (header excluded); line number for jsonl
-        pa.field("field", pa.string()),
-        pa.field("reason", pa.string()),
+        pa.field("file", pa.string()),  # path relative to the lake root
+        pa.field("row", pa.int64()),  # 1-based data row (header excluded); the line number for jsonl
+        pa.field("field", pa.string()),  # canonical field at fault; null for malformed_row
+        pa.field("reason", pa.string()),  # one of QUARANTINE_REASONS
+        pa.field("message", pa.string()),  # for people: what was wrong, without the value when it is PII
+        pa.field("action", pa.string()),  # "row_rejected" or "field_nulled" (the row was kept)
         pa.field("raw", pa.string()),  # the row as delivered, JSON-encoded
         pa.field("_ingested_at", TS),
     ]
