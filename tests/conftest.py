@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import uuid
+from dataclasses import dataclass
 
 import pytest
 
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
+pytest_plugins: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +24,26 @@ def ray_session():
     ensure_ray(RayRuntimeSettings(num_cpus=2), progress=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def azurite_service():
+    """Azurite's blob endpoint on a free loopback port, for the whole session."""
+    from c360.devservices.azurite import azurite
+
+    with azurite() as service:
+        yield service
+
+
+@dataclass(frozen=True)
+class AzureLake:
+    uri: str
+    storage_options: dict[str, str]
+
+
+@pytest.fixture
+def azurite_lake(azurite_service) -> AzureLake:
+    """A fresh `abfs://` lake (its own container) on the session's azurite."""
+    container = f"lake-{uuid.uuid4().hex[:12]}"
+    azurite_service.create_container(container)
+    return AzureLake(uri=f"abfs://{container}/c360", storage_options=azurite_service.storage_options)

@@ -1,0 +1,92 @@
+"""Workspace config: defaults, unknown keys with their location, env overrides, ${VAR} substitution."""
+
+from __future__ import annotations
+
+import pytest
+
+from c360.errors import ConfigError
+from c360.settings import parse_settings
+from c360.workspace import Workspace, default_config_text, init_workspace
+
+pytestmark = pytest.mark.unit
+
+SOURCE = """
+sources:
+  crm:
+    kind: crm
+    files:
+      customers:
+        path: raw/crm/*.csv
+        format: csv
+        record: identity
+        id_column: id
+        mapping: {email: Email, first_name: First}
+"""
+
+
+def test_embedded_defaults_validate():
+    settings = parse_settings(default_config_text(), env={})
+    assert settings.lake.uri == "data/lake"
+    assert settings.stores.profile.backend == "sqlite"
+
+
+def test_unknown_key_is_rejected_with_name_and_line():
+    text = "lake:\n  uri: x\n  urii: y\n"
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text, origin="ws/c360.yaml", env={})
+    assert "unknown key 'urii' at lake.urii" in err.value.message
+    assert "ws/c360.yaml:3" in err.value.message
+
+
+def test_unknown_canonical_field_fails_before_any_data():
+    with pytest.raises(ConfigError) as err:
+        parse_settings(SOURCE.replace("first_name: First", "frist_name: First"), env={})
+    assert "unknown canonical field 'frist_name'" in err.value.message
+    assert "sources.crm.files.customers" in err.value.message
+
+
+def test_missing_required_mapping_is_named():
+    text = SOURCE.replace("record: identity", "record: transaction").replace(
+        "{email: Email, first_name: First}", "{order_id: o, customer_ref: c, ts: t}"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text, env={})
+    assert "product_id" in err.value.message and "quantity" in err.value.message
+
+
+def test_amount_may_be_derived_from_quantity_and_price():
+    text = SOURCE.replace("record: identity", "record: transaction").replace(
+        "{email: Email, first_name: First}",
+        "{order_id: o, customer_ref: c, ts: t, product_id: p, quantity: q, unit_price: u}",
+    ).replace("id_column: id", "id_column: id\n        constants: {kind: purchase}")
+    settings = parse_settings(text, env={})
+    assert settings.sources["crm"].files["customers"].constants == {"kind": "purchase"}
+
+
+def test_env_substitution_and_default():
+    text = "lake:\n  uri: abfs://lake/c360\n  storage_options:\n    connection_string: ${CONN}\n"
+    settings = parse_settings(text, env={"CONN": "secret"})
+    assert settings.lake.storage_options == {"connection_string": "secret"}
+    assert parse_settings("llm:\n  model: ${M:-small}\n", env={}).llm.model == "small"
+    with pytest.raises(ConfigError, match=r"\$\{CONN\} is not set"):
+        parse_settings(text, env={})
+
+
+def test_env_overrides_any_key():
+    settings = parse_settings("serving:\n  port: 8000\n", env={"C360_SERVING__PORT": "9001", "C360_LAKE__URI": "/x"})
+    assert settings.serving.port == 9001
+    assert settings.lake.uri == "/x"
+
+
+def test_override_with_unknown_key_is_rejected():
+    with pytest.raises(ConfigError, match="unknown key 'prot'"):
+        parse_settings("", env={"C360_SERVING__PROT": "1"})
+
+
+def test_init_refuses_to_overwrite(tmp_path):
+    init_workspace(tmp_path)
+    with pytest.raises(ConfigError, match="exists"):
+        init_workspace(tmp_path)
+    init_workspace(tmp_path, force=True)
+    ws = Workspace.load(tmp_path)
+    assert ws.lake.root == str((tmp_path / "data" / "lake").resolve())
