@@ -1,0 +1,1 @@
+"""Unified profiles: one document per customer from the golden record and the standardized records."""

@@ -1,0 +1,168 @@
+"""Per-customer aggregates behind the profile document, as pure pandas functions (tested without Ray).
+
+Every function takes standardized records already keyed by `customer_id` (see `attach_customer_ids`) and an
+`as_of` timestamp, so a profile built for a past date sees only what was known then.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+# Interaction types that count as a customer responding on a channel (for preferredChannel).
+RESPONSE_TYPES = {"email_open", "email_click", "campaign_response", "web_visit", "app_session"}
+RESPONSE_WEIGHT = {"email_click": 3.0, "campaign_response": 3.0, "email_open": 1.0, "web_visit": 1.0, "app_session": 1.0}
+
+ENGAGEMENT_FORMULA = (
+    "engagementScore = round(100 * (0.4 * exp(-days_since_last_activity / 90) "
+    "+ 0.3 * min(1, orders_last_365d / 12) + 0.3 * min(1, log1p(interactions_last_90d) / log1p(30))))"
+)
+
+
+def attach_customer_ids(records: pd.DataFrame, id_map: pd.DataFrame) -> pd.DataFrame:
+    """Key behaviour records by customer: `(source, customer_ref)` is the identity record `(source, source_record_id)`.
+
+    Records whose reference resolves to no identity record are kept aside by the caller (returned with a null
+    customer_id), never silently dropped.
+    """
+    keys = id_map[["source", "source_record_id", "customer_id"]].rename(columns={"source_record_id": "customer_ref"})
+    return records.merge(keys, on=["source", "customer_ref"], how="left")
+
+
+def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """totalPurchases, totalSpend, avgOrderValue, lastPurchase, returns and favourite categories per customer."""
+    tx = tx[tx["ts"] <= as_of]
+    cols = ["customer_id", "total_purchases", "total_spend", "avg_order_value", "first_purchase", "last_purchase",
+            "orders_last_365d", "returns", "return_amount", "favorite_categories"]
+    if tx.empty:
+        return pd.DataFrame(columns=cols)
+    amount = tx["amount"].astype("float64")
+    purchases = tx[tx["kind"] == "purchase"].assign(amount=amount[tx["kind"] == "purchase"])
+    returns = tx[tx["kind"] == "return"].assign(amount=amount[tx["kind"] == "return"].abs())
+    orders = purchases.groupby(["customer_id", "order_id"], as_index=False).agg(
+        amount=("amount", "sum"), ts=("ts", "max")
+    )
+    year_ago = as_of - pd.Timedelta(days=365)
+    per = orders.groupby("customer_id").agg(
+        total_purchases=("order_id", "nunique"),
+        gross=("amount", "sum"),
+        first_purchase=("ts", "min"),
+        last_purchase=("ts", "max"),
+        orders_last_365d=("ts", lambda s: int((s > year_ago).sum())),
+    )
+    ret = returns.groupby("customer_id").agg(returns=("order_id", "nunique"), return_amount=("amount", "sum"))
+    per = per.join(ret, how="outer").fillna({"returns": 0, "return_amount": 0.0, "gross": 0.0, "total_purchases": 0,
+                                             "orders_last_365d": 0})
+    per["total_spend"] = (per["gross"] - per["return_amount"]).round(2)
+    per["avg_order_value"] = np.where(per["total_purchases"] > 0, per["gross"] / per["total_purchases"].clip(lower=1), 0.0)
+    per["avg_order_value"] = per["avg_order_value"].round(2)
+    cats = (
+        purchases.dropna(subset=["category"])
+        .groupby(["customer_id", "category"])["amount"].sum()
+        .reset_index()
+        .sort_values(["customer_id", "amount", "category"], ascending=[True, False, True])
+        .groupby("customer_id")["category"].apply(lambda s: list(s.head(3)))
+    )
+    per["favorite_categories"] = cats.reindex(per.index)
+    per["favorite_categories"] = per["favorite_categories"].apply(lambda v: v if isinstance(v, list) else [])
+    per[["total_purchases", "orders_last_365d", "returns"]] = per[["total_purchases", "orders_last_365d", "returns"]].astype(int)
+    return per.reset_index()[cols]
+
+
+def rfm_scores(summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """R, F and M scores 1..5 by population quintile (5 = most recent / frequent / valuable) and the rfmScore."""
+    out = summary[["customer_id"]].copy()
+    if summary.empty:
+        return out.assign(r=pd.Series(dtype=int), f=pd.Series(dtype=int), m=pd.Series(dtype=int), rfm_score="")
+    recency_days = (as_of - pd.to_datetime(summary["last_purchase"], utc=True)).dt.days.fillna(10**6)
+    out["r"] = _quintile(-recency_days)
+    out["f"] = _quintile(summary["total_purchases"].astype(float))
+    out["m"] = _quintile(summary["total_spend"].astype(float))
+    out["rfm_score"] = out["r"].astype(str) + out["f"].astype(str) + out["m"].astype(str)
+    return out
+
+
+def _quintile(values: pd.Series) -> pd.Series:
+    """1..5 by rank percentile; ties share a score, so equal behaviour never gets different scores."""
+    pct = values.rank(method="average", pct=True)
+    return np.ceil(pct * 5).clip(1, 5).astype(int)
+
+
+def interaction_summary(inter: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Counts per interaction type, last interaction, preferred channel and ticket sentiment inputs."""
+    inter = inter[inter["ts"] <= as_of]
+    cols = ["customer_id", "last_interaction", "interactions_last_90d", "support_tickets", "web_visits",
+            "app_sessions", "email_opens", "email_clicks", "campaign_responses", "social_mentions",
+            "preferred_channel"]
+    if inter.empty:
+        return pd.DataFrame(columns=cols)
+    q = inter.assign(one=1)
+    counts = q.pivot_table(index="customer_id", columns="type", values="one", aggfunc="sum", fill_value=0)
+    per = pd.DataFrame(index=counts.index)
+    for out_col, typ in [("support_tickets", "support_ticket"), ("web_visits", "web_visit"),
+                         ("app_sessions", "app_session"), ("email_opens", "email_open"),
+                         ("email_clicks", "email_click"), ("campaign_responses", "campaign_response"),
+                         ("social_mentions", "social_mention")]:
+        per[out_col] = counts[typ].astype(int) if typ in counts else 0
+    per["last_interaction"] = q.groupby("customer_id")["ts"].max()
+    recent = q[q["ts"] > as_of - pd.Timedelta(days=90)]
+    per["interactions_last_90d"] = recent.groupby("customer_id").size().reindex(per.index).fillna(0).astype(int)
+    per["preferred_channel"] = preferred_channel(q).reindex(per.index)
+    return per.reset_index()[cols]
+
+
+def preferred_channel(inter: pd.DataFrame) -> pd.Series:
+    """The channel a customer responds on most (clicks weigh 3, opens and visits 1); ties go to the most recent."""
+    resp = inter[inter["type"].isin(RESPONSE_TYPES) & inter["channel"].notna()]
+    if resp.empty:
+        return pd.Series(dtype=object)
+    resp = resp.assign(w=resp["type"].map(RESPONSE_WEIGHT).fillna(1.0))
+    per = resp.groupby(["customer_id", "channel"]).agg(w=("w", "sum"), last=("ts", "max")).reset_index()
+    per = per.sort_values(["customer_id", "w", "last"], ascending=[True, False, False])
+    return per.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+
+
+def engagement_score(tx_summary: pd.DataFrame, inter_summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """engagementScore 0..100; the formula is ENGAGEMENT_FORMULA (recency 40%, purchase frequency 30%, interactions 30%)."""
+    t = tx_summary.set_index("customer_id")[["last_purchase", "orders_last_365d"]] if not tx_summary.empty else None
+    i = inter_summary.set_index("customer_id")[["last_interaction", "interactions_last_90d"]] if not inter_summary.empty else None
+    frames = [f for f in (t, i) if f is not None]
+    if not frames:
+        return pd.DataFrame(columns=["customer_id", "engagement_score", "last_activity"])
+    both = pd.concat(frames, axis=1)
+    for c in ("last_purchase", "last_interaction"):
+        if c not in both:
+            both[c] = pd.NaT
+    for c in ("orders_last_365d", "interactions_last_90d"):
+        both[c] = both[c].fillna(0) if c in both else 0
+    last = pd.concat([pd.to_datetime(both["last_purchase"], utc=True), pd.to_datetime(both["last_interaction"], utc=True)], axis=1).max(axis=1)
+    days = (as_of - last).dt.total_seconds().div(86400).fillna(10**6).clip(lower=0)
+    score = 100 * (
+        0.4 * np.exp(-days / 90)
+        + 0.3 * np.minimum(1.0, both["orders_last_365d"].astype(float) / 12)
+        + 0.3 * np.minimum(1.0, np.log1p(both["interactions_last_90d"].astype(float)) / np.log1p(30))
+    )
+    return pd.DataFrame({"customer_id": both.index, "engagement_score": score.round().astype(int).values, "last_activity": last.values})
+
+
+def support_sentiment(inter: pd.DataFrame, scores: pd.Series | None = None) -> pd.DataFrame:
+    """Tickets and mentions with their sentiment; `scores` (by interaction index) come from the sentiment model."""
+    text = inter[inter["type"].isin({"support_ticket", "social_mention"})]
+    if text.empty:
+        return pd.DataFrame(columns=["customer_id", "open_tickets", "avg_sentiment"])
+    text = text.assign(sentiment=scores.reindex(text.index) if scores is not None else np.nan)
+    attrs = text["attributes"].fillna("{}").map(_status)
+    per = text.assign(open=(text["type"].eq("support_ticket") & attrs.eq("open")).astype(int)).groupby("customer_id").agg(
+        open_tickets=("open", "sum"), avg_sentiment=("sentiment", "mean")
+    )
+    return per.reset_index()
+
+
+def _status(attributes: str) -> str | None:
+    try:
+        value = json.loads(attributes)
+    except (TypeError, ValueError):
+        return None
+    return value.get("status") if isinstance(value, dict) else None
