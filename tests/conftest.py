@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures_cosmos"]
 
 
 @pytest.fixture(scope="session")
