@@ -1,0 +1,249 @@
+"""The profile store on Azure Cosmos DB (SQL API) through the `azure-cosmos` SDK.
+
+Two containers in one database:
+
+- `<container>` partitioned by `/customerId`: one document per id, `id == customerId`. A profile
+  (`docType: "profile"`, the profile's own fields) or an alias (`docType: "alias"`, `aliasOf: <id>`), so an
+  old id answers with one extra point read, and writing a profile over an alias (or the reverse) replaces it.
+- `<container>-identifiers` partitioned by `/id`: one document per identifier, `id` = `<kind>:<sha256>`,
+  `customerId` = its holder. Lookups are point reads there; no raw identifier is ever stored in it.
+
+Every read on the hot path is a point read with its partition key (1 RU on the service). Batches fan out
+over a small thread pool (the SDK client is thread-safe); a batch is not atomic, and each document write is
+idempotent, so a failed batch can simply be run again. Only documented service behaviour is relied on (see
+c360.io.cosmos).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.cosmos import ContainerProxy, PartitionKey
+from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
+
+from c360.errors import ValidationError
+from c360.io import cosmos as cx
+from c360.profile.store.base import (
+    MAX_ALIAS_HOPS,
+    ProfileStore,
+    dedupe_by_customer,
+    identifier_key,
+    normalize_profile,
+    profile_identifier_keys,
+)
+
+T = TypeVar("T")
+PROFILE_PK = "/customerId"
+INDEX_PK = "/id"
+_INTERNAL = ("id", "docType")
+
+
+class CosmosProfileStore(ProfileStore):
+    """Profiles in Cosmos DB; `create_if_missing` creates the database and containers on first use."""
+
+    backend = "cosmos"
+
+    def __init__(
+        self,
+        endpoint: str,
+        key: str,
+        database: str = "c360",
+        container: str = "profiles",
+        *,
+        verify_tls: bool = True,
+        create_if_missing: bool = True,
+        max_workers: int = 8,
+        throttle_retries: int = 5,
+        sdk_throttle_retries: int = 9,
+    ) -> None:
+        self.endpoint = endpoint
+        self.database_name = database
+        self.container_name = container
+        self.index_container_name = f"{container}-identifiers"
+        self.throttle_retries = throttle_retries
+        self._client = cx.cosmos_client(
+            endpoint, key, verify_tls=verify_tls, sdk_throttle_retries=sdk_throttle_retries, what=self._what
+        )
+        if create_if_missing:
+            db = self._call(lambda: self._client.create_database_if_not_exists(database))
+            self._profiles = self._call(
+                lambda: db.create_container_if_not_exists(container, partition_key=PartitionKey(PROFILE_PK))
+            )
+            self._index = self._call(
+                lambda: db.create_container_if_not_exists(
+                    self.index_container_name, partition_key=PartitionKey(INDEX_PK)
+                )
+            )
+        else:
+            db = self._client.get_database_client(database)
+            self._profiles = db.get_container_client(container)
+            self._index = db.get_container_client(self.index_container_name)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="c360-cosmos")
+
+    @property
+    def _what(self) -> str:
+        return "profile store (cosmos)"
+
+    @property
+    def address(self) -> str:
+        return f"{self.endpoint.rstrip('/')}/dbs/{self.database_name}/colls/{self.container_name}"
+
+    def _call(self, op: Callable[[], T]) -> T:
+        return cx.call(op, what=self._what, address=self.address, throttle_retries=self.throttle_retries)
+
+    def _map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+        return list(self._pool.map(fn, items))
+
+    # ------------------------------------------------------------------ documents
+
+    def _read(self, container: ContainerProxy, item_id: str, pk_path: str) -> dict[str, Any] | None:
+        return cx.read_or_none(
+            container,
+            item_id,
+            item_id,
+            pk_path,
+            what=self._what,
+            address=self.address,
+            throttle_retries=self.throttle_retries,
+        )
+
+    def _read_doc(self, cid: str) -> dict[str, Any] | None:
+        return self._read(self._profiles, cid, PROFILE_PK)
+
+    def _delete_doc(self, container: ContainerProxy, item_id: str) -> bool:
+        def op() -> bool:
+            try:
+                container.delete_item(item=item_id, partition_key=item_id)
+                return True
+            except CosmosResourceNotFoundError:
+                return False
+
+        return self._call(op)
+
+    def _delete_index_entry_if_held(self, key: str, cid: str) -> None:
+        """Remove an index entry only while it still names `cid` (the etag guards a concurrent claim)."""
+
+        def op() -> None:
+            entry = self._read(self._index, key, INDEX_PK)
+            if entry is None or entry.get("customerId") != cid:
+                return
+            try:
+                self._index.delete_item(
+                    item=key,
+                    partition_key=key,
+                    etag=entry["_etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (CosmosResourceNotFoundError, CosmosAccessConditionFailedError):
+                return
+
+        self._call(op)
+
+    @staticmethod
+    def _public(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in cx.strip_system_properties(doc).items() if k not in _INTERNAL}
+
+    # ------------------------------------------------------------------ reads
+
+    def _follow(self, customer_id: str) -> tuple[str, dict[str, Any] | None]:
+        """(final id, its document or None), following alias documents."""
+        current = customer_id
+        for _ in range(MAX_ALIAS_HOPS):
+            doc = self._read_doc(current)
+            if doc is None or doc.get("docType") != "alias":
+                return current, doc
+            current = doc["aliasOf"]
+        raise self._alias_cycle(customer_id)
+
+    def resolve(self, customer_id: str) -> str:
+        return self._follow(customer_id)[0]
+
+    def get(self, customer_id: str) -> dict[str, Any]:
+        _, doc = self._follow(customer_id)
+        if doc is None:
+            raise self._not_found(customer_id)
+        return self._public(doc)
+
+    def lookup(self, kind: str, value: str) -> str:
+        key = identifier_key(kind, value)
+        entry = self._read(self._index, key, INDEX_PK)
+        if entry is None:
+            raise self._identifier_not_found(kind)
+        return self.resolve(entry["customerId"])
+
+    # ------------------------------------------------------------------ writes
+
+    def _old_docs(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The current documents of a batch of ids (point reads, fanned out)."""
+        docs = self._map(self._read_doc, ids)
+        return {cid: doc for cid, doc in zip(ids, docs, strict=True) if doc is not None}
+
+    def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
+        batch = {cid: normalize_profile(p) for cid, p in dedupe_by_customer(profiles).items()}
+        if not batch:
+            return 0
+        old = self._old_docs(list(batch))
+        writes: list[tuple[ContainerProxy, dict[str, Any]]] = []
+        stale: list[tuple[str, str]] = []
+        for cid, profile in batch.items():
+            keys = profile_identifier_keys(profile)
+            previous = old.get(cid)
+            old_keys = (
+                profile_identifier_keys(previous)
+                if previous and previous.get("docType") == "profile"
+                else set()
+            )
+            writes.append((self._profiles, {**profile, "id": cid, "customerId": cid, "docType": "profile"}))
+            # Every entry is rewritten, not only new ones: the last writer holds an identifier in every
+            # backend, and an entry lost to an interrupted batch is repaired by the next write.
+            writes.extend(
+                (self._index, {"id": k, "kind": k.split(":", 1)[0], "customerId": cid}) for k in keys
+            )
+            stale.extend((k, cid) for k in old_keys - keys)
+        self._map(lambda w: self._call(lambda: w[0].upsert_item(w[1])), writes)
+        self._map(lambda s: self._delete_index_entry_if_held(*s), stale)
+        return len(batch)
+
+    def _aliases_pointing_to(self, cid: str) -> list[str]:
+        query = "SELECT c.id FROM c WHERE c.docType = 'alias' AND c.aliasOf = @target"
+        rows = self._call(
+            lambda: list(
+                self._profiles.query_items(
+                    query, parameters=[{"name": "@target", "value": cid}], enable_cross_partition_query=True
+                )
+            )
+        )
+        return [r["id"] for r in rows]
+
+    def _drop_profile(self, cid: str, doc: dict[str, Any] | None) -> bool:
+        if doc is None or doc.get("docType") != "profile":
+            return False
+        for key in profile_identifier_keys(doc):
+            self._delete_index_entry_if_held(key, cid)
+        return self._delete_doc(self._profiles, cid)
+
+    def delete(self, customer_id: str) -> bool:
+        target, doc = self._follow(customer_id)
+        existed = self._drop_profile(target, doc)
+        for old in {*self._aliases_pointing_to(target), *({customer_id} - {target})}:
+            self._delete_doc(self._profiles, old)
+        return existed
+
+    def add_aliases(self, aliases: Mapping[str, str]) -> int:
+        checked = self._check_aliases(aliases)
+        for old, new in checked.items():
+            target = self.resolve(new)
+            if target == old:
+                raise ValidationError(f"aliasing {old!r} to {new!r} would make a cycle")
+            self._drop_profile(old, self._read_doc(old))
+            for cid in {old, *self._aliases_pointing_to(old)}:
+                alias = {"id": cid, "customerId": cid, "docType": "alias", "aliasOf": target}
+                self._call(lambda a=alias: self._profiles.upsert_item(a))
+        return len(checked)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._client.close()

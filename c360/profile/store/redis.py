@@ -1,0 +1,227 @@
+"""The profile store on Redis: one JSON string per profile, index and alias keys, pipelined round trips.
+
+Keys (all under `key_prefix`):
+
+    profile:<customer_id>      the profile document (JSON)
+    idx:<kind>:<sha256>        identifier index entry -> customer_id
+    idx-of:<customer_id>       set of the index keys a profile wrote (to drop stale ones on the next write)
+    alias:<old_id>             -> the id it answers as now (always the final id: chains are kept one hop long)
+    aliased-by:<customer_id>   set of old ids pointing here (so deleting a customer removes its aliases)
+
+An index entry is removed only if it still points to the customer being changed (a compare-and-delete script),
+so two profiles that briefly claim the same identifier never erase each other's entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from c360.errors import ValidationError
+from c360.profile.store.base import (
+    MAX_ALIAS_HOPS,
+    ProfileStore,
+    dedupe_by_customer,
+    encode_profile,
+    identifier_key,
+    profile_identifier_keys,
+)
+
+_COMPARE_AND_DELETE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    netloc = f"{parts.username}:***@{netloc}" if parts.username else f":***@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class RedisProfileStore(ProfileStore):
+    """Profiles on a Redis server; `key_prefix` separates workspaces (and tests) sharing one database."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, key_prefix: str = "c360:", batch_size: int = 500) -> None:
+        self.url = url
+        self.prefix = key_prefix
+        self.batch_size = batch_size
+        try:
+            self._client = redis.Redis.from_url(
+                url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
+            )
+            self._client.ping()
+        except (redis.RedisError, ValueError) as exc:
+            raise self._unavailable(exc) from None
+        self._cad = self._client.register_script(_COMPARE_AND_DELETE)
+
+    @property
+    def address(self) -> str:
+        return redact_url(self.url)
+
+    # ------------------------------------------------------------------ keys
+
+    def _profile(self, cid: str) -> str:
+        return f"{self.prefix}profile:{cid}"
+
+    def _alias(self, cid: str) -> str:
+        return f"{self.prefix}alias:{cid}"
+
+    def _aliased_by(self, cid: str) -> str:
+        return f"{self.prefix}aliased-by:{cid}"
+
+    def _idx(self, key: str) -> str:
+        return f"{self.prefix}idx:{key}"
+
+    def _idx_of(self, cid: str) -> str:
+        return f"{self.prefix}idx-of:{cid}"
+
+    # ------------------------------------------------------------------ reads
+
+    def _resolve(self, customer_id: str) -> str:
+        current = customer_id
+        for _ in range(MAX_ALIAS_HOPS):
+            target = self._client.get(self._alias(current))
+            if target is None:
+                return current
+            current = target
+        raise self._alias_cycle(customer_id)
+
+    def resolve(self, customer_id: str) -> str:
+        try:
+            return self._resolve(customer_id)
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+
+    def get(self, customer_id: str) -> dict[str, Any]:
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.get(self._profile(customer_id))
+                pipe.get(self._alias(customer_id))
+                doc, alias = pipe.execute()
+            hops = 0
+            while doc is None and alias is not None:
+                hops += 1
+                if hops > MAX_ALIAS_HOPS:
+                    raise self._alias_cycle(customer_id)
+                with self._client.pipeline(transaction=False) as pipe:
+                    pipe.get(self._profile(alias))
+                    pipe.get(self._alias(alias))
+                    doc, alias = pipe.execute()
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+        if doc is None:
+            raise self._not_found(customer_id)
+        return json.loads(doc)
+
+    def lookup(self, kind: str, value: str) -> str:
+        key = identifier_key(kind, value)
+        try:
+            cid = self._client.get(self._idx(key))
+            if cid is None:
+                raise self._identifier_not_found(kind)
+            return self._resolve(cid)
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
+        batch = [
+            (cid, encode_profile(p), profile_identifier_keys(p))
+            for cid, p in dedupe_by_customer(profiles).items()
+        ]
+        try:
+            for start in range(0, len(batch), self.batch_size):
+                self._upsert_chunk(batch[start : start + self.batch_size])
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+        return len(batch)
+
+    def _upsert_chunk(self, chunk: list[tuple[str, str, set[str]]]) -> None:
+        with self._client.pipeline(transaction=False) as pipe:
+            for cid, _, _ in chunk:
+                pipe.smembers(self._idx_of(cid))
+                pipe.get(self._alias(cid))
+            before = pipe.execute()
+        with self._client.pipeline(transaction=True) as pipe:
+            for i, (cid, doc, keys) in enumerate(chunk):
+                old_keys, old_alias = before[2 * i], before[2 * i + 1]
+                pipe.set(self._profile(cid), doc)
+                if old_alias is not None:
+                    pipe.delete(self._alias(cid))
+                    pipe.srem(self._aliased_by(old_alias), cid)
+                for stale in set(old_keys) - {self._idx(k) for k in keys}:
+                    self._cad(keys=[stale], args=[cid], client=pipe)
+                pipe.delete(self._idx_of(cid))
+                if keys:
+                    idx_keys = [self._idx(k) for k in keys]
+                    pipe.mset({k: cid for k in idx_keys})
+                    pipe.sadd(self._idx_of(cid), *idx_keys)
+            pipe.execute()
+
+    def _drop_profile(self, pipe: redis.client.Pipeline, cid: str, idx_keys: set[str]) -> None:
+        pipe.delete(self._profile(cid))
+        for k in idx_keys:
+            self._cad(keys=[k], args=[cid], client=pipe)
+        pipe.delete(self._idx_of(cid))
+
+    def delete(self, customer_id: str) -> bool:
+        try:
+            target = self._resolve(customer_id)
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.exists(self._profile(target))
+                pipe.smembers(self._idx_of(target))
+                pipe.smembers(self._aliased_by(target))
+                existed, idx_keys, aliased = pipe.execute()
+            with self._client.pipeline(transaction=True) as pipe:
+                self._drop_profile(pipe, target, set(idx_keys))
+                for old in set(aliased) | ({customer_id} - {target}):
+                    pipe.delete(self._alias(old))
+                pipe.delete(self._aliased_by(target))
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+        return bool(existed)
+
+    def add_aliases(self, aliases: Mapping[str, str]) -> int:
+        checked = self._check_aliases(aliases)
+        try:
+            for old, new in checked.items():
+                target = self._resolve(new)
+                if target == old:
+                    raise ValidationError(f"aliasing {old!r} to {new!r} would make a cycle")
+                with self._client.pipeline(transaction=False) as pipe:
+                    pipe.smembers(self._idx_of(old))
+                    pipe.smembers(self._aliased_by(old))
+                    pipe.get(self._alias(old))
+                    idx_keys, pointing, previous = pipe.execute()
+                with self._client.pipeline(transaction=True) as pipe:
+                    self._drop_profile(pipe, old, set(idx_keys))
+                    if previous is not None:
+                        pipe.srem(self._aliased_by(previous), old)
+                    for cid in {old, *pointing}:
+                        pipe.set(self._alias(cid), target)
+                        pipe.sadd(self._aliased_by(target), cid)
+                    pipe.delete(self._aliased_by(old))
+                    pipe.execute()
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+        return len(checked)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,193 @@
+"""The embedded profile store: one SQLite file in WAL mode (readers never wait for the writer)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from c360.errors import ValidationError
+from c360.profile.store.base import (
+    MAX_ALIAS_HOPS,
+    ProfileStore,
+    dedupe_by_customer,
+    encode_profile,
+    identifier_key,
+    profile_identifier_keys,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS profiles (
+    customer_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identifiers (
+    key TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identifiers_by_customer ON identifiers (customer_id);
+CREATE TABLE IF NOT EXISTS aliases (
+    old_id TEXT PRIMARY KEY,
+    new_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_by_target ON aliases (new_id);
+"""
+
+
+class SqliteProfileStore(ProfileStore):
+    """Profiles, identifier index and aliases in three tables of one file; safe to share between threads."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unavailable(exc) from None
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return str(self.path)
+
+    # ------------------------------------------------------------------ reads
+
+    def _resolve(self, customer_id: str) -> str:
+        current = customer_id
+        for _ in range(MAX_ALIAS_HOPS):
+            row = self._conn.execute("SELECT new_id FROM aliases WHERE old_id = ?", (current,)).fetchone()
+            if row is None:
+                return current
+            current = row[0]
+        raise self._alias_cycle(customer_id)
+
+    def resolve(self, customer_id: str) -> str:
+        with self._lock:
+            try:
+                return self._resolve(customer_id)
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+
+    def get(self, customer_id: str) -> dict[str, Any]:
+        with self._lock:
+            try:
+                row = self._conn.execute(
+                    "SELECT doc FROM profiles WHERE customer_id = ?", (customer_id,)
+                ).fetchone()
+                if row is None:
+                    target = self._resolve(customer_id)
+                    if target != customer_id:
+                        row = self._conn.execute(
+                            "SELECT doc FROM profiles WHERE customer_id = ?", (target,)
+                        ).fetchone()
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+        if row is None:
+            raise self._not_found(customer_id)
+        return json.loads(row[0])
+
+    def lookup(self, kind: str, value: str) -> str:
+        key = identifier_key(kind, value)
+        with self._lock:
+            try:
+                row = self._conn.execute(
+                    "SELECT customer_id FROM identifiers WHERE key = ?", (key,)
+                ).fetchone()
+                if row is None:
+                    raise self._identifier_not_found(kind)
+                return self._resolve(row[0])
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
+        batch = dedupe_by_customer(profiles)
+        rows = [(cid, encode_profile(p), profile_identifier_keys(p)) for cid, p in batch.items()]
+        if not rows:
+            return 0
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for cid, doc, keys in rows:
+                    self._conn.execute(
+                        "INSERT INTO profiles (customer_id, doc) VALUES (?, ?) "
+                        "ON CONFLICT(customer_id) DO UPDATE SET doc = excluded.doc",
+                        (cid, doc),
+                    )
+                    self._conn.execute("DELETE FROM aliases WHERE old_id = ?", (cid,))
+                    self._conn.execute("DELETE FROM identifiers WHERE customer_id = ?", (cid,))
+                    self._conn.executemany(
+                        "INSERT INTO identifiers (key, customer_id) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET customer_id = excluded.customer_id",
+                        [(k, cid) for k in keys],
+                    )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._unavailable(exc) from None
+        return len(rows)
+
+    def _delete_profile(self, customer_id: str) -> bool:
+        cur = self._conn.execute("DELETE FROM profiles WHERE customer_id = ?", (customer_id,))
+        self._conn.execute("DELETE FROM identifiers WHERE customer_id = ?", (customer_id,))
+        return cur.rowcount > 0
+
+    def delete(self, customer_id: str) -> bool:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                target = self._resolve(customer_id)
+                existed = self._delete_profile(target)
+                # Aliases point straight at their final target (add_aliases keeps chains one hop long).
+                self._conn.execute(
+                    "DELETE FROM aliases WHERE new_id = ? OR old_id = ?", (target, customer_id)
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._unavailable(exc) from None
+        return existed
+
+    def add_aliases(self, aliases: Mapping[str, str]) -> int:
+        checked = self._check_aliases(aliases)
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for old, new in checked.items():
+                    target = self._resolve(new)
+                    if target == old:
+                        raise ValidationError(f"aliasing {old!r} to {new!r} would make a cycle")
+                    self._delete_profile(old)
+                    self._conn.execute(
+                        "INSERT INTO aliases (old_id, new_id) VALUES (?, ?) "
+                        "ON CONFLICT(old_id) DO UPDATE SET new_id = excluded.new_id",
+                        (old, target),
+                    )
+                    self._conn.execute("UPDATE aliases SET new_id = ? WHERE new_id = ?", (target, old))
+                self._conn.execute("COMMIT")
+            except ValidationError:
+                self._rollback()
+                raise
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._unavailable(exc) from None
+        return len(checked)
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,78 @@
+"""The embedded SQLite profile store and the factory that picks a backend from the workspace config."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from c360.errors import NotFoundError
+from c360.profile.store import identifier_key, open_profile_store
+from c360.profile.store.sqlite import SqliteProfileStore
+from c360.settings import parse_settings
+from c360.workspace import Workspace
+
+pytestmark = pytest.mark.unit
+
+
+def test_factory_opens_the_configured_sqlite_file_relative_to_the_workspace(tmp_path):
+    settings = parse_settings(
+        "stores:\n  profile:\n    backend: sqlite\n    sqlite_path: state/p.db\n", env={}
+    )
+    ws = Workspace.from_settings(settings, root=tmp_path)
+    with open_profile_store(ws) as store:
+        assert isinstance(store, SqliteProfileStore)
+        store.upsert({"customerId": "C1", "identities": {"email": ["a@example.com"]}})
+    assert (tmp_path / "state" / "p.db").exists()
+    # Reopened: the data persisted.
+    with open_profile_store(ws) as store:
+        assert store.lookup("email", "A@example.com") == "C1"
+
+
+def test_wal_mode_and_no_raw_identifiers_in_the_index(tmp_path):
+    with SqliteProfileStore(tmp_path / "p.db") as store:
+        store.upsert(
+            {"customerId": "C1", "identities": {"email": ["ada@example.com"], "phone": ["+15550001"]}}
+        )
+    conn = sqlite3.connect(tmp_path / "p.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    keys = [k for (k,) in conn.execute("SELECT key FROM identifiers")]
+    conn.close()
+    assert sorted(keys) == sorted(
+        [identifier_key("email", "ada@example.com"), identifier_key("phone", "+15550001")]
+    )
+    assert not any("example" in k or "5550001" in k for k in keys)
+
+
+def test_identifier_keys_normalize_before_hashing():
+    assert identifier_key("email", " Ada@Example.COM ") == identifier_key("email", "ada@example.com")
+    assert identifier_key("phone", "+1 555 0001") == identifier_key("phone", "+15550001")
+    assert identifier_key("device", "AbC") != identifier_key("device", "abc")  # device ids are case-sensitive
+    assert identifier_key("email", "x@y.z") != identifier_key("cookie", "x@y.z")
+
+
+def test_concurrent_readers_and_a_writer(tmp_path):
+    with SqliteProfileStore(tmp_path / "p.db") as store:
+        store.upsert_many([{"customerId": f"C{i}", "n": 0} for i in range(50)])
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                for _ in range(200):
+                    for i in (0, 25, 49):
+                        assert store.get(f"C{i}")["customerId"] == f"C{i}"
+                    with pytest.raises(NotFoundError):
+                        store.get("nobody")
+            except BaseException as exc:  # noqa: BLE001 - surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for n in range(1, 20):
+            store.upsert_many([{"customerId": f"C{i}", "n": n} for i in range(50)])
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert store.get("C7")["n"] == 19
