@@ -1,0 +1,1 @@
+"""Privacy: the consent ledger and its enforcement, the right to be forgotten, retention."""
