@@ -1,0 +1,319 @@
+"""Mapping and validation: one parsed batch of delivered rows -> canonical rows + quarantine entries.
+
+Rules, in order, per canonical field: take the mapped column (or the constant), apply the file set's value
+map, normalize by the field's kind, then judge. A typed field (timestamp, date, number, bool) or enum that is
+present but unreadable rejects the row; so does a required field that ends up empty. An optional
+identifier (email, phone) that cannot be normalized is nulled and logged while the row is kept. Messages never
+quote a value: the `raw` column of the quarantine holds the row as delivered, for the people whose job is to
+look at it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from c360.schemas import (
+    ENUM_FIELDS,
+    MONEY,
+    QUARANTINE_SCHEMA,
+    RECORD_FIELDS,
+    REQUIRED_FIELDS,
+    TS,
+    standardized_schema,
+)
+from c360.settings import FileSetSettings
+from c360.sources.normalize import INVALID_REASON, NormalizeOptions, apply_value_map, clean_text, normalize
+from c360.sources.readers import MalformedRow
+
+# Kinds that are not implied by the arrow type of the canonical field.
+FIELD_KINDS: dict[str, str] = {
+    "email": "email",
+    "phone": "phone",
+    "first_name": "name",
+    "last_name": "name",
+    "text": "free_text",
+    "description": "free_text",
+    "attributes": "json",
+    "currency": "currency",
+    "country": "code",
+    "postcode": "code",
+}
+# Optional identifiers: an unreadable value is dropped, the row kept.
+NULLABLE_KINDS = frozenset({"email", "phone"})
+
+ROW_REJECTED = "row_rejected"
+FIELD_NULLED = "field_nulled"
+
+
+def field_kind(record: str, name: str, dtype: pa.DataType) -> str:
+    if name in ENUM_FIELDS.get(record, {}):
+        return "enum"
+    if name in FIELD_KINDS:
+        return FIELD_KINDS[name]
+    if dtype == TS:
+        return "timestamp"
+    if pa.types.is_date(dtype):
+        return "date"
+    if dtype == MONEY:
+        return "money"
+    if pa.types.is_integer(dtype):
+        return "int"
+    if pa.types.is_boolean(dtype):
+        return "bool"
+    return "text"
+
+
+def describe_problem(reason: str, name: str, fs: FileSetSettings, record: str) -> str:
+    """A message for people that names the field and the expected form, never the value."""
+    column = fs.mapping.get(name)
+    where = f"{name} (column {column!r})" if column else name
+    if reason == "missing_required":
+        return f"{where} is required but empty or absent"
+    if reason == "invalid_timestamp":
+        fmt = f", or {fs.timestamp_format!r}" if fs.timestamp_format else ""
+        return f"{where} is not a timestamp (ISO 8601, epoch seconds or milliseconds{fmt})"
+    if reason == "invalid_date":
+        fmt = f" or {fs.date_format!r}" if fs.date_format else ""
+        return f"{where} is not a date (YYYY-MM-DD{fmt})"
+    if reason == "invalid_number":
+        what = "a whole number" if name == "quantity" else "an amount of money"
+        return f"{where} is not {what}"
+    if reason == "invalid_bool":
+        return f"{where} is not a boolean (true/false, yes/no, y/n, 1/0)"
+    if reason == "invalid_enum":
+        if name == "currency":
+            return f"{where} is not a three-letter ISO 4217 currency code"
+        vocab = ENUM_FIELDS.get(record, {}).get(name, ())
+        return f"{where} is not one of: {', '.join(vocab)} (add a value_maps entry to map it)"
+    if reason == "invalid_email":
+        return f"{where} is not a valid email address; the field was nulled and the row kept"
+    if reason == "invalid_phone":
+        return (
+            f"{where} is not a valid phone number (read with default_region {fs.default_region}); "
+            "the field was nulled and the row kept"
+        )
+    return f"{where}: {reason}"
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    source: str
+    file_set: str
+    file: str
+    """Relative to the lake root."""
+    ingested_at: datetime
+
+
+@dataclass
+class Issues:
+    """Quarantine entries collected while a batch is judged: table indices plus what was wrong."""
+
+    index: list[np.ndarray] = dataclasses.field(default_factory=list)
+    fields: list[str | None] = dataclasses.field(default_factory=list)
+    reason: list[str] = dataclasses.field(default_factory=list)
+    action: list[str] = dataclasses.field(default_factory=list)
+    message: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, where: np.ndarray, name: str, reason: str, action: str, message: str) -> None:
+        idx = np.flatnonzero(where)
+        if len(idx):
+            self.index.append(idx)
+            self.fields.append(name)
+            self.reason.append(reason)
+            self.action.append(action)
+            self.message.append(message)
+
+
+@dataclass
+class StandardizeResult:
+    standardized: pa.Table
+    quarantine: pa.Table
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    fields_nulled: int
+
+
+def _source_column(table: pa.Table, fs: FileSetSettings, name: str, n: int) -> pa.Array | None:
+    if name in fs.mapping:
+        column = fs.mapping[name]
+        if column in table.column_names:
+            col = table.column(column)
+            return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        return pa.nulls(n, pa.string())  # a JSON key no line of this batch carries
+    if name in fs.constants:
+        return pa.repeat(pa.scalar(fs.constants[name]), n)
+    return None
+
+
+def _record_ids(table: pa.Table, rows: np.ndarray, fs: FileSetSettings, file: str) -> pa.Array:
+    fallback = pa.array([f"{file}:{r}" for r in rows.tolist()], pa.string())
+    if not fs.id_column or fs.id_column not in table.column_names:
+        return fallback
+    return pc.coalesce(clean_text(table.column(fs.id_column)), fallback)
+
+
+def _quarantine_table(
+    issues: Issues, rows: np.ndarray, raw_json: Callable[[Sequence[int]], list[str]], ctx: BatchContext
+) -> pa.Table:
+    if not issues.index:
+        return QUARANTINE_SCHEMA.empty_table()
+    lengths = [len(i) for i in issues.index]
+    idx = np.concatenate(issues.index)
+    order = np.lexsort((np.repeat(np.arange(len(lengths)), lengths), idx))  # by row, then by field order
+    idx = idx[order]
+
+    def spread(values: list[str | None]) -> pa.Array:
+        return pa.array(np.repeat(np.array(values, dtype=object), lengths)[order].tolist(), pa.string())
+
+    n = len(idx)
+    unique_idx, inverse = np.unique(idx, return_inverse=True)
+    raws = raw_json(unique_idx.tolist())
+    return pa.table(
+        {
+            "source": pa.repeat(pa.scalar(ctx.source), n),
+            "file_set": pa.repeat(pa.scalar(ctx.file_set), n),
+            "file": pa.repeat(pa.scalar(ctx.file), n),
+            "row": pa.array(rows[idx], pa.int64()),
+            "field": spread(issues.fields),
+            "reason": spread(issues.reason),
+            "message": spread(issues.message),
+            "action": spread(issues.action),
+            "raw": pa.array([raws[i] for i in inverse.tolist()], pa.string()),
+            "_ingested_at": pa.repeat(pa.scalar(ctx.ingested_at, TS), n),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def malformed_quarantine(malformed: list[MalformedRow], ctx: BatchContext) -> pa.Table:
+    """Quarantine entries for rows that could not even be parsed."""
+    n = len(malformed)
+    if not n:
+        return QUARANTINE_SCHEMA.empty_table()
+    return pa.table(
+        {
+            "source": pa.repeat(pa.scalar(ctx.source), n),
+            "file_set": pa.repeat(pa.scalar(ctx.file_set), n),
+            "file": pa.repeat(pa.scalar(ctx.file), n),
+            "row": pa.array([m.row for m in malformed], pa.int64()),
+            "field": pa.nulls(n, pa.string()),
+            "reason": pa.repeat(pa.scalar("malformed_row"), n),
+            "message": pa.array([f"row cannot be parsed: {m.message}" for m in malformed], pa.string()),
+            "action": pa.repeat(pa.scalar(ROW_REJECTED), n),
+            "raw": pa.array([m.raw for m in malformed], pa.string()),
+            "_ingested_at": pa.repeat(pa.scalar(ctx.ingested_at, TS), n),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def derive_amount(quantity: pa.Array, unit_price: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """amount = quantity x unit_price, null where either is null; flags products beyond decimal(18, 4)."""
+    product = pc.multiply(unit_price.cast(MONEY), quantity.cast(pa.decimal128(19, 0)))
+    too_large = pc.fill_null(pc.greater_equal(pc.abs(product.cast(pa.float64())), 1e14), False)
+    product = pc.if_else(too_large, pa.scalar(None, product.type), product)
+    return product.cast(MONEY), np.asarray(too_large.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def standardize_batch(
+    table: pa.Table,
+    rows: np.ndarray,
+    raw_json: Callable[[Sequence[int]], list[str]],
+    fs: FileSetSettings,
+    ctx: BatchContext,
+) -> StandardizeResult:
+    """Map, normalize and validate one batch of delivered rows (`rows`: their 1-based data row numbers)."""
+    record = fs.record
+    n = table.num_rows
+    schema = standardized_schema(record)
+    enums = ENUM_FIELDS.get(record, {})
+    issues = Issues()
+    rejected = np.zeros(n, dtype=bool)
+    values: dict[str, pa.Array] = {}
+    bad: dict[str, np.ndarray] = {}
+
+    for f in RECORD_FIELDS[record]:
+        delivered = _source_column(table, fs, f.name, n)
+        if delivered is None:
+            values[f.name] = pa.nulls(n, f.type)
+            continue
+        if f.name in fs.value_maps:
+            delivered = apply_value_map(delivered, fs.value_maps[f.name])
+        kind = field_kind(record, f.name, f.type)
+        options = NormalizeOptions(
+            region=fs.default_region,
+            timestamp_format=fs.timestamp_format,
+            date_format=fs.date_format,
+            timezone=fs.timezone,
+            vocabulary=tuple(enums.get(f.name, ())),
+        )
+        result = normalize(kind, delivered, options)
+        values[f.name] = result.values.cast(f.type)
+        bad[f.name] = result.invalid
+        if not result.invalid.any():
+            continue
+        reason = INVALID_REASON[kind]
+        if kind in NULLABLE_KINDS:
+            continue  # logged below for the rows that are kept
+        issues.add(result.invalid, f.name, reason, ROW_REJECTED, describe_problem(reason, f.name, fs, record))
+        rejected |= result.invalid
+
+    if "currency" in values:
+        values["currency"] = pc.coalesce(values["currency"], pa.scalar(fs.default_currency.upper()))
+    if record == "transaction" and "amount" not in fs.mapping and "amount" not in fs.constants:
+        values["amount"], too_large = derive_amount(values["quantity"], values["unit_price"])
+        if too_large.any():
+            reason = "invalid_number"
+            issues.add(
+                too_large, "amount", reason, ROW_REJECTED, "amount (quantity x unit_price) is out of range"
+            )
+            rejected |= too_large
+        # a row whose quantity or price was unreadable is already reported; do not report the amount again
+        bad["amount"] = too_large | bad.get("quantity", False) | bad.get("unit_price", False)
+
+    for name in REQUIRED_FIELDS[record]:
+        missing = ~np.asarray(values[name].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        missing &= ~bad.get(name, np.zeros(n, dtype=bool))  # already reported as unreadable
+        if missing.any():
+            issues.add(
+                missing,
+                name,
+                "missing_required",
+                ROW_REJECTED,
+                describe_problem("missing_required", name, fs, record),
+            )
+            rejected |= missing
+
+    nulled = 0
+    for name in ("email", "phone"):
+        if name in bad and (kept_bad := bad[name] & ~rejected).any():
+            reason = INVALID_REASON[name]
+            issues.add(kept_bad, name, reason, FIELD_NULLED, describe_problem(reason, name, fs, record))
+            nulled += int(kept_bad.sum())
+
+    lineage = {
+        "source": pa.repeat(pa.scalar(ctx.source), n),
+        "source_record_id": _record_ids(table, rows, fs, ctx.file),
+        "_file": pa.repeat(pa.scalar(ctx.file), n),
+        "_row": pa.array(rows, pa.int64()),
+        "_ingested_at": pa.repeat(pa.scalar(ctx.ingested_at, TS), n),
+    }
+    full = pa.table({**lineage, **values}, schema=schema)
+    keep = ~rejected
+    standardized = full if keep.all() else full.filter(pa.array(keep))
+    return StandardizeResult(
+        standardized=standardized,
+        quarantine=_quarantine_table(issues, rows, raw_json, ctx),
+        rows_read=n,
+        rows_accepted=standardized.num_rows,
+        rows_rejected=int(rejected.sum()),
+        fields_nulled=nulled,
+    )

@@ -1,0 +1,179 @@
+"""The outcome of an ingest run: counts per (source, file set), failed files, and the summary table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.table import Table
+
+from c360.io.lake import Lake
+from c360.sources.tasks import FileResult, FileSetPlan
+from c360.sources.watermark import Watermark
+
+log = logging.getLogger(__name__)
+
+SAVE_EVERY_SECONDS = 5.0
+
+
+@dataclass
+class FileSetReport:
+    source: str
+    file_set: str
+    record: str
+    files_listed: int = 0
+    files_skipped: int = 0
+    files_ingested: int = 0
+    files_failed: int = 0
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    fields_nulled: int = 0
+
+
+@dataclass
+class IngestReport:
+    file_sets: list[FileSetReport] = field(default_factory=list)
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
+    """(path relative to the lake root, message)."""
+    seconds: float = 0.0
+    engine: str = "ray"
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.file_sets)
+
+    @property
+    def rows_accepted(self) -> int:
+        return sum(f.rows_accepted for f in self.file_sets)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.file_sets)
+
+    @property
+    def fields_nulled(self) -> int:
+        return sum(f.fields_nulled for f in self.file_sets)
+
+    @property
+    def files_ingested(self) -> int:
+        return sum(f.files_ingested for f in self.file_sets)
+
+    def file_set(self, source: str, file_set: str) -> FileSetReport:
+        for f in self.file_sets:
+            if (f.source, f.file_set) == (source, file_set):
+                return f
+        raise KeyError(f"{source}/{file_set} was not part of this run")
+
+
+class Committer:
+    """Folds file results into the report and the watermarks, saving state as results arrive.
+
+    A file enters the watermark only once its result says its outputs are written, so a crash between two
+    saves means re-processing a few files (which overwrite their own outputs), never losing one.
+    """
+
+    def __init__(self, lake: Lake, plans: list[FileSetPlan], engine: str) -> None:
+        self.lake = lake
+        self.started = time.perf_counter()
+        self.last_save = self.started
+        self.report = IngestReport(engine=engine)
+        self.watermarks: dict[tuple[str, str], Watermark] = {}
+        self.reports: dict[tuple[str, str], FileSetReport] = {}
+        for plan in plans:
+            key = (plan.source, plan.file_set)
+            rep = FileSetReport(plan.source, plan.file_set, plan.settings.record)
+            rep.files_listed, rep.files_skipped, rep.files_failed = (
+                plan.files_listed,
+                plan.files_skipped,
+                len(plan.failed),
+            )
+            self.report.file_sets.append(rep)
+            self.reports[key] = rep
+            if plan.watermark is not None:
+                self.watermarks[key] = plan.watermark
+            for rel, message in plan.failed:
+                log.error("%s", message)
+                self.report.failed_files.append((rel, message))
+
+    def add(self, result: FileResult) -> None:
+        key = (result.source, result.file_set)
+        rep = self.reports[key]
+        rep.rows_read += result.rows_read
+        if result.error:
+            log.error("%s", result.error)
+            rep.files_failed += 1
+            self.report.failed_files.append((result.rel, result.error))
+            return
+        rep.files_ingested += 1
+        rep.rows_accepted += result.rows_accepted
+        rep.rows_quarantined += result.rows_quarantined
+        rep.fields_nulled += result.fields_nulled
+        self.watermarks[key].record(
+            result.rel, result.fingerprint, result.outputs, result.rows_read, result.rows_accepted
+        )
+        log.debug(
+            "%s: %d rows, %d quarantined, %.2fs",
+            result.rel,
+            result.rows_read,
+            result.rows_quarantined,
+            result.seconds,
+        )
+        if time.perf_counter() - self.last_save > SAVE_EVERY_SECONDS:
+            self.save()
+
+    def save(self) -> None:
+        for wm in self.watermarks.values():
+            wm.save(self.lake)
+        self.last_save = time.perf_counter()
+
+    def finish(self) -> IngestReport:
+        self.save()
+        self.report.seconds = time.perf_counter() - self.started
+        return self.report
+
+
+def print_summary(report: IngestReport, console: Console) -> None:
+    """A table per file set, the failed files with their messages, and the totals."""
+    table = Table(title=f"ingest ({report.engine}): {report.seconds:.1f}s", title_justify="left")
+    for col in ("source", "file set", "record"):
+        table.add_column(col)
+    for col in ("new files", "skipped", "failed", "rows read", "accepted", "quarantined", "fields nulled"):
+        table.add_column(col, justify="right")
+    for f in report.file_sets:
+        new = f.files_listed - f.files_skipped
+        table.add_row(
+            f.source,
+            f.file_set,
+            f.record,
+            f"{f.files_ingested}/{new}",
+            str(f.files_skipped),
+            f"[red]{f.files_failed}[/red]" if f.files_failed else "0",
+            f"{f.rows_read:,}",
+            f"{f.rows_accepted:,}",
+            f"[yellow]{f.rows_quarantined:,}[/yellow]" if f.rows_quarantined else "0",
+            f"{f.fields_nulled:,}",
+        )
+    table.add_section()
+    table.add_row(
+        "total", "", "",
+        str(report.files_ingested), "", str(len(report.failed_files)),
+        f"{report.rows_read:,}", f"{report.rows_accepted:,}", f"{report.rows_quarantined:,}",
+        f"{report.fields_nulled:,}",
+    )  # fmt: skip
+    console.print(table)
+    if report.failed_files:
+        failed = Table(title="files not ingested", title_justify="left", show_lines=False)
+        failed.add_column("file")
+        failed.add_column("problem", overflow="fold")
+        for rel, message in report.failed_files:
+            failed.add_row(rel, message.removeprefix(f"{rel}: "))
+        console.print(failed)
+    if report.rows_quarantined or report.fields_nulled:
+        console.print(
+            "quarantined rows and nulled fields are in [bold]quarantine/[/bold] with the reason and row."
+        )
+    if report.seconds and report.rows_read:
+        console.print(f"{report.rows_read / report.seconds:,.0f} source rows/s")

@@ -1,0 +1,188 @@
+"""`c360 ingest` on Ray: exact counts, quarantine with reasons and rows, incremental re-runs, broken files,
+and the same run on an `abfs://` lake (azurite)."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from c360.sources.ingest import IngestReport, ingest
+from c360.sources.layout import read_quarantine, read_standardized
+from c360.workspace import Workspace
+from tests.ingest_data import Written, settings_for, write_all, write_customers, write_events
+
+pytestmark = pytest.mark.ray
+
+RECORDS = {
+    ("crm", "customers"): "identity",
+    ("shop", "orders"): "transaction",
+    ("web", "events"): "interaction",
+    ("marketing", "consents"): "consent",
+}
+
+
+def assert_matches_fixture(ws: Workspace, report: IngestReport, written: Written) -> None:
+    lake = ws.lake
+    assert report.failed_files == []
+    for (source, file_set), record in RECORDS.items():
+        rep = report.file_set(source, file_set)
+        key = (source, file_set)
+        assert rep.rows_read == written.rows[key]
+        assert rep.rows_accepted == written.accepted(key)
+        assert rep.rows_quarantined == written.rejected[key]
+        std = read_standardized(lake, record, source)
+        assert std.num_rows == written.accepted(key)
+        lineage = list(zip(std.column("_file").to_pylist(), std.column("_row").to_pylist(), strict=True))
+        assert len(set(lineage)) == len(lineage), "a row was written twice"
+        rejected = {(p.file, p.row) for p in written.expected if p.action == "row_rejected"}
+        assert not rejected & set(lineage), "a rejected row reached standardized/"
+    quarantine = read_quarantine(lake)
+    got = sorted(
+        (r["file"], r["row"], r["field"] or "", r["reason"], r["action"])
+        for r in quarantine.select(["file", "row", "field", "reason", "action"]).to_pylist()
+    )
+    expected = sorted((p.file, p.row, p.field or "", p.reason, p.action) for p in written.expected)
+    assert got == expected
+
+
+def test_ingest_local_lake_exact_counts_and_quarantine(ray_session, tmp_path):
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = write_all(ws.lake, parts=2, n=120)
+    report = ingest(ws, progress=False)
+    assert_matches_fixture(ws, report, written)
+    assert report.rows_read == sum(written.rows.values())
+    assert report.rows_accepted + report.rows_quarantined == report.rows_read
+    names = sorted(ws.lake.relative(p) for p in ws.lake.glob("standardized/transaction/*/*/*.parquet"))
+    assert len(names) == 2
+    assert all(n.startswith("standardized/transaction/source=shop/load_date=") for n in names)
+    assert all(n.split("/")[-1].startswith("orders-") for n in names)
+    quarantine = read_quarantine(ws.lake)
+    assert all(
+        m and "@" not in m for m in quarantine.column("message").to_pylist()
+    )  # no addresses in messages
+
+
+def test_rerun_ingests_nothing_and_new_files_are_picked_up(ray_session, tmp_path):
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = write_all(ws.lake, parts=1, n=60)
+    first = ingest(ws, progress=False)
+    assert first.rows_read == sum(written.rows.values())
+
+    again = ingest(ws, progress=False)
+    assert again.rows_read == 0 and again.files_ingested == 0
+    assert sum(f.files_skipped for f in again.file_sets) == 4
+    assert_matches_fixture(ws, first, written)  # nothing duplicated by the second run
+
+    write_customers(ws.lake, written, part=7, n=30)
+    write_events(ws.lake, written, part=7, n=30)
+    third = ingest(ws, progress=False)
+    assert third.files_ingested == 2
+    assert third.file_set("crm", "customers").rows_read == 30
+    assert third.file_set("web", "events").rows_read == 30
+    assert read_standardized(ws.lake, "identity").num_rows == written.accepted(("crm", "customers"))
+    assert read_standardized(ws.lake, "interaction").num_rows == written.accepted(("web", "events"))
+
+
+def test_crash_before_the_watermark_then_rerun_overwrites(ray_session, tmp_path):
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = write_all(ws.lake, parts=1, n=50)
+    ingest(ws, progress=False)
+    ws.lake.rm(ws.lake.path("_state"), recursive=True)  # as if the run died after writing outputs
+    rerun = ingest(ws, progress=False)
+    assert rerun.files_ingested == 4
+    for key, record in RECORDS.items():
+        assert read_standardized(ws.lake, record, key[0]).num_rows == written.accepted(key)
+    assert read_quarantine(ws.lake).num_rows == len(written.expected)
+
+
+def test_redelivered_file_replaces_its_rows(ray_session, tmp_path):
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = Written()
+    ws.lake.makedirs("raw/crm/customers")
+    write_customers(ws.lake, written, part=0, n=40)
+    ingest(ws, progress=False, sources=["crm"])
+    smaller = Written()
+    write_customers(ws.lake, smaller, part=0, n=20)  # same path, new content
+    report = ingest(ws, progress=False, sources=["crm"])
+    assert report.files_ingested == 1
+    assert read_standardized(ws.lake, "identity").num_rows == smaller.accepted(("crm", "customers"))
+
+
+def test_broken_files_are_named_and_the_rest_is_ingested(ray_session, tmp_path):
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = write_all(ws.lake, parts=1, n=40)
+    lake = ws.lake
+    header = "customer_id,Email,Phone,First Name,Last Name,DOB,Country,Updated"
+    row = "C9,a@example.com,020 7946 0958,Zoë,Brown,01/02/1990,GB,2024-01-01 10:00:00"
+    lake.write_text(lake.path("raw/crm/customers/part-semicolon.csv"), f"{header}\n{row}\n".replace(",", ";"))
+    lake.write_bytes(lake.path("raw/crm/customers/part-latin1.csv"), f"{header}\n{row}\n".encode("latin-1"))
+    lake.write_bytes(
+        lake.path("raw/crm/customers/part-utf16.csv"),
+        codecs.BOM_UTF16_LE + f"{header}\n{row}\n".encode("utf-16-le"),
+    )
+    lake.write_text(
+        lake.path("raw/shop/orders/part-comma.csv"), "order,customer,placed_at\nO1,C1,2024-01-01\n"
+    )
+    lake.write_text(lake.path("raw/marketing/consents/part-corrupt.parquet"), "this is not parquet")
+    report = ingest(ws, progress=False)
+
+    failed = dict(report.failed_files)
+    assert set(failed) == {
+        "raw/crm/customers/part-semicolon.csv",
+        "raw/crm/customers/part-latin1.csv",
+        "raw/crm/customers/part-utf16.csv",
+        "raw/shop/orders/part-comma.csv",
+        "raw/marketing/consents/part-corrupt.parquet",
+    }
+    semicolon = failed["raw/crm/customers/part-semicolon.csv"]
+    assert semicolon.startswith(
+        "raw/crm/customers/part-semicolon.csv: mapped columns missing from the header"
+    )
+    assert "Email" in semicolon and "';'" in semicolon  # names the missing columns and the likely delimiter
+    assert "cannot be decoded as utf-8" in failed["raw/crm/customers/part-latin1.csv"]
+    assert "line 2" in failed["raw/crm/customers/part-latin1.csv"]
+    assert "utf-16" in failed["raw/crm/customers/part-utf16.csv"]
+    assert "sku, qty, price, type" in failed["raw/shop/orders/part-comma.csv"]
+    assert "not a readable parquet file" in failed["raw/marketing/consents/part-corrupt.parquet"]
+    assert "C9" not in " ".join(failed.values()) and "Zoë" not in " ".join(failed.values())
+
+    # every good file, including the one with a truncated JSON line, is in
+    assert report.file_set("crm", "customers").files_failed == 3
+    assert report.file_set("crm", "customers").files_ingested == 1
+    for key, record in RECORDS.items():
+        assert report.file_set(*key).rows_accepted == written.accepted(key)
+        assert read_standardized(lake, record, key[0]).num_rows == written.accepted(key)
+    truncated = read_quarantine(lake, "web").to_pylist()
+    assert {"row": 17, "reason": "malformed_row"} in [
+        {"row": r["row"], "reason": r["reason"]} for r in truncated
+    ]
+
+    # failed files are retried next time (they are not in the watermark), good ones are not
+    again = ingest(ws, progress=False)
+    assert len(again.failed_files) == 5 and again.rows_read == 0
+
+
+def test_quarantine_ceiling_fails_the_file(ray_session, tmp_path):
+    settings = settings_for("lake")
+    settings.ingest.max_quarantine_fraction = 0.2
+    ws = Workspace.from_settings(settings, tmp_path)
+    written = Written()
+    ws.lake.makedirs("raw/web/events")
+    write_events(ws.lake, written, part=0, n=45)  # 2 of every 9 rows rejected: above 20%
+    report = ingest(ws, progress=False, sources=["web"])
+    (rel, message), *_ = report.failed_files
+    assert rel == "raw/web/events/part-0000.jsonl"
+    assert "max_quarantine_fraction=0.2" in message
+    assert read_standardized(ws.lake, "interaction").num_rows == 0
+
+
+@pytest.mark.azure
+def test_ingest_on_abfs_lake_matches_local(ray_session, azurite_lake, tmp_path):
+    ws = Workspace.from_settings(settings_for(azurite_lake.uri, azurite_lake.storage_options), tmp_path)
+    assert not ws.lake.is_local
+    written = write_all(ws.lake, parts=2, n=80)
+    report = ingest(ws, progress=False)
+    assert_matches_fixture(ws, report, written)
+    again = ingest(ws, progress=False)
+    assert again.rows_read == 0 and again.files_ingested == 0

@@ -1,0 +1,251 @@
+"""Normalizers, table-driven over formats seen in real exports."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from c360.sources.normalize import (
+    NormalizeOptions,
+    apply_value_map,
+    normalize,
+    normalize_bool,
+    normalize_currency,
+    normalize_date,
+    normalize_email,
+    normalize_enum,
+    normalize_int,
+    normalize_money,
+    normalize_name,
+    normalize_phone,
+    normalize_timestamp,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def one(fn, value, *args):
+    return fn(pa.array([value]), *args).to_pylist()[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" Jane.Doe@Example.COM ", "jane.doe@example.com"),
+        ("ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "jane@example.com"),  # full-width, NFKC
+        ("mailto:bob@shop.co.uk", "bob@shop.co.uk"),
+        ("o'brien+news@mail.example.ie", "o'brien+news@mail.example.ie"),
+        ("josé@exämple.de", "josé@exämple.de"),
+        ("not-an-email", None),
+        ("jane@localhost", None),
+        ("jane..doe@example.com", None),
+        ("jane doe@example.com", None),
+        ("@example.com", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_email(raw, expected):
+    assert one(normalize_email, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("0044 20 7946 0958", "GB", "+442079460958"),
+        ("0044 20 7946 0958", "US", "+442079460958"),  # 00 read as the international prefix anywhere
+        ("(212) 555-0142", "US", "+12125550142"),
+        ("212.555.0142", "US", "+12125550142"),
+        ("+1 212-555-0142 ext. 12", "GB", "+12125550142"),  # extension dropped
+        ("212-555-0142 x123", "US", "+12125550142"),
+        ("+49 30 901820", "US", "+4930901820"),
+        ("0000000000", "US", None),
+        ("0000000000", "GB", None),
+        ("12345", "US", None),
+        ("call me", "US", None),
+        ("(212) 555-0142", "GB", None),  # a US number without +1 is not a British number
+        ("", "US", None),
+    ],
+)
+def test_phone(raw, region, expected):
+    assert one(normalize_phone, raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  José   María ", "José María"),
+        ("Zoe\u0308", "Zoë"),  # decomposed -> composed (NFC), accent kept
+        ("Anne\t\nMarie", "Anne Marie"),
+        ("O'Brien", "O'Brien"),
+        ("   ", None),
+    ],
+)
+def test_name(raw, expected):
+    assert one(normalize_name, raw) == expected
+
+
+def utc(*args):
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fmt", "tz", "expected"),
+    [
+        ("2024-01-02T03:04:05Z", None, "UTC", utc(2024, 1, 2, 3, 4, 5)),
+        ("2024-01-02T03:04:05+01:00", None, "UTC", utc(2024, 1, 2, 2, 4, 5)),
+        ("2024-01-02 03:04:05.250-0500", None, "UTC", utc(2024, 1, 2, 8, 4, 5, 250000)),
+        ("2024-01-02T03:04:05", None, "UTC", utc(2024, 1, 2, 3, 4, 5)),
+        ("2024-07-02 09:00:00", None, "Europe/Paris", utc(2024, 7, 2, 7, 0, 0)),  # naive: the file set's zone
+        ("2024-01-02 09:00:00", None, "America/New_York", utc(2024, 1, 2, 14, 0, 0)),
+        ("2024-07-02T09:00:00Z", None, "Europe/Paris", utc(2024, 7, 2, 9, 0, 0)),  # explicit offset wins
+        ("2024-01-02", None, "UTC", utc(2024, 1, 2)),
+        ("1704164645", None, "UTC", utc(2024, 1, 2, 3, 4, 5)),  # epoch seconds
+        ("1704164645123", None, "UTC", utc(2024, 1, 2, 3, 4, 5, 123000)),  # epoch millis
+        ("02/01/2024 10:30", "%d/%m/%Y %H:%M", "Europe/London", utc(2024, 1, 2, 10, 30)),
+        ("07/02/2024 10:30", "%m/%d/%Y %H:%M", "UTC", utc(2024, 7, 2, 10, 30)),
+        ("31/02/2024 10:30", "%d/%m/%Y %H:%M", "UTC", None),  # impossible date, not rolled into March
+        ("2024-02-30 10:00:00", None, "UTC", None),
+        ("yesterday", None, "UTC", None),
+        ("2024", None, "UTC", None),
+    ],
+)
+def test_timestamp(raw, fmt, tz, expected):
+    assert one(normalize_timestamp, raw, fmt, tz) == expected
+
+
+def test_timestamp_typed_inputs():
+    naive = pa.array([datetime(2024, 7, 2, 9, 0)], pa.timestamp("ms"))
+    assert normalize_timestamp(naive, None, "Europe/Paris").to_pylist() == [utc(2024, 7, 2, 7, 0)]
+    aware = pa.array([datetime(2024, 7, 2, 9, 0)], pa.timestamp("s", tz="+02:00"))
+    assert normalize_timestamp(aware).type == pa.timestamp("us", tz="UTC")
+    assert normalize_timestamp(pa.array([1704164645, 1704164645123])).to_pylist() == [
+        utc(2024, 1, 2, 3, 4, 5),
+        utc(2024, 1, 2, 3, 4, 5, 123000),
+    ]
+
+
+def test_timestamp_mixed_column_flags_only_the_bad_values():
+    out = normalize(
+        "timestamp", pa.array(["2024-01-02T03:04:05Z", "soon", None, "1704164645"]), NormalizeOptions()
+    )
+    assert out.values.to_pylist() == [utc(2024, 1, 2, 3, 4, 5), None, None, utc(2024, 1, 2, 3, 4, 5)]
+    assert out.invalid.tolist() == [False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("raw", "fmt", "expected"),
+    [
+        ("1985-05-17", None, date(1985, 5, 17)),
+        ("1985-05-17T00:00:00", None, date(1985, 5, 17)),
+        ("17/05/1985", "%d/%m/%Y", date(1985, 5, 17)),
+        ("1/2/1985", "%d/%m/%Y", date(1985, 2, 1)),
+        ("1985-05-17", "%d/%m/%Y", date(1985, 5, 17)),  # ISO is always understood
+        ("29/02/1984", "%d/%m/%Y", date(1984, 2, 29)),
+        ("29/02/1985", "%d/%m/%Y", None),
+        ("1985-02-30", None, None),
+        ("17.05.1985", None, None),
+    ],
+)
+def test_date(raw, fmt, expected):
+    assert one(normalize_date, raw, fmt) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("12.5", Decimal("12.5")),
+        ("$1,234.50", Decimal("1234.5")),
+        ("1.234,56 €", Decimal("1234.56")),
+        ("EUR 9.99", Decimal("9.99")),
+        ("(3.00)", Decimal("-3")),
+        ("-0.5", Decimal("-0.5")),
+        ("12,50", Decimal("12.5")),
+        ("1,000", Decimal("1000")),
+        ("12.34567", Decimal("12.3457")),
+        (12.5, Decimal("12.5")),
+        (7, Decimal("7")),
+        ("abc", None),
+        ("1.2.3", None),
+        ("", None),
+    ],
+)
+def test_money(raw, expected):
+    out = normalize_money(pa.array([raw]))
+    assert out.type == pa.decimal128(18, 4)
+    assert out.to_pylist()[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("3", 3),
+        ("3.0", 3),
+        (" 12 ", 12),
+        ("1,000", 1000),
+        (4.0, 4),
+        (2, 2),
+        ("3.5", None),
+        ("two", None),
+        (2.5, None),
+    ],
+)
+def test_int(raw, expected):
+    assert one(normalize_int, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("FALSE", False),
+        ("Yes", True),
+        ("no", False),
+        ("y", True),
+        ("N", False),
+        ("1", True),
+        ("0", False),
+        (1, True),
+        (0, False),
+        (True, True),
+        ("maybe", None),
+        (2, None),
+    ],
+)
+def test_bool(raw, expected):
+    assert one(normalize_bool, raw) == expected
+
+
+def test_enum_and_value_map():
+    vocab = ("purchase", "return", "cancel")
+    assert normalize_enum(pa.array(["Purchase", " RETURN ", "refund"]), vocab).to_pylist() == [
+        "purchase",
+        "return",
+        None,
+    ]
+    assert normalize_enum(pa.array(["Third Party", "third-party"]), ("third_party",)).to_pylist() == [
+        "third_party",
+        "third_party",
+    ]
+    mapped = apply_value_map(pa.array(["P", "r", "x", None]), {"P": "purchase", "R": "return"})
+    assert mapped.to_pylist() == ["purchase", "return", "x", None]
+
+
+def test_currency():
+    assert normalize_currency(pa.array(["eur", " usd", "€", "EURO"])).to_pylist() == [
+        "EUR",
+        "USD",
+        None,
+        None,
+    ]
+
+
+def test_normalize_tells_absent_from_invalid():
+    out = normalize("email", pa.array(["a@example.com", "", None, "bad"]), NormalizeOptions())
+    assert out.values.to_pylist() == ["a@example.com", None, None, None]
+    assert out.invalid.tolist() == [False, False, False, True]
