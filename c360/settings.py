@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic import ValidationError as PydanticValidationError
 
 from c360.errors import ConfigError
+from c360.identity.config import IdentitySettings
 from c360.schemas import REQUIRED_FIELDS, FileFormat, RecordType, SourceKind, canonical_fields
 
 CONFIG_FILE = "c360.yaml"
@@ -162,6 +163,7 @@ class Settings(Strict):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     stores: StoresSettings = Field(default_factory=StoresSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)

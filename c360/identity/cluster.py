@@ -1,0 +1,244 @@
+"""Clusters from links, protected against chaining.
+
+Connected components are computed first (vectorized). A component is accepted as one cluster when it is
+small enough, holds no conflicting strong attributes (two birth dates that are not a typo or a day/month swap
+of each other, two different loyalty ids) and no do-not-link correction. Any other component is rebuilt
+greedily: operator must-links first, then links from strongest to weakest, each merge refused when it would
+bring a do-not-link pair or more than `max_cluster_size` records together, or two records with conflicting
+strong attributes that are not directly linked by probabilistic evidence strong enough on its own (that
+evidence already paid for the disagreement; a transitive chain has not). The refused links are the weakest
+ones on the path between the conflicting records, so the component splits there, and is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from c360.identity.config import ComparisonSettings, IdentitySettings
+from c360.identity.nicknames import nickname_key
+
+
+@dataclass
+class ClusterResult:
+    labels: np.ndarray
+    """Per rid: the smallest rid of its cluster (a label independent of processing order)."""
+    refused: pd.DataFrame
+    """Links that were not followed: rid_l, rid_r, weight, reason."""
+    split_components: int = 0
+    """Components rebuilt because of a conflict, a correction or their size."""
+    oversized: list[int] = field(default_factory=list)
+    """Labels of clusters that hit `max_cluster_size`."""
+
+
+def compatible_fn(c: ComparisonSettings) -> Callable[[str, str], bool]:
+    """Whether two values of a conflict field may belong to one person (a typo or swap is not a conflict)."""
+    if c.method == "date":
+
+        def dates(a: str, b: str) -> bool:
+            swapped = a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]
+            return a == b or swapped or DamerauLevenshtein.distance(a, b) <= c.max_edits
+
+        return dates
+    if c.method == "identifier":
+        return lambda a, b: a == b or DamerauLevenshtein.distance(a, b) <= c.max_edits
+    if c.method in ("string", "name", "address"):
+        low = min(c.thresholds) if c.thresholds else 1.0
+
+        def strings(a: str, b: str) -> bool:
+            if a == b or JaroWinkler.similarity(a, b) >= low:
+                return True
+            return bool(c.method == "name" and c.nicknames and nickname_key(a) == nickname_key(b))
+
+        return strings
+    return lambda a, b: a == b
+
+
+def conflict_values(df: pd.DataFrame, settings: IdentitySettings) -> dict[str, np.ndarray]:
+    """Per conflict field, the value each record is compared on (object array, None when missing)."""
+    out = {}
+    for c in settings.comparisons:
+        if not c.conflict:
+            continue
+        col = (
+            f"{c.field}__s"
+            if c.method == "date"
+            else (f"{c.field}__id" if f"{c.field}__id" in df else c.field)
+        )
+        out[c.field] = df[col].to_numpy(dtype=object)
+    return out
+
+
+def _components(n: int, rl: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    g = coo_matrix((np.ones(len(rl), dtype=np.int8), (rl, rr)), shape=(n, n))
+    _, comp = connected_components(g, directed=False)
+    return comp
+
+
+def cluster_records(
+    n: int,
+    links: pd.DataFrame,
+    conflicts: dict[str, np.ndarray],
+    settings: IdentitySettings,
+    must_links: list[list[int]] | None = None,
+    cannot_links: list[tuple[list[int], list[int]]] | None = None,
+) -> ClusterResult:
+    """Cluster `n` records given links (rid_l, rid_r, weight[, direct]); corrections given as rid groups.
+
+    `direct` marks links whose own field-by-field evidence clears the match threshold: only those may join two
+    records whose strong attributes conflict.
+    """
+    must_links = must_links or []
+    cannot_links = cannot_links or []
+    rl = links["rid_l"].to_numpy(np.int64)
+    rr = links["rid_r"].to_numpy(np.int64)
+    extra_l = [g[0] for g in must_links for _ in g[1:]]
+    extra_r = [x for g in must_links for x in g[1:]]
+    comp = _components(
+        n, np.concatenate([rl, extra_l]).astype(np.int64), np.concatenate([rr, extra_r]).astype(np.int64)
+    )
+    labels = np.arange(n, dtype=np.int64)
+
+    # Which components need the careful greedy rebuild.
+    sizes = np.bincount(comp, minlength=comp.max() + 1 if n else 0)
+    suspect = sizes > settings.max_cluster_size
+    for vals in conflicts.values():
+        present = pd.notna(vals)
+        if present.any():
+            nuniq = pd.DataFrame({"c": comp[present], "v": vals[present]}).groupby("c")["v"].nunique()
+            suspect[nuniq.index[nuniq.to_numpy() > 1]] = True
+    for left, right in cannot_links:
+        shared = set(comp[left].tolist()) & set(comp[right].tolist())
+        for c in shared:
+            suspect[c] = True
+
+    # Easy components: label = smallest rid.
+    first = pd.Series(np.arange(n)).groupby(comp).transform("min").to_numpy()
+    easy = ~suspect[comp]
+    labels[easy] = first[easy]
+
+    refused_rows: list[tuple[int, int, float, str]] = []
+    oversized: list[int] = []
+    hard = np.flatnonzero(suspect)
+    if len(hard):
+        rec_in_hard = suspect[comp]
+        link_in_hard = rec_in_hard[rl] if len(rl) else np.zeros(0, bool)
+        sub = links.loc[link_in_hard].copy()
+        if "direct" not in sub:
+            sub["direct"] = False
+        sub = sub.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True], kind="stable")
+        fns = {c.field: compatible_fn(c) for c in settings.comparisons if c.field in conflicts}
+        hard_rids = np.flatnonzero(rec_in_hard)
+        direct = set(
+            zip(
+                sub.loc[sub["direct"], "rid_l"].tolist(),
+                sub.loc[sub["direct"], "rid_r"].tolist(),
+                strict=True,
+            )
+        )
+        greedy = _Greedy(hard_rids, conflicts, fns, cannot_links, settings.max_cluster_size, direct)
+        for g in must_links:
+            for x in g[1:]:
+                if rec_in_hard[g[0]]:
+                    greedy.union(g[0], x, force=True)
+        for a, b, w in zip(
+            sub["rid_l"].to_numpy(), sub["rid_r"].to_numpy(), sub["weight"].to_numpy(), strict=True
+        ):
+            reason = greedy.union(int(a), int(b))
+            if reason:
+                refused_rows.append((int(a), int(b), float(w), reason))
+        for r in hard_rids:
+            labels[r] = greedy.label(int(r))
+        oversized = sorted({greedy.label(a) for a, _, _, why in refused_rows if why == "max_cluster_size"})
+    refused = pd.DataFrame(refused_rows, columns=["rid_l", "rid_r", "weight", "reason"])
+    return ClusterResult(labels=labels, refused=refused, split_components=len(hard), oversized=oversized)
+
+
+class _Greedy:
+    """Union-find whose roots carry the attribute values and do-not-link tags of their members."""
+
+    def __init__(
+        self,
+        rids: np.ndarray,
+        conflicts: dict[str, np.ndarray],
+        fns: dict[str, Callable[[str, str], bool]],
+        cannot_links: list[tuple[list[int], list[int]]],
+        max_size: int,
+        direct: set[tuple[int, int]] | None = None,
+    ) -> None:
+        self.parent: dict[int, int] = {int(r): int(r) for r in rids}
+        self.size: dict[int, int] = dict.fromkeys(self.parent, 1)
+        self.values: dict[int, dict[str, dict[str, list[int]]]] = {}
+        self.direct = direct or set()
+        self.tags: dict[int, set[tuple[int, int]]] = {}
+        self.fns = fns
+        self.max_size = max_size
+        self._cache: dict[tuple[str, str, str], bool] = {}
+        for r in self.parent:
+            self.values[r] = {
+                f: {v[r]: [r]} for f, v in conflicts.items() if v[r] is not None and not pd.isna(v[r])
+            }
+        for i, (left, right) in enumerate(cannot_links):
+            for side, group in ((0, left), (1, right)):
+                for r in group:
+                    if r in self.parent:
+                        self.tags.setdefault(r, set()).add((i, side))
+        self.minimum: dict[int, int] = {r: r for r in self.parent}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def label(self, x: int) -> int:
+        return self.minimum[self.find(x)]
+
+    def _compatible(self, f: str, a: dict[str, list[int]], b: dict[str, list[int]]) -> bool:
+        for x, rx in a.items():
+            for y, ry in b.items():
+                key = (f, x, y) if x <= y else (f, y, x)
+                ok = self._cache.get(key)
+                if ok is None:
+                    ok = self._cache[key] = self.fns[f](x, y)
+                if not ok and not all((min(p, q), max(p, q)) in self.direct for p in rx for q in ry):
+                    return False
+        return True
+
+    def union(self, a: int, b: int, force: bool = False) -> str | None:
+        """Merge the clusters of a and b; the reason when refused, None when merged (or already one)."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return None
+        if not force:
+            if self.size[ra] + self.size[rb] > self.max_size:
+                return "max_cluster_size"
+            ta, tb = self.tags.get(ra, set()), self.tags.get(rb, set())
+            if any((i, 1 - s) in tb for i, s in ta):
+                return "do_not_link"
+            va, vb = self.values[ra], self.values[rb]
+            for f in va.keys() & vb.keys():
+                if not self._compatible(f, va[f], vb[f]):
+                    return f"conflict:{f}"
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        for f, vals in self.values.pop(rb).items():
+            mine = self.values[ra].setdefault(f, {})
+            for v, rids in vals.items():
+                mine.setdefault(v, []).extend(rids)
+        if rb in self.tags:
+            self.tags.setdefault(ra, set()).update(self.tags.pop(rb))
+        self.minimum[ra] = min(self.minimum[ra], self.minimum.pop(rb))
+        return None

@@ -1,0 +1,173 @@
+"""Candidate pairs from blocking rules and their comparison vectors, computed in DuckDB over arrow.
+
+`candidate_pairs` joins records that share a blocking key; a pair found by an earlier rule is dropped from a
+later one, so every pair is produced once without a global de-duplication (each partition decides alone).
+`comparison_vectors` gives each pair one level per comparison: 0 is the strongest agreement, the last level
+is "different", -1 means a value is missing (no evidence either way).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from c360.identity.config import ComparisonSettings, IdentitySettings
+
+PAIR_COLUMNS = ("rid_l", "rid_r", "rule")
+
+
+def gamma_name(c: ComparisonSettings) -> str:
+    return f"g_{c.field}"
+
+
+def value_column(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
+    """The prepared column a comparison reads: the identifier-normalized form when there is one."""
+    if f"{c.field}__id" in columns:
+        return f"{c.field}__id"
+    return c.field
+
+
+def level_sql(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
+    """A SQL CASE giving the comparison level of l.<field> against r.<field>."""
+    col = value_column(c, columns)
+    a, b = f'l."{col}"', f'r."{col}"'
+    parts = [f"WHEN {a} IS NULL OR {b} IS NULL THEN -1", f"WHEN {a} = {b} THEN 0"]
+    lvl = 1
+    if c.method in ("string", "name", "address"):
+        if c.method == "name" and c.nicknames:
+            parts.append(f'WHEN l."{c.field}__nick" = r."{c.field}__nick" THEN {lvl}')
+            lvl += 1
+        for t in c.thresholds:
+            parts.append(f"WHEN jaro_winkler_similarity({a}, {b}) >= {t} THEN {lvl}")
+            lvl += 1
+    elif c.method == "date":
+        s_a, s_b = f'l."{c.field}__s"', f'r."{c.field}__s"'
+        parts.append(
+            f"WHEN substr({s_a},1,4) = substr({s_b},1,4) AND substr({s_a},5,2) = substr({s_b},7,2) "
+            f"AND substr({s_a},7,2) = substr({s_b},5,2) THEN {lvl}"
+        )
+        parts.append(f"WHEN damerau_levenshtein({s_a}, {s_b}) <= {c.max_edits} THEN {lvl + 1}")
+        parts.append(f"WHEN substr({s_a},1,6) = substr({s_b},1,6) THEN {lvl + 2}")
+        lvl += 3
+    elif c.method == "identifier" and c.max_edits > 0:
+        parts.append(f"WHEN damerau_levenshtein({a}, {b}) <= {c.max_edits} THEN {lvl}")
+        lvl += 1
+    parts.append(f"ELSE {lvl}")
+    return "CAST(CASE " + " ".join(parts) + " END AS TINYINT)"
+
+
+def comparison_columns(settings: IdentitySettings) -> list[str]:
+    """The prepared columns the comparison SQL reads (kept small when shipped to workers)."""
+    cols = ["rid"]
+    for c in settings.comparisons:
+        cols.append(c.field)
+        if f"{c.field}__id" not in cols and c.field in [i.field for i in settings.identifiers]:
+            cols.append(f"{c.field}__id")
+        if c.method == "name" and c.nicknames:
+            cols.append(f"{c.field}__nick")
+        if c.method == "date":
+            cols.append(f"{c.field}__s")
+        if c.tf_adjustment:
+            cols.append(f"{c.field}__tf")
+    cols += [f"k{i}" for i in range(len(settings.blocking_rules))]
+    return list(dict.fromkeys(cols))
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    return con
+
+
+def comparison_vectors(records: pa.Table, pairs: pa.Table, settings: IdentitySettings) -> pa.Table:
+    """rid_l, rid_r, rule, one TINYINT level per comparison and the term frequency of each tf-adjusted field."""
+    con = _connect()
+    con.register("rec", records)
+    con.register("pairs", pairs)
+    names = set(records.column_names)
+    select = [f"{level_sql(c, names)} AS {gamma_name(c)}" for c in settings.comparisons]
+    select += [
+        f'CAST(l."{c.field}__tf" AS FLOAT) AS tf_{c.field}' for c in settings.comparisons if c.tf_adjustment
+    ]
+    sql = (
+        "SELECT p.*, " + ", ".join(select) + " FROM pairs p "
+        "JOIN rec l ON l.rid = p.rid_l JOIN rec r ON r.rid = p.rid_r ORDER BY p.rid_l, p.rid_r"
+    )
+    out = con.sql(sql).to_arrow_table()
+    con.close()
+    return out
+
+
+def candidate_pairs(keys: pa.Table, records: pa.Table, n_rules: int, new_only: bool = False) -> pa.Table:
+    """Pairs (rid_l < rid_r) sharing a key under some rule, each produced once: by the first rule it satisfies.
+
+    `keys` holds (rule, key, rid[, is_new]) for the blocks of one partition; `records` the k0..kN columns.
+    With `new_only`, only pairs with at least one new record are produced (the incremental run).
+    """
+    con = _connect()
+    con.register("keys", keys)
+    con.register("rec", records)
+    earlier = " OR ".join(f'(a.rule > {j} AND coalesce(l."k{j}" = r."k{j}", false))' for j in range(n_rules))
+    new_cond = "AND (a.is_new OR b.is_new)" if new_only else ""
+    bits = [f'CAST(coalesce(l."k{j}" = r."k{j}", false) AS INTEGER) * {1 << j}' for j in range(n_rules)]
+    mask = "CAST(" + (" + ".join(bits) or "0") + " AS INTEGER)"
+    sql = f"""
+        SELECT a.rid AS rid_l, b.rid AS rid_r, a.rule AS rule, {mask} AS rules_mask
+        FROM keys a JOIN keys b ON a.rule = b.rule AND a.key = b.key AND a.rid < b.rid {new_cond}
+        JOIN rec l ON l.rid = a.rid JOIN rec r ON r.rid = b.rid
+        WHERE NOT ({earlier or "false"})
+    """
+    out = con.sql(sql).to_arrow_table()
+    con.close()
+    return out
+
+
+def blocking_keys(
+    df: pd.DataFrame, n_rules: int, partitions: int, new_mask: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Long table (rule, key, rid, is_new, partition) of every non-null blocking key.
+
+    In an incremental run only blocks holding at least one new record are kept: the others yield no new pair.
+    """
+    frames = []
+    for i in range(n_rules):
+        k = df[f"k{i}"]
+        ok = k.notna().to_numpy()
+        part = pd.DataFrame(
+            {
+                "rule": np.int8(i),
+                "key": k[ok].astype(np.int64).to_numpy(),
+                "rid": df["rid"].to_numpy()[ok],
+                "is_new": (new_mask[ok] if new_mask is not None else np.ones(ok.sum(), dtype=bool)),
+            }
+        )
+        if new_mask is not None:
+            hot = part.loc[part["is_new"], "key"].unique()
+            part = part[part["key"].isin(hot)]
+        # Singleton blocks yield no pair.
+        part = part[part.duplicated("key", keep=False)]
+        frames.append(part)
+    long = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["rule", "key", "rid", "is_new"])
+    )
+    mixed = (long["key"].to_numpy().astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    long["partition"] = ((mixed + long["rule"].to_numpy().astype(np.uint64)) % np.uint64(partitions)).astype(
+        np.int32
+    )
+    return long
+
+
+def random_pairs(n: int, size: int, seed: int) -> pa.Table:
+    """Uniform random distinct record pairs, for estimating u probabilities."""
+    rng = np.random.default_rng(seed)
+    if n < 2:
+        return pa.table({"rid_l": pa.array([], pa.int64()), "rid_r": pa.array([], pa.int64())})
+    a = rng.integers(0, n, size)
+    b = rng.integers(0, n, size)
+    keep = a != b
+    lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+    return pa.table({"rid_l": lo, "rid_r": hi})

@@ -1,0 +1,94 @@
+"""Golden records: one row per customer, each attribute chosen by a survivorship rule, with its lineage.
+
+`<field>__from` names the record (`source:source_record_id`) the golden value came from, so the profile can
+show where every value was learned and an operator can fix the source rather than the symptom.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from c360.identity.config import IdentitySettings, SurvivorshipRule
+
+GOLDEN_FIELDS: tuple[str, ...] = (
+    "first_name", "last_name", "birth_date", "gender", "email", "phone", "street", "city", "postcode", "state",
+    "country", "loyalty_id", "social_handle",
+)  # fmt: skip
+LIST_FIELDS: dict[str, str] = {
+    "emails": "email",
+    "phones": "phone",
+    "device_ids": "device_id",
+    "cookie_ids": "cookie_id",
+}
+
+
+def _rule_for(settings: IdentitySettings, field: str) -> SurvivorshipRule:
+    return settings.survivorship.get(field, settings.default_survivorship)
+
+
+def survive(values: pd.DataFrame, rule: SurvivorshipRule) -> pd.DataFrame:
+    """One winner per customer_id from rows (customer_id, value, record_key, source, observed_at).
+
+    Every rule breaks ties the same way: more recent, then the smallest record key, so the result is stable.
+    """
+    v = values.dropna(subset=["value"]).copy()
+    if v.empty:
+        return v[["customer_id", "value", "record_key"]]
+    v["_recent"] = pd.to_datetime(v["observed_at"], utc=True, errors="coerce").astype("int64")
+    keys: list[str] = []
+    asc: list[bool] = []
+    if rule.rule == "most_frequent":
+        v["_count"] = v.groupby(["customer_id", "value"])["record_key"].transform("size")
+        keys, asc = ["_count"], [False]
+    elif rule.rule == "most_complete":
+        v["_len"] = v["value"].astype(str).str.len()
+        keys, asc = ["_len"], [False]
+    elif rule.rule == "source_priority":
+        rank = {s: i for i, s in enumerate(rule.source_priority)}
+        v["_rank"] = v["source"].map(rank).fillna(len(rank)).astype(int)
+        keys, asc = ["_rank"], [True]
+    v = v.sort_values(
+        ["customer_id", *keys, "_recent", "record_key"], ascending=[True, *asc, False, True], kind="stable"
+    )
+    return v.drop_duplicates("customer_id", keep="first")[["customer_id", "value", "record_key"]]
+
+
+def golden_records(
+    records: pd.DataFrame, customer_ids: np.ndarray, settings: IdentitySettings
+) -> pd.DataFrame:
+    """records: the latest standardized rows (original values) with record_key; one customer id per row."""
+    base = pd.DataFrame(
+        {
+            "customer_id": customer_ids,
+            "record_key": records["record_key"].to_numpy(),
+            "source": records["source"].to_numpy(),
+            "observed_at": pd.to_datetime(records.get("observed_at"), utc=True, errors="coerce"),
+        }
+    )
+    if "_ingested_at" in records:
+        ingested = pd.to_datetime(records["_ingested_at"], utc=True, errors="coerce").reset_index(drop=True)
+        base["observed_at"] = base["observed_at"].fillna(ingested)
+    grouped = base.groupby("customer_id", sort=True)
+    out = pd.DataFrame(
+        {
+            "n_records": grouped.size(),
+            "sources": grouped["source"].agg(lambda s: sorted(set(s))),
+            "first_observed": grouped["observed_at"].min(),
+            "last_observed": grouped["observed_at"].max(),
+        }
+    )
+    for field in GOLDEN_FIELDS:
+        col = records[field] if field in records else pd.Series([None] * len(records))
+        vals = base.assign(value=col.where(col.notna(), None).to_numpy())
+        if vals["value"].dtype == object:
+            vals.loc[vals["value"].astype(str).str.strip() == "", "value"] = None
+        won = survive(vals, _rule_for(settings, field)).set_index("customer_id")
+        out[field] = won["value"].reindex(out.index)
+        out[f"{field}__from"] = won["record_key"].reindex(out.index)
+    for name, field in LIST_FIELDS.items():
+        col = records[field] if field in records else pd.Series([None] * len(records))
+        lst = base.assign(value=col.to_numpy()).dropna(subset=["value"]).groupby("customer_id")["value"]
+        out[name] = lst.agg(lambda s: sorted(set(map(str, s)))).reindex(out.index)
+        out[name] = out[name].apply(lambda x: x if isinstance(x, list) else [])
+    return out.reset_index()

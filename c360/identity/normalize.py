@@ -1,0 +1,158 @@
+"""Turn standardized identity records into the comparison-ready table every later step uses.
+
+One row per (source, source_record_id) (the latest load wins), a dense integer `rid`, normalized values for
+comparisons, the nickname form of first names, a fingerprint to detect changed records, and one hashed key
+column per blocking rule. Pure pandas; no Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import jellyfish
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from c360.identity.config import IDENTITY_FIELDS, IdentitySettings, parse_blocking_key
+from c360.identity.nicknames import nickname_map
+
+RECORD_KEY = "record_key"
+_STREET_ABBREVIATIONS = {
+    "street": "st", "road": "rd", "avenue": "ave", "av": "ave", "drive": "dr", "lane": "ln", "place": "pl",
+    "court": "ct", "crescent": "cres", "boulevard": "blvd", "circuit": "cct", "terrace": "tce", "parade": "pde",
+    "highway": "hwy", "square": "sq", "apartment": "apt", "suite": "ste", "north": "n", "south": "s",
+    "east": "e", "west": "w",
+}  # fmt: skip
+_NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_identifier_value(value: str | None, mode: str) -> str | None:
+    """The form an identifier is compared in; None when nothing usable remains."""
+    if value is None:
+        return None
+    v = str(value).strip()
+    if mode in ("lower", "alnum", "digits"):
+        v = v.lower()
+    if mode == "digits":
+        v = re.sub(r"\D", "", v)
+    elif mode == "alnum":
+        v = re.sub(r"[^0-9a-z]", "", v)
+    return v or None
+
+
+def _fold(s: pd.Series) -> pd.Series:
+    """Lower case, accents removed, punctuation to spaces, single spaces; empty -> None."""
+
+    def one(v: str) -> str:
+        v = unicodedata.normalize("NFKD", v)
+        return "".join(ch for ch in v if not unicodedata.combining(ch))
+
+    s = s.astype("string").str.lower()
+    uniq = s.dropna().unique()
+    folded = {u: _SPACES.sub(" ", _NON_ALNUM_SPACE.sub(" ", one(u))).strip() for u in uniq}
+    out = s.map(folded, na_action="ignore")
+    return out.where(out.notna() & (out != ""), None).astype(object)
+
+
+def _street(s: pd.Series) -> pd.Series:
+    folded = _fold(s)
+    uniq = pd.Series(folded.dropna().unique())
+    mapping = {u: " ".join(_STREET_ABBREVIATIONS.get(t, t) for t in u.split()) for u in uniq}
+    return folded.map(mapping, na_action="ignore").astype(object)
+
+
+def _map_unique(s: pd.Series, fn) -> pd.Series:
+    uniq = s.dropna().unique()
+    mapping = {u: fn(u) for u in uniq}
+    return s.map(mapping, na_action="ignore").astype(object)
+
+
+def key_hash(parts: list[pd.Series]) -> pd.Series:
+    """One uint64-valued key per row from string parts; null when any part is null (the row is not blocked)."""
+    valid = np.ones(len(parts[0]), dtype=bool)
+    joined = None
+    for p in parts:
+        valid &= p.notna().to_numpy()
+        ps = p.fillna("").astype(str)
+        joined = ps if joined is None else joined + "\x1f" + ps
+    hashed = pd.util.hash_array(joined.to_numpy(dtype=object), categorize=True).astype(np.int64)
+    return pd.Series(np.where(valid, hashed, 0), index=parts[0].index).where(valid, None).astype("Int64")
+
+
+def blocking_part(df: pd.DataFrame, key: str) -> pd.Series:
+    fn, field = parse_blocking_key(key)
+    base = df[field] if field in df else pd.Series([None] * len(df), index=df.index, dtype=object)
+    if field == "birth_date":
+        base = df["birth_date__s"]
+    if fn is None:
+        return base
+    if fn == "soundex":
+        return _map_unique(base, jellyfish.soundex)
+    if fn == "metaphone":
+        return _map_unique(base, jellyfish.metaphone)
+    if fn in ("prefix3", "prefix4"):
+        n = int(fn[-1])
+        return base.str.slice(0, n).where(base.notna(), None)
+    if fn == "year":
+        return base.str.slice(0, 4).where(base.notna(), None)
+    if fn == "nickname":
+        nick = nickname_map()
+        return _map_unique(base, lambda v: nick.get(v, v))
+    raise ValueError(f"unknown blocking function {fn!r}")
+
+
+def fingerprint(df: pd.DataFrame, fields: list[str]) -> pd.Series:
+    """A stable digest of a record's identity fields, to tell changed records from unchanged ones."""
+    joined = df[fields].astype("string").fillna("\x00").agg("\x1f".join, axis=1)
+    return joined.map(lambda s: hashlib.blake2b(s.encode(), digest_size=8).hexdigest())
+
+
+def latest_records(table: pa.Table) -> pd.DataFrame:
+    """One row per (source, source_record_id): the most recently ingested wins; deterministic order by key."""
+    df = table.to_pandas(types_mapper=None)
+    for col in IDENTITY_FIELDS:
+        if col not in df:
+            df[col] = None
+    df["source_record_id"] = df["source_record_id"].astype(str)
+    df[RECORD_KEY] = df["source"].astype(str) + ":" + df["source_record_id"]
+    order = [c for c in ("_ingested_at", "_file", "_row") if c in df]
+    if order:
+        df = df.sort_values(order, kind="stable")
+    df = df.drop_duplicates(RECORD_KEY, keep="last")
+    return df.sort_values(RECORD_KEY, kind="stable").reset_index(drop=True)
+
+
+def prepare_records(table: pa.Table | pd.DataFrame, settings: IdentitySettings) -> pd.DataFrame:
+    """The comparison-ready record table: rid, record_key, normalized fields, nickname form, blocking keys."""
+    df = table if isinstance(table, pd.DataFrame) else latest_records(table)
+    df = df.reset_index(drop=True).copy()
+    df["rid"] = np.arange(len(df), dtype=np.int64)
+    raw_fields = [f for f in IDENTITY_FIELDS if f not in ("source",)]
+    df["fingerprint"] = fingerprint(df, raw_fields)
+    for f in ("first_name", "last_name", "city", "state", "country", "gender", "social_handle"):
+        df[f] = _fold(df[f].astype(object).where(df[f].notna(), None).astype("string"))
+    df["street"] = _street(df["street"].astype("string"))
+    df["postcode"] = _fold(df["postcode"].astype("string")).str.replace(" ", "", regex=False)
+    df["email"] = df["email"].astype("string").str.strip().str.lower().astype(object)
+    for f in ("phone", "device_id", "cookie_id", "loyalty_id"):
+        df[f] = df[f].astype("string").str.strip().astype(object)
+    df = df.replace({"": None})
+    bd = pd.to_datetime(df["birth_date"], errors="coerce")
+    df["birth_date__s"] = bd.dt.strftime("%Y%m%d").where(bd.notna(), None).astype(object)
+    df["birth_date"] = bd.dt.date.where(bd.notna(), None)
+    nick = nickname_map()
+    df["first_name__nick"] = _map_unique(df["first_name"], lambda v: nick.get(v, v))
+    for ident in settings.identifiers:
+        norm = _map_unique(
+            df[ident.field].astype(object), lambda v, m=ident.normalize: normalize_identifier_value(v, m)
+        )
+        df[f"{ident.field}__id"] = norm
+    for i, rule in enumerate(settings.blocking_rules):
+        df[f"k{i}"] = key_hash([blocking_part(df, k) for k in rule.keys])
+    if "observed_at" in df:
+        df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True, errors="coerce")
+    return df

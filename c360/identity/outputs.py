@@ -1,0 +1,164 @@
+"""The end of a run: clusters from links, stable ids, the change log, golden records, all written to the lake."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from c360.identity.cluster import cluster_records, conflict_values
+from c360.identity.config import IdentitySettings
+from c360.identity.deterministic import DETERMINISTIC_WEIGHT
+from c360.identity.golden import golden_records
+from c360.identity.ids import assign_ids, merge_aliases
+from c360.identity.model import FSModel, threshold_weight
+from c360.identity.store import IdentityStore
+
+LINK_COLUMNS = ["record_key_l", "record_key_r", "kind", "rule", "weight", "probability", "accepted", "reason"]
+
+
+def _reasons(
+    labels: np.ndarray,
+    links: pd.DataFrame,
+    refused: pd.DataFrame,
+    previous: pd.Series,
+    touched: dict[int, str],
+) -> dict[int, str]:
+    """Why a cluster changed: a correction, the strongest link joining two old customers, or a refused link."""
+    out: dict[int, str] = {}
+    for rid, cid in touched.items():
+        out.setdefault(int(labels[rid]), f"correction {cid}")
+    if len(links):
+        lab_l = labels[links["rid_l"].to_numpy()]
+        prev_l = previous.to_numpy()[links["rid_l"].to_numpy()]
+        prev_r = previous.to_numpy()[links["rid_r"].to_numpy()]
+        crossing = (
+            (lab_l == labels[links["rid_r"].to_numpy()])
+            & pd.notna(prev_l)
+            & pd.notna(prev_r)
+            & (prev_l != prev_r)
+        )
+        x = links.loc[crossing].assign(label=lab_l[crossing]).sort_values("weight", ascending=False)
+        for row in x.drop_duplicates("label").itertuples():
+            out.setdefault(int(row.label), f"{row.kind} link ({row.rule})")
+    for row in refused.itertuples():
+        for rid in (row.rid_l, row.rid_r):
+            out.setdefault(int(labels[rid]), f"link refused: {row.reason}")
+    return out
+
+
+def write_outputs(
+    store: IdentityStore,
+    settings: IdentitySettings,
+    model: FSModel,
+    raw: pd.DataFrame,
+    prepared: pd.DataFrame,
+    links: pd.DataFrame,
+    must: list[list[int]],
+    cannot: list[tuple[list[int], list[int]]],
+    touched: dict[int, str],
+    run_id: str,
+    run_at: datetime,
+    dirty_keys: set[str],
+    incremental: bool,
+) -> dict[str, Any]:
+    n = len(prepared)
+    links = links.copy()
+    links["weight"] = links["weight"].astype(float)
+    cluster_weight = links["weight"] + np.where(links["kind"] == "deterministic", DETERMINISTIC_WEIGHT, 0.0)
+    direct = links["weight"].to_numpy() >= threshold_weight(settings.match_threshold)
+    result = cluster_records(
+        n,
+        links.assign(weight=cluster_weight, direct=direct),
+        conflict_values(prepared, settings),
+        settings,
+        must_links=must,
+        cannot_links=cannot,
+    )
+    labels = result.labels
+    keys = prepared["record_key"].to_numpy()
+
+    previous = store.read("id_map")
+    previous = previous if previous is not None else pd.DataFrame(columns=["record_key", "customer_id"])
+    history = store.read("clusters")
+    history = (
+        history if history is not None else pd.DataFrame(columns=["customer_id", "n_records", "first_seen"])
+    )
+    aliases = store.read("aliases")
+    aliases = (
+        aliases
+        if aliases is not None
+        else pd.DataFrame(columns=["alias_id", "customer_id", "created_at", "run_id"])
+    )
+    taken = set(previous["customer_id"]) | set(aliases["alias_id"]) | set(history["customer_id"])
+    prev_of_rid = pd.Series(keys).map(dict(zip(previous["record_key"], previous["customer_id"], strict=True)))
+    reasons = _reasons(labels, links, result.refused, prev_of_rid, touched)
+    ids = assign_ids(keys, labels, previous, history, taken, run_id, run_at, reasons)
+    cust = pd.Series(labels).map(ids.customer_of_label).to_numpy()
+
+    # ---------------------------------------------------------------- tables
+    id_map = pd.DataFrame(
+        {
+            "source": raw["source"].to_numpy(),
+            "source_record_id": raw["source_record_id"].to_numpy(),
+            "record_key": keys,
+            "customer_id": cust,
+        }
+    )
+    counts = id_map.groupby("customer_id").size()
+    first_seen = dict(zip(history["customer_id"], history["first_seen"], strict=True))
+    clusters = pd.DataFrame({"customer_id": counts.index, "n_records": counts.to_numpy()})
+    seen_before = pd.to_datetime(clusters["customer_id"].map(first_seen), utc=True)
+    clusters["first_seen"] = seen_before.where(seen_before.notna(), pd.Timestamp(run_at))
+    clusters["updated_at"] = pd.Timestamp(run_at)
+    all_aliases = merge_aliases(aliases, ids.new_aliases)
+
+    accepted = links.assign(accepted=True, reason="")
+    refused = result.refused.merge(links.drop(columns=["weight"]), on=["rid_l", "rid_r"], how="left")
+    refused["accepted"] = False
+    refused["weight"] = refused["weight"] - np.where(
+        refused["kind"] == "deterministic", DETERMINISTIC_WEIGHT, 0.0
+    )
+    both = pd.concat([accepted, refused], ignore_index=True)
+    both = both.drop_duplicates(["rid_l", "rid_r"], keep="last")
+    both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
+    gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
+    out_links = (
+        both[LINK_COLUMNS + gcols].sort_values(["record_key_l", "record_key_r"]).reset_index(drop=True)
+    )
+    for g in (c for c in gcols if c.startswith("g_")):
+        out_links[g] = out_links[g].astype("int8")
+
+    # Golden records: only customers whose record set changed are recomputed in an incremental run.
+    old_golden = store.read("golden") if incremental else None
+    if old_golden is not None and len(old_golden):
+        prev_cust = prev_of_rid.to_numpy()
+        moved = (prev_cust != cust) | pd.isna(prev_cust) | np.isin(keys, list(dirty_keys))
+        affected = set(cust[moved]) | set(prev_cust[moved][pd.notna(prev_cust[moved])])
+        rows = np.isin(cust, list(affected))
+        fresh = golden_records(raw.loc[rows].reset_index(drop=True), cust[rows], settings)
+        golden = pd.concat([old_golden[~old_golden["customer_id"].isin(affected)], fresh], ignore_index=True)
+        golden = (
+            golden[golden["customer_id"].isin(counts.index)].sort_values("customer_id").reset_index(drop=True)
+        )
+    else:
+        golden = golden_records(raw, cust, settings)
+
+    store.write("links", out_links)
+    store.write("id_map", id_map)
+    store.write("clusters", clusters)
+    store.write("aliases", all_aliases)
+    store.write("golden", golden)
+    store.append_changes(ids.changes, run_id)
+    store.write("records", raw)
+    store.write("prepared", prepared.drop(columns=[c for c in prepared.columns if c.endswith("__tf")]))
+    return {
+        "customers": int(len(counts)),
+        "changes": ids.changes["kind"].value_counts().to_dict(),
+        "refused": result.refused["reason"].str.split(":").str[0].value_counts().to_dict()
+        if len(result.refused)
+        else {},
+        "oversized": len(result.oversized),
+    }

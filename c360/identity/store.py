@@ -1,0 +1,120 @@
+"""The `identity/` folder of the lake, read and written through `ws.lake` (local or abfs://).
+
+```
+identity/links/links.parquet          accepted and refused links with their evidence (rule, weights, levels)
+identity/clusters/customers.parquet   one row per customer: n_records, first_seen, updated_at
+identity/id_map/id_map.parquet        (source, source_record_id, record_key) -> customer_id
+identity/aliases/aliases.parquet      retired customer ids -> the id that absorbed them
+identity/changes/run=<run_id>.parquet the append-only change log: new, merge, split
+identity/golden/golden.parquet        golden records with lineage per attribute
+identity/corrections/corrections.parquet  operator must-link / do-not-link rules
+identity/state/                       model, term frequencies, record snapshots, refused identifiers, run state
+```
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from c360.io.lake import Lake
+from c360.schemas import standardized_schema
+
+TABLES = ("links", "clusters", "id_map", "aliases", "golden", "corrections")
+_FILE = {
+    "links": "links/links.parquet",
+    "clusters": "clusters/customers.parquet",
+    "id_map": "id_map/id_map.parquet",
+    "aliases": "aliases/aliases.parquet",
+    "golden": "golden/golden.parquet",
+    "corrections": "corrections/corrections.parquet",
+    "records": "state/records.parquet",
+    "prepared": "state/prepared.parquet",
+    "tf": "state/tf.parquet",
+    "refused_identifiers": "state/refused_identifiers.parquet",
+}
+
+
+class IdentityStore:
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def path(self, name: str) -> str:
+        return self.lake.path("identity", _FILE.get(name, name))
+
+    def exists(self, name: str) -> bool:
+        return self.lake.fs.exists(self.path(name))
+
+    def read(self, name: str) -> pd.DataFrame | None:
+        if not self.exists(name):
+            return None
+        return self.lake.read_table(self.path(name)).to_pandas()
+
+    def read_arrow(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        if not self.exists(name):
+            return None
+        return self.lake.read_table(self.path(name), columns=columns)
+
+    def write(self, name: str, df: pd.DataFrame | pa.Table) -> None:
+        table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+        self.lake.write_table(table, self.path(name))
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        path = self.lake.path("identity", "state", f"{name}.json")
+        if not self.lake.fs.exists(path):
+            return None
+        return json.loads(self.lake.read_text(path))
+
+    def write_json(self, name: str, data: dict[str, Any] | str) -> None:
+        text = data if isinstance(data, str) else json.dumps(data, indent=1, default=str)
+        self.lake.write_text(self.lake.path("identity", "state", f"{name}.json"), text)
+
+    def read_text_state(self, name: str) -> str | None:
+        path = self.lake.path("identity", "state", f"{name}.json")
+        return self.lake.read_text(path) if self.lake.fs.exists(path) else None
+
+    def append_changes(self, changes: pd.DataFrame, run_id: str) -> None:
+        if changes.empty:
+            return
+        self.lake.write_table(
+            pa.Table.from_pandas(changes, preserve_index=False),
+            self.lake.path("identity", "changes", f"run={run_id}.parquet"),
+        )
+
+    def read_changes(self) -> pd.DataFrame:
+        files = self.lake.glob("identity/changes/*.parquet")
+        if not files:
+            return pd.DataFrame(
+                columns=["run_id", "at", "kind", "customer_id", "other_customer_id", "records", "reason"]
+            )
+        return pd.concat([self.lake.read_table(f).to_pandas() for f in files], ignore_index=True)
+
+
+def standardized_identity_files(lake: Lake) -> list[str]:
+    return lake.glob("standardized/identity/**/*.parquet")
+
+
+def read_standardized(lake: Lake, files: list[str]) -> pa.Table:
+    """Identity records from the given files, in the canonical schema (partition values restored if absent)."""
+    schema = standardized_schema("identity")
+    tables = []
+    for f in files:
+        t = pq.read_table(f, filesystem=lake.arrow_fs)
+        if "source" not in t.column_names:
+            src = next((p.split("=", 1)[1] for p in f.split("/") if p.startswith("source=")), "unknown")
+            t = t.append_column("source", pa.array([src] * t.num_rows, pa.string()))
+        cols = []
+        for fld in schema:
+            if fld.name in t.column_names:
+                col = t.column(fld.name)
+                cols.append(col.cast(fld.type) if col.type != fld.type else col)
+            else:
+                cols.append(pa.nulls(t.num_rows, fld.type))
+        tables.append(pa.Table.from_arrays(cols, schema=schema))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables)
