@@ -154,10 +154,17 @@ def _source_column(table: pa.Table, fs: FileSetSettings, name: str, n: int) -> p
 
 
 def _record_ids(table: pa.Table, rows: np.ndarray, fs: FileSetSettings, file: str) -> pa.Array:
-    fallback = pa.array([f"{file}:{r}" for r in rows.tolist()], pa.string())
+    def fallback(where: np.ndarray) -> pa.Array:
+        return pa.array(
+            [f"{file}:{r}" if w else None for r, w in zip(rows.tolist(), where.tolist(), strict=True)]
+        )
+
     if not fs.id_column or fs.id_column not in table.column_names:
-        return fallback
-    return pc.coalesce(clean_text(table.column(fs.id_column)), fallback)
+        return fallback(np.ones(len(rows), dtype=bool))
+    ids = clean_text(table.column(fs.id_column))
+    if ids.null_count == 0:
+        return ids
+    return pc.coalesce(ids, fallback(~np.asarray(ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)))
 
 
 def _quarantine_table(
