@@ -139,7 +139,7 @@ def print_summary(report: IngestReport, console: Console) -> None:
     """A table per file set, the failed files with their messages, and the totals."""
     table = Table(title=f"ingest ({report.engine}): {report.seconds:.1f}s", title_justify="left")
     for col in ("source", "file set", "record"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     for col in ("new files", "skipped", "failed", "rows read", "accepted", "quarantined", "fields nulled"):
         table.add_column(col, justify="right")
     for f in report.file_sets:

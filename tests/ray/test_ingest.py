@@ -186,3 +186,73 @@ def test_ingest_on_abfs_lake_matches_local(ray_session, azurite_lake, tmp_path):
     assert_matches_fixture(ws, report, written)
     again = ingest(ws, progress=False)
     assert again.rows_read == 0 and again.files_ingested == 0
+
+
+def test_baseline_does_the_same_work_as_ray(ray_session, tmp_path):
+    from c360.bench.ingest import bench_workspace
+
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = write_all(ws.lake, parts=2, n=60)
+    row = bench_workspace(ws, customers=120)  # raises when the two engines disagree on any count
+    assert row.source_rows == sum(written.rows.values())
+    assert row.accepted == sum(written.accepted(k) for k in written.rows)
+    assert row.files == 8 and row.ray_seconds > 0 and row.baseline_seconds > 0
+
+
+def _cli_workspace(tmp_path):
+    import yaml
+
+    from tests.ingest_data import SOURCES
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "c360.yaml").write_text(yaml.safe_dump({"lake": {"uri": "lake"}, "sources": SOURCES}))
+    return Workspace.load(tmp_path)
+
+
+def test_cli_ingest_exit_codes(ray_session, tmp_path):
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+
+    broken = tmp_path / "broken"
+    ws = _cli_workspace(broken)
+    ws.lake.write_text(ws.lake.path("raw/shop/orders/part-0.csv"), "order,customer\nO1,C1\n")
+    result = CliRunner().invoke(app, ["ingest", "--workspace", str(broken)])
+    assert result.exit_code == 1  # nothing ingested and a file failed
+    assert "part-0.csv" in result.output
+
+    good = tmp_path / "good"
+    ws = _cli_workspace(good)
+    write_all(ws.lake, parts=1, n=20)
+    result = CliRunner().invoke(app, ["ingest", "--workspace", str(good), "--source", "crm"])
+    assert result.exit_code == 0, result.output
+    assert "customers" in result.output and "orders" not in result.output
+
+
+def test_demo_generator_ground_truth_is_reproduced(ray_session, tmp_path):
+    demo = pytest.importorskip("c360.sources.demo")
+    if not hasattr(demo, "generate_demo_data"):
+        pytest.skip("the demo-data generator has not landed yet")
+    from rich.console import Console
+
+    from c360.workspace import init_workspace
+
+    init_workspace(tmp_path)
+    ws = Workspace.load(tmp_path)
+    demo.generate_demo_data(ws, customers=300, seed=7, console=Console(quiet=True))
+    report = ingest(ws, progress=False)
+    counts = ws.lake.read_table(ws.lake.path("ground_truth/counts.parquet")).to_pylist()
+    bad = ws.lake.read_table(ws.lake.path("ground_truth/bad_rows.parquet")).to_pylist()
+    for c in counts:
+        rep = report.file_set(c["source"], c["file_set"])
+        assert rep.rows_read == c["rows_written"], (c["source"], c["file_set"])
+        rejected = {
+            (b["file"], b["row"])
+            for b in bad
+            if (b["source"], b["file_set"]) == (c["source"], c["file_set"])
+            and b["reason"] not in ("invalid_email", "invalid_phone")
+        }
+        assert rep.rows_quarantined == len(rejected), (c["source"], c["file_set"])
+        assert rep.rows_accepted == c["rows_written"] - len(rejected)
+    got = {(q["file"], q["row"], q["reason"]) for q in read_quarantine(ws.lake).to_pylist()}
+    assert {(b["file"], b["row"], b["reason"]) for b in bad} <= got
