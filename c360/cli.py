@@ -87,6 +87,61 @@ def ingest(
 
 
 @app.command()
+def resolve(
+    workspace: WorkspaceOpt = Path("."),
+    full: Annotated[bool, typer.Option(help="Re-score every record, not only new ones.")] = False,
+    retrain: Annotated[bool, typer.Option(help="Re-estimate the matching model (m/u by EM) first.")] = False,
+) -> None:
+    """Resolve identities: standardized/identity -> identity/ (links, clusters, customer ids, golden records)."""
+    from c360.identity.resolve import print_report
+    from c360.identity.resolve import resolve as run_resolve
+
+    report = run_resolve(_workspace(workspace), full=full, progress=True, retrain=retrain)
+    print_report(report, console)
+
+
+identity_app = typer.Typer(help="Inspect and correct the identity graph.", no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("explain")
+def identity_explain(
+    customer_id: Annotated[str, typer.Argument(help="A customer id (current or merged away).")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """The records of a customer and, for each link, the rule or the field-by-field match weights."""
+    from c360.identity.explain import explain, print_explanation
+
+    print_explanation(explain(_workspace(workspace), customer_id), console)
+
+
+@identity_app.command("link")
+def identity_link(
+    a: Annotated[str, typer.Argument(help="Customer id or record key source:source_record_id.")],
+    b: Annotated[str, typer.Argument(help="Customer id or record key source:source_record_id.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Must-link: A and B are the same person; the next `c360 resolve` merges them."""
+    from c360.identity.corrections import add_correction
+
+    c = add_correction(_workspace(workspace), "link", a, b)
+    console.print(f"correction {c.correction_id}: link {a} {b}; run `c360 resolve` to apply it")
+
+
+@identity_app.command("unlink")
+def identity_unlink(
+    a: Annotated[str, typer.Argument(help="Customer id or record key source:source_record_id.")],
+    b: Annotated[str, typer.Argument(help="Customer id or record key source:source_record_id.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Do-not-link: A and B are different people; the next `c360 resolve` keeps them apart."""
+    from c360.identity.corrections import add_correction
+
+    c = add_correction(_workspace(workspace), "unlink", a, b)
+    console.print(f"correction {c.correction_id}: unlink {a} {b}; run `c360 resolve` to apply it")
+
+
+@app.command()
 def run(
     workspace: WorkspaceOpt = Path("."),
     stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,

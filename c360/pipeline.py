@@ -29,8 +29,17 @@ def _ingest(ws: Workspace, console: Console) -> object:
     return report
 
 
+def _resolve(ws: Workspace, console: Console) -> object:
+    from c360.identity.resolve import print_report, resolve
+
+    report = resolve(ws, progress=True)
+    print_report(report, console)
+    return report
+
+
 STAGES: list[Stage] = [
     Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
+    Stage("resolve", "standardized/identity -> identity/: customer ids, golden records", _resolve),
 ]
 
 

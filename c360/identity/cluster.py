@@ -90,11 +90,14 @@ def cluster_records(
     settings: IdentitySettings,
     must_links: list[list[int]] | None = None,
     cannot_links: list[tuple[list[int], list[int]]] | None = None,
+    pair_is_match: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> ClusterResult:
     """Cluster `n` records given links (rid_l, rid_r, weight[, direct]); corrections given as rid groups.
 
     `direct` marks links whose own field-by-field evidence clears the match threshold: only those may join two
-    records whose strong attributes conflict.
+    records whose strong attributes conflict. `pair_is_match(rid_l, rid_r)` scores further pairs of records
+    in the components that need rebuilding (pairs no blocking rule produced), so a conflict is weighed against
+    the two records' own evidence rather than refused outright.
     """
     must_links = must_links or []
     cannot_links = cannot_links or []
@@ -144,6 +147,8 @@ def cluster_records(
                 strict=True,
             )
         )
+        if pair_is_match is not None:
+            direct |= _matching_pairs_within(comp, hard, settings.max_cluster_size * 4, pair_is_match)
         greedy = _Greedy(hard_rids, conflicts, fns, cannot_links, settings.max_cluster_size, direct)
         for g in must_links:
             for x in g[1:]:
@@ -160,6 +165,31 @@ def cluster_records(
         oversized = sorted({greedy.label(a) for a, _, _, why in refused_rows if why == "max_cluster_size"})
     refused = pd.DataFrame(refused_rows, columns=["rid_l", "rid_r", "weight", "reason"])
     return ClusterResult(labels=labels, refused=refused, split_components=len(hard), oversized=oversized)
+
+
+def _matching_pairs_within(
+    comp: np.ndarray,
+    hard: np.ndarray,
+    max_size: int,
+    pair_is_match: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> set[tuple[int, int]]:
+    """Every pair inside each (not huge) component to rebuild, kept when its own evidence says match."""
+    order = np.argsort(comp, kind="stable")
+    bounds = np.searchsorted(comp[order], hard)
+    ends = np.searchsorted(comp[order], hard, side="right")
+    left, right = [], []
+    for lo, hi in zip(bounds, ends, strict=True):
+        if hi - lo > max_size:
+            continue
+        members = np.sort(order[lo:hi])
+        i, j = np.triu_indices(len(members), k=1)
+        left.append(members[i])
+        right.append(members[j])
+    if not left:
+        return set()
+    a, b = np.concatenate(left), np.concatenate(right)
+    ok = pair_is_match(a, b)
+    return set(zip(a[ok].tolist(), b[ok].tolist(), strict=True))
 
 
 class _Greedy:

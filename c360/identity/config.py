@@ -206,6 +206,9 @@ class IdentitySettings(_Strict):
     )
     match_threshold: float = 0.99
     """Posterior match probability at or above which a scored pair becomes a link."""
+    conflict_match_probability: float = 0.5
+    """Two records whose strong attributes conflict share a cluster only when their own comparison (the
+    conflict priced in) reaches this probability; a chain of links through other records never suffices."""
     max_cluster_size: int = 50
     """A cluster that would grow past this is split at its weakest links, and reported."""
     survivorship: dict[str, SurvivorshipRule] = Field(
@@ -222,7 +225,7 @@ class IdentitySettings(_Strict):
     partitions: int = 8
     """Blocking-key partitions scored in parallel by Ray Data."""
 
-    @field_validator("match_threshold")
+    @field_validator("match_threshold", "conflict_match_probability")
     @classmethod
     def _probability(cls, v: float) -> float:
         if not 0.0 < v < 1.0:

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from c360.identity.cluster import cluster_records, conflict_values
+from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import DETERMINISTIC_WEIGHT
 from c360.identity.golden import golden_records
@@ -53,6 +55,7 @@ def write_outputs(
     store: IdentityStore,
     settings: IdentitySettings,
     model: FSModel,
+    records_arrow: pa.Table,
     raw: pd.DataFrame,
     prepared: pd.DataFrame,
     links: pd.DataFrame,
@@ -68,7 +71,13 @@ def write_outputs(
     links = links.copy()
     links["weight"] = links["weight"].astype(float)
     cluster_weight = links["weight"] + np.where(links["kind"] == "deterministic", DETERMINISTIC_WEIGHT, 0.0)
-    direct = links["weight"].to_numpy() >= threshold_weight(settings.match_threshold)
+    min_w = threshold_weight(settings.conflict_match_probability)
+    direct = links["weight"].to_numpy() >= min_w
+
+    def pair_is_match(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        pairs = pa.table({"rid_l": a, "rid_r": b})
+        return model.match_weight(comparison_vectors(records_arrow, pairs, settings)) >= min_w
+
     result = cluster_records(
         n,
         links.assign(weight=cluster_weight, direct=direct),
@@ -76,6 +85,7 @@ def write_outputs(
         settings,
         must_links=must,
         cannot_links=cannot,
+        pair_is_match=pair_is_match,
     )
     labels = result.labels
     keys = prepared["record_key"].to_numpy()

@@ -181,6 +181,7 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
         store=store,
         settings=settings,
         model=model,
+        records_arrow=records_arrow,
         raw=raw,
         prepared=prepared,
         links=links,
