@@ -1,0 +1,250 @@
+"""Feast for one workspace: the feature_store config rendered from `c360.yaml`, and the repo commands.
+
+`feature_repo/feature_store.yaml` is the embedded default (SQLite online store, file registry) with `${VAR}`
+locations. This module renders the same config for whatever `stores.feast` chooses:
+
+- online store: `sqlite` (a file next to the registry), `redis` (the `stores.profile.redis_url` server; Feast
+  keys carry the project name, so workspaces sharing a server do not mix), or `cosmos` (our plugin, on the
+  `stores.profile.cosmos_*` account, container `feast_<project>`);
+- registry: `file` (`registry_path`) or `sql` (`registry_url`, PostgreSQL).
+
+Secrets never land in a rendered file: the Cosmos key is written as `${C360_COSMOS_KEY}` and passed to the
+Feast CLI through its environment. `plan` and `apply` run the Feast CLI in a child process, because Feast
+imports the repo's modules by bare name, changes directory and prints; a child keeps that out of the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+from c360.errors import C360Error, ConfigError
+from c360.workspace import Workspace
+
+ONLINE_DB = "online_store.db"
+COSMOS_KEY_VAR = "C360_COSMOS_KEY"
+
+
+def feature_repo_path(ws: Workspace) -> Path:
+    """The Feast repo: `stores.feast.repo` in the workspace, else the one in the c360 checkout."""
+    configured = ws.resolve_path(ws.settings.stores.feast.repo)
+    if (configured / "feature_store.yaml").exists():
+        return configured
+    bundled = Path(__file__).resolve().parents[2] / "feature_repo"
+    if (bundled / "feature_store.yaml").exists():
+        return bundled
+    raise ConfigError(f"no Feast repo at {configured} (stores.feast.repo) and none in the c360 checkout")
+
+
+def project_name(ws: Workspace) -> str:
+    """The Feast project: the workspace name in letters, digits and underscores."""
+    name = re.sub(r"[^a-z0-9_]", "_", ws.settings.workspace.lower()).lstrip("_")
+    return name or "c360"
+
+
+def redis_connection_string(url: str) -> str:
+    """`redis://[:password@]host:port/db` -> Feast's `host:port,db=N[,password=...][,ssl=true]`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigError(f"stores.profile.redis_url: expected redis:// or rediss://, got {parts.scheme}://")
+    out = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+    db = parts.path.strip("/") or "0"
+    out += f",db={db}"
+    if parts.username:
+        out += f",username={unquote(parts.username)}"
+    if parts.password:
+        out += f",password={unquote(parts.password)}"
+    if parts.scheme == "rediss":
+        out += ",ssl=true"
+    return out
+
+
+def online_store_config(ws: Workspace, *, secrets: bool = True) -> dict[str, Any]:
+    feast = ws.settings.stores.feast
+    profile = ws.settings.stores.profile
+    if feast.online_store == "sqlite":
+        return {"type": "sqlite", "path": str(ws.resolve_path(feast.registry_path).parent / ONLINE_DB)}
+    if feast.online_store == "redis":
+        return {"type": "redis", "connection_string": redis_connection_string(profile.redis_url)}
+    from c360.features.cosmos_online_store import STORE_TYPE
+
+    return {
+        "type": STORE_TYPE,
+        "endpoint": profile.cosmos_endpoint,
+        "key": profile.cosmos_key.get_secret_value() if secrets else f"${{{COSMOS_KEY_VAR}}}",
+        "database": profile.cosmos_database,
+        "verify_tls": profile.cosmos_verify_tls,
+    }
+
+
+def registry_config(ws: Workspace) -> dict[str, Any]:
+    feast = ws.settings.stores.feast
+    if feast.registry == "sql":
+        return {
+            "registry_type": "sql",
+            "path": feast.registry_url,
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        }
+    return {
+        "registry_type": "file",
+        "path": str(ws.resolve_path(feast.registry_path)),
+        "cache_ttl_seconds": 60,
+    }
+
+
+def render_feature_store_config(ws: Workspace, *, secrets: bool = True) -> dict[str, Any]:
+    """The feature_store config for this workspace (with `secrets=False`, placeholders instead of keys)."""
+    return {
+        "project": project_name(ws),
+        "provider": "local",
+        "registry": registry_config(ws),
+        "online_store": online_store_config(ws, secrets=secrets),
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
+
+
+def features_uri(ws: Workspace) -> str:
+    """The lake's `features/` folder as Feast file sources name it."""
+    lake = ws.lake
+    return lake.full_uri(lake.path("features"))
+
+
+def feast_env(ws: Workspace) -> dict[str, str]:
+    """Variables `feature_store.yaml` and `data_sources.py` read, plus what Feast needs to reach the lake."""
+    feast = ws.settings.stores.feast
+    env = {
+        "C360_FEAST_PROJECT": project_name(ws),
+        "C360_FEAST_REGISTRY": str(ws.resolve_path(feast.registry_path)),
+        "C360_FEAST_ONLINE_PATH": str(ws.resolve_path(feast.registry_path).parent / ONLINE_DB),
+        "C360_FEATURES_URI": features_uri(ws),
+    }
+    conn = ws.settings.lake.storage_options.get("connection_string")
+    if conn:
+        env["AZURE_STORAGE_CONNECTION_STRING"] = conn
+    key = ws.settings.stores.profile.cosmos_key.get_secret_value()
+    if key:
+        env[COSMOS_KEY_VAR] = key
+    return env
+
+
+def repo_config(ws: Workspace) -> Any:
+    """A Feast RepoConfig for this workspace (imports Feast)."""
+    from feast import RepoConfig
+
+    repo = feature_repo_path(ws)
+    return RepoConfig(repo_path=repo, **render_feature_store_config(ws))
+
+
+def open_feature_store(ws: Workspace) -> Any:
+    """A FeatureStore on this workspace's registry and online store (for reads, materialize, push)."""
+    from feast import FeatureStore
+
+    config = repo_config(ws)
+    ws.resolve_path(ws.settings.stores.feast.registry_path).parent.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(config.repo_path), config=config)
+
+
+def _feast_executable() -> list[str]:
+    beside = Path(sys.executable).with_name("feast")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("feast")
+    if found:
+        return [found]
+    raise ConfigError("the `feast` command is not installed in this environment")
+
+
+def run_feast(ws: Workspace, *args: str, timeout: float = 600.0) -> str:
+    """Run a Feast CLI command on the workspace's repo with its rendered config; returns stdout."""
+    repo = feature_repo_path(ws)
+    ws.resolve_path(ws.settings.stores.feast.registry_path).parent.mkdir(parents=True, exist_ok=True)
+    rendered = render_feature_store_config(ws, secrets=False)
+    env = {**os.environ, **feast_env(ws), "PYTHONWARNINGS": "ignore"}
+    with tempfile.TemporaryDirectory(prefix="c360-feast-") as tmp:
+        config_file = Path(tmp) / "feature_store.yaml"
+        config_file.write_text(yaml.safe_dump(rendered, sort_keys=False), encoding="utf-8")
+        proc = subprocess.run(
+            [*_feast_executable(), "-c", str(repo), "-f", str(config_file), *args],
+            env=env,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise C360Error(f"feast {' '.join(args)} failed in {repo}:\n{tail}")
+    return proc.stdout
+
+
+def plan(ws: Workspace) -> str:
+    """`feast plan`: what `apply` would change in the registry and the online store."""
+    return run_feast(ws, "plan")
+
+
+def apply(ws: Workspace) -> str:
+    """`feast apply`: register the repo's objects and create their online tables or containers."""
+    return run_feast(ws, "apply")
+
+
+# -------------------------------------------------------------------------------- entity deletion (erase)
+
+
+def delete_online_entities(store: Any, customer_ids: Iterable[str]) -> int:
+    """Remove customers from the online store of `store` (a FeatureStore), whichever backend it is.
+
+    Feast 0.67 has no per-entity delete, so this speaks each backend's layout: SQLite rows per feature view
+    table, one Redis hash per entity and project, our Cosmos documents. Returns rows/keys/documents removed.
+    """
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.infra.online_stores.helpers import _redis_key, compute_table_id
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from c360.features.cosmos_online_store import CosmosOnlineStore
+
+    keys = [EntityKey(join_keys=["customer_id"], entity_values=[Value(string_val=c)]) for c in customer_ids]
+    if not keys:
+        return 0
+    config = store.config
+    online = store._get_provider().online_store
+    version = config.entity_key_serialization_version
+    if isinstance(online, CosmosOnlineStore):
+        return online.delete_entity_keys(config, keys)
+    if isinstance(online, RedisOnlineStore):
+        client = online._get_client(config.online_store)
+        return int(client.delete(*[_redis_key(config.project, k, version) for k in keys]))
+    if isinstance(online, SqliteOnlineStore):
+        conn = online._get_conn(config)
+        blobs = [serialize_entity_key(k, entity_key_serialization_version=version) for k in keys]
+        versioning = config.registry.enable_online_feature_view_versioning
+        views = [*store.list_feature_views(), *store.list_stream_feature_views()]
+        removed = 0
+        with conn:
+            for view in views:
+                table = compute_table_id(config.project, view, versioning)
+                marks = ",".join("?" * len(blobs))
+                try:
+                    cur = conn.execute(f'DELETE FROM "{table}" WHERE entity_key IN ({marks})', blobs)
+                except sqlite3.OperationalError as exc:
+                    if "no such table" in str(exc):  # a view never applied online has no table
+                        continue
+                    raise
+                removed += cur.rowcount
+        return removed
+    raise C360Error(f"deleting entities is not supported for online store {type(online).__name__}")

@@ -1,0 +1,42 @@
+"""Offline sources: one parquet folder per feature view in the lake, and a push source for real-time signals.
+
+`C360_FEATURES_URI` names the lake's `features/` folder (a local path or `abfs://container/prefix/features`);
+c360 sets it from the workspace (c360/features/store.py). Every folder holds `customer_id`, `event_timestamp`
+(when the values became true) and the view's feature columns.
+"""
+
+import os
+
+from feast import FileSource, PushSource
+from feast.data_format import ParquetFormat
+
+FEATURES_URI = os.environ.get("C360_FEATURES_URI", "data/lake/features").rstrip("/")
+
+
+def lake_source(view: str, description: str) -> FileSource:
+    return FileSource(
+        name=f"{view}_source",
+        path=f"{FEATURES_URI}/{view}/",
+        file_format=ParquetFormat(),
+        timestamp_field="event_timestamp",
+        description=description,
+    )
+
+
+profile_source = lake_source("profile", "Demographics and tenure from the golden record.")
+transactions_source = lake_source("transactions", "Purchase, spend and return aggregates per customer.")
+engagement_rfm_source = lake_source(
+    "engagement_rfm", "RFM quintile scores, engagement score, channel activity."
+)
+support_sentiment_source = lake_source(
+    "support_sentiment", "Support tickets, social mentions and their sentiment."
+)
+ml_scores_source = lake_source("ml_scores", "Batch model scores written back by the models stage.")
+
+# Real-time signals arrive through POST /v1/events and are pushed online within the request; the batch source
+# keeps their history for training sets.
+realtime_signals_push = PushSource(
+    name="realtime_signals_push",
+    batch_source=lake_source("realtime_signals", "Session and cart signals from accepted real-time events."),
+    description="Session page views and cart state pushed by the event sink.",
+)

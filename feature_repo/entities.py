@@ -1,0 +1,11 @@
+"""Entities of the c360 feature repo."""
+
+from feast import Entity
+from feast.value_type import ValueType
+
+customer = Entity(
+    name="customer",
+    join_keys=["customer_id"],
+    value_type=ValueType.STRING,
+    description="A resolved customer: the stable customer_id from identity resolution.",
+)

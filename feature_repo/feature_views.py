@@ -1,0 +1,123 @@
+"""Feature views: what each lake table contributes, with its types and how long a value stays servable."""
+
+from datetime import timedelta
+
+from data_sources import (
+    engagement_rfm_source,
+    ml_scores_source,
+    profile_source,
+    realtime_signals_push,
+    support_sentiment_source,
+    transactions_source,
+)
+from entities import customer
+from feast import FeatureView, Field, StreamFeatureView
+from feast.types import Float64, Int64, String, UnixTimestamp
+
+# Batch views are rebuilt only for customers whose inputs changed, so a quiet customer's latest row can be
+# old: values stay servable for years. Real-time signals describe the current session and go stale in a day.
+BATCH_TTL = timedelta(days=3650)
+
+profile = FeatureView(
+    name="profile",
+    entities=[customer],
+    ttl=BATCH_TTL,
+    schema=[
+        Field(name="age", dtype=Int64),
+        Field(name="gender", dtype=String),
+        Field(name="country", dtype=String),
+        Field(name="tenure_days", dtype=Int64),
+    ],
+    source=profile_source,
+    online=True,
+    tags={"stage": "profile"},
+)
+
+transactions = FeatureView(
+    name="transactions",
+    entities=[customer],
+    ttl=BATCH_TTL,
+    schema=[
+        Field(name="total_purchases", dtype=Int64),
+        Field(name="total_spend", dtype=Float64),
+        Field(name="avg_order_value", dtype=Float64),
+        Field(name="orders_last_365d", dtype=Int64),
+        Field(name="returns", dtype=Int64),
+        Field(name="return_amount", dtype=Float64),
+        Field(name="days_since_last_purchase", dtype=Int64),
+        Field(name="favorite_category", dtype=String),
+    ],
+    source=transactions_source,
+    online=True,
+    tags={"stage": "profile"},
+)
+
+engagement_rfm = FeatureView(
+    name="engagement_rfm",
+    entities=[customer],
+    ttl=BATCH_TTL,
+    schema=[
+        Field(name="r_score", dtype=Int64),
+        Field(name="f_score", dtype=Int64),
+        Field(name="m_score", dtype=Int64),
+        Field(name="rfm_score", dtype=String),
+        Field(name="engagement_score", dtype=Int64),
+        Field(name="interactions_last_90d", dtype=Int64),
+        Field(name="web_visits", dtype=Int64),
+        Field(name="app_sessions", dtype=Int64),
+        Field(name="email_opens", dtype=Int64),
+        Field(name="email_clicks", dtype=Int64),
+        Field(name="campaign_responses", dtype=Int64),
+        Field(name="days_since_last_interaction", dtype=Int64),
+        Field(name="preferred_channel", dtype=String),
+    ],
+    source=engagement_rfm_source,
+    online=True,
+    tags={"stage": "profile"},
+)
+
+support_sentiment = FeatureView(
+    name="support_sentiment",
+    entities=[customer],
+    ttl=BATCH_TTL,
+    schema=[
+        Field(name="support_tickets", dtype=Int64),
+        Field(name="open_tickets", dtype=Int64),
+        Field(name="social_mentions", dtype=Int64),
+        Field(name="avg_sentiment", dtype=Float64),
+    ],
+    source=support_sentiment_source,
+    online=True,
+    tags={"stage": "profile"},
+)
+
+ml_scores = FeatureView(
+    name="ml_scores",
+    entities=[customer],
+    ttl=BATCH_TTL,
+    schema=[
+        Field(name="churn_risk", dtype=Float64),
+        Field(name="clv", dtype=Float64),
+        Field(name="next_product_propensity", dtype=Float64),
+        Field(name="segment", dtype=String),
+    ],
+    source=ml_scores_source,
+    online=True,
+    tags={"stage": "models"},
+)
+
+realtime_signals = StreamFeatureView(
+    name="realtime_signals",
+    entities=[customer],
+    ttl=timedelta(days=1),
+    schema=[
+        Field(name="session_page_views", dtype=Int64),
+        Field(name="cart_items", dtype=Int64),
+        Field(name="cart_value", dtype=Float64),
+        Field(name="last_event_time", dtype=UnixTimestamp),
+    ],
+    source=realtime_signals_push,
+    online=True,
+    timestamp_field="event_timestamp",
+    tags={"stage": "events"},
+)
