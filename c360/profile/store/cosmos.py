@@ -172,14 +172,23 @@ class CosmosProfileStore(ProfileStore):
         entry = self._read(self._index, key, INDEX_PK)
         if entry is None:
             raise self._identifier_not_found(kind)
-        return self.resolve(entry["customerId"])
+        # Entries only ever name profile ids: add_aliases drops the old id's entries with its profile, so no
+        # alias hop (a second point read) is needed here.
+        return entry["customerId"]
 
     # ------------------------------------------------------------------ writes
 
     def _old_docs(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The current documents of a batch of ids (point reads, fanned out)."""
-        docs = self._map(self._read_doc, ids)
-        return {cid: doc for cid, doc in zip(ids, docs, strict=True) if doc is not None}
+        """Current documents of a batch of ids: the SDK's batch read (a query per physical partition)."""
+        if len(ids) == 1:
+            doc = self._read_doc(ids[0])
+            return {ids[0]: doc} if doc is not None else {}
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            docs = self._call(lambda c=chunk: self._profiles.read_items(items=[(cid, cid) for cid in c]))
+            found.update({d["id"]: d for d in docs})
+        return found
 
     def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
         batch = {cid: normalize_profile(p) for cid, p in dedupe_by_customer(profiles).items()}
