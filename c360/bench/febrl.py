@@ -88,3 +88,53 @@ def write_febrl_standardized(lake_root: Path, which: int, with_ssn: bool = True)
         target = lake_root / "standardized" / "identity" / f"source={source}" / "load_date=2020-01-01"
         target.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target / "part-0.parquet")
+
+
+FEBRL_MAPPING = {
+    "first_name": "given_name",
+    "last_name": "surname",
+    "street": "street",
+    "city": "suburb",
+    "postcode": "postcode",
+    "state": "state",
+    "birth_date": "date_of_birth",
+}
+
+
+def write_febrl_workspace(
+    root: Path, which: int, with_ssn: bool = True, identity: dict | None = None
+) -> None:
+    """A workspace whose raw/ holds FEBRL as CSV and whose c360.yaml maps it (soc_sec_id -> loyalty_id).
+
+    The same path a user takes: `c360 ingest` then `c360 resolve`.
+    """
+    import yaml
+
+    frames, _ = febrl_frames(which)
+    lake = root / "data" / "lake"
+    sources = {}
+    for source, df in frames.items():
+        target = lake / "raw" / source / "people.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(target, index=False)
+        mapping = dict(FEBRL_MAPPING)
+        if with_ssn:
+            mapping["loyalty_id"] = "soc_sec_id"
+        sources[source] = {
+            "kind": "crm",
+            "files": {
+                "people": {
+                    "path": f"raw/{source}/*.csv",
+                    "format": "csv",
+                    "record": "identity",
+                    "id_column": "rec_id",
+                    "mapping": mapping,
+                    "date_format": "%Y%m%d",
+                }
+            },
+        }
+    config = {"workspace": f"febrl{which}", "lake": {"uri": "data/lake"}, "sources": sources}
+    if identity:
+        config["identity"] = identity
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "c360.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -107,6 +107,8 @@ def blocking_part(df: pd.DataFrame, key: str) -> pd.Series:
 
 def fingerprint(df: pd.DataFrame, fields: list[str]) -> pd.Series:
     """A stable digest of a record's identity fields, to tell changed records from unchanged ones."""
+    if df.empty:
+        return pd.Series([], index=df.index, dtype=object)
     joined = df[fields].astype("string").fillna("\x00").agg("\x1f".join, axis=1)
     return joined.map(lambda s: hashlib.blake2b(s.encode(), digest_size=8).hexdigest())
 

@@ -125,18 +125,24 @@ def write_outputs(
     clusters["updated_at"] = pd.Timestamp(run_at)
     all_aliases = merge_aliases(aliases, ids.new_aliases)
 
-    accepted = links.assign(accepted=True, reason="")
-    refused = result.refused.merge(links.drop(columns=["weight"]), on=["rid_l", "rid_r"], how="left")
-    refused["accepted"] = False
-    refused["weight"] = refused["weight"] - np.where(
-        refused["kind"] == "deterministic", DETERMINISTIC_WEIGHT, 0.0
+    # A refused pair is refused under every kind of link it has (deterministic and probabilistic rows).
+    why = dict(
+        zip(
+            zip(result.refused["rid_l"], result.refused["rid_r"], strict=True),
+            result.refused["reason"],
+            strict=True,
+        )
     )
-    both = pd.concat([accepted, refused], ignore_index=True)
-    both = both.drop_duplicates(["rid_l", "rid_r"], keep="last")
+    pair_reason = pd.Series(list(zip(links["rid_l"], links["rid_r"], strict=True)), index=links.index).map(
+        why
+    )
+    both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
     out_links = (
-        both[LINK_COLUMNS + gcols].sort_values(["record_key_l", "record_key_r"]).reset_index(drop=True)
+        both[LINK_COLUMNS + gcols]
+        .sort_values(["record_key_l", "record_key_r", "kind"])
+        .reset_index(drop=True)
     )
     for g in (c for c in gcols if c.startswith("g_")):
         out_links[g] = out_links[g].astype("int8")

@@ -150,9 +150,10 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
         old_links = store.read("links")
         if old_links is not None and len(old_links):
             dirty = changed_keys | new_keys
-            keep = (old_links["kind"] == "probabilistic") & old_links["accepted"]
+            # Links refused by the clustering are still scored links: the next clustering sees them again.
+            keep = old_links["kind"] == "probabilistic"
             keep &= ~old_links["record_key_l"].isin(dirty) & ~old_links["record_key_r"].isin(dirty)
-            old = old_links.loc[keep].drop(columns=["accepted", "probability"])
+            old = old_links.loc[keep].drop(columns=["accepted", "probability", "reason"])
             old["rid_l"] = key_index.get_indexer(old["record_key_l"])
             old["rid_r"] = key_index.get_indexer(old["record_key_r"])
             prob = pd.concat([old[old["rid_l"] >= 0], prob], ignore_index=True)
@@ -170,9 +171,9 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     det["record_key_l"] = key_index[det["rid_l"].to_numpy()]
     det["record_key_r"] = key_index[det["rid_r"].to_numpy()]
     links = pd.concat([det, prob], ignore_index=True)
-    links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").drop_duplicates(
-        ["rid_l", "rid_r"], keep="first"
-    )
+    # A pair may carry both kinds: each is kept, so an incremental run never loses a probabilistic link that a
+    # deterministic one shadowed (the deterministic star can change shape when records arrive).
+    links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").reset_index(drop=True)
     secs["deterministic"] = time.perf_counter() - t3
 
     # ---------------------------------------------------------------- clusters, ids, outputs

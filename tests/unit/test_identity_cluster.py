@@ -16,7 +16,12 @@ pytestmark = pytest.mark.unit
 
 def links(rows: list[tuple[int, int, float]], direct: bool = False) -> pd.DataFrame:
     return pd.DataFrame(
-        {"rid_l": [r[0] for r in rows], "rid_r": [r[1] for r in rows], "weight": [r[2] for r in rows], "direct": direct}
+        {
+            "rid_l": [r[0] for r in rows],
+            "rid_r": [r[1] for r in rows],
+            "weight": [r[2] for r in rows],
+            "direct": direct,
+        }
     )
 
 
@@ -33,16 +38,22 @@ def groups(labels: np.ndarray) -> set[frozenset[int]]:
 
 def test_conflicting_birth_dates_never_join_through_a_chain() -> None:
     # 0 and 2 have different birth dates; 1 has none and links to both. The weaker link is refused.
-    result = cluster_records(3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800101", None, "19551231"), IdentitySettings())
+    result = cluster_records(
+        3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800101", None, "19551231"), IdentitySettings()
+    )
     assert groups(result.labels) == {frozenset({0, 1}), frozenset({2})}
     assert result.refused[["rid_l", "rid_r", "reason"]].values.tolist() == [[1, 2, "conflict:birth_date"]]
 
 
 def test_typo_and_swapped_dates_are_not_conflicts() -> None:
     settings = IdentitySettings()
-    swapped = cluster_records(3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800102", "19800201", None), settings)
+    swapped = cluster_records(
+        3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800102", "19800201", None), settings
+    )
     assert groups(swapped.labels) == {frozenset({0, 1, 2})} and swapped.refused.empty
-    typo = cluster_records(3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800102", None, "19800103"), settings)
+    typo = cluster_records(
+        3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800102", None, "19800103"), settings
+    )
     assert groups(typo.labels) == {frozenset({0, 1, 2})} and typo.refused.empty
     # Swap and typo together are two steps away from 19800102 -> 19800301 would conflict.
     far = cluster_records(3, links([(0, 1, 30.0), (1, 2, 20.0)]), dob("19800102", None, "19800301"), settings)
@@ -52,11 +63,18 @@ def test_typo_and_swapped_dates_are_not_conflicts() -> None:
 def test_direct_evidence_may_join_conflicting_records_but_a_chain_may_not() -> None:
     settings = IdentitySettings()
     conflicting = dob("19800101", "19551231")
-    assert len(groups(cluster_records(2, links([(0, 1, 30.0)], direct=False), conflicting, settings).labels)) == 2
-    assert len(groups(cluster_records(2, links([(0, 1, 30.0)], direct=True), conflicting, settings).labels)) == 1
+    assert (
+        len(groups(cluster_records(2, links([(0, 1, 30.0)], direct=False), conflicting, settings).labels))
+        == 2
+    )
+    assert (
+        len(groups(cluster_records(2, links([(0, 1, 30.0)], direct=True), conflicting, settings).labels)) == 1
+    )
     # With a scorer that says the two conflicting records do not match on their own, the chain is cut.
     chain = links([(0, 1, 30.0), (1, 2, 20.0)], direct=True)
-    res = cluster_records(3, chain, dob("19800101", None, "19551231"), settings, pair_is_match=lambda a, b: a < 0)
+    res = cluster_records(
+        3, chain, dob("19800101", None, "19551231"), settings, pair_is_match=lambda a, b: a < 0
+    )
     assert groups(res.labels) == {frozenset({0, 1}), frozenset({2})}
 
 
@@ -74,7 +92,9 @@ def test_oversized_component_splits_at_weakest_links_and_is_reported() -> None:
 
 def test_corrections_must_link_and_do_not_link() -> None:
     settings = IdentitySettings()
-    res = cluster_records(4, links([(0, 1, 30.0)]), {}, settings, must_links=[[2, 3]], cannot_links=[([0], [1])])
+    res = cluster_records(
+        4, links([(0, 1, 30.0)]), {}, settings, must_links=[[2, 3]], cannot_links=[([0], [1])]
+    )
     assert groups(res.labels) == {frozenset({0}), frozenset({1}), frozenset({2, 3})}
     assert res.refused["reason"].tolist() == ["do_not_link"]
     # Labels are the smallest rid of each cluster, whatever the processing order.
@@ -84,7 +104,9 @@ def test_corrections_must_link_and_do_not_link() -> None:
 def identity_rows(rows: list[dict]) -> pd.DataFrame:
     cols = ("email", "phone", "device_id", "cookie_id", "social_handle", "loyalty_id", "first_name", "last_name",
             "birth_date", "gender", "street", "city", "postcode", "state", "country", "observed_at")  # fmt: skip
-    df = pd.DataFrame([{**dict.fromkeys(cols), "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)])
+    df = pd.DataFrame(
+        [{**dict.fromkeys(cols), "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)]
+    )
     df["record_key"] = "s:" + df["source_record_id"]
     return df
 
@@ -103,5 +125,9 @@ def test_deterministic_hygiene_block_list_placeholder_and_cardinality() -> None:
     linked = set(zip(det["rid_l"], det["rid_r"], strict=True))
     assert linked == {(0, 1), (9, 10)}  # the real email (case and spaces normalized), the anonymous device
     reasons = dict(zip(refused["value"], refused["reason"], strict=True))
-    assert reasons == {"test@test.com": "block_list", "15550000000": "cardinality", "10000000000": "block_list"}
+    assert reasons == {
+        "test@test.com": "block_list",
+        "15550000000": "cardinality",
+        "10000000000": "block_list",
+    }
     assert refused.loc[refused["reason"] == "cardinality", "people"].item() == 3

@@ -56,13 +56,19 @@ def test_name_levels_exact_nickname_fuzzy_different() -> None:
 def test_date_levels_swap_and_typo() -> None:
     d = dt.date
     assert levels({"birth_date": d(1980, 3, 7)}, {"birth_date": d(1980, 3, 7)})["birth_date"] == "exact"
-    assert levels({"birth_date": d(1980, 3, 7)}, {"birth_date": d(1980, 7, 3)})["birth_date"] == "swapped_day_month"
+    assert (
+        levels({"birth_date": d(1980, 3, 7)}, {"birth_date": d(1980, 7, 3)})["birth_date"]
+        == "swapped_day_month"
+    )
     assert levels({"birth_date": d(1980, 3, 7)}, {"birth_date": d(1981, 3, 7)})["birth_date"] == "edits<=1"
     assert levels({"birth_date": d(1980, 3, 7)}, {"birth_date": d(1952, 11, 30)})["birth_date"] == "different"
 
 
 def test_address_and_identifier_levels() -> None:
-    got = levels({"street": "12 Main Street", "loyalty_id": "L-1234567"}, {"street": "12 main st", "loyalty_id": "l1234576"})
+    got = levels(
+        {"street": "12 Main Street", "loyalty_id": "L-1234567"},
+        {"street": "12 main st", "loyalty_id": "l1234576"},
+    )
     assert got["street"] == "exact"  # abbreviations and case are normalized away
     assert got["loyalty_id"] == "edits<=2"  # a transposition, not a different card
     got = levels({"street": "12 Main Street"}, {"street": "12 Maine Street"})
@@ -78,8 +84,12 @@ def test_candidate_pairs_once_each_and_new_only() -> None:
         {"first_name": "bob", "last_name": "ray", "birth_date": dt.date(1970, 5, 5), "postcode": "4000"},
     ]
     prep = prepare_records(records(rows), s)
-    rec = pa.Table.from_pandas(prep[[c for c in comparison_columns(s) if not c.endswith("__tf")]], preserve_index=False)
-    keys = pa.Table.from_pandas(blocking_keys(prep, len(s.blocking_rules), 1).drop(columns="partition"), preserve_index=False)
+    rec = pa.Table.from_pandas(
+        prep[[c for c in comparison_columns(s) if not c.endswith("__tf")]], preserve_index=False
+    )
+    keys = pa.Table.from_pandas(
+        blocking_keys(prep, len(s.blocking_rules), 1).drop(columns="partition"), preserve_index=False
+    )
     pairs = candidate_pairs(keys, rec, len(s.blocking_rules)).to_pandas()
     got = set(zip(pairs["rid_l"], pairs["rid_r"], strict=True))
     # 0-1 share everything; 0-2 and 1-2 share the name; 3 shares nothing with a rule except no one

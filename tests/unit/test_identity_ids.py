@@ -39,7 +39,15 @@ def test_first_run_gives_deterministic_new_ids() -> None:
 
 def test_new_record_joins_existing_customer() -> None:
     keys = np.array(["s:1", "s:2", "s:3"])
-    out = assign_ids(keys, np.array([0, 0, 0]), prev({"s:1": "A", "s:2": "A"}), hist([("A", 2, "2025-01-01")]), {"A"}, "r", AT)
+    out = assign_ids(
+        keys,
+        np.array([0, 0, 0]),
+        prev({"s:1": "A", "s:2": "A"}),
+        hist([("A", 2, "2025-01-01")]),
+        {"A"},
+        "r",
+        AT,
+    )
     assert out.customer_of_label == {0: "A"} and out.changes.empty
 
 
@@ -47,11 +55,18 @@ def test_merge_most_history_keeps_id_other_becomes_alias() -> None:
     keys = np.array(["s:1", "s:2", "s:3", "s:4"])
     p = prev({"s:1": "A", "s:2": "B", "s:3": "B", "s:4": "B"})
     h = hist([("A", 1, "2020-01-01"), ("B", 3, "2025-01-01")])
-    out = assign_ids(keys, np.zeros(4, dtype=int), p, h, {"A", "B"}, "r", AT, reasons={0: "deterministic link (email)"})
+    out = assign_ids(
+        keys, np.zeros(4, dtype=int), p, h, {"A", "B"}, "r", AT, reasons={0: "deterministic link (email)"}
+    )
     assert out.customer_of_label == {0: "B"}  # B has more records, though A is older
     assert out.new_aliases[["alias_id", "customer_id"]].values.tolist() == [["A", "B"]]
     row = out.changes.iloc[0]
-    assert (row.kind, row.customer_id, row.other_customer_id, row.reason) == ("merge", "B", "A", "deterministic link (email)")
+    assert (row.kind, row.customer_id, row.other_customer_id, row.reason) == (
+        "merge",
+        "B",
+        "A",
+        "deterministic link (email)",
+    )
     # Equal history: the earlier customer keeps its id; equal again: the smaller id.
     h2 = hist([("A", 2, "2025-01-01"), ("B", 2, "2020-01-01")])
     p2 = prev({"s:1": "A", "s:2": "A", "s:3": "B", "s:4": "B"})

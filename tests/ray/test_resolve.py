@@ -1,0 +1,208 @@
+"""`resolve` end to end over Ray: FEBRL quality, incremental == full, stable ids, merges/splits, corrections.
+
+FEBRL goes into the workspace's standardized/identity through a small adapter (invalid FEBRL birth dates are
+nulled there; ingest rejects such rows, which would drop records) and is resolved by the same `resolve` the
+CLI runs, with soc_sec_id mapped to loyalty_id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from c360.bench.febrl import febrl_frames, febrl_standardized, write_febrl_standardized
+from c360.identity.explain import explain
+from c360.identity.resolve import resolve
+from c360.identity.store import IdentityStore
+from c360.schemas import standardized_schema
+from c360.settings import Settings
+from c360.workspace import Workspace
+
+pytestmark = pytest.mark.ray
+
+
+def pairwise_f1(id_map: pd.DataFrame, truth: set[tuple[str, str]]) -> tuple[float, float, float]:
+    pred = set()
+    for _, g in id_map.groupby("customer_id"):
+        pred.update(itertools.combinations(sorted(g["record_key"]), 2))
+    tp = len(pred & truth)
+    p, r = tp / max(len(pred), 1), tp / max(len(truth), 1)
+    return p, r, 2 * p * r / max(p + r, 1e-12)
+
+
+def workspace(root: Path) -> Workspace:
+    return Workspace.from_settings(Settings(), root)
+
+
+@pytest.mark.parametrize("which, goal", [(4, 0.997), (3, 0.99)])
+def test_febrl_quality_with_soc_sec_id_as_loyalty_id(
+    ray_session, tmp_path: Path, which: int, goal: float
+) -> None:
+    write_febrl_standardized(tmp_path / "data" / "lake", which, with_ssn=True)
+    ws = workspace(tmp_path)
+    report = resolve(ws, progress=False)
+    assert report.mode == "full" and report.trained and report.records == 10_000 if which == 4 else 5_000
+    id_map = IdentityStore(ws.lake).read("id_map")
+    assert len(id_map) == report.records  # nothing dropped
+    p, r, f1 = pairwise_f1(id_map, febrl_frames(which)[1])
+    assert f1 >= goal, (p, r, f1)
+    assert p >= 0.995
+
+
+def write_batch(lake_root: Path, table: pa.Table, source: str, load_date: str) -> None:
+    target = lake_root / "standardized" / "identity" / f"source={source}" / f"load_date={load_date}"
+    target.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, target / "part-0.parquet")
+
+
+@pytest.fixture(scope="module")
+def incremental_ws(ray_session, tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, dict]:
+    """FEBRL3 in two loads: 4,500 records, then 500 more (some of them duplicates of earlier people)."""
+    root = tmp_path_factory.mktemp("incr")
+    table = febrl_standardized(3)["febrl"]
+    order = np.random.default_rng(3).permutation(table.num_rows)
+    first, second = table.take(order[:4500]), table.take(order[4500:])
+    lake = root / "data" / "lake"
+    write_batch(lake, first, "febrl", "2020-01-01")
+    ws = workspace(root)
+    r1 = resolve(ws, progress=False)
+    map1 = IdentityStore(ws.lake).read("id_map")
+    write_batch(lake, second, "febrl", "2020-01-02")
+    t = time.perf_counter()
+    r2 = resolve(ws, progress=False)
+    incremental_seconds = time.perf_counter() - t
+    return ws, {"r1": r1, "r2": r2, "map1": map1, "incremental_seconds": incremental_seconds}
+
+
+def test_incremental_equals_full_rerun(incremental_ws) -> None:
+    ws, runs = incremental_ws
+    assert runs["r1"].mode == "full" and runs["r2"].mode == "incremental" and not runs["r2"].trained
+    assert runs["r2"].new_records == 500
+    store = IdentityStore(ws.lake)
+    inc_map, inc_links = store.read("id_map"), store.read("links")
+    nothing = resolve(ws, progress=False)
+    assert nothing.mode == "nothing"
+    full = resolve(ws, full=True, progress=False)
+    assert full.mode == "full" and not full.trained and full.records == 5000
+    full_map, full_links = store.read("id_map"), store.read("links")
+    pd.testing.assert_frame_equal(inc_map, full_map)
+    cols = ["record_key_l", "record_key_r", "kind", "rule", "accepted"]
+    pd.testing.assert_frame_equal(inc_links[cols], full_links[cols])
+    np.testing.assert_allclose(inc_links["weight"], full_links["weight"], rtol=1e-9)
+    assert full.changes == {}  # the full re-run changed no customer
+
+
+def test_customer_ids_stay_put_and_changes_are_logged(incremental_ws) -> None:
+    ws, runs = incremental_ws
+    store = IdentityStore(ws.lake)
+    before = runs["map1"].set_index("record_key")["customer_id"]
+    after = store.read("id_map").set_index("record_key")["customer_id"].reindex(before.index)
+    aliases = store.read("aliases")
+    alias_of = dict(zip(aliases["alias_id"], aliases["customer_id"], strict=True))
+    # Every old record keeps its customer id, or its customer was merged into the id it now has.
+    moved = before[before != after]
+    for key, old in moved.items():
+        assert alias_of.get(old) == after[key] or _was_split(store, old, after[key]), key
+    changes = store.read_changes()
+    assert set(changes["kind"]) >= {"new"}
+    assert (changes["run_id"] == runs["r2"].run_id).any()
+    assert runs["r2"].customers == store.read("clusters").shape[0]
+
+
+def _was_split(store: IdentityStore, old: str, new: str) -> bool:
+    ch = store.read_changes()
+    return bool(
+        ((ch["kind"] == "split") & (ch["other_customer_id"] == old) & (ch["customer_id"] == new)).any()
+    )
+
+
+def test_corrections_split_and_merge_with_explanations(incremental_ws) -> None:
+    from c360.identity.corrections import add_correction
+
+    ws, _ = incremental_ws
+    store = IdentityStore(ws.lake)
+    id_map = store.read("id_map")
+    sizes = id_map.groupby("customer_id").size()
+    big = sizes[sizes >= 3].index[0]
+    members = sorted(id_map.loc[id_map["customer_id"] == big, "record_key"])
+    # Unlink one record from its customer: a split, the larger part keeps the id.
+    add_correction(ws, "unlink", members[0], big)
+    report = resolve(ws, progress=False)
+    assert report.changes.get("split", 0) >= 1
+    after = store.read("id_map").set_index("record_key")["customer_id"]
+    assert after[members[1]] == big and after[members[0]] != big
+    loner = after[members[0]]
+    split = store.read_changes().query("kind == 'split' and customer_id == @loner").iloc[-1]
+    assert split["other_customer_id"] == big and split["reason"].startswith("correction")
+    # Link two different customers: a merge, the one with more records keeps its id, the other is an alias.
+    other = sizes[(sizes == 1)].index[0]
+    add_correction(ws, "link", big, other)
+    report = resolve(ws, progress=False)
+    assert report.changes.get("merge", 0) >= 1
+    after = store.read("id_map").set_index("record_key")["customer_id"]
+    assert after[members[1]] == big
+    assert (store.read("aliases")["alias_id"] == other).any()
+    e = explain(ws, other)  # an alias explains the customer that absorbed it
+    assert e.customer_id == big and other in e.aliases
+    assert any(c["kind"] == "link" for c in e.corrections)
+    assert any(link.fields and link.kind == "probabilistic" for link in e.links) or any(
+        link.kind == "deterministic" for link in e.links
+    )
+    for link in e.links:
+        if link.kind == "probabilistic":
+            total = e.prior_weight + sum(v["weight"] for v in link.fields.values())
+            assert total == pytest.approx(link.weight, abs=0.05)  # the field weights add up to the score
+
+
+def test_no_usable_identifier_stays_a_singleton_and_identify_is_fast(ray_session, tmp_path: Path) -> None:
+    from c360.identity.realtime import IdentityIndex
+
+    schema = standardized_schema("identity")
+    rows = [
+        {
+            "source": "web",
+            "source_record_id": "1",
+            "email": "ann@example.org",
+            "cookie_id": "ck-1",
+            "first_name": "Ann",
+        },
+        {"source": "shop", "source_record_id": "9", "email": "ann@example.org", "phone": "+14155550101"},
+        {"source": "shop", "source_record_id": "10", "email": "test@test.com", "first_name": "Bo"},
+        {"source": "shop", "source_record_id": "11", "email": "test@test.com", "first_name": "Cy"},
+        {"source": "crm", "source_record_id": "7"},  # nothing usable at all
+    ]
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    for src in ("web", "shop", "crm"):
+        write_batch(
+            tmp_path / "data" / "lake",
+            table.filter(pa.compute.equal(table["source"], src)),
+            src,
+            "2024-01-01",
+        )
+    ws = workspace(tmp_path)
+    report = resolve(ws, progress=False)
+    id_map = IdentityStore(ws.lake).read("id_map").set_index("record_key")["customer_id"]
+    assert len(id_map) == 5 and report.customers == 4
+    assert id_map["web:1"] == id_map["shop:9"]
+    assert id_map["shop:10"] != id_map["shop:11"]  # the block-listed email links no one
+    assert set(report.refused_identifiers["reason"]) == {"block_list"}
+    index = IdentityIndex.load(ws)
+    hit = index.resolve_identify(anonymous_id="anon-42", email="ANN@example.org ")
+    assert (hit.customer_id, hit.matched_on, hit.provisional) == (id_map["web:1"], "email", False)
+    assert index.resolve_identify(anonymous_id="anon-42").customer_id == id_map["web:1"]  # stitched
+    assert index.resolve_identify(anonymous_id="ck-1").customer_id == id_map["web:1"]  # a known cookie
+    assert index.resolve_identify(user_id="crm:7").customer_id == id_map["crm:7"]
+    assert index.resolve_identify(email="test@test.com").provisional  # placeholders never resolve
+    timings = []
+    for i in range(2000):
+        t = time.perf_counter()
+        index.resolve_identify(anonymous_id=f"a{i}", email="ann@example.org", phone="+1 415 555 0101")
+        timings.append(time.perf_counter() - t)
+    assert np.percentile(timings, 99) < 0.005
