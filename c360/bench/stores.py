@@ -194,6 +194,25 @@ def _timed(fn: Callable[[], Any], n: int, warmup: int = 50) -> Latency:
     return Latency.of(samples)
 
 
+def _timed_pair(
+    a: Callable[[str], Any], b: Callable[[str], Any], ids: Sequence[str], n: int, warmup: int = 50
+) -> tuple[Latency, Latency]:
+    """Time two readers on the same ids, alternating which goes first, so machine load hits both alike."""
+    for cid in ids[:warmup]:
+        a(cid)
+        b(cid)
+    sa: list[float] = []
+    sb: list[float] = []
+    for i in range(n):
+        cid = ids[i % len(ids)]
+        order = ((a, sa), (b, sb)) if i % 2 == 0 else ((b, sb), (a, sa))
+        for fn, samples in order:
+            t0 = time.perf_counter()
+            fn(cid)
+            samples.append(time.perf_counter() - t0)
+    return Latency.of(sa), Latency.of(sb)
+
+
 def bench_profile_store(
     store: ProfileStore, customers: int, reads: int, seed: int = 42
 ) -> ProfileStoreResult:
@@ -270,13 +289,13 @@ def bench_feast(ws: Workspace, customers: int, reads: int, service: str, seed: i
         rng = random.Random(seed)
         ids = [customer_id(rng.randrange(customers)) for _ in range(reads + 100)]
 
-        picks = iter(ids)
-        feast = _timed(
-            lambda: fs.get_online_features(features=svc, entity_rows=[{"customer_id": next(picks)}]), reads
-        )
         raw_read = raw_reader(fs, projections)
-        raw_picks = iter(ids)
-        raw = _timed(lambda: raw_read(next(raw_picks)), reads)
+        feast, raw = _timed_pair(
+            lambda cid: fs.get_online_features(features=svc, entity_rows=[{"customer_id": cid}]),
+            raw_read,
+            ids,
+            reads,
+        )
         sample = fs.get_online_features(features=svc, entity_rows=[{"customer_id": ids[0]}]).to_dict()
         if any(v == [None] for k, v in sample.items() if k != "customer_id"):
             raise RuntimeError(
