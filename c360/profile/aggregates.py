@@ -13,7 +13,13 @@ import pandas as pd
 
 # Interaction types that count as a customer responding on a channel (for preferredChannel).
 RESPONSE_TYPES = {"email_open", "email_click", "campaign_response", "web_visit", "app_session"}
-RESPONSE_WEIGHT = {"email_click": 3.0, "campaign_response": 3.0, "email_open": 1.0, "web_visit": 1.0, "app_session": 1.0}
+RESPONSE_WEIGHT = {
+    "email_click": 3.0,
+    "campaign_response": 3.0,
+    "email_open": 1.0,
+    "web_visit": 1.0,
+    "app_session": 1.0,
+}
 
 ENGAGEMENT_FORMULA = (
     "engagementScore = round(100 * (0.4 * exp(-days_since_last_activity / 90) "
@@ -27,15 +33,27 @@ def attach_customer_ids(records: pd.DataFrame, id_map: pd.DataFrame) -> pd.DataF
     Records whose reference resolves to no identity record are kept aside by the caller (returned with a null
     customer_id), never silently dropped.
     """
-    keys = id_map[["source", "source_record_id", "customer_id"]].rename(columns={"source_record_id": "customer_ref"})
+    keys = id_map[["source", "source_record_id", "customer_id"]].rename(
+        columns={"source_record_id": "customer_ref"}
+    )
     return records.merge(keys, on=["source", "customer_ref"], how="left")
 
 
 def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """totalPurchases, totalSpend, avgOrderValue, lastPurchase, returns and favourite categories per customer."""
     tx = tx[tx["ts"] <= as_of]
-    cols = ["customer_id", "total_purchases", "total_spend", "avg_order_value", "first_purchase", "last_purchase",
-            "orders_last_365d", "returns", "return_amount", "favorite_categories"]
+    cols = [
+        "customer_id",
+        "total_purchases",
+        "total_spend",
+        "avg_order_value",
+        "first_purchase",
+        "last_purchase",
+        "orders_last_365d",
+        "returns",
+        "return_amount",
+        "favorite_categories",
+    ]
     if tx.empty:
         return pd.DataFrame(columns=cols)
     amount = tx["amount"].astype("float64")
@@ -53,21 +71,28 @@ def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         orders_last_365d=("ts", lambda s: int((s > year_ago).sum())),
     )
     ret = returns.groupby("customer_id").agg(returns=("order_id", "nunique"), return_amount=("amount", "sum"))
-    per = per.join(ret, how="outer").fillna({"returns": 0, "return_amount": 0.0, "gross": 0.0, "total_purchases": 0,
-                                             "orders_last_365d": 0})
+    per = per.join(ret, how="outer").fillna(
+        {"returns": 0, "return_amount": 0.0, "gross": 0.0, "total_purchases": 0, "orders_last_365d": 0}
+    )
     per["total_spend"] = (per["gross"] - per["return_amount"]).round(2)
-    per["avg_order_value"] = np.where(per["total_purchases"] > 0, per["gross"] / per["total_purchases"].clip(lower=1), 0.0)
+    per["avg_order_value"] = np.where(
+        per["total_purchases"] > 0, per["gross"] / per["total_purchases"].clip(lower=1), 0.0
+    )
     per["avg_order_value"] = per["avg_order_value"].round(2)
     cats = (
         purchases.dropna(subset=["category"])
-        .groupby(["customer_id", "category"])["amount"].sum()
+        .groupby(["customer_id", "category"])["amount"]
+        .sum()
         .reset_index()
         .sort_values(["customer_id", "amount", "category"], ascending=[True, False, True])
-        .groupby("customer_id")["category"].apply(lambda s: list(s.head(3)))
+        .groupby("customer_id")["category"]
+        .apply(lambda s: list(s.head(3)))
     )
     per["favorite_categories"] = cats.reindex(per.index)
     per["favorite_categories"] = per["favorite_categories"].apply(lambda v: v if isinstance(v, list) else [])
-    per[["total_purchases", "orders_last_365d", "returns"]] = per[["total_purchases", "orders_last_365d", "returns"]].astype(int)
+    per[["total_purchases", "orders_last_365d", "returns"]] = per[
+        ["total_purchases", "orders_last_365d", "returns"]
+    ].astype(int)
     return per.reset_index()[cols]
 
 
@@ -75,7 +100,9 @@ def rfm_scores(summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """R, F and M scores 1..5 by population quintile (5 = most recent / frequent / valuable) and the rfmScore."""
     out = summary[["customer_id"]].copy()
     if summary.empty:
-        return out.assign(r=pd.Series(dtype=int), f=pd.Series(dtype=int), m=pd.Series(dtype=int), rfm_score="")
+        return out.assign(
+            r=pd.Series(dtype=int), f=pd.Series(dtype=int), m=pd.Series(dtype=int), rfm_score=""
+        )
     recency_days = (as_of - pd.to_datetime(summary["last_purchase"], utc=True)).dt.days.fillna(10**6)
     out["r"] = _quintile(-recency_days)
     out["f"] = _quintile(summary["total_purchases"].astype(float))
@@ -93,22 +120,39 @@ def _quintile(values: pd.Series) -> pd.Series:
 def interaction_summary(inter: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Counts per interaction type, last interaction, preferred channel and ticket sentiment inputs."""
     inter = inter[inter["ts"] <= as_of]
-    cols = ["customer_id", "last_interaction", "interactions_last_90d", "support_tickets", "web_visits",
-            "app_sessions", "email_opens", "email_clicks", "campaign_responses", "social_mentions",
-            "preferred_channel"]
+    cols = [
+        "customer_id",
+        "last_interaction",
+        "interactions_last_90d",
+        "support_tickets",
+        "web_visits",
+        "app_sessions",
+        "email_opens",
+        "email_clicks",
+        "campaign_responses",
+        "social_mentions",
+        "preferred_channel",
+    ]
     if inter.empty:
         return pd.DataFrame(columns=cols)
     q = inter.assign(one=1)
     counts = q.pivot_table(index="customer_id", columns="type", values="one", aggfunc="sum", fill_value=0)
     per = pd.DataFrame(index=counts.index)
-    for out_col, typ in [("support_tickets", "support_ticket"), ("web_visits", "web_visit"),
-                         ("app_sessions", "app_session"), ("email_opens", "email_open"),
-                         ("email_clicks", "email_click"), ("campaign_responses", "campaign_response"),
-                         ("social_mentions", "social_mention")]:
+    for out_col, typ in [
+        ("support_tickets", "support_ticket"),
+        ("web_visits", "web_visit"),
+        ("app_sessions", "app_session"),
+        ("email_opens", "email_open"),
+        ("email_clicks", "email_click"),
+        ("campaign_responses", "campaign_response"),
+        ("social_mentions", "social_mention"),
+    ]:
         per[out_col] = counts[typ].astype(int) if typ in counts else 0
     per["last_interaction"] = q.groupby("customer_id")["ts"].max()
     recent = q[q["ts"] > as_of - pd.Timedelta(days=90)]
-    per["interactions_last_90d"] = recent.groupby("customer_id").size().reindex(per.index).fillna(0).astype(int)
+    per["interactions_last_90d"] = (
+        recent.groupby("customer_id").size().reindex(per.index).fillna(0).astype(int)
+    )
     per["preferred_channel"] = preferred_channel(q).reindex(per.index)
     return per.reset_index()[cols]
 
@@ -124,10 +168,20 @@ def preferred_channel(inter: pd.DataFrame) -> pd.Series:
     return per.drop_duplicates("customer_id").set_index("customer_id")["channel"]
 
 
-def engagement_score(tx_summary: pd.DataFrame, inter_summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def engagement_score(
+    tx_summary: pd.DataFrame, inter_summary: pd.DataFrame, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """engagementScore 0..100; the formula is ENGAGEMENT_FORMULA (recency 40%, purchase frequency 30%, interactions 30%)."""
-    t = tx_summary.set_index("customer_id")[["last_purchase", "orders_last_365d"]] if not tx_summary.empty else None
-    i = inter_summary.set_index("customer_id")[["last_interaction", "interactions_last_90d"]] if not inter_summary.empty else None
+    t = (
+        tx_summary.set_index("customer_id")[["last_purchase", "orders_last_365d"]]
+        if not tx_summary.empty
+        else None
+    )
+    i = (
+        inter_summary.set_index("customer_id")[["last_interaction", "interactions_last_90d"]]
+        if not inter_summary.empty
+        else None
+    )
     frames = [f for f in (t, i) if f is not None]
     if not frames:
         return pd.DataFrame(columns=["customer_id", "engagement_score", "last_activity"])
@@ -137,14 +191,23 @@ def engagement_score(tx_summary: pd.DataFrame, inter_summary: pd.DataFrame, as_o
             both[c] = pd.NaT
     for c in ("orders_last_365d", "interactions_last_90d"):
         both[c] = both[c].fillna(0) if c in both else 0
-    last = pd.concat([pd.to_datetime(both["last_purchase"], utc=True), pd.to_datetime(both["last_interaction"], utc=True)], axis=1).max(axis=1)
+    last = pd.concat(
+        [pd.to_datetime(both["last_purchase"], utc=True), pd.to_datetime(both["last_interaction"], utc=True)],
+        axis=1,
+    ).max(axis=1)
     days = (as_of - last).dt.total_seconds().div(86400).fillna(10**6).clip(lower=0)
     score = 100 * (
         0.4 * np.exp(-days / 90)
         + 0.3 * np.minimum(1.0, both["orders_last_365d"].astype(float) / 12)
         + 0.3 * np.minimum(1.0, np.log1p(both["interactions_last_90d"].astype(float)) / np.log1p(30))
     )
-    return pd.DataFrame({"customer_id": both.index, "engagement_score": score.round().astype(int).values, "last_activity": last.values})
+    return pd.DataFrame(
+        {
+            "customer_id": both.index,
+            "engagement_score": score.round().astype(int).values,
+            "last_activity": last.values,
+        }
+    )
 
 
 def support_sentiment(inter: pd.DataFrame, scores: pd.Series | None = None) -> pd.DataFrame:
@@ -154,8 +217,10 @@ def support_sentiment(inter: pd.DataFrame, scores: pd.Series | None = None) -> p
         return pd.DataFrame(columns=["customer_id", "open_tickets", "avg_sentiment"])
     text = text.assign(sentiment=scores.reindex(text.index) if scores is not None else np.nan)
     attrs = text["attributes"].fillna("{}").map(_status)
-    per = text.assign(open=(text["type"].eq("support_ticket") & attrs.eq("open")).astype(int)).groupby("customer_id").agg(
-        open_tickets=("open", "sum"), avg_sentiment=("sentiment", "mean")
+    per = (
+        text.assign(open=(text["type"].eq("support_ticket") & attrs.eq("open")).astype(int))
+        .groupby("customer_id")
+        .agg(open_tickets=("open", "sum"), avg_sentiment=("sentiment", "mean"))
     )
     return per.reset_index()
 
