@@ -42,15 +42,14 @@ def test_config_is_typed_and_rejects_unknown_keys():
     assert "a2V5" not in repr(cfg)  # the key is a secret
     with pytest.raises(ValueError, match="extra"):
         CosmosOnlineStoreConfig(endpoint="https://x:443/", key="a2V5", databse="typo")
-    config = RepoConfig(
-        project="p",
-        registry="r.db",
-        provider="local",
-        online_store={"type": STORE_TYPE, "endpoint": "https://x/", "key": "k", "bogus": 1},
-        entity_key_serialization_version=3,
-    )
-    with pytest.raises(ValueError):
-        _ = config.online_store  # parsed on first access
+    with pytest.raises(ValueError, match="bogus"):
+        RepoConfig(
+            project="p",
+            registry="r.db",
+            provider="local",
+            online_store={"type": STORE_TYPE, "endpoint": "https://x/", "key": "k", "bogus": 1},
+            entity_key_serialization_version=3,
+        )
 
 
 def _repo(tmp_path: Path):
