@@ -1,0 +1,61 @@
+"""`python -m c360.bench`: one subcommand per benchmark, plus `all`.
+
+To add a benchmark: write `c360/bench/<name>.py` with a `run(...)`, add a subcommand below that calls it, and
+register its default run in `DEFAULT_RUNS` so `all` (and `make bench`) include it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="c360-bench",
+    help="c360 benchmarks; figures are printed as tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+def _demo_data_defaults() -> None:
+    from c360.bench.demo_data import run
+
+    run(out=console)
+
+
+DEFAULT_RUNS: dict[str, Callable[[], object]] = {"demo-data": _demo_data_defaults}
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: Annotated[
+        list[int] | None, typer.Option("--customers", "-n", help="Size to time (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    chunk_size: Annotated[int, typer.Option(help="Customers per chunk (one part file per chunk).")] = 50_000,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: up to 2).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the generated workspaces here.")] = None,
+) -> None:
+    """Demo-data generation: raw rows per second and peak memory (incl. worker processes) per size."""
+    from c360.bench.demo_data import run
+
+    sizes = tuple(customers) if customers else (100_000, 1_000_000)
+    run(sizes=sizes, out=console, seed=seed, workdir=workdir, chunk_size=chunk_size, workers=workers)
+
+
+@app.command("all")
+def run_all() -> None:
+    """Every registered benchmark with its default sizes."""
+    for name, runner in DEFAULT_RUNS.items():
+        console.rule(name)
+        runner()
+
+
+if __name__ == "__main__":
+    app()
