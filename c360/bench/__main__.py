@@ -29,7 +29,16 @@ def _demo_data_defaults() -> None:
     run(out=console)
 
 
-DEFAULT_RUNS: dict[str, Callable[[], object]] = {"demo-data": _demo_data_defaults}
+def _ingest_defaults() -> None:
+    from c360.bench.ingest import run
+
+    run(console=console)
+
+
+DEFAULT_RUNS: dict[str, Callable[[], object]] = {
+    "demo-data": _demo_data_defaults,
+    "ingest": _ingest_defaults,
+}
 
 
 @app.command("demo-data")
@@ -47,6 +56,21 @@ def demo_data(
 
     sizes = tuple(customers) if customers else (100_000, 1_000_000)
     run(sizes=sizes, out=console, seed=seed, workdir=workdir, chunk_size=chunk_size, workers=workers)
+
+
+@app.command("ingest")
+def ingest(
+    customers: Annotated[
+        list[int] | None, typer.Option("--customers", "-n", help="Size to time (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the generated workspaces here.")] = None,
+) -> None:
+    """Ingest throughput: source rows/s of the Ray Data pipeline and a single-process baseline, with the ratio."""
+    from c360.bench.ingest import run
+
+    sizes = tuple(customers) if customers else (100_000, 1_000_000)
+    run(customers_list=sizes, seed=seed, workdir=workdir, console=console)
 
 
 @app.command("all")

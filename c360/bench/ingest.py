@@ -8,6 +8,7 @@ count. The table shows rows/s side by side with the ratio, and seconds per size,
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -140,6 +141,8 @@ def run(
             f"  {row.source_rows:,} rows: ray {row.ray_seconds:.1f}s, baseline {row.baseline_seconds:.1f}s"
         )
     console.print(results_table(rows))
+    if workdir is None:
+        shutil.rmtree(base, ignore_errors=True)
     return rows
 
 
