@@ -35,9 +35,16 @@ def _ingest_defaults() -> None:
     run(console=console)
 
 
+def _stores_defaults() -> None:
+    from c360.bench.stores import run
+
+    run(console=console)
+
+
 DEFAULT_RUNS: dict[str, Callable[[], object]] = {
     "demo-data": _demo_data_defaults,
     "ingest": _ingest_defaults,
+    "stores": _stores_defaults,
 }
 
 
@@ -71,6 +78,31 @@ def ingest(
 
     sizes = tuple(customers) if customers else (100_000, 1_000_000)
     run(customers_list=sizes, seed=seed, workdir=workdir, console=console)
+
+
+@app.command("stores")
+def stores(
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", help="Profiles and feature rows to load.")
+    ] = 2_000,
+    reads: Annotated[int, typer.Option(help="Timed reads per measurement.")] = 1_000,
+    backend: Annotated[
+        list[str] | None, typer.Option(help="sqlite, redis or cosmos (repeatable; default: all three).")
+    ] = None,
+    service: Annotated[str, typer.Option(help="Feature service read per customer.")] = "churn",
+    workdir: Annotated[Path | None, typer.Option(help="Keep the benchmark workspaces here.")] = None,
+) -> None:
+    """Profile store and Feast online store per backend: write rates, read p50/p99, Feast overhead."""
+    from c360.bench.stores import BACKENDS, run
+
+    run(
+        customers=customers,
+        reads=reads,
+        backends=tuple(backend) if backend else BACKENDS,
+        service=service,
+        workdir=workdir,
+        console=console,
+    )
 
 
 @app.command("all")

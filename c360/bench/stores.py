@@ -16,6 +16,7 @@ after a warm-up; p50 and p99 in milliseconds.
 from __future__ import annotations
 
 import random
+import shutil
 import tempfile
 import time
 import uuid
@@ -339,32 +340,26 @@ def _drop_redis_profiles(store: ProfileStore) -> None:
 
 
 def results_tables(result: StoresBenchResult) -> list[Table]:
-    profile = Table(title="profile store: batch upsert and point reads", title_justify="left")
-    for col in (
-        "backend",
-        "profiles",
-        "upserts/s",
-        "get p50 ms",
-        "get p99 ms",
-        "lookup p50 ms",
-        "lookup p99 ms",
-    ):
+    """Two tables that fit 80 columns (latencies in ms)."""
+    profile = Table(title="profile store: batch upsert, point read and lookup (ms)", title_justify="left")
+    for col in ("backend", "profiles", "upserts/s", "get p50", "get p99", "lookup p50", "lookup p99"):
         profile.add_column(col, justify="right")
     for r in result.profile:
         profile.add_row(
             r.backend, f"{r.profiles:,}", f"{r.upserts_per_s:,.0f}", f"{r.get.p50_ms:.2f}",
             f"{r.get.p99_ms:.2f}", f"{r.lookup.p50_ms:.2f}", f"{r.lookup.p99_ms:.2f}",
         )  # fmt: skip
+    head = f"{result.feast[0].service!r}, {result.feast[0].features} features" if result.feast else ""
     feast = Table(
-        title="Feast online store: materialization and get_online_features (1 customer)", title_justify="left"
+        title=f"Feast: materialize rows/s; online read of 1 customer ({head}) vs raw reads (ms)",
+        title_justify="left",
     )
-    for col in ("backend", "service", "features", "materialize rows/s", "feast p50 ms", "feast p99 ms",
-                "raw p50 ms", "raw p99 ms", "feast overhead p50 ms"):  # fmt: skip
+    for col in ("backend", "rows/s", "feast p50", "feast p99", "raw p50", "raw p99", "overhead"):
         feast.add_column(col, justify="right")
     for r in result.feast:
         feast.add_row(
-            r.backend, r.service, str(r.features), f"{r.rows_per_s:,.0f}", f"{r.feast.p50_ms:.2f}",
-            f"{r.feast.p99_ms:.2f}", f"{r.raw.p50_ms:.2f}", f"{r.raw.p99_ms:.2f}", f"{r.overhead_p50_ms:.2f}",
+            r.backend, f"{r.rows_per_s:,.0f}", f"{r.feast.p50_ms:.2f}", f"{r.feast.p99_ms:.2f}",
+            f"{r.raw.p50_ms:.2f}", f"{r.raw.p99_ms:.2f}", f"{r.overhead_p50_ms:.2f}",
         )  # fmt: skip
     return [profile, feast]
 
@@ -400,4 +395,6 @@ def run(
             result.feast.append(bench_feast(ws, customers, reads, service))
     for table in results_tables(result):
         console.print(table)
+    if workdir is None:
+        shutil.rmtree(base, ignore_errors=True)
     return result
