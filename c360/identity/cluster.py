@@ -54,7 +54,15 @@ def compatible_fn(c: ComparisonSettings) -> Callable[[str, str], bool]:
         def strings(a: str, b: str) -> bool:
             if a == b or JaroWinkler.similarity(a, b) >= low:
                 return True
-            return bool(c.method == "name" and c.nicknames and nickname_key(a) == nickname_key(b))
+            if c.method != "name":
+                return False
+            # An initial, or a nickname of a misspelt name ("kit" and "christopmer"), is no conflict.
+            if len(a) == 1 or len(b) == 1:
+                return a[0] == b[0]
+            if c.nicknames:
+                na, nb = nickname_key(a) or a, nickname_key(b) or b
+                return na == nb or JaroWinkler.similarity(na, nb) >= low
+            return False
 
         return strings
     return lambda a, b: a == b

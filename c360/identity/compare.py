@@ -33,6 +33,8 @@ def level_sql(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
     """A SQL CASE giving the comparison level of l.<field> against r.<field>."""
     col = value_column(c, columns)
     a, b = f'l."{col}"', f'r."{col}"'
+    if c.method == "address":
+        return _address_sql(c)
     parts = [f"WHEN {a} IS NULL OR {b} IS NULL THEN -1", f"WHEN {a} = {b} THEN 0"]
     lvl = 1
     if c.method in ("string", "name", "address"):
@@ -58,11 +60,42 @@ def level_sql(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
     return "CAST(CASE " + " ".join(parts) + " END AS TINYINT)"
 
 
+def _address_sql(c: ComparisonSettings) -> str:
+    """Street, postcode and city as one comparison (a shared address is one piece of evidence, not three)."""
+
+    def same(f: str) -> str:
+        return f'(l."{f}" = r."{f}")'
+
+    def missing(f: str) -> str:
+        return f'(l."{f}" IS NULL OR r."{f}" IS NULL)'
+
+    post_ok = f"({same('postcode')} OR {missing('postcode')})"
+    jw = 'jaro_winkler_similarity(l."street", r."street")'
+    parts = [
+        f"WHEN {missing('street')} AND {missing('postcode')} AND {missing('city')} THEN -1",
+        f"WHEN {same('street')} AND {post_ok} THEN 0",
+    ]
+    lvl = 1
+    for t in c.thresholds:
+        parts.append(f"WHEN NOT {missing('street')} AND {jw} >= {t} AND {post_ok} THEN {lvl}")
+        lvl += 1
+    street_ok = f"NOT {missing('street')} AND {jw} >= {min(c.thresholds)}"
+    parts.append(f"WHEN {street_ok} AND {same('city')} THEN {lvl}")
+    parts.append(f"WHEN {street_ok} THEN {lvl + 1}")
+    parts.append(f"WHEN {same('postcode')} AND {same('city')} THEN {lvl + 2}")
+    parts.append(f"WHEN {same('postcode')} THEN {lvl + 3}")
+    parts.append(f"WHEN {same('city')} THEN {lvl + 4}")
+    parts.append(f"ELSE {lvl + 5}")
+    return "CAST(CASE " + " ".join(parts) + " END AS TINYINT)"
+
+
 def comparison_columns(settings: IdentitySettings) -> list[str]:
     """The prepared columns the comparison SQL reads (kept small when shipped to workers)."""
     cols = ["rid"]
     for c in settings.comparisons:
         cols.append(c.field)
+        if c.method == "address":
+            cols += ["postcode", "city"]
         if f"{c.field}__id" not in cols and c.field in [i.field for i in settings.identifiers]:
             cols.append(f"{c.field}__id")
         if c.method == "name" and c.nicknames:

@@ -101,7 +101,12 @@ class ComparisonSettings(_Strict):
     field: str
     method: Literal["exact", "string", "name", "date", "address", "identifier"] = "string"
     thresholds: list[float] = Field(default_factory=lambda: [0.92, 0.85])
-    """Jaro-Winkler similarity bands (string, name, address), highest first."""
+    """Jaro-Winkler similarity bands (string, name, address), highest first.
+
+    An address is one comparison of street, postcode and city together (they are not independent evidence):
+    exact street with agreeing postcode, then each street band with agreeing postcode, then a street in the
+    lowest band with the same city, then that street alone, then postcode and city, postcode alone, city alone,
+    different."""
     max_edits: int = 1
     """Damerau-Levenshtein edits accepted as a fuzzy level (identifier, date)."""
     nicknames: bool = False
@@ -115,6 +120,14 @@ class ComparisonSettings(_Strict):
     @classmethod
     def _known(cls, v: str) -> str:
         return _check_field(v, "comparisons")
+
+    @model_validator(mode="after")
+    def _address_on_street(self) -> ComparisonSettings:
+        if self.method == "address" and (self.field != "street" or not self.thresholds):
+            raise ValueError(
+                "method 'address' compares field 'street' (with postcode and city) and needs thresholds"
+            )
+        return self
 
     @field_validator("thresholds")
     @classmethod
@@ -131,7 +144,11 @@ class ComparisonSettings(_Strict):
 
 def comparison_level_names(c: ComparisonSettings) -> list[str]:
     levels = ["exact"]
-    if c.method in ("string", "name", "address"):
+    if c.method == "address":
+        bands = [f"street jw>={t:g}" for t in c.thresholds]
+        return ["exact", *bands, "street_and_city", "street_only", "postcode_and_city", "same_postcode", "same_city",
+                "different"]  # fmt: skip
+    if c.method in ("string", "name"):
         if c.method == "name" and c.nicknames:
             levels.append("nickname")
         levels += [f"jw>={t:g}" for t in c.thresholds]
@@ -193,18 +210,19 @@ class IdentitySettings(_Strict):
     )
     comparisons: list[ComparisonSettings] = Field(
         default_factory=lambda: [
-            ComparisonSettings(field="first_name", method="name", nicknames=True, tf_adjustment=True),
+            ComparisonSettings(
+                field="first_name", method="name", nicknames=True, tf_adjustment=True, conflict=True
+            ),
             ComparisonSettings(field="last_name", method="name", tf_adjustment=True),
             ComparisonSettings(field="birth_date", method="date", conflict=True),
             ComparisonSettings(field="street", method="address", thresholds=[0.9, 0.8]),
-            ComparisonSettings(field="city", method="string", thresholds=[0.9], tf_adjustment=True),
-            ComparisonSettings(field="postcode", method="identifier", max_edits=1),
+            ComparisonSettings(field="gender", method="exact"),
             ComparisonSettings(field="email", method="exact"),
             ComparisonSettings(field="phone", method="exact"),
             ComparisonSettings(field="loyalty_id", method="identifier", max_edits=2, conflict=True),
         ]
     )
-    match_threshold: float = 0.99
+    match_threshold: float = 0.9
     """Posterior match probability at or above which a scored pair becomes a link."""
     conflict_match_probability: float = 0.5
     """Two records whose strong attributes conflict share a cluster only when their own comparison (the

@@ -18,7 +18,12 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.identity.compare import gamma_name
-from c360.identity.config import IdentitySettings, comparison_level_names, parse_blocking_key
+from c360.identity.config import (
+    ComparisonSettings,
+    IdentitySettings,
+    comparison_level_names,
+    parse_blocking_key,
+)
 
 _EPS = 1e-6
 
@@ -160,12 +165,12 @@ def pattern_counts(gammas: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, 
     """Distinct comparison vectors with their counts (EM then runs over a few thousand rows, not millions)."""
     if gammas.empty:
         return np.zeros((0, len(names)), dtype=np.int8), np.zeros(0)
-    g = gammas[names].to_numpy(dtype=np.int64) + 1  # -1..6 -> 0..7, three bits each
+    g = gammas[names].to_numpy(dtype=np.int64) + 1  # -1..14 -> 0..15, four bits each (up to 15 comparisons)
     codes = np.zeros(len(g), dtype=np.int64)
     for j in range(g.shape[1]):
-        codes |= g[:, j] << (3 * j)
+        codes |= g[:, j] << (4 * j)
     uniq, counts = np.unique(codes, return_counts=True)
-    pats = np.stack([((uniq >> (3 * j)) & 7) - 1 for j in range(len(names))], axis=1).astype(np.int8)
+    pats = np.stack([((uniq >> (4 * j)) & 15) - 1 for j in range(len(names))], axis=1).astype(np.int8)
     return pats, counts.astype(float)
 
 
@@ -213,6 +218,16 @@ def em(
     return m, lam, it
 
 
+def _median_m(estimates: list[np.ndarray]) -> np.ndarray:
+    med = np.median(np.stack(estimates), axis=0) + _EPS
+    return med / med.sum()
+
+
+def comparison_fields(c: ComparisonSettings) -> set[str]:
+    """The record fields a comparison reads (an address reads street, postcode and city)."""
+    return {"street", "postcode", "city"} if c.method == "address" else {c.field}
+
+
 def rule_fields(settings: IdentitySettings) -> list[set[str]]:
     return [{parse_blocking_key(k)[1] for k in rule.keys} for rule in settings.blocking_rules]
 
@@ -229,8 +244,7 @@ def train_model(
     n_levels = [len(comparison_level_names(c)) for c in comps]
     u_map = estimate_u(random_gammas, settings)
     u = [np.asarray(u_map[c.field]) for c in comps]
-    sums = [np.zeros(n) for n in n_levels]
-    hits = [0] * len(comps)
+    estimates: list[list[np.ndarray]] = [[] for _ in comps]
     iterations: dict[str, int] = {}
     blocked = rule_fields(settings)
     mask = (
@@ -240,16 +254,31 @@ def train_model(
         sel = (mask >> r) & 1 == 1
         if sel.sum() < 10:
             continue
-        train = [c.field not in used for c in comps]
-        pats, cnt = pattern_counts(candidates.loc[sel], names)
-        m0 = [_initial_m(n) for n in n_levels]
-        m_r, _, its = em(pats, cnt, m0, u, 0.3, train, settings.em.max_iterations, settings.em.tolerance)
+        # Comparisons on the rule's own fields agree by construction inside its blocks: they are left out of
+        # the likelihood altogether (not only out of the update), as Splink does.
+        train_idx = [j for j, c in enumerate(comps) if not (comparison_fields(c) & used)]
+        if not train_idx:
+            continue
+        pats, cnt = pattern_counts(candidates.loc[sel], [names[j] for j in train_idx])
+        m0 = [_initial_m(n_levels[j]) for j in train_idx]
+        u_r = [u[j] for j in train_idx]
+        m_r, _, its = em(
+            pats,
+            cnt,
+            m0,
+            u_r,
+            0.3,
+            [True] * len(train_idx),
+            settings.em.max_iterations,
+            settings.em.tolerance,
+        )
         iterations[settings.blocking_rules[r].label] = its
-        for j, t in enumerate(train):
-            if t:
-                sums[j] += m_r[j]
-                hits[j] += 1
-    m = [sums[j] / hits[j] if hits[j] else _initial_m(n_levels[j]) for j in range(len(comps))]
+        for k, j in enumerate(train_idx):
+            estimates[j].append(m_r[k])
+    # The median over rules, not the mean: a rule whose blocks are full of look-alikes (one household shares a
+    # surname and an address) teaches EM that people "match" with different first names; the other rules
+    # outvote it.
+    m = [_median_m(estimates[j]) if estimates[j] else _initial_m(n_levels[j]) for j in range(len(comps))]
     # The share of matches among all candidates, with m and u fixed, gives the expected number of matches.
     pats, cnt = pattern_counts(candidates, names)
     _, lam, _ = em(

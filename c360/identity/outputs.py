@@ -75,8 +75,12 @@ def write_outputs(
     direct = links["weight"].to_numpy() >= min_w
 
     def pair_is_match(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        pairs = pa.table({"rid_l": a, "rid_r": b})
-        return model.match_weight(comparison_vectors(records_arrow, pairs, settings)) >= min_w
+        g = comparison_vectors(records_arrow, pa.table({"rid_l": a, "rid_r": b}), settings).to_pandas()
+        ok = pd.Series(
+            model.match_weight(g) >= min_w, index=pd.MultiIndex.from_arrays([g["rid_l"], g["rid_r"]])
+        )
+        # comparison_vectors returns pairs sorted; answer in the order asked.
+        return ok.reindex(pd.MultiIndex.from_arrays([a, b])).fillna(False).to_numpy(dtype=bool)
 
     result = cluster_records(
         n,

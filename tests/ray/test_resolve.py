@@ -17,7 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from c360.bench.febrl import febrl_frames, febrl_standardized, write_febrl_standardized
+from c360.bench.febrl import (
+    febrl_frames,
+    febrl_identity_settings,
+    febrl_standardized,
+    write_febrl_standardized,
+)
 from c360.identity.explain import explain
 from c360.identity.resolve import resolve
 from c360.identity.store import IdentityStore
@@ -46,7 +51,7 @@ def test_febrl_quality_with_soc_sec_id_as_loyalty_id(
     ray_session, tmp_path: Path, which: int, goal: float
 ) -> None:
     write_febrl_standardized(tmp_path / "data" / "lake", which, with_ssn=True)
-    ws = workspace(tmp_path)
+    ws = Workspace.from_settings(Settings.model_validate({"identity": febrl_identity_settings()}), tmp_path)
     report = resolve(ws, progress=False)
     assert report.mode == "full" and report.trained and report.records == 10_000 if which == 4 else 5_000
     id_map = IdentityStore(ws.lake).read("id_map")

@@ -72,7 +72,7 @@ def test_address_and_identifier_levels() -> None:
     assert got["street"] == "exact"  # abbreviations and case are normalized away
     assert got["loyalty_id"] == "edits<=2"  # a transposition, not a different card
     got = levels({"street": "12 Main Street"}, {"street": "12 Maine Street"})
-    assert got["street"] == "jw>=0.9"
+    assert got["street"] == "street jw>=0.9"
 
 
 def test_candidate_pairs_once_each_and_new_only() -> None:
