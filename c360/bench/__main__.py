@@ -41,10 +41,17 @@ def _stores_defaults() -> None:
     run(console=console)
 
 
+def _identity_defaults() -> None:
+    from c360.bench.identity import run
+
+    run(out=console)
+
+
 DEFAULT_RUNS: dict[str, Callable[[], object]] = {
     "demo-data": _demo_data_defaults,
     "ingest": _ingest_defaults,
     "stores": _stores_defaults,
+    "identity": _identity_defaults,
 }
 
 
@@ -102,6 +109,39 @@ def stores(
         service=service,
         workdir=workdir,
         console=console,
+    )
+
+
+@app.command("identity")
+def identity(
+    customers: Annotated[
+        int, typer.Option(help="People in the quality run (generator ground truth).")
+    ] = 100_000,
+    scale_customers: Annotated[
+        int, typer.Option(help="People in the scale run (~3.3 identity records each).")
+    ] = 300_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    febrl: Annotated[bool, typer.Option(help="FEBRL3/FEBRL4 quality.")] = True,
+    demo: Annotated[bool, typer.Option(help="Quality on the generator's ground truth.")] = True,
+    scale: Annotated[bool, typer.Option(help="Full and incremental time, peak memory, identify p99.")] = True,
+    splink: Annotated[bool, typer.Option(help="Splink side by side in the quality runs.")] = True,
+    splink_at_scale: Annotated[bool, typer.Option(help="Splink also on the scale run.")] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the workspaces here.")] = None,
+) -> None:
+    """Identity resolution: quality (pairwise, B-cubed) vs ground truth and Splink, time, memory, identify p99."""
+    from c360.bench.identity import run
+
+    run(
+        out=console,
+        customers=customers,
+        scale_customers=scale_customers,
+        seed=seed,
+        febrl=febrl,
+        demo=demo,
+        do_scale=scale,
+        splink=splink,
+        splink_at_scale=splink_at_scale,
+        workdir=workdir,
     )
 
 

@@ -1,0 +1,343 @@
+"""Identity-resolution benchmark: quality against ground truth, Splink side by side, time, memory, latency.
+
+- demo quality: the generator's ground truth (pairwise and B-cubed P/R/F1, over-merged clusters), on all
+  records and on the records that carry anything to link on (a web visitor known only by a cookie cannot be
+  matched by anyone), c360 and Splink on the same normalized records;
+- FEBRL3 / FEBRL4 F1 with and without soc_sec_id, c360 and Splink;
+- scale: identity records of ~300,000 people (about a million), full run time and peak memory (PSS of this
+  process and its children, Ray's workers included), an incremental run adding 1% records, identify p99.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from c360.identity.evaluate import clustering_quality, pairs_quality
+from c360.identity.store import IdentityStore
+from c360.runtime import ensure_ray
+from c360.settings import Settings
+from c360.workspace import Workspace, init_workspace
+
+GIB = 1024**3
+LINK_FIELDS = ["email", "phone", "device_id", "loyalty_id", "first_name", "last_name", "social_handle"]
+
+
+class PeakMemory:
+    """Largest proportional set size (PSS) of this process and its descendants, sampled in a thread.
+
+    PSS, not RSS: Ray's workers map the same shared-memory object store, which RSS would count once per process.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="identity-peak-memory", daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                info = proc.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def _scratch(workdir: Path | None, name: str) -> Iterator[Path]:
+    if workdir is not None:
+        path = workdir / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        yield path
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=f"c360-bench-{name}-"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quality_row(name: str, q: Any, seconds: float) -> dict[str, Any]:
+    return {"run": name, **q.as_dict(), "seconds": round(seconds, 1)}
+
+
+# ------------------------------------------------------------------------------------------------ FEBRL
+
+
+def febrl_quality(which: int, with_ssn: bool, splink: bool = True, workdir: Path | None = None) -> list[dict]:
+    from c360.bench.febrl import febrl_frames, febrl_identity_settings, write_febrl_standardized
+    from c360.bench.splink_baseline import splink_resolve
+    from c360.identity.resolve import resolve
+
+    label = f"FEBRL{which} {'with' if with_ssn else 'without'} soc_sec_id"
+    rows = []
+    with _scratch(workdir, f"febrl{which}{'ssn' if with_ssn else ''}") as root:
+        write_febrl_standardized(root / "data" / "lake", which, with_ssn)
+        ws = Workspace.from_settings(
+            Settings.model_validate({"identity": febrl_identity_settings(with_ssn)}), root
+        )
+        ensure_ray(ws.settings.ray, progress=False)  # Ray start-up is not identity work
+        t = time.perf_counter()
+        resolve(ws, progress=False)
+        secs = time.perf_counter() - t
+        store = IdentityStore(ws.lake)
+        id_map = store.read("id_map")
+        truth = febrl_frames(which)[1]
+        rows.append(
+            _quality_row(
+                f"c360 {label}", pairs_quality(id_map["customer_id"], truth, id_map["record_key"]), secs
+            )
+        )
+        if splink:
+            prepared = store.read("prepared")
+            labels, s_secs = splink_resolve(
+                prepared,
+                ws.settings.identity,
+                ws.settings.identity.match_threshold,
+                False,
+                separate_address=True,
+            )
+            rows.append(
+                _quality_row(f"Splink {label}", pairs_quality(labels, truth, prepared["record_key"]), s_secs)
+            )
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ demo data
+
+
+def _demo_workspace(root: Path, customers: int, seed: int) -> tuple[Workspace, float, float]:
+    from c360.sources.demo import generate_demo_data
+    from c360.sources.ingest import ingest
+
+    init_workspace(root, force=True)
+    ws = Workspace.load(root)
+    t = time.perf_counter()
+    generate_demo_data(ws, customers=customers, seed=seed, console=None)
+    gen = time.perf_counter() - t
+    t = time.perf_counter()
+    ingest(ws, progress=False)
+    return ws, gen, time.perf_counter() - t
+
+
+def _truth(ws: Workspace, id_map: pd.DataFrame) -> pd.DataFrame:
+    truth = ws.lake.read_table(ws.lake.path("ground_truth", "identity_map.parquet")).to_pandas()
+    truth["record_key"] = truth["source"].astype(str) + ":" + truth["source_record_id"].astype(str)
+    return id_map[["record_key", "customer_id"]].merge(truth[["record_key", "person_id"]], on="record_key")
+
+
+def demo_quality(customers: int, seed: int, splink: bool = True, workdir: Path | None = None) -> list[dict]:
+    from c360.bench.splink_baseline import splink_resolve
+    from c360.identity.resolve import resolve
+
+    rows = []
+    with _scratch(workdir, f"demo{customers}") as root:
+        ws, _, _ = _demo_workspace(root, customers, seed)
+        ensure_ray(ws.settings.ray, progress=False)
+        t = time.perf_counter()
+        resolve(ws, progress=False)
+        secs = time.perf_counter() - t
+        store = IdentityStore(ws.lake)
+        joined = _truth(ws, store.read("id_map"))
+        records = store.read("records")
+        linkable = set(records.loc[records[LINK_FIELDS].notna().any(axis=1), "record_key"])
+        sel = joined["record_key"].isin(linkable)
+        rows.append(
+            _quality_row(
+                f"c360 demo {customers:,}",
+                clustering_quality(joined["customer_id"], joined["person_id"]),
+                secs,
+            )
+        )
+        rows.append(
+            _quality_row(
+                f"c360 demo {customers:,} (linkable records)",
+                clustering_quality(joined.loc[sel, "customer_id"], joined.loc[sel, "person_id"]),
+                secs,
+            )
+        )
+        if splink:
+            prepared = store.read("prepared")
+            labels, s_secs = splink_resolve(
+                prepared, ws.settings.identity, ws.settings.identity.match_threshold
+            )
+            sp = joined.assign(customer_id=joined["record_key"].map(labels))
+            rows.append(
+                _quality_row(
+                    f"Splink demo {customers:,}",
+                    clustering_quality(sp["customer_id"], sp["person_id"]),
+                    s_secs,
+                )
+            )
+            sel_sp = sp["record_key"].isin(linkable)
+            rows.append(
+                _quality_row(
+                    f"Splink demo {customers:,} (linkable records)",
+                    clustering_quality(sp.loc[sel_sp, "customer_id"], sp.loc[sel_sp, "person_id"]),
+                    s_secs,
+                )
+            )
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ scale
+
+
+def _add_one_percent(ws: Workspace, seed: int) -> int:
+    """New records for 1% of the existing ones: the same people seen again by their source, with a new id."""
+    from c360.identity.store import read_standardized, standardized_identity_files
+
+    table = read_standardized(ws.lake, standardized_identity_files(ws.lake))
+    rng = np.random.default_rng(seed)
+    take = rng.choice(table.num_rows, size=max(1, table.num_rows // 100), replace=False)
+    sample = table.take(pa.array(np.sort(take)))
+    ids = pa.array([f"{v}-again" for v in sample.column("source_record_id").to_pylist()], pa.string())
+    sample = sample.set_column(sample.schema.get_field_index("source_record_id"), "source_record_id", ids)
+    for source in sorted(set(sample.column("source").to_pylist())):
+        part = sample.filter(pa.compute.equal(sample.column("source"), source))
+        target = ws.lake.path(
+            "standardized", "identity", f"source={source}", "load_date=2099-01-01", "again.parquet"
+        )
+        ws.lake.write_table(part, target)
+    return sample.num_rows
+
+
+def identify_latency(ws: Workspace, events: int = 20_000, seed: int = 1) -> dict[str, float]:
+    from c360.identity.realtime import IdentityIndex
+
+    t = time.perf_counter()
+    index = IdentityIndex.load(ws)
+    load = time.perf_counter() - t
+    records = IdentityStore(ws.lake).read("records")
+    emails = records["email"].dropna().to_numpy()
+    rng = np.random.default_rng(seed)
+    picks = (
+        emails[rng.integers(0, len(emails), events)]
+        if len(emails)
+        else np.array(["nobody@example.org"] * events)
+    )
+    timings = np.empty(events)
+    for i, email in enumerate(picks):
+        t = time.perf_counter()
+        index.resolve_identify(anonymous_id=f"anon-{i}", email=str(email))
+        timings[i] = time.perf_counter() - t
+    return {
+        "index_load_s": round(load, 2),
+        "p50_ms": round(float(np.percentile(timings, 50)) * 1e3, 4),
+        "p99_ms": round(float(np.percentile(timings, 99)) * 1e3, 4),
+    }
+
+
+def scale(customers: int, seed: int, splink: bool = False, workdir: Path | None = None) -> dict[str, Any]:
+    from c360.identity.resolve import resolve
+
+    out: dict[str, Any] = {"customers": customers}
+    with _scratch(workdir, f"scale{customers}") as root:
+        ws, gen, ing = _demo_workspace(root, customers, seed)
+        out.update(generate_s=round(gen, 1), ingest_s=round(ing, 1))
+        ensure_ray(ws.settings.ray, progress=False)  # Ray start-up is not identity work
+        with PeakMemory() as mem:
+            t = time.perf_counter()
+            report = resolve(ws, progress=False)
+            full = time.perf_counter() - t
+        out.update(records=report.records, full_s=round(full, 1), peak_gib=round(mem.peak_bytes / GIB, 2))
+        out["stages_s"] = report.seconds
+        out["added"] = _add_one_percent(ws, seed)
+        t = time.perf_counter()
+        inc = resolve(ws, progress=False)
+        inc_s = time.perf_counter() - t
+        out.update(
+            incremental_s=round(inc_s, 1), incremental_ratio=round(inc_s / full, 3), incremental_mode=inc.mode
+        )
+        out.update(identify_latency(ws))
+        if splink:
+            from c360.bench.splink_baseline import splink_resolve
+
+            prepared = IdentityStore(ws.lake).read("prepared")
+            with PeakMemory() as smem:
+                _, s_secs = splink_resolve(
+                    prepared, ws.settings.identity, ws.settings.identity.match_threshold
+                )
+            out.update(splink_s=round(s_secs, 1), splink_peak_gib=round(smem.peak_bytes / GIB, 2))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def quality_table(rows: list[dict], title: str) -> Table:
+    t = Table(title=title)
+    cols = ["run", "records", "pairwise_precision", "pairwise_recall", "pairwise_f1", "bcubed_precision",
+            "bcubed_recall", "bcubed_f1", "over_merged_clusters", "seconds"]  # fmt: skip
+    for c in cols:
+        t.add_column(c.replace("_", " "), justify="left" if c == "run" else "right")
+    for r in rows:
+        t.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) and c != "seconds" else str(r[c]) for c in cols))
+    return t
+
+
+def run(
+    out: Console,
+    customers: int = 100_000,
+    scale_customers: int = 300_000,
+    seed: int = 42,
+    febrl: bool = True,
+    demo: bool = True,
+    do_scale: bool = True,
+    splink: bool = True,
+    splink_at_scale: bool = False,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    if febrl:
+        rows = [
+            r for which in (4, 3) for ssn in (True, False) for r in febrl_quality(which, ssn, splink, workdir)
+        ]
+        out.print(quality_table(rows, "FEBRL (pairs within the truth's entities)"))
+        results["febrl"] = rows
+    if demo:
+        rows = demo_quality(customers, seed, splink, workdir)
+        out.print(quality_table(rows, f"demo generator ground truth, {customers:,} customers"))
+        results["demo"] = rows
+    if do_scale:
+        s = scale(scale_customers, seed, splink_at_scale, workdir)
+        t = Table(title=f"scale: {s['records']:,} identity records ({scale_customers:,} people)")
+        t.add_column("measure")
+        t.add_column("value", justify="right")
+        for k, v in s.items():
+            t.add_row(k, str(v))
+        out.print(t)
+        results["scale"] = s
+    return results
