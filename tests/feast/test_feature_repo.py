@@ -172,7 +172,8 @@ def test_every_model_service_serves_from_each_online_store(
 ):
     ws = _workspace(tmp_path, online, registry, request)
     write_feature_tables(Path(feast_env(ws)["C360_FEATURES_URI"]))
-    assert "Created feature service churn" in plan(ws)
+    if online == "sqlite":  # plan once through the rendered config; the shipped-yaml test covers the rest
+        assert "Created feature service churn" in plan(ws)
     apply(ws)
 
     fs = open_feature_store(ws)
