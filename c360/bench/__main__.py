@@ -6,6 +6,7 @@ register its default run in `DEFAULT_RUNS` so `all` (and `make bench`) include i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _demo_data_defaults() -> None:
