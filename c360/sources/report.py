@@ -31,6 +31,8 @@ class FileSetReport:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     fields_nulled: int = 0
+    rows_suppressed: int = 0
+    """Rows of erased people dropped by the suppression list."""
 
 
 @dataclass
@@ -56,6 +58,11 @@ class IngestReport:
     @property
     def fields_nulled(self) -> int:
         return sum(f.fields_nulled for f in self.file_sets)
+
+    @property
+    def suppressed(self) -> int:
+        """Rows of erased people dropped by the suppression list (never loaded, never quarantined)."""
+        return sum(f.rows_suppressed for f in self.file_sets)
 
     @property
     def files_ingested(self) -> int:
@@ -111,6 +118,7 @@ class Committer:
         rep.rows_accepted += result.rows_accepted
         rep.rows_quarantined += result.rows_quarantined
         rep.fields_nulled += result.fields_nulled
+        rep.rows_suppressed += result.rows_suppressed
         self.watermarks[key].record(
             result.rel, result.fingerprint, result.outputs, result.rows_read, result.rows_accepted
         )

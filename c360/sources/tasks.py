@@ -16,15 +16,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from c360.errors import ConfigError
 from c360.io.lake import Lake
+from c360.privacy.suppression import IngestSuppression, drop_quarantine_rows
 from c360.schemas import QUARANTINE_SCHEMA, standardized_schema
 from c360.settings import FileSetSettings, Settings
 from c360.sources.layout import file_hash, quarantine_rel, standardized_rel
 from c360.sources.mapping import BatchContext, malformed_quarantine, standardize_batch
-from c360.sources.readers import FileFailed, check_columns, read_file
+from c360.sources.readers import FileFailed, RawFile, check_columns, read_file
 from c360.sources.watermark import Watermark, fingerprint
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ class FileResult:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     fields_nulled: int = 0
+    rows_suppressed: int = 0
+    """Rows of erased people dropped by the suppression list (`c360.privacy.suppression`)."""
     outputs: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -150,6 +154,18 @@ def _remove_stale(lake: Lake, task: FileTask, record: str, keep: set[str]) -> No
                 lake.rm(path)
 
 
+def _without_rows(raw: RawFile, drop: np.ndarray) -> RawFile:
+    """`raw` without the dropped rows; quarantine `raw` lookups keep pointing at the rows as delivered."""
+    kept = np.flatnonzero(~drop)
+    original = raw.raw_json
+    return RawFile(
+        table=raw.table.filter(pa.array(~drop)),
+        rows=raw.rows[kept],
+        malformed=raw.malformed,
+        raw_json=lambda idx: original([int(kept[i]) for i in idx]),
+    )
+
+
 def process_file(lake: Lake, task: FileTask) -> FileResult:
     """Read, standardize and write one raw file; every failure comes back as a message, never an exception."""
     started = time.perf_counter()
@@ -157,6 +173,18 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
     fs = task.file_set_settings
     try:
         raw = read_file(lake, task.path, task.rel, fs)
+        # Right to be forgotten: rows of erased people (matched by salted hashes on the suppression list) are
+        # dropped here, before standardization, so they are neither loaded nor quarantined with their values.
+        suppression = IngestSuppression.load(lake)
+        suppressed = 0
+        if suppression:
+            drop = suppression.raw_drop_mask(
+                raw.table, task.source, fs.id_column, fs.mapping.get("customer_ref")
+            )
+            if drop.any():
+                raw = _without_rows(raw, drop)
+                suppressed = int(drop.sum())
+        raw_dropped = suppressed
         ctx = BatchContext(task.source, task.file_set, task.rel, datetime.fromisoformat(task.ingested_at))
         parts: list[pa.Table] = []
         quarantine: list[pa.Table] = [malformed_quarantine(raw.malformed, ctx)]
@@ -167,13 +195,23 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
             out = standardize_batch(
                 batch, rows, lambda idx, s=start: raw.raw_json([i + s for i in idx]), fs, ctx
             )
-            parts.append(out.standardized)
-            quarantine.append(out.quarantine)
+            std_part, q_part = out.standardized, out.quarantine
+            if suppression:  # a new record of an erased person (same email, phone, device...) is dropped too
+                hit = suppression.standardized_drop_mask(std_part)
+                if hit.any():
+                    q_part = drop_quarantine_rows(
+                        q_part, std_part.filter(pa.array(hit)).column("_row").to_pylist()
+                    )
+                    std_part = std_part.filter(pa.array(~hit))
+                    suppressed += int(hit.sum())
+            parts.append(std_part)
+            quarantine.append(q_part)
             rejected += out.rows_rejected
             result.fields_nulled += out.fields_nulled
-        result.rows_read = raw.rows_read
+        result.rows_read = raw.rows_read + raw_dropped
+        result.rows_suppressed = suppressed
         result.rows_quarantined = rejected
-        result.rows_accepted = raw.rows_read - rejected
+        result.rows_accepted = result.rows_read - rejected - suppressed
         if result.rows_read and rejected / result.rows_read > task.max_quarantine_fraction:
             raise FileFailed(
                 f"{task.rel}: {rejected} of {result.rows_read} rows quarantined, more than "
@@ -200,6 +238,6 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
         log.error("%s: unexpected %s while ingesting\n%s", task.rel, type(exc).__name__, frames)
         result.error = f"{task.rel}: unexpected {type(exc).__name__} while ingesting (traceback in the log)"
     if result.error:
-        result.rows_accepted = result.rows_quarantined = result.fields_nulled = 0
+        result.rows_accepted = result.rows_quarantined = result.fields_nulled = result.rows_suppressed = 0
     result.seconds = time.perf_counter() - started
     return result

@@ -1,0 +1,130 @@
+"""Erasing a person from `raw/`: each delivered file rewritten without their rows, in its own format.
+
+A row is the person's when its own record id (identity file sets) or its customer reference (orders,
+tickets, sessions, consent...) is one of their source records. CSV and JSON-lines files keep every other row
+byte for byte (same delimiter, quoting, encoding, line endings); parquet files keep their schema. A file
+whose bytes do not even contain one of the ids is never parsed. After a rewrite the ingest watermark gets the
+file's new fingerprint, so the next ingest does not take the rewritten file for a new delivery.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from c360.io.lake import Lake
+from c360.privacy.rewrite import StoreCounts, filter_lines, filter_parquet, replace_bytes
+from c360.privacy.subject import Subject
+from c360.settings import FileSetSettings, Settings
+from c360.sources.watermark import Watermark, fingerprint
+
+
+def match_column(fs: FileSetSettings) -> str | None:
+    """The raw column that names the person's source record in this file set."""
+    if fs.record == "identity":
+        return fs.id_column
+    return fs.mapping.get("customer_ref")
+
+
+def _records_with_text(text: str, fs: FileSetSettings) -> Iterator[tuple[list[str], str]]:
+    """CSV records with the exact text each was read from (quoted values may span lines)."""
+    lines = iter(io.StringIO(text, newline=""))
+    consumed: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(feed(), delimiter=fs.csv.delimiter, quotechar=fs.csv.quote_char)
+    for record in reader:
+        chunk = "".join(consumed)
+        consumed.clear()
+        yield record, chunk
+
+
+def rewrite_csv(lake: Lake, path: str, fs: FileSetSettings, column: str, ids: set[str]) -> StoreCounts:
+    counts = StoreCounts(files_scanned=1)
+    data = lake.read_bytes(path)
+    if not any(i.encode(fs.csv.encoding) in data for i in ids):
+        return counts
+    text = data.decode(fs.csv.encoding)
+    out: list[str] = []
+    index: int | None = None
+    removed = 0
+    for n, (record, chunk) in enumerate(_records_with_text(text, fs)):
+        if n == 0 and fs.csv.header:
+            names = [c.strip().lstrip("\ufeff") for c in record]
+            index = names.index(column) if column in names else None
+            out.append(chunk)
+            if index is None:
+                return counts
+            continue
+        if index is None:
+            index = int(column[1:]) if column.startswith("f") and column[1:].isdigit() else None
+            if index is None:
+                return counts
+        if len(record) > index and record[index].strip() in ids:
+            removed += 1
+            continue
+        out.append(chunk)
+    if not removed:
+        return counts
+    new = "".join(out).encode(fs.csv.encoding)
+    replace_bytes(lake, path, new)
+    counts.rows = removed
+    counts.files_rewritten = 1
+    counts.bytes_rewritten = len(new)
+    counts.bytes_removed = len(data) - len(new)
+    return counts
+
+
+def rewrite_jsonl(lake: Lake, path: str, fs: FileSetSettings, column: str, ids: set[str]) -> StoreCounts:
+    def drop(line: str) -> bool:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(obj, dict) and obj.get(column) is not None and str(obj[column]).strip() in ids
+
+    return filter_lines(lake, path, drop, ids, encoding=fs.csv.encoding)
+
+
+def _refresh_watermark(lake: Lake, source: str, file_set: str, path: str) -> bool:
+    wm = Watermark.load(lake, source, file_set)
+    rel = lake.relative(path)
+    if rel not in wm.files:
+        return False
+    wm.files[rel]["fingerprint"] = fingerprint(lake.info(path))
+    wm.dirty = True
+    wm.save(lake)
+    return True
+
+
+def erase_from_raw(lake: Lake, settings: Settings, subject: Subject) -> StoreCounts:
+    """Rewrite every declared raw file that holds one of the person's rows."""
+    total = StoreCounts()
+    for source, src in settings.sources.items():
+        ids = subject.records.get(source, set())
+        if not ids:
+            continue
+        for name, fs in src.files.items():
+            if fs.record == "product":  # the catalogue is nobody's personal data
+                continue
+            column = match_column(fs)
+            if column is None:
+                total.notes.append(f"raw/{source}/{name}: no id column to find rows by; not rewritten")
+                continue
+            for path in lake.glob(fs.path):
+                if fs.format == "csv":
+                    counts = rewrite_csv(lake, path, fs, column, ids)
+                elif fs.format == "jsonl":
+                    counts = rewrite_jsonl(lake, path, fs, column, ids)
+                else:
+                    counts = filter_parquet(lake, path, {column: ids})
+                if counts.files_rewritten:
+                    _refresh_watermark(lake, source, name, path)
+                total.add(counts)
+    return total

@@ -1,0 +1,70 @@
+"""Erasing a person from the serving stores: the profile store and Feast's online store, whichever backend.
+
+SQLite keeps deleted rows' bytes in free pages and in its write-ahead log; for an erasure that is not
+deletion. Both SQLite stores therefore delete with `secure_delete` on (freed content is overwritten with
+zeros) and truncate the log afterwards, so the person's values are gone from the files on disk too.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from c360.privacy.rewrite import StoreCounts
+from c360.privacy.subject import Subject
+from c360.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def _wipe_sqlite(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def erase_from_profile_store(ws: Workspace, subject: Subject) -> StoreCounts:
+    from c360.profile.store import open_profile_store
+
+    counts = StoreCounts()
+    settings = ws.settings.stores.profile
+    if settings.backend == "sqlite" and not ws.resolve_path(settings.sqlite_path).exists():
+        counts.notes.append("profile store (sqlite): no database file yet")
+        return counts
+    with open_profile_store(ws) as store:
+        conn: sqlite3.Connection | None = getattr(store, "_conn", None) if store.backend == "sqlite" else None
+        if conn is not None:
+            conn.execute("PRAGMA secure_delete=ON")
+        for cid in sorted(subject.customer_ids):
+            counts.keys += int(store.delete(cid))
+        if conn is not None:
+            _wipe_sqlite(conn)
+    return counts
+
+
+def _feast_registry_exists(ws: Workspace) -> bool:
+    feast = ws.settings.stores.feast
+    return feast.registry == "sql" or ws.resolve_path(feast.registry_path).exists()
+
+
+def erase_from_feast_online(ws: Workspace, subject: Subject) -> StoreCounts:
+    counts = StoreCounts()
+    if not _feast_registry_exists(ws):
+        counts.notes.append("feast: no registry yet (nothing applied or materialized)")
+        return counts
+    from c360.features.store import delete_online_entities, open_feature_store
+
+    store: Any = open_feature_store(ws)
+    online = store._get_provider().online_store
+    conn: sqlite3.Connection | None = None
+    if type(online).__name__ == "SqliteOnlineStore":
+        path = Path(store.config.online_store.path)
+        if not path.exists():
+            counts.notes.append("feast online store (sqlite): no database file yet")
+            return counts
+        conn = online._get_conn(store.config)
+        conn.execute("PRAGMA secure_delete=ON")
+    counts.keys = delete_online_entities(store, sorted(subject.customer_ids))
+    if conn is not None:
+        _wipe_sqlite(conn)
+    return counts
