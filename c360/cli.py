@@ -143,6 +143,32 @@ def identity_unlink(
 
 
 @app.command()
+def erase(
+    customer_id: Annotated[str, typer.Argument(help="The customer to forget (current or merged-away id).")],
+    reason: Annotated[str, typer.Option(help="Audit-log reason, no personal data.")] = "data subject request",
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Right to be forgotten: remove a customer from every file and store, suppress their identifiers."""
+    from c360.privacy.erase import erase_customer
+
+    r = erase_customer(_workspace(workspace), customer_id, reason=reason)
+    console.print(
+        f"erasure {r.erasure_id}: {r.records} source record(s), {r.rows} row(s) removed, "
+        f"{r.files_rewritten} file(s) rewritten ({r.bytes_rewritten:,} bytes) in {r.seconds:.2f}s; "
+        f"audit: {r.audit_path}"
+    )
+
+
+@app.command()
+def retention(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Drop rows older than privacy.retention_days from standardized/ and events/."""
+    from c360.privacy.retention import run_retention
+
+    report = run_retention(_workspace(workspace))
+    console.print(f"retention: {report.rows} row(s) past their limit removed")
+
+
+@app.command()
 def run(
     workspace: WorkspaceOpt = Path("."),
     stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,

@@ -37,9 +37,18 @@ def _resolve(ws: Workspace, console: Console) -> object:
     return report
 
 
+def _retention(ws: Workspace, console: Console) -> object:
+    from c360.privacy.retention import run_retention
+
+    report = run_retention(ws)
+    console.print(f"retention: {report.rows} row(s) past their limit removed")
+    return report
+
+
 STAGES: list[Stage] = [
     Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
     Stage("resolve", "standardized/identity -> identity/: customer ids, golden records", _resolve),
+    Stage("retention", "drop rows older than privacy.retention_days (data minimization)", _retention),
 ]
 
 

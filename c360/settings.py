@@ -158,6 +158,22 @@ class RayRuntimeSettings(Strict):
     num_cpus: int | None = None
 
 
+class PrivacySettings(Strict):
+    retention_days: dict[Literal["identity", "transaction", "interaction", "consent", "event"], int] = Field(
+        default_factory=dict
+    )
+    """Record type (or `event` for real-time events) -> days a row is kept; `c360 retention` drops older rows.
+    Types not listed are kept indefinitely."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _positive_days(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [k for k, days in v.items() if days < 1]
+        if bad:
+            raise ValueError(f"retention_days must be at least 1 day (got {', '.join(bad)})")
+        return v
+
+
 class Settings(Strict):
     workspace: str = "c360"
     lake: LakeSettings = Field(default_factory=LakeSettings)
@@ -169,6 +185,7 @@ class Settings(Strict):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ray: RayRuntimeSettings = Field(default_factory=RayRuntimeSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("sources")
     @classmethod
