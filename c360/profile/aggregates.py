@@ -63,12 +63,13 @@ def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         amount=("amount", "sum"), ts=("ts", "max")
     )
     year_ago = as_of - pd.Timedelta(days=365)
+    orders["recent"] = (orders["ts"] > year_ago).astype(int)
     per = orders.groupby("customer_id").agg(
         total_purchases=("order_id", "nunique"),
         gross=("amount", "sum"),
         first_purchase=("ts", "min"),
         last_purchase=("ts", "max"),
-        orders_last_365d=("ts", lambda s: int((s > year_ago).sum())),
+        orders_last_365d=("recent", "sum"),
     )
     ret = returns.groupby("customer_id").agg(returns=("order_id", "nunique"), return_amount=("amount", "sum"))
     per = per.join(ret, how="outer").fillna(
@@ -85,9 +86,8 @@ def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         .sum()
         .reset_index()
         .sort_values(["customer_id", "amount", "category"], ascending=[True, False, True])
-        .groupby("customer_id")["category"]
-        .apply(lambda s: list(s.head(3)))
     )
+    cats = cats[cats.groupby("customer_id").cumcount() < 3].groupby("customer_id")["category"].agg(list)
     per["favorite_categories"] = cats.reindex(per.index)
     per["favorite_categories"] = per["favorite_categories"].apply(lambda v: v if isinstance(v, list) else [])
     per[["total_purchases", "orders_last_365d", "returns"]] = per[
@@ -109,6 +109,63 @@ def rfm_scores(summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     out["m"] = _quintile(summary["total_spend"].astype(float))
     out["rfm_score"] = out["r"].astype(str) + out["f"].astype(str) + out["m"].astype(str)
     return out
+
+
+RFM_METRICS = ("recency", "frequency", "monetary")
+
+
+def rfm_inputs(summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """customer_id, recency (days since last purchase), frequency (orders), monetary (net spend)."""
+    last = pd.to_datetime(summary["last_purchase"], utc=True)
+    return pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"].to_numpy(),
+            "recency": (as_of - last).dt.total_seconds().div(86400).to_numpy(),
+            "frequency": summary["total_purchases"].astype(float).to_numpy(),
+            "monetary": summary["total_spend"].astype(float).to_numpy(),
+        }
+    )
+
+
+def rfm_thresholds(inputs: pd.DataFrame) -> dict[str, list[float]]:
+    """Global quintile edges (20/40/60/80th percentiles) of each RFM metric over customers who bought.
+
+    Computed once over the whole population so every partition scores against the same edges; recency is
+    negated so that a higher score always means better (more recent).
+    """
+    buyers = inputs[inputs["frequency"] > 0]
+    if buyers.empty:
+        return {m: [0.0, 0.0, 0.0, 0.0] for m in RFM_METRICS}
+    out = {}
+    for metric in RFM_METRICS:
+        values = -buyers[metric] if metric == "recency" else buyers[metric]
+        out[metric] = [float(v) for v in np.quantile(values.to_numpy(dtype=float), [0.2, 0.4, 0.6, 0.8])]
+    return out
+
+
+def rfm_scores_global(inputs: pd.DataFrame, thresholds: dict[str, list[float]]) -> pd.DataFrame:
+    """R, F, M 1..5 against global edges: 1 + the number of edges a value exceeds; non-buyers score 111."""
+    out = inputs[["customer_id"]].copy()
+    buyer = inputs["frequency"].to_numpy(dtype=float) > 0
+    for metric, col in zip(RFM_METRICS, ("r", "f", "m"), strict=True):
+        values = inputs[metric].to_numpy(dtype=float)
+        values = -values if metric == "recency" else values
+        score = 1 + np.searchsorted(np.asarray(thresholds[metric]), values, side="left")
+        out[col] = np.where(buyer, np.clip(score, 1, 5), 1).astype(int)
+    out["rfm_score"] = out["r"].astype(str) + out["f"].astype(str) + out["m"].astype(str)
+    return out
+
+
+def input_hash(frame: pd.DataFrame, columns: list[str], salt: int) -> pd.Series:
+    """An order-independent uint64 digest per customer of the given rows (sum of row hashes, wrapping).
+
+    Two runs over the same rows give the same digest whatever the file or row order, so a profile is rebuilt
+    only when something about that customer changed.
+    """
+    if frame.empty:
+        return pd.Series(dtype="uint64")
+    rows = pd.util.hash_pandas_object(frame[columns], index=False, hash_key=f"c360input{salt:07d}")
+    return rows.groupby(frame["customer_id"].to_numpy()).sum()
 
 
 def _quintile(values: pd.Series) -> pd.Series:

@@ -1,0 +1,199 @@
+"""The profile of each customer: one flat row per customer (lake `profiles/`) and its JSON document (the store).
+
+`assemble` joins the golden record with the aggregates (pure pandas, one partition at a time);
+`profile_documents` turns finished rows into documents in the seed schema of ARCHITECTURE.md ("The profile").
+Values that nothing has produced yet (ML scores before any model ran, real-time signals before any event)
+are null, never a made-up default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from c360.identity.golden import GOLDEN_FIELDS
+from c360.privacy.consent import latest_consent
+
+CONSENT_INPUT_COLUMNS = ["customer_id", "purpose", "channel", "granted", "ts", "source"]
+LIST_COLUMNS = ("emails", "phones", "device_ids", "cookie_ids", "favorite_categories")
+
+
+def age_at(birth_date: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """Whole years between birth date and `as_of` (null when unknown or in the future)."""
+    b = pd.to_datetime(birth_date, errors="coerce")
+    years = (
+        as_of.year
+        - b.dt.year
+        - ((b.dt.month > as_of.month) | ((b.dt.month == as_of.month) & (b.dt.day > as_of.day)))
+    )
+    return years.where(years >= 0).astype("Int64")
+
+
+def consent_documents(records: pd.DataFrame) -> pd.Series:
+    """customer_id -> the `consent` section (JSON text) from the records in force (latest wins)."""
+    if records.empty:
+        return pd.Series(dtype=object)
+    ledger = latest_consent(records[CONSENT_INPUT_COLUMNS])
+    ledger = ledger.sort_values(["customer_id", "purpose", "channel"], kind="mergesort")
+    docs: dict[str, dict[str, dict[str, Any]]] = {}
+    ts_iso = ledger["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"\+0000$", "+00:00", regex=True)
+    for cid, purpose, channel, granted, ts, source in zip(
+        ledger["customer_id"],
+        ledger["purpose"],
+        ledger["channel"],
+        ledger["granted"],
+        ts_iso,
+        ledger["source"],
+        strict=True,
+    ):
+        docs.setdefault(cid, {}).setdefault(purpose, {})[channel] = {
+            "granted": bool(granted),
+            "ts": ts,
+            "source": source,
+        }
+    return pd.Series({cid: json.dumps(doc, separators=(",", ":")) for cid, doc in docs.items()}, dtype=object)
+
+
+def assemble(
+    golden: pd.DataFrame,
+    tx_summary: pd.DataFrame,
+    inter_summary: pd.DataFrame,
+    sentiment: pd.DataFrame,
+    engagement: pd.DataFrame,
+    consent: pd.Series,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """One row per golden customer with every aggregate joined in (customers without activity get zeros)."""
+    out = pd.DataFrame({"customer_id": golden["customer_id"].to_numpy()})
+    for field in ("first_name", "last_name", "gender", "city", "state", "country"):
+        out[field] = golden[field].to_numpy() if field in golden else None
+    out["birth_date"] = pd.to_datetime(golden["birth_date"], errors="coerce").to_numpy()
+    out["age"] = age_at(out["birth_date"], as_of).to_numpy()
+    out["first_observed"] = pd.to_datetime(golden["first_observed"], utc=True).to_numpy()
+    for name in ("emails", "phones", "device_ids", "cookie_ids"):
+        out[name] = golden[name].to_numpy() if name in golden else [[] for _ in range(len(golden))]
+    lineage = {f: golden[f"{f}__from"] for f in GOLDEN_FIELDS if f"{f}__from" in golden}
+    out["lineage"] = (
+        pd.DataFrame(lineage)
+        .apply(
+            lambda r: json.dumps({k: v for k, v in r.items() if isinstance(v, str)}, separators=(",", ":")),
+            axis=1,
+        )
+        .to_numpy()
+        if lineage and len(golden)
+        else "{}"
+    )
+    out = out.set_index("customer_id")
+    zero_int = ("total_purchases", "orders_last_365d", "returns")
+    for frame, ints, floats in (
+        (tx_summary, zero_int, ("total_spend", "avg_order_value", "return_amount")),
+        (
+            inter_summary,
+            ("interactions_last_90d", "support_tickets", "web_visits", "app_sessions", "email_opens",
+             "email_clicks", "campaign_responses", "social_mentions"),
+            (),
+        ),
+        (sentiment, ("open_tickets",), ()),
+    ):  # fmt: skip
+        joined = frame.set_index("customer_id").reindex(out.index) if not frame.empty else None
+        for col in [c for c in frame.columns if c != "customer_id"]:
+            out[col] = joined[col] if joined is not None else None
+        for col in ints:
+            out[col] = out[col].fillna(0).astype(int) if col in out else 0
+        for col in floats:
+            out[col] = out[col].astype(float).fillna(0.0) if col in out else 0.0
+    for col in ("first_purchase", "last_purchase", "last_interaction"):
+        out[col] = pd.to_datetime(out[col], utc=True) if col in out else pd.NaT
+    favorite = out["favorite_categories"] if "favorite_categories" in out else [None] * len(out)
+    out["favorite_categories"] = [list(v) if isinstance(v, list | np.ndarray) else [] for v in favorite]
+    out["preferred_channel"] = out["preferred_channel"] if "preferred_channel" in out else None
+    out["avg_sentiment"] = out["avg_sentiment"].astype(float) if "avg_sentiment" in out else np.nan
+    eng = engagement.set_index("customer_id").reindex(out.index) if not engagement.empty else None
+    out["engagement_score"] = eng["engagement_score"].fillna(0).astype(int) if eng is not None else 0
+    out["consent"] = consent.reindex(out.index).fillna("{}") if len(consent) else "{}"
+    out["as_of"] = as_of
+    return out.reset_index()
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).isoformat()
+
+
+def _num(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def profile_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The seed-schema document of one finished profile row."""
+    favorite = list(row["favorite_categories"])
+    consent = json.loads(row["consent"])
+    return {
+        "customerId": row["customer_id"],
+        "identities": {
+            "email": list(row["emails"]),
+            "phone": list(row["phones"]),
+            "deviceIds": list(row["device_ids"]),
+            "cookieIds": list(row["cookie_ids"]),
+        },
+        "demographics": {
+            "firstName": row["first_name"],
+            "lastName": row["last_name"],
+            "age": _num(row["age"]),
+            "gender": row["gender"],
+            "location": {"city": row["city"], "state": row["state"], "country": row["country"]},
+        },
+        "transactions": {
+            "totalPurchases": int(row["total_purchases"]),
+            "totalSpend": float(row["total_spend"]),
+            "avgOrderValue": float(row["avg_order_value"]),
+            "lastPurchase": _iso(row["last_purchase"]),
+            "favoriteCategories": favorite,
+            "returns": int(row["returns"]),
+            "returnAmount": float(row["return_amount"]),
+        },
+        "engagement": {
+            "rfmScore": row["rfm_score"],
+            "recency": int(row["r"]),
+            "frequency": int(row["f"]),
+            "monetary": int(row["m"]),
+            "engagementScore": int(row["engagement_score"]),
+            "preferredChannel": row["preferred_channel"],
+            "lastInteraction": _iso(row["last_interaction"]),
+            "asOf": _iso(row["as_of"]),
+        },
+        "interactions": {
+            "supportTickets": int(row["support_tickets"]),
+            "openTickets": int(row["open_tickets"]),
+            "sentiment": _num(row["avg_sentiment"]),
+            "webVisits": int(row["web_visits"]),
+            "appSessions": int(row["app_sessions"]),
+            "emailOpens": int(row["email_opens"]),
+            "emailClicks": int(row["email_clicks"]),
+            "campaignResponses": int(row["campaign_responses"]),
+            "socialMentions": int(row["social_mentions"]),
+        },
+        "preferences": {
+            "categories": favorite,
+            "channel": row["preferred_channel"],
+            "marketingChannels": sorted(
+                c for c, e in consent.get("marketing", {}).items() if e.get("granted")
+            ),
+        },
+        "consent": consent,
+        "mlScores": {"churnRisk": None, "clv": None, "nextProductPropensity": None, "segment": None},
+        "realtime": {"session": None, "cart": None},
+        "lineage": json.loads(row["lineage"]),
+    }
+
+
+def profile_documents(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Documents for every row of a finished profile frame (rfm columns included)."""
+    return [profile_document(row) for row in frame.to_dict("records")]

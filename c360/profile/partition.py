@@ -1,0 +1,135 @@
+"""The per-partition work of `profiles`, as plain functions Ray Data tasks call (testable without Ray).
+
+`aggregate_partition` (pass 1) finds the customers whose inputs changed (per-customer input digest) and
+computes their aggregates; `finish_partition` (pass 2) scores RFM against the global edges, renders the
+documents and writes the partition's `profiles/` file and feature rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from c360.io.lake import Lake
+from c360.profile.aggregates import (
+    engagement_score,
+    input_hash,
+    interaction_summary,
+    rfm_inputs,
+    rfm_scores_global,
+    support_sentiment,
+    transaction_summary,
+)
+from c360.profile.document import assemble, consent_documents, profile_document
+from c360.profile.feature_tables import feature_frames
+from c360.profile.staging import read_part
+
+HASH_COLUMNS: dict[str, list[str]] = {
+    "transaction": ["order_id", "ts", "category", "amount", "kind", "channel"],
+    "interaction": ["ts", "type", "channel", "attributes"],
+    "consent": ["ts", "purpose", "channel", "granted", "source"],
+}
+RFM_STATUS_COLUMNS = ["customer_id", "status", "recency", "frequency", "monetary"]
+
+
+def profile_path(lake: Lake, part: int) -> str:
+    return lake.path("profiles", f"part-{part:05d}.parquet")
+
+
+def built_path(lake: Lake, part: int) -> str:
+    return lake.path("profiles", "_staging", "built", f"part-{part:05d}.parquet")
+
+
+def read_previous(lake: Lake, part: int, columns: list[str] | None = None) -> pd.DataFrame | None:
+    path = profile_path(lake, part)
+    if not lake.fs.exists(path):
+        return None
+    return pq.read_table(path, filesystem=lake.arrow_fs, columns=columns).to_pandas()
+
+
+def customer_digests(golden: pd.DataFrame, inputs: dict[str, pd.DataFrame]) -> pd.Series:
+    """customer_id -> uint64 digest of the golden row and every behaviour row of the customer."""
+    g = golden.copy()
+    for col in g.columns:
+        if g[col].dtype == object:
+            g[col] = g[col].map(lambda v: json.dumps(list(v)) if isinstance(v, list | np.ndarray) else v)
+    total = input_hash(g, [c for c in g.columns if c != "customer_id"], 0).reindex(golden["customer_id"])
+    total = total.fillna(0).astype("uint64")
+    for salt, (name, cols) in enumerate(HASH_COLUMNS.items(), start=1):
+        h = input_hash(inputs[name], cols, salt).reindex(total.index).fillna(0).astype("uint64")
+        total = total + h * np.uint64(2 * salt + 1)
+    return total
+
+
+def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) -> pd.DataFrame:
+    """Pass 1: build the changed customers of one partition into `_staging/built/`; report RFM inputs of all."""
+    golden = read_part(lake, "golden", part)
+    inputs = {name: read_part(lake, name, part) for name in HASH_COLUMNS}
+    digest = customer_digests(golden, inputs)
+    previous = read_previous(
+        lake, part, ["customer_id", "input_hash", "last_purchase", "total_purchases", "total_spend"]
+    )
+    if previous is None or full:
+        changed = digest.index.to_numpy()
+    else:
+        before = previous.set_index("customer_id")["input_hash"].astype("uint64")
+        same = before.reindex(digest.index) == digest
+        changed = digest.index[~same.fillna(False).to_numpy()].to_numpy()
+    keep = set(changed)
+    pick = {name: df[df["customer_id"].isin(keep)] for name, df in inputs.items()}
+    g = golden[golden["customer_id"].isin(keep)].reset_index(drop=True)
+    tx = pick["transaction"]
+    inter = pick["interaction"]
+    tx_sum = transaction_summary(tx, as_of)
+    in_sum = interaction_summary(inter, as_of)
+    sent = support_sentiment(inter[inter["ts"] <= as_of])
+    eng = engagement_score(tx_sum, in_sum, as_of)
+    consent = consent_documents(pick["consent"][pick["consent"]["ts"] <= as_of])
+    built = assemble(g, tx_sum, in_sum, sent, eng, consent, as_of)
+    built["input_hash"] = digest.reindex(built["customer_id"]).to_numpy(dtype="uint64")
+    path = built_path(lake, part)
+    lake.write_table(pa.Table.from_pandas(built, preserve_index=False), path)
+
+    status = [rfm_inputs(built, as_of).assign(status="changed")]
+    if previous is not None:
+        current = set(digest.index)
+        unchanged = previous[previous["customer_id"].isin(current - keep)]
+        status.append(rfm_inputs(unchanged, as_of).assign(status="unchanged"))
+        removed = previous.loc[~previous["customer_id"].isin(current), ["customer_id"]]
+        status.append(removed.assign(status="removed", recency=np.nan, frequency=np.nan, monetary=np.nan))
+    out = pd.concat(status, ignore_index=True)[RFM_STATUS_COLUMNS]
+    return out.assign(part=part)
+
+
+def finish_partition(
+    lake: Lake, part: int, thresholds: dict[str, list[float]], run_id: str, removed: set[str]
+) -> pd.DataFrame:
+    """Pass 2: RFM scores, documents, the partition's profiles file and feature rows of the rebuilt customers."""
+    built = pq.read_table(built_path(lake, part), filesystem=lake.arrow_fs).to_pandas()
+    as_of = pd.Timestamp(built["as_of"].iloc[0]) if len(built) else None
+    if len(built):
+        scores = rfm_scores_global(rfm_inputs(built, as_of), thresholds)
+        built = built.merge(scores, on="customer_id", how="left")
+        built["document"] = [
+            json.dumps(profile_document(r), separators=(",", ":")) for r in built.to_dict("records")
+        ]
+    previous = read_previous(lake, part)
+    if previous is not None:
+        kept = previous[~previous["customer_id"].isin(set(built["customer_id"]) | removed)]
+        merged = pd.concat([kept, built], ignore_index=True) if len(built) else kept
+    else:
+        merged = built
+    if previous is not None or len(built):
+        table = pa.Table.from_pandas(
+            merged.sort_values("customer_id").reset_index(drop=True), preserve_index=False
+        )
+        lake.write_table(table, profile_path(lake, part))
+    if len(built):
+        for view, frame in feature_frames(built).items():
+            path = lake.path("features", view, f"part-{part:05d}-{run_id}.parquet")
+            lake.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return pd.DataFrame({"customer_id": built["customer_id"].to_numpy() if len(built) else [], "part": part})
