@@ -48,11 +48,18 @@ def _identity_defaults() -> None:
     run(out=console)
 
 
+def _erase_defaults() -> None:
+    from c360.bench.erase import run
+
+    run(console=console)
+
+
 DEFAULT_RUNS: dict[str, Callable[[], object]] = {
     "demo-data": _demo_data_defaults,
     "ingest": _ingest_defaults,
     "stores": _stores_defaults,
     "identity": _identity_defaults,
+    "erase": _erase_defaults,
 }
 
 
@@ -144,6 +151,23 @@ def identity(
         splink_at_scale=splink_at_scale,
         workdir=workdir,
     )
+
+
+@app.command("erase")
+def erase(
+    customers: Annotated[
+        list[int] | None, typer.Option("--customers", "-n", help="Lake size in customers (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data and of the customer picked.")] = 42,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep (and reuse) the prepared workspaces here.")
+    ] = None,
+) -> None:
+    """Erasure of one customer in an N-customer lake: seconds, files scanned and rewritten, bytes."""
+    from c360.bench.erase import run
+
+    sizes = tuple(customers) if customers else (20_000,)
+    run(customers_list=sizes, seed=seed, workdir=workdir, console=console)
 
 
 @app.command("all")

@@ -1,0 +1,140 @@
+"""Erasure benchmark: forget one customer in an N-customer lake; time, files scanned and rewritten, bytes.
+
+For each size a demo workspace is generated, ingested and resolved (the identity graph is the index erasure
+needs), then one customer with records in several sources is erased. The table shows how much of the lake
+the erasure had to touch: files are judged from footers and key columns, and only files holding the person
+are rewritten, so bytes rewritten should track the files the person is in, not the size of the lake.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from c360.identity.store import IdentityStore
+from c360.privacy.erase import erase_customer
+from c360.workspace import Workspace, init_workspace
+
+
+@dataclass(frozen=True)
+class EraseBenchRow:
+    customers: int
+    lake_files: int
+    lake_bytes: int
+    prepare_seconds: float
+    records: int
+    rows_removed: int
+    files_scanned: int
+    files_rewritten: int
+    bytes_rewritten: int
+    seconds: float
+
+
+def _lake_size(ws: Workspace) -> tuple[int, int]:
+    files = [p for p in Path(ws.lake.root).rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def prepare_workspace(root: Path, customers: int, seed: int, console: Console) -> Workspace:
+    """demo-data -> ingest -> resolve, unless the workspace already holds a resolved lake."""
+    from c360.identity.resolve import resolve
+    from c360.sources.demo import generate_demo_data
+    from c360.sources.ingest import ingest
+
+    if not (root / "c360.yaml").exists():
+        init_workspace(root)
+    ws = Workspace.load(root)
+    if not IdentityStore(ws.lake).exists("id_map"):
+        generate_demo_data(ws, customers=customers, seed=seed, console=console)
+        ingest(ws, progress=False)
+        resolve(ws, progress=False)
+    return ws
+
+
+def pick_customer(ws: Workspace, seed: int) -> str:
+    """A customer with records in at least three sources (a typical, not a trivial, erasure)."""
+    id_map = IdentityStore(ws.lake).read_arrow("id_map", columns=["source", "customer_id"]).to_pandas()
+    spread = id_map.groupby("customer_id")["source"].nunique()
+    candidates = sorted(spread[spread >= 3].index) or sorted(spread.index)
+    return random.Random(seed).choice(candidates)
+
+
+def bench_one(customers: int, seed: int, workdir: Path | None, console: Console) -> EraseBenchRow:
+    root = (
+        (workdir / f"erase-{customers}")
+        if workdir
+        else Path(tempfile.mkdtemp(prefix=f"c360-erase-{customers}-"))
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        ws = prepare_workspace(root, customers, seed, Console(quiet=True))
+        prepare = time.perf_counter() - t0
+        files, size = _lake_size(ws)
+        report = erase_customer(ws, pick_customer(ws, seed), reason="benchmark")
+        return EraseBenchRow(
+            customers=customers,
+            lake_files=files,
+            lake_bytes=size,
+            prepare_seconds=prepare,
+            records=report.records,
+            rows_removed=report.rows,
+            files_scanned=report.files_scanned,
+            files_rewritten=report.files_rewritten,
+            bytes_rewritten=report.bytes_rewritten,
+            seconds=report.seconds,
+        )
+    finally:
+        if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def render(rows: Sequence[EraseBenchRow]) -> Table:
+    table = Table(title="erasure of one customer", title_justify="left")
+    for col in (
+        "customers",
+        "lake files",
+        "lake MB",
+        "records",
+        "rows",
+        "scanned",
+        "rewritten",
+        "MB rewr.",
+        "s",
+    ):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            f"{r.customers:,}",
+            f"{r.lake_files:,}",
+            f"{r.lake_bytes / 1e6:,.1f}",
+            str(r.records),
+            str(r.rows_removed),
+            str(r.files_scanned),
+            str(r.files_rewritten),
+            f"{r.bytes_rewritten / 1e6:,.2f}",
+            f"{r.seconds:.2f}",
+        )
+    return table
+
+
+def run(
+    customers_list: Sequence[int] = (20_000,),
+    seed: int = 42,
+    workdir: Path | None = None,
+    console: Console | None = None,
+) -> list[EraseBenchRow]:
+    console = console or Console()
+    rows = []
+    for n in customers_list:
+        rows.append(bench_one(n, seed, workdir, console))
+        console.print(render(rows))
+    return rows
