@@ -169,6 +169,50 @@ def retention(workspace: WorkspaceOpt = Path(".")) -> None:
 
 
 @app.command()
+def profiles(
+    workspace: WorkspaceOpt = Path("."),
+    full: Annotated[
+        bool, typer.Option(help="Rebuild every customer, not only those whose inputs changed.")
+    ] = False,
+) -> None:
+    """Build unified profiles: profiles/ in the lake, features/<view>/ for Feast, the profile store."""
+    from c360.profile.build import build_profiles, print_report
+
+    print_report(build_profiles(_workspace(workspace), full=full, progress=True), console)
+
+
+features_app = typer.Typer(help="The Feast feature store of the workspace.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("plan")
+def features_plan(workspace: WorkspaceOpt = Path(".")) -> None:
+    """`feast plan` with the workspace's rendered config."""
+    from c360.features.store import plan
+
+    console.print(plan(_workspace(workspace)))
+
+
+@features_app.command("apply")
+def features_apply(workspace: WorkspaceOpt = Path(".")) -> None:
+    """`feast apply`: register entities, views and services; create the online tables."""
+    from c360.features.store import apply
+
+    console.print(apply(_workspace(workspace)))
+
+
+@features_app.command("materialize")
+def features_materialize(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Load feature values written since the last run into the configured online store."""
+    from c360.features.materialize import materialize
+
+    r = materialize(_workspace(workspace))
+    console.print(
+        f"materialized {r.rows:,} row(s) of {len(r.views)} view(s) up to {r.end} in {r.seconds:.1f}s"
+    )
+
+
+@app.command()
 def run(
     workspace: WorkspaceOpt = Path("."),
     stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,

@@ -37,6 +37,14 @@ def _resolve(ws: Workspace, console: Console) -> object:
     return report
 
 
+def _profiles(ws: Workspace, console: Console) -> object:
+    from c360.profile.build import build_profiles, print_report
+
+    report = build_profiles(ws, progress=True)
+    print_report(report, console)
+    return report
+
+
 def _retention(ws: Workspace, console: Console) -> object:
     from c360.privacy.retention import run_retention
 
@@ -48,6 +56,7 @@ def _retention(ws: Workspace, console: Console) -> object:
 STAGES: list[Stage] = [
     Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
     Stage("resolve", "standardized/identity -> identity/: customer ids, golden records", _resolve),
+    Stage("profiles", "golden + standardized -> profiles/, features/, the profile store", _profiles),
     Stage("retention", "drop rows older than privacy.retention_days (data minimization)", _retention),
 ]
 

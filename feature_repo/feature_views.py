@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from data_sources import (
+    consent_push,
     engagement_rfm_source,
     ml_scores_source,
     profile_source,
@@ -120,4 +121,18 @@ realtime_signals = StreamFeatureView(
     online=True,
     timestamp_field="event_timestamp",
     tags={"stage": "events"},
+)
+
+CONSENT_PURPOSES = ("marketing", "analytics", "personalization", "third_party")
+CONSENT_CHANNELS = ("email", "sms", "push", "ads", "web")
+
+# Batch-built by `profiles` and pushed on every recorded change; a flag never expires (no consent = 0, deny).
+consent = FeatureView(
+    name="consent",
+    entities=[customer],
+    ttl=BATCH_TTL,
+    schema=[Field(name=f"{p}_{c}", dtype=Int64) for p in CONSENT_PURPOSES for c in CONSENT_CHANNELS],
+    source=consent_push,
+    online=True,
+    tags={"stage": "profile"},
 )

@@ -197,3 +197,12 @@ def read_profiles(lake: Lake, columns: list[str] | None = None) -> pd.DataFrame:
         [pq.read_table(f, filesystem=lake.arrow_fs, columns=columns).to_pandas() for f in files],
         ignore_index=True,
     )
+
+
+def print_report(report: ProfilesReport, console: Any) -> None:
+    """A short summary for the CLI (counts and timings only, no customer data)."""
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    console.print(
+        f"profiles as of {report.as_of}: {report.customers:,} customers, {report.rebuilt:,} rebuilt, "
+        f"{report.removed:,} removed, {report.aliases:,} alias(es), {report.upserted:,} upserted ({timings})"
+    )
