@@ -15,15 +15,17 @@ import pandas as pd
 from c360.identity.config import IdentitySettings, parse_blocking_key
 from c360.identity.normalize import blocking_part
 
+IDENTIFIER_COLUMNS = ("email", "phone", "device_id", "cookie_id", "social_handle")
 SPLINK_COLUMNS = [
     "record_key", "first_name", "last_name", "birth_date", "street", "city", "postcode", "gender", "email",
-    "phone", "loyalty_id",
+    "phone", "loyalty_id", "device_id", "cookie_id", "social_handle",
 ]  # fmt: skip
 
 
 def _blocking_sql(settings: IdentitySettings) -> list[str]:
     """c360's blocking rules as Splink SQL (the functions c360 adds have DuckDB equivalents or are skipped)."""
-    rules = []
+    # c360 links on strong identifiers deterministically; Splink gets them as blocking rules and comparisons.
+    rules = [f"l.{f} = r.{f}" for f in IDENTIFIER_COLUMNS]
     for rule in settings.blocking_rules:
         parts = []
         for key in rule.keys:
@@ -68,7 +70,7 @@ def splink_resolve(
         fn, field = parse_blocking_key(key)
         if fn == "soundex":
             df[f"{field}__soundex"] = blocking_part(prepared, key).to_numpy()
-    for c in ("email", "phone", "loyalty_id"):
+    for c in ("email", "phone", "loyalty_id", "device_id", "cookie_id", "social_handle"):
         df[c] = df[c].astype(object).where(df[c].notna(), None)
     comparisons = [
         cl.NameComparison("first_name"),
@@ -77,6 +79,9 @@ def splink_resolve(
         cl.JaroWinklerAtThresholds("street", [0.9, 0.8]),
         cl.ExactMatch("email"),
         cl.ExactMatch("phone"),
+        cl.ExactMatch("device_id"),
+        cl.ExactMatch("cookie_id"),
+        cl.ExactMatch("social_handle"),
         cl.DamerauLevenshteinAtThresholds("loyalty_id", [2]),
     ]
     if separate_address:

@@ -108,15 +108,19 @@ def comparison_columns(settings: IdentitySettings) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+def _connect(threads: int | None = 1) -> duckdb.DuckDBPyConnection:
+    """One thread inside a Ray worker (Ray runs one worker per core); all cores when called in the driver."""
     con = duckdb.connect()
-    con.execute("SET threads = 1")
+    if threads is not None:
+        con.execute(f"SET threads = {threads}")
     return con
 
 
-def comparison_vectors(records: pa.Table, pairs: pa.Table, settings: IdentitySettings) -> pa.Table:
+def comparison_vectors(
+    records: pa.Table, pairs: pa.Table, settings: IdentitySettings, threads: int | None = 1
+) -> pa.Table:
     """rid_l, rid_r, rule, one TINYINT level per comparison and the term frequency of each tf-adjusted field."""
-    con = _connect()
+    con = _connect(threads)
     con.register("rec", records)
     con.register("pairs", pairs)
     names = set(records.column_names)

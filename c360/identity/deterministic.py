@@ -30,6 +30,26 @@ def person_signature(df: pd.DataFrame) -> pd.Series:
     return sig.where(ok, None)
 
 
+def _join_rules(links: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair, the identifiers it shares joined by '+' (arrow group-by, no Python per pair)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = pa.Table.from_pandas(links[["rid_l", "rid_r", "rule"]], preserve_index=False)
+    t = t.sort_by([("rid_l", "ascending"), ("rid_r", "ascending"), ("rule", "ascending")])
+    g = t.group_by(["rid_l", "rid_r"], use_threads=False).aggregate([("rule", "distinct")])
+    g = g.append_column("joined", pc.binary_join(g["rule_distinct"], "+")).sort_by(
+        [("rid_l", "ascending"), ("rid_r", "ascending")]
+    )
+    return pd.DataFrame(
+        {
+            "rid_l": g["rid_l"].to_numpy(),
+            "rid_r": g["rid_r"].to_numpy(),
+            "rule": g["joined"].to_numpy(zero_copy_only=False),
+        }
+    )
+
+
 def deterministic_links(df: pd.DataFrame, settings: IdentitySettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Links (rid_l, rid_r, rule) as a star per shared value, and the refused values with their reason."""
     links = []
@@ -92,11 +112,7 @@ def deterministic_links(df: pd.DataFrame, settings: IdentitySettings) -> tuple[p
         )
     if links:
         all_links = pd.concat(links, ignore_index=True)
-        all_links = (
-            all_links.groupby(["rid_l", "rid_r"], sort=True)["rule"]
-            .agg(lambda s: "+".join(sorted(set(s))))
-            .reset_index()
-        )
+        all_links = _join_rules(all_links)
     else:
         all_links = pd.DataFrame(
             {

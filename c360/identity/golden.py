@@ -54,6 +54,22 @@ def survive(values: pd.DataFrame, rule: SurvivorshipRule) -> pd.DataFrame:
     return v.drop_duplicates("customer_id", keep="first")[["customer_id", "value", "record_key"]]
 
 
+def distinct_sorted(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """Per key, the sorted distinct non-null values as a list (in arrow: no Python call per customer)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = pa.table(
+        {
+            "k": pa.array(keys.to_numpy(), pa.string()),
+            "v": pa.array(values.astype(object).to_numpy(), pa.string(), from_pandas=True),
+        }
+    )
+    t = t.filter(pc.is_valid(t["v"])).sort_by([("k", "ascending"), ("v", "ascending")])
+    g = t.group_by("k", use_threads=False).aggregate([("v", "distinct")])
+    return pd.Series(g["v_distinct"].to_pylist(), index=g["k"].to_pylist(), dtype=object)
+
+
 def golden_records(
     records: pd.DataFrame, customer_ids: np.ndarray, settings: IdentitySettings
 ) -> pd.DataFrame:
@@ -73,11 +89,12 @@ def golden_records(
     out = pd.DataFrame(
         {
             "n_records": grouped.size(),
-            "sources": grouped["source"].agg(lambda s: sorted(set(s))),
+            "sources": distinct_sorted(base["customer_id"], base["source"]),
             "first_observed": grouped["observed_at"].min(),
             "last_observed": grouped["observed_at"].max(),
         }
     )
+    out.index.name = "customer_id"
     for field in GOLDEN_FIELDS:
         col = records[field] if field in records else pd.Series([None] * len(records))
         vals = base.assign(value=col.where(col.notna(), None).to_numpy())
@@ -88,7 +105,6 @@ def golden_records(
         out[f"{field}__from"] = won["record_key"].reindex(out.index)
     for name, field in LIST_FIELDS.items():
         col = records[field] if field in records else pd.Series([None] * len(records))
-        lst = base.assign(value=col.to_numpy()).dropna(subset=["value"]).groupby("customer_id")["value"]
-        out[name] = lst.agg(lambda s: sorted(set(map(str, s)))).reindex(out.index)
-        out[name] = out[name].apply(lambda x: x if isinstance(x, list) else [])
+        lists = distinct_sorted(base["customer_id"], col.reset_index(drop=True)).reindex(out.index)
+        out[name] = [x if isinstance(x, list) else [] for x in lists]
     return out.reset_index()

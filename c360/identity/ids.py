@@ -55,7 +55,9 @@ def assign_ids(
     """
     reasons = reasons or {}
     cur = pd.DataFrame({"record_key": record_keys, "label": labels})
-    first_key = cur.groupby("label")["record_key"].min()
+    first_key = (
+        cur.sort_values("record_key", kind="stable").drop_duplicates("label").set_index("label")["record_key"]
+    )
     size = cur.groupby("label").size()
     joined = cur.merge(previous[["record_key", "customer_id"]], on="record_key", how="left")
     old = joined.dropna(subset=["customer_id"])
@@ -79,43 +81,59 @@ def assign_ids(
         ["label", "hist_n", "hist_first", "customer_id"], ascending=[True, False, True, True], kind="stable"
     )
 
-    customer_of_label: dict[int, str] = {}
-    changes: list[dict] = []
-    aliases: list[dict] = []
     taken = set(taken)
-    for label, grp in claims.groupby("label", sort=True):
-        winner = grp["customer_id"].iloc[0]
-        customer_of_label[int(label)] = winner
-        for loser in grp["customer_id"].iloc[1:]:
-            aliases.append({"alias_id": loser, "customer_id": winner, "created_at": at, "run_id": run_id})
-            changes.append(
-                _change(
-                    run_id, at, "merge", winner, loser, int(size[label]), reasons.get(int(label), "linked")
-                )
-            )
+    first_of_label = claims.drop_duplicates("label", keep="first")
+    customer_of_label: dict[int, str] = dict(
+        zip(first_of_label["label"].astype(int).tolist(), first_of_label["customer_id"].tolist(), strict=True)
+    )
+    losers = claims[claims.duplicated("label", keep="first")]
+    winner_of = losers["label"].map(customer_of_label)
+    aliases = pd.DataFrame(
+        {
+            "alias_id": losers["customer_id"].to_numpy(),
+            "customer_id": winner_of.to_numpy(),
+            "created_at": at,
+            "run_id": run_id,
+        }
+    )
+    merges = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "at": at,
+            "kind": "merge",
+            "customer_id": winner_of.to_numpy(),
+            "other_customer_id": losers["customer_id"].to_numpy(),
+            "records": size.reindex(losers["label"]).to_numpy(),
+            "reason": [reasons.get(int(lab), "linked") for lab in losers["label"]],
+        }
+    )
     # Clusters nobody claimed: brand new customers, or parts split from a previous customer.
-    split_from = parts[
-        ~parts.set_index(["customer_id", "label"]).index.isin(
-            claims.set_index(["customer_id", "label"]).index
-        )
-    ]
+    claimed = pd.MultiIndex.from_frame(claims[["customer_id", "label"]])
+    split_from = parts[~pd.MultiIndex.from_frame(parts[["customer_id", "label"]]).isin(claimed)]
     split_src = split_from.sort_values(
         ["label", "n", "customer_id"], ascending=[True, False, True]
     ).drop_duplicates("label")
     src_of = dict(zip(split_src["label"].astype(int), split_src["customer_id"], strict=True))
-    for label in sorted(set(size.index.astype(int)) - set(customer_of_label)):
-        cid = new_customer_id(str(first_key[label]), taken)
+    fresh = np.setdiff1d(
+        size.index.to_numpy().astype(np.int64), np.fromiter(customer_of_label, dtype=np.int64)
+    )
+    rows: list[dict] = []
+    first_of, size_of = first_key.to_dict(), size.to_dict()
+    for label in fresh.tolist():
+        cid = new_customer_id(str(first_of[label]), taken)
         taken.add(cid)
         customer_of_label[label] = cid
         if label in src_of:
             reason = reasons.get(label, "link no longer accepted")
-            changes.append(_change(run_id, at, "split", cid, src_of[label], int(size[label]), reason))
+            rows.append(_change(run_id, at, "split", cid, src_of[label], int(size_of[label]), reason))
         else:
-            changes.append(_change(run_id, at, "new", cid, None, int(size[label]), "new records"))
-    # A winner that lost records to a split part is recorded on the split row; nothing else to do here.
-    changes_df = pd.DataFrame(changes, columns=CHANGE_COLUMNS)
-    aliases_df = pd.DataFrame(aliases, columns=["alias_id", "customer_id", "created_at", "run_id"])
-    return IdAssignment(customer_of_label=customer_of_label, changes=changes_df, new_aliases=aliases_df)
+            rows.append(_change(run_id, at, "new", cid, None, int(size_of[label]), "new records"))
+    changes_df = pd.concat(
+        [f for f in (merges, pd.DataFrame(rows, columns=CHANGE_COLUMNS)) if len(f)]
+        or [pd.DataFrame(columns=CHANGE_COLUMNS)],
+        ignore_index=True,
+    )[CHANGE_COLUMNS]
+    return IdAssignment(customer_of_label=customer_of_label, changes=changes_df, new_aliases=aliases)
 
 
 def _change(

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.identity.cluster import cluster_records, conflict_values
+from c360.identity.incremental import changed_deterministic, records_in_components_of
 from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import DETERMINISTIC_WEIGHT
@@ -75,25 +76,16 @@ def write_outputs(
     direct = links["weight"].to_numpy() >= min_w
 
     def pair_is_match(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        g = comparison_vectors(records_arrow, pa.table({"rid_l": a, "rid_r": b}), settings).to_pandas()
+        g = comparison_vectors(
+            records_arrow, pa.table({"rid_l": a, "rid_r": b}), settings, threads=None
+        ).to_pandas()
         ok = pd.Series(
             model.match_weight(g) >= min_w, index=pd.MultiIndex.from_arrays([g["rid_l"], g["rid_r"]])
         )
         # comparison_vectors returns pairs sorted; answer in the order asked.
         return ok.reindex(pd.MultiIndex.from_arrays([a, b])).fillna(False).to_numpy(dtype=bool)
 
-    result = cluster_records(
-        n,
-        links.assign(weight=cluster_weight, direct=direct),
-        conflict_values(prepared, settings),
-        settings,
-        must_links=must,
-        cannot_links=cannot,
-        pair_is_match=pair_is_match,
-    )
-    labels = result.labels
     keys = prepared["record_key"].to_numpy()
-
     previous = store.read("id_map")
     previous = previous if previous is not None else pd.DataFrame(columns=["record_key", "customer_id"])
     history = store.read("clusters")
@@ -108,9 +100,60 @@ def write_outputs(
     )
     taken = set(previous["customer_id"]) | set(aliases["alias_id"]) | set(history["customer_id"])
     prev_of_rid = pd.Series(keys).map(dict(zip(previous["record_key"], previous["customer_id"], strict=True)))
-    reasons = _reasons(labels, links, result.refused, prev_of_rid, touched)
-    ids = assign_ids(keys, labels, previous, history, taken, run_id, run_at, reasons)
-    cust = pd.Series(labels).map(ids.customer_of_label).to_numpy()
+    old_links = store.read("links") if incremental else None
+
+    # Which records are clustered again: all of them, or (incremental) the components that hold a new or
+    # changed record, a record whose deterministic links changed, or a correction. Clustering is decided
+    # component by component, so the others come out exactly as last time: the result equals a full run.
+    if incremental and len(previous):
+        dirty = np.isin(keys, list(dirty_keys)) | pd.isna(prev_of_rid).to_numpy()
+        dirty |= np.isin(keys, list(changed_deterministic(old_links, links)))
+        for r in touched:
+            dirty[r] = True
+        redo = records_in_components_of(n, links, must, dirty)
+    else:
+        redo = np.ones(n, dtype=bool)
+    sub = np.flatnonzero(redo)
+    local = np.full(n, -1, dtype=np.int64)
+    local[sub] = np.arange(len(sub))
+    in_sub = redo[links["rid_l"].to_numpy()] if len(links) else np.zeros(0, dtype=bool)
+    sub_links = links.loc[in_sub, ["rid_l", "rid_r"]].assign(
+        weight=cluster_weight[in_sub].to_numpy(), direct=direct[in_sub]
+    )
+    sub_links["rid_l"] = local[sub_links["rid_l"].to_numpy()]
+    sub_links["rid_r"] = local[sub_links["rid_r"].to_numpy()]
+
+    def sub_groups(groups: list[list[int]]) -> list[list[int]]:
+        return [[int(local[r]) for r in g if redo[r]] for g in groups]
+
+    result = cluster_records(
+        len(sub),
+        sub_links,
+        {f: v[sub] for f, v in conflict_values(prepared, settings).items()},
+        settings,
+        must_links=[g for g in sub_groups(must) if len(g) > 1],
+        cannot_links=[
+            (a, b)
+            for a, b in zip(
+                sub_groups([c[0] for c in cannot]), sub_groups([c[1] for c in cannot]), strict=True
+            )
+            if a and b
+        ],
+        pair_is_match=lambda a, b: pair_is_match(sub[a], sub[b]),
+    )
+    labels = sub[result.labels]  # local smallest index -> global smallest rid
+    refused = result.refused.assign(
+        rid_l=sub[result.refused["rid_l"].to_numpy(dtype=np.int64)],
+        rid_r=sub[result.refused["rid_r"].to_numpy(dtype=np.int64)],
+    )
+    glabels = np.arange(n, dtype=np.int64)
+    glabels[sub] = labels
+    sub_touched = {r: c for r, c in touched.items() if redo[r]}
+    reasons = _reasons(glabels, links.loc[in_sub], refused, prev_of_rid, sub_touched)
+    prev_sub = previous[previous["record_key"].isin(set(keys[sub]))]
+    ids = assign_ids(keys[sub], labels, prev_sub, history, taken, run_id, run_at, reasons)
+    cust = prev_of_rid.to_numpy(dtype=object).copy()
+    cust[sub] = pd.Series(labels).map(ids.customer_of_label).to_numpy()
 
     # ---------------------------------------------------------------- tables
     id_map = pd.DataFrame(
@@ -129,17 +172,20 @@ def write_outputs(
     clusters["updated_at"] = pd.Timestamp(run_at)
     all_aliases = merge_aliases(aliases, ids.new_aliases)
 
-    # A refused pair is refused under every kind of link it has (deterministic and probabilistic rows).
+    # A refused pair is refused under every kind of link it has (deterministic and probabilistic rows); links
+    # of components not clustered again keep last run's verdict.
     why = dict(
-        zip(
-            zip(result.refused["rid_l"], result.refused["rid_r"], strict=True),
-            result.refused["reason"],
-            strict=True,
+        zip(zip(keys[refused["rid_l"]], keys[refused["rid_r"]], strict=True), refused["reason"], strict=True)
+    )
+    if old_links is not None and len(old_links):
+        kept = old_links[~old_links["accepted"].astype(bool)]
+        kept = kept[~redo[pd.Index(keys).get_indexer(kept["record_key_l"])]]
+        why.update(
+            zip(zip(kept["record_key_l"], kept["record_key_r"], strict=True), kept["reason"], strict=True)
         )
-    )
-    pair_reason = pd.Series(list(zip(links["rid_l"], links["rid_r"], strict=True)), index=links.index).map(
-        why
-    )
+    pair_reason = pd.Series(
+        list(zip(links["record_key_l"], links["record_key_r"], strict=True)), index=links.index
+    ).map(why)
     both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
@@ -177,8 +223,7 @@ def write_outputs(
     return {
         "customers": int(len(counts)),
         "changes": ids.changes["kind"].value_counts().to_dict(),
-        "refused": result.refused["reason"].str.split(":").str[0].value_counts().to_dict()
-        if len(result.refused)
-        else {},
+        "refused": refused["reason"].str.split(":").str[0].value_counts().to_dict() if len(refused) else {},
         "oversized": len(result.oversized),
+        "reclustered": int(len(sub)),
     }

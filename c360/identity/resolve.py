@@ -164,7 +164,11 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     det_pairs = pa.Table.from_pandas(
         det[["rid_l", "rid_r"]].assign(rule=np.int8(-1), rules_mask=np.int32(0)), preserve_index=False
     )
-    det_g = comparison_vectors(records_arrow, det_pairs, settings).to_pandas().drop(columns=["rule"])
+    det_g = (
+        comparison_vectors(records_arrow, det_pairs, settings, threads=None)
+        .to_pandas()
+        .drop(columns=["rule"])
+    )
     det = det.merge(det_g, on=["rid_l", "rid_r"], how="left")
     det["weight"] = model.match_weight(det) if len(det) else np.zeros(0)
     det["kind"] = "deterministic"
