@@ -165,7 +165,8 @@ def input_hash(frame: pd.DataFrame, columns: list[str], salt: int) -> pd.Series:
     if frame.empty:
         return pd.Series(dtype="uint64")
     rows = pd.util.hash_pandas_object(frame[columns], index=False, hash_key=f"c360input{salt:07d}")
-    return rows.groupby(frame["customer_id"].to_numpy()).sum()
+    salted = pd.util.hash_array(rows.to_numpy() + np.uint64(salt))  # numeric columns ignore hash_key
+    return pd.Series(salted, dtype="uint64").groupby(frame["customer_id"].to_numpy()).sum()
 
 
 def _quintile(values: pd.Series) -> pd.Series:

@@ -108,6 +108,10 @@ def build_profiles(
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     run_id = when.strftime("%Y%m%dT%H%M%S%fZ")
     report = ProfilesReport(run_id=run_id, as_of=when.isoformat())
+    if write_store:  # fail fast, before the lake says these customers are done
+        from c360.profile.store import open_profile_store
+
+        open_profile_store(ws).close()
     ensure_ray(ws.settings.ray, progress=progress)
 
     t0 = time.perf_counter()

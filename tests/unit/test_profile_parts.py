@@ -1,0 +1,114 @@
+"""Pure pieces of the profiles stage: global RFM edges, input digests, partitions, documents, feature tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from c360.profile.aggregates import input_hash, rfm_inputs, rfm_scores_global, rfm_thresholds
+from c360.profile.consent_updates import consent_feature_row
+from c360.profile.document import age_at, consent_documents
+from c360.profile.feature_tables import CONSENT_FEATURES, FEATURE_COLUMNS, feature_frames
+from c360.profile.staging import partition_of
+
+pytestmark = pytest.mark.unit
+AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def summary(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "last_purchase": [AS_OF - pd.Timedelta(days=i) for i in range(n)],
+            "total_purchases": list(range(1, n + 1)),
+            "total_spend": [10.0 * (i + 1) for i in range(n)],
+        }
+    )
+
+
+def test_global_edges_score_the_same_customer_the_same_in_any_partition():
+    s = summary(100)
+    edges = rfm_thresholds(rfm_inputs(s, AS_OF))
+    whole = rfm_scores_global(rfm_inputs(s, AS_OF), edges).set_index("customer_id")
+    half = rfm_scores_global(rfm_inputs(s.iloc[:30], AS_OF), edges).set_index("customer_id")
+    assert (whole.loc[half.index, ["r", "f", "m"]] == half[["r", "f", "m"]]).all().all()
+    assert sorted(whole["f"].value_counts().to_dict().items()) == [(k, 20) for k in range(1, 6)]
+    # most recent, most frequent, most valuable is 555 here only if recency and value go together
+    assert whole.loc["c0", "r"] == 5 and whole.loc["c99", "f"] == 5 and whole.loc["c99", "m"] == 5
+
+
+def test_non_buyers_score_one_everywhere():
+    s = summary(10)
+    s.loc[0, ["total_purchases", "total_spend"]] = [0, 0.0]
+    s.loc[0, "last_purchase"] = pd.NaT
+    scores = rfm_scores_global(rfm_inputs(s, AS_OF), rfm_thresholds(rfm_inputs(s, AS_OF)))
+    assert scores.iloc[0]["rfm_score"] == "111"
+
+
+def test_input_hash_is_order_free_and_sees_every_change():
+    df = pd.DataFrame({"customer_id": ["a", "a", "b"], "x": [1, 2, 3], "y": ["p", "q", None]})
+    h = input_hash(df, ["x", "y"], 1)
+    assert input_hash(df.iloc[::-1], ["x", "y"], 1).equals(h)
+    changed = input_hash(df.assign(x=[1, 5, 3]), ["x", "y"], 1)
+    assert changed["a"] != h["a"] and changed["b"] == h["b"]
+    assert input_hash(df, ["x", "y"], 2)["b"] != h["b"]  # salts keep tables apart
+
+
+def test_partition_is_stable_and_spread():
+    ids = np.array([f"cus_{i:06d}" for i in range(4000)], dtype=object)
+    parts = partition_of(ids, 8)
+    assert (parts == partition_of(ids, 8)).all()
+    assert parts.min() == 0 and parts.max() == 7
+    assert np.bincount(parts).min() > 350
+
+
+def test_age_from_birth_date_counts_birthdays():
+    births = pd.Series(["1990-01-01", "1990-01-02", None, "2030-01-01"])
+    assert age_at(births, pd.Timestamp("2026-01-01", tz="UTC")).tolist() == [36, 35, pd.NA, pd.NA]
+
+
+def test_consent_document_latest_wins_with_source():
+    recs = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a"],
+            "purpose": ["marketing"] * 3,
+            "channel": ["email", "email", "sms"],
+            "granted": [True, False, True],
+            "ts": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-01-01"], utc=True),
+            "source": ["crm", "api", "crm"],
+        }
+    )
+    doc = json.loads(consent_documents(recs)["a"])
+    assert doc["marketing"]["email"] == {"granted": False, "ts": "2025-02-01T00:00:00+00:00", "source": "api"}
+    assert doc["marketing"]["sms"]["granted"] is True
+
+
+def test_feature_frames_carry_exactly_the_declared_columns():
+    row = {
+        "customer_id": "a", "as_of": AS_OF, "first_observed": AS_OF - pd.Timedelta(days=10),
+        "last_purchase": AS_OF - pd.Timedelta(days=3), "last_interaction": pd.NaT, "favorite_categories": ["toys"],
+        "r": 5, "f": 4, "m": 3, "rfm_score": "543", "age": 40, "gender": "female", "country": "US",
+        "total_purchases": 2, "total_spend": 20.0, "avg_order_value": 10.0, "orders_last_365d": 2, "returns": 0,
+        "return_amount": 0.0, "engagement_score": 50, "interactions_last_90d": 0, "web_visits": 0,
+        "app_sessions": 0, "email_opens": 0, "email_clicks": 0, "campaign_responses": 0,
+        "preferred_channel": None, "support_tickets": 1, "open_tickets": 1, "social_mentions": 0,
+        "avg_sentiment": np.nan, "consent": json.dumps({"marketing": {"email": {"granted": True}}}),
+    }  # fmt: skip
+    frames = feature_frames(pd.DataFrame([row]))
+    assert set(frames) == set(FEATURE_COLUMNS)
+    for view, frame in frames.items():
+        assert list(frame.columns) == ["customer_id", "event_timestamp", *FEATURE_COLUMNS[view]]
+    t = frames["transactions"].iloc[0]
+    assert t["days_since_last_purchase"] == 3 and t["favorite_category"] == "toys"
+    assert frames["profile"].iloc[0]["tenure_days"] == 10
+    c = frames["consent"].iloc[0]
+    assert c["marketing_email"] == 1 and c[list(CONSENT_FEATURES)].sum() == 1
+
+
+def test_consent_feature_row_denies_by_default():
+    row = consent_feature_row("a", {"analytics": {"web": {"granted": True}}}, AS_OF.to_pydatetime())
+    assert row.iloc[0]["analytics_web"] == 1
+    assert row[list(CONSENT_FEATURES)].iloc[0].sum() == 1
