@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-C360 := $(VENV)/bin/c360
+C360 := $(abspath $(VENV)/bin/c360)
 WORKSPACE ?= demo-workspace
 CUSTOMERS ?= 5000
 SEED ?= 42
@@ -28,8 +28,8 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(C360) init $(WORKSPACE) --force
-	cd $(WORKSPACE) && ../$(C360) demo-data --customers $(CUSTOMERS) --seed $(SEED)
-	cd $(WORKSPACE) && ../$(C360) run
+	cd $(WORKSPACE) && $(C360) demo-data --customers $(CUSTOMERS) --seed $(SEED)
+	cd $(WORKSPACE) && $(C360) run
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
