@@ -1,0 +1,156 @@
+"""Feature tables written by `profiles` against the Feast repo: columns, materialization, training sets, consent.
+
+One small demo workspace, profiles built at three past times; the leakage test asks for label times between
+them and checks every row got the value valid at its time, never a later one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from c360.errors import NotFoundError
+from c360.features.materialize import materialize
+from c360.features.store import apply, open_feature_store
+from c360.features.training import historical_features, training_dataset
+from c360.profile.build import build_profiles, read_profiles
+from c360.profile.consent_updates import record_consent
+from c360.profile.feature_tables import FEATURE_COLUMNS
+from c360.profile.store import open_profile_store
+from c360.workspace import Workspace
+from tests.profile_data import demo_workspace
+
+pytestmark = [
+    pytest.mark.feast,
+    pytest.mark.ray,
+    pytest.mark.filterwarnings("ignore:Stream feature views are experimental"),
+]
+BUILDS = [
+    datetime(2025, 6, 1, tzinfo=UTC),
+    datetime(2025, 12, 1, tzinfo=UTC),
+    datetime(2026, 6, 1, tzinfo=UTC),
+]
+
+
+@pytest.fixture(scope="module")
+def ws(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws = demo_workspace(tmp_path_factory.mktemp("features"), customers=300, seed=5)
+    for when in BUILDS:
+        build_profiles(ws, as_of=when, full=True, partitions=2)
+    apply(ws)
+    return ws
+
+
+def feature_rows(ws: Workspace, view: str) -> pd.DataFrame:
+    return pd.concat(
+        [pd.read_parquet(f) for f in ws.lake.glob(f"features/{view}/*.parquet")], ignore_index=True
+    )
+
+
+def test_written_columns_are_exactly_the_feature_views(ws):
+    store = open_feature_store(ws)
+    declared = {v.name: [f.name for f in v.features] for v in store.list_feature_views()}
+    for view, cols in FEATURE_COLUMNS.items():
+        assert declared[view] == list(cols), view
+        assert list(feature_rows(ws, view).columns) == ["customer_id", "event_timestamp", *declared[view]]
+    assert {"ml_scores"} <= set(declared) - set(FEATURE_COLUMNS)  # written by the models stage, not here
+
+
+def test_materialize_is_incremental_and_serves_the_latest_values(ws):
+    first = materialize(ws)
+    expected = {view: len(feature_rows(ws, view)) for view in FEATURE_COLUMNS}
+    assert first.views == expected and first.rows == sum(expected.values())
+    again = materialize(ws)
+    assert again.rows == 0
+    latest = (
+        feature_rows(ws, "transactions")
+        .sort_values("event_timestamp")
+        .drop_duplicates("customer_id", keep="last")
+    )
+    sample = latest.sample(20, random_state=1)
+    online = (
+        open_feature_store(ws)
+        .get_online_features(
+            features=["transactions:total_spend", "transactions:total_purchases"],
+            entity_rows=[{"customer_id": c} for c in sample["customer_id"]],
+        )
+        .to_df()
+    )
+    assert online["total_spend"].round(2).tolist() == sample["total_spend"].round(2).tolist()
+
+
+def test_training_sets_never_see_values_from_after_the_label_time(ws):
+    rows = feature_rows(ws, "transactions")
+    wide = rows.pivot_table(index="customer_id", columns="event_timestamp", values="total_spend")
+    moving = wide[wide.nunique(axis=1) == len(BUILDS)].index[:25]  # values differ at every build
+    assert len(moving) >= 10
+    labels = [BUILDS[0] - timedelta(days=1), *(b + timedelta(days=10) for b in BUILDS)]
+    entity = pd.DataFrame(
+        [{"customer_id": c, "event_timestamp": t, "label": i} for c in moving for i, t in enumerate(labels)]
+    )
+    got = historical_features(
+        ws, entity, ["transactions:total_spend", "engagement_rfm:rfm_score"]
+    ).to_pandas()
+    # Feast's file offline store drops entity rows that precede every feature row instead of returning
+    # nulls; either way such a row must carry no value. Every later row is answered.
+    early = got["event_timestamp"] < pd.Timestamp(BUILDS[0])
+    assert got.loc[early, "total_spend"].isna().all()
+    assert (~early).sum() == len(moving) * len(BUILDS)
+    for r in got.itertuples():
+        valid = rows[(rows["customer_id"] == r.customer_id) & (rows["event_timestamp"] <= r.event_timestamp)]
+        if valid.empty:
+            assert pd.isna(r.total_spend)
+        else:
+            assert r.total_spend == pytest.approx(
+                valid.sort_values("event_timestamp").iloc[-1]["total_spend"]
+            )
+    ds = training_dataset(ws, entity, "clv")
+    assert ds.count() == len(moving) * len(BUILDS)
+    assert {"total_spend", "rfm_score", "age", "label"} <= set(ds.schema().names)
+
+
+def test_a_withdrawal_reaches_the_profile_store_and_the_online_store_at_once(ws):
+    materialize(ws)
+    cid = read_profiles(ws.lake, ["customer_id"])["customer_id"].iloc[7]
+    store = open_feature_store(ws)
+
+    def online() -> int:
+        out = store.get_online_features(
+            features=["consent:marketing_sms"], entity_rows=[{"customer_id": cid}]
+        )
+        return out.to_dict()["marketing_sms"][0]
+
+    now = datetime.now(UTC)
+    record_consent(ws, cid, "marketing", "sms", True, "api", ts=now, feature_store=store)
+    assert online() == 1
+    change = record_consent(ws, cid, "marketing", "sms", False, "api", ts=now + timedelta(seconds=1))
+    assert change.changed and change.pushed
+    assert online() == 0
+    with open_profile_store(ws) as profiles:
+        doc = profiles.get(cid)
+    assert doc["consent"]["marketing"]["sms"] == {
+        "granted": False,
+        "ts": (now + timedelta(seconds=1)).isoformat(),
+        "source": "api",
+    }
+    assert "sms" not in doc["preferences"]["marketingChannels"]
+    # an older statement loses: latest wins
+    stale = record_consent(ws, cid, "marketing", "sms", True, "crm", ts=now - timedelta(days=1))
+    assert not stale.changed and online() == 0
+    with pytest.raises(NotFoundError):
+        record_consent(ws, "cus_nobody", "marketing", "sms", False, "api")
+
+
+def test_the_next_build_folds_api_consent_into_the_ledger(ws):
+    cid = read_profiles(ws.lake, ["customer_id"])["customer_id"].iloc[7]
+    build_profiles(ws, as_of=datetime.now(UTC) + timedelta(minutes=1))
+    profiles = read_profiles(ws.lake).set_index("customer_id")
+    import json
+
+    assert json.loads(profiles.loc[cid, "consent"])["marketing"]["sms"]["granted"] is False
+    consent = feature_rows(ws, "consent")
+    assert (
+        consent[consent["customer_id"] == cid].sort_values("event_timestamp").iloc[-1]["marketing_sms"] == 0
+    )
