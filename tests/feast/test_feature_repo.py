@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from c360.features.store import apply, delete_online_entities, feast_env, open_feature_store, plan
+from c360.schemas import CONSENT_CHANNELS, CONSENT_PURPOSES
 from c360.settings import parse_settings
 from c360.workspace import Workspace
 
@@ -73,6 +74,7 @@ TABLES: dict[str, dict[str, list]] = {
         "next_product_propensity": [0.33, 0.05],
         "segment": ["loyal", "at_risk"],
     },
+    "consent": {f"{p}_{c}": [1, 0] for p in CONSENT_PURPOSES for c in CONSENT_CHANNELS},
     "realtime_signals": {
         "session_page_views": [6, 0],
         "cart_items": [2, 0],
