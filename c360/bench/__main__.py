@@ -54,6 +54,12 @@ def _erase_defaults() -> None:
     run(console=console)
 
 
+def _profiles_defaults() -> None:
+    from c360.bench.profiles import run
+
+    run(console=console)
+
+
 DEFAULT_RUNS: dict[str, Callable[[], object]] = {
     "demo-data": _demo_data_defaults,
     "ingest": _ingest_defaults,
@@ -168,6 +174,29 @@ def erase(
 
     sizes = tuple(customers) if customers else (20_000,)
     run(customers_list=sizes, seed=seed, workdir=workdir, console=console)
+
+
+@app.command("profiles")
+def profiles(
+    customers: Annotated[
+        list[int] | None, typer.Option("--customers", "-n", help="Size to time (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
+    online: Annotated[
+        list[str] | None, typer.Option(help="sqlite, redis or cosmos (repeatable; default: all three).")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the benchmark workspaces here.")] = None,
+) -> None:
+    """Profiles stage time for N customers, and Feast materialization rows/s per online store."""
+    from c360.bench.profiles import ONLINE_STORES, run
+
+    run(
+        sizes=tuple(customers) if customers else (20_000,),
+        seed=seed,
+        online=tuple(online) if online else ONLINE_STORES,
+        workdir=workdir,
+        console=console,
+    )
 
 
 @app.command("all")
