@@ -242,6 +242,9 @@ class IdentitySettings(_Strict):
     em: EMSettings = Field(default_factory=EMSettings)
     partitions: int = 8
     """Blocking-key partitions scored in parallel by Ray Data."""
+    ray_min_keys: int = 200_000
+    """Below this many blocking-key rows (a small incremental run) pairs are scored in this process: starting
+    Ray workers and shipping them the records costs more than the work."""
 
     @field_validator("match_threshold", "conflict_match_probability")
     @classmethod

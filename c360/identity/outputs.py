@@ -22,6 +22,11 @@ from c360.identity.store import IdentityStore
 LINK_COLUMNS = ["record_key_l", "record_key_r", "kind", "rule", "weight", "probability", "accepted", "reason"]
 
 
+def _member(values: np.ndarray, pool: set) -> np.ndarray:
+    """Hash-based membership (numpy's isin sorts object arrays, which is slow for strings)."""
+    return pd.Series(values, dtype=object).isin(pool).to_numpy()
+
+
 def _reasons(
     labels: np.ndarray,
     links: pd.DataFrame,
@@ -106,8 +111,8 @@ def write_outputs(
     # changed record, a record whose deterministic links changed, or a correction. Clustering is decided
     # component by component, so the others come out exactly as last time: the result equals a full run.
     if incremental and len(previous):
-        dirty = np.isin(keys, list(dirty_keys)) | pd.isna(prev_of_rid).to_numpy()
-        dirty |= np.isin(keys, list(changed_deterministic(old_links, links)))
+        dirty = _member(keys, dirty_keys) | pd.isna(prev_of_rid).to_numpy()
+        dirty |= _member(keys, changed_deterministic(old_links, links))
         for r in touched:
             dirty[r] = True
         redo = records_in_components_of(n, links, must, dirty)
@@ -201,9 +206,9 @@ def write_outputs(
     old_golden = store.read("golden") if incremental else None
     if old_golden is not None and len(old_golden):
         prev_cust = prev_of_rid.to_numpy()
-        moved = (prev_cust != cust) | pd.isna(prev_cust) | np.isin(keys, list(dirty_keys))
+        moved = (prev_cust != cust) | pd.isna(prev_cust) | _member(keys, dirty_keys)
         affected = set(cust[moved]) | set(prev_cust[moved][pd.notna(prev_cust[moved])])
-        rows = np.isin(cust, list(affected))
+        rows = _member(cust, affected)
         fresh = golden_records(raw.loc[rows].reset_index(drop=True), cust[rows], settings)
         golden = pd.concat([old_golden[~old_golden["customer_id"].isin(affected)], fresh], ignore_index=True)
         golden = (

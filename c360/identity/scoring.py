@@ -76,6 +76,11 @@ def score_candidates(
     keys = blocking_keys(prepared, len(settings.blocking_rules), settings.partitions, new_mask)
     if keys.empty:
         return _empty(records, settings, model is not None), 0
+    n_blocks = int(keys.groupby(["rule", "key"]).ngroups)
+    if len(keys) < settings.ray_min_keys:
+        local = pa.Table.from_pandas(keys.drop(columns=["partition"]), preserve_index=False)
+        out = score_partition(local, records, settings, model, min_weight, new_mask is not None)
+        return out.sort_by([("rid_l", "ascending"), ("rid_r", "ascending")]), n_blocks
     parts = [
         pa.Table.from_pandas(grp.drop(columns=["partition"]), preserve_index=False)
         for _, grp in keys.groupby("partition", sort=True)
@@ -98,7 +103,6 @@ def score_candidates(
         zero_copy_batch=True,
     )
     tables = [t for t in ds.iter_batches(batch_size=None, batch_format="pyarrow") if t.num_rows]
-    n_blocks = int(keys.groupby(["rule", "key"]).ngroups)
     if not tables:
         return _empty(records, settings, model is not None), n_blocks
     out = pa.concat_tables(tables, promote_options="default")
