@@ -1,4 +1,4 @@
-"""A small demo workspace carried through init -> demo-data -> ingest -> resolve, for profile and feature tests."""
+"""A small demo workspace through init -> demo-data -> ingest -> resolve, for profile and feature tests."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def demo_workspace(root: Path, customers: int, seed: int) -> Workspace:
 
 
 def keyed(ws: Workspace, record: str) -> pd.DataFrame:
-    """Standardized rows of a record type with the customer_id of their reference (independent of profiles)."""
+    """Standardized rows of a record type with the customer_id of their reference."""
     rows = read_standardized(ws.lake, record).to_pandas()
     id_map = IdentityStore(ws.lake).read("id_map")[["source", "source_record_id", "customer_id"]]
     return rows.merge(

@@ -46,7 +46,7 @@ def _rows_between(ws: Workspace, view: str, start: datetime | None, end: datetim
 
 
 def materialize(ws: Workspace, end: datetime | None = None) -> MaterializeReport:
-    """Incrementally materialize every batch view that has rows in the lake; returns rows loaded and time taken."""
+    """Incrementally materialize every view with rows in the lake; returns rows loaded and time taken."""
     end = (end or datetime.now(UTC)).astimezone(UTC)
     store = open_feature_store(ws)
     views = store.list_feature_views()

@@ -1,11 +1,11 @@
-"""`c360 profiles`: golden records + standardized behaviour -> `profiles/`, `features/<view>/`, the profile store.
+"""`c360 profiles`: golden records + standardized behaviour -> `profiles/`, `features/`, the profile store.
 
 Three steps, each vectorised:
 
 1. staging (Arrow, on the driver): every input keyed by customer_id and cut into hash partitions;
 2. pass 1 (Ray Data, one task per partition): per-customer input digests decide who changed; only they are
    aggregated; RFM inputs of every customer come back so the quintile edges are global, computed once;
-3. pass 2 (Ray Data, one task per partition): RFM scores, documents, the partition's profile file, feature rows.
+3. pass 2 (Ray Data, one task per partition): RFM scores, documents, the profile file, feature rows.
 
 The driver then upserts the rebuilt documents into the profile store, records aliases from identity merges
 (old ids keep answering) and removes customers that no longer exist from the store and the Feast online store.
@@ -180,7 +180,7 @@ def _update_store(ws: Workspace, rebuilt: pd.DataFrame, removed: set[str]) -> tu
 
 
 def _forget_online(ws: Workspace, removed: set[str]) -> None:
-    """Customers merged away or gone lose their Feast online rows (when the feature store has been applied)."""
+    """Customers merged away or gone lose their Feast online rows (once the feature store is applied)."""
     from c360.features.store import delete_online_entities, open_feature_store
 
     if (

@@ -58,7 +58,7 @@ def record_consent(
     ts: datetime | None = None,
     feature_store: Any | None = None,
 ) -> ConsentChange:
-    """Record one consent statement; NotFoundError for an unknown customer, StoreUnavailableError if a store is down."""
+    """Record one consent statement (NotFoundError: unknown customer; StoreUnavailableError: store down)."""
     check_purpose_channel(purpose, channel)
     ts = (ts or datetime.now(UTC)).astimezone(UTC)
     with open_profile_store(ws) as store:
@@ -74,8 +74,8 @@ def record_consent(
         lake = ws.lake
         update = pa.table(
             {
-                "customer_id": [cid], "ts": pa.array([ts], pa.timestamp("us", tz="UTC")), "purpose": [purpose],
-                "channel": [channel], "granted": [bool(granted)], "source": [source],
+                "customer_id": [cid], "ts": pa.array([ts], pa.timestamp("us", tz="UTC")),
+                "purpose": [purpose], "channel": [channel], "granted": [bool(granted)], "source": [source],
             }
         )  # fmt: skip
         name = f"{ts.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}.parquet"

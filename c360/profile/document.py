@@ -1,4 +1,4 @@
-"""The profile of each customer: one flat row per customer (lake `profiles/`) and its JSON document (the store).
+"""The profile of each customer: one flat row (lake `profiles/`) and its JSON document (the store).
 
 `assemble` joins the golden record with the aggregates (pure pandas, one partition at a time);
 `profile_documents` turns finished rows into documents in the seed schema of ARCHITECTURE.md ("The profile").
@@ -18,6 +18,7 @@ import pandas as pd
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.privacy.consent import latest_consent
 
+SEP = (",", ":")
 CONSENT_INPUT_COLUMNS = ["customer_id", "purpose", "channel", "granted", "ts", "source"]
 LIST_COLUMNS = ("emails", "phones", "device_ids", "cookie_ids", "favorite_categories")
 
@@ -58,6 +59,16 @@ def consent_documents(records: pd.DataFrame) -> pd.Series:
     return pd.Series({cid: json.dumps(doc, separators=(",", ":")) for cid, doc in docs.items()}, dtype=object)
 
 
+def lineage_json(golden: pd.DataFrame) -> list[str]:
+    """Per customer, `{golden field: "source:source_record_id"}` as JSON (fields with no value left out)."""
+    fields = [f for f in GOLDEN_FIELDS if f"{f}__from" in golden]
+    columns = [golden[f"{f}__from"].to_numpy(dtype=object) for f in fields]
+    return [
+        json.dumps({k: v for k, v in zip(fields, row, strict=True) if isinstance(v, str)}, separators=SEP)
+        for row in zip(*columns, strict=True)
+    ] if fields else ["{}"] * len(golden)  # fmt: skip
+
+
 def assemble(
     golden: pd.DataFrame,
     tx_summary: pd.DataFrame,
@@ -76,17 +87,7 @@ def assemble(
     out["first_observed"] = pd.to_datetime(golden["first_observed"], utc=True).to_numpy()
     for name in ("emails", "phones", "device_ids", "cookie_ids"):
         out[name] = golden[name].to_numpy() if name in golden else [[] for _ in range(len(golden))]
-    lineage = {f: golden[f"{f}__from"] for f in GOLDEN_FIELDS if f"{f}__from" in golden}
-    out["lineage"] = (
-        pd.DataFrame(lineage)
-        .apply(
-            lambda r: json.dumps({k: v for k, v in r.items() if isinstance(v, str)}, separators=(",", ":")),
-            axis=1,
-        )
-        .to_numpy()
-        if lineage and len(golden)
-        else "{}"
-    )
+    out["lineage"] = lineage_json(golden)
     out = out.set_index("customer_id")
     zero_int = ("total_purchases", "orders_last_365d", "returns")
     for frame, ints, floats in (
@@ -110,7 +111,7 @@ def assemble(
         out[col] = pd.to_datetime(out[col], utc=True) if col in out else pd.NaT
     favorite = out["favorite_categories"] if "favorite_categories" in out else [None] * len(out)
     out["favorite_categories"] = [list(v) if isinstance(v, list | np.ndarray) else [] for v in favorite]
-    out["preferred_channel"] = out["preferred_channel"] if "preferred_channel" in out else None
+    out["preferred_channel"] = out.get("preferred_channel")
     out["avg_sentiment"] = out["avg_sentiment"].astype(float) if "avg_sentiment" in out else np.nan
     eng = engagement.set_index("customer_id").reindex(out.index) if not engagement.empty else None
     out["engagement_score"] = eng["engagement_score"].fillna(0).astype(int) if eng is not None else 0

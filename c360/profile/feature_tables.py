@@ -23,14 +23,15 @@ FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
         "days_since_last_purchase", "favorite_category",
     ),
     "engagement_rfm": (
-        "r_score", "f_score", "m_score", "rfm_score", "engagement_score", "interactions_last_90d", "web_visits",
+        "r_score", "f_score", "m_score", "rfm_score", "engagement_score", "interactions_last_90d",
+        "web_visits",
         "app_sessions", "email_opens", "email_clicks", "campaign_responses", "days_since_last_interaction",
         "preferred_channel",
     ),
     "support_sentiment": ("support_tickets", "open_tickets", "social_mentions", "avg_sentiment"),
     "consent": CONSENT_FEATURES,
 }  # fmt: skip
-"""Views the profiles stage writes; ml_scores (models) and realtime_signals (events) come from other stages."""
+"""Views `profiles` writes; ml_scores (models) and realtime_signals (events) come from other stages."""
 
 
 def _days_since(ts: pd.Series, as_of: pd.Series) -> pd.Series:

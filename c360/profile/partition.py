@@ -66,7 +66,7 @@ def customer_digests(golden: pd.DataFrame, inputs: dict[str, pd.DataFrame]) -> p
 
 
 def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) -> pd.DataFrame:
-    """Pass 1: build the changed customers of one partition into `_staging/built/`; report RFM inputs of all."""
+    """Pass 1: build the changed customers of one partition into `_staging/built/`; RFM inputs of all."""
     golden = read_part(lake, "golden", part)
     inputs = {name: read_part(lake, name, part) for name in HASH_COLUMNS}
     digest = customer_digests(golden, inputs)
@@ -108,7 +108,7 @@ def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) 
 def finish_partition(
     lake: Lake, part: int, thresholds: dict[str, list[float]], run_id: str, removed: set[str]
 ) -> pd.DataFrame:
-    """Pass 2: RFM scores, documents, the partition's profiles file and feature rows of the rebuilt customers."""
+    """Pass 2: RFM scores, documents, the profiles file, feature rows of the rebuilt."""
     built = pq.read_table(built_path(lake, part), filesystem=lake.arrow_fs).to_pandas()
     as_of = pd.Timestamp(built["as_of"].iloc[0]) if len(built) else None
     if len(built):

@@ -43,7 +43,7 @@ def staging_path(lake: Lake, name: str, part: int) -> str:
 
 
 def _keyed(lake: Lake, record: str, id_map: pa.Table) -> tuple[pa.Table, int]:
-    """Standardized rows of `record` with their customer_id; rows whose reference resolves to nobody are counted."""
+    """Standardized rows of `record` with their customer_id; unresolved references counted."""
     wanted = ["source", "customer_ref", *(c for c in COLUMNS[record] if c != "source")]
     table = read_standardized(lake, record).select(wanted)
     keys = id_map.select(["source", "source_record_id", "customer_id"]).rename_columns(

@@ -1,4 +1,4 @@
-"""Feature tables written by `profiles` against the Feast repo: columns, materialization, training sets, consent.
+"""Feature tables written by `profiles` against the Feast repo: columns, materialize, training sets, consent.
 
 One small demo workspace, profiles built at three past times; the leakage test asks for label times between
 them and checks every row got the value valid at its time, never a later one.

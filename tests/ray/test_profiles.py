@@ -1,4 +1,4 @@
-"""`profiles` over Ray on a small demo workspace: values against the standardized data, incremental, merges."""
+"""`profiles` over Ray on a small demo workspace: values vs the standardized data, incremental, merges."""
 
 from __future__ import annotations
 

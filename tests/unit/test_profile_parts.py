@@ -1,4 +1,4 @@
-"""Pure pieces of the profiles stage: global RFM edges, input digests, partitions, documents, feature tables."""
+"""Pure pieces of `profiles`: global RFM edges, input digests, partitions, documents, feature tables."""
 
 from __future__ import annotations
 
@@ -89,9 +89,11 @@ def test_consent_document_latest_wins_with_source():
 def test_feature_frames_carry_exactly_the_declared_columns():
     row = {
         "customer_id": "a", "as_of": AS_OF, "first_observed": AS_OF - pd.Timedelta(days=10),
-        "last_purchase": AS_OF - pd.Timedelta(days=3), "last_interaction": pd.NaT, "favorite_categories": ["toys"],
+        "last_purchase": AS_OF - pd.Timedelta(days=3), "last_interaction": pd.NaT,
+        "favorite_categories": ["toys"],
         "r": 5, "f": 4, "m": 3, "rfm_score": "543", "age": 40, "gender": "female", "country": "US",
-        "total_purchases": 2, "total_spend": 20.0, "avg_order_value": 10.0, "orders_last_365d": 2, "returns": 0,
+        "total_purchases": 2, "total_spend": 20.0, "avg_order_value": 10.0, "orders_last_365d": 2,
+        "returns": 0,
         "return_amount": 0.0, "engagement_score": 50, "interactions_last_90d": 0, "web_visits": 0,
         "app_sessions": 0, "email_opens": 0, "email_clicks": 0, "campaign_responses": 0,
         "preferred_channel": None, "support_tickets": 1, "open_tickets": 1, "social_mentions": 0,
