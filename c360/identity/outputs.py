@@ -223,8 +223,15 @@ def write_outputs(
     store.write("aliases", all_aliases)
     store.write("golden", golden)
     store.append_changes(ids.changes, run_id)
-    store.write("records", raw)
-    store.write("prepared", prepared.drop(columns=[c for c in prepared.columns if c.endswith("__tf")]))
+    snapshot = prepared.drop(columns=[c for c in prepared.columns if c.endswith("__tf")])
+    if incremental and len(previous):
+        fresh = _member(keys, dirty_keys)
+        if fresh.any():
+            store.append("records", raw.loc[fresh], run_id)
+            store.append("prepared", snapshot.loc[fresh], run_id)
+    else:
+        store.write("records", raw, run_id)
+        store.write("prepared", snapshot, run_id)
     return {
         "customers": int(len(counts)),
         "changes": ids.changes["kind"].value_counts().to_dict(),

@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 from c360.io.lake import Lake
 from c360.schemas import standardized_schema
 
+# Record snapshots are written in parts: a full run writes one, an incremental run appends the new and changed
+# records only (the latest part wins for a record key), so a 1% run does not rewrite a million rows.
+PARTED = {"records": "state/records", "prepared": "state/prepared"}
 TABLES = ("links", "clusters", "id_map", "aliases", "golden", "corrections")
 _FILE = {
     "links": "links/links.parquet",
@@ -32,8 +35,6 @@ _FILE = {
     "aliases": "aliases/aliases.parquet",
     "golden": "golden/golden.parquet",
     "corrections": "corrections/corrections.parquet",
-    "records": "state/records.parquet",
-    "prepared": "state/prepared.parquet",
     "tf": "state/tf.parquet",
     "refused_identifiers": "state/refused_identifiers.parquet",
 }
@@ -47,20 +48,44 @@ class IdentityStore:
         return self.lake.path("identity", _FILE.get(name, name))
 
     def exists(self, name: str) -> bool:
+        if name in PARTED:
+            return bool(self._parts(name))
         return self.lake.fs.exists(self.path(name))
 
+    def _parts(self, name: str) -> list[str]:
+        return self.lake.glob(f"identity/{PARTED[name]}/*.parquet")
+
     def read(self, name: str) -> pd.DataFrame | None:
+        if name in PARTED:
+            parts = self._parts(name)
+            if not parts:
+                return None
+            frames = [self.lake.read_table(p).to_pandas() for p in parts]  # part names sort by run
+            df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            if len(frames) > 1:
+                df = df.drop_duplicates("record_key", keep="last").sort_values("record_key", kind="stable")
+            return df.reset_index(drop=True)
         if not self.exists(name):
             return None
         return self.lake.read_table(self.path(name)).to_pandas()
+
+    def append(self, name: str, df: pd.DataFrame, run_id: str) -> None:
+        """Add a part to a record snapshot (an incremental run's new and changed records)."""
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        self.lake.write_table(table, self.lake.path("identity", PARTED[name], f"part-{run_id}.parquet"))
 
     def read_arrow(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
         if not self.exists(name):
             return None
         return self.lake.read_table(self.path(name), columns=columns)
 
-    def write(self, name: str, df: pd.DataFrame | pa.Table) -> None:
+    def write(self, name: str, df: pd.DataFrame | pa.Table, run_id: str = "0") -> None:
         table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+        if name in PARTED:
+            for old in self._parts(name):
+                self.lake.rm(old)
+            self.lake.write_table(table, self.lake.path("identity", PARTED[name], f"part-{run_id}.parquet"))
+            return
         self.lake.write_table(table, self.path(name))
 
     def read_json(self, name: str) -> dict[str, Any] | None:
