@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import psutil
 import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -40,7 +39,8 @@ LINK_FIELDS = ["email", "phone", "device_id", "loyalty_id", "first_name", "last_
 class PeakMemory:
     """Largest proportional set size (PSS) of this process and its descendants, sampled in a thread.
 
-    PSS, not RSS: Ray's workers map the same shared-memory object store, which RSS would count once per process.
+    PSS, not RSS: Ray's workers map the same shared-memory object store, which RSS would count once per
+    process.
     """
 
     def __init__(self, interval: float = 0.5) -> None:

@@ -1,7 +1,8 @@
 """Splink (DuckDB backend) on the same records, with blocking and comparisons comparable to c360's.
 
 It reads c360's normalized record table (so both see identical values), trains the way Splink's documentation
-recommends (u by random sampling, the prior from deterministic rules, m by EM over two blocking rules), predicts
+recommends (u by random sampling, the prior from deterministic rules, m by EM over two blocking rules),
+predicts
 with the same blocking rules and clusters at the same threshold by connected components.
 """
 
@@ -23,7 +24,7 @@ SPLINK_COLUMNS = [
 
 
 def _blocking_sql(settings: IdentitySettings) -> list[str]:
-    """c360's blocking rules as Splink SQL (the functions c360 adds have DuckDB equivalents or are skipped)."""
+    """c360's blocking rules as Splink SQL (c360's key functions become precomputed columns)."""
     # c360 links on strong identifiers deterministically; Splink gets them as blocking rules and comparisons.
     rules = [f"l.{f} = r.{f}" for f in IDENTIFIER_COLUMNS]
     for rule in settings.blocking_rules:

@@ -119,7 +119,7 @@ def _connect(threads: int | None = 1) -> duckdb.DuckDBPyConnection:
 def comparison_vectors(
     records: pa.Table, pairs: pa.Table, settings: IdentitySettings, threads: int | None = 1
 ) -> pa.Table:
-    """rid_l, rid_r, rule, one TINYINT level per comparison and the term frequency of each tf-adjusted field."""
+    """The pairs' columns, one TINYINT level per comparison, the term frequency of each tf-adjusted field."""
     con = _connect(threads)
     con.register("rec", records)
     con.register("pairs", pairs)
@@ -138,7 +138,7 @@ def comparison_vectors(
 
 
 def candidate_pairs(keys: pa.Table, records: pa.Table, n_rules: int, new_only: bool = False) -> pa.Table:
-    """Pairs (rid_l < rid_r) sharing a key under some rule, each produced once: by the first rule it satisfies.
+    """Pairs (rid_l < rid_r) sharing a key under some rule, each produced once, by the first rule it meets.
 
     `keys` holds (rule, key, rid[, is_new]) for the blocks of one partition; `records` the k0..kN columns.
     With `new_only`, only pairs with at least one new record are produced (the incremental run).

@@ -22,7 +22,7 @@ STRONG_IDENTIFIERS: tuple[str, ...] = (
     "social_handle",
     "loyalty_id",
 )
-# Functions a blocking key may apply to a field: `soundex(last_name)`, `prefix3(first_name)`, `year(birth_date)`.
+# Functions a blocking key may apply to a field: `soundex(last_name)`, `prefix3(first_name)`, `year(...)`.
 BLOCKING_FUNCTIONS: tuple[str, ...] = ("soundex", "metaphone", "prefix3", "prefix4", "year", "nickname")
 SURVIVORSHIP_RULES = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
 _KEY = re.compile(r"^(?:(?P<fn>[a-z0-9_]+)\((?P<inner>[a-z_]+)\)|(?P<plain>[a-z_]+))$")
@@ -33,7 +33,7 @@ class _Strict(BaseModel):
 
 
 def parse_blocking_key(key: str) -> tuple[str | None, str]:
-    """`soundex(last_name)` -> ("soundex", "last_name"); `postcode` -> (None, "postcode"). Raises ValueError."""
+    """`soundex(last_name)` -> ("soundex", "last_name"); `postcode` -> (None, "postcode"); or ValueError."""
     m = _KEY.match(key.strip())
     if not m:
         raise ValueError(f"blocking key {key!r} must be a field or function(field)")
@@ -105,8 +105,8 @@ class ComparisonSettings(_Strict):
 
     An address is one comparison of street, postcode and city together (they are not independent evidence):
     exact street with agreeing postcode, then each street band with agreeing postcode, then a street in the
-    lowest band with the same city, then that street alone, then postcode and city, postcode alone, city alone,
-    different."""
+    lowest band with the same city, then that street alone, then postcode and city, postcode alone, city
+    alone, different."""
     max_edits: int = 1
     """Damerau-Levenshtein edits accepted as a fuzzy level (identifier, date)."""
     nicknames: bool = False
@@ -146,8 +146,15 @@ def comparison_level_names(c: ComparisonSettings) -> list[str]:
     levels = ["exact"]
     if c.method == "address":
         bands = [f"street jw>={t:g}" for t in c.thresholds]
-        return ["exact", *bands, "street_and_city", "street_only", "postcode_and_city", "same_postcode", "same_city",
-                "different"]  # fmt: skip
+        tail = [
+            "street_and_city",
+            "street_only",
+            "postcode_and_city",
+            "same_postcode",
+            "same_city",
+            "different",
+        ]
+        return ["exact", *bands, *tail]
     if c.method in ("string", "name"):
         if c.method == "name" and c.nicknames:
             levels.append("nickname")
@@ -196,7 +203,7 @@ class IdentitySettings(_Strict):
     )  # fmt: skip
     """Placeholder values never used to link (compared after each identifier's normalization)."""
     max_people_per_identifier: int = 5
-    """Cardinality guard K: an identifier carried by more than K different people is not used, and is reported."""
+    """Cardinality guard K: an identifier shared by more than K different people is not used (reported)."""
     blocking_rules: list[BlockingRule] = Field(
         default_factory=lambda: [
             BlockingRule(keys=["first_name", "last_name"]),

@@ -51,7 +51,8 @@ def assign_ids(
     """Map this run's cluster labels to customer ids.
 
     `previous` holds (record_key, customer_id) from the last run; `history` (customer_id, n_records,
-    first_seen) ranks customers in a merge; `taken` is every id ever issued (current and aliases), never reused.
+    first_seen) ranks customers in a merge; `taken` is every id ever issued (current and aliases): never
+    reused.
     """
     reasons = reasons or {}
     cur = pd.DataFrame({"record_key": record_keys, "label": labels})

@@ -184,7 +184,7 @@ def em(
     max_iterations: int,
     tolerance: float,
 ) -> tuple[list[np.ndarray], float, int]:
-    """EM with u fixed: returns m (only the `train` comparisons move), the match share lambda and iterations."""
+    """EM with u fixed: m (only the `train` comparisons move), the match share lambda, the iterations."""
     m = [mi.copy() for mi in m]
     it = 0
     if patterns.shape[0] == 0 or counts.sum() == 0:
@@ -238,7 +238,7 @@ def train_model(
     records: pd.DataFrame,
     settings: IdentitySettings,
 ) -> FSModel:
-    """Estimate u from random pairs, m by EM per blocking rule, and the prior from the expected match count."""
+    """u from random pairs, m by EM per blocking rule, the prior from the expected number of matches."""
     comps = settings.comparisons
     names = [gamma_name(c) for c in comps]
     n_levels = [len(comparison_level_names(c)) for c in comps]

@@ -21,7 +21,8 @@ from c360.identity.nicknames import nickname_map
 RECORD_KEY = "record_key"
 _STREET_ABBREVIATIONS = {
     "street": "st", "road": "rd", "avenue": "ave", "av": "ave", "drive": "dr", "lane": "ln", "place": "pl",
-    "court": "ct", "crescent": "cres", "boulevard": "blvd", "circuit": "cct", "terrace": "tce", "parade": "pde",
+    "court": "ct", "crescent": "cres", "boulevard": "blvd", "circuit": "cct", "terrace": "tce",
+    "parade": "pde",
     "highway": "hwy", "square": "sq", "apartment": "apt", "suite": "ste", "north": "n", "south": "s",
     "east": "e", "west": "w",
 }  # fmt: skip
@@ -71,7 +72,7 @@ def _map_unique(s: pd.Series, fn) -> pd.Series:
 
 
 def key_hash(parts: list[pd.Series]) -> pd.Series:
-    """One uint64-valued key per row from string parts; null when any part is null (the row is not blocked)."""
+    """One 64-bit key per row from string parts; null when any part is null (the row is not blocked)."""
     valid = np.ones(len(parts[0]), dtype=bool)
     joined = None
     for p in parts:

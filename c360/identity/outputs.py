@@ -1,4 +1,4 @@
-"""The end of a run: clusters from links, stable ids, the change log, golden records, all written to the lake."""
+"""The end of a run: clusters from links, stable ids, the change log, golden records, written to the lake."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.identity.cluster import cluster_records, conflict_values
-from c360.identity.incremental import changed_deterministic, records_in_components_of
 from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import DETERMINISTIC_WEIGHT
 from c360.identity.golden import golden_records
 from c360.identity.ids import assign_ids, merge_aliases
+from c360.identity.incremental import changed_deterministic, records_in_components_of
 from c360.identity.model import FSModel, threshold_weight
 from c360.identity.store import IdentityStore
 
@@ -34,7 +34,7 @@ def _reasons(
     previous: pd.Series,
     touched: dict[int, str],
 ) -> dict[int, str]:
-    """Why a cluster changed: a correction, the strongest link joining two old customers, or a refused link."""
+    """Why a cluster changed: a correction, the strongest link joining two old customers, a refused link."""
     out: dict[int, str] = {}
     for rid, cid in touched.items():
         out.setdefault(int(labels[rid]), f"correction {cid}")

@@ -1,4 +1,4 @@
-"""Real-time identity: resolve one identify event (anonymous id or cookie, plus email or user id) in microseconds.
+"""Real-time identity: one identify event (anonymous id or cookie, plus email or user id) in microseconds.
 
 `IdentityIndex.load(ws)` builds an in-memory map from every usable normalized identifier to its customer,
 from the batch run's `identity/` tables (identifiers refused by the hygiene rules are left out, so a
@@ -73,7 +73,7 @@ class IdentityIndex:
                 for v, c in zip(vals[ok], cust[ok], strict=True):
                     if (fld, v) not in bad:
                         index.setdefault((fld, v), c)
-            # A user id is also the source's own record id: "<source>:<id>" resolves to that record's customer.
+            # A user id may be a source's own record id: "<source>:<id>" resolves to that record's customer.
             for k, c in zip(id_map["record_key"], id_map["customer_id"], strict=True):
                 index[("record_key", k)] = c
         aliases_df = store.read("aliases")

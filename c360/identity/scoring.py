@@ -1,4 +1,4 @@
-"""Ray Data composition of the pure pair functions: blocks are partitioned by blocking key and scored in parallel.
+"""Ray Data composes the pure pair functions: blocks are partitioned by blocking key and scored in parallel.
 
 Each partition holds whole blocks (every record of a key lands in the same partition), so a worker finds all
 of its pairs alone. The records' comparison columns go to the object store once and every worker reads them
@@ -51,7 +51,7 @@ def score_partition(
     min_weight: float | None,
     new_only: bool,
 ) -> pa.Table:
-    """The pure function each worker runs: candidate pairs, their levels, and (with a model) weights + filter."""
+    """What each worker runs: candidate pairs, their levels, and (given a model) weights and the filter."""
     pairs = candidate_pairs(keys, records, len(settings.blocking_rules), new_only=new_only)
     gammas = comparison_vectors(records, pairs, settings)
     if model is None or gammas.num_rows == 0:
@@ -70,7 +70,7 @@ def score_candidates(
     min_weight: float | None,
     new_mask: np.ndarray | None,
 ) -> tuple[pa.Table, int]:
-    """All candidate pairs (or, with a model, the links) over Ray Data; returns the table and the block count."""
+    """All candidate pairs (or, given a model, the links) over Ray Data; the table and the block count."""
     import ray
 
     keys = blocking_keys(prepared, len(settings.blocking_rules), settings.partitions, new_mask)

@@ -8,7 +8,7 @@ identity/aliases/aliases.parquet      retired customer ids -> the id that absorb
 identity/changes/run=<run_id>.parquet the append-only change log: new, merge, split
 identity/golden/golden.parquet        golden records with lineage per attribute
 identity/corrections/corrections.parquet  operator must-link / do-not-link rules
-identity/state/                       model, term frequencies, record snapshots, refused identifiers, run state
+identity/state/                       model, term frequencies, record snapshots, refused identifiers, state
 ```
 """
 
@@ -124,7 +124,7 @@ def standardized_identity_files(lake: Lake) -> list[str]:
 
 
 def read_standardized(lake: Lake, files: list[str]) -> pa.Table:
-    """Identity records from the given files, in the canonical schema (partition values restored if absent)."""
+    """Identity records of the given files in the canonical schema (partition values restored if absent)."""
     schema = standardized_schema("identity")
     tables = []
     for f in files:

@@ -143,8 +143,8 @@ def test_corrections_split_and_merge_with_explanations(incremental_ws) -> None:
     assert report.changes.get("split", 0) >= 1
     after = store.read("id_map").set_index("record_key")["customer_id"]
     assert after[members[1]] == big and after[members[0]] != big
-    loner = after[members[0]]
-    split = store.read_changes().query("kind == 'split' and customer_id == @loner").iloc[-1]
+    changes = store.read_changes()
+    split = changes[(changes["kind"] == "split") & (changes["customer_id"] == after[members[0]])].iloc[-1]
     assert split["other_customer_id"] == big and split["reason"].startswith("correction")
     # Link two different customers: a merge, the one with more records keeps its id, the other is an alias.
     other = sizes[(sizes == 1)].index[0]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from c360.identity.cluster import cluster_records
-from c360.identity.config import IdentitySettings
+from c360.identity.config import IDENTITY_FIELDS, IdentitySettings
 from c360.identity.deterministic import deterministic_links
 from c360.identity.normalize import prepare_records
 
@@ -102,8 +102,7 @@ def test_corrections_must_link_and_do_not_link() -> None:
 
 
 def identity_rows(rows: list[dict]) -> pd.DataFrame:
-    cols = ("email", "phone", "device_id", "cookie_id", "social_handle", "loyalty_id", "first_name", "last_name",
-            "birth_date", "gender", "street", "city", "postcode", "state", "country", "observed_at")  # fmt: skip
+    cols = tuple(f for f in IDENTITY_FIELDS if f != "source")
     df = pd.DataFrame(
         [{**dict.fromkeys(cols), "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)]
     )

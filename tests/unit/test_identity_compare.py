@@ -14,16 +14,14 @@ from c360.identity.compare import (
     comparison_columns,
     comparison_vectors,
 )
-from c360.identity.config import IdentitySettings
+from c360.identity.config import IDENTITY_FIELDS, IdentitySettings
 from c360.identity.normalize import prepare_records
 
 pytestmark = pytest.mark.unit
 
 
 def records(rows: list[dict]) -> pd.DataFrame:
-    base = {f: None for f in ("email", "phone", "device_id", "cookie_id", "social_handle", "loyalty_id", "first_name",
-                              "last_name", "birth_date", "gender", "street", "city", "postcode", "state", "country",
-                              "observed_at")}  # fmt: skip
+    base = {f: None for f in IDENTITY_FIELDS if f != "source"}
     df = pd.DataFrame([{**base, "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)])
     df["record_key"] = df["source"] + ":" + df["source_record_id"]
     return df
@@ -100,6 +98,6 @@ def test_candidate_pairs_once_each_and_new_only() -> None:
     # Incremental: record 2 is the only new one -> only its pairs.
     new = prep["rid"].isin([2]).to_numpy()
     keys_new = blocking_keys(prep, len(s.blocking_rules), 1, new)
-    pairs_new = candidate_pairs(pa.Table.from_pandas(keys_new.drop(columns="partition"), preserve_index=False), rec,
-                                len(s.blocking_rules), new_only=True).to_pandas()  # fmt: skip
+    keys_new_t = pa.Table.from_pandas(keys_new.drop(columns="partition"), preserve_index=False)
+    pairs_new = candidate_pairs(keys_new_t, rec, len(s.blocking_rules), new_only=True).to_pandas()
     assert set(zip(pairs_new["rid_l"], pairs_new["rid_r"], strict=True)) == {(0, 2), (1, 2)}
