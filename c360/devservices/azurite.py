@@ -47,9 +47,12 @@ def azurite() -> Iterator[Azurite]:
         proc = subprocess.Popen(
             [
                 str(folder / "node_modules" / ".bin" / "azurite-blob"),
-                "--blobHost", "127.0.0.1",
-                "--blobPort", str(port),
-                "--location", data,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                data,
                 "--disableTelemetry",
                 "--skipApiVersionCheck",
                 "--silent",

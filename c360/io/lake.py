@@ -34,7 +34,9 @@ class Lake:
             self.protocol = "abfs"
             self.root = rest.strip("/")
         elif rest and protocol != "file":
-            raise StoreUnavailableError(f"lake uri {uri!r}: unsupported scheme {protocol!r} (use a path or abfs://)")
+            raise StoreUnavailableError(
+                f"lake uri {uri!r}: unsupported scheme {protocol!r} (use a path or abfs://)"
+            )
         else:
             local = Path(rest if rest else uri).expanduser()
             if not local.is_absolute():
