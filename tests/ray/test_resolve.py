@@ -211,3 +211,24 @@ def test_no_usable_identifier_stays_a_singleton_and_identify_is_fast(ray_session
         index.resolve_identify(anonymous_id=f"a{i}", email="ann@example.org", phone="+1 415 555 0101")
         timings.append(time.perf_counter() - t)
     assert np.percentile(timings, 99) < 0.005
+
+
+@pytest.mark.azure
+def test_resolve_writes_through_the_lake_on_abfs(ray_session, azurite_lake, tmp_path: Path) -> None:
+    """The same run on an `abfs://` lake (azurite): every identity table goes through `ws.lake`."""
+    settings = Settings.model_validate(
+        {"lake": {"uri": azurite_lake.uri, "storage_options": azurite_lake.storage_options}}
+    )
+    ws = Workspace.from_settings(settings, tmp_path)
+    table = febrl_standardized(3)["febrl"].slice(0, 600)
+    ws.lake.write_table(
+        table, ws.lake.path("standardized/identity/source=febrl/load_date=2020-01-01/p.parquet")
+    )
+    report = resolve(ws, progress=False)
+    store = IdentityStore(ws.lake)
+    id_map = store.read("id_map")
+    assert len(id_map) == 600 and report.customers == id_map["customer_id"].nunique() < 600
+    assert ws.lake.glob("identity/changes/*.parquet") and store.read("golden") is not None
+    some = id_map["customer_id"].value_counts().index[0]
+    assert explain(ws, some).records
+    assert resolve(ws, progress=False).mode == "nothing"
