@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from c360.identity.golden import LIST_FIELDS
 from c360.io.lake import Lake
 from c360.profile.aggregates import (
     engagement_score,
@@ -54,9 +55,8 @@ def read_previous(lake: Lake, part: int, columns: list[str] | None = None) -> pd
 def customer_digests(golden: pd.DataFrame, inputs: dict[str, pd.DataFrame]) -> pd.Series:
     """customer_id -> uint64 digest of the golden row and every behaviour row of the customer."""
     g = golden.copy()
-    for col in g.columns:
-        if g[col].dtype == object:
-            g[col] = g[col].map(lambda v: json.dumps(list(v)) if isinstance(v, list | np.ndarray) else v)
+    for col in (c for c in LIST_FIELDS if c in g.columns):
+        g[col] = ["\x1f".join(map(str, v)) if v is not None else "" for v in g[col]]
     total = input_hash(g, [c for c in g.columns if c != "customer_id"], 0).reindex(golden["customer_id"])
     total = total.fillna(0).astype("uint64")
     for salt, (name, cols) in enumerate(HASH_COLUMNS.items(), start=1):

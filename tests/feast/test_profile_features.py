@@ -154,3 +154,46 @@ def test_the_next_build_folds_api_consent_into_the_ledger(ws):
     assert (
         consent[consent["customer_id"] == cid].sort_values("event_timestamp").iloc[-1]["marketing_sms"] == 0
     )
+
+
+def test_training_sets_leave_out_erased_customers(ws):
+    from c360.privacy.suppression import CUSTOMER, add_to_suppression
+
+    ids = read_profiles(ws.lake, ["customer_id"])["customer_id"].iloc[:5].tolist()
+    entity = pd.DataFrame({"customer_id": ids, "event_timestamp": [BUILDS[-1] + timedelta(days=1)] * 5})
+    assert sorted(
+        historical_features(ws, entity, ["transactions:total_spend"])["customer_id"].to_pylist()
+    ) == sorted(ids)
+    add_to_suppression(ws.lake, "erasure-test", [(CUSTOMER, ids[0])])
+    got = historical_features(ws, entity, ["transactions:total_spend"])["customer_id"].to_pylist()
+    assert sorted(got) == sorted(ids[1:])
+
+
+def test_a_merge_removes_the_old_id_online_and_serves_the_survivor(ws):
+    from c360.identity.corrections import add_correction
+    from c360.identity.resolve import resolve
+
+    materialize(ws)
+    ids = read_profiles(ws.lake, ["customer_id"])["customer_id"].sort_values().tolist()
+    a, b = ids[-1], ids[-2]
+    store = open_feature_store(ws)
+
+    def online(cid: str) -> float | None:
+        out = store.get_online_features(
+            features=["transactions:total_spend"], entity_rows=[{"customer_id": cid}]
+        )
+        return out.to_dict()["total_spend"][0]
+
+    assert online(a) is not None and online(b) is not None
+    add_correction(ws, "link", a, b)
+    resolve(ws, progress=False)
+    report = build_profiles(ws, as_of=datetime.now(UTC) + timedelta(minutes=2))
+    assert report.removed == 1
+    after = set(read_profiles(ws.lake, ["customer_id"])["customer_id"])
+    survivor, gone = (a, b) if a in after else (b, a)
+    assert online(gone) is None  # deleted from the online store by the profiles stage
+    materialize(ws)
+    spend = read_profiles(ws.lake).set_index("customer_id").loc[survivor, "total_spend"]
+    assert online(survivor) == pytest.approx(spend)
+    with open_profile_store(ws) as profiles:
+        assert profiles.get(gone)["customerId"] == survivor
