@@ -121,7 +121,9 @@ def assemble(
 
 
 def _iso(value: Any) -> str | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
         return None
     return pd.Timestamp(value).isoformat()
 
@@ -195,6 +197,17 @@ def profile_document(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+TIME_COLUMNS = ("last_purchase", "last_interaction", "as_of")
+
+
+def iso_column(values: pd.Series) -> pd.Series:
+    """Timestamps as ISO 8601 text (`+00:00`), vectorised; missing values become None."""
+    ts = pd.to_datetime(values, utc=True)
+    text = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").str.replace(".000000+", "+", regex=False)
+    return text.astype(object).where(ts.notna(), None)
+
+
 def profile_documents(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Documents for every row of a finished profile frame (rfm columns included)."""
+    frame = frame.assign(**{c: iso_column(frame[c]) for c in TIME_COLUMNS})
     return [profile_document(row) for row in frame.to_dict("records")]

@@ -25,7 +25,7 @@ from c360.profile.aggregates import (
     support_sentiment,
     transaction_summary,
 )
-from c360.profile.document import assemble, consent_documents, profile_document
+from c360.profile.document import assemble, consent_documents, profile_documents
 from c360.profile.feature_tables import feature_frames
 from c360.profile.staging import read_part
 
@@ -114,9 +114,7 @@ def finish_partition(
     if len(built):
         scores = rfm_scores_global(rfm_inputs(built, as_of), thresholds)
         built = built.merge(scores, on="customer_id", how="left")
-        built["document"] = [
-            json.dumps(profile_document(r), separators=(",", ":")) for r in built.to_dict("records")
-        ]
+        built["document"] = [json.dumps(doc, separators=(",", ":")) for doc in profile_documents(built)]
     previous = read_previous(lake, part)
     if previous is not None:
         kept = previous[~previous["customer_id"].isin(set(built["customer_id"]) | removed)]
