@@ -179,18 +179,26 @@ def write_outputs(
 
     # A refused pair is refused under every kind of link it has (deterministic and probabilistic rows); links
     # of components not clustered again keep last run's verdict.
-    why = dict(
-        zip(zip(keys[refused["rid_l"]], keys[refused["rid_r"]], strict=True), refused["reason"], strict=True)
+    n_keys = np.int64(n)
+    why = pd.DataFrame(
+        {
+            "pair": refused["rid_l"].to_numpy(np.int64) * n_keys + refused["rid_r"].to_numpy(np.int64),
+            "reason": refused["reason"].to_numpy(object),
+        }
     )
     if old_links is not None and len(old_links):
-        kept = old_links[~old_links["accepted"].astype(bool)]
-        kept = kept[~redo[pd.Index(keys).get_indexer(kept["record_key_l"])]]
-        why.update(
-            zip(zip(kept["record_key_l"], kept["record_key_r"], strict=True), kept["reason"], strict=True)
+        kept = old_links.loc[~old_links["accepted"].astype(bool), ["record_key_l", "record_key_r", "reason"]]
+        index = pd.Index(keys)
+        kl, kr = index.get_indexer(kept["record_key_l"]), index.get_indexer(kept["record_key_r"])
+        ok = (kl >= 0) & (kr >= 0)
+        ok[ok] &= ~redo[kl[ok]]
+        why = pd.concat(
+            [why, pd.DataFrame({"pair": kl[ok] * n_keys + kr[ok], "reason": kept["reason"].to_numpy()[ok]})]
         )
-    pair_reason = pd.Series(
-        list(zip(links["record_key_l"], links["record_key_r"], strict=True)), index=links.index
-    ).map(why)
+    # Pairs encoded as one integer (rid_l * n + rid_r): a hash lookup, no Python tuple per link.
+    reason_of = why.drop_duplicates("pair").set_index("pair")["reason"]
+    link_pairs = links["rid_l"].to_numpy(np.int64) * n_keys + links["rid_r"].to_numpy(np.int64)
+    pair_reason = pd.Series(reason_of.reindex(link_pairs).to_numpy(), index=links.index)
     both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
