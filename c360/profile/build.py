@@ -7,8 +7,9 @@ Three steps, each vectorised:
    aggregated; RFM inputs of every customer come back so the quintile edges are global, computed once;
 3. pass 2 (Ray Data, one task per partition): RFM scores, documents, the profile file, feature rows.
 
-The driver then upserts the rebuilt documents into the profile store, records aliases from identity merges
-(old ids keep answering) and removes customers that no longer exist from the store and the Feast online store.
+Pass 2 tasks upsert their rebuilt documents into the profile store; the driver then records aliases from
+identity merges (old ids keep answering) and removes customers that no longer exist from the store and
+the Feast online store.
 Time-relative values (engagementScore, RFM, days since ...) are as of the customer's last rebuild, recorded
 as `engagement.asOf` and as the feature rows' event_timestamp; `full=True` refreshes everyone.
 """
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 from c360.identity.store import IdentityStore
 from c360.io.lake import Lake
 from c360.profile.aggregates import ENGAGEMENT_FORMULA, rfm_thresholds
-from c360.profile.partition import aggregate_partition, finish_partition, profile_path
+from c360.profile.partition import aggregate_partition, finish_partition
 from c360.profile.staging import stage_inputs
 from c360.workspace import Workspace
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 16
 STATE_FILE = ("profiles", "_state", "profiles.json")
-UPSERT_BATCH = 1000
 
 
 @dataclass
@@ -66,9 +66,24 @@ def _pass1(batch: dict[str, Any], lake: dict[str, Any], as_of: pd.Timestamp, ful
 
 
 def _pass2(
-    batch: dict[str, Any], lake: dict[str, Any], thresholds: dict, run_id: str, removed: set[str]
+    batch: dict[str, Any],
+    lake: dict[str, Any],
+    thresholds: dict,
+    run_id: str,
+    removed: set[str],
+    store_ws: Workspace | None,
 ) -> pd.DataFrame:
-    parts = [finish_partition(_lake(lake), int(p), thresholds, run_id, removed) for p in batch["part"]]
+    from c360.profile.store import open_profile_store
+
+    store = open_profile_store(store_ws) if store_ws is not None else None
+    try:
+        upsert = store.upsert_many if store is not None else None
+        parts = [
+            finish_partition(_lake(lake), int(p), thresholds, run_id, removed, upsert) for p in batch["part"]
+        ]
+    finally:
+        if store is not None:
+            store.close()
     return pd.concat(parts, ignore_index=True)
 
 
@@ -130,14 +145,21 @@ def build_profiles(
 
     t0 = time.perf_counter()
     rebuilt = _over_partitions(
-        partitions, _pass2, lake=_lake_args(lake), thresholds=thresholds, run_id=run_id, removed=removed
+        partitions,
+        _pass2,
+        lake=_lake_args(lake),
+        thresholds=thresholds,
+        run_id=run_id,
+        removed=removed,
+        store_ws=Workspace.from_settings(ws.settings, ws.root) if write_store else None,
     )
     report.rebuilt = len(rebuilt)
     report.seconds["finish"] = time.perf_counter() - t0
 
     if write_store:
         t0 = time.perf_counter()
-        report.upserted, report.aliases = _update_store(ws, rebuilt, removed)
+        report.upserted = len(rebuilt)  # upserted by the pass 2 tasks
+        report.aliases = _update_store(ws, removed)
         report.seconds["store"] = time.perf_counter() - t0
         if removed:
             _forget_online(ws, removed)
@@ -155,28 +177,19 @@ def build_profiles(
     return report
 
 
-def _update_store(ws: Workspace, rebuilt: pd.DataFrame, removed: set[str]) -> tuple[int, int]:
-    """Upsert rebuilt documents in batches, then aliases (merged-away ids keep answering), then deletions."""
+def _update_store(ws: Workspace, removed: set[str]) -> int:
+    """Aliases (merged-away ids keep answering), then deletion of customers that are gone without one."""
     from c360.profile.store import open_profile_store
 
-    lake = ws.lake
-    upserted = 0
     with open_profile_store(ws) as store:
-        for part, ids in rebuilt.groupby("part")["customer_id"]:
-            table = pq.read_table(
-                profile_path(lake, int(part)), filesystem=lake.arrow_fs, columns=["customer_id", "document"]
-            ).to_pandas()
-            docs = table.loc[table["customer_id"].isin(set(ids)), "document"].tolist()
-            for i in range(0, len(docs), UPSERT_BATCH):
-                upserted += store.upsert_many([json.loads(d) for d in docs[i : i + UPSERT_BATCH]])
-        aliases = IdentityStore(lake).read("aliases")
+        aliases = IdentityStore(ws.lake).read("aliases")
         mapping: dict[str, str] = {}
         if aliases is not None and len(aliases):
             mapping = dict(zip(aliases["alias_id"], aliases["customer_id"], strict=True))
             store.add_aliases(mapping)
         for cid in removed - set(mapping):
             store.delete(cid)
-    return upserted, len(mapping)
+    return len(mapping)
 
 
 def _forget_online(ws: Workspace, removed: set[str]) -> None:

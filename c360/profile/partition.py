@@ -8,6 +8,8 @@ documents and writes the partition's `profiles/` file and feature rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,7 @@ HASH_COLUMNS: dict[str, list[str]] = {
     "interaction": ["ts", "type", "channel", "attributes"],
     "consent": ["ts", "purpose", "channel", "granted", "source"],
 }
+UPSERT_BATCH = 1000
 RFM_STATUS_COLUMNS = ["customer_id", "status", "recency", "frequency", "monetary"]
 
 
@@ -106,15 +109,24 @@ def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) 
 
 
 def finish_partition(
-    lake: Lake, part: int, thresholds: dict[str, list[float]], run_id: str, removed: set[str]
+    lake: Lake,
+    part: int,
+    thresholds: dict[str, list[float]],
+    run_id: str,
+    removed: set[str],
+    upsert: Callable[[list[dict[str, Any]]], int] | None = None,
 ) -> pd.DataFrame:
-    """Pass 2: RFM scores, documents, the profiles file, feature rows of the rebuilt."""
+    """Pass 2: RFM scores, documents (upserted when `upsert` is given), the profiles file, feature rows."""
     built = pq.read_table(built_path(lake, part), filesystem=lake.arrow_fs).to_pandas()
     as_of = pd.Timestamp(built["as_of"].iloc[0]) if len(built) else None
     if len(built):
         scores = rfm_scores_global(rfm_inputs(built, as_of), thresholds)
         built = built.merge(scores, on="customer_id", how="left")
-        built["document"] = [json.dumps(doc, separators=(",", ":")) for doc in profile_documents(built)]
+        docs = profile_documents(built)
+        built["document"] = [json.dumps(doc, separators=(",", ":")) for doc in docs]
+        if upsert is not None:  # the store write overlaps the other partitions' work
+            for i in range(0, len(docs), UPSERT_BATCH):
+                upsert(docs[i : i + UPSERT_BATCH])
     previous = read_previous(lake, part)
     if previous is not None:
         kept = previous[~previous["customer_id"].isin(set(built["customer_id"]) | removed)]
