@@ -21,7 +21,8 @@ def febrl_identity_settings(with_ssn: bool = True) -> dict:
     The default config compares an address as one piece of evidence, because in customer data a household
     shares street, postcode and city (and often a phone): three agreements that would otherwise be counted as
     three independent proofs. FEBRL has no households and corrupts the three fields independently, so there
-    each is evidence of its own. Everything else (blocking, EM, thresholds, anti-chaining) is the default.
+    each is evidence of its own. Blocking, comparisons of names and dates, EM and clustering are the defaults;
+    the two probabilities below differ (see there).
     """
     from c360.identity.config import IdentitySettings
 
@@ -33,6 +34,10 @@ def febrl_identity_settings(with_ssn: bool = True) -> dict:
         {"field": "postcode", "method": "identifier", "max_edits": 1},
     ]
     d["comparisons"] = comps
+    # FEBRL corrupts birth dates and social security numbers wholesale, and has no households: two records
+    # whose strong attributes disagree may share a cluster whenever their own comparison leans to a match.
+    d["conflict_match_probability"] = 0.001
+    d["match_threshold"] = 0.5
     if not with_ssn:
         d["blocking_rules"] = [r for r in d["blocking_rules"] if r["keys"] != ["loyalty_id"]]
     return d

@@ -229,9 +229,9 @@ class IdentitySettings(_Strict):
             ComparisonSettings(field="loyalty_id", method="identifier", max_edits=2, conflict=True),
         ]
     )
-    match_threshold: float = 0.9
+    match_threshold: float = 0.99
     """Posterior match probability at or above which a scored pair becomes a link."""
-    conflict_match_probability: float = 0.5
+    conflict_match_probability: float = 0.99
     """Two records whose strong attributes conflict share a cluster only when their own comparison (the
     conflict priced in) reaches this probability; a chain of links through other records never suffices."""
     max_cluster_size: int = 50
