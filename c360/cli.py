@@ -35,7 +35,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
     )
-    for noisy in ("azure", "urllib3", "filelock", "fsspec", "ray"):
+    for noisy in ("azure", "urllib3", "filelock", "fsspec", "ray", "feast"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -45,6 +45,19 @@ def _profiles(ws: Workspace, console: Console) -> object:
     return report
 
 
+def _features(ws: Workspace, console: Console) -> object:
+    from c360.features.materialize import materialize
+    from c360.features.store import apply
+
+    apply(ws)  # idempotent: registers the repo's objects and creates online tables on first use
+    report = materialize(ws)
+    console.print(
+        f"materialized {report.rows:,} row(s) of {len(report.views)} view(s) into the "
+        f"{ws.settings.stores.feast.online_store} online store in {report.seconds:.1f}s"
+    )
+    return report
+
+
 def _retention(ws: Workspace, console: Console) -> object:
     from c360.privacy.retention import run_retention
 
@@ -57,6 +70,7 @@ STAGES: list[Stage] = [
     Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
     Stage("resolve", "standardized/identity -> identity/: customer ids, golden records", _resolve),
     Stage("profiles", "golden + standardized -> profiles/, features/, the profile store", _profiles),
+    Stage("features", "feast apply, then features/ -> the online store (incremental)", _features),
     Stage("retention", "drop rows older than privacy.retention_days (data minimization)", _retention),
 ]
 

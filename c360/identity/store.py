@@ -77,7 +77,18 @@ class IdentityStore:
     def read_arrow(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
         if not self.exists(name):
             return None
+        if name in PARTED:
+            df = self.read(name)
+            assert df is not None
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            return table.select(columns) if columns else table
         return self.lake.read_table(self.path(name), columns=columns)
+
+    def files(self, name: str) -> list[str]:
+        """Every parquet file holding table `name` (the parts of a record snapshot, or the one file)."""
+        if name in PARTED:
+            return self._parts(name)
+        return [self.path(name)] if self.exists(name) else []
 
     def write(self, name: str, df: pd.DataFrame | pa.Table, run_id: str = "0") -> None:
         table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)

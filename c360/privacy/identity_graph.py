@@ -99,8 +99,8 @@ def erase_from_identity(store: IdentityStore, subject: Subject) -> StoreCounts:
         "prepared": {"record_key": keys},
     }
     for name, values in plain.items():
-        if store.exists(name):
-            counts.add(filter_parquet(lake, store.path(name), values))
+        for path in store.files(name):  # record snapshots are kept in parts, one per run
+            counts.add(filter_parquet(lake, path, values))
     for path in lake.glob("identity/changes/*.parquet"):
         counts.add(filter_parquet(lake, path, {"customer_id": cids, "other_customer_id": cids}))
     if store.exists("corrections"):
