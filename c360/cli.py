@@ -93,7 +93,7 @@ def resolve(
     full: Annotated[bool, typer.Option(help="Re-score every record, not only new ones.")] = False,
     retrain: Annotated[bool, typer.Option(help="Re-estimate the matching model (m/u by EM) first.")] = False,
 ) -> None:
-    """Resolve identities: standardized/identity -> identity/ (links, clusters, customer ids, golden records)."""
+    """Resolve identities: standardized/identity -> identity/ (links, clusters, ids, golden records)."""
     from c360.identity.resolve import print_report
     from c360.identity.resolve import resolve as run_resolve
 
@@ -212,15 +212,49 @@ def features_materialize(workspace: WorkspaceOpt = Path(".")) -> None:
     )
 
 
+profile_app = typer.Typer(help="Read unified profiles from the profile store.", no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
+
+
+@profile_app.command("get")
+def profile_get(
+    customer_id: Annotated[str, typer.Argument(help="A customer id (a merged-away id answers too).")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Print one customer's profile document as JSON."""
+    import json
+
+    from c360.profile.store import open_profile_store
+
+    with open_profile_store(_workspace(workspace)) as store:
+        console.print_json(json.dumps(store.get(customer_id), default=str))
+
+
+@profile_app.command("find")
+def profile_find(
+    kind: Annotated[str, typer.Argument(help="email, phone, device or cookie.")],
+    value: Annotated[str, typer.Argument(help="The identifier (phones in E.164).")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """The customer id behind an identifier."""
+    from c360.profile.store import open_profile_store
+
+    with open_profile_store(_workspace(workspace)) as store:
+        console.print(store.lookup(kind, value))
+
+
 @app.command()
 def run(
     workspace: WorkspaceOpt = Path("."),
     stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,
 ) -> None:
     """Run every pipeline stage in order (ingest, then the stages that build on it)."""
-    from c360.pipeline import run_pipeline
+    from c360.pipeline import print_next_steps, run_pipeline
 
-    run_pipeline(_workspace(workspace), console, only=stage)
+    ws = _workspace(workspace)
+    run_pipeline(ws, console, only=stage)
+    if not stage:
+        print_next_steps(ws, console)
 
 
 def entrypoint() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
@@ -81,3 +82,24 @@ def run_pipeline(ws: Workspace, console: Console, only: list[str] | None = None)
             continue
         console.rule(f"[bold]{stage.name}[/bold]: {stage.purpose}")
         stage.run(ws, console)
+
+
+def print_next_steps(ws: Workspace, console: Console) -> None:
+    """Where the results are and commands to look at them, with a real customer id from this run."""
+    from c360.identity.store import IdentityStore
+
+    clusters = IdentityStore(ws.lake).read_arrow("clusters", columns=["customer_id", "n_records"])
+    console.rule("[bold]done[/bold]")
+    console.print(f"workspace  {ws.root}\nlake       {ws.lake.display_uri}")
+    if clusters is None or clusters.num_rows == 0:
+        return
+    df = clusters.to_pandas().sort_values(["n_records", "customer_id"], ascending=[False, True])
+    # a well-linked customer, not the most extreme one
+    example = str(df.iloc[min(len(df) - 1, len(df) // 10)]["customer_id"])
+    w = "" if ws.root == Path.cwd() else f" -w {ws.root}"
+    console.print(
+        "try:\n"
+        f"  c360 profile get {example}{w}        # the unified profile document\n"
+        f"  c360 identity explain {example}{w}   # the records behind it and why they were linked\n"
+        f"  c360 erase {example}{w}              # the right to be forgotten"
+    )
