@@ -74,13 +74,11 @@ def golden_records(
     for f in GOLDEN_FIELDS:
         score, direction = _order(_rule_for(settings, f), f)
         usable = f'"{f}" IS NOT NULL' + (f" AND \"{f}\" <> ''" if pa.types.is_string(table[f].type) else "")
+        key = f"({'' if direction == 'DESC' else '-'}score, obs, -rn)"
         ctes.append(
             f"""g_{f} AS (
-                SELECT customer_id,
-                       first(v ORDER BY score {direction}, observed_at DESC NULLS LAST, record_key) AS "{f}",
-                       first(record_key ORDER BY score {direction}, observed_at DESC NULLS LAST, record_key)
-                         AS "{f}__from"
-                FROM (SELECT customer_id, record_key, observed_at, "{f}" AS v, {score} AS score
+                SELECT customer_id, arg_max(v, {key}) AS "{f}", arg_max(record_key, {key}) AS "{f}__from"
+                FROM (SELECT customer_id, record_key, rn, obs, "{f}" AS v, {score} AS score
                       FROM r WHERE {usable})
                 GROUP BY customer_id)"""
         )
@@ -101,7 +99,13 @@ def golden_records(
         FROM b {" ".join(joins)} ORDER BY b.customer_id
     """
     con = duckdb.connect()
-    con.register("r", table)
+    con.execute("SET enable_progress_bar = false")
+    # rn: position in record-key order (ties go to the smallest key); obs: recency, missing = oldest.
+    con.register("t", table)
+    con.execute(
+        "CREATE TEMP TABLE r AS SELECT *, row_number() OVER (ORDER BY record_key) AS rn, "
+        "coalesce(epoch_us(observed_at), -9223372036854775807) AS obs FROM t"
+    )
     out = con.sql(sql).df()
     con.close()
     for name in ("sources", *LIST_FIELDS):
