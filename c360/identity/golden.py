@@ -63,6 +63,17 @@ def golden_records(
         "record_key": pa.array(records["record_key"].to_numpy(dtype=object), pa.string()),
         "source": pa.array(records["source"].to_numpy(dtype=object), pa.string()),
         "observed_at": pa.array(observed, pa.timestamp("us", tz="UTC")),
+        # rn: rank in record-key order (ties go to the smallest key); obs: recency, missing = oldest.
+        "rn": pa.array(
+            pd.Series(records["record_key"].to_numpy(dtype=object)).rank(method="first").to_numpy(np.int64)
+        ),
+        "obs": pa.array(
+            np.where(
+                observed.notna().to_numpy(),
+                observed.to_numpy(dtype="datetime64[us]").astype(np.int64),
+                np.iinfo(np.int64).min + 1,
+            )
+        ),
     }
     fields = [*GOLDEN_FIELDS, *(f for f in LIST_FIELDS.values() if f not in GOLDEN_FIELDS)]
     for f in fields:
@@ -100,12 +111,7 @@ def golden_records(
     """
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    # rn: position in record-key order (ties go to the smallest key); obs: recency, missing = oldest.
-    con.register("t", table)
-    con.execute(
-        "CREATE TEMP TABLE r AS SELECT *, row_number() OVER (ORDER BY record_key) AS rn, "
-        "coalesce(epoch_us(observed_at), -9223372036854775807) AS obs FROM t"
-    )
+    con.register("r", table)  # zero-copy: DuckDB scans the arrow columns in place
     out = con.sql(sql).df()
     con.close()
     for name in ("sources", *LIST_FIELDS):
