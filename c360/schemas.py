@@ -18,6 +18,16 @@ FileFormat = Literal["csv", "jsonl", "parquet"]
 RECORD_TYPES: tuple[str, ...] = get_args(RecordType)
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
+# Identifiers that name one person on their own: equal normalized values link records deterministically.
+STRONG_IDENTIFIERS: tuple[str, ...] = (
+    "email",
+    "phone",
+    "device_id",
+    "cookie_id",
+    "social_handle",
+    "loyalty_id",
+)
+
 TransactionKind = Literal["purchase", "return", "cancel"]
 InteractionType = Literal[
     "support_ticket",

@@ -11,17 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from c360.schemas import canonical_fields
+from c360.schemas import STRONG_IDENTIFIERS, canonical_fields
 
 IDENTITY_FIELDS: tuple[str, ...] = ("source", *canonical_fields("identity"))
-STRONG_IDENTIFIERS: tuple[str, ...] = (
-    "email",
-    "phone",
-    "device_id",
-    "cookie_id",
-    "social_handle",
-    "loyalty_id",
-)
 # Functions a blocking key may apply to a field: `soundex(last_name)`, `prefix3(first_name)`, `year(...)`.
 BLOCKING_FUNCTIONS: tuple[str, ...] = ("soundex", "metaphone", "prefix3", "prefix4", "year", "nickname")
 SURVIVORSHIP_RULES = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]

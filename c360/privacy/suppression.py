@@ -24,18 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.io.lake import Lake
+from c360.schemas import STRONG_IDENTIFIERS
 from c360.workspace import Workspace
 
 SUPPRESSION_DIR = ("privacy", "suppression")
 SALT_PATH = ("_state", "privacy", "salt.json")
-IDENTIFIER_KINDS: tuple[str, ...] = (
-    "email",
-    "phone",
-    "device_id",
-    "cookie_id",
-    "social_handle",
-    "loyalty_id",
-)
+IDENTIFIER_KINDS: tuple[str, ...] = STRONG_IDENTIFIERS
 RECORD = "record"
 CUSTOMER = "customer_id"
 SCHEMA = pa.schema(

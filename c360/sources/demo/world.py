@@ -62,28 +62,6 @@ _EMAIL_DOMAINS: tuple[tuple[tuple[str, float], ...], ...] = (
 # Mobile plans likewise. Every plan yields numbers libphonenumber accepts as valid.
 CALLING_CODES = ("44", "1", "49", "33", "34", "39", "353")
 TRUNK = ("0", "", "0", "0", "", "", "0")
-_US_AREA_CODES = (
-    "212",
-    "310",
-    "415",
-    "617",
-    "312",
-    "713",
-    "206",
-    "305",
-    "404",
-    "503",
-    "702",
-    "215",
-    "602",
-    "303",
-    "214",
-    "646",
-    "818",
-    "469",
-    "512",
-    "615",
-)
 
 SEGMENTS: tuple[str, ...] = ("prospect", "occasional", "bargain_hunter", "loyal", "vip")
 SEGMENT_WEIGHTS = np.array([0.18, 0.32, 0.22, 0.20, 0.08])
