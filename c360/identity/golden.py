@@ -12,8 +12,8 @@ import pandas as pd
 from c360.identity.config import IdentitySettings, SurvivorshipRule
 
 GOLDEN_FIELDS: tuple[str, ...] = (
-    "first_name", "last_name", "birth_date", "gender", "email", "phone", "street", "city", "postcode", "state",
-    "country", "loyalty_id", "social_handle",
+    "first_name", "last_name", "birth_date", "gender", "email", "phone", "street", "city", "postcode",
+    "state", "country", "loyalty_id", "social_handle",
 )  # fmt: skip
 LIST_FIELDS: dict[str, str] = {
     "emails": "email",
