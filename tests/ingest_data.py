@@ -152,10 +152,11 @@ def write_customers(lake: Lake, written: Written, part: int, n: int) -> str:
             problems.append(Expected(rel, i, "phone", "invalid_phone", "field_nulled"))
         if i % 10 == 5:
             line[5] = "31/02/1985"
-            problems.append(Expected(rel, i, "birth_date", "invalid_date"))
+            # identity records are kept with the unreadable field nulled (their identifiers still count)
+            problems.append(Expected(rel, i, "birth_date", "invalid_date", "field_nulled"))
         if i % 10 == 6:
             line[7] = "yesterday"
-            problems.append(Expected(rel, i, "observed_at", "invalid_timestamp"))
+            problems.append(Expected(rel, i, "observed_at", "invalid_timestamp", "field_nulled"))
         if i % 25 == 7:
             line = line[:4]
             problems.append(Expected(rel, i, None, "malformed_row"))

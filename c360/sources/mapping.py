@@ -246,6 +246,7 @@ def standardize_batch(
     rejected = np.zeros(n, dtype=bool)
     values: dict[str, pa.Array] = {}
     bad: dict[str, np.ndarray] = {}
+    nullable: list[str] = []  # fields whose unreadable values are nulled instead of rejecting the row
 
     for f in RECORD_FIELDS[record]:
         delivered = _source_column(table, fs, f.name, n)
@@ -268,7 +269,10 @@ def standardize_batch(
         if not result.invalid.any():
             continue
         reason = INVALID_REASON[kind]
-        if kind in NULLABLE_KINDS:
+        # Identity records have no required fields: an unreadable birth date or timestamp is dropped and the
+        # record kept, so its identifiers still reach identity resolution (nothing is lost that was valid).
+        if kind in NULLABLE_KINDS or record == "identity":
+            nullable.append(f.name)
             continue  # logged below for the rows that are kept
         issues.add(result.invalid, f.name, reason, ROW_REJECTED, describe_problem(reason, f.name, fs, record))
         rejected |= result.invalid
@@ -300,9 +304,9 @@ def standardize_batch(
             rejected |= missing
 
     nulled = 0
-    for name in ("email", "phone"):
-        if name in bad and (kept_bad := bad[name] & ~rejected).any():
-            reason = INVALID_REASON[name]
+    for name in nullable:
+        if (kept_bad := bad[name] & ~rejected).any():
+            reason = INVALID_REASON[field_kind(record, name, schema.field(name).type)]
             issues.add(kept_bad, name, reason, FIELD_NULLED, describe_problem(reason, name, fs, record))
             nulled += int(kept_bad.sum())
 

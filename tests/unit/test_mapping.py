@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -117,7 +117,7 @@ def test_invalid_identifiers_are_nulled_and_the_row_kept_without_pii_in_messages
     rows = [
         {"id": "P1", "mail": "ann@example.com", "tel": "+44 20 7946 0958", "dob": "1980-01-31"},
         {"id": "P2", "mail": "secret-ann-at-example", "tel": "0000000000", "dob": "1980-01-31"},
-        {"id": "P3", "mail": "bob@example.com", "tel": "n/a", "dob": "31/31/1980"},  # bad date: rejected
+        {"id": "P3", "mail": "bob@example.com", "tel": "n/a", "dob": "31/31/1980"},  # bad date: nulled, kept
         {"id": "", "mail": "", "tel": "", "dob": ""},  # nothing required for identity: kept
     ]
     out = run(
@@ -130,15 +130,19 @@ def test_invalid_identifiers_are_nulled_and_the_row_kept_without_pii_in_messages
     assert q == [
         {"row": 2, "field": "email", "reason": "invalid_email", "action": "field_nulled"},
         {"row": 2, "field": "phone", "reason": "invalid_phone", "action": "field_nulled"},
-        {"row": 3, "field": "birth_date", "reason": "invalid_date", "action": "row_rejected"},
+        {"row": 3, "field": "phone", "reason": "invalid_phone", "action": "field_nulled"},
+        {"row": 3, "field": "birth_date", "reason": "invalid_date", "action": "field_nulled"},
     ]
-    kept = out.standardized.select(["source_record_id", "email", "phone"]).to_pylist()
+    kept = out.standardized.select(["source_record_id", "email", "phone", "birth_date"]).to_pylist()
     assert kept == [
-        {"source_record_id": "P1", "email": "ann@example.com", "phone": "+442079460958"},
-        {"source_record_id": "P2", "email": None, "phone": None},
-        {"source_record_id": "raw/x/a.csv:4", "email": None, "phone": None},  # empty id -> file:row
-    ]
-    assert out.fields_nulled == 2
+        {"source_record_id": "P1", "email": "ann@example.com", "phone": "+442079460958",
+         "birth_date": date(1980, 1, 31)},
+        {"source_record_id": "P2", "email": None, "phone": None, "birth_date": date(1980, 1, 31)},
+        # an identity record is never rejected for an unreadable field: its identifiers still count
+        {"source_record_id": "P3", "email": "bob@example.com", "phone": None, "birth_date": None},
+        {"source_record_id": "raw/x/a.csv:4", "email": None, "phone": None, "birth_date": None},  # file:row
+    ]  # fmt: skip
+    assert out.fields_nulled == 4
     for message in out.quarantine.column("message").to_pylist():
         assert "secret-ann" not in message and "0000000000" not in message and "31/31" not in message
 
