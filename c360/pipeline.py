@@ -48,9 +48,9 @@ def _profiles(ws: Workspace, console: Console) -> object:
 
 def _features(ws: Workspace, console: Console) -> object:
     from c360.features.materialize import materialize
-    from c360.features.store import apply
+    from c360.features.store import apply_if_changed
 
-    apply(ws)  # idempotent: registers the repo's objects and creates online tables on first use
+    apply_if_changed(ws)  # registers the repo and creates online tables when it is new or has changed
     report = materialize(ws)
     console.print(
         f"materialized {report.rows:,} row(s) of {len(report.views)} view(s) into the "

@@ -15,6 +15,7 @@ imports the repo's modules by bare name, changes directory and prints; a child k
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -197,7 +198,40 @@ def plan(ws: Workspace) -> str:
 
 def apply(ws: Workspace) -> str:
     """`feast apply`: register the repo's objects and create their online tables or containers."""
-    return run_feast(ws, "apply")
+    out = run_feast(ws, "apply")
+    _apply_stamp(ws).write_text(_repo_digest(ws), encoding="utf-8")
+    return out
+
+
+def apply_if_changed(ws: Workspace) -> bool:
+    """`apply` unless the repo and the rendered config are what the last apply registered; True if it ran.
+
+    `feast apply` costs a child process and seconds; the pipeline calls this on every run, so an unchanged
+    repo is not registered again.
+    """
+    stamp = _apply_stamp(ws)
+    registry_missing = (
+        ws.settings.stores.feast.registry == "file"
+        and not ws.resolve_path(ws.settings.stores.feast.registry_path).exists()
+    )
+    if not registry_missing and stamp.exists() and stamp.read_text(encoding="utf-8") == _repo_digest(ws):
+        return False
+    apply(ws)
+    return True
+
+
+def _apply_stamp(ws: Workspace) -> Path:
+    return ws.resolve_path(ws.settings.stores.feast.registry_path).parent / "feast_apply.sha256"
+
+
+def _repo_digest(ws: Workspace) -> str:
+    """SHA-256 of the repo's definitions and the rendered config (without secrets)."""
+    repo = feature_repo_path(ws)
+    digest = hashlib.sha256(yaml.safe_dump(render_feature_store_config(ws, secrets=False)).encode())
+    for path in sorted(p for p in repo.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        digest.update(str(path.relative_to(repo)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 # -------------------------------------------------------------------------------- entity deletion (erase)
