@@ -108,16 +108,6 @@ def febrl_standardized(which: int, with_ssn: bool = True) -> dict[str, pa.Table]
     return out
 
 
-def write_febrl_standardized(lake_root: Path, which: int, with_ssn: bool = True) -> None:
-    """Write FEBRL straight into `standardized/identity/source=<s>/load_date=2020-01-01/` of a local lake."""
-    import pyarrow.parquet as pq
-
-    for source, table in febrl_standardized(which, with_ssn).items():
-        target = lake_root / "standardized" / "identity" / f"source={source}" / "load_date=2020-01-01"
-        target.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target / "part-0.parquet")
-
-
 FEBRL_MAPPING = {
     "first_name": "given_name",
     "last_name": "surname",

@@ -29,7 +29,6 @@ from rich.table import Table
 from c360.identity.evaluate import clustering_quality, pairs_quality
 from c360.identity.store import IdentityStore
 from c360.runtime import ensure_ray
-from c360.settings import Settings
 from c360.workspace import Workspace, init_workspace
 
 GIB = 1024**3
@@ -97,18 +96,19 @@ def _quality_row(name: str, q: Any, seconds: float) -> dict[str, Any]:
 
 
 def febrl_quality(which: int, with_ssn: bool, splink: bool = True, workdir: Path | None = None) -> list[dict]:
-    from c360.bench.febrl import febrl_frames, febrl_identity_settings, write_febrl_standardized
+    from c360.bench.febrl import febrl_frames, febrl_identity_settings, write_febrl_workspace
     from c360.bench.splink_baseline import splink_resolve
     from c360.identity.resolve import resolve
+    from c360.sources.ingest import ingest
 
     label = f"FEBRL{which} {'with' if with_ssn else 'without'} soc_sec_id"
     rows = []
     with _scratch(workdir, f"febrl{which}{'ssn' if with_ssn else ''}") as root:
-        write_febrl_standardized(root / "data" / "lake", which, with_ssn)
-        ws = Workspace.from_settings(
-            Settings.model_validate({"identity": febrl_identity_settings(with_ssn)}), root
-        )
+        # the user's path: CSV under raw/, columns mapped in c360.yaml, ingest, then resolve
+        write_febrl_workspace(root, which, with_ssn, identity=febrl_identity_settings(with_ssn))
+        ws = Workspace.load(root)
         ensure_ray(ws.settings.ray, progress=False)  # Ray start-up is not identity work
+        ingest(ws, progress=False)
         t = time.perf_counter()
         resolve(ws, progress=False)
         secs = time.perf_counter() - t
