@@ -131,6 +131,106 @@ def test_a_merge_rekeys_and_the_old_id_still_answers(built):
     assert latest["total_spend"] == pytest.approx(spend, abs=0.02)
 
 
+STORE_KINDS = {"email": "email", "phone": "phone", "device_id": "device", "cookie_id": "cookie"}
+"""Identifier column of the record snapshot -> the profile store's identifier kind."""
+DOC_FIELDS = {"email": "email", "phone": "phone", "device_id": "deviceIds", "cookie_id": "cookieIds"}
+
+
+def _identifiers(rows: pd.DataFrame) -> set[tuple[str, str]]:
+    return {(k, str(v)) for k in STORE_KINDS for v in rows[k].dropna() if str(v)}
+
+
+def _connected(keys: list[str], links: pd.DataFrame) -> bool:
+    """Whether accepted links among `keys` alone join them all (union-find)."""
+    parent = {k: k for k in keys}
+
+    def root(k: str) -> str:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    inside = links[links["record_key_l"].isin(parent) & links["record_key_r"].isin(parent)]
+    for left, right in zip(inside["record_key_l"], inside["record_key_r"], strict=True):
+        parent[root(left)] = root(right)
+    return len({root(k) for k in keys}) == 1
+
+
+def _split_candidate(ws) -> tuple[str, str, set[tuple[str, str]], set[tuple[str, str]]]:
+    """(customer, record to split off, identifiers only that record holds, identifiers only the rest hold).
+
+    A customer of three or more records whose other records stay linked without the one split off, so the
+    split makes exactly two parts; the first such customer and record in id order.
+    """
+    store = IdentityStore(ws.lake)
+    records = store.read("records").merge(
+        store.read("id_map")[["record_key", "customer_id"]], on="record_key"
+    )
+    links = store.read("links")
+    links = links[links["accepted"].astype(bool)]
+    sizes = records.groupby("customer_id").size()
+    for cid in sorted(sizes[sizes >= 3].index):
+        mine = records[records["customer_id"] == cid].sort_values("record_key")
+        for key in mine["record_key"]:
+            rest = mine[mine["record_key"] != key]
+            own = _identifiers(mine[mine["record_key"] == key]) - _identifiers(rest)
+            kept = _identifiers(rest) - _identifiers(mine[mine["record_key"] == key])
+            if own and kept and _connected(rest["record_key"].tolist(), links):
+                return cid, key, own, kept
+    raise AssertionError("no customer to split in the demo data")
+
+
+def test_a_split_rekeys_and_both_parts_answer(built):
+    ws, _ = built
+    cid, key, own, kept_ids = _split_candidate(ws)
+    id_map = IdentityStore(ws.lake).read("id_map")
+    rest = sorted(id_map.loc[(id_map["customer_id"] == cid) & (id_map["record_key"] != key), "record_key"])
+    before = read_profiles(ws.lake).set_index("customer_id").loc[cid]
+    with open_profile_store(ws) as store:
+        doc = store.get(cid)
+        for kind, value in own:
+            assert value in doc["identities"][DOC_FIELDS[kind]]  # the split-off record's data is counted
+
+    correction = add_correction(ws, "unlink", key, cid)
+    assert correction.left_keys == [key] and correction.right_keys == rest
+    run = resolve(ws, progress=False)
+    report = build_profiles(ws, as_of=datetime(2026, 11, 3, 12, tzinfo=UTC))
+
+    assert run.mode == "incremental" and run.changes == {"split": 1}
+    id_map = IdentityStore(ws.lake).read("id_map").set_index("record_key")["customer_id"]
+    new = id_map[key]
+    assert new != cid and new.startswith("cus_")
+    assert (id_map[rest] == cid).all(), "the larger part keeps the customer id"
+    changes = IdentityStore(ws.lake).read_changes()
+    split = changes[(changes["run_id"] == run.run_id) & (changes["kind"] == "split")]
+    assert split[["customer_id", "other_customer_id", "records"]].values.tolist() == [[new, cid, 1]]
+    assert split["reason"].iloc[0] == f"correction {correction.correction_id}"
+    assert report.removed == 0 and report.rebuilt >= 2
+    aliases = IdentityStore(ws.lake).read("aliases")
+    assert not {cid, new} & set(aliases["alias_id"]), "a split retires no id"
+
+    after = read_profiles(ws.lake).set_index("customer_id")
+    assert {cid, new} <= set(after.index)
+    assert after.loc[cid, "total_spend"] + after.loc[new, "total_spend"] == pytest.approx(
+        before["total_spend"], abs=0.02
+    )
+    with open_profile_store(ws) as store:
+        kept, split_off = store.get(cid), store.get(new)
+        assert kept["customerId"] == cid and split_off["customerId"] == new
+        assert store.resolve(new) == new and store.resolve(cid) == cid
+        for kind, value in own:
+            assert value not in kept["identities"][DOC_FIELDS[kind]]
+            assert value in split_off["identities"][DOC_FIELDS[kind]]
+            assert store.lookup(STORE_KINDS[kind], value) == new
+        for kind, value in kept_ids:
+            assert value in kept["identities"][DOC_FIELDS[kind]]
+            assert store.lookup(STORE_KINDS[kind], value) == cid
+        assert key not in kept["lineage"].values()
+        assert set(split_off["lineage"].values()) == {key}
+        assert kept["transactions"]["totalSpend"] == pytest.approx(after.loc[cid, "total_spend"])
+    assert json.loads(after.loc[new, "document"])["customerId"] == new
+
+
 def test_a_store_that_is_down_is_named(built, monkeypatch):
     ws, _ = built
     down = ProfileStoreSettings(backend="redis", redis_url="redis://127.0.0.1:1/0")
