@@ -22,7 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from c360.identity.config import ComparisonSettings, IdentitySettings
-from c360.identity.nicknames import nickname_key
+from c360.identity.nicknames import nickname_key, same_nickname_group
 
 
 @dataclass
@@ -56,12 +56,17 @@ def compatible_fn(c: ComparisonSettings) -> Callable[[str, str], bool]:
                 return True
             if c.method != "name":
                 return False
-            # An initial, or a nickname of a misspelt name ("kit" and "christopmer"), is no conflict.
+            # An initial, a typo, or a nickname of a misspelt name ("kit" and "christopmer"), is no conflict.
             if len(a) == 1 or len(b) == 1:
                 return a[0] == b[0]
+            typo = min(len(a), len(b)) >= 3 and DamerauLevenshtein.distance(a, b) <= c.max_edits
+            if c.max_edits > 0 and typo:
+                return True
             if c.nicknames:
+                if same_nickname_group(a, b):
+                    return True
                 na, nb = nickname_key(a) or a, nickname_key(b) or b
-                return na == nb or JaroWinkler.similarity(na, nb) >= low
+                return JaroWinkler.similarity(na, nb) >= low
             return False
 
         return strings

@@ -39,10 +39,17 @@ def level_sql(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
     lvl = 1
     if c.method in ("string", "name", "address"):
         if c.method == "name" and c.nicknames:
-            parts.append(f'WHEN l."{c.field}__nick" = r."{c.field}__nick" THEN {lvl}')
+            groups = [f"string_split({side}.\"{c.field}__nicks\", '|')" for side in ("l", "r")]
+            parts.append(f"WHEN list_has_any({groups[0]}, {groups[1]}) THEN {lvl}")
             lvl += 1
         for t in c.thresholds:
             parts.append(f"WHEN jaro_winkler_similarity({a}, {b}) >= {t} THEN {lvl}")
+            lvl += 1
+        if c.method == "name" and c.max_edits > 0:  # a typo the bands miss: "aym" and "amy", "eakard"
+            parts.append(
+                f"WHEN length({a}) >= 3 AND length({b}) >= 3 "
+                f"AND damerau_levenshtein({a}, {b}) <= {c.max_edits} THEN {lvl}"
+            )
             lvl += 1
     elif c.method == "date":
         s_a, s_b = f'l."{c.field}__s"', f'r."{c.field}__s"'
@@ -82,10 +89,16 @@ def _address_sql(c: ComparisonSettings) -> str:
     street_ok = f"NOT {missing('street')} AND {jw} >= {min(c.thresholds)}"
     parts.append(f"WHEN {street_ok} AND {same('city')} THEN {lvl}")
     parts.append(f"WHEN {street_ok} THEN {lvl + 1}")
-    parts.append(f"WHEN {same('postcode')} AND {same('city')} THEN {lvl + 2}")
-    parts.append(f"WHEN {same('postcode')} THEN {lvl + 3}")
-    parts.append(f"WHEN {same('city')} THEN {lvl + 4}")
-    parts.append(f"ELSE {lvl + 5}")
+    # Two known streets that differ make a shared postcode or city weak evidence (neighbours); with one
+    # street unknown (a newsletter sign-up gives a postcode only), the same agreement is strong evidence.
+    known = f"NOT {missing('street')}"
+    parts.append(f"WHEN {known} AND {same('postcode')} AND {same('city')} THEN {lvl + 2}")
+    parts.append(f"WHEN {known} AND {same('postcode')} THEN {lvl + 3}")
+    parts.append(f"WHEN {known} AND {same('city')} THEN {lvl + 4}")
+    parts.append(f"WHEN {same('postcode')} AND {same('city')} THEN {lvl + 5}")
+    parts.append(f"WHEN {same('postcode')} THEN {lvl + 6}")
+    parts.append(f"WHEN {same('city')} THEN {lvl + 7}")
+    parts.append(f"ELSE {lvl + 8}")
     return "CAST(CASE " + " ".join(parts) + " END AS TINYINT)"
 
 
@@ -99,7 +112,7 @@ def comparison_columns(settings: IdentitySettings) -> list[str]:
         if f"{c.field}__id" not in cols and c.field in [i.field for i in settings.identifiers]:
             cols.append(f"{c.field}__id")
         if c.method == "name" and c.nicknames:
-            cols.append(f"{c.field}__nick")
+            cols.append(f"{c.field}__nicks")
         if c.method == "date":
             cols.append(f"{c.field}__s")
         if c.tf_adjustment:

@@ -97,10 +97,11 @@ class ComparisonSettings(_Strict):
 
     An address is one comparison of street, postcode and city together (they are not independent evidence):
     exact street with agreeing postcode, then each street band with agreeing postcode, then a street in the
-    lowest band with the same city, then that street alone, then postcode and city, postcode alone, city
-    alone, different."""
+    lowest band with the same city, then that street alone, then (two different known streets) postcode and
+    city, postcode alone, city alone, then the same three with a street unknown on one side, different."""
     max_edits: int = 1
-    """Damerau-Levenshtein edits accepted as a fuzzy level (identifier, date)."""
+    """Damerau-Levenshtein edits accepted as a fuzzy level (identifier, date, and names of 3+ letters, after
+    the similarity bands)."""
     nicknames: bool = False
     """For names: Bob and Robert agree at a level of their own."""
     tf_adjustment: bool = False
@@ -144,6 +145,9 @@ def comparison_level_names(c: ComparisonSettings) -> list[str]:
             "postcode_and_city",
             "same_postcode",
             "same_city",
+            "postcode_and_city_street_unknown",
+            "postcode_street_unknown",
+            "city_street_unknown",
             "different",
         ]
         return ["exact", *bands, *tail]
@@ -151,6 +155,8 @@ def comparison_level_names(c: ComparisonSettings) -> list[str]:
         if c.method == "name" and c.nicknames:
             levels.append("nickname")
         levels += [f"jw>={t:g}" for t in c.thresholds]
+        if c.method == "name" and c.max_edits > 0:
+            levels.append(f"edits<={c.max_edits}")
     elif c.method == "date":
         levels += ["swapped_day_month", f"edits<={c.max_edits}", "same_year_month"]
     elif c.method == "identifier" and c.max_edits > 0:

@@ -218,8 +218,24 @@ def em(
     return m, lam, it
 
 
-def _median_m(estimates: list[np.ndarray]) -> np.ndarray:
-    med = np.median(np.stack(estimates), axis=0) + _EPS
+def _median_m(
+    estimates: list[np.ndarray], seen: list[np.ndarray] | None = None, min_seen: int = 10
+) -> np.ndarray:
+    """Per level, the median over the rules whose candidates show that level at least `min_seen` times.
+
+    A rule's blocks can hide a level altogether: a newsletter sign-up (postcode, no street, no birth date) is
+    never in a block keyed on birth date, so those rules see no "postcode agrees, street unknown" pair and
+    put its m at zero. Rules that never saw a level say nothing about it and are left out of its median.
+    """
+    stack = np.stack(estimates)
+    med = np.median(stack, axis=0)
+    if seen is not None:
+        counts = np.stack(seen)
+        for level in range(stack.shape[1]):
+            ok = counts[:, level] >= min_seen
+            if ok.any():
+                med[level] = np.median(stack[ok, level])
+    med = med + _EPS
     return med / med.sum()
 
 
@@ -245,6 +261,7 @@ def train_model(
     u_map = estimate_u(random_gammas, settings)
     u = [np.asarray(u_map[c.field]) for c in comps]
     estimates: list[list[np.ndarray]] = [[] for _ in comps]
+    seen: list[list[np.ndarray]] = [[] for _ in comps]
     iterations: dict[str, int] = {}
     blocked = rule_fields(settings)
     mask = (
@@ -275,10 +292,15 @@ def train_model(
         iterations[settings.blocking_rules[r].label] = its
         for k, j in enumerate(train_idx):
             estimates[j].append(m_r[k])
+            g = pats[:, k].astype(np.int64)
+            seen[j].append(np.bincount(g[g >= 0], weights=cnt[g >= 0], minlength=n_levels[j])[: n_levels[j]])
     # The median over rules, not the mean: a rule whose blocks are full of look-alikes (one household shares a
     # surname and an address) teaches EM that people "match" with different first names; the other rules
     # outvote it.
-    m = [_median_m(estimates[j]) if estimates[j] else _initial_m(n_levels[j]) for j in range(len(comps))]
+    m = [
+        _median_m(estimates[j], seen[j]) if estimates[j] else _initial_m(n_levels[j])
+        for j in range(len(comps))
+    ]
     # The share of matches among all candidates, with m and u fixed, gives the expected number of matches.
     pats, cnt = pattern_counts(candidates, names)
     _, lam, _ = em(

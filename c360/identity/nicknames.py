@@ -7,42 +7,53 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-# formal: nicknames (space separated). Common English given names; a name may appear in more than one
-# group only as a formal name's own variant, so the map stays a function.
+# formal: nicknames (space separated). Common given names and their short forms. A short form may belong to
+# several names (sam: samantha and samuel; alex; chris): two names agree when they share any group.
 _GROUPS = """
 abigail: abby abbie gail
 albert: al bert bertie
+alejandro: alex ale
 alexander: alex alec sandy xander
 alexandra: alex alexa sandra sasha lexi
 alfred: alf alfie fred
 alice: ally allie
+amanda: mandy manda
 andrew: andy drew
 angela: angie
 anthony: tony ant
+antonio: toni tono tony
 barbara: barb barbie babs
 benjamin: ben benny benji
 bradley: brad
 catherine: cathy cat kate katie kathy katherine kathryn caitlin
 charles: charlie chuck chas chaz
+charlotte: lottie charlie lotte
 christina: chris tina christine kristina kristin
+christine: chris chrissy tina
 christopher: chris kit topher
 cynthia: cindy
 daniel: dan danny
-david: dave davy
+david: dave davy davey
 deborah: deb debbie debra
 dennis: denny
-donald: don donny
+dolores: lola
+donald: don donny donnie
 dorothy: dot dottie dolly
 douglas: doug
 edward: ed eddie ned ted teddy
+eleanor: ellie nora elle
 elizabeth: liz lizzie beth betty eliza libby elisabeth betsy bess
 emily: em emmy
-frances: fran frannie
+frances: fran frannie frankie
+francesco: franco cesco
 francis: frank frankie
+francisco: paco curro fran pancho
 frederick: fred freddie freddy
 gabriel: gabe
 gerald: gerry jerry
+giuseppe: beppe peppe pino
 gregory: greg
+guillermo: guille memo
 harold: harry hal
 helen: nell nellie
 henry: hank harry
@@ -52,24 +63,31 @@ james: jim jimmy jamie jim
 janet: jan
 jennifer: jen jenny jenna
 jessica: jess jessie
+johannes: hannes jo
 john: johnny jack jon
 jonathan: jon jonny nathan
+jose: pepe
 joseph: joe joey jo
 joshua: josh
 judith: judy jude
-katherine: kate katie kathy cathy catherine kathryn
+katherine: kate katie kathy cathy catherine kathryn kat
+kathleen: kathy kath kate
 kenneth: ken kenny
 kimberly: kim kimmy
 lawrence: larry laurie
 leonard: leo len lenny
+manuel: manolo manu
 margaret: maggie meg peggy marge margie greta
 matthew: matt matty
+maximilian: max maxi
 megan: meg
 michael: mike mikey mick mickey
 nancy: nan
 nathaniel: nate nat nathan
 nicholas: nick nicky nico
+nicola: nicky nic nikki
 oliver: ollie
+olivia: liv livvy
 pamela: pam
 patricia: pat patty trish tricia
 patrick: pat paddy rick
@@ -84,6 +102,7 @@ samuel: sam sammy
 sarah: sara sally sadie
 stephanie: steph stephie
 stephen: steve stevie steven
+steven: steve stevie
 susan: sue susie suzy suzanne
 theodore: ted teddy theo
 thomas: tom tommy
@@ -92,6 +111,7 @@ victoria: vicky tori vic
 vincent: vince vinny
 walter: walt wally
 william: will bill billy willy liam
+wolfgang: wolf
 zachary: zach zack
 """
 
@@ -114,3 +134,30 @@ def nickname_key(name: str | None) -> str | None:
     if name is None:
         return None
     return nickname_map().get(name, name)
+
+
+@lru_cache(maxsize=1)
+def nickname_groups() -> dict[str, frozenset[str]]:
+    """lower-case name -> the formal names of every group it belongs to (`sam` -> samantha and samuel)."""
+    out: dict[str, set[str]] = {}
+    for line in _GROUPS.strip().splitlines():
+        formal, _, rest = line.partition(":")
+        formal = formal.strip()
+        for name in (formal, *rest.split()):
+            out.setdefault(name, set()).add(formal)
+    return {name: frozenset(groups) for name, groups in out.items()}
+
+
+def nickname_signature(name: str | None) -> str | None:
+    """The name's groups as `a|b` (the name itself when it has none), for a comparison in SQL."""
+    if name is None:
+        return None
+    return "|".join(sorted(nickname_groups().get(name) or (name,)))
+
+
+def same_nickname_group(a: str, b: str) -> bool:
+    """Whether two normalized first names share a nickname group (or are equal)."""
+    if a == b:
+        return True
+    groups = nickname_groups()
+    return bool((groups.get(a) or {a}) & (groups.get(b) or {b}))

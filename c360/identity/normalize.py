@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.identity.config import IDENTITY_FIELDS, IdentitySettings, parse_blocking_key
-from c360.identity.nicknames import nickname_map
+from c360.identity.nicknames import nickname_map, nickname_signature
 
 RECORD_KEY = "record_key"
 _STREET_ABBREVIATIONS = {
@@ -28,6 +28,9 @@ _STREET_ABBREVIATIONS = {
 }  # fmt: skip
 _NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
 _SPACES = re.compile(r"\s+")
+
+PREPARED_VERSION = "2"
+"""Bumped when prepared records gain or change a column: a workspace prepared before is prepared again."""
 
 
 def normalize_identifier_value(value: str | None, mode: str) -> str | None:
@@ -148,6 +151,7 @@ def prepare_records(table: pa.Table | pd.DataFrame, settings: IdentitySettings) 
     df["birth_date"] = bd.dt.date.where(bd.notna(), None)
     nick = nickname_map()
     df["first_name__nick"] = _map_unique(df["first_name"], lambda v: nick.get(v, v))
+    df["first_name__nicks"] = _map_unique(df["first_name"], nickname_signature)
     for ident in settings.identifiers:
         norm = _map_unique(
             df[ident.field].astype(object), lambda v, m=ident.normalize: normalize_identifier_value(v, m)

@@ -10,6 +10,7 @@ model. The Fellegi-Sunter model is trained on the first run and whenever the dat
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.identity.compare import comparison_columns, comparison_vectors, random_pairs
-from c360.identity.config import IdentitySettings
+from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.corrections import correction_groups, load_corrections
 from c360.identity.deterministic import deterministic_links
 from c360.identity.model import FSModel, threshold_weight, train_model
-from c360.identity.normalize import latest_records, prepare_records
+from c360.identity.normalize import PREPARED_VERSION, latest_records, prepare_records
 from c360.identity.outputs import write_outputs
 from c360.identity.scoring import score_candidates
 from c360.identity.store import IdentityStore, read_standardized, standardized_identity_files
@@ -56,7 +57,10 @@ class ResolveReport:
 
 
 def settings_hash(settings: IdentitySettings) -> str:
-    return hashlib.blake2b(settings.model_dump_json().encode(), digest_size=8).hexdigest()
+    """The config and the comparison levels the code derives from it: a change to either retrains."""
+    levels = json.dumps({c.field: comparison_level_names(c) for c in settings.comparisons})
+    text = settings.model_dump_json() + levels + PREPARED_VERSION
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: bool = False) -> ResolveReport:
