@@ -2,7 +2,11 @@
 
 SQLite keeps deleted rows' bytes in free pages and in its write-ahead log; for an erasure that is not
 deletion. Both SQLite stores therefore delete with `secure_delete` on (freed content is overwritten with
-zeros) and truncate the log afterwards, so the person's values are gone from the files on disk too.
+zeros), then VACUUM and truncate the log, so the person's values are gone from the files on disk too.
+`secure_delete` alone is not enough: when earlier writes split or rebalanced a b-tree page, SQLite left
+copies of the moved rows in the page's unallocated space, which no later delete touches; only rebuilding
+the file (VACUUM) removes them. That rewrites the whole database, a cost the embedded default pays per
+erasure; Redis and Cosmos DB delete in place.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def _wipe_sqlite(conn: sqlite3.Connection) -> None:
+    """Rebuild the file without the deleted rows' leftovers, then empty the write-ahead log."""
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("VACUUM")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
