@@ -4,6 +4,12 @@ The scan reads every file under the workspace (parquet decoded to text, everythi
 databases included) and every profile store key, looking for any of the planted person's identifiers in raw
 and normalized forms. Other people's row counts must be unchanged, and re-delivering the original files must
 bring nothing of the person back.
+
+The same runs with the profile store and the Feast online store on each backend: SQLite (the default), Redis
+(this machine) and Cosmos DB (the stand-in). The backend itself is scanned too, every row, key and document
+of this test's workspace, for the person's values, their customer id and the hashed keys that stood for
+them (identifier index keys, the Cosmos partition key of their Feast rows). The demo data is generated and the
+person planted once; each backend's workspace copies those raw files and runs the whole pipeline on them.
 """
 
 from __future__ import annotations
@@ -11,26 +17,37 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from rich.console import Console
 
+from c360.errors import NotFoundError
+from c360.features.store import ONLINE_DB, open_feature_store, project_name
 from c360.identity.store import IdentityStore
 from c360.pipeline import run_pipeline
 from c360.privacy.audit import read_audit
 from c360.privacy.erase import erase_customer
 from c360.privacy.suppression import exclude_suppressed, is_suppressed_customer
 from c360.profile.store import open_profile_store
+from c360.profile.store.base import profile_identifier_keys
 from c360.settings import FileSetSettings
 from c360.sources.demo import generate_demo_data
 from c360.sources.ingest import ingest
 from c360.workspace import Workspace, init_workspace
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 PERSON = {
     "email": "Zephyrine.Quaxworth@Example.org",
@@ -159,8 +176,28 @@ def standardized_counts(ws: Workspace) -> dict[str, int]:
     return out
 
 
+def resolved_person(ws: Workspace) -> str:
+    id_map = IdentityStore(ws.lake).read("id_map")
+    mine = id_map[
+        id_map["source_record_id"].str.startswith("ZQ") | (id_map["source_record_id"] == PERSON["cookie_id"])
+    ]
+    assert len(mine) == len(ws.settings.sources), "every source's planted record is resolved"
+    assert mine["customer_id"].nunique() == 1, "the planted records resolve to one person"
+    return str(mine["customer_id"].iloc[0])
+
+
+@dataclass
+class Planted:
+    ws: Workspace
+    written: dict[str, bytes]
+    """Planted files (path -> bytes), for re-delivery."""
+    raw: Path
+    """A copy of raw/ (demo data and planted files) taken before anything was erased."""
+
+
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory, ray_session) -> tuple[Workspace, dict[str, bytes], str]:
+def planted_raw(tmp_path_factory: pytest.TempPathFactory, ray_session) -> Planted:
+    """Demo data, one pipeline run (planting copies rows that loaded cleanly), then the person planted."""
     root = tmp_path_factory.mktemp("erase")
     init_workspace(root)
     ws = Workspace.load(root)
@@ -168,29 +205,203 @@ def planted(tmp_path_factory: pytest.TempPathFactory, ray_session) -> tuple[Work
     generate_demo_data(ws, customers=250, seed=11, console=console)
     run_pipeline(ws, console)
     written = plant_person(ws)
-    run_pipeline(ws, console)
-    id_map = IdentityStore(ws.lake).read("id_map")
-    mine = id_map[
-        id_map["source_record_id"].str.startswith("ZQ") | (id_map["source_record_id"] == PERSON["cookie_id"])
-    ]
-    assert len(mine) == len(ws.settings.sources), "every source's planted record is resolved"
-    assert mine["customer_id"].nunique() == 1, "the planted records resolve to one person"
-    return ws, written, str(mine["customer_id"].iloc[0])
+    raw = tmp_path_factory.mktemp("erase-raw") / "raw"
+    shutil.copytree(Path(ws.lake.root) / "raw", raw)
+    return Planted(ws, written, raw)
 
 
-def test_erase_leaves_no_trace_and_keeps_everyone_else(planted) -> None:
-    ws, written, cid = planted
-    with open_profile_store(ws) as store:
-        store.upsert_many(
-            [
-                {
-                    "customerId": cid,
-                    "identities": {"email": [PERSON["email"].lower()], "phone": ["+16462739182"]},
-                    "demographics": {"firstName": PERSON["first_name"], "lastName": PERSON["last_name"]},
-                },
-                {"customerId": "cus_someone_else", "identities": {"email": ["other@example.net"]}},
+# ---------------------------------------------------------------------------------- backends
+
+
+@dataclass
+class Backend:
+    """Where one workspace keeps profiles and Feast online rows, and how to read all of it back."""
+
+    name: str
+    ws: Workspace
+    cid: str
+    written: dict[str, bytes]
+    dump: Callable[[], Iterator[tuple[str, str]]]
+    """(where, text) for every row, key or document this workspace holds in the backend."""
+    is_feast: Callable[[str], bool]
+    """Whether a `where` of `dump` is a Feast online row (the rest is the profile store)."""
+
+    def scan(self, needles: list[str]) -> list[tuple[str, str]]:
+        return [(where, n) for where, text in self.dump() for n in needles if n in text]
+
+
+def _sqlite_dump(ws: Workspace) -> Iterator[tuple[str, str]]:
+    for path in (
+        ws.resolve_path(ws.settings.stores.profile.sqlite_path),
+        ws.resolve_path(ws.settings.stores.feast.registry_path).parent / ONLINE_DB,
+    ):
+        conn = sqlite3.connect(path)
+        conn.text_factory = bytes
+        try:
+            tables = [
+                t.decode() for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             ]
-        )
+            for table in tables:
+                for row in conn.execute(f'SELECT * FROM "{table}"'):
+                    text = b"|".join(v if isinstance(v, bytes) else str(v).encode() for v in row)
+                    yield f"{path.name}:{table}", text.decode("utf-8", "replace").casefold()
+        finally:
+            conn.close()
+
+
+def _redis_patterns(ws: Workspace) -> list[str]:
+    # Profile store keys carry the workspace prefix; Feast's end with the project name.
+    return [f"c360:{ws.settings.workspace}:*", f"*{project_name(ws)}"]
+
+
+def _redis_dump(ws: Workspace) -> Iterator[tuple[str, str]]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = {k for pattern in _redis_patterns(ws) for k in client.scan_iter(match=pattern, count=1000)}
+        for key in sorted(keys):
+            kind = client.type(key).decode()
+            if kind == "string":
+                parts = [client.get(key) or b""]
+            elif kind == "set":
+                parts = sorted(client.smembers(key))
+            elif kind == "hash":
+                parts = [b for kv in client.hgetall(key).items() for b in kv]
+            else:
+                raise AssertionError(f"unexpected redis {kind} at {key!r}")
+            text = b"|".join([key, *parts]).decode("utf-8", "replace").casefold()
+            yield key.decode("utf-8", "replace"), text
+    finally:
+        client.close()
+
+
+def _cosmos_dump(ws: Workspace) -> Iterator[tuple[str, str]]:
+    from c360.io.cosmos import cosmos_client
+
+    profile = ws.settings.stores.profile
+    client = cosmos_client(profile.cosmos_endpoint, profile.cosmos_key.get_secret_value(), verify_tls=False)
+    try:
+        db = client.get_database_client(profile.cosmos_database)
+        for spec in db.list_containers():
+            container = db.get_container_client(spec["id"])
+            for doc in container.query_items("SELECT * FROM c", enable_cross_partition_query=True):
+                yield f"{spec['id']}/{doc['id']}", json.dumps(doc).casefold()
+    finally:
+        client.close()
+
+
+def _backend_workspace(
+    tmp_path_factory: pytest.TempPathFactory, planted: Planted, backend: str, stores: dict
+) -> tuple[Workspace, dict[str, bytes]]:
+    """A new workspace on `backend` holding the planted raw files, after one pipeline run."""
+    root = tmp_path_factory.mktemp(f"erase-{backend}")
+    init_workspace(root)
+    config = root / "c360.yaml"
+    tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+    tree["workspace"] = f"erase_{backend}_{uuid.uuid4().hex[:10]}"  # its own Redis prefix and Feast project
+    tree["stores"]["profile"].update(backend=backend, **stores)
+    tree["stores"]["feast"]["online_store"] = backend
+    config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+    ws = Workspace.load(root)
+    shutil.copytree(planted.raw, Path(ws.lake.root) / "raw")
+    run_pipeline(ws, Console(quiet=True))
+    old_root = Path(planted.ws.lake.root)
+    written = {str(Path(ws.lake.root) / Path(p).relative_to(old_root)): b for p, b in planted.written.items()}
+    return ws, written
+
+
+@pytest.fixture
+def sqlite_backend(planted_raw: Planted) -> Backend:
+    """The embedded defaults, in the workspace the person was planted in (its second, incremental run)."""
+    ws = planted_raw.ws
+    run_pipeline(ws, Console(quiet=True))
+    return Backend(
+        "sqlite",
+        ws,
+        resolved_person(ws),
+        planted_raw.written,
+        lambda: _sqlite_dump(ws),
+        lambda where: where.startswith(ONLINE_DB),
+    )
+
+
+@pytest.fixture(params=["redis", pytest.param("cosmos", marks=pytest.mark.azure)])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """Profile store and Feast online store both on Redis, or both on Cosmos DB, after a full pipeline run."""
+    planted: Planted = request.getfixturevalue("planted_raw")
+    if request.param == "redis":
+        ws, written = _backend_workspace(tmp_path_factory, planted, "redis", {"redis_url": REDIS_URL})
+        try:
+            yield Backend(
+                "redis",
+                ws,
+                resolved_person(ws),
+                written,
+                lambda: _redis_dump(ws),
+                lambda where: not where.startswith("c360:"),
+            )
+        finally:
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL)
+            for pattern in _redis_patterns(ws):
+                keys = list(client.scan_iter(match=pattern, count=1000))
+                if keys:
+                    client.delete(*keys)
+            client.close()
+        return
+    stand_in = request.getfixturevalue("cosmos_endpoint")
+    stores = {
+        "cosmos_endpoint": stand_in.endpoint,
+        "cosmos_key": stand_in.key,
+        "cosmos_database": f"erase{uuid.uuid4().hex[:10]}",
+        "cosmos_verify_tls": False,
+    }
+    ws, written = _backend_workspace(tmp_path_factory, planted, "cosmos", stores)
+    yield Backend(
+        "cosmos",
+        ws,
+        resolved_person(ws),
+        written,
+        lambda: _cosmos_dump(ws),
+        lambda where: where.startswith(f"feast_{project_name(ws)}/"),
+    )
+
+
+# ---------------------------------------------------------------------------------- the test
+
+ONLINE = ["profile:country", "transactions:total_spend", "engagement_rfm:rfm_score"]
+ALIAS = "cus_zq_retired_alias"
+
+
+def online_rows(ws: Workspace, ids: list[str]) -> list[dict]:
+    store = open_feature_store(ws)
+    got = store.get_online_features(features=ONLINE, entity_rows=[{"customer_id": c} for c in ids]).to_dict()
+    return [{f: got[f.split(":")[1]][i] for f in ONLINE} for i in range(len(ids))]
+
+
+PLANTED_ROWS = {"identity": 8, "transaction": 3, "interaction": 3 * 5, "consent": 3 * 2}
+
+
+def erase_and_check(backend: Backend) -> tuple[dict[str, int], list[str]]:
+    """Erase the planted person and check every file and the backend; (standardized counts, needles)."""
+    ws, cid = backend.ws, backend.cid
+    others = sorted(set(IdentityStore(ws.lake).read("clusters")["customer_id"]) - {cid})[::40][:5]
+    with open_profile_store(ws) as store:
+        doc = store.get(cid)
+        assert doc["identities"]["email"] == [PERSON["email"].lower()]
+        assert store.lookup("email", PERSON["email"]) == cid
+        index_keys = profile_identifier_keys(doc)  # "<kind>:<sha256>", as every backend indexes them
+        assert {k.split(":")[0] for k in index_keys} == {"email", "phone", "device", "cookie"}
+        hashed = sorted(k.split(":", 1)[1] for k in index_keys)
+        store.add_aliases({ALIAS: cid})  # an id retired by an earlier merge
+        assert store.get(ALIAS)["customerId"] == cid
+        store.upsert({"customerId": "cus_someone_else", "identities": {"email": ["other@example.net"]}})
+        others_before = {c: store.get(c) for c in others}
+    online_before = online_rows(ws, [cid, *others])
+    assert any(v is not None for v in online_before[0].values()), "the person has online features"
+    assert any(v is not None for row in online_before[1:] for v in row.values()), "and so do others"
     events = Path(ws.lake.path("events", "date=2026-01-01"))
     events.mkdir(parents=True)
     pq.write_table(
@@ -213,19 +424,53 @@ def test_erase_leaves_no_trace_and_keeps_everyone_else(planted) -> None:
         + "\n",
         encoding="utf-8",
     )
-    needles = [*NEEDLES, cid.casefold(), "zqrec", *(f"zq{s}7731" for s in ws.settings.sources)]
+    needles = [
+        *NEEDLES,
+        cid.casefold(),
+        ALIAS,
+        "zqrec",
+        *(f"zq{s}7731" for s in ws.settings.sources),
+        *hashed,
+    ]
+    feast_needle = cid.casefold()
+    if backend.name == "cosmos":  # Feast rows are partitioned by a hash of the entity key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        from c360.features.cosmos_online_store import entity_partition_key
+
+        key = EntityKey(join_keys=["customer_id"], entity_values=[Value(string_val=cid)])
+        feast_needle = entity_partition_key(key, 3)
+        needles.append(feast_needle)
     assert scan(ws.root, NEEDLES), "the planted person is visible before erasure"
+    hits = backend.scan(needles)
+    assert {cid.casefold(), ALIAS, *hashed} <= {n for _, n in hits}, (
+        f"the {backend.name} scan sees the person"
+    )
+    assert any(backend.is_feast(w) and n == feast_needle for w, n in hits), "and their Feast online rows"
     before = standardized_counts(ws)
-    planted_rows = {"identity": 8, "transaction": 3, "interaction": 3 * 5, "consent": 3 * 2}
 
     report = erase_customer(ws, cid, reason="test")
 
     assert report.records == 8
     assert scan(ws.root, needles) == []
+    assert backend.scan(needles) == []
     after = standardized_counts(ws)
-    assert after == {record: n - planted_rows[record] for record, n in before.items()}
+    assert after == {record: n - PLANTED_ROWS[record] for record, n in before.items()}
     with open_profile_store(ws) as store:
         assert store.get("cus_someone_else")["customerId"] == "cus_someone_else"
+        assert {c: store.get(c) for c in others} == others_before
+        for d in others_before.values():
+            for email in d["identities"]["email"]:
+                assert email in store.get(store.lookup("email", email))["identities"]["email"]
+        for gone in (cid, ALIAS):
+            with pytest.raises(NotFoundError):
+                store.get(gone)
+        with pytest.raises(NotFoundError):
+            store.lookup("email", PERSON["email"])
+    online_after = online_rows(ws, [cid, *others])
+    assert online_after[0] == dict.fromkeys(ONLINE)
+    assert online_after[1:] == online_before[1:]
     assert len(pq.read_table(events / "part-0.parquet")) == 1
     assert len((decisions / "log.jsonl").read_text(encoding="utf-8").splitlines()) == 1
     audit = read_audit(ws.lake)[-1]
@@ -234,15 +479,30 @@ def test_erase_leaves_no_trace_and_keeps_everyone_else(planted) -> None:
     assert is_suppressed_customer(ws, cid)
     kept = exclude_suppressed(ws, pa.table({"customer_id": [cid, "cus_someone_else"]}))
     assert kept.column("customer_id").to_pylist() == ["cus_someone_else"]
+    return after, needles
+
+
+def test_erase_leaves_no_trace_and_keeps_everyone_else(sqlite_backend: Backend) -> None:
+    backend, ws = sqlite_backend, sqlite_backend.ws
+    after, needles = erase_and_check(backend)
 
     # Running the pipeline again changes nothing for the person, and re-delivered files bring nothing back.
     run_pipeline(ws, Console(quiet=True))
-    for path, data in written.items():
+    for path, data in backend.written.items():
         Path(path).with_name(f"redelivered{Path(path).suffix}").write_bytes(data)
     again = ingest(ws, progress=False)
-    assert again.suppressed == sum(planted_rows.values())
+    assert again.suppressed == sum(PLANTED_ROWS.values())
     assert again.rows_accepted == again.rows_quarantined == 0
     run_pipeline(ws, Console(quiet=True))
     assert standardized_counts(ws) == after
     for folder in ("standardized", "identity", "quarantine", "privacy", "_state"):
         assert scan(Path(ws.lake.path(folder)), needles) == [], folder
+    assert backend.scan(needles) == []
+
+
+def test_erase_leaves_no_trace_on_redis_and_cosmos(backend: Backend) -> None:
+    """The same erasure with the profile store and the Feast online store on another backend.
+
+    Re-delivery is not repeated here: suppression happens at ingest, before any store is written.
+    """
+    erase_and_check(backend)
