@@ -359,14 +359,21 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         "cosmos_verify_tls": False,
     }
     ws, written = _backend_workspace(tmp_path_factory, planted, "cosmos", stores)
-    yield Backend(
-        "cosmos",
-        ws,
-        resolved_person(ws),
-        written,
-        lambda: _cosmos_dump(ws),
-        lambda where: where.startswith(f"feast_{project_name(ws)}/"),
-    )
+    try:
+        yield Backend(
+            "cosmos",
+            ws,
+            resolved_person(ws),
+            written,
+            lambda: _cosmos_dump(ws),
+            lambda where: where.startswith(f"feast_{project_name(ws)}/"),
+        )
+    finally:
+        from c360.io.cosmos import cosmos_client
+
+        client = cosmos_client(stand_in.endpoint, stand_in.key, verify_tls=False)
+        client.delete_database(stores["cosmos_database"])  # the stand-in keeps everything in memory
+        client.close()
 
 
 # ---------------------------------------------------------------------------------- the test
