@@ -202,10 +202,10 @@ def write_outputs(
     both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
-    out_links = (
-        both[LINK_COLUMNS + gcols]
-        .sort_values(["record_key_l", "record_key_r", "kind"])
-        .reset_index(drop=True)
+    # Record keys sort like rids (records are numbered in key order), so this orders by key pair and kind
+    # without a string sort of a million keys.
+    out_links = both.sort_values(["rid_l", "rid_r", "kind"], kind="stable")[LINK_COLUMNS + gcols].reset_index(
+        drop=True
     )
     for g in (c for c in gcols if c.startswith("g_")):
         out_links[g] = out_links[g].astype("int8")

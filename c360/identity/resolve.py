@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
@@ -248,7 +249,10 @@ def _combine(old: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat(
         [old[~old["record_key"].isin(fresh["record_key"])], fresh[old.columns.intersection(fresh.columns)]]
     )
-    return both.sort_values("record_key", kind="stable").reset_index(drop=True)
+    # Keys are unique here: Arrow's sort of the key column orders them like pandas would, without its
+    # object-array string sort (seconds at a million records).
+    order = pc.sort_indices(pa.array(both["record_key"].to_numpy(dtype=object), pa.string()))
+    return both.take(order.to_numpy()).reset_index(drop=True)
 
 
 def _tf_only(prepared: pd.DataFrame, settings: IdentitySettings) -> dict[str, dict[str, float]]:
