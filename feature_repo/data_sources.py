@@ -41,8 +41,8 @@ realtime_signals_push = PushSource(
     description="Session page views and cart state pushed by the event sink.",
 )
 
-# Consent flags: rebuilt by `profiles` into the lake, and pushed online the moment a change is recorded through
-# the API (c360.profile.consent.record_consent), so a withdrawal is served within seconds.
+# Consent flags: rebuilt by `profiles` into the lake, and pushed online the moment a change is recorded
+# through the API (c360.profile.consent.record_consent), so a withdrawal is served within seconds.
 consent_push = PushSource(
     name="consent_push",
     batch_source=lake_source("consent", "Consent flags per purpose and channel (1 granted, 0 not)."),

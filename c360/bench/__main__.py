@@ -94,7 +94,7 @@ def ingest(
     seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
     workdir: Annotated[Path | None, typer.Option(help="Keep the generated workspaces here.")] = None,
 ) -> None:
-    """Ingest throughput: source rows/s of the Ray Data pipeline and a single-process baseline, with the ratio."""
+    """Ingest throughput: source rows/s of the Ray Data pipeline and of a single-process baseline (ratio)."""
     from c360.bench.ingest import run
 
     sizes = tuple(customers) if customers else (100_000, 1_000_000)
@@ -142,7 +142,7 @@ def identity(
     splink_at_scale: Annotated[bool, typer.Option(help="Splink also on the scale run.")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Keep the workspaces here.")] = None,
 ) -> None:
-    """Identity resolution: quality (pairwise, B-cubed) vs ground truth and Splink, time, memory, identify p99."""
+    """Identity resolution: quality vs ground truth and Splink, time, memory, identify p99."""
     from c360.bench.identity import run
 
     run(

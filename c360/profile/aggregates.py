@@ -28,7 +28,9 @@ ENGAGEMENT_FORMULA = (
 
 
 def attach_customer_ids(records: pd.DataFrame, id_map: pd.DataFrame) -> pd.DataFrame:
-    """Key behaviour records by customer: `(source, customer_ref)` is the identity record `(source, source_record_id)`.
+    """Key behaviour records by customer.
+
+    `(source, customer_ref)` is the identity record `(source, source_record_id)`.
 
     Records whose reference resolves to no identity record are kept aside by the caller (returned with a null
     customer_id), never silently dropped.
@@ -40,7 +42,7 @@ def attach_customer_ids(records: pd.DataFrame, id_map: pd.DataFrame) -> pd.DataF
 
 
 def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """totalPurchases, totalSpend, avgOrderValue, lastPurchase, returns and favourite categories per customer."""
+    """totalPurchases, totalSpend, avgOrderValue, lastPurchase, returns, favourite categories per customer."""
     tx = tx[tx["ts"] <= as_of]
     cols = [
         "customer_id",
@@ -97,7 +99,7 @@ def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def rfm_scores(summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """R, F and M scores 1..5 by population quintile (5 = most recent / frequent / valuable) and the rfmScore."""
+    """R, F and M scores 1..5 by population quintile (5 = most recent/frequent/valuable) and the rfmScore."""
     out = summary[["customer_id"]].copy()
     if summary.empty:
         return out.assign(
@@ -216,7 +218,7 @@ def interaction_summary(inter: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
 
 
 def preferred_channel(inter: pd.DataFrame) -> pd.Series:
-    """The channel a customer responds on most (clicks weigh 3, opens and visits 1); ties go to the most recent."""
+    """The channel a customer responds on most (clicks weigh 3, opens and visits 1); ties: the most recent."""
     resp = inter[inter["type"].isin(RESPONSE_TYPES) & inter["channel"].notna()]
     if resp.empty:
         return pd.Series(dtype=object)
@@ -229,7 +231,10 @@ def preferred_channel(inter: pd.DataFrame) -> pd.Series:
 def engagement_score(
     tx_summary: pd.DataFrame, inter_summary: pd.DataFrame, as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    """engagementScore 0..100; the formula is ENGAGEMENT_FORMULA (recency 40%, purchase frequency 30%, interactions 30%)."""
+    """engagementScore 0..100 by ENGAGEMENT_FORMULA.
+
+    Recency 40%, purchase frequency 30%, interactions 30%.
+    """
     t = (
         tx_summary.set_index("customer_id")[["last_purchase", "orders_last_365d"]]
         if not tx_summary.empty
@@ -269,7 +274,7 @@ def engagement_score(
 
 
 def support_sentiment(inter: pd.DataFrame, scores: pd.Series | None = None) -> pd.DataFrame:
-    """Tickets and mentions with their sentiment; `scores` (by interaction index) come from the sentiment model."""
+    """Tickets and mentions with their sentiment; `scores` (by interaction index): the sentiment model's."""
     text = inter[inter["type"].isin({"support_ticket", "social_mention"})]
     if text.empty:
         return pd.DataFrame(columns=["customer_id", "open_tickets", "avg_sentiment"])

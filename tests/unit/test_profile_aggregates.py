@@ -33,7 +33,8 @@ def _tx() -> pd.DataFrame:
         # customer b: one order
         ("b", "o3", "2025-11-01", "hats", 1, 30.0, "purchase"),
     ]
-    df = pd.DataFrame(rows, columns=["customer_id", "order_id", "ts", "category", "quantity", "amount", "kind"])
+    columns = ["customer_id", "order_id", "ts", "category", "quantity", "amount", "kind"]
+    df = pd.DataFrame(rows, columns=columns)
     df["ts"] = pd.to_datetime(df["ts"], utc=True)
     return df
 
@@ -54,7 +55,9 @@ def test_rfm_quintiles_rank_customers():
     summary = pd.DataFrame(
         {
             "customer_id": list("abcde"),
-            "last_purchase": [ts("2025-12-30"), ts("2025-06-01"), ts("2024-01-01"), ts("2025-12-01"), ts("2023-01-01")],
+            "last_purchase": [
+                ts(d) for d in ("2025-12-30", "2025-06-01", "2024-01-01", "2025-12-01", "2023-01-01")
+            ],
             "total_purchases": [10, 1, 3, 7, 1],
             "total_spend": [500.0, 20.0, 90.0, 300.0, 5.0],
         }

@@ -55,10 +55,14 @@ def test_missing_required_mapping_is_named():
 
 
 def test_amount_may_be_derived_from_quantity_and_price():
-    text = SOURCE.replace("record: identity", "record: transaction").replace(
-        "{email: Email, first_name: First}",
-        "{order_id: o, customer_ref: c, ts: t, product_id: p, quantity: q, unit_price: u}",
-    ).replace("id_column: id", "id_column: id\n        constants: {kind: purchase}")
+    text = (
+        SOURCE.replace("record: identity", "record: transaction")
+        .replace(
+            "{email: Email, first_name: First}",
+            "{order_id: o, customer_ref: c, ts: t, product_id: p, quantity: q, unit_price: u}",
+        )
+        .replace("id_column: id", "id_column: id\n        constants: {kind: purchase}")
+    )
     settings = parse_settings(text, env={})
     assert settings.sources["crm"].files["customers"].constants == {"kind": "purchase"}
 
@@ -73,7 +77,8 @@ def test_env_substitution_and_default():
 
 
 def test_env_overrides_any_key():
-    settings = parse_settings("serving:\n  port: 8000\n", env={"C360_SERVING__PORT": "9001", "C360_LAKE__URI": "/x"})
+    env = {"C360_SERVING__PORT": "9001", "C360_LAKE__URI": "/x"}
+    settings = parse_settings("serving:\n  port: 8000\n", env=env)
     assert settings.serving.port == 9001
     assert settings.lake.uri == "/x"
 
