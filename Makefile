@@ -32,6 +32,8 @@ demo: $(STAMP)
 	cd $(WORKSPACE) && $(C360) run
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)
@@ -41,7 +43,8 @@ bench: $(STAMP)
 	$(PY) -m c360.bench all
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check c360 training serving tests
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache
