@@ -28,19 +28,20 @@ def _rule_for(settings: IdentitySettings, field: str) -> SurvivorshipRule:
 
 
 def survive(values: pd.DataFrame, rule: SurvivorshipRule) -> pd.DataFrame:
-    """One winner per customer_id from rows (customer_id, value, record_key, source, observed_at).
+    """One winner per customer from rows (customer, value, record_key, source, observed_at).
 
-    Every rule breaks ties the same way: more recent, then the smallest record key, so the result is stable.
-    Runs as one DuckDB aggregate (ordered `first`), so a million records take a fraction of a second.
+    `customer` is an integer code. Every rule breaks ties the same way: more recent, then the smallest
+    record key, so the result is stable. Runs as one DuckDB aggregate (ordered `first`), so a million
+    records take a fraction of a second.
     """
     import duckdb
 
-    v = values[["customer_id", "value", "record_key", "source", "observed_at"]]
+    v = values[["customer", "value", "record_key", "source", "observed_at"]]
     v = v[v["value"].notna().to_numpy()]
     if v.empty:
-        return v[["customer_id", "value", "record_key"]]
+        return v[["customer", "value", "record_key"]]
     if rule.rule == "most_frequent":
-        extra, order = "count(*) OVER (PARTITION BY customer_id, value) AS score", "score DESC"
+        extra, order = "count(*) OVER (PARTITION BY customer, value) AS score", "score DESC"
     elif rule.rule == "most_complete":
         extra, order = "length(CAST(value AS VARCHAR)) AS score", "score DESC"
     elif rule.rule == "source_priority":
@@ -55,40 +56,54 @@ def survive(values: pd.DataFrame, rule: SurvivorshipRule) -> pd.DataFrame:
     con = duckdb.connect()
     con.register("v", v)
     sql = f"""
-        WITH s AS (SELECT customer_id, value, record_key, observed_at, {extra} FROM v)
-        SELECT customer_id,
+        WITH s AS (SELECT customer, value, record_key, observed_at, {extra} FROM v)
+        SELECT customer,
                first(value ORDER BY {order}, observed_at DESC NULLS LAST, record_key) AS value,
                first(record_key ORDER BY {order}, observed_at DESC NULLS LAST, record_key) AS record_key
-        FROM s GROUP BY customer_id ORDER BY customer_id
+        FROM s GROUP BY customer
     """
     out = con.sql(sql).df()
     con.close()
     return out
 
 
-def distinct_sorted(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """Per key, the sorted distinct non-null values as a list (in arrow: no Python call per customer)."""
+def distinct_sorted(codes: np.ndarray, values: pd.Series, n: int) -> list[list]:
+    """Per customer code 0..n-1, the sorted distinct non-null values (in arrow: no Python call per row)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = pa.table(
         {
-            "k": pa.array(keys.to_numpy(), pa.string()),
+            "k": pa.array(codes, pa.int64()),
             "v": pa.array(values.astype(object).to_numpy(), pa.string(), from_pandas=True),
         }
     )
     t = t.filter(pc.is_valid(t["v"])).sort_by([("k", "ascending"), ("v", "ascending")])
     g = t.group_by("k", use_threads=False).aggregate([("v", "distinct")])
-    return pd.Series(g["v_distinct"].to_pylist(), index=g["k"].to_pylist(), dtype=object)
+    out: list[list] = [[] for _ in range(n)]
+    for k, vals in zip(g["k"].to_numpy(), g["v_distinct"].to_pylist(), strict=True):
+        out[k] = sorted(vals)
+    return out
+
+
+def _place(n: int, codes: pd.Series, values: pd.Series) -> pd.Series:
+    """Values by customer code, in code order, missing codes null (an integer reindex keeps the dtype)."""
+    return pd.Series(values.array, index=codes.to_numpy(dtype=np.int64)).reindex(np.arange(n))
 
 
 def golden_records(
     records: pd.DataFrame, customer_ids: np.ndarray, settings: IdentitySettings
 ) -> pd.DataFrame:
-    """records: the latest standardized rows (original values) with record_key; one customer id per row."""
+    """records: the latest standardized rows (original values) with record_key; one customer id per row.
+
+    Customers are handled as integer codes (ids factorized once, in sorted order), so no step looks a
+    string id up per row.
+    """
+    codes, uniques = pd.factorize(np.asarray(customer_ids, dtype=object), sort=True)
+    n = len(uniques)
     base = pd.DataFrame(
         {
-            "customer_id": customer_ids,
+            "customer": codes.astype(np.int64),
             "record_key": records["record_key"].to_numpy(),
             "source": records["source"].to_numpy(),
             "observed_at": pd.to_datetime(records.get("observed_at"), utc=True, errors="coerce"),
@@ -97,26 +112,26 @@ def golden_records(
     if "_ingested_at" in records:
         ingested = pd.to_datetime(records["_ingested_at"], utc=True, errors="coerce").reset_index(drop=True)
         base["observed_at"] = base["observed_at"].fillna(ingested)
-    grouped = base.groupby("customer_id", sort=True)
+    grouped = base.groupby("customer", sort=True)["observed_at"]
+    first, last = grouped.min().reindex(range(n)), grouped.max().reindex(range(n))
     out = pd.DataFrame(
         {
-            "n_records": grouped.size(),
-            "sources": distinct_sorted(base["customer_id"], base["source"]),
-            "first_observed": grouped["observed_at"].min(),
-            "last_observed": grouped["observed_at"].max(),
+            "customer_id": uniques,
+            "n_records": np.bincount(codes, minlength=n),
+            "sources": distinct_sorted(codes, base["source"], n),
+            "first_observed": first.reset_index(drop=True),
+            "last_observed": last.reset_index(drop=True),
         }
     )
-    out.index.name = "customer_id"
     for field in GOLDEN_FIELDS:
         col = records[field] if field in records else pd.Series([None] * len(records))
         vals = base.assign(value=col.where(col.notna(), None).to_numpy())
         if vals["value"].dtype == object:
             vals.loc[(vals["value"] == "").to_numpy(), "value"] = None
-        won = survive(vals, _rule_for(settings, field)).set_index("customer_id")
-        out[field] = won["value"].reindex(out.index)
-        out[f"{field}__from"] = won["record_key"].reindex(out.index)
+        won = survive(vals, _rule_for(settings, field))
+        out[field] = _place(n, won["customer"], won["value"]).to_numpy()
+        out[f"{field}__from"] = _place(n, won["customer"], won["record_key"]).to_numpy()
     for name, field in LIST_FIELDS.items():
         col = records[field] if field in records else pd.Series([None] * len(records))
-        lists = distinct_sorted(base["customer_id"], col.reset_index(drop=True)).reindex(out.index)
-        out[name] = [x if isinstance(x, list) else [] for x in lists]
-    return out.reset_index()
+        out[name] = distinct_sorted(codes, col.reset_index(drop=True), n)
+    return out
