@@ -218,6 +218,9 @@ def write_outputs(
         affected = set(cust[moved]) | set(prev_cust[moved][pd.notna(prev_cust[moved])])
         rows = _member(cust, affected)
         fresh = golden_records(raw.loc[rows].reset_index(drop=True), cust[rows], settings)
+        for c in fresh.columns.intersection(old_golden.columns):  # an all-null column takes the stored type
+            if fresh[c].dtype != old_golden[c].dtype and fresh[c].isna().all():
+                fresh[c] = fresh[c].astype(old_golden[c].dtype)
         golden = pd.concat([old_golden[~old_golden["customer_id"].isin(affected)], fresh], ignore_index=True)
         golden = (
             golden[golden["customer_id"].isin(counts.index)].sort_values("customer_id").reset_index(drop=True)
