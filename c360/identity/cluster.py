@@ -126,11 +126,11 @@ def cluster_records(
     # Which components need the careful greedy rebuild.
     sizes = np.bincount(comp, minlength=comp.max() + 1 if n else 0)
     suspect = sizes > settings.max_cluster_size
-    for vals in conflicts.values():
+    fns = {c.field: compatible_fn(c) for c in settings.comparisons if c.field in conflicts}
+    for name, vals in conflicts.items():
         present = pd.notna(vals)
         if present.any():
-            nuniq = pd.DataFrame({"c": comp[present], "v": vals[present]}).groupby("c")["v"].nunique()
-            suspect[nuniq.index[nuniq.to_numpy() > 1]] = True
+            suspect[_conflicting_components(comp[present], vals[present], fns[name])] = True
     for left, right in cannot_links:
         shared = set(comp[left].tolist()) & set(comp[right].tolist())
         for c in shared:
@@ -151,7 +151,6 @@ def cluster_records(
         if "direct" not in sub:
             sub["direct"] = False
         sub = sub.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True], kind="stable")
-        fns = {c.field: compatible_fn(c) for c in settings.comparisons if c.field in conflicts}
         hard_rids = np.flatnonzero(rec_in_hard)
         direct = set(
             zip(
@@ -178,6 +177,29 @@ def cluster_records(
         oversized = sorted({greedy.label(a) for a, _, _, why in refused_rows if why == "max_cluster_size"})
     refused = pd.DataFrame(refused_rows, columns=["rid_l", "rid_r", "weight", "reason"])
     return ClusterResult(labels=labels, refused=refused, split_components=len(hard), oversized=oversized)
+
+
+def _conflicting_components(
+    comp: np.ndarray, values: np.ndarray, compatible: Callable[[str, str], bool]
+) -> np.ndarray:
+    """Components holding two values of a conflict field that cannot be one person's.
+
+    Components whose values differ only by a typo, a nickname or a swapped day and month cluster as they
+    would through the greedy rebuild (everything joins), so they stay on the fast path.
+    """
+    pairs = pd.DataFrame({"c": comp, "v": values}).drop_duplicates()
+    multi = pairs[pairs.duplicated("c", keep=False)]
+    if multi.empty:
+        return np.zeros(0, dtype=np.int64)
+    cache: dict[tuple[str, str], bool] = {}
+    bad = []
+    for c, group in multi.groupby("c", sort=False)["v"]:
+        distinct = sorted(map(str, group.tolist()))
+        for i, a in enumerate(distinct):
+            if any(not cache.setdefault((a, b), compatible(a, b)) for b in distinct[i + 1 :]):
+                bad.append(c)
+                break
+    return np.asarray(bad, dtype=np.int64)
 
 
 def _matching_pairs_within(
