@@ -64,8 +64,9 @@ def splink_resolve(
     from splink.backends.duckdb import DuckDBAPI
 
     logging.getLogger("splink").setLevel(logging.ERROR)
-    cols = [c for c in SPLINK_COLUMNS if c in prepared] + ["first_name__nick"]
+    cols = [c for c in SPLINK_COLUMNS if c in prepared]
     df = prepared[cols].rename(columns={"record_key": "unique_id"}).copy()
+    df["first_name__nick"] = blocking_part(prepared, "nickname(first_name)").to_numpy()
     df["birth_date"] = pd.to_datetime(df["birth_date"], errors="coerce")
     for key in (k for rule in settings.blocking_rules for k in rule.keys):
         fn, field = parse_blocking_key(key)

@@ -218,9 +218,7 @@ def em(
     return m, lam, it
 
 
-def _median_m(
-    estimates: list[np.ndarray], seen: list[np.ndarray] | None = None, min_seen: int = 10
-) -> np.ndarray:
+def _median_m(estimates: list[np.ndarray], seen: list[np.ndarray], min_seen: int = 10) -> np.ndarray:
     """Per level, the median over the rules whose candidates show that level at least `min_seen` times.
 
     A rule's blocks can hide a level altogether: a newsletter sign-up (postcode, no street, no birth date) is
@@ -229,12 +227,11 @@ def _median_m(
     """
     stack = np.stack(estimates)
     med = np.median(stack, axis=0)
-    if seen is not None:
-        counts = np.stack(seen)
-        for level in range(stack.shape[1]):
-            ok = counts[:, level] >= min_seen
-            if ok.any():
-                med[level] = np.median(stack[ok, level])
+    counts = np.stack(seen)
+    for level in range(stack.shape[1]):
+        ok = counts[:, level] >= min_seen
+        if ok.any():
+            med[level] = np.median(stack[ok, level])
     med = med + _EPS
     return med / med.sum()
 

@@ -117,15 +117,25 @@ zachary: zach zack
 
 
 @lru_cache(maxsize=1)
-def nickname_map() -> dict[str, str]:
-    """lower-case name -> formal name of its group (formal names map to themselves)."""
-    out: dict[str, str] = {}
+def _groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(formal name, its names: the formal one first, then the short forms), in the table's order."""
+    out = []
     for line in _GROUPS.strip().splitlines():
         formal, _, rest = line.partition(":")
-        formal = formal.strip()
+        out.append((formal.strip(), (formal.strip(), *rest.split())))
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def nickname_map() -> dict[str, str]:
+    """lower-case name -> formal name of its first group (formal names map to themselves).
+
+    One key per name, for a blocking key; comparisons use `nickname_groups` (a name may be in several)."""
+    out: dict[str, str] = {}
+    for formal, names in _groups():
         out.setdefault(formal, formal)
-        for nick in rest.split():
-            out.setdefault(nick, formal)
+        for name in names:
+            out.setdefault(name, formal)
     return out
 
 
@@ -140,10 +150,8 @@ def nickname_key(name: str | None) -> str | None:
 def nickname_groups() -> dict[str, frozenset[str]]:
     """lower-case name -> the formal names of every group it belongs to (`sam` -> samantha and samuel)."""
     out: dict[str, set[str]] = {}
-    for line in _GROUPS.strip().splitlines():
-        formal, _, rest = line.partition(":")
-        formal = formal.strip()
-        for name in (formal, *rest.split()):
+    for formal, names in _groups():
+        for name in names:
             out.setdefault(name, set()).add(formal)
     return {name: frozenset(groups) for name, groups in out.items()}
 

@@ -29,7 +29,7 @@ _STREET_ABBREVIATIONS = {
 _NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
 _SPACES = re.compile(r"\s+")
 
-PREPARED_VERSION = "3"
+PREPARED_VERSION = "4"
 """Bumped when prepared records gain or change a column: a workspace prepared before is prepared again."""
 
 
@@ -160,8 +160,6 @@ def prepare_records(table: pa.Table | pd.DataFrame, settings: IdentitySettings) 
     bd = pd.to_datetime(df["birth_date"], errors="coerce")
     df["birth_date__s"] = bd.dt.strftime("%Y%m%d").where(bd.notna(), None).astype(object)
     df["birth_date"] = bd.dt.date.where(bd.notna(), None)
-    nick = nickname_map()
-    df["first_name__nick"] = _map_unique(df["first_name"], lambda v: nick.get(v, v))
     df["first_name__nicks"] = _map_unique(df["first_name"], nickname_signature)
     for ident in settings.identifiers:
         norm = _map_unique(
