@@ -77,7 +77,7 @@ def _pass2(
 
     store = open_profile_store(store_ws) if store_ws is not None else None
     try:
-        upsert = store.upsert_many if store is not None else None
+        upsert = store.upsert_encoded if store is not None else None
         parts = [
             finish_partition(_lake(lake), int(p), thresholds, run_id, removed, upsert) for p in batch["part"]
         ]

@@ -7,9 +7,7 @@ documents and writes the partition's `profiles/` file and feature rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +25,10 @@ from c360.profile.aggregates import (
     support_sentiment,
     transaction_summary,
 )
-from c360.profile.document import assemble, consent_documents, profile_documents
+from c360.profile.document import assemble, consent_documents, render_documents
 from c360.profile.feature_tables import feature_frames
 from c360.profile.staging import read_part
+from c360.profile.store.base import EncodedProfile, profile_identifier_keys
 
 HASH_COLUMNS: dict[str, list[str]] = {
     "transaction": ["order_id", "ts", "category", "amount", "kind", "channel"],
@@ -37,6 +36,13 @@ HASH_COLUMNS: dict[str, list[str]] = {
     "consent": ["ts", "purpose", "channel", "granted", "source"],
 }
 UPSERT_BATCH = 1000
+IDENTITY_COLUMNS = {
+    "email": "emails",
+    "phone": "phones",
+    "deviceIds": "device_ids",
+    "cookieIds": "cookie_ids",
+}
+"""Document `identities` field -> the profile column holding it (what the store indexes)."""
 RFM_STATUS_COLUMNS = ["customer_id", "status", "recency", "frequency", "monetary"]
 
 
@@ -108,25 +114,41 @@ def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) 
     return out.assign(part=part)
 
 
+def encoded_profiles(built: pd.DataFrame) -> list[EncodedProfile]:
+    """Store-ready profiles of rendered rows: the document column and the index keys of the identities."""
+    columns = [built[c].to_numpy() for c in ("customer_id", "document", *IDENTITY_COLUMNS.values())]
+    return [
+        EncodedProfile(
+            cid,
+            doc,
+            frozenset(profile_identifier_keys({"identities": {
+                field: list(v) for field, v in zip(IDENTITY_COLUMNS, values, strict=True)
+            }})),
+        )
+        for cid, doc, *values in zip(*columns, strict=True)
+    ]  # fmt: skip
+
+
 def finish_partition(
     lake: Lake,
     part: int,
     thresholds: dict[str, list[float]],
     run_id: str,
     removed: set[str],
-    upsert: Callable[[list[dict[str, Any]]], int] | None = None,
+    upsert: Callable[[list[EncodedProfile]], int] | None = None,
 ) -> pd.DataFrame:
-    """Pass 2: RFM scores, documents (upserted when `upsert` is given), the profiles file, feature rows."""
+    """Pass 2: RFM scores, documents (upserted when `upsert` is given: a store's `upsert_encoded`), the
+    profiles file, feature rows."""
     built = pq.read_table(built_path(lake, part), filesystem=lake.arrow_fs).to_pandas()
     as_of = pd.Timestamp(built["as_of"].iloc[0]) if len(built) else None
     if len(built):
         scores = rfm_scores_global(rfm_inputs(built, as_of), thresholds)
         built = built.merge(scores, on="customer_id", how="left")
-        docs = profile_documents(built)
-        built["document"] = [json.dumps(doc, separators=(",", ":")) for doc in docs]
+        built["document"] = render_documents(built)
         if upsert is not None:  # the store write overlaps the other partitions' work
-            for i in range(0, len(docs), UPSERT_BATCH):
-                upsert(docs[i : i + UPSERT_BATCH])
+            encoded = encoded_profiles(built)
+            for i in range(0, len(encoded), UPSERT_BATCH):
+                upsert(encoded[i : i + UPSERT_BATCH])
     previous = read_previous(lake, part)
     if previous is not None:
         kept = previous[~previous["customer_id"].isin(set(built["customer_id"]) | removed)]

@@ -10,7 +10,7 @@ import pytest
 
 from c360.profile.aggregates import input_hash, rfm_inputs, rfm_scores_global, rfm_thresholds
 from c360.profile.consent_updates import consent_feature_row
-from c360.profile.document import age_at, consent_documents
+from c360.profile.document import age_at, consent_documents, render_documents
 from c360.profile.feature_tables import CONSENT_FEATURES, FEATURE_COLUMNS, feature_frames
 from c360.profile.staging import partition_of
 
@@ -108,6 +108,69 @@ def test_feature_frames_carry_exactly_the_declared_columns():
     assert frames["profile"].iloc[0]["tenure_days"] == 10
     c = frames["consent"].iloc[0]
     assert c["marketing_email"] == 1 and c[list(CONSENT_FEATURES)].sum() == 1
+
+
+def finished_row(**overrides: object) -> dict:
+    row = {
+        "customer_id": "a", "emails": np.array(["ada@example.com"], dtype=object),
+        "phones": np.array([], dtype=object), "device_ids": np.array([], dtype=object),
+        "cookie_ids": np.array(["ck1", "ck2"], dtype=object), "first_name": "Ada", "last_name": None,
+        "age": 40.0, "gender": "female", "city": "Leeds", "state": None, "country": "GB",
+        "total_purchases": 2, "total_spend": 20.5, "avg_order_value": 10.25,
+        "last_purchase": AS_OF - pd.Timedelta(days=3),
+        "favorite_categories": np.array(["toys"], dtype=object),
+        "returns": 0, "return_amount": 0.0, "rfm_score": "543", "r": 5, "f": 4, "m": 3,
+        "engagement_score": 50, "preferred_channel": "email", "last_interaction": pd.NaT, "as_of": AS_OF,
+        "support_tickets": 1, "open_tickets": 1, "avg_sentiment": np.nan, "web_visits": 3, "app_sessions": 0,
+        "email_opens": 0, "email_clicks": 0, "campaign_responses": 0, "social_mentions": 0,
+        "consent": json.dumps({
+            "marketing": {"sms": {"granted": True, "ts": "2025-01-01T00:00:00+00:00", "source": "crm"},
+                          "email": {"granted": False, "ts": "2025-01-01T00:00:00+00:00", "source": "api"},
+                          "ads": {"granted": True, "ts": "2025-01-01T00:00:00+00:00", "source": "crm"}},
+        }),
+        "lineage": json.dumps({"first_name": "crm:1"}),
+    }  # fmt: skip
+    return {**row, **overrides}
+
+
+def test_rendered_documents_follow_the_seed_schema():
+    frame = pd.DataFrame([finished_row(), finished_row(customer_id="b", age=np.nan, consent="{}")])
+    first, second = (json.loads(d) for d in render_documents(frame))
+    assert first["customerId"] == "a" and second["customerId"] == "b"
+    assert first["identities"] == {
+        "email": ["ada@example.com"], "phone": [], "deviceIds": [], "cookieIds": ["ck1", "ck2"]
+    }  # fmt: skip
+    demo = first["demographics"]
+    assert demo["age"] == 40 and isinstance(demo["age"], int) and second["demographics"]["age"] is None
+    assert demo["lastName"] is None and demo["location"] == {"city": "Leeds", "state": None, "country": "GB"}
+    assert first["transactions"] == {
+        "totalPurchases": 2, "totalSpend": 20.5, "avgOrderValue": 10.25,
+        "lastPurchase": "2025-12-29T00:00:00+00:00", "favoriteCategories": ["toys"], "returns": 0,
+        "returnAmount": 0.0,
+    }  # fmt: skip
+    eng = first["engagement"]
+    assert (eng["rfmScore"], eng["recency"], eng["frequency"], eng["monetary"]) == ("543", 5, 4, 3)
+    assert eng["lastInteraction"] is None and eng["asOf"] == "2026-01-01T00:00:00+00:00"
+    assert first["interactions"]["sentiment"] is None and first["interactions"]["webVisits"] == 3
+    # granted marketing channels only, sorted; no marketing consent at all is an empty list, not null
+    assert first["preferences"] == {
+        "categories": ["toys"],
+        "channel": "email",
+        "marketingChannels": ["ads", "sms"],
+    }
+    assert second["preferences"]["marketingChannels"] == [] and second["consent"] == {}
+    assert first["consent"]["marketing"]["email"] == {
+        "granted": False, "ts": "2025-01-01T00:00:00+00:00", "source": "api"
+    }  # fmt: skip
+    assert first["mlScores"] == {
+        "churnRisk": None,
+        "clv": None,
+        "nextProductPropensity": None,
+        "segment": None,
+    }
+    assert first["realtime"] == {"session": None, "cart": None}
+    assert first["lineage"] == {"first_name": "crm:1"}
+    assert render_documents(frame.iloc[:0]) == []
 
 
 def test_consent_feature_row_denies_by_default():

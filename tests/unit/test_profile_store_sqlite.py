@@ -76,3 +76,30 @@ def test_concurrent_readers_and_a_writer(tmp_path):
             t.join()
         assert errors == []
         assert store.get("C7")["n"] == 19
+
+
+def test_a_store_from_schema_version_0_is_migrated_with_its_data(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE profiles (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE identifiers (key TEXT PRIMARY KEY, customer_id TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE aliases (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL) WITHOUT ROWID;"
+    )
+    conn.execute("INSERT INTO profiles VALUES ('C1', '{\"customerId\":\"C1\",\"n\":1}')")
+    conn.execute("INSERT INTO identifiers VALUES (?, 'C1')", (identifier_key("email", "a@example.com"),))
+    conn.execute("INSERT INTO aliases VALUES ('OLD', 'C1')")
+    conn.commit()
+    conn.close()
+    with SqliteProfileStore(path) as store:
+        assert store.get("C1") == {"customerId": "C1", "n": 1}
+        assert store.get("OLD")["customerId"] == "C1"
+        assert store.lookup("email", "a@example.com") == "C1"
+        store.upsert({"customerId": "C1", "n": 2})
+        assert store.get("C1")["n"] == 2
+    conn = sqlite3.connect(path)
+    (table_sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'profiles'").fetchone()
+    assert "WITHOUT ROWID" not in table_sql.upper()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'profiles_v0'").fetchone()[0] == 0
+    conn.close()

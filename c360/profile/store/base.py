@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
 from c360.errors import C360Error, NotFoundError, StoreUnavailableError, ValidationError
 
@@ -114,6 +114,21 @@ def encode_profile(profile: Mapping[str, Any]) -> str:
         raise ValidationError(f"profile is not JSON-serializable: {exc}") from None
 
 
+class EncodedProfile(NamedTuple):
+    """A profile ready for any backend: its id, its compact JSON text and its identifier index keys."""
+
+    customer_id: str
+    doc: str
+    keys: frozenset[str]
+
+
+def encode_for_store(profile: Mapping[str, Any]) -> EncodedProfile:
+    """Validate and encode one profile (the JSON and the index keys are computed once, here)."""
+    return EncodedProfile(
+        customer_id_of(profile), encode_profile(profile), frozenset(profile_identifier_keys(profile))
+    )
+
+
 def normalize_profile(profile: Mapping[str, Any]) -> dict[str, Any]:
     """The profile as the store will return it (a JSON round trip)."""
     return json.loads(encode_profile(profile))
@@ -145,9 +160,19 @@ class ProfileStore(ABC):
     def lookup(self, kind: str, value: str) -> str:
         """The customer_id holding an identifier (email, phone, device, cookie). Raises NotFoundError."""
 
-    @abstractmethod
     def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
         """Insert or replace profiles in one batch; the index follows their identities. Returns the count."""
+        return self.upsert_encoded([encode_for_store(p) for p in dedupe_by_customer(profiles).values()])
+
+    def upsert_encoded(self, profiles: Sequence[EncodedProfile]) -> int:
+        """`upsert_many` for profiles already encoded (by `encode_for_store`, or by the profiles stage,
+        which renders documents in bulk); the last one wins when a batch names a customer twice."""
+        batch = list({p.customer_id: p for p in profiles}.values())
+        return self._write_batch(batch) if batch else 0
+
+    @abstractmethod
+    def _write_batch(self, batch: list[EncodedProfile]) -> int:
+        """Write distinct, encoded profiles (each replaces the customer's profile, index entries, alias)."""
 
     @abstractmethod
     def delete(self, customer_id: str) -> bool:

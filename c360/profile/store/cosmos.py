@@ -16,7 +16,8 @@ c360.io.cosmos).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -28,10 +29,9 @@ from c360.errors import ValidationError
 from c360.io import cosmos as cx
 from c360.profile.store.base import (
     MAX_ALIAS_HOPS,
+    EncodedProfile,
     ProfileStore,
-    dedupe_by_customer,
     identifier_key,
-    normalize_profile,
     profile_identifier_keys,
 )
 
@@ -190,15 +190,12 @@ class CosmosProfileStore(ProfileStore):
             found.update({d["id"]: d for d in docs})
         return found
 
-    def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
-        batch = {cid: normalize_profile(p) for cid, p in dedupe_by_customer(profiles).items()}
-        if not batch:
-            return 0
-        old = self._old_docs(list(batch))
+    def _write_batch(self, batch: list[EncodedProfile]) -> int:
+        old = self._old_docs([p.customer_id for p in batch])
         writes: list[tuple[ContainerProxy, dict[str, Any]]] = []
         stale: list[tuple[str, str]] = []
-        for cid, profile in batch.items():
-            keys = profile_identifier_keys(profile)
+        for cid, doc, keys in batch:
+            profile = json.loads(doc)
             previous = old.get(cid)
             old_keys = (
                 profile_identifier_keys(previous)

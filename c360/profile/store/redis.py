@@ -15,7 +15,7 @@ so two profiles that briefly claim the same identifier never erase each other's 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,11 +24,9 @@ import redis
 from c360.errors import ValidationError
 from c360.profile.store.base import (
     MAX_ALIAS_HOPS,
+    EncodedProfile,
     ProfileStore,
-    dedupe_by_customer,
-    encode_profile,
     identifier_key,
-    profile_identifier_keys,
 )
 
 _COMPARE_AND_DELETE = """
@@ -140,11 +138,7 @@ class RedisProfileStore(ProfileStore):
 
     # ------------------------------------------------------------------ writes
 
-    def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
-        batch = [
-            (cid, encode_profile(p), profile_identifier_keys(p))
-            for cid, p in dedupe_by_customer(profiles).items()
-        ]
+    def _write_batch(self, batch: list[EncodedProfile]) -> int:
         try:
             for start in range(0, len(batch), self.batch_size):
                 self._upsert_chunk(batch[start : start + self.batch_size])
@@ -152,7 +146,7 @@ class RedisProfileStore(ProfileStore):
             raise self._unavailable(exc) from None
         return len(batch)
 
-    def _upsert_chunk(self, chunk: list[tuple[str, str, set[str]]]) -> None:
+    def _upsert_chunk(self, chunk: list[EncodedProfile]) -> None:
         with self._client.pipeline(transaction=False) as pipe:
             for cid, _, _ in chunk:
                 pipe.smembers(self._idx_of(cid))
