@@ -168,12 +168,15 @@ def erase(
     workdir: Annotated[
         Path | None, typer.Option(help="Keep (and reuse) the prepared workspaces here.")
     ] = None,
+    workspace: Annotated[
+        Path | None, typer.Option(help="Erase from this existing workspace instead (it is modified).")
+    ] = None,
 ) -> None:
     """Erasure of one customer in an N-customer lake: seconds, files scanned and rewritten, bytes."""
     from c360.bench.erase import run
 
     sizes = tuple(customers) if customers else (20_000,)
-    run(customers_list=sizes, seed=seed, workdir=workdir, console=console)
+    run(customers_list=sizes, seed=seed, workdir=workdir, console=console, workspace=workspace)
 
 
 @app.command("profiles")
@@ -183,9 +186,16 @@ def profiles(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
     online: Annotated[
-        list[str] | None, typer.Option(help="sqlite, redis or cosmos (repeatable; default: all three).")
+        list[str] | None,
+        typer.Option(
+            help="sqlite, redis or cosmos (repeatable; default: all three; none: skip materializing)."
+        ),
     ] = None,
     workdir: Annotated[Path | None, typer.Option(help="Keep the benchmark workspaces here.")] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="Time this resolved workspace instead of generating one (profiles rebuilt cold)."),
+    ] = None,
 ) -> None:
     """Profiles stage time for N customers, and Feast materialization rows/s per online store."""
     from c360.bench.profiles import ONLINE_STORES, run
@@ -193,9 +203,10 @@ def profiles(
     run(
         sizes=tuple(customers) if customers else (20_000,),
         seed=seed,
-        online=tuple(online) if online else ONLINE_STORES,
+        online=tuple(o for o in online if o != "none") if online else ONLINE_STORES,
         workdir=workdir,
         console=console,
+        workspace=workspace,
     )
 
 

@@ -2,8 +2,10 @@
 
 Per size: demo data -> ingest -> resolve (not timed), then the `profiles` stage timed on its own (full build
 into the lake, `features/` and the embedded SQLite profile store), then an incremental re-run with nothing
-changed. Then the feature rows of that build are materialized into each online store (SQLite, Redis, Cosmos
-DB stand-in) with a fresh registry each, and rows/s reported. Redis keys of the run are removed after.
+changed. `--workspace` times an existing resolved workspace instead (its profiles, features and SQLite
+profile store are removed first, so the build starts cold). Then the feature rows of that build are
+materialized into each online store (SQLite, Redis, Cosmos DB stand-in) with a fresh registry each, and
+rows/s reported. Redis keys of the run are removed after.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from c360.features.materialize import materialize
 from c360.features.store import apply as feast_apply
 from c360.features.store import open_feature_store
 from c360.identity.resolve import resolve
+from c360.identity.store import IdentityStore
 from c360.profile.build import build_profiles
 from c360.settings import parse_settings
 from c360.sources.demo import generate_demo_data
@@ -90,6 +93,26 @@ def bench_size(
     generate_demo_data(ws, customers=customers, seed=seed)
     ingest(ws, progress=False)
     resolve(ws, progress=False)
+    return bench_workspace(ws, customers, base, online, console)
+
+
+def reset_profiles(ws: Workspace) -> None:
+    """Remove what `profiles` wrote (lake `profiles/` and `features/`, an embedded SQLite profile store)."""
+    for folder in ("profiles", "features"):
+        if ws.lake.fs.exists(ws.lake.path(folder)):
+            ws.lake.rm(ws.lake.path(folder), recursive=True)
+    store = ws.settings.stores.profile
+    if store.backend == "sqlite":
+        path = ws.resolve_path(store.sqlite_path)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def bench_workspace(
+    ws: Workspace, customers: int, base: Path, online: Sequence[str], console: Console
+) -> ProfilesBenchRow:
+    """Time a cold full build of a resolved workspace, then a re-run with nothing changed."""
+    reset_profiles(ws)
     console.print(f"{customers:,} customers: profiles")
     t0 = time.perf_counter()
     report = build_profiles(ws)
@@ -146,6 +169,7 @@ def run(
     online: Sequence[str] = ONLINE_STORES,
     workdir: Path | None = None,
     console: Console | None = None,
+    workspace: Path | None = None,
 ) -> list[ProfilesBenchRow]:
     """Run every size; print and return the figures (cores and memory of the machine in the title)."""
     console = console or Console()
@@ -155,7 +179,12 @@ def run(
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="c360-bench-profiles-"))
     console.print(f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB")
     try:
-        rows = [bench_size(n, seed, base, online, console) for n in sizes]
+        if workspace is not None:
+            ws = Workspace.load(workspace)
+            people = IdentityStore(ws.lake).read_arrow("golden", columns=["customer_id"]).num_rows
+            rows = [bench_workspace(ws, people, base, online, console)]
+        else:
+            rows = [bench_size(n, seed, base, online, console) for n in sizes]
     finally:
         if workdir is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -23,12 +23,18 @@ from c360.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-def _wipe_sqlite(conn: sqlite3.Connection) -> None:
-    """Rebuild the file without the deleted rows' leftovers, then empty the write-ahead log."""
+def _wipe_sqlite(conn: sqlite3.Connection, counts: StoreCounts) -> None:
+    """Rebuild the file without the deleted rows' leftovers, then empty the write-ahead log.
+
+    The rebuilt database counts as one file rewritten, its size as bytes rewritten."""
     if conn.in_transaction:
         conn.commit()
     conn.execute("VACUUM")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    counts.files_rewritten += 1
+    counts.bytes_rewritten += pages * page_size
 
 
 def erase_from_profile_store(ws: Workspace, subject: Subject) -> StoreCounts:
@@ -46,7 +52,7 @@ def erase_from_profile_store(ws: Workspace, subject: Subject) -> StoreCounts:
         for cid in sorted(subject.customer_ids):
             counts.keys += int(store.delete(cid))
         if conn is not None:
-            _wipe_sqlite(conn)
+            _wipe_sqlite(conn, counts)
     return counts
 
 
@@ -74,5 +80,5 @@ def erase_from_feast_online(ws: Workspace, subject: Subject) -> StoreCounts:
         conn.execute("PRAGMA secure_delete=ON")
     counts.keys = delete_online_entities(store, sorted(subject.customer_ids))
     if conn is not None:
-        _wipe_sqlite(conn)
+        _wipe_sqlite(conn, counts)
     return counts

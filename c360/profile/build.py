@@ -7,9 +7,9 @@ Three steps, each vectorised:
    aggregated; RFM inputs of every customer come back so the quintile edges are global, computed once;
 3. pass 2 (Ray Data, one task per partition): RFM scores, documents, the profile file, feature rows.
 
-Pass 2 tasks upsert their rebuilt documents into the profile store; the driver then records aliases from
-identity merges (old ids keep answering) and removes customers that no longer exist from the store and
-the Feast online store.
+Pass 2 tasks upsert their rebuilt documents into the profile store; the driver then records the aliases
+of identity merges made since the last run (old ids keep answering) and removes customers that no longer
+exist from the store and the Feast online store.
 Time-relative values (engagementScore, RFM, days since ...) are as of the customer's last rebuild, recorded
 as `engagement.asOf` and as the feature rows' event_timestamp; `full=True` refreshes everyone.
 """
@@ -46,6 +46,7 @@ class ProfilesReport:
     rebuilt: int = 0
     removed: int = 0
     aliases: int = 0
+    """Aliases written to the store by this run (those made by identity runs since the last one)."""
     upserted: int = 0
     inputs: dict[str, int] = field(default_factory=dict)
     thresholds: dict[str, list[float]] = field(default_factory=dict)
@@ -156,10 +157,12 @@ def build_profiles(
     report.rebuilt = len(rebuilt)
     report.seconds["finish"] = time.perf_counter() - t0
 
+    aliases_through = state.get("aliases_through")
     if write_store:
         t0 = time.perf_counter()
         report.upserted = len(rebuilt)  # upserted by the pass 2 tasks
-        report.aliases = _update_store(ws, removed)
+        since = None if full else state.get("aliases_through")
+        report.aliases, aliases_through = _update_store(ws, removed, since)
         report.seconds["store"] = time.perf_counter() - t0
         if removed:
             _forget_online(ws, removed)
@@ -167,7 +170,7 @@ def build_profiles(
         lake.path(*STATE_FILE),
         json.dumps(
             {"partitions": partitions, "run_id": run_id, "as_of": when.isoformat(), "thresholds": thresholds,
-             "engagement_formula": ENGAGEMENT_FORMULA},
+             "engagement_formula": ENGAGEMENT_FORMULA, "aliases_through": aliases_through},
         ),
     )  # fmt: skip
     lake.rm(lake.path("profiles", "_staging"), recursive=True)
@@ -177,19 +180,29 @@ def build_profiles(
     return report
 
 
-def _update_store(ws: Workspace, removed: set[str]) -> int:
-    """Aliases (merged-away ids keep answering), then deletion of customers that are gone without one."""
+def _update_store(ws: Workspace, removed: set[str], since: str | None) -> tuple[int, str | None]:
+    """Aliases (merged-away ids keep answering), then deletion of customers that are gone without one.
+
+    Only aliases made by identity runs after `since` are written (None: all of them); a chain a -> b -> c
+    needs no rewrite of a -> b, the store re-points what pointed at b when b -> c arrives. Returns how many
+    were written and the newest identity run they came from."""
     from c360.profile.store import open_profile_store
 
+    aliases = IdentityStore(ws.lake).read("aliases")
     with open_profile_store(ws) as store:
-        aliases = IdentityStore(ws.lake).read("aliases")
         mapping: dict[str, str] = {}
+        newest = since
         if aliases is not None and len(aliases):
-            mapping = dict(zip(aliases["alias_id"], aliases["customer_id"], strict=True))
-            store.add_aliases(mapping)
-        for cid in removed - set(mapping):
+            run_ids = aliases["run_id"].astype(str)
+            fresh = aliases[run_ids > since] if since is not None else aliases
+            mapping = dict(zip(fresh["alias_id"], fresh["customer_id"], strict=True))
+            if mapping:
+                store.add_aliases(mapping)
+            newest = max(run_ids.max(), since or "")
+        every_alias = set(aliases["alias_id"]) if aliases is not None else set()
+        for cid in removed - every_alias:
             store.delete(cid)
-    return len(mapping)
+    return len(mapping), newest
 
 
 def _forget_online(ws: Workspace, removed: set[str]) -> None:

@@ -129,6 +129,11 @@ def test_a_merge_rekeys_and_the_old_id_still_answers(built):
     rows = pd.concat(pd.read_parquet(f) for f in ws.lake.glob("features/transactions/*.parquet"))
     latest = rows[rows["customer_id"] == survivor].sort_values("event_timestamp").iloc[-1]
     assert latest["total_spend"] == pytest.approx(spend, abs=0.02)
+    # The next run writes no alias again (the store has it), and the old id keeps answering.
+    again = build_profiles(ws, as_of=datetime(2026, 11, 3, 1, tzinfo=UTC))
+    assert again.aliases == 0 and again.rebuilt == 0
+    with open_profile_store(ws) as store:
+        assert store.get(gone)["customerId"] == survivor
 
 
 STORE_KINDS = {"email": "email", "phone": "phone", "device_id": "device", "cookie_id": "cookie"}
