@@ -80,8 +80,10 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     config_changed = state.get("settings_hash") != settings_hash(settings)
     model_text = store.read_text_state("model")
     incremental = bool(state) and not full and not config_changed and model_text is not None and not retrain
-    seen = set(state.get("files", []))
-    new_files = [f for f in files if f not in seen] if incremental else files
+    # Files are remembered relative to the lake root, so a workspace moved or copied elsewhere stays
+    # incremental (older states hold absolute paths; those under the current root still match).
+    seen = {ws.lake.relative(f) for f in state.get("files", [])}
+    new_files = [f for f in files if ws.lake.relative(f) not in seen] if incremental else files
     if incremental and not new_files and state.get("corrections", 0) == len(corrections):
         return _nothing(store, run_id, state)
 
@@ -210,7 +212,7 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
         {
             "run_id": run_id,
             "at": run_at.isoformat(),
-            "files": files,
+            "files": [ws.lake.relative(f) for f in files],
             "settings_hash": settings_hash(settings),
             "trained_records": trained_records,
             "records": n,

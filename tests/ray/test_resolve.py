@@ -8,6 +8,7 @@ correction tests feed standardized FEBRL3 batches straight in, to control what e
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from pathlib import Path
 
@@ -122,6 +123,14 @@ def test_customer_ids_stay_put_and_changes_are_logged(incremental_ws) -> None:
     assert set(changes["kind"]) >= {"new"}
     assert (changes["run_id"] == runs["r2"].run_id).any()
     assert runs["r2"].customers == store.read("clusters").shape[0]
+
+
+def test_a_copied_workspace_stays_incremental(incremental_ws, tmp_path: Path) -> None:
+    ws, _ = incremental_ws
+    resolve(ws, progress=False)  # up to date, whatever the tests before did
+    copy = tmp_path / "copy"
+    shutil.copytree(ws.root, copy)
+    assert resolve(workspace(copy), progress=False).mode == "nothing"
 
 
 def _was_split(store: IdentityStore, old: str, new: str) -> bool:
