@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +21,7 @@ from rich.table import Table
 
 from c360.identity.store import IdentityStore
 from c360.privacy.erase import erase_customer
+from c360.privacy.rewrite import StoreCounts
 from c360.workspace import Workspace, init_workspace
 
 
@@ -36,6 +37,7 @@ class EraseBenchRow:
     files_rewritten: int
     bytes_rewritten: int
     seconds: float
+    stores: dict[str, StoreCounts] = field(default_factory=dict)
 
 
 def _lake_size(ws: Workspace) -> tuple[int, int]:
@@ -91,6 +93,7 @@ def bench_one(customers: int, seed: int, workdir: Path | None, console: Console)
             files_rewritten=report.files_rewritten,
             bytes_rewritten=report.bytes_rewritten,
             seconds=report.seconds,
+            stores=report.stores,
         )
     finally:
         if workdir is None:
@@ -114,7 +117,24 @@ def bench_workspace(root: Path, seed: int) -> EraseBenchRow:
         files_rewritten=report.files_rewritten,
         bytes_rewritten=report.bytes_rewritten,
         seconds=report.seconds,
+        stores=report.stores,
     )
+
+
+def render_stores(row: EraseBenchRow) -> Table:
+    """Where one erasure spent its time and its writes, store by store."""
+    table = Table(title=f"erasure of one customer in {row.customers:,}: by store", title_justify="left")
+    for col in ("store", "scanned", "rewritten", "MB rewr.", "s"):
+        table.add_column(col, justify="left" if col == "store" else "right")
+    for name, c in sorted(row.stores.items(), key=lambda kv: -kv[1].seconds):
+        table.add_row(
+            name,
+            str(c.files_scanned),
+            str(c.files_rewritten + c.files_deleted),
+            f"{c.bytes_rewritten / 1e6:,.2f}",
+            f"{c.seconds:.2f}",
+        )
+    return table
 
 
 def render(rows: Sequence[EraseBenchRow]) -> Table:
@@ -157,9 +177,11 @@ def run(
     if workspace is not None:
         rows = [bench_workspace(workspace, seed)]
         console.print(render(rows))
+        console.print(render_stores(rows[0]))
         return rows
     rows = []
     for n in customers_list:
         rows.append(bench_one(n, seed, workdir, console))
         console.print(render(rows))
+        console.print(render_stores(rows[-1]))
     return rows

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from c360.identity.store import IdentityStore
 from c360.privacy.audit import write_audit
@@ -70,6 +72,13 @@ def new_erasure_id(at: datetime) -> str:
     return f"era_{at.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(4)}"
 
 
+def _timed(step: Callable[..., StoreCounts], *args: Any) -> StoreCounts:
+    started = time.perf_counter()
+    counts = step(*args)
+    counts.seconds = time.perf_counter() - started
+    return counts
+
+
 def erase_customer(ws: Workspace, customer_id: str, reason: str = "data subject request") -> ErasureReport:
     """Remove one person from every store; raises NotFoundError for an unknown customer id."""
     started = time.perf_counter()
@@ -86,15 +95,14 @@ def erase_customer(ws: Workspace, customer_id: str, reason: str = "data subject 
         records=subject.record_count,
         suppressed=suppressed,
     )
-    report.stores["profile_store"] = erase_from_profile_store(ws, subject)
-    report.stores["feast_online"] = erase_from_feast_online(ws, subject)
-    for folder, counts in erase_from_derived(lake, subject).items():
-        report.stores[folder] = counts
-    report.stores["raw"] = erase_from_raw(lake, ws.settings, subject)
-    report.stores["standardized"] = erase_from_standardized(lake, subject)
-    report.stores["quarantine"] = erase_from_quarantine(lake, subject)
-    report.stores["other_tables"] = erase_from_other_tables(lake, subject)
-    report.stores["identity"] = erase_from_identity(IdentityStore(lake), subject)
+    report.stores["profile_store"] = _timed(erase_from_profile_store, ws, subject)
+    report.stores["feast_online"] = _timed(erase_from_feast_online, ws, subject)
+    report.stores.update(erase_from_derived(lake, subject))  # timed per folder
+    report.stores["raw"] = _timed(erase_from_raw, lake, ws.settings, subject)
+    report.stores["standardized"] = _timed(erase_from_standardized, lake, subject)
+    report.stores["quarantine"] = _timed(erase_from_quarantine, lake, subject)
+    report.stores["other_tables"] = _timed(erase_from_other_tables, lake, subject)
+    report.stores["identity"] = _timed(erase_from_identity, IdentityStore(lake), subject)
     report.seconds = time.perf_counter() - started
     report.audit_path = write_audit(
         lake,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -104,12 +105,14 @@ def erase_from_derived(lake: Lake, subject: Subject) -> dict[str, StoreCounts]:
     keys = subject.key_values()
     out: dict[str, StoreCounts] = {}
     for folder in DERIVED:
+        started = time.perf_counter()
         counts = StoreCounts()
         for path in lake.glob(f"{folder}/**/*.parquet"):
             counts.add(filter_parquet(lake, path, {c: keys for c in KEY_COLUMNS}))
         for pattern in (f"{folder}/**/*.jsonl", f"{folder}/**/*.json"):
             for path in lake.glob(pattern):
                 counts.add(filter_lines(lake, path, _jsonl_drop(keys), keys))  # type: ignore[arg-type]
+        counts.seconds = time.perf_counter() - started
         out[folder] = counts
     return out
 

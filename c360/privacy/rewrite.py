@@ -38,6 +38,7 @@ class StoreCounts:
     """How much smaller the store became."""
     keys: int = 0
     """Keys, documents or entries removed from a database-like store."""
+    seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def add(self, other: StoreCounts) -> None:
@@ -48,6 +49,7 @@ class StoreCounts:
         self.bytes_rewritten += other.bytes_rewritten
         self.bytes_removed += other.bytes_removed
         self.keys += other.keys
+        self.seconds += other.seconds
         self.notes.extend(other.notes)
 
     def to_dict(self) -> dict[str, object]:
@@ -59,6 +61,7 @@ class StoreCounts:
             "bytes_rewritten": self.bytes_rewritten,
             "bytes_removed": self.bytes_removed,
             "keys": self.keys,
+            "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
         }
 

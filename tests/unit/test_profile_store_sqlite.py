@@ -86,7 +86,7 @@ def test_a_store_from_schema_version_0_is_migrated_with_its_data(tmp_path):
         "CREATE TABLE identifiers (key TEXT PRIMARY KEY, customer_id TEXT NOT NULL) WITHOUT ROWID;"
         "CREATE TABLE aliases (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL) WITHOUT ROWID;"
     )
-    conn.execute("INSERT INTO profiles VALUES ('C1', '{\"customerId\":\"C1\",\"n\":1}')")
+    conn.execute('INSERT INTO profiles VALUES (\'C1\', \'{"customerId":"C1","n":1}\')')
     conn.execute("INSERT INTO identifiers VALUES (?, 'C1')", (identifier_key("email", "a@example.com"),))
     conn.execute("INSERT INTO aliases VALUES ('OLD', 'C1')")
     conn.commit()
