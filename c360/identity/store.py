@@ -57,22 +57,28 @@ class IdentityStore:
     def _parts(self, name: str) -> list[str]:
         return self.lake.glob(f"identity/{PARTED[name]}/*.parquet")
 
+    def _read_parted(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        parts = self._parts(name)
+        if not parts:
+            return None
+        wanted = None if columns is None else sorted(set(columns) | {"record_key"})
+        tables = [self.lake.read_table(p, columns=wanted) for p in parts]  # part names sort by run
+        if len(tables) == 1:
+            return tables[0].select(columns) if columns else tables[0]
+        # The latest part wins for a record key; deduplicated and sorted in Arrow (a string sort of a
+        # million keys in pandas costs seconds).
+        both = pa.concat_tables(tables, promote_options="default")
+        keys = both.column("record_key").to_pandas()
+        latest = np.flatnonzero(~keys.duplicated(keep="last").to_numpy())
+        both = both.take(pa.array(latest))
+        order = pc.sort_indices(both, sort_keys=[("record_key", "ascending")])
+        both = both.take(order)
+        return both.select(columns) if columns else both
+
     def read(self, name: str) -> pd.DataFrame | None:
         if name in PARTED:
-            parts = self._parts(name)
-            if not parts:
-                return None
-            tables = [self.lake.read_table(p) for p in parts]  # part names sort by run
-            if len(tables) == 1:
-                return tables[0].to_pandas()
-            # The latest part wins for a record key; deduplicated and sorted in Arrow (a string sort of a
-            # million keys in pandas costs seconds), then converted once.
-            both = pa.concat_tables(tables, promote_options="default")
-            keys = both.column("record_key").to_pandas()
-            latest = np.flatnonzero(~keys.duplicated(keep="last").to_numpy())
-            both = both.take(pa.array(latest))
-            order = pc.sort_indices(both, sort_keys=[("record_key", "ascending")])
-            return both.take(order).to_pandas()
+            table = self._read_parted(name)
+            return table.to_pandas() if table is not None else None
         if not self.exists(name):
             return None
         return self.lake.read_table(self.path(name)).to_pandas()
@@ -86,10 +92,7 @@ class IdentityStore:
         if not self.exists(name):
             return None
         if name in PARTED:
-            df = self.read(name)
-            assert df is not None
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            return table.select(columns) if columns else table
+            return self._read_parted(name, columns)
         return self.lake.read_table(self.path(name), columns=columns)
 
     def files(self, name: str) -> list[str]:

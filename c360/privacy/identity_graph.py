@@ -43,23 +43,22 @@ def _list_matcher(columns: tuple[str, ...], values: set[str], plain: tuple[str, 
     return match
 
 
-def _prepared_values(store: IdentityStore, keys: set[str]) -> pa.Table | None:
-    prepared = store.read_arrow("prepared")
+def _split_prepared(prepared: pa.Table | None, keys: set[str]) -> tuple[pa.Table | None, pa.Table | None]:
+    """The prepared snapshot's rows of the person's records, and everyone else's."""
     if prepared is None:
-        return None
+        return None, None
     mask = pc.fill_null(
         pc.is_in(prepared.column("record_key"), value_set=pa.array(sorted(keys), pa.string())), False
     )
-    return prepared.filter(mask)
+    return prepared.filter(mask), prepared.filter(pc.invert(mask))
 
 
-def _scrub_tf(store: IdentityStore, mine: pa.Table | None) -> StoreCounts:
-    """Drop term-frequency entries of values nobody but the person carried."""
+def _scrub_tf(store: IdentityStore, mine: pa.Table | None, remaining: pa.Table | None) -> StoreCounts:
+    """Drop term-frequency entries of values nobody but the person carried (`remaining`: the prepared
+    snapshot without the person)."""
     counts = StoreCounts()
-    if mine is None or not store.exists("tf"):
+    if mine is None or remaining is None or not store.exists("tf"):
         return counts
-    remaining = store.read_arrow("prepared")
-    assert remaining is not None
     gone: set[tuple[str, str]] = set()
     tf = store.read_arrow("tf")
     assert tf is not None
@@ -88,7 +87,7 @@ def erase_from_identity(store: IdentityStore, subject: Subject) -> StoreCounts:
     lake = store.lake
     cids, keys = subject.customer_ids, subject.record_keys
     counts = StoreCounts()
-    mine = _prepared_values(store, keys)
+    mine, others = _split_prepared(store.read_arrow("prepared"), keys)
     plain = {
         "id_map": {"customer_id": cids, "record_key": keys},
         "clusters": {"customer_id": cids},
@@ -115,7 +114,7 @@ def erase_from_identity(store: IdentityStore, subject: Subject) -> StoreCounts:
                 if col.endswith("__id"):
                     values |= {str(v) for v in mine.column(col).to_pylist() if v is not None}
         counts.add(filter_parquet(lake, store.path("refused_identifiers"), {"value": values}))
-    counts.add(_scrub_tf(store, mine))
+    counts.add(_scrub_tf(store, mine, others))
     return counts
 
 
