@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from c360.errors import C360Error
+from c360.errors import C360Error, ValidationError
 
 app = typer.Typer(
     name="c360",
@@ -144,16 +144,33 @@ def identity_unlink(
 
 @app.command()
 def erase(
-    customer_id: Annotated[str, typer.Argument(help="The customer to forget (current or merged-away id).")],
+    customer_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="The customers to forget (current or merged-away ids), erased in one pass."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from-file", help="Also erase the ids listed in this file, one a line."),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Audit-log reason, no personal data.")] = "data subject request",
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
-    """Right to be forgotten: remove a customer from every file and store, suppress their identifiers."""
-    from c360.privacy.erase import erase_customer
+    """Right to be forgotten: remove customers from every file and store, suppress their identifiers."""
+    from c360.privacy.erase import erase_customers
 
-    r = erase_customer(_workspace(workspace), customer_id, reason=reason)
+    ids = list(customer_ids or [])
+    if from_file is not None:
+        try:
+            lines = from_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValidationError(f"{from_file}: cannot read the customer list: {exc.strerror}") from None
+        ids += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not ids:
+        raise ValidationError("name the customers to erase: c360 erase ID [ID ...] or --from-file PATH")
+    r = erase_customers(_workspace(workspace), ids, reason=reason)
     console.print(
-        f"erasure {r.erasure_id}: {r.records} source record(s), {r.rows} row(s) removed, "
+        f"erasure {r.erasure_id}: {len(r.customer_hashes)} customer(s), "
+        f"{r.records} source record(s), {r.rows} row(s) removed, "
         f"{r.files_rewritten} file(s) rewritten ({r.bytes_rewritten:,} bytes) in {r.seconds:.2f}s; "
         f"audit: {r.audit_path}"
     )

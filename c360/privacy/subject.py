@@ -52,6 +52,17 @@ class Subject:
             out |= self.identifiers.get(kind, set())
         return out
 
+    def absorb(self, other: Subject) -> None:
+        """Add another person's ids, records, identifiers and attributes (a batch erasure is one pass)."""
+        self.customer_ids |= other.customer_ids
+        for mine, theirs in (
+            (self.records, other.records),
+            (self.identifiers, other.identifiers),
+            (self.attributes, other.attributes),
+        ):
+            for name, values in theirs.items():
+                mine.setdefault(name, set()).update(values)
+
     def suppression_entries(self) -> list[tuple[str, str]]:
         entries: list[tuple[str, str]] = [("customer_id", c) for c in self.customer_ids]
         entries += [("record", k) for k in self.record_keys]

@@ -513,3 +513,46 @@ def test_erase_leaves_no_trace_on_redis_and_cosmos(backend: Backend) -> None:
     Re-delivery is not repeated here: suppression happens at ingest, before any store is written.
     """
     erase_and_check(backend)
+
+
+def test_a_batch_erasure_forgets_each_customer_in_one_pass(
+    planted_raw: Planted, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """`c360 erase A --from-file QUEUE`: every named customer goes in one pass; nobody else is touched."""
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.privacy.erase import erase_customers
+
+    ws, _ = _backend_workspace(tmp_path_factory, planted_raw, "sqlite", {})
+    store = IdentityStore(ws.lake)
+    id_map = store.read("id_map")
+    spread = id_map.groupby("customer_id")["source"].nunique().sort_index()
+    a, b, keep = spread[spread >= 2].index[:3]
+    before = len(id_map)
+
+    with pytest.raises(NotFoundError):  # an unknown id stops the batch before anything changes
+        erase_customers(ws, [a, "cus_nobody_at_all"])
+    assert len(store.read("id_map")) == before
+
+    queue = tmp_path / "queue.txt"
+    queue.write_text(f"# erasure requests\n{b}\n\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["erase", a, "--from-file", str(queue), "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert "2 customer(s)" in result.output
+
+    after = store.read("id_map")
+    gone = id_map["customer_id"].isin([a, b])
+    assert len(after) == before - int(gone.sum()) and not after["customer_id"].isin([a, b]).any()
+    assert (after["customer_id"] == keep).sum() == (id_map["customer_id"] == keep).sum()
+    assert not store.read("golden")["customer_id"].isin([a, b]).any()
+    with open_profile_store(ws) as profiles:
+        for cid in (a, b):
+            with pytest.raises(NotFoundError):
+                profiles.get(cid)
+        assert profiles.get(keep)["customerId"] == keep
+    audit = read_audit(ws.lake)[-1]
+    assert audit["kind"] == "erasure" and audit["customers"] == 2 and len(set(audit["customer_hashes"])) == 2
+    assert a not in json.dumps(audit) and b not in json.dumps(audit)
+    assert is_suppressed_customer(ws, a) and is_suppressed_customer(ws, b)
+    assert not is_suppressed_customer(ws, keep)
