@@ -171,12 +171,13 @@ def erase(
     workspace: Annotated[
         Path | None, typer.Option(help="Erase from this existing workspace instead (it is modified).")
     ] = None,
+    batch: Annotated[int, typer.Option(help="Customers erased together in one pass.", min=1)] = 1,
 ) -> None:
-    """Erasure of one customer in an N-customer lake: seconds, files scanned and rewritten, bytes."""
+    """Erasure of customers in an N-customer lake: seconds, files scanned and rewritten, bytes."""
     from c360.bench.erase import run
 
     sizes = tuple(customers) if customers else (20_000,)
-    run(customers_list=sizes, seed=seed, workdir=workdir, console=console, workspace=workspace)
+    run(customers_list=sizes, seed=seed, workdir=workdir, console=console, workspace=workspace, batch=batch)
 
 
 @app.command("profiles")

@@ -20,13 +20,15 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.identity.store import IdentityStore
-from c360.privacy.erase import erase_customer
+from c360.privacy.erase import erase_customers
 from c360.privacy.rewrite import StoreCounts
 from c360.workspace import Workspace, init_workspace
 
 
 @dataclass(frozen=True)
 class EraseBenchRow:
+    erased: int
+    """Customers erased in the one pass."""
     customers: int
     lake_files: int
     lake_bytes: int
@@ -61,15 +63,17 @@ def prepare_workspace(root: Path, customers: int, seed: int, console: Console) -
     return ws
 
 
-def pick_customer(ws: Workspace, seed: int) -> str:
-    """A customer with records in at least three sources (a typical, not a trivial, erasure)."""
+def pick_customers(ws: Workspace, seed: int, n: int = 1) -> list[str]:
+    """Customers with records in at least three sources (typical, not trivial, erasures)."""
     id_map = IdentityStore(ws.lake).read_arrow("id_map", columns=["source", "customer_id"]).to_pandas()
     spread = id_map.groupby("customer_id")["source"].nunique()
     candidates = sorted(spread[spread >= 3].index) or sorted(spread.index)
-    return random.Random(seed).choice(candidates)
+    return random.Random(seed).sample(candidates, min(n, len(candidates)))
 
 
-def bench_one(customers: int, seed: int, workdir: Path | None, console: Console) -> EraseBenchRow:
+def bench_one(
+    customers: int, seed: int, workdir: Path | None, console: Console, batch: int = 1
+) -> EraseBenchRow:
     root = (
         (workdir / f"erase-{customers}")
         if workdir
@@ -81,8 +85,9 @@ def bench_one(customers: int, seed: int, workdir: Path | None, console: Console)
         ws = prepare_workspace(root, customers, seed, Console(quiet=True))
         prepare = time.perf_counter() - t0
         files, size = _lake_size(ws)
-        report = erase_customer(ws, pick_customer(ws, seed), reason="benchmark")
+        report = erase_customers(ws, pick_customers(ws, seed, batch), reason="benchmark")
         return EraseBenchRow(
+            erased=len(report.customer_hashes),
             customers=customers,
             lake_files=files,
             lake_bytes=size,
@@ -100,13 +105,14 @@ def bench_one(customers: int, seed: int, workdir: Path | None, console: Console)
             shutil.rmtree(root, ignore_errors=True)
 
 
-def bench_workspace(root: Path, seed: int) -> EraseBenchRow:
-    """Erase one customer of an existing resolved workspace (modified in place: use a copy)."""
+def bench_workspace(root: Path, seed: int, batch: int = 1) -> EraseBenchRow:
+    """Erase `batch` customers (one pass) of an existing resolved workspace (modified in place)."""
     ws = Workspace.load(root)
     files, size = _lake_size(ws)
     customers = IdentityStore(ws.lake).read_arrow("golden", columns=["customer_id"]).num_rows
-    report = erase_customer(ws, pick_customer(ws, seed), reason="benchmark")
+    report = erase_customers(ws, pick_customers(ws, seed, batch), reason="benchmark")
     return EraseBenchRow(
+        erased=len(report.customer_hashes),
         customers=customers,
         lake_files=files,
         lake_bytes=size,
@@ -123,7 +129,8 @@ def bench_workspace(root: Path, seed: int) -> EraseBenchRow:
 
 def render_stores(row: EraseBenchRow) -> Table:
     """Where one erasure spent its time and its writes, store by store."""
-    table = Table(title=f"erasure of one customer in {row.customers:,}: by store", title_justify="left")
+    title = f"erasure of {row.erased} customer(s) in {row.customers:,}: by store"
+    table = Table(title=title, title_justify="left")
     for col in ("store", "scanned", "rewritten", "MB rewr.", "s"):
         table.add_column(col, justify="left" if col == "store" else "right")
     for name, c in sorted(row.stores.items(), key=lambda kv: -kv[1].seconds):
@@ -138,8 +145,9 @@ def render_stores(row: EraseBenchRow) -> Table:
 
 
 def render(rows: Sequence[EraseBenchRow]) -> Table:
-    table = Table(title="erasure of one customer", title_justify="left")
+    table = Table(title="erasure (one pass)", title_justify="left")
     for col in (
+        "erased",
         "customers",
         "lake files",
         "lake MB",
@@ -153,6 +161,7 @@ def render(rows: Sequence[EraseBenchRow]) -> Table:
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
+            str(r.erased),
             f"{r.customers:,}",
             f"{r.lake_files:,}",
             f"{r.lake_bytes / 1e6:,.1f}",
@@ -172,16 +181,17 @@ def run(
     workdir: Path | None = None,
     console: Console | None = None,
     workspace: Path | None = None,
+    batch: int = 1,
 ) -> list[EraseBenchRow]:
     console = console or Console()
     if workspace is not None:
-        rows = [bench_workspace(workspace, seed)]
+        rows = [bench_workspace(workspace, seed, batch)]
         console.print(render(rows))
         console.print(render_stores(rows[0]))
         return rows
     rows = []
     for n in customers_list:
-        rows.append(bench_one(n, seed, workdir, console))
+        rows.append(bench_one(n, seed, workdir, console, batch))
         console.print(render(rows))
         console.print(render_stores(rows[-1]))
     return rows
