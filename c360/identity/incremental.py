@@ -14,16 +14,38 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-def changed_deterministic(old_links: pd.DataFrame | None, links: pd.DataFrame) -> set[str]:
-    """Record keys on a deterministic link that exists in only one of the last run and this one."""
-    cols = ["record_key_l", "record_key_r", "rule"]
-    new = links.loc[links["kind"] == "deterministic", cols]
-    if old_links is None or old_links.empty:
-        return set(new["record_key_l"]) | set(new["record_key_r"])
-    old = old_links.loc[old_links["kind"] == "deterministic", cols]
-    both = old.merge(new, on=cols, how="outer", indicator=True)
-    diff = both[both["_merge"] != "both"]
-    return set(diff["record_key_l"]) | set(diff["record_key_r"])
+def changed_deterministic(
+    old_links: pd.DataFrame | None, links: pd.DataFrame, keys: pd.Index, n: int
+) -> np.ndarray:
+    """A mask over the records (numbered as `keys`) on a deterministic link that exists in only one of
+    the last run and this one. `links` carry record numbers (rid_l, rid_r); old links carry record keys,
+    and a record that is gone since has no number (such a link is changed, its surviving end dirty).
+
+    A link is coded as one integer, (rid_l * n + rid_r) * rules + rule, so the comparison is a sort of
+    integers, not a merge on strings."""
+    dirty = np.zeros(n, dtype=bool)
+    new = links.loc[links["kind"] == "deterministic", ["rid_l", "rid_r", "rule"]]
+    old = (
+        old_links.loc[old_links["kind"] == "deterministic", ["record_key_l", "record_key_r", "rule"]]
+        if old_links is not None
+        else pd.DataFrame(columns=["record_key_l", "record_key_r", "rule"])
+    )
+    rules = pd.Index(pd.concat([new["rule"], old["rule"]]).astype(str).unique())
+    width = np.int64(max(len(rules), 1))
+    n64 = np.int64(max(n, 1))
+    new_l, new_r = new["rid_l"].to_numpy(np.int64), new["rid_r"].to_numpy(np.int64)
+    new_code = (new_l * n64 + new_r) * width + rules.get_indexer(new["rule"].astype(str))
+    old_l, old_r = keys.get_indexer(old["record_key_l"]), keys.get_indexer(old["record_key_r"])
+    alive = (old_l >= 0) & (old_r >= 0)
+    dirty[old_r[(old_l < 0) & (old_r >= 0)]] = True  # a link to a record that is gone: the other end
+    dirty[old_l[(old_r < 0) & (old_l >= 0)]] = True
+    old_code = (old_l[alive] * n64 + old_r[alive]) * width + rules.get_indexer(old["rule"].astype(str))[alive]
+    only_new = ~np.isin(new_code, old_code)
+    only_old = ~np.isin(old_code, new_code)
+    for mask, left, right in ((only_new, new_l, new_r), (only_old, old_l[alive], old_r[alive])):
+        dirty[left[mask]] = True
+        dirty[right[mask]] = True
+    return dirty
 
 
 def records_in_components_of(

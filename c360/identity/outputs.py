@@ -72,7 +72,10 @@ def write_outputs(
     run_at: datetime,
     dirty_keys: set[str],
     incremental: bool,
+    old_links: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
+    """Cluster, assign ids, and write every identity table. `old_links` is last run's links table (an
+    incremental run has read it already)."""
     n = len(prepared)
     links = links.copy()
     links["weight"] = links["weight"].astype(float)
@@ -105,14 +108,15 @@ def write_outputs(
     )
     taken = set(previous["customer_id"]) | set(aliases["alias_id"]) | set(history["customer_id"])
     prev_of_rid = pd.Series(keys).map(dict(zip(previous["record_key"], previous["customer_id"], strict=True)))
-    old_links = store.read("links") if incremental else None
+    if not incremental:
+        old_links = None
 
     # Which records are clustered again: all of them, or (incremental) the components that hold a new or
     # changed record, a record whose deterministic links changed, or a correction. Clustering is decided
     # component by component, so the others come out exactly as last time: the result equals a full run.
     if incremental and len(previous):
         dirty = _member(keys, dirty_keys) | pd.isna(prev_of_rid).to_numpy()
-        dirty |= _member(keys, changed_deterministic(old_links, links))
+        dirty |= changed_deterministic(old_links, links, pd.Index(keys), n)
         for r in touched:
             dirty[r] = True
         redo = records_in_components_of(n, links, must, dirty)

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,10 +90,11 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
 
     # ---------------------------------------------------------------- records
     if incremental:
-        old_raw = store.read("records")
-        old_prep = store.read("prepared")
+        old_raw = store.read_arrow("records")
+        old_prep = store.read_arrow("prepared")
+        assert old_raw is not None and old_prep is not None
         fresh_raw = latest_records(read_standardized(ws.lake, new_files))
-        old_fp = dict(zip(old_raw["record_key"], old_raw["fingerprint"], strict=True))
+        old_fp = _fingerprints_of(old_raw, fresh_raw["record_key"])
         fresh_prep = prepare_records(fresh_raw, settings)
         fresh_raw["fingerprint"] = fresh_prep["fingerprint"].to_numpy()
         is_known = fresh_raw["record_key"].isin(old_fp.keys())
@@ -153,17 +155,16 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     prob["rule"] = prob["rule"].map(lambda r: settings.blocking_rules[int(r)].label)
     prob["record_key_l"] = key_index[prob["rid_l"].to_numpy()]
     prob["record_key_r"] = key_index[prob["rid_r"].to_numpy()]
-    if incremental:
-        old_links = store.read("links")
-        if old_links is not None and len(old_links):
-            dirty = changed_keys | new_keys
-            # Links refused by the clustering are still scored links: the next clustering sees them again.
-            keep = old_links["kind"] == "probabilistic"
-            keep &= ~old_links["record_key_l"].isin(dirty) & ~old_links["record_key_r"].isin(dirty)
-            old = old_links.loc[keep].drop(columns=["accepted", "probability", "reason"])
-            old["rid_l"] = key_index.get_indexer(old["record_key_l"])
-            old["rid_r"] = key_index.get_indexer(old["record_key_r"])
-            prob = pd.concat([old[old["rid_l"] >= 0], prob], ignore_index=True)
+    old_links = store.read("links") if incremental else None
+    if old_links is not None and len(old_links):
+        dirty = changed_keys | new_keys
+        # Links refused by the clustering are still scored links: the next clustering sees them again.
+        keep = old_links["kind"] == "probabilistic"
+        keep &= ~old_links["record_key_l"].isin(dirty) & ~old_links["record_key_r"].isin(dirty)
+        old = old_links.loc[keep].drop(columns=["accepted", "probability", "reason"])
+        old["rid_l"] = key_index.get_indexer(old["record_key_l"])
+        old["rid_r"] = key_index.get_indexer(old["record_key_r"])
+        prob = pd.concat([old[old["rid_l"] >= 0], prob], ignore_index=True)
 
     # ---------------------------------------------------------------- deterministic links
     t3 = time.perf_counter()
@@ -204,6 +205,7 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
         run_at=run_at,
         dirty_keys=new_keys | changed_keys,
         incremental=incremental,
+        old_links=old_links,
     )
     secs["cluster_and_write"] = time.perf_counter() - t3 - secs["deterministic"]
     trained_records = n if train else state.get("trained_records", n)
@@ -246,15 +248,47 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     )
 
 
-def _combine(old: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
-    """Old rows replaced by fresh rows with the same record key; sorted by key (rids follow this order)."""
-    both = pd.concat(
-        [old[~old["record_key"].isin(fresh["record_key"])], fresh[old.columns.intersection(fresh.columns)]]
+def _fingerprints_of(old: pa.Table, keys: pd.Series) -> dict[str, Any]:
+    """record_key -> last run's fingerprint, for the given keys that the snapshot holds."""
+    wanted = pa.array(keys.to_numpy(dtype=object), pa.string())
+    mine = old.select(["record_key", "fingerprint"]).filter(
+        pc.fill_null(pc.is_in(old.column("record_key"), value_set=wanted), False)
     )
-    # Keys are unique here: Arrow's sort of the key column orders them like pandas would, without its
-    # object-array string sort (seconds at a million records).
-    order = pc.sort_indices(pa.array(both["record_key"].to_numpy(dtype=object), pa.string()))
-    return both.take(order.to_numpy()).reset_index(drop=True)
+    return dict(
+        zip(mine.column("record_key").to_pylist(), mine.column("fingerprint").to_pylist(), strict=True)
+    )
+
+
+def _combine(old: pa.Table, fresh: pd.DataFrame) -> pd.DataFrame:
+    """Old rows replaced by fresh rows with the same record key; sorted by key (rids follow this order).
+
+    Combined in Arrow and converted to pandas once: the old snapshot holds every record, and a pandas
+    concat and take of a million rows of text cost seconds. Columns keep the snapshot's order; one the
+    fresh rows lack is null for them, and a column that was all null last time takes the fresh type."""
+    shared = [c for c in old.column_names if c in fresh.columns]
+    fresh_t = pa.Table.from_pandas(fresh[shared], preserve_index=False)
+    olds, news = [], []
+    for spec in old.schema:
+        o = old.column(spec.name)
+        f = fresh_t.column(spec.name) if spec.name in shared else pa.nulls(len(fresh), spec.type)
+        if f.type != o.type:
+            if pa.types.is_null(o.type):
+                o = o.cast(f.type)
+            else:
+                f = f.cast(o.type)
+        olds.append(o)
+        news.append(f)
+    names = old.column_names
+    fresh_keys = fresh_t.column("record_key").combine_chunks().cast(pa.string())
+    stale = pc.is_in(old.column("record_key"), value_set=fresh_keys)
+    both = pa.concat_tables(
+        [
+            pa.table(olds, names=names).filter(pc.invert(pc.fill_null(stale, False))),
+            pa.table(news, names=names),
+        ]
+    )
+    # Keys are unique here: Arrow's sort orders them like pandas would, without an object-array sort.
+    return both.take(pc.sort_indices(both.column("record_key"))).to_pandas()
 
 
 def _tf_only(prepared: pd.DataFrame, settings: IdentitySettings) -> dict[str, dict[str, float]]:
