@@ -288,7 +288,13 @@ def _combine(old: pa.Table, fresh: pd.DataFrame) -> pd.DataFrame:
         ]
     )
     # Keys are unique here: Arrow's sort orders them like pandas would, without an object-array sort.
-    return both.take(pc.sort_indices(both.column("record_key"))).to_pandas()
+    both = both.take(pc.sort_indices(both.column("record_key")))
+    # 64-bit integers with nulls (blocking key hashes) stay exact: nullable Int64, as `prepare_records` makes
+    # them, not float64; those without nulls stay plain int64.
+    df = both.to_pandas(types_mapper=lambda t: pd.Int64Dtype() if t == pa.int64() else None)
+    for name in (f.name for f in both.schema if f.type == pa.int64() and both.column(f.name).null_count == 0):
+        df[name] = df[name].astype(np.int64)
+    return df
 
 
 def _tf_only(prepared: pd.DataFrame, settings: IdentitySettings) -> dict[str, dict[str, float]]:

@@ -67,7 +67,7 @@ class IdentityStore:
             return tables[0].select(columns) if columns else tables[0]
         # The latest part wins for a record key; deduplicated and sorted in Arrow (a string sort of a
         # million keys in pandas costs seconds).
-        both = pa.concat_tables(tables, promote_options="permissive")
+        both = pa.concat_tables(tables, promote_options="default")
         keys = both.column("record_key").to_pandas()
         latest = np.flatnonzero(~keys.duplicated(keep="last").to_numpy())
         both = both.take(pa.array(latest))
