@@ -129,11 +129,6 @@ def encode_for_store(profile: Mapping[str, Any]) -> EncodedProfile:
     )
 
 
-def normalize_profile(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """The profile as the store will return it (a JSON round trip)."""
-    return json.loads(encode_profile(profile))
-
-
 def dedupe_by_customer(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """Last profile wins when a batch names one customer twice."""
     out: dict[str, Mapping[str, Any]] = {}
