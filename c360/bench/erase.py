@@ -84,22 +84,7 @@ def bench_one(
         t0 = time.perf_counter()
         ws = prepare_workspace(root, customers, seed, Console(quiet=True))
         prepare = time.perf_counter() - t0
-        files, size = _lake_size(ws)
-        report = erase_customers(ws, pick_customers(ws, seed, batch), reason="benchmark")
-        return EraseBenchRow(
-            erased=len(report.customer_hashes),
-            customers=customers,
-            lake_files=files,
-            lake_bytes=size,
-            prepare_seconds=prepare,
-            records=report.records,
-            rows_removed=report.rows,
-            files_scanned=report.files_scanned,
-            files_rewritten=report.files_rewritten,
-            bytes_rewritten=report.bytes_rewritten,
-            seconds=report.seconds,
-            stores=report.stores,
-        )
+        return erase_and_measure(ws, customers, seed, batch, prepare)
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -108,15 +93,20 @@ def bench_one(
 def bench_workspace(root: Path, seed: int, batch: int = 1) -> EraseBenchRow:
     """Erase `batch` customers (one pass) of an existing resolved workspace (modified in place)."""
     ws = Workspace.load(root)
-    files, size = _lake_size(ws)
     customers = IdentityStore(ws.lake).read_arrow("golden", columns=["customer_id"]).num_rows
+    return erase_and_measure(ws, customers, seed, batch, prepare=0.0)
+
+
+def erase_and_measure(ws: Workspace, customers: int, seed: int, batch: int, prepare: float) -> EraseBenchRow:
+    """Erase `batch` picked customers in one pass and describe the lake and what the erasure touched."""
+    files, size = _lake_size(ws)
     report = erase_customers(ws, pick_customers(ws, seed, batch), reason="benchmark")
     return EraseBenchRow(
         erased=len(report.customer_hashes),
         customers=customers,
         lake_files=files,
         lake_bytes=size,
-        prepare_seconds=0.0,
+        prepare_seconds=prepare,
         records=report.records,
         rows_removed=report.rows,
         files_scanned=report.files_scanned,
