@@ -74,8 +74,8 @@ def write_outputs(
     incremental: bool,
     old_links: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Cluster, assign ids, and write every identity table. `old_links` is last run's links table (an
-    incremental run has read it already)."""
+    """Cluster, assign ids, and write every identity table. `old_links` is last run's links table, which
+    an incremental run has read already (None in a full run)."""
     n = len(prepared)
     links = links.copy()
     links["weight"] = links["weight"].astype(float)
@@ -108,8 +108,6 @@ def write_outputs(
     )
     taken = set(previous["customer_id"]) | set(aliases["alias_id"]) | set(history["customer_id"])
     prev_of_rid = pd.Series(keys).map(dict(zip(previous["record_key"], previous["customer_id"], strict=True)))
-    if not incremental:
-        old_links = None
 
     # Which records are clustered again: all of them, or (incremental) the components that hold a new or
     # changed record, a record whose deterministic links changed, or a correction. Clustering is decided

@@ -32,7 +32,7 @@ from c360.identity.model import FSModel, threshold_weight, train_model
 from c360.identity.normalize import PREPARED_VERSION, latest_records, prepare_records
 from c360.identity.outputs import write_outputs
 from c360.identity.scoring import score_candidates
-from c360.identity.store import IdentityStore, read_standardized, standardized_identity_files
+from c360.identity.store import IdentityStore, read_standardized, snapshot_frame, standardized_identity_files
 from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -288,13 +288,7 @@ def _combine(old: pa.Table, fresh: pd.DataFrame) -> pd.DataFrame:
         ]
     )
     # Keys are unique here: Arrow's sort orders them like pandas would, without an object-array sort.
-    both = both.take(pc.sort_indices(both.column("record_key")))
-    # 64-bit integers with nulls (blocking key hashes) stay exact: nullable Int64, as `prepare_records` makes
-    # them, not float64; those without nulls stay plain int64.
-    df = both.to_pandas(types_mapper=lambda t: pd.Int64Dtype() if t == pa.int64() else None)
-    for name in (f.name for f in both.schema if f.type == pa.int64() and both.column(f.name).null_count == 0):
-        df[name] = df[name].astype(np.int64)
-    return df
+    return snapshot_frame(both.take(pc.sort_indices(both.column("record_key"))))
 
 
 def _tf_only(prepared: pd.DataFrame, settings: IdentitySettings) -> dict[str, dict[str, float]]:

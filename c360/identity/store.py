@@ -42,6 +42,17 @@ _FILE = {
 }
 
 
+def snapshot_frame(table: pa.Table) -> pd.DataFrame:
+    """A record snapshot as pandas with the types `prepare_records` gives it: 64-bit integers with nulls
+    (blocking-key hashes) as exact nullable Int64, not float64, so a part appended from this frame keeps
+    the snapshot's schema; integers without nulls stay plain int64."""
+    df = table.to_pandas(types_mapper=lambda t: pd.Int64Dtype() if t == pa.int64() else None)
+    for spec in table.schema:
+        if spec.type == pa.int64() and table.column(spec.name).null_count == 0:
+            df[spec.name] = df[spec.name].astype(np.int64)
+    return df
+
+
 class IdentityStore:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -78,7 +89,7 @@ class IdentityStore:
     def read(self, name: str) -> pd.DataFrame | None:
         if name in PARTED:
             table = self._read_parted(name)
-            return table.to_pandas() if table is not None else None
+            return snapshot_frame(table) if table is not None else None
         if not self.exists(name):
             return None
         return self.lake.read_table(self.path(name)).to_pandas()

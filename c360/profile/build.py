@@ -161,7 +161,7 @@ def build_profiles(
     if write_store:
         t0 = time.perf_counter()
         report.upserted = len(rebuilt)  # upserted by the pass 2 tasks
-        since = None if full else state.get("aliases_through")
+        since = None if full else aliases_through
         report.aliases, aliases_through = _update_store(ws, removed, since)
         report.seconds["store"] = time.perf_counter() - t0
         if removed:
