@@ -150,13 +150,15 @@ def comparison_vectors(
     return out
 
 
-def candidate_pairs(keys: pa.Table, records: pa.Table, n_rules: int, new_only: bool = False) -> pa.Table:
+def candidate_pairs(
+    keys: pa.Table, records: pa.Table, n_rules: int, new_only: bool = False, threads: int | None = 1
+) -> pa.Table:
     """Pairs (rid_l < rid_r) sharing a key under some rule, each produced once, by the first rule it meets.
 
     `keys` holds (rule, key, rid[, is_new]) for the blocks of one partition; `records` the k0..kN columns.
     With `new_only`, only pairs with at least one new record are produced (the incremental run).
     """
-    con = _connect()
+    con = _connect(threads)
     con.register("keys", keys)
     con.register("rec", records)
     earlier = " OR ".join(f'(a.rule > {j} AND coalesce(l."k{j}" = r."k{j}", false))' for j in range(n_rules))

@@ -68,7 +68,10 @@ def survive(values: pd.DataFrame, rule: SurvivorshipRule) -> pd.DataFrame:
 
 
 def distinct_sorted(codes: np.ndarray, values: pd.Series, n: int) -> list[list]:
-    """Per customer code 0..n-1, the sorted distinct non-null values (in arrow: no Python call per row)."""
+    """Per customer code 0..n-1, the sorted distinct non-null values.
+
+    Sorted by (code, value) in Arrow, repeats dropped by comparing each row with the one before, and cut
+    into one list per code by offsets: no Python call per customer."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -79,11 +82,15 @@ def distinct_sorted(codes: np.ndarray, values: pd.Series, n: int) -> list[list]:
         }
     )
     t = t.filter(pc.is_valid(t["v"])).sort_by([("k", "ascending"), ("v", "ascending")])
-    g = t.group_by("k", use_threads=False).aggregate([("v", "distinct")])
-    out: list[list] = [[] for _ in range(n)]
-    for k, vals in zip(g["k"].to_numpy(), g["v_distinct"].to_pylist(), strict=True):
-        out[k] = sorted(vals)
-    return out
+    k = t.column("k").to_numpy()
+    v = t.column("v").combine_chunks()
+    first = np.ones(len(k), dtype=bool)
+    if len(k) > 1:
+        same = pc.equal(v.slice(1), v.slice(0, len(v) - 1)).to_numpy(zero_copy_only=False)
+        first[1:] = (k[1:] != k[:-1]) | ~same
+    k, v = k[first], v.filter(pa.array(first))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(k, minlength=n))]).astype(np.int64)
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), v).to_pylist()
 
 
 def _place(n: int, codes: pd.Series, values: pd.Series) -> pd.Series:

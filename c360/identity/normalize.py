@@ -29,7 +29,7 @@ _STREET_ABBREVIATIONS = {
 _NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
 _SPACES = re.compile(r"\s+")
 
-PREPARED_VERSION = "4"
+PREPARED_VERSION = "5"
 """Bumped when prepared records gain or change a column: a workspace prepared before is prepared again."""
 
 
@@ -82,7 +82,9 @@ def key_hash(parts: list[pd.Series]) -> pd.Series:
         ps = p.fillna("").astype(str)
         joined = ps if joined is None else joined + "\x1f" + ps
     hashed = pd.util.hash_array(joined.to_numpy(dtype=object), categorize=True).astype(np.int64)
-    return pd.Series(np.where(valid, hashed, 0), index=parts[0].index).where(valid, None).astype("Int64")
+    # Built with its null mask: going through float (Series.where) would round the 64-bit hashes whenever
+    # a row is null, so a batch without nulls would hash the same value differently from one with them.
+    return pd.Series(pd.arrays.IntegerArray(np.where(valid, hashed, 0), ~valid), index=parts[0].index)
 
 
 def blocking_part(df: pd.DataFrame, key: str) -> pd.Series:

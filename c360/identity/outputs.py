@@ -1,30 +1,82 @@
-"""The end of a run: clusters from links, stable ids, the change log, golden records, written to the lake."""
+"""The end of a run: clusters from links, stable ids, the change log, golden records, written to the lake.
+
+A run hands over the records it clusters (all of them in a full run; in an incremental run the stored
+components that something new can have changed, see `c360.identity.incremental`) with the links among them.
+Their rows replace last run's rows in every identity table; the rows of every other component are kept as
+they are, in Arrow, without a pass through pandas.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from c360.identity.cluster import cluster_records, conflict_values
+from c360.identity.cluster import _components, cluster_records, conflict_values
 from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import DETERMINISTIC_WEIGHT
 from c360.identity.golden import golden_records
 from c360.identity.ids import assign_ids, merge_aliases
-from c360.identity.incremental import changed_deterministic, records_in_components_of
 from c360.identity.model import FSModel, threshold_weight
 from c360.identity.store import IdentityStore
 
 LINK_COLUMNS = ["record_key_l", "record_key_r", "kind", "rule", "weight", "probability", "accepted", "reason"]
+ID_MAP_COLUMNS = ["source", "source_record_id", "record_key", "customer_id", "component"]
 
 
-def _member(values: np.ndarray, pool: set) -> np.ndarray:
-    """Hash-based membership (numpy's isin sorts object arrays, which is slow for strings)."""
-    return pd.Series(values, dtype=object).isin(pool).to_numpy()
+@dataclass
+class Previous:
+    """Last run's tables. `incremental`: this run clusters only some components again, and the rows of the
+    others are kept from these tables (full run: every row is replaced)."""
+
+    id_map: pa.Table | None
+    clusters: pd.DataFrame
+    aliases: pd.DataFrame
+    links: pa.Table | None = None
+    incremental: bool = False
+
+    @classmethod
+    def read(cls, store: IdentityStore, incremental: bool) -> Previous:
+        clusters = store.read("clusters")
+        aliases = store.read("aliases")
+        return cls(
+            id_map=store.read_arrow("id_map", sort=False),
+            clusters=clusters
+            if clusters is not None
+            else pd.DataFrame(columns=["customer_id", "n_records", "first_seen", "updated_at"]),
+            aliases=aliases
+            if aliases is not None
+            else pd.DataFrame(columns=["alias_id", "customer_id", "created_at", "run_id"]),
+            links=store.read_arrow("links", sort=False) if incremental else None,
+            incremental=incremental,
+        )
+
+
+def component_labels(keys: np.ndarray, links: pd.DataFrame, must: list[list[int]]) -> np.ndarray:
+    """Per record, a 64-bit label of its connected component (links and must-links): the hash of the
+    component's smallest record key, so a component keeps its label as long as it keeps its records. An
+    incremental run clusters again exactly the stored components that something new touches."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rl = np.concatenate([links["rid_l"].to_numpy(np.int64), [g[0] for g in must for _ in g[1:]]])
+    rr = np.concatenate([links["rid_r"].to_numpy(np.int64), [x for g in must for x in g[1:]]])
+    comp = _components(n, rl.astype(np.int64), rr.astype(np.int64))
+    # Records are in key order: the first record of a component holds its smallest key.
+    first = np.full(comp.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, comp, np.arange(n, dtype=np.int64))
+    smallest = np.asarray(keys, dtype=object)[first[comp]]
+    return pd.util.hash_array(smallest, categorize=True).view(np.int64)
+
+
+def _in(table: pa.Table, column: str, values: pa.Array) -> pa.ChunkedArray:
+    return pc.fill_null(pc.is_in(table.column(column), value_set=values), False)
 
 
 def _reasons(
@@ -70,12 +122,14 @@ def write_outputs(
     touched: dict[int, str],
     run_id: str,
     run_at: datetime,
-    dirty_keys: set[str],
-    incremental: bool,
-    old_links: pd.DataFrame | None = None,
+    previous: Previous,
 ) -> dict[str, Any]:
-    """Cluster, assign ids, and write every identity table. `old_links` is last run's links table, which
-    an incremental run has read already (None in a full run)."""
+    """Cluster the given records, assign ids, and write every identity table.
+
+    `prepared` (with `raw` row for row and `records_arrow` by rid) holds the records clustered in this run,
+    in record-key order, numbered 0..n-1; `links` (rid_l, rid_r, kind, rule, weight, levels) are every link
+    among them. In an incremental run (`previous.incremental`) they are whole stored components. The record
+    snapshots are the caller's to write."""
     n = len(prepared)
     links = links.copy()
     links["weight"] = links["weight"].astype(float)
@@ -94,161 +148,115 @@ def write_outputs(
         return ok.reindex(pd.MultiIndex.from_arrays([a, b])).fillna(False).to_numpy(dtype=bool)
 
     keys = prepared["record_key"].to_numpy()
-    previous = store.read("id_map")
-    previous = previous if previous is not None else pd.DataFrame(columns=["record_key", "customer_id"])
-    history = store.read("clusters")
-    history = (
-        history if history is not None else pd.DataFrame(columns=["customer_id", "n_records", "first_seen"])
-    )
-    aliases = store.read("aliases")
-    aliases = (
-        aliases
-        if aliases is not None
-        else pd.DataFrame(columns=["alias_id", "customer_id", "created_at", "run_id"])
-    )
-    taken = set(previous["customer_id"]) | set(aliases["alias_id"]) | set(history["customer_id"])
-    prev_of_rid = pd.Series(keys).map(dict(zip(previous["record_key"], previous["customer_id"], strict=True)))
-
-    # Which records are clustered again: all of them, or (incremental) the components that hold a new or
-    # changed record, a record whose deterministic links changed, or a correction. Clustering is decided
-    # component by component, so the others come out exactly as last time: the result equals a full run.
-    if incremental and len(previous):
-        dirty = _member(keys, dirty_keys) | pd.isna(prev_of_rid).to_numpy()
-        dirty |= changed_deterministic(old_links, links, pd.Index(keys), n)
-        for r in touched:
-            dirty[r] = True
-        redo = records_in_components_of(n, links, must, dirty)
+    key_array = pa.array(keys, pa.string())
+    history = previous.clusters
+    aliases = previous.aliases
+    if previous.id_map is not None and previous.id_map.num_rows:
+        old_map = previous.id_map
+        mine = old_map.filter(_in(old_map, "record_key", key_array))
+        prev_sub = mine.select(["record_key", "customer_id"]).to_pandas()
     else:
-        redo = np.ones(n, dtype=bool)
-    sub = np.flatnonzero(redo)
-    local = np.full(n, -1, dtype=np.int64)
-    local[sub] = np.arange(len(sub))
-    in_sub = redo[links["rid_l"].to_numpy()] if len(links) else np.zeros(0, dtype=bool)
-    sub_links = links.loc[in_sub, ["rid_l", "rid_r"]].assign(
-        weight=cluster_weight[in_sub].to_numpy(), direct=direct[in_sub]
-    )
-    sub_links["rid_l"] = local[sub_links["rid_l"].to_numpy()]
-    sub_links["rid_r"] = local[sub_links["rid_r"].to_numpy()]
-
-    def sub_groups(groups: list[list[int]]) -> list[list[int]]:
-        return [[int(local[r]) for r in g if redo[r]] for g in groups]
+        prev_sub = pd.DataFrame(columns=["record_key", "customer_id"])
+    # Every id ever issued: the current customers and the retired ones (never reused).
+    taken = set(history["customer_id"]) | set(aliases["alias_id"])
+    prev_of_rid = pd.Series(keys).map(dict(zip(prev_sub["record_key"], prev_sub["customer_id"], strict=True)))
 
     result = cluster_records(
-        len(sub),
-        sub_links,
-        {f: v[sub] for f, v in conflict_values(prepared, settings).items()},
+        n,
+        links[["rid_l", "rid_r"]].assign(weight=cluster_weight.to_numpy(), direct=direct),
+        conflict_values(prepared, settings),
         settings,
-        must_links=[g for g in sub_groups(must) if len(g) > 1],
-        cannot_links=[
-            (a, b)
-            for a, b in zip(
-                sub_groups([c[0] for c in cannot]), sub_groups([c[1] for c in cannot]), strict=True
-            )
-            if a and b
-        ],
-        pair_is_match=lambda a, b: pair_is_match(sub[a], sub[b]),
+        must_links=[g for g in must if len(g) > 1],
+        cannot_links=cannot,
+        pair_is_match=pair_is_match,
     )
-    labels = sub[result.labels]  # local smallest index -> global smallest rid
+    labels = result.labels
     refused = result.refused.assign(
-        rid_l=sub[result.refused["rid_l"].to_numpy(dtype=np.int64)],
-        rid_r=sub[result.refused["rid_r"].to_numpy(dtype=np.int64)],
+        rid_l=result.refused["rid_l"].to_numpy(dtype=np.int64),
+        rid_r=result.refused["rid_r"].to_numpy(dtype=np.int64),
     )
-    glabels = np.arange(n, dtype=np.int64)
-    glabels[sub] = labels
-    sub_touched = {r: c for r, c in touched.items() if redo[r]}
-    reasons = _reasons(glabels, links.loc[in_sub], refused, prev_of_rid, sub_touched)
-    prev_sub = previous[previous["record_key"].isin(set(keys[sub]))]
-    ids = assign_ids(keys[sub], labels, prev_sub, history, taken, run_id, run_at, reasons)
-    cust = prev_of_rid.to_numpy(dtype=object).copy()
-    cust[sub] = pd.Series(labels).map(ids.customer_of_label).to_numpy()
+    reasons = _reasons(labels, links, refused, prev_of_rid, touched)
+    ids = assign_ids(keys, labels, prev_sub, history, taken, run_id, run_at, reasons)
+    cust = pd.Series(labels).map(ids.customer_of_label).to_numpy(dtype=object)
 
     # ---------------------------------------------------------------- tables
-    id_map = pd.DataFrame(
+    before = set(prev_sub["customer_id"])  # customers whose rows are replaced
+    before_ids = pa.array(sorted(before), pa.string())
+    id_map_mine = pd.DataFrame(
         {
             "source": raw["source"].to_numpy(),
             "source_record_id": raw["source_record_id"].to_numpy(),
             "record_key": keys,
             "customer_id": cust,
+            "component": component_labels(keys, links, must),
         }
     )
-    counts = id_map.groupby("customer_id").size()
-    first_seen = dict(zip(history["customer_id"], history["first_seen"], strict=True))
-    clusters = pd.DataFrame({"customer_id": counts.index, "n_records": counts.to_numpy()})
-    seen_before = pd.to_datetime(clusters["customer_id"].map(first_seen), utc=True)
-    clusters["first_seen"] = seen_before.where(seen_before.notna(), pd.Timestamp(run_at))
-    clusters["updated_at"] = pd.Timestamp(run_at)
+    counts = id_map_mine.groupby("customer_id").size()
+    first_seen = pd.Series(
+        pd.to_datetime(history["first_seen"], utc=True).array, index=history["customer_id"].to_numpy()
+    )
+    clusters_mine = pd.DataFrame({"customer_id": counts.index, "n_records": counts.to_numpy()})
+    seen_before = pd.Series(first_seen.reindex(counts.index).array, index=clusters_mine.index)
+    clusters_mine["first_seen"] = seen_before.where(seen_before.notna(), pd.Timestamp(run_at))
+    clusters_mine["updated_at"] = pd.Timestamp(run_at)
     all_aliases = merge_aliases(aliases, ids.new_aliases)
 
-    # A refused pair is refused under every kind of link it has (deterministic and probabilistic rows); links
-    # of components not clustered again keep last run's verdict.
-    n_keys = np.int64(n)
-    why = pd.DataFrame(
-        {
-            "pair": refused["rid_l"].to_numpy(np.int64) * n_keys + refused["rid_r"].to_numpy(np.int64),
-            "reason": refused["reason"].to_numpy(object),
-        }
-    )
-    if old_links is not None and len(old_links):
-        kept = old_links.loc[~old_links["accepted"].astype(bool), ["record_key_l", "record_key_r", "reason"]]
-        index = pd.Index(keys)
-        kl, kr = index.get_indexer(kept["record_key_l"]), index.get_indexer(kept["record_key_r"])
-        ok = (kl >= 0) & (kr >= 0)
-        ok[ok] &= ~redo[kl[ok]]
-        why = pd.concat(
-            [why, pd.DataFrame({"pair": kl[ok] * n_keys + kr[ok], "reason": kept["reason"].to_numpy()[ok]})]
-        )
+    # A refused pair is refused under every kind of link it has (deterministic and probabilistic rows).
     # Pairs encoded as one integer (rid_l * n + rid_r): a hash lookup, no Python tuple per link.
-    reason_of = why.drop_duplicates("pair").set_index("pair")["reason"]
+    n_keys = np.int64(n)
+    reason_of = (
+        pd.DataFrame(
+            {
+                "pair": refused["rid_l"].to_numpy(np.int64) * n_keys + refused["rid_r"].to_numpy(np.int64),
+                "reason": refused["reason"].to_numpy(object),
+            }
+        )
+        .drop_duplicates("pair")
+        .set_index("pair")["reason"]
+    )
     link_pairs = links["rid_l"].to_numpy(np.int64) * n_keys + links["rid_r"].to_numpy(np.int64)
     pair_reason = pd.Series(reason_of.reindex(link_pairs).to_numpy(), index=links.index)
     both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
     # Record keys sort like rids (records are numbered in key order), so this orders by key pair and kind
-    # without a string sort of a million keys.
-    out_links = both.sort_values(["rid_l", "rid_r", "kind"], kind="stable")[LINK_COLUMNS + gcols].reset_index(
-        drop=True
-    )
+    # without a string sort.
+    links_mine = both.sort_values(["rid_l", "rid_r", "kind"], kind="stable")[LINK_COLUMNS + gcols]
+    links_mine = links_mine.reset_index(drop=True)
     for g in (c for c in gcols if c.startswith("g_")):
-        out_links[g] = out_links[g].astype("int8")
-
-    # Golden records: only customers whose record set changed are recomputed in an incremental run.
-    old_golden = store.read("golden") if incremental else None
-    if old_golden is not None and len(old_golden):
-        prev_cust = prev_of_rid.to_numpy()
-        moved = (prev_cust != cust) | pd.isna(prev_cust) | _member(keys, dirty_keys)
-        affected = set(cust[moved]) | set(prev_cust[moved][pd.notna(prev_cust[moved])])
-        rows = _member(cust, affected)
-        fresh = golden_records(raw.loc[rows].reset_index(drop=True), cust[rows], settings)
-        for c in fresh.columns.intersection(old_golden.columns):  # an all-null column takes the stored type
-            if fresh[c].dtype != old_golden[c].dtype and fresh[c].isna().all():
-                fresh[c] = fresh[c].astype(old_golden[c].dtype)
-        golden = pd.concat([old_golden[~old_golden["customer_id"].isin(affected)], fresh], ignore_index=True)
-        golden = (
-            golden[golden["customer_id"].isin(counts.index)].sort_values("customer_id").reset_index(drop=True)
-        )
-    else:
-        golden = golden_records(raw, cust, settings)
-
-    store.write("links", out_links)
-    store.write("id_map", id_map)
-    store.write("clusters", clusters)
+        links_mine[g] = links_mine[g].astype("int8")
+    golden_mine = golden_records(raw, cust, settings)
+    # An incremental run adds its rows as a part; the drop lists retire the rows they replace: every
+    # customer the records belonged to, and every link of the components clustered again (a component's
+    # links all start at one of its records).
+    tables = {
+        "id_map": (id_map_mine, None),
+        "clusters": (clusters_mine, before_ids),
+        "golden": (golden_mine, before_ids),
+        "links": (links_mine, key_array),
+    }
+    for name, (frame, drop) in tables.items():
+        if previous.incremental:
+            store.append(name, frame, run_id, drop=drop)
+        else:
+            store.write(name, frame, run_id)
     store.write("aliases", all_aliases)
-    store.write("golden", golden)
     store.append_changes(ids.changes, run_id)
-    snapshot = prepared.drop(columns=[c for c in prepared.columns if c.endswith("__tf")])
-    if incremental and len(previous):
-        fresh = _member(keys, dirty_keys)
-        if fresh.any():
-            store.append("records", raw.loc[fresh], run_id)
-            store.append("prepared", snapshot.loc[fresh], run_id)
-    else:
-        store.write("records", raw, run_id)
-        store.write("prepared", snapshot, run_id)
+    det = int((links_mine["kind"] == "deterministic").sum())
+    prob = len(links_mine) - det
+    customers = len(clusters_mine)
+    if previous.incremental:
+        customers += len(history) - len(before)
+        if previous.links is not None:
+            rest = previous.links.filter(pc.invert(_in(previous.links, "record_key_l", key_array)))
+            rest_det = int(pc.sum(pc.equal(rest.column("kind"), "deterministic")).as_py() or 0)
+            det, prob = det + rest_det, prob + rest.num_rows - rest_det
     return {
-        "customers": int(len(counts)),
+        "customers": customers,
         "changes": ids.changes["kind"].value_counts().to_dict(),
         "refused": refused["reason"].str.split(":").str[0].value_counts().to_dict() if len(refused) else {},
         "oversized": len(result.oversized),
-        "reclustered": int(len(sub)),
+        "reclustered": n,
+        "deterministic_links": det,
+        "probabilistic_links": prob,
     }

@@ -1,10 +1,11 @@
 """`c360 resolve`: standardized identity records -> links, clusters, stable customer ids, golden records.
 
 A run is incremental by default: only records from standardized files not seen before (and records whose
-content changed) are blocked and scored against the whole graph; old links are kept, deterministic links and
-clusters are recomputed over everything (cheap, vectorized), so the result equals a full re-run with the same
-model. The Fellegi-Sunter model is trained on the first run and whenever the data has grown by
-`em.retrain_growth` (or with `retrain=True`); a retrain re-scores every pair.
+content changed) are scored against their blocking neighbours, the deterministic stars of their identifier
+values are recomputed, and the stored components they reach are clustered again; every other row is kept
+(`c360.identity.incremental`). The result equals a full re-run with the same model. The Fellegi-Sunter model
+is trained on the first run and whenever the data has grown by `em.retrain_growth` (or with `retrain=True`);
+a retrain re-scores every pair.
 """
 
 from __future__ import annotations
@@ -26,13 +27,22 @@ from rich.table import Table
 
 from c360.identity.compare import comparison_columns, comparison_vectors, random_pairs
 from c360.identity.config import IdentitySettings, comparison_level_names
-from c360.identity.corrections import correction_groups, load_corrections
+from c360.identity.corrections import as_list, correction_groups, load_corrections
 from c360.identity.deterministic import deterministic_links
+from c360.identity.incremental import (
+    combine,
+    component_records,
+    join_rules,
+    kept_deterministic,
+    key_array,
+    neighbourhood,
+    touched_only,
+)
 from c360.identity.model import FSModel, threshold_weight, train_model
 from c360.identity.normalize import PREPARED_VERSION, latest_records, prepare_records
-from c360.identity.outputs import write_outputs
+from c360.identity.outputs import Previous, write_outputs
 from c360.identity.scoring import score_candidates
-from c360.identity.store import IdentityStore, read_standardized, snapshot_frame, standardized_identity_files
+from c360.identity.store import IdentityStore, read_standardized, standardized_identity_files
 from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -56,6 +66,8 @@ class ResolveReport:
     refused_links: dict[str, int] = field(default_factory=dict)
     oversized_clusters: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    reclustered: int = 0
+    """Records clustered again: all of them in a full run, the touched components in an incremental one."""
 
 
 def settings_hash(settings: IdentitySettings) -> str:
@@ -67,12 +79,9 @@ def settings_hash(settings: IdentitySettings) -> str:
 
 def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: bool = False) -> ResolveReport:
     """Resolve identities into the lake's `identity/` folder and return what happened."""
-    from c360.runtime import ensure_ray
-
     settings = ws.settings.identity
     store = IdentityStore(ws.lake)
     t0 = time.perf_counter()
-    secs: dict[str, float] = {}
     run_at = datetime.now(UTC)
     run_id = run_at.strftime("%Y%m%dT%H%M%S%fZ")
     state = store.read_json("state") or {}
@@ -80,135 +89,27 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     corrections = load_corrections(store)
     config_changed = state.get("settings_hash") != settings_hash(settings)
     model_text = store.read_text_state("model")
-    incremental = bool(state) and not full and not config_changed and model_text is not None and not retrain
+    # A store written before components were labelled is resolved in full once (with the same model).
+    labelled = "component" in store.columns("id_map")
+    incremental = bool(state) and labelled and model_text is not None
+    incremental = incremental and not (full or config_changed or retrain)
     # Files are remembered relative to the lake root, so a workspace moved or copied elsewhere stays
     # incremental (older states hold absolute paths; those under the current root still match).
     seen = {ws.lake.relative(f) for f in state.get("files", [])}
     new_files = [f for f in files if ws.lake.relative(f) not in seen] if incremental else files
     if incremental and not new_files and state.get("corrections", 0) == len(corrections):
         return _nothing(store, run_id, state)
-
-    # ---------------------------------------------------------------- records
+    run = Run(ws, store, settings, corrections, run_id, run_at, progress, t0)
     if incremental:
-        old_raw = store.read_arrow("records")
-        old_prep = store.read_arrow("prepared")
-        assert old_raw is not None and old_prep is not None
-        fresh_raw = latest_records(read_standardized(ws.lake, new_files))
-        old_fp = _fingerprints_of(old_raw, fresh_raw["record_key"])
-        fresh_prep = prepare_records(fresh_raw, settings)
-        fresh_raw["fingerprint"] = fresh_prep["fingerprint"].to_numpy()
-        is_known = fresh_raw["record_key"].isin(old_fp.keys())
-        changed_keys = set(
-            fresh_raw.loc[
-                is_known & (fresh_raw["fingerprint"] != fresh_raw["record_key"].map(old_fp)), "record_key"
-            ]
-        )
-        new_keys = set(fresh_raw.loc[~is_known, "record_key"])
-        raw = _combine(old_raw, fresh_raw)
-        prepared = _combine(old_prep, fresh_prep)
+        assert model_text is not None
+        model = FSModel.from_json(model_text, store.read_arrow("tf"))
+        out = run.incremental(model, new_files, state)
+        if out is None:  # the data has grown enough to learn the model again
+            return resolve(ws, full=True, progress=progress, retrain=True)
     else:
-        raw = latest_records(read_standardized(ws.lake, files))
-        prepared = prepare_records(raw, settings)
-        raw["fingerprint"] = prepared["fingerprint"].to_numpy()
-        new_keys, changed_keys = set(raw["record_key"]), set()
-    prepared["rid"] = np.arange(len(prepared), dtype=np.int64)
-    key_index = pd.Index(prepared["record_key"])
-    n = len(prepared)
-    secs["prepare"] = time.perf_counter() - t0
-
-    # ---------------------------------------------------------------- model
-    grown = bool(state) and n >= settings.em.retrain_growth * max(state.get("trained_records", 1), 1)
-    train = not incremental and (retrain or model_text is None or config_changed or grown)
-    if incremental and n >= settings.em.retrain_growth * max(state.get("trained_records", 1), 1):
-        return resolve(ws, full=True, progress=progress, retrain=True)
-    model = None if train else FSModel.from_json(model_text, store.read_arrow("tf"))
-    tf = model.tf if model is not None else _tf_only(prepared, settings)
-    for c in settings.comparisons:
-        if c.tf_adjustment:
-            helper = FSModel([], {}, {}, {}, 0.5, n, tf=tf) if model is None else model
-            prepared[f"{c.field}__tf"] = helper.tf_of(c.field, prepared[c.field]).to_numpy()
-    records_arrow = pa.Table.from_pandas(prepared[comparison_columns(settings)], preserve_index=False)
-
-    # ---------------------------------------------------------------- pairs
-    ensure_ray(ws.settings.ray, progress=progress)
-    t1 = time.perf_counter()
-    min_w = threshold_weight(settings.match_threshold)
-    new_mask = prepared["record_key"].isin(new_keys | changed_keys).to_numpy() if incremental else None
-    scored, _ = score_candidates(records_arrow, prepared, settings, model, None if train else min_w, new_mask)
-    secs["score"] = time.perf_counter() - t1
-    candidates = scored.num_rows
-    if train:
-        t2 = time.perf_counter()
-        cand = scored.to_pandas()
-        rnd = comparison_vectors(
-            records_arrow, random_pairs(n, settings.em.u_sample_pairs, settings.em.seed), settings
-        )
-        model = train_model(cand, rnd.to_pandas(), prepared, settings)
-        w = model.match_weight(cand)
-        scored = scored.filter(pa.array(w >= min_w)).append_column(
-            "weight", pa.array(w[w >= min_w], pa.float64())
-        )
-        secs["train"] = time.perf_counter() - t2
-    assert model is not None
-    prob = scored.to_pandas()
-    prob["kind"] = "probabilistic"
-    prob["rule"] = prob["rule"].map(lambda r: settings.blocking_rules[int(r)].label)
-    prob["record_key_l"] = key_index[prob["rid_l"].to_numpy()]
-    prob["record_key_r"] = key_index[prob["rid_r"].to_numpy()]
-    old_links = store.read("links") if incremental else None
-    if old_links is not None and len(old_links):
-        dirty = changed_keys | new_keys
-        # Links refused by the clustering are still scored links: the next clustering sees them again.
-        keep = old_links["kind"] == "probabilistic"
-        keep &= ~old_links["record_key_l"].isin(dirty) & ~old_links["record_key_r"].isin(dirty)
-        old = old_links.loc[keep].drop(columns=["accepted", "probability", "reason"])
-        old["rid_l"] = key_index.get_indexer(old["record_key_l"])
-        old["rid_r"] = key_index.get_indexer(old["record_key_r"])
-        prob = pd.concat([old[old["rid_l"] >= 0], prob], ignore_index=True)
-
-    # ---------------------------------------------------------------- deterministic links
-    t3 = time.perf_counter()
-    det, refused_ids = deterministic_links(prepared, settings)
-    det_pairs = pa.Table.from_pandas(
-        det[["rid_l", "rid_r"]].assign(rule=np.int8(-1), rules_mask=np.int32(0)), preserve_index=False
-    )
-    det_g = (
-        comparison_vectors(records_arrow, det_pairs, settings, threads=None)
-        .to_pandas()
-        .drop(columns=["rule"])
-    )
-    det = det.merge(det_g, on=["rid_l", "rid_r"], how="left")
-    det["weight"] = model.match_weight(det) if len(det) else np.zeros(0)
-    det["kind"] = "deterministic"
-    det["record_key_l"] = key_index[det["rid_l"].to_numpy()]
-    det["record_key_r"] = key_index[det["rid_r"].to_numpy()]
-    links = pd.concat([det, prob], ignore_index=True)
-    # A pair may carry both kinds: each is kept, so an incremental run never loses a probabilistic link that a
-    # deterministic one shadowed (the deterministic star can change shape when records arrive).
-    links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").reset_index(drop=True)
-    secs["deterministic"] = time.perf_counter() - t3
-
-    # ---------------------------------------------------------------- clusters, ids, outputs
-    must, cannot, touched = correction_groups(corrections, key_index)
-    report = write_outputs(
-        store=store,
-        settings=settings,
-        model=model,
-        records_arrow=records_arrow,
-        raw=raw,
-        prepared=prepared,
-        links=links,
-        must=must,
-        cannot=cannot,
-        touched=touched,
-        run_id=run_id,
-        run_at=run_at,
-        dirty_keys=new_keys | changed_keys,
-        incremental=incremental,
-        old_links=old_links,
-    )
-    secs["cluster_and_write"] = time.perf_counter() - t3 - secs["deterministic"]
-    trained_records = n if train else state.get("trained_records", n)
+        out = run.full(files, None if retrain or config_changed else model_text, state)
+    report = out.report
+    run.secs["cluster_and_write"] = time.perf_counter() - run.t_write
     store.write_json(
         "state",
         {
@@ -216,36 +117,319 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
             "at": run_at.isoformat(),
             "files": [ws.lake.relative(f) for f in files],
             "settings_hash": settings_hash(settings),
-            "trained_records": trained_records,
-            "records": n,
+            "trained_records": out.records if out.trained else state.get("trained_records", out.records),
+            "records": out.records,
             "corrections": len(corrections),
         },
     )
-    if train:
-        store.write_json("model", model.to_json())
-        store.write("tf", model.tf_table())
-    store.write("refused_identifiers", refused_ids)
-    secs["total"] = time.perf_counter() - t0
+    if out.trained:
+        store.write_json("model", out.model.to_json())
+        store.write("tf", out.model.tf_table())
+    store.write("refused_identifiers", out.refused_identifiers)
+    run.secs["total"] = time.perf_counter() - t0
     log.info(
-        "identity run %s: %d records, %d customers, %.1fs", run_id, n, report["customers"], secs["total"]
+        "identity run %s: %d records, %d customers, %.1fs",
+        run_id,
+        out.records,
+        report["customers"],
+        run.secs["total"],
     )
     return ResolveReport(
         run_id=run_id,
         mode="incremental" if incremental else "full",
-        trained=train,
-        records=n,
-        new_records=len(new_keys) if incremental else n,
-        changed_records=len(changed_keys),
-        candidate_pairs=candidates,
-        deterministic_links=int((links["kind"] == "deterministic").sum()),
-        probabilistic_links=int((links["kind"] == "probabilistic").sum()),
+        trained=out.trained,
+        records=out.records,
+        new_records=out.new_records,
+        changed_records=out.changed_records,
+        candidate_pairs=out.candidates,
+        deterministic_links=report["deterministic_links"],
+        probabilistic_links=report["probabilistic_links"],
         customers=report["customers"],
         changes=report["changes"],
-        refused_identifiers=refused_ids,
+        refused_identifiers=out.refused_identifiers,
         refused_links=report["refused"],
         oversized_clusters=report["oversized"],
-        seconds={k: round(v, 2) for k, v in secs.items()},
+        reclustered=report["reclustered"],
+        seconds={k: round(v, 2) for k, v in run.secs.items()},
     )
+
+
+@dataclass
+class RunOutput:
+    report: dict[str, Any]
+    model: FSModel
+    trained: bool
+    records: int
+    new_records: int
+    changed_records: int
+    candidates: int
+    refused_identifiers: pd.DataFrame
+
+
+@dataclass
+class Run:
+    """One run's context; `full` and `incremental` find the records to cluster and their links, and
+    `write_outputs` does the rest for both."""
+
+    ws: Workspace
+    store: IdentityStore
+    settings: IdentitySettings
+    corrections: pd.DataFrame
+    run_id: str
+    run_at: datetime
+    progress: bool
+    t0: float
+    secs: dict[str, float] = field(default_factory=dict)
+    t_write: float = 0.0
+
+    def _with_tf(self, prepared: pd.DataFrame, model: FSModel | None, tf: dict | None = None) -> pa.Table:
+        """Adds the term-frequency columns; returns the comparison columns as Arrow."""
+        for c in self.settings.comparisons:
+            if c.tf_adjustment:
+                helper = model or FSModel([], {}, {}, {}, 0.5, len(prepared), tf=tf or {})
+                prepared[f"{c.field}__tf"] = helper.tf_of(c.field, prepared[c.field]).to_numpy()
+        return pa.Table.from_pandas(prepared[comparison_columns(self.settings)], preserve_index=False)
+
+    def _labelled(self, scored: pa.Table, keys: np.ndarray) -> pd.DataFrame:
+        prob = scored.to_pandas()
+        prob["kind"] = "probabilistic"
+        prob["rule"] = prob["rule"].map(lambda r: self.settings.blocking_rules[int(r)].label)
+        prob["record_key_l"] = keys[prob["rid_l"].to_numpy()]
+        prob["record_key_r"] = keys[prob["rid_r"].to_numpy()]
+        return prob
+
+    def _scored_deterministic(self, det: pd.DataFrame, records: pa.Table, model: FSModel) -> pd.DataFrame:
+        """Deterministic pairs (rid_l, rid_r, rule) with their comparison levels and match weight."""
+        pairs = pa.Table.from_pandas(
+            det[["rid_l", "rid_r"]].assign(rule=np.int8(-1), rules_mask=np.int32(0)), preserve_index=False
+        )
+        g = comparison_vectors(records, pairs, self.settings, threads=None).to_pandas().drop(columns=["rule"])
+        det = det.merge(g, on=["rid_l", "rid_r"], how="left")
+        det["weight"] = model.match_weight(det) if len(det) else np.zeros(0)
+        det["kind"] = "deterministic"
+        return det
+
+    def full(self, files: list[str], model_text: str | None, state: dict) -> RunOutput:
+        """Every record. The model is learned again when there is none (or `model_text` is None: a retrain
+        or a config change) or the data has grown by `em.retrain_growth` since it was learned."""
+        from c360.runtime import ensure_ray
+
+        settings, secs = self.settings, self.secs
+        raw = latest_records(read_standardized(self.ws.lake, files))
+        prepared = prepare_records(raw, settings)
+        raw["fingerprint"] = prepared["fingerprint"].to_numpy()
+        prepared["rid"] = np.arange(len(prepared), dtype=np.int64)
+        keys = prepared["record_key"].to_numpy()
+        n = len(prepared)
+        secs["prepare"] = time.perf_counter() - self.t0
+        grown = bool(state) and n >= settings.em.retrain_growth * max(state.get("trained_records", 1), 1)
+        train = model_text is None or grown
+        model = None if train else FSModel.from_json(model_text, self.store.read_arrow("tf"))
+        records_arrow = self._with_tf(prepared, model, None if model else _tf_only(prepared, settings))
+
+        ensure_ray(self.ws.settings.ray, progress=self.progress)
+        t1 = time.perf_counter()
+        min_w = threshold_weight(settings.match_threshold)
+        scored, _ = score_candidates(records_arrow, prepared, settings, model, None if train else min_w, None)
+        secs["score"] = time.perf_counter() - t1
+        candidates = scored.num_rows
+        if model is None:
+            t2 = time.perf_counter()
+            cand = scored.to_pandas()
+            rnd = comparison_vectors(
+                records_arrow, random_pairs(n, settings.em.u_sample_pairs, settings.em.seed), settings
+            )
+            model = train_model(cand, rnd.to_pandas(), prepared, settings)
+            w = model.match_weight(cand)
+            scored = scored.filter(pa.array(w >= min_w)).append_column(
+                "weight", pa.array(w[w >= min_w], pa.float64())
+            )
+            secs["train"] = time.perf_counter() - t2
+        prob = self._labelled(scored, keys)
+
+        t3 = time.perf_counter()
+        det, refused_ids = deterministic_links(prepared, settings)
+        det = self._scored_deterministic(det, records_arrow, model)
+        det["record_key_l"] = keys[det["rid_l"].to_numpy()]
+        det["record_key_r"] = keys[det["rid_r"].to_numpy()]
+        links = pd.concat([det, prob], ignore_index=True)
+        links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").reset_index(drop=True)
+        secs["deterministic"] = time.perf_counter() - t3
+
+        self.t_write = time.perf_counter()
+        must, cannot, touched = correction_groups(self.corrections, pd.Index(keys))
+        report = write_outputs(
+            store=self.store,
+            settings=settings,
+            model=model,
+            records_arrow=records_arrow,
+            raw=raw,
+            prepared=prepared,
+            links=links,
+            must=must,
+            cannot=cannot,
+            touched=touched,
+            run_id=self.run_id,
+            run_at=self.run_at,
+            previous=Previous.read(self.store, incremental=False),
+        )
+        self.store.write("records", raw, self.run_id)
+        self.store.write("prepared", _snapshot(prepared), self.run_id)
+        return RunOutput(report, model, train, n, n, 0, candidates, refused_ids)
+
+    def incremental(self, model: FSModel, new_files: list[str], state: dict) -> RunOutput | None:
+        """Only what the new and changed records can reach (see `c360.identity.incremental`); None when the
+        data has grown by `em.retrain_growth` since the model was learned."""
+        from c360.runtime import ensure_ray
+
+        settings, secs, store = self.settings, self.secs, self.store
+        # The stored columns this run reads: what blocking, comparisons, deterministic links and conflicts
+        # use (the source bookkeeping columns cost most of the read and are not needed).
+        wanted = set(comparison_columns(settings)) | {"record_key", "fingerprint", "first_name", "last_name"}
+        wanted |= {f"{i.field}__id" for i in settings.identifiers} | {
+            f"{c.field}__s" for c in settings.comparisons
+        }
+        stored_cols = store.columns("prepared")
+        old = store.read_arrow("prepared", columns=[c for c in stored_cols if c in wanted], sort=False)
+        assert old is not None
+        fresh_raw = latest_records(read_standardized(self.ws.lake, new_files))
+        old_fp = _fingerprints_of(old, fresh_raw["record_key"])
+        fresh_prep = prepare_records(fresh_raw, settings)
+        fresh_raw["fingerprint"] = fresh_prep["fingerprint"].to_numpy()
+        known = fresh_raw["record_key"].isin(old_fp.keys()).to_numpy()
+        same = known & (fresh_raw["fingerprint"] == fresh_raw["record_key"].map(old_fp)).to_numpy()
+        new_keys = set(fresh_raw.loc[~known, "record_key"])
+        changed_keys = set(fresh_raw.loc[known & ~same, "record_key"])
+        fresh_raw = fresh_raw.loc[~same].reset_index(drop=True)
+        fresh_prep = fresh_prep.loc[~same].reset_index(drop=True)
+        n = old.num_rows + len(new_keys)
+        if n >= settings.em.retrain_growth * max(state.get("trained_records", 1), 1):
+            return None
+        hood = neighbourhood(old, fresh_prep, changed_keys, settings)
+        near = hood.frame
+        near_keys = near["record_key"].to_numpy()
+        near_arrow = self._with_tf(near, model)
+        secs["prepare"] = time.perf_counter() - self.t0
+
+        # ---------------------------------------------------------------- new links
+        ensure_ray(self.ws.settings.ray, progress=self.progress)
+        t1 = time.perf_counter()
+        min_w = threshold_weight(settings.match_threshold)
+        scored, _ = score_candidates(near_arrow, near, settings, model, min_w, hood.fresh)
+        prob_new = self._labelled(scored, near_keys)
+        secs["score"] = time.perf_counter() - t1
+        t3 = time.perf_counter()
+        det_new, refused_new = deterministic_links(touched_only(near, hood.touched), settings)
+        det_new["record_key_l"] = near_keys[det_new["rid_l"].to_numpy()]
+        det_new["record_key_r"] = near_keys[det_new["rid_r"].to_numpy()]
+
+        # ---------------------------------------------------------------- the components to cluster again
+        previous = Previous.read(store, incremental=True)
+        assert previous.id_map is not None and previous.links is not None
+        correction_keys = [
+            k for col in ("left_keys", "right_keys") for ks in self.corrections[col] for k in as_list(ks)
+        ]
+        reach = np.concatenate(
+            [
+                fresh_prep["record_key"].to_numpy(object),
+                *(c.to_numpy(zero_copy_only=False) for c in hood.carriers.values()),
+                prob_new["record_key_l"].to_numpy(object),
+                prob_new["record_key_r"].to_numpy(object),
+                det_new["record_key_l"].to_numpy(object),
+                np.asarray(correction_keys, dtype=object),
+            ]
+        )
+        stored = component_records(previous.id_map, key_array(pd.unique(reach)))
+        prepared = combine(old.filter(pc.is_in(old.column("record_key"), value_set=stored)), fresh_prep)
+        prepared["rid"] = np.arange(len(prepared), dtype=np.int64)
+        keys = prepared["record_key"].to_numpy()
+        records_arrow = self._with_tf(prepared, model)
+        raw_cols = [c for c in store.columns("records") if c not in ("_file", "_row")]
+        old_raw = store.read_arrow("records", columns=raw_cols, sort=False)
+        assert old_raw is not None
+        raw = combine(old_raw.filter(pc.is_in(old_raw.column("record_key"), value_set=stored)), fresh_raw)
+        if not np.array_equal(raw["record_key"].to_numpy(), keys):
+            raise RuntimeError("identity snapshots disagree: run `c360 resolve --full`")
+
+        # ---------------------------------------------------------------- their links
+        index = pd.Index(keys)
+        mine = previous.links.filter(pc.is_in(previous.links.column("record_key_l"), value_set=stored))
+        old_links = mine.to_pandas()
+        is_prob = (old_links["kind"] == "probabilistic").to_numpy()
+        gone = old_links["record_key_l"].isin(changed_keys) | old_links["record_key_r"].isin(changed_keys)
+        prob_old = old_links.loc[is_prob & ~gone.to_numpy()]
+        prob_old = prob_old.drop(columns=["accepted", "probability", "reason"])
+        prob = pd.concat([prob_old, prob_new.drop(columns=["rid_l", "rid_r"])], ignore_index=True)
+        det = join_rules(
+            pd.concat(
+                [
+                    kept_deterministic(old_links.loc[~is_prob], hood.carriers),
+                    det_new[["record_key_l", "record_key_r", "rule"]]
+                    .assign(rule=det_new["rule"].str.split("+"))
+                    .explode("rule"),
+                ],
+                ignore_index=True,
+            )
+        )
+        det["rid_l"] = index.get_indexer(det["record_key_l"])
+        det["rid_r"] = index.get_indexer(det["record_key_r"])
+        det = self._scored_deterministic(det, records_arrow, model)
+        prob["rid_l"] = index.get_indexer(prob["record_key_l"])
+        prob["rid_r"] = index.get_indexer(prob["record_key_r"])
+        links = pd.concat([det, prob], ignore_index=True)
+        if (links["rid_l"] < 0).any() or (links["rid_r"] < 0).any():
+            raise RuntimeError("a link leaves its component: run `c360 resolve --full`")
+        links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").reset_index(drop=True)
+        secs["deterministic"] = time.perf_counter() - t3
+
+        self.t_write = time.perf_counter()
+        must, cannot, touched = correction_groups(self.corrections, index)
+        report = write_outputs(
+            store=store,
+            settings=settings,
+            model=model,
+            records_arrow=records_arrow,
+            raw=raw,
+            prepared=prepared,
+            links=links,
+            must=must,
+            cannot=cannot,
+            touched=touched,
+            run_id=self.run_id,
+            run_at=self.run_at,
+            previous=previous,
+        )
+        if len(fresh_prep):
+            store.append("records", fresh_raw, self.run_id)
+            store.append("prepared", _snapshot(fresh_prep), self.run_id)
+        return RunOutput(
+            report,
+            model,
+            False,
+            n,
+            len(new_keys),
+            len(changed_keys),
+            scored.num_rows,
+            _refused(store, hood.touched, refused_new),
+        )
+
+
+def _snapshot(prepared: pd.DataFrame) -> pd.DataFrame:
+    """A prepared frame as stored: without the term-frequency columns (they follow the model)."""
+    return prepared.drop(columns=[c for c in prepared.columns if c.endswith("__tf")])
+
+
+def _refused(store: IdentityStore, touched: dict[str, pa.Array], fresh: pd.DataFrame) -> pd.DataFrame:
+    """Last run's refused identifier values, those of the touched values replaced by this run's verdict."""
+    old = store.read("refused_identifiers")
+    if old is None or old.empty:
+        return fresh
+    drop = np.zeros(len(old), dtype=bool)
+    for col, values in touched.items():
+        field_ = col.removesuffix("__id")
+        drop |= ((old["field"] == field_) & old["value"].isin(set(values.to_pylist()))).to_numpy()
+    both = pd.concat([old.loc[~drop], fresh], ignore_index=True)
+    return both.sort_values(["field", "value"]).reset_index(drop=True)
 
 
 def _fingerprints_of(old: pa.Table, keys: pd.Series) -> dict[str, Any]:
@@ -257,38 +441,6 @@ def _fingerprints_of(old: pa.Table, keys: pd.Series) -> dict[str, Any]:
     return dict(
         zip(mine.column("record_key").to_pylist(), mine.column("fingerprint").to_pylist(), strict=True)
     )
-
-
-def _combine(old: pa.Table, fresh: pd.DataFrame) -> pd.DataFrame:
-    """Old rows replaced by fresh rows with the same record key; sorted by key (rids follow this order).
-
-    Combined in Arrow and converted to pandas once: the old snapshot holds every record, and a pandas
-    concat and take of a million rows of text cost seconds. Columns keep the snapshot's order; one the
-    fresh rows lack is null for them, and a column that was all null last time takes the fresh type."""
-    shared = [c for c in old.column_names if c in fresh.columns]
-    fresh_t = pa.Table.from_pandas(fresh[shared], preserve_index=False)
-    olds, news = [], []
-    for spec in old.schema:
-        o = old.column(spec.name)
-        f = fresh_t.column(spec.name) if spec.name in shared else pa.nulls(len(fresh), spec.type)
-        if f.type != o.type:
-            if pa.types.is_null(o.type):
-                o = o.cast(f.type)
-            else:
-                f = f.cast(o.type)
-        olds.append(o)
-        news.append(f)
-    names = old.column_names
-    fresh_keys = fresh_t.column("record_key").combine_chunks().cast(pa.string())
-    stale = pc.is_in(old.column("record_key"), value_set=fresh_keys)
-    both = pa.concat_tables(
-        [
-            pa.table(olds, names=names).filter(pc.invert(pc.fill_null(stale, False))),
-            pa.table(news, names=names),
-        ]
-    )
-    # Keys are unique here: Arrow's sort orders them like pandas would, without an object-array sort.
-    return snapshot_frame(both.take(pc.sort_indices(both.column("record_key"))))
 
 
 def _tf_only(prepared: pd.DataFrame, settings: IdentitySettings) -> dict[str, dict[str, float]]:

@@ -50,10 +50,12 @@ def score_partition(
     model: FSModel | None,
     min_weight: float | None,
     new_only: bool,
+    threads: int | None = 1,
 ) -> pa.Table:
-    """What each worker runs: candidate pairs, their levels, and (given a model) weights and the filter."""
-    pairs = candidate_pairs(keys, records, len(settings.blocking_rules), new_only=new_only)
-    gammas = comparison_vectors(records, pairs, settings)
+    """What each worker runs: candidate pairs, their levels, and (given a model) weights and the filter.
+    One DuckDB thread in a Ray worker; `threads=None` (every core) when the driver scores alone."""
+    pairs = candidate_pairs(keys, records, len(settings.blocking_rules), new_only=new_only, threads=threads)
+    gammas = comparison_vectors(records, pairs, settings, threads=threads)
     if model is None or gammas.num_rows == 0:
         return gammas
     w = model.match_weight(gammas)
@@ -70,16 +72,21 @@ def score_candidates(
     min_weight: float | None,
     new_mask: np.ndarray | None,
 ) -> tuple[pa.Table, int]:
-    """All candidate pairs (or, given a model, the links) over Ray Data; the table and the block count."""
+    """All candidate pairs (or, given a model, the links) over Ray Data; the table and the block count.
+
+    Fewer than `ray_min_keys` blocking keys (a small workspace; in an incremental run, keys of new records)
+    are scored in the driver with every core: starting a pool of Ray actors would cost more than the work."""
     import ray
 
     keys = blocking_keys(prepared, len(settings.blocking_rules), settings.partitions, new_mask)
     if keys.empty:
         return _empty(records, settings, model is not None), 0
     n_blocks = int(keys.groupby(["rule", "key"]).ngroups)
-    if len(keys) < settings.ray_min_keys:
+    # An incremental run pairs only new records: the work grows with their keys, not their blocks' size.
+    work = int(keys["is_new"].sum()) if new_mask is not None else len(keys)
+    if work < settings.ray_min_keys:
         local = pa.Table.from_pandas(keys.drop(columns=["partition"]), preserve_index=False)
-        out = score_partition(local, records, settings, model, min_weight, new_mask is not None)
+        out = score_partition(local, records, settings, model, min_weight, new_mask is not None, threads=None)
         return out.sort_by([("rid_l", "ascending"), ("rid_r", "ascending")]), n_blocks
     parts = [
         pa.Table.from_pandas(grp.drop(columns=["partition"]), preserve_index=False)

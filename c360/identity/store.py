@@ -1,15 +1,21 @@
 """The `identity/` folder of the lake, read and written through `ws.lake` (local or abfs://).
 
 ```
-identity/links/links.parquet          accepted and refused links with their evidence (rule, weights, levels)
-identity/clusters/customers.parquet   one row per customer: n_records, first_seen, updated_at
-identity/id_map/id_map.parquet        (source, source_record_id, record_key) -> customer_id
+identity/links/        accepted and refused links with their evidence (rule, weights, levels)
+identity/clusters/     one row per customer: n_records, first_seen, updated_at
+identity/id_map/       (source, source_record_id, record_key) -> customer_id, component
+identity/golden/       golden records with lineage per attribute
 identity/aliases/aliases.parquet      retired customer ids -> the id that absorbed them
 identity/changes/run=<run_id>.parquet the append-only change log: new, merge, split
-identity/golden/golden.parquet        golden records with lineage per attribute
 identity/corrections/corrections.parquet  operator must-link / do-not-link rules
-identity/state/                       model, term frequencies, record snapshots, refused identifiers, state
+identity/state/        model, term frequencies, record snapshots (records/, prepared/), refused ids, state
 ```
+
+The big tables are kept in parts, merged on read. A full run writes one `part-<run>.parquet`; an incremental
+run adds a part with the rows it recomputed and, where rows go away, `drop-<run>.parquet` with the keys
+whose earlier rows it replaces (a customer merged into another, the links of a component clustered again).
+For a key, the latest part holding it or dropping it wins. So a 1% run writes what it changed, not a million
+rows; past `MAX_PARTS` parts a table is compacted into one.
 """
 
 from __future__ import annotations
@@ -26,16 +32,24 @@ import pyarrow.parquet as pq
 from c360.io.lake import Lake
 from c360.schemas import standardized_schema
 
-# Record snapshots are written in parts: a full run writes one, an incremental run appends the new and changed
-# records only (the latest part wins for a record key), so a 1% run does not rewrite a million rows.
-PARTED = {"records": "state/records", "prepared": "state/prepared"}
+# name -> (folder, key column, sort order on read)
+PARTED: dict[str, tuple[str, str, list[str]]] = {
+    "records": ("state/records", "record_key", ["record_key"]),
+    "prepared": ("state/prepared", "record_key", ["record_key"]),
+    "id_map": ("id_map", "record_key", ["record_key"]),
+    "clusters": ("clusters", "customer_id", ["customer_id"]),
+    "golden": ("golden", "customer_id", ["customer_id"]),
+    "links": ("links", "record_key_l", ["record_key_l", "record_key_r", "kind"]),
+}
+MAX_PARTS = 8
 TABLES = ("links", "clusters", "id_map", "aliases", "golden", "corrections")
 _FILE = {
+    # Single files written before the tables were kept in parts: still read as the first part.
     "links": "links/links.parquet",
     "clusters": "clusters/customers.parquet",
     "id_map": "id_map/id_map.parquet",
-    "aliases": "aliases/aliases.parquet",
     "golden": "golden/golden.parquet",
+    "aliases": "aliases/aliases.parquet",
     "corrections": "corrections/corrections.parquet",
     "tf": "state/tf.parquet",
     "refused_identifiers": "state/refused_identifiers.parquet",
@@ -65,59 +79,118 @@ class IdentityStore:
             return bool(self._parts(name))
         return self.lake.fs.exists(self.path(name))
 
-    def _parts(self, name: str) -> list[str]:
-        return self.lake.glob(f"identity/{PARTED[name]}/*.parquet")
+    def _folder(self, name: str) -> str:
+        return f"identity/{PARTED[name][0]}"
 
-    def _read_parted(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+    def _parts(self, name: str) -> list[str]:
+        parts = self.lake.glob(f"{self._folder(name)}/part-*.parquet")  # names sort by run
+        legacy = self.path(name) if name in _FILE else None
+        if legacy is not None and self.lake.fs.exists(legacy):
+            parts = [legacy, *parts]
+        return parts
+
+    def _drops(self, name: str) -> dict[str, str]:
+        """run id -> the drop list that run wrote."""
+        found = self.lake.glob(f"{self._folder(name)}/drop-*.parquet")
+        return {f.rsplit("/", 1)[-1][len("drop-") : -len(".parquet")]: f for f in found}
+
+    def _read_parted(self, name: str, columns: list[str] | None = None, sort: bool = True) -> pa.Table | None:
         parts = self._parts(name)
         if not parts:
             return None
-        wanted = None if columns is None else sorted(set(columns) | {"record_key"})
-        tables = [self.lake.read_table(p, columns=wanted) for p in parts]  # part names sort by run
-        if len(tables) == 1:
-            return tables[0].select(columns) if columns else tables[0]
-        # The latest part wins for a record key; deduplicated and sorted in Arrow (a string sort of a
-        # million keys in pandas costs seconds).
-        both = pa.concat_tables(tables, promote_options="default")
-        keys = both.column("record_key").to_pandas()
-        latest = np.flatnonzero(~keys.duplicated(keep="last").to_numpy())
-        both = both.take(pa.array(latest))
-        order = pc.sort_indices(both, sort_keys=[("record_key", "ascending")])
-        both = both.take(order)
+        key, order = PARTED[name][1], PARTED[name][2]
+        wanted = None if columns is None else sorted(set(columns) | {key} | (set(order) if sort else set()))
+        tables = [self.lake.read_table(p, columns=wanted) for p in parts]
+        if len(tables) > 1:
+            # Newest first: each part loses the keys that a later part holds or drops. Later parts are small
+            # (an incremental run's rows), so this is a hash lookup against a few thousand keys.
+            drops = self._drops(name)
+            kept: list[pa.Table] = []
+            later: pa.Array | None = None
+            for path, t in zip(reversed(parts), reversed(tables), strict=True):
+                if later is not None:
+                    gone = pc.fill_null(pc.is_in(t.column(key), value_set=later), False)
+                    t = t.filter(pc.invert(gone))
+                kept.append(t)
+                mine = [t.column(key).combine_chunks()]
+                run = path.rsplit("/", 1)[-1][len("part-") : -len(".parquet")]
+                if run in drops:
+                    mine.append(self.lake.read_table(drops[run]).column(key).combine_chunks())
+                if later is not None:
+                    mine.append(later)
+                later = pa.concat_arrays([m.cast(pa.string()) for m in mine])
+            both = pa.concat_tables(kept[::-1], promote_options="default")
+            if sort:
+                both = both.take(pc.sort_indices(both, sort_keys=[(c, "ascending") for c in order]))
+        else:
+            both = tables[0]
         return both.select(columns) if columns else both
 
     def read(self, name: str) -> pd.DataFrame | None:
         if name in PARTED:
             table = self._read_parted(name)
-            return snapshot_frame(table) if table is not None else None
+            if table is None:
+                return None
+            return snapshot_frame(table) if name in ("records", "prepared") else table.to_pandas()
         if not self.exists(name):
             return None
         return self.lake.read_table(self.path(name)).to_pandas()
 
-    def append(self, name: str, df: pd.DataFrame, run_id: str) -> None:
-        """Add a part to a record snapshot (an incremental run's new and changed records)."""
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        self.lake.write_table(table, self.lake.path("identity", PARTED[name], f"part-{run_id}.parquet"))
+    def append(
+        self, name: str, df: pd.DataFrame | pa.Table, run_id: str, drop: pa.Array | None = None
+    ) -> None:
+        """Add a part (an incremental run's rows) in the schema of the parts before it: a column all null
+        in this batch keeps its type, one it lacks is null. `drop` lists keys whose earlier rows go away.
+        Past `MAX_PARTS` parts, the table is compacted into one."""
+        table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+        parts = self._parts(name)
+        if parts:
+            schema = pq.read_schema(parts[0], filesystem=self.lake.arrow_fs).remove_metadata()
+            cols = []
+            for spec in schema:
+                col = (
+                    table.column(spec.name)
+                    if spec.name in table.column_names
+                    else pa.nulls(len(table), spec.type)
+                )
+                cols.append(col if col.type == spec.type else col.cast(spec.type))
+            table = pa.Table.from_arrays(cols, schema=schema)
+        folder = self._folder(name)
+        if drop is not None and len(drop):
+            keys = pa.table({PARTED[name][1]: drop.cast(pa.string())})
+            self.lake.write_table(keys, self.lake.path(folder, f"drop-{run_id}.parquet"))
+        self.lake.write_table(table, self.lake.path(folder, f"part-{run_id}.parquet"))
+        if len(parts) + 1 > MAX_PARTS:
+            merged = self._read_parted(name)
+            assert merged is not None
+            self.write(name, merged, run_id)
 
-    def read_arrow(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+    def read_arrow(self, name: str, columns: list[str] | None = None, sort: bool = True) -> pa.Table | None:
+        """A table as Arrow. A record snapshot comes back with one row per record key, sorted by key unless
+        `sort=False` (an incremental run filters it and sorts only what it keeps)."""
         if not self.exists(name):
             return None
         if name in PARTED:
-            return self._read_parted(name, columns)
+            return self._read_parted(name, columns, sort)
         return self.lake.read_table(self.path(name), columns=columns)
 
+    def columns(self, name: str) -> list[str]:
+        """The column names of a stored table (empty when it does not exist)."""
+        files = self._parts(name) if name in PARTED else self.files(name)
+        return pq.read_schema(files[0], filesystem=self.lake.arrow_fs).names if files else []
+
     def files(self, name: str) -> list[str]:
-        """Every parquet file holding table `name` (the parts of a record snapshot, or the one file)."""
+        """Every parquet file holding table `name` (its parts and drop lists, or the one file)."""
         if name in PARTED:
-            return self._parts(name)
+            return self._parts(name) + sorted(self._drops(name).values())
         return [self.path(name)] if self.exists(name) else []
 
     def write(self, name: str, df: pd.DataFrame | pa.Table, run_id: str = "0") -> None:
         table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
         if name in PARTED:
-            for old in self._parts(name):
+            for old in self.files(name):
                 self.lake.rm(old)
-            self.lake.write_table(table, self.lake.path("identity", PARTED[name], f"part-{run_id}.parquet"))
+            self.lake.write_table(table, self.lake.path(self._folder(name), f"part-{run_id}.parquet"))
             return
         self.lake.write_table(table, self.path(name))
 
