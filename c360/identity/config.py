@@ -246,10 +246,10 @@ class IdentitySettings(_Strict):
     )
     em: EMSettings = Field(default_factory=EMSettings)
     partitions: int = 8
-    """Blocking-key partitions scored in parallel by Ray Data."""
+    """Blocking-key partitions scored in parallel by Ray Data (on a cluster of more than one node)."""
     ray_min_keys: int = 200_000
-    """Below this many blocking-key rows (a small incremental run) pairs are scored in this process: starting
-    Ray workers and shipping them the records costs more than the work."""
+    """Below this many blocking-key rows (in an incremental run, rows of new records) pairs are scored in this
+    process, as they are on a one-node cluster: Ray workers pay off only when they bring more cores."""
 
     @field_validator("match_threshold", "conflict_match_probability")
     @classmethod

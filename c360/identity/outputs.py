@@ -43,10 +43,14 @@ class Previous:
 
     @classmethod
     def read(cls, store: IdentityStore, incremental: bool) -> Previous:
-        clusters = store.read("clusters")
+        # Only the columns a run uses, unsorted: every customer's history, every record's customer.
+        history = store.read_arrow("clusters", columns=["customer_id", "n_records", "first_seen"], sort=False)
+        clusters = history.to_pandas() if history is not None else None
         aliases = store.read("aliases")
         return cls(
-            id_map=store.read_arrow("id_map", sort=False),
+            id_map=store.read_arrow("id_map", columns=["record_key", "customer_id", "component"], sort=False)
+            if "component" in store.columns("id_map")
+            else store.read_arrow("id_map", columns=["record_key", "customer_id"], sort=False),
             clusters=clusters
             if clusters is not None
             else pd.DataFrame(columns=["customer_id", "n_records", "first_seen", "updated_at"]),

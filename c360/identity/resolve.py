@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -289,6 +290,14 @@ class Run:
         wanted |= {f"{i.field}__id" for i in settings.identifiers} | {
             f"{c.field}__s" for c in settings.comparisons
         }
+        # Last run's tables load on other threads while this one prepares and scores the new records (Arrow
+        # reads release the GIL): the record snapshot only its rows clustered again need, and the tables
+        # whose rows are replaced.
+        raw_cols = [c for c in store.columns("records") if c not in ("_file", "_row")]
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="identity-read")
+        raw_future = pool.submit(store.read_arrow, "records", raw_cols, False)
+        previous_future = pool.submit(Previous.read, store, True)
+        pool.shutdown(wait=False)
         stored_cols = store.columns("prepared")
         old = store.read_arrow("prepared", columns=[c for c in stored_cols if c in wanted], sort=False)
         assert old is not None
@@ -324,7 +333,7 @@ class Run:
         det_new["record_key_r"] = near_keys[det_new["rid_r"].to_numpy()]
 
         # ---------------------------------------------------------------- the components to cluster again
-        previous = Previous.read(store, incremental=True)
+        previous = previous_future.result()
         assert previous.id_map is not None and previous.links is not None
         correction_keys = [
             k for col in ("left_keys", "right_keys") for ks in self.corrections[col] for k in as_list(ks)
@@ -344,8 +353,7 @@ class Run:
         prepared["rid"] = np.arange(len(prepared), dtype=np.int64)
         keys = prepared["record_key"].to_numpy()
         records_arrow = self._with_tf(prepared, model)
-        raw_cols = [c for c in store.columns("records") if c not in ("_file", "_row")]
-        old_raw = store.read_arrow("records", columns=raw_cols, sort=False)
+        old_raw = raw_future.result()
         assert old_raw is not None
         raw = combine(old_raw.filter(pc.is_in(old_raw.column("record_key"), value_set=stored)), fresh_raw)
         if not np.array_equal(raw["record_key"].to_numpy(), keys):
