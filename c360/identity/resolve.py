@@ -210,6 +210,34 @@ class Run:
         det["kind"] = "deterministic"
         return det
 
+    def _write(
+        self,
+        model: FSModel,
+        records_arrow: pa.Table,
+        raw: pd.DataFrame,
+        prepared: pd.DataFrame,
+        links: pd.DataFrame,
+        previous: Previous,
+    ) -> dict[str, Any]:
+        """Cluster the records handed over (numbered in key order) and write the identity tables."""
+        self.t_write = time.perf_counter()
+        must, cannot, touched = correction_groups(self.corrections, pd.Index(prepared["record_key"]))
+        return write_outputs(
+            store=self.store,
+            settings=self.settings,
+            model=model,
+            records_arrow=records_arrow,
+            raw=raw,
+            prepared=prepared,
+            links=links,
+            must=must,
+            cannot=cannot,
+            touched=touched,
+            run_id=self.run_id,
+            run_at=self.run_at,
+            previous=previous,
+        )
+
     def full(self, files: list[str], model_text: str | None, state: dict) -> RunOutput:
         """Every record. The model is learned again when there is none (or `model_text` is None: a retrain
         or a config change) or the data has grown by `em.retrain_growth` since it was learned."""
@@ -257,23 +285,7 @@ class Run:
         links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").reset_index(drop=True)
         secs["deterministic"] = time.perf_counter() - t3
 
-        self.t_write = time.perf_counter()
-        must, cannot, touched = correction_groups(self.corrections, pd.Index(keys))
-        report = write_outputs(
-            store=self.store,
-            settings=settings,
-            model=model,
-            records_arrow=records_arrow,
-            raw=raw,
-            prepared=prepared,
-            links=links,
-            must=must,
-            cannot=cannot,
-            touched=touched,
-            run_id=self.run_id,
-            run_at=self.run_at,
-            previous=Previous.read(self.store, incremental=False),
-        )
+        report = self._write(model, records_arrow, raw, prepared, links, Previous.read(self.store, False))
         self.store.write("records", raw, self.run_id)
         self.store.write("prepared", _snapshot(prepared), self.run_id)
         return RunOutput(report, model, train, n, n, 0, candidates, refused_ids)
@@ -390,23 +402,7 @@ class Run:
         links = links.sort_values(["rid_l", "rid_r", "kind"], kind="stable").reset_index(drop=True)
         secs["deterministic"] = time.perf_counter() - t3
 
-        self.t_write = time.perf_counter()
-        must, cannot, touched = correction_groups(self.corrections, index)
-        report = write_outputs(
-            store=store,
-            settings=settings,
-            model=model,
-            records_arrow=records_arrow,
-            raw=raw,
-            prepared=prepared,
-            links=links,
-            must=must,
-            cannot=cannot,
-            touched=touched,
-            run_id=self.run_id,
-            run_at=self.run_at,
-            previous=previous,
-        )
+        report = self._write(model, records_arrow, raw, prepared, links, previous)
         if len(fresh_prep):
             store.append("records", fresh_raw, self.run_id)
             store.append("prepared", _snapshot(fresh_prep), self.run_id)
