@@ -27,7 +27,8 @@ from c360.identity.config import IdentitySettings
 from c360.identity.store import snapshot_frame
 
 
-def _in(table: pa.Table, column: str, values: pa.Array) -> np.ndarray:
+def member(table: pa.Table, column: str, values: pa.Array) -> np.ndarray:
+    """Per row of `table`, whether its `column` holds one of `values` (null never does)."""
     col = table.column(column)
     if col.type != values.type:  # a column that was all null last run is stored with the null type
         col = col.cast(values.type)
@@ -37,6 +38,11 @@ def _in(table: pa.Table, column: str, values: pa.Array) -> np.ndarray:
 
 def key_array(keys: object) -> pa.Array:
     return pa.array(np.asarray(keys, dtype=object), pa.string())
+
+
+def rows_with(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
+    """The rows of `table` whose `column` holds one of `values`."""
+    return table.filter(pa.array(member(table, column, values)))
 
 
 def combine(old: pa.Table, fresh: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +63,7 @@ def combine(old: pa.Table, fresh: pd.DataFrame) -> pd.DataFrame:
         olds.append(o)
         news.append(f)
     names = old.column_names
-    stale = _in(old, "record_key", fresh_t.column("record_key").combine_chunks().cast(pa.string()))
+    stale = member(old, "record_key", fresh_t.column("record_key").combine_chunks().cast(pa.string()))
     both = pa.concat_tables(
         [pa.table(olds, names=names).filter(pa.array(~stale)), pa.table(news, names=names)]
     )
@@ -83,12 +89,12 @@ def neighbourhood(
     """`old` is last run's prepared snapshot (one row per record), `fresh` the new and changed records
     prepared, `changed` the keys of the changed ones."""
     # Masks over the stored table: filtering a million rows of forty columns costs more than the masks.
-    is_fresh = _in(old, "record_key", key_array(fresh["record_key"]))
+    is_fresh = member(old, "record_key", key_array(fresh["record_key"]))
     near = np.zeros(old.num_rows, dtype=bool)
     for i in range(len(settings.blocking_rules)):
         col = f"k{i}"
         hot = pd.unique(fresh[col].dropna().astype(np.int64).to_numpy())
-        near |= _in(old, col, pa.array(hot, pa.int64()))
+        near |= member(old, col, pa.array(hot, pa.int64()))
     touched: dict[str, pa.Array] = {}
     carriers: dict[str, pa.Array] = {}
     changed_keys = key_array(sorted(changed))
@@ -105,7 +111,7 @@ def neighbourhood(
             ]
         )
         touched[col] = pc.unique(values)
-        carry = _in(old, col, touched[col]) & ~is_fresh
+        carry = member(old, col, touched[col]) & ~is_fresh
         near |= carry
         carriers[col] = pa.concat_arrays([stored_keys.filter(pa.array(carry)).combine_chunks(), changed_keys])
     near &= ~is_fresh
@@ -161,5 +167,5 @@ def join_rules(rows: pd.DataFrame) -> pd.DataFrame:
 
 def component_records(id_map: pa.Table, keys: pa.Array) -> pa.Array:
     """Every stored record key in a component holding one of `keys`."""
-    comps = pc.unique(id_map.column("component").filter(pa.array(_in(id_map, "record_key", keys))))
-    return id_map.column("record_key").filter(pa.array(_in(id_map, "component", comps))).combine_chunks()
+    comps = pc.unique(rows_with(id_map, "record_key", keys).column("component"))
+    return rows_with(id_map, "component", comps).column("record_key").combine_chunks()

@@ -23,11 +23,11 @@ from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import DETERMINISTIC_WEIGHT
 from c360.identity.golden import golden_records
 from c360.identity.ids import assign_ids, merge_aliases
+from c360.identity.incremental import member, rows_with
 from c360.identity.model import FSModel, threshold_weight
 from c360.identity.store import IdentityStore
 
 LINK_COLUMNS = ["record_key_l", "record_key_r", "kind", "rule", "weight", "probability", "accepted", "reason"]
-ID_MAP_COLUMNS = ["source", "source_record_id", "record_key", "customer_id", "component"]
 
 
 @dataclass
@@ -44,16 +44,14 @@ class Previous:
     @classmethod
     def read(cls, store: IdentityStore, incremental: bool) -> Previous:
         # Only the columns a run uses, unsorted: every customer's history, every record's customer.
-        history = store.read_arrow("clusters", columns=["customer_id", "n_records", "first_seen"], sort=False)
-        clusters = history.to_pandas() if history is not None else None
+        # (A store written before components were labelled has no component column: its run is a full one.)
+        history_cols = ["customer_id", "n_records", "first_seen"]
+        history = store.read_arrow("clusters", columns=history_cols, sort=False)
+        map_cols = [c for c in ("record_key", "customer_id", "component") if c in store.columns("id_map")]
         aliases = store.read("aliases")
         return cls(
-            id_map=store.read_arrow("id_map", columns=["record_key", "customer_id", "component"], sort=False)
-            if "component" in store.columns("id_map")
-            else store.read_arrow("id_map", columns=["record_key", "customer_id"], sort=False),
-            clusters=clusters
-            if clusters is not None
-            else pd.DataFrame(columns=["customer_id", "n_records", "first_seen", "updated_at"]),
+            id_map=store.read_arrow("id_map", columns=map_cols, sort=False),
+            clusters=history.to_pandas() if history is not None else pd.DataFrame(columns=history_cols),
             aliases=aliases
             if aliases is not None
             else pd.DataFrame(columns=["alias_id", "customer_id", "created_at", "run_id"]),
@@ -77,10 +75,6 @@ def component_labels(keys: np.ndarray, links: pd.DataFrame, must: list[list[int]
     np.minimum.at(first, comp, np.arange(n, dtype=np.int64))
     smallest = np.asarray(keys, dtype=object)[first[comp]]
     return pd.util.hash_array(smallest, categorize=True).view(np.int64)
-
-
-def _in(table: pa.Table, column: str, values: pa.Array) -> pa.ChunkedArray:
-    return pc.fill_null(pc.is_in(table.column(column), value_set=values), False)
 
 
 def _reasons(
@@ -157,8 +151,9 @@ def write_outputs(
     aliases = previous.aliases
     if previous.id_map is not None and previous.id_map.num_rows:
         old_map = previous.id_map
-        mine = old_map.filter(_in(old_map, "record_key", key_array))
-        prev_sub = mine.select(["record_key", "customer_id"]).to_pandas()
+        prev_sub = (
+            rows_with(old_map, "record_key", key_array).select(["record_key", "customer_id"]).to_pandas()
+        )
     else:
         prev_sub = pd.DataFrame(columns=["record_key", "customer_id"])
     # Every id ever issued: the current customers and the retired ones (never reused).
@@ -252,9 +247,11 @@ def write_outputs(
     if previous.incremental:
         customers += len(history) - len(before)
         if previous.links is not None:
-            rest = previous.links.filter(pc.invert(_in(previous.links, "record_key_l", key_array)))
-            rest_det = int(pc.sum(pc.equal(rest.column("kind"), "deterministic")).as_py() or 0)
-            det, prob = det + rest_det, prob + rest.num_rows - rest_det
+            # Counted from masks: the kept links are not materialized.
+            kept = ~member(previous.links, "record_key_l", key_array)
+            is_det = pc.equal(previous.links.column("kind"), "deterministic").to_numpy(zero_copy_only=False)
+            rest_det = int((kept & is_det).sum())
+            det, prob = det + rest_det, prob + int(kept.sum()) - rest_det
     return {
         "customers": customers,
         "changes": ids.changes["kind"].value_counts().to_dict(),

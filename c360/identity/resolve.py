@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
@@ -37,6 +36,7 @@ from c360.identity.incremental import (
     kept_deterministic,
     key_array,
     neighbourhood,
+    rows_with,
     touched_only,
 )
 from c360.identity.model import FSModel, threshold_weight, train_model
@@ -361,19 +361,19 @@ class Run:
             ]
         )
         stored = component_records(previous.id_map, key_array(pd.unique(reach)))
-        prepared = combine(old.filter(pc.is_in(old.column("record_key"), value_set=stored)), fresh_prep)
+        prepared = combine(rows_with(old, "record_key", stored), fresh_prep)
         prepared["rid"] = np.arange(len(prepared), dtype=np.int64)
         keys = prepared["record_key"].to_numpy()
         records_arrow = self._with_tf(prepared, model)
         old_raw = raw_future.result()
         assert old_raw is not None
-        raw = combine(old_raw.filter(pc.is_in(old_raw.column("record_key"), value_set=stored)), fresh_raw)
+        raw = combine(rows_with(old_raw, "record_key", stored), fresh_raw)
         if not np.array_equal(raw["record_key"].to_numpy(), keys):
             raise RuntimeError("identity snapshots disagree: run `c360 resolve --full`")
 
         # ---------------------------------------------------------------- their links
         index = pd.Index(keys)
-        mine = previous.links.filter(pc.is_in(previous.links.column("record_key_l"), value_set=stored))
+        mine = rows_with(previous.links, "record_key_l", stored)
         old_links = mine.to_pandas()
         is_prob = (old_links["kind"] == "probabilistic").to_numpy()
         gone = old_links["record_key_l"].isin(changed_keys) | old_links["record_key_r"].isin(changed_keys)
@@ -438,10 +438,7 @@ def _refused(store: IdentityStore, touched: dict[str, pa.Array], fresh: pd.DataF
 
 def _fingerprints_of(old: pa.Table, keys: pd.Series) -> dict[str, Any]:
     """record_key -> last run's fingerprint, for the given keys that the snapshot holds."""
-    wanted = pa.array(keys.to_numpy(dtype=object), pa.string())
-    mine = old.select(["record_key", "fingerprint"]).filter(
-        pc.fill_null(pc.is_in(old.column("record_key"), value_set=wanted), False)
-    )
+    mine = rows_with(old.select(["record_key", "fingerprint"]), "record_key", key_array(keys))
     return dict(
         zip(mine.column("record_key").to_pylist(), mine.column("fingerprint").to_pylist(), strict=True)
     )

@@ -44,7 +44,8 @@ PARTED: dict[str, tuple[str, str, list[str]]] = {
 MAX_PARTS = 8
 TABLES = ("links", "clusters", "id_map", "aliases", "golden", "corrections")
 _FILE = {
-    # Single files written before the tables were kept in parts: still read as the first part.
+    # One file each; for links, clusters, id_map and golden, the single file written before they were kept
+    # in parts, still read as their first part.
     "links": "links/links.parquet",
     "clusters": "clusters/customers.parquet",
     "id_map": "id_map/id_map.parquet",
@@ -118,7 +119,8 @@ class IdentityStore:
                     mine.append(self.lake.read_table(drops[run]).column(key).combine_chunks())
                 if later is not None:
                     mine.append(later)
-                later = pa.concat_arrays([m.cast(pa.string()) for m in mine])
+                if path != parts[0]:  # the oldest part has no part before it to filter
+                    later = pa.concat_arrays([m.cast(pa.string()) for m in mine])
             both = pa.concat_tables(kept[::-1], promote_options="default")
             if sort:
                 both = both.take(pc.sort_indices(both, sort_keys=[(c, "ascending") for c in order]))
