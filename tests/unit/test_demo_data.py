@@ -283,6 +283,38 @@ def test_sources_disagree_like_real_ones(ws):
     assert stale.sum() >= 5
 
 
+def test_cookies_are_known_by_their_login_or_campaign_email_and_accounts_by_social_login(ws):
+    """Web analytics learns a cookie's person from a shop login or a campaign click; some shop accounts are
+    opened through a social network. That is the evidence a CDP stitches by: it must point at the right
+    person, and leave some cookies anonymous."""
+    visitors = _people_of(ws, "web", "visitors", "visitor_id")
+    emails = pd.concat(
+        [
+            _people_of(ws, "ecommerce", "customers", "customer_id")[["email", "person_id"]],
+            _people_of(ws, "marketing", "contacts", "subscriber_id").rename(
+                columns={"email_address": "email"}
+            )[["email", "person_id"]],
+        ]
+    )
+    emails = emails[emails.email.notna() & (emails.email != "")]
+    norm = emails.assign(email=emails.email.str.strip().str.lower()).drop_duplicates()
+    known = visitors[visitors.email.notna()].assign(email=lambda d: d.email.str.strip().str.lower())
+    hits = known.merge(norm, on="email", suffixes=("", "_account"))
+    junk = hits.email.isin([e.lower() for e in JUNK_EMAILS])
+    own = hits[hits.person_id == hits.person_id_account].drop_duplicates("visitor_id")
+    assert len(own) > 0.9 * len(known)
+    assert (hits.person_id[~junk] == hits.person_id_account[~junk]).mean() > 0.99
+    assert 0.05 < visitors.email.isna().mean() < 0.6  # anonymous cookies remain
+
+    accounts = _people_of(ws, "ecommerce", "customers", "customer_id")
+    logins = accounts[accounts.social_login.notna()]
+    profiles = _people_of(ws, "social", "profiles", "profile_id")
+    assert 0.05 < len(logins) / len(accounts) < 0.4
+    assert (accounts.loc[accounts.guest == "true", "social_login"].isna()).all()
+    handle_of = profiles.drop_duplicates("person_id").set_index("person_id").handle
+    assert (logins.social_login.values == handle_of.reindex(logins.person_id).values).all()
+
+
 def test_phones_are_valid_numbers_written_many_ways(ws):
     settings = parse_settings(default_config_text())
     styles = set()

@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 
 from c360.sources.demo import layout, vec
 from c360.sources.demo.noise import Identity, Noise, render_identity
+from c360.sources.demo.records import SourceRecords
 from c360.sources.demo.sim import ChunkSim
 from c360.sources.demo.world import COUNTRIES, COUNTRY_NAMES
 
@@ -78,7 +79,7 @@ NOISE: dict[str, Noise] = {
         phone_styles=_US_STYLES,
         missing={"first_name": 0.15, "last_name": 0.35, "phone": 0.6, "postcode": 0.5},
     ),
-    "web": Noise("US", email_weights=(0.7, 0.2, 0.05, 0.05), email_messy=0.05, missing={"email": 0.45}),
+    "web": Noise("US", email_weights=(0.7, 0.2, 0.05, 0.05), email_messy=0.05, missing={"email": 0.7}),
     "iot": Noise(
         "US",
         nickname=0.15,
@@ -143,6 +144,39 @@ def _country(ident: Identity, names: bool = False) -> pa.Array:
     return vec.take(pa.array(COUNTRY_NAMES if names else COUNTRIES), ident.country)
 
 
+# A browser cookie becomes known when its visitor logs in to their shop account (the analytics tag then
+# records the account's email) or arrives from a campaign email (the click carries the subscriber's address).
+LOGIN = 0.85
+EMAIL_CLICK = 0.6
+# Shop accounts opened or signed in through a social network carry that profile's handle.
+SOCIAL_LOGIN = 0.4
+
+
+def _visitor_emails(sim: ChunkSim, ids: dict[str, Identity], rng: np.random.Generator) -> pa.Array:
+    """The email each cookie is known by: its shop account's, else a campaign email's, else (rarely) one
+    typed into a web form; a cookie that did none of these stays anonymous."""
+    web = sim.records["web"]
+    n = len(web)
+    typed = ids["web"].fields["email"]
+    for source, p in (("marketing", EMAIL_CLICK), ("ecommerce", LOGIN)):
+        first = sim.records[source].first_of[web.person]
+        known = (first >= 0) & (rng.random(n) < p)
+        typed = pc.if_else(
+            pa.array(known), vec.take(ids[source].fields["email"], np.maximum(first, 0)), typed
+        )
+    return typed
+
+
+def _social_logins(
+    sim: ChunkSim, rec: SourceRecords, guest: np.ndarray, rng: np.random.Generator
+) -> pa.Array:
+    """The social profile an account signed in with ("Continue with Instagram"), if any: never a guest's."""
+    social = sim.records["social"]
+    first = social.first_of[rec.person]
+    signed = (first >= 0) & ~guest & (rng.random(len(rec)) < SOCIAL_LOGIN)
+    return vec.null_where(~signed, vec.take(sim.people.handle, rec.person))
+
+
 def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
     rng = sim.rngs[0]
     w, people = sim.world, sim.people
@@ -197,6 +231,7 @@ def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
             "created_at": vec.strftime(rec.created, layout.ISO_Z),
             "accepts_marketing": vec.pick(rng.random(len(rec)) < 0.55, "true", "false"),
             "guest": vec.pick(guest, "true", "false"),
+            "social_login": _social_logins(sim, rec, guest, rng),
         }
     )
 
@@ -236,7 +271,7 @@ def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
     out["web", "visitors"] = pa.table(
         {
             "visitor_id": rec.record_id,
-            "email": ident.fields["email"],
+            "email": _visitor_emails(sim, ids, rng),
             "first_seen": vec.timestamps(rec.created),
             "country": _country(ident),
             "device_type": vec.choose(rng, ("desktop", "mobile", "tablet"), (0.45, 0.45, 0.1), len(rec)),
