@@ -218,20 +218,35 @@ def em(
     return m, lam, it
 
 
-def _median_m(estimates: list[np.ndarray], seen: list[np.ndarray], min_seen: int = 10) -> np.ndarray:
-    """Per level, the median over the rules whose candidates show that level at least `min_seen` times.
+def _median_m(
+    estimates: list[np.ndarray], seen: list[np.ndarray], min_seen: int = 10, min_share: float = 0.25
+) -> np.ndarray:
+    """Per level, the median over the rules whose candidates show that level often enough to speak for it.
 
     A rule's blocks can hide a level altogether: a newsletter sign-up (postcode, no street, no birth date) is
     never in a block keyed on birth date, so those rules see no "postcode agrees, street unknown" pair and
     put its m at zero. Rules that never saw a level say nothing about it and are left out of its median.
+
+    A rule can also nearly hide a level. A social profile gives a city but no street and no birth date, so
+    "city agrees, street unknown" is 2% of the pairs blocked on names and 0.2% of those blocked on birth
+    dates, whose few such pairs are shop accounts without a street. Each rule's m describes the matches its
+    blocks hold, so a level's median takes only the rules that show it at least `min_share` as often (as a
+    share of their pairs) as the rule showing it most. The last level, "different", keeps every rule: a
+    rule full of look-alikes (one household shares a surname and an address) shows it most, and is the one
+    the median must outvote.
     """
     stack = np.stack(estimates)
-    med = np.median(stack, axis=0)
     counts = np.stack(seen)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    med = np.median(stack, axis=0)
+    last = stack.shape[1] - 1
     for level in range(stack.shape[1]):
         ok = counts[:, level] >= min_seen
-        if ok.any():
-            med[level] = np.median(stack[ok, level])
+        if not ok.any():
+            continue
+        if level != last:
+            ok &= share[:, level] >= min_share * share[ok, level].max()
+        med[level] = np.median(stack[ok, level])
     med = med + _EPS
     return med / med.sum()
 

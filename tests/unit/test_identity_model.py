@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from c360.identity.model import FSModel, em, pattern_counts
+from c360.identity.model import FSModel, _median_m, em, pattern_counts
 
 pytestmark = pytest.mark.unit
 
@@ -42,6 +42,32 @@ def test_em_leaves_untrained_comparisons_alone() -> None:
     u = [np.array([0.1, 0.9]), np.array([0.1, 0.9])]
     m, _, _ = em(pats, counts, m0, u, 0.1, [True, False], 50, 1e-9)
     assert np.allclose(m[1], m0[1])
+
+
+def test_m_of_a_level_comes_from_the_rules_whose_blocks_show_it() -> None:
+    """Levels: exact, "city agrees, street unknown", different. Rule 0 blocks on names and holds social
+    profiles (city, no street): 2% of its pairs are at level 1. Rules 1-3 block on birth dates, which social
+    profiles lack: 0.2% of their pairs are, and their m describes shop accounts, not matches at large. Rule 3
+    is full of look-alikes that EM took for matches: its "different" must be outvoted, not followed."""
+    estimates = [
+        np.array([0.90, 0.06, 0.04]),
+        np.array([0.97, 0.002, 0.028]),
+        np.array([0.97, 0.002, 0.028]),
+        np.array([0.60, 0.002, 0.398]),
+    ]
+    seen = [
+        np.array([60_000.0, 2_000.0, 38_000.0]),
+        np.array([45_000.0, 100.0, 4_900.0]),
+        np.array([45_000.0, 100.0, 4_900.0]),
+        np.array([30_000.0, 60.0, 19_940.0]),
+    ]
+    m = _median_m(estimates, seen)
+    raw = np.array([np.median([0.90, 0.97, 0.97, 0.60]), 0.06, np.median([0.04, 0.028, 0.028, 0.398])])
+    assert m == pytest.approx(raw / raw.sum(), abs=1e-5)
+    # A level no rule shows often keeps the median over every rule that saw it at all.
+    rare = [np.array([0.9, 0.001, 0.099]), np.array([0.9, 0.003, 0.097]), np.array([0.9, 0.002, 0.098])]
+    rare_seen = [np.array([900.0, 0.0, 100.0]), np.array([900.0, 20.0, 80.0]), np.array([900.0, 30.0, 70.0])]
+    assert _median_m(rare, rare_seen)[1] == pytest.approx(0.0025 / (0.9 + 0.0025 + 0.098), rel=1e-3)
 
 
 def model_with_tf() -> FSModel:
