@@ -229,9 +229,14 @@ class IdentitySettings(_Strict):
     )
     match_threshold: float = 0.99
     """Posterior match probability at or above which a scored pair becomes a link."""
-    conflict_match_probability: float = 0.99
+    conflict_match_probability: float = 0.99999
     """Two records whose strong attributes conflict share a cluster only when their own comparison (the
-    conflict priced in) reaches this probability; a chain of links through other records never suffices."""
+    conflict priced in) reaches this probability; a chain of links through other records never suffices.
+
+    Stricter than `match_threshold`: a father and son of one name and address disagree only on their birth
+    dates and first names, and EM, which learns m from blocks that hold such households, prices those
+    disagreements low. At 0.99 they merged; at 0.99999 two records with conflicting attributes need evidence
+    beyond a shared household (an email, a phone) to join."""
     max_cluster_size: int = 50
     """A cluster that would grow past this is split at its weakest links, and reported."""
     survivorship: dict[str, SurvivorshipRule] = Field(
