@@ -172,7 +172,7 @@ def demo_quality(customers: int, seed: int, splink: bool = True, workdir: Path |
         store = IdentityStore(ws.lake)
         joined = _truth(ws, store.read("id_map"))
         prepared = store.read("prepared")
-        joined = joined.merge(prepared, on="record_key", how="left", suffixes=("", "_prepared"))
+        joined = joined.merge(prepared, on="record_key", how="left", validate="1:1")
         groups = evidence_groups(joined["person_id"], joined)
         runs = {f"c360 demo {customers:,}": (joined["customer_id"], secs)}
         if splink:
