@@ -298,25 +298,35 @@ def scale(customers: int, seed: int, splink: bool = False, workdir: Path | None 
 # ------------------------------------------------------------------------------------------------ report
 
 
-def quality_table(rows: list[dict], title: str) -> Table:
-    t = Table(title=title)
-    cols = ["run", "records", "pairwise_precision", "pairwise_recall", "pairwise_f1", "bcubed_precision",
-            "bcubed_recall", "bcubed_f1", "over_merged_clusters", "seconds"]  # fmt: skip
-    for c in cols:
-        t.add_column(c.replace("_", " "), justify="left" if c == "run" else "right")
-    for r in rows:
-        t.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) and c != "seconds" else str(r[c]) for c in cols))
-    return t
+QUALITY_COLUMNS = [
+    "records",
+    "pairwise_precision",
+    "pairwise_recall",
+    "pairwise_f1",
+    "bcubed_precision",
+    "bcubed_recall",
+    "bcubed_f1",
+    "over_merged_clusters",
+    "seconds",
+]
+EVIDENCE_COLUMNS = [
+    "evidence_true_pairs",
+    "evidence_evidenced_pairs",
+    "evidence_ceiling",
+    "evidence_pairwise_precision",
+    "evidence_evidenced_recall",
+    "evidence_evidenced_f1",
+]
 
 
-def evidence_table(rows: list[dict], title: str) -> Table:
+def quality_table(rows: list[dict], title: str, columns: list[str] = QUALITY_COLUMNS) -> Table:
+    """One row per run; fractions to four places (seconds as they are), headers without `evidence_`."""
     t = Table(title=title)
-    cols = ["run", "evidence_true_pairs", "evidence_evidenced_pairs", "evidence_ceiling",
-            "evidence_pairwise_precision", "evidence_evidenced_recall", "evidence_evidenced_f1"]  # fmt: skip
+    cols = ["run", *columns]
     for c in cols:
         t.add_column(c.removeprefix("evidence_").replace("_", " "), justify="left" if c == "run" else "right")
     for r in rows:
-        t.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+        t.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) and c != "seconds" else str(r[c]) for c in cols))
     return t
 
 
@@ -342,7 +352,9 @@ def run(
     if demo:
         rows = demo_quality(customers, seed, splink, workdir)
         out.print(quality_table(rows, f"demo generator ground truth, {customers:,} customers"))
-        out.print(evidence_table(rows, "demo: recall over the true pairs that share evidence"))
+        out.print(
+            quality_table(rows, "demo: recall over the true pairs that share evidence", EVIDENCE_COLUMNS)
+        )
         results["demo"] = rows
     if do_scale:
         s = scale(scale_customers, seed, splink_at_scale, workdir)
