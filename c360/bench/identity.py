@@ -152,10 +152,16 @@ def _demo_workspace(root: Path, customers: int, seed: int) -> tuple[Workspace, f
     return ws, gen, time.perf_counter() - t
 
 
-def _truth(ws: Workspace, id_map: pd.DataFrame) -> pd.DataFrame:
+def demo_truth(ws: Workspace) -> pd.DataFrame:
+    """Every resolved record of a demo workspace: its customer, the person behind it, its prepared columns."""
+    store = IdentityStore(ws.lake)
     truth = ws.lake.read_table(ws.lake.path("ground_truth", "identity_map.parquet")).to_pandas()
     truth["record_key"] = truth["source"].astype(str) + ":" + truth["source_record_id"].astype(str)
-    return id_map[["record_key", "customer_id"]].merge(truth[["record_key", "person_id"]], on="record_key")
+    return (
+        store.read("id_map")[["record_key", "customer_id"]]
+        .merge(truth[["record_key", "person_id"]], on="record_key", validate="1:1")
+        .merge(store.read("prepared"), on="record_key", how="left", validate="1:1")
+    )
 
 
 def demo_quality(customers: int, seed: int, splink: bool = True, workdir: Path | None = None) -> list[dict]:
@@ -169,15 +175,14 @@ def demo_quality(customers: int, seed: int, splink: bool = True, workdir: Path |
         t = time.perf_counter()
         resolve(ws, progress=False)
         secs = time.perf_counter() - t
-        store = IdentityStore(ws.lake)
-        joined = _truth(ws, store.read("id_map"))
-        prepared = store.read("prepared")
-        joined = joined.merge(prepared, on="record_key", how="left", validate="1:1")
+        joined = demo_truth(ws)
         groups = evidence_groups(joined["person_id"], joined)
         runs = {f"c360 demo {customers:,}": (joined["customer_id"], secs)}
         if splink:
             labels, s_secs = splink_resolve(
-                prepared, ws.settings.identity, ws.settings.identity.match_threshold
+                IdentityStore(ws.lake).read("prepared"),
+                ws.settings.identity,
+                ws.settings.identity.match_threshold,
             )
             runs[f"Splink demo {customers:,}"] = (joined["record_key"].map(labels), s_secs)
         for name, (labels, seconds) in runs.items():

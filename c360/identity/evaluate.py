@@ -1,4 +1,5 @@
-"""Quality of a clustering against ground truth: pairwise and B-cubed precision/recall/F1, over-merges.
+"""Quality of a clustering against ground truth: pairwise and B-cubed precision/recall/F1, over-merges, and
+recall over the true pairs that share evidence (`evidence_groups`, `evidence_quality`).
 
 Computed from the contingency table of (predicted cluster, true entity) counts, so a million records cost a
 group-by, not an enumeration of pairs.

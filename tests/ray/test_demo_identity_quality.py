@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from c360.bench.identity import demo_truth
 from c360.identity.evaluate import clustering_quality, evidence_groups, evidence_quality
 from c360.identity.resolve import resolve
-from c360.identity.store import IdentityStore
 from c360.sources.demo import generate_demo_data
 from c360.sources.ingest import ingest
 from c360.workspace import Workspace, init_workspace
@@ -30,15 +30,9 @@ def test_demo_identity_quality(ray_session, tmp_path: Path) -> None:
     ingest(ws, progress=False)
     resolve(ws, progress=False)
 
-    store = IdentityStore(ws.lake)
-    truth = ws.lake.read_table(ws.lake.path("ground_truth", "identity_map.parquet")).to_pandas()
-    truth["record_key"] = truth["source"] + ":" + truth["source_record_id"]
-    joined = (
-        store.read("id_map")[["record_key", "customer_id"]]
-        .merge(truth[["record_key", "person_id"]], on="record_key", validate="1:1")
-        .merge(store.read("prepared"), on="record_key", how="left", validate="1:1")
-    )
-    assert len(joined) == len(truth)  # every identity row resolved, none dropped
+    joined = demo_truth(ws)
+    truth = ws.lake.read_table(ws.lake.path("ground_truth", "identity_map.parquet"))
+    assert len(joined) == truth.num_rows  # every identity row resolved, none dropped
 
     q = clustering_quality(joined["customer_id"], joined["person_id"])
     ev = evidence_quality(
