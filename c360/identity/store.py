@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from c360.identity.schemas import typed
 from c360.io.lake import Lake
 from c360.schemas import standardized_schema
 
@@ -101,7 +102,7 @@ class IdentityStore:
             return None
         key, order = PARTED[name][1], PARTED[name][2]
         wanted = None if columns is None else sorted(set(columns) | {key} | (set(order) if sort else set()))
-        tables = [self.lake.read_table(p, columns=wanted) for p in parts]
+        tables = [typed(name, self.lake.read_table(p, columns=wanted)) for p in parts]
         if len(tables) > 1:
             # Newest first: each part loses the keys that a later part holds or drops. Later parts are small
             # (an incremental run's rows), so this is a hash lookup against a few thousand keys.
@@ -136,7 +137,7 @@ class IdentityStore:
             return snapshot_frame(table) if name in ("records", "prepared") else table.to_pandas()
         if not self.exists(name):
             return None
-        return self.lake.read_table(self.path(name)).to_pandas()
+        return typed(name, self.lake.read_table(self.path(name))).to_pandas()
 
     def append(
         self, name: str, df: pd.DataFrame | pa.Table, run_id: str, drop: pa.Array | None = None
@@ -144,19 +145,23 @@ class IdentityStore:
         """Add a part (an incremental run's rows) in the schema of the parts before it: a column all null
         in this batch keeps its type, one it lacks is null. `drop` lists keys whose earlier rows go away.
         Past `MAX_PARTS` parts, the table is compacted into one."""
-        table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+        table = typed(name, _arrow(df))
         parts = self._parts(name)
         if parts:
-            schema = pq.read_schema(parts[0], filesystem=self.lake.arrow_fs).remove_metadata()
-            cols = []
+            stored = pq.read_schema(parts[0], filesystem=self.lake.arrow_fs).remove_metadata()
+            schema = typed(name, stored.empty_table()).schema
+            cols, fields = [], []
             for spec in schema:
                 col = (
                     table.column(spec.name)
                     if spec.name in table.column_names
                     else pa.nulls(len(table), spec.type)
                 )
+                if pa.types.is_null(spec.type):  # undeclared and all null before: this batch's type wins
+                    spec = pa.field(spec.name, col.type)
                 cols.append(col if col.type == spec.type else col.cast(spec.type))
-            table = pa.Table.from_arrays(cols, schema=schema)
+                fields.append(spec)
+            table = pa.Table.from_arrays(cols, schema=pa.schema(fields))
         folder = self._folder(name)
         if drop is not None and len(drop):
             keys = pa.table({PARTED[name][1]: drop.cast(pa.string())})
@@ -174,7 +179,7 @@ class IdentityStore:
             return None
         if name in PARTED:
             return self._read_parted(name, columns, sort)
-        return self.lake.read_table(self.path(name), columns=columns)
+        return typed(name, self.lake.read_table(self.path(name), columns=columns))
 
     def columns(self, name: str) -> list[str]:
         """The column names of a stored table (empty when it does not exist)."""
@@ -188,7 +193,7 @@ class IdentityStore:
         return [self.path(name)] if self.exists(name) else []
 
     def write(self, name: str, df: pd.DataFrame | pa.Table, run_id: str = "0") -> None:
-        table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+        table = typed(name, _arrow(df))
         if name in PARTED:
             for old in self.files(name):
                 self.lake.rm(old)
@@ -214,7 +219,7 @@ class IdentityStore:
         if changes.empty:
             return
         self.lake.write_table(
-            pa.Table.from_pandas(changes, preserve_index=False),
+            typed("changes", _arrow(changes)),
             self.lake.path("identity", "changes", f"run={run_id}.parquet"),
         )
 
@@ -224,7 +229,12 @@ class IdentityStore:
             return pd.DataFrame(
                 columns=["run_id", "at", "kind", "customer_id", "other_customer_id", "records", "reason"]
             )
-        return pd.concat([self.lake.read_table(f).to_pandas() for f in files], ignore_index=True)
+        tables = [typed("changes", self.lake.read_table(f)) for f in files]
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def _arrow(df: pd.DataFrame | pa.Table) -> pa.Table:
+    return df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
 
 
 def standardized_identity_files(lake: Lake) -> list[str]:
