@@ -1,7 +1,9 @@
 """`c360 run`: every batch stage, in data-flow order (ARCHITECTURE.md).
 
 A stage is a function `(workspace, console) -> None` that is incremental on its own: running the pipeline
-twice processes nothing the second time.
+twice processes nothing the second time. Before any stage runs, an erasure left open by a killed process is
+finished (`finish_open_erasures`): otherwise resolve and profiles would rebuild the person from the tables
+the erasure had not reached yet.
 """
 
 from __future__ import annotations
@@ -76,7 +78,25 @@ STAGES: list[Stage] = [
 ]
 
 
+def finish_open_erasures(ws: Workspace, console: Console) -> list[object]:
+    """Resume every interrupted erasure, one line each; what `c360 run`, `resolve` and `profiles` do first."""
+    from c360.privacy.journal import open_journals
+
+    if not open_journals(ws.lake):  # the common case stays one listing of an (absent) folder
+        return []
+    from c360.erasure_plan import resume_open_erasures
+
+    reports = resume_open_erasures(ws)
+    for r in reports:
+        console.print(
+            f"finished interrupted erasure {r.erasure_id} before running: {r.rows} row(s) removed; "
+            f"audit: {r.audit_path}"
+        )
+    return list(reports)
+
+
 def run_pipeline(ws: Workspace, console: Console, only: list[str] | None = None) -> None:
+    finish_open_erasures(ws, console)
     for stage in STAGES:
         if only and stage.name not in only:
             continue

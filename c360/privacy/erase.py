@@ -1,12 +1,19 @@
-"""`c360 erase CUSTOMER_ID ...`: the right to be forgotten, across every place c360 keeps data.
+"""`c360 erase CUSTOMER_ID ...`: the right to be forgotten, as a journaled job that always finishes.
 
 Several customers are erased in one pass: each file and store is rewritten once for all of them, so a
 queue of requests costs about what one costs (a lake file or SQLite store is rewritten whole either way).
 
-Order matters. The person's hashed identifiers go on the suppression list first, so an ingest running
-meanwhile cannot bring them back. Serving stores and derived folders come next, raw and standardized files
-after them, and the identity graph last: it is how the person is found, so an erasure interrupted by a store
-that is down can simply be run again. The audit record holds counts and a salted hash, never a value.
+The job: every id is looked up first (an unknown one stops the request before anything changes); the
+journal is written (`privacy.journal`: the subject and every step, pending); the person's hashed identifiers
+go on the suppression list, so an ingest running meanwhile cannot bring them back; then each step of the
+plan runs and is marked done in the journal. Once all are done the audit record is written (counts, a reason
+code and salted hashes, never a value) and the journal deleted. A process killed anywhere in between leaves
+an open journal, and the next `c360 erase` naming one of its ids, `c360 erase --resume`, `c360 run`,
+`resolve` or `profiles` finishes the job from the journal, without the identity graph that found the person.
+
+Which steps there are is not known here: each stage implements `ErasureStep` for what it owns, and
+`c360.erasure_plan` orders them. Each boundary calls `c360.faults.checkpoint("erase", ...)`, so a test can
+kill the job at every one of them.
 """
 
 from __future__ import annotations
@@ -14,29 +21,34 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from c360.errors import ValidationError
-from c360.identity.store import IdentityStore
+from c360.faults import checkpoint
 from c360.privacy.audit import write_audit
-from c360.privacy.identity_graph import erase_from_identity
-from c360.privacy.lakefiles import (
-    erase_from_derived,
-    erase_from_other_tables,
-    erase_from_quarantine,
-    erase_from_standardized,
-)
-from c360.privacy.rawfiles import erase_from_raw
+from c360.privacy.journal import SUPPRESSION_STEP, Journal, delete_journal, open_journals, save_journal
 from c360.privacy.rewrite import StoreCounts
-from c360.privacy.stores import erase_from_feast_online, erase_from_profile_store
-from c360.privacy.subject import find_subject
+from c360.privacy.subject import ErasurePlan, Subject
 from c360.privacy.suppression import CUSTOMER, add_to_suppression, salted_hash, workspace_salt
 from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+REASON_CODES = (
+    "data-subject-request",
+    "account-closed",
+    "legal-order",
+    "retention",
+    "benchmark",
+    "test",
+    "other",
+)
+"""Why an erasure was made. A code, not free text: free text ends up holding names and ticket contents."""
+DEFAULT_REASON = "data-subject-request"
+NOTE_KIND = "note"
+STAGE = "erase"
 
 
 @dataclass
@@ -51,6 +63,8 @@ class ErasureReport:
     stores: dict[str, StoreCounts] = field(default_factory=dict)
     seconds: float = 0.0
     audit_path: str = ""
+    resumed: bool = False
+    """Finished from the journal of an earlier, interrupted run."""
 
     @property
     def customer_hash(self) -> str:
@@ -81,77 +95,152 @@ def new_erasure_id(at: datetime) -> str:
     return f"era_{at.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(4)}"
 
 
-def _timed(step: Callable[..., StoreCounts], *args: Any) -> StoreCounts:
-    started = time.perf_counter()
-    counts = step(*args)
-    counts.seconds = time.perf_counter() - started
-    return counts
+def check_reason(reason: str) -> str:
+    """The reason code, or a ValidationError listing the codes (the text given is not echoed: it may be
+    the very PII the code replaces)."""
+    if reason not in REASON_CODES:
+        raise ValidationError(f"unknown erasure reason; use one of: {', '.join(REASON_CODES)}")
+    return reason
 
 
-def erase_customer(ws: Workspace, customer_id: str, reason: str = "data subject request") -> ErasureReport:
-    """Remove one person from every store; raises NotFoundError for an unknown customer id."""
-    return erase_customers(ws, [customer_id], reason)
-
-
-def erase_customers(
-    ws: Workspace, customer_ids: Sequence[str], reason: str = "data subject request"
-) -> ErasureReport:
-    """Remove several people from every store in one pass. Every id is looked up first: an unknown one
-    raises NotFoundError before anything is changed."""
-    if not customer_ids:
-        raise ValidationError("name at least one customer to erase")
-    started = time.perf_counter()
-    at = datetime.now(UTC)
+def _run_journal(ws: Workspace, plan: ErasurePlan, journal: Journal, resumed: bool) -> ErasureReport:
+    """Run every step the journal does not mark done, then audit and close it."""
     lake = ws.lake
-    people = [find_subject(ws, cid) for cid in dict.fromkeys(customer_ids)]
-    subject = people[0]
-    for other in people[1:]:
-        subject.absorb(other)
-    erasure_id = new_erasure_id(at)
-    suppressed = add_to_suppression(lake, erasure_id, subject.suppression_entries())
-    salt = workspace_salt(lake)
-    assert salt is not None
+    started = time.perf_counter()
+    spent = journal.seconds
+
+    def save() -> None:
+        journal.seconds = spent + time.perf_counter() - started
+        save_journal(lake, journal)
+
+    subject = journal.subject
+    if not journal.is_done(SUPPRESSION_STEP):
+        n = add_to_suppression(lake, journal.erasure_id, subject.suppression_entries())
+        journal.mark_done(SUPPRESSION_STEP, StoreCounts(keys=n))
+        save()
+        checkpoint(STAGE, SUPPRESSION_STEP)
+    for step in plan.steps:
+        if journal.is_done(step.name):
+            continue
+        t0 = time.perf_counter()
+        counts = step.run(ws, subject)
+        counts.seconds = time.perf_counter() - t0
+        journal.mark_done(step.name, counts)
+        save()
+        checkpoint(STAGE, step.name)
+    journal.seconds = spent + time.perf_counter() - started
     report = ErasureReport(
-        erasure_id=erasure_id,
-        customer_hashes=[salted_hash(salt, CUSTOMER, p.customer_id) for p in people],
+        erasure_id=journal.erasure_id,
+        customer_hashes=journal.customer_hashes,
         records=subject.record_count,
-        suppressed=suppressed,
+        suppressed=journal.counts(SUPPRESSION_STEP).keys,
+        stores={s.name: journal.counts(s.name) for s in plan.steps},
+        seconds=journal.seconds,
+        resumed=resumed,
     )
-    report.stores["profile_store"] = _timed(erase_from_profile_store, ws, subject)
-    report.stores["feast_online"] = _timed(erase_from_feast_online, ws, subject)
-    report.stores.update(erase_from_derived(lake, subject))  # timed per folder
-    report.stores["raw"] = _timed(erase_from_raw, lake, ws.settings, subject)
-    report.stores["standardized"] = _timed(erase_from_standardized, lake, subject)
-    report.stores["quarantine"] = _timed(erase_from_quarantine, lake, subject)
-    report.stores["other_tables"] = _timed(erase_from_other_tables, lake, subject)
-    report.stores["identity"] = _timed(erase_from_identity, IdentityStore(lake), subject)
-    report.seconds = time.perf_counter() - started
-    report.audit_path = write_audit(
-        lake,
-        erasure_id,
-        at,
-        "erasure",
-        {
-            "customer_hash": report.customer_hash,
-            "customer_hashes": report.customer_hashes,
-            "customers": len(report.customer_hashes),
-            "reason": reason,
-            "records": report.records,
-            "suppressed_identifiers": suppressed,
-            "rows_removed": report.rows,
-            "files_rewritten": report.files_rewritten,
-            "bytes_rewritten": report.bytes_rewritten,
-            "bytes_removed": report.bytes_removed,
-            "seconds": round(report.seconds, 3),
-            "stores": {name: c.to_dict() for name, c in report.stores.items()},
-        },
-    )
+    report.audit_path = _audit(ws, journal, report)
+    checkpoint(STAGE, "audit")
+    delete_journal(lake, journal.erasure_id)
     log.info(
-        "erasure %s: %d rows removed, %d files rewritten (%d bytes) in %.2fs",
-        erasure_id,
+        "erasure %s%s: %d rows removed, %d files rewritten (%d bytes) in %.2fs",
+        journal.erasure_id,
+        " (resumed)" if resumed else "",
         report.rows,
         report.files_rewritten,
         report.bytes_rewritten,
         report.seconds,
     )
     return report
+
+
+def _audit(ws: Workspace, journal: Journal, report: ErasureReport) -> str:
+    body: dict[str, object] = {
+        "customer_hash": report.customer_hash,
+        "customer_hashes": report.customer_hashes,
+        "customers": len(report.customer_hashes),
+        "reason": journal.reason,
+        "records": report.records,
+        "suppressed_identifiers": report.suppressed,
+        "rows_removed": report.rows,
+        "files_rewritten": report.files_rewritten,
+        "bytes_rewritten": report.bytes_rewritten,
+        "bytes_removed": report.bytes_removed,
+        "seconds": round(report.seconds, 3),
+        "runs": journal.runs,
+        "stores": {name: c.to_dict() for name, c in report.stores.items()},
+    }
+    if journal.note_hash is not None:
+        body["note_hash"] = journal.note_hash
+    return write_audit(ws.lake, journal.erasure_id, journal.started_at, "erasure", body)
+
+
+def resume_erasure(ws: Workspace, plan: ErasurePlan, journal: Journal) -> ErasureReport:
+    """Finish an interrupted erasure from its journal."""
+    journal.runs += 1
+    log.info("erasure %s: resuming from its journal", journal.erasure_id)
+    return _run_journal(ws, plan, journal, resumed=True)
+
+
+def resume_open_erasures(ws: Workspace, plan: ErasurePlan) -> list[ErasureReport]:
+    """Finish every erasure left open, oldest first (what a run does before it may rebuild anyone)."""
+    return [resume_erasure(ws, plan, j) for j in open_journals(ws.lake)]
+
+
+def erase_or_resume(
+    ws: Workspace,
+    plan: ErasurePlan,
+    customer_ids: Sequence[str],
+    reason: str = DEFAULT_REASON,
+    note: str | None = None,
+    resume_all: bool = False,
+) -> list[ErasureReport]:
+    """Finish the open erasures covering any of `customer_ids` (all open ones with `resume_all`), then
+    erase the ids they did not cover in one new pass. Every new id is looked up before anything changes:
+    an unknown one raises NotFoundError. Returns the resumed reports, then the new one."""
+    check_reason(reason)
+    ids = list(dict.fromkeys(customer_ids))
+    journals = open_journals(ws.lake)
+    chosen = journals if resume_all else [j for j in journals if any(j.covers(c) for c in ids)]
+    rest = [c for c in ids if not any(j.covers(c) for j in chosen)]
+    people = [plan.find_subject(ws, cid) for cid in rest]  # NotFoundError before any change
+    reports = [resume_erasure(ws, plan, j) for j in chosen]
+    if people:
+        reports.append(_start(ws, plan, people, reason, note))
+    return reports
+
+
+def _start(
+    ws: Workspace, plan: ErasurePlan, people: list[Subject], reason: str, note: str | None
+) -> ErasureReport:
+    at = datetime.now(UTC)
+    subject = Subject(customer_id=people[0].customer_id)
+    for person in people:
+        subject.absorb(person)
+    salt = workspace_salt(ws.lake, create=True)
+    if salt is None:
+        raise RuntimeError("the workspace salt could not be created")
+    journal = Journal.new(
+        erasure_id=new_erasure_id(at),
+        started_at=at,
+        subject=subject,
+        customer_hashes=[salted_hash(salt, CUSTOMER, p.customer_id) for p in people],
+        reason=reason,
+        note_hash=None if note is None else salted_hash(salt, NOTE_KIND, note),
+        step_names=[s.name for s in plan.steps],
+    )
+    save_journal(ws.lake, journal)
+    checkpoint(STAGE, "journal")
+    return _run_journal(ws, plan, journal, resumed=False)
+
+
+def erase_customers(
+    ws: Workspace,
+    plan: ErasurePlan,
+    customer_ids: Sequence[str],
+    reason: str = DEFAULT_REASON,
+    note: str | None = None,
+) -> ErasureReport:
+    """Remove several people from every store in one pass (or finish the open erasure that covers them)."""
+    if not customer_ids:
+        raise ValidationError("name at least one customer to erase")
+    return erase_or_resume(ws, plan, customer_ids, reason, note)[-1]

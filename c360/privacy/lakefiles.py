@@ -1,28 +1,27 @@
-"""Erasing a person from the lake's parquet folders past `raw/`.
+"""Erasing a person from lake folders by key alone, whatever stage wrote them.
 
-- `standardized/<record>/source=<s>/`: identity rows by their source record id, behaviour rows (orders,
-  interactions, consent) by `(source, customer_ref)`; products are nobody's.
-- `quarantine/`: entries whose delivered row (`raw`) names one of the person's records or identifiers.
-- `profiles/`, `features/<view>/`, `events/`, `decisions/`: rows keyed by one of the person's customer ids,
-  record keys or device/cookie/user ids (parquet, and JSON lines for append-only logs).
+- a derived folder (`profiles/`, `features/<view>/`, `events/`, `decisions/`): rows keyed by one of the
+  person's customer ids, record keys or device/cookie/user ids (parquet, and JSON lines for append-only logs).
+  `events/` and `decisions/` are erasure steps of their own here; the profile stage uses the same function
+  for the folders it writes.
 - any other folder of parquet tables (the demo's `ground_truth/`, say): rows where any text column holds one
   of the person's ids or identifiers.
+
+Folders a stage knows better (raw/, standardized/, quarantine/, identity/) are that stage's step.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from c360.io.lake import Lake
-from c360.privacy.rewrite import StoreCounts, filter_lines, filter_parquet, filter_parquet_files
-from c360.privacy.subject import Subject
-from c360.schemas import RECORD_TYPES
+from c360.privacy.rewrite import StoreCounts, filter_lines, filter_parquet
+from c360.privacy.subject import FunctionStep, Subject
+from c360.workspace import Workspace
 
 DERIVED = ("profiles", "features", "events", "decisions")
 KEY_COLUMNS = (
@@ -43,48 +42,6 @@ KEY_COLUMNS = (
 HANDLED = frozenset(
     {"raw", "standardized", "quarantine", "identity", "privacy", "_state", "models", *DERIVED}
 )
-_SPLIT = re.compile(r"[;,|\t\"]")
-
-
-def erase_from_standardized(lake: Lake, subject: Subject) -> StoreCounts:
-    total = StoreCounts()
-    for record in RECORD_TYPES:
-        if record == "product":
-            continue
-        column = "source_record_id" if record == "identity" else "customer_ref"
-        for source, ids in subject.records.items():
-            files = lake.glob(f"standardized/{record}/source={source}/**/*.parquet")
-            total.add(filter_parquet_files(lake, files, {column: ids}))
-    return total
-
-
-def _tokens(raw: str | None) -> set[str]:
-    if raw is None:
-        return set()
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError:
-        obj = raw
-    if isinstance(obj, dict):
-        values = [v for v in obj.values() if v is not None]
-        return {str(v).strip().casefold() for v in values}
-    return {t.strip().casefold() for t in _SPLIT.split(str(obj)) if t.strip()}
-
-
-def erase_from_quarantine(lake: Lake, subject: Subject) -> StoreCounts:
-    total = StoreCounts()
-    base = {v.casefold() for v in subject.identifier_values() if len(v) >= 4}
-    for path in lake.glob("quarantine/**/*.parquet"):
-        source = lake.relative(path).split("/")[1]
-        needles = base | {i.casefold() for i in subject.records.get(source, set())}
-        if not needles:
-            continue
-
-        def match(table: pa.Table, needles: set[str] = needles) -> np.ndarray:
-            return np.array([bool(_tokens(r) & needles) for r in table.column("raw").to_pylist()], dtype=bool)
-
-        total.add(filter_parquet(lake, path, {"raw": needles}, matcher=match))
-    return total
 
 
 def _jsonl_drop(keys: set[str]) -> object:
@@ -100,25 +57,21 @@ def _jsonl_drop(keys: set[str]) -> object:
     return drop
 
 
-def erase_from_derived(lake: Lake, subject: Subject) -> dict[str, StoreCounts]:
-    """profiles/, features/, events/, decisions/: whatever stage wrote them, rows keyed by the person go."""
+def erase_from_folder(lake: Lake, folder: str, subject: Subject) -> StoreCounts:
+    """One derived folder: parquet rows and JSON lines keyed by one of the person's key values."""
     keys = subject.key_values()
-    out: dict[str, StoreCounts] = {}
-    for folder in DERIVED:
-        started = time.perf_counter()
-        counts = StoreCounts()
-        for path in lake.glob(f"{folder}/**/*.parquet"):
-            counts.add(filter_parquet(lake, path, {c: keys for c in KEY_COLUMNS}))
-        for pattern in (f"{folder}/**/*.jsonl", f"{folder}/**/*.json"):
-            for path in lake.glob(pattern):
-                counts.add(filter_lines(lake, path, _jsonl_drop(keys), keys))  # type: ignore[arg-type]
-        counts.seconds = time.perf_counter() - started
-        out[folder] = counts
-    return out
+    counts = StoreCounts()
+    for path in lake.glob(f"{folder}/**/*.parquet"):
+        counts.add(filter_parquet(lake, path, {c: keys for c in KEY_COLUMNS}))
+    for pattern in (f"{folder}/**/*.jsonl", f"{folder}/**/*.json"):
+        for path in lake.glob(pattern):
+            counts.add(filter_lines(lake, path, _jsonl_drop(keys), keys))  # type: ignore[arg-type]
+    return counts
 
 
-def erase_from_other_tables(lake: Lake, subject: Subject) -> StoreCounts:
+def erase_from_other_tables(ws: Workspace, subject: Subject) -> StoreCounts:
     """Parquet tables in folders c360 does not own: any text column holding one of the person's values."""
+    lake = ws.lake
     needles = {v.casefold() for v in subject.key_values() | subject.identifier_values()}
     total = StoreCounts()
     for path in lake.glob("**/*.parquet"):
@@ -141,3 +94,12 @@ def erase_from_other_tables(lake: Lake, subject: Subject) -> StoreCounts:
 
         total.add(filter_parquet(lake, path, {c: needles for c in text}, matcher=match))
     return total
+
+
+def _folder_step(folder: str) -> FunctionStep:
+    return FunctionStep(folder, lambda ws, subject: erase_from_folder(ws.lake, folder, subject))
+
+
+EVENTS_STEP = _folder_step("events")
+DECISIONS_STEP = _folder_step("decisions")
+OTHER_TABLES_STEP = FunctionStep("other_tables", erase_from_other_tables)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import io
 import posixpath
+import re
+import sqlite3
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -64,6 +67,23 @@ class StoreCounts:
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> StoreCounts:
+        """Back from `to_dict`: the erasure journal keeps each finished step's counts for the audit."""
+        whole = (
+            "rows",
+            "files_scanned",
+            "files_rewritten",
+            "files_deleted",
+            "bytes_rewritten",
+            "bytes_removed",
+        )
+        counts = cls(**{k: int(doc.get(k) or 0) for k in whole})
+        counts.keys = int(doc.get("keys") or 0)
+        counts.seconds = float(doc.get("seconds") or 0.0)
+        counts.notes = [str(n) for n in doc.get("notes") or []]
+        return counts
 
 
 def tmp_path(path: str) -> str:
@@ -189,19 +209,82 @@ def filter_parquet_files(
 # --------------------------------------------------------------------------------------------- text lines
 
 
+def encoded_needles(needles: Collection[str], encoding: str) -> set[bytes]:
+    """Each needle as bytes in the file's declared encoding and in UTF-8 (a file that cannot be decoded as
+    declared was most likely written in another encoding; ids are usually ASCII, the same in both)."""
+    out: set[bytes] = set()
+    for n in needles:
+        if not n:
+            continue
+        for enc in (encoding, "utf-8"):
+            try:
+                out.add(n.encode(enc))
+            except (UnicodeEncodeError, LookupError):
+                continue
+    return out
+
+
+def line_matcher(needles: set[bytes], delimiter: bytes | None) -> Callable[[bytes], bool]:
+    """Whether a line's bytes hold one of the needles as a whole field (split on `delimiter`, quotes and
+    blanks trimmed) or, without a delimiter (JSON lines), standing alone: not part of a longer word or
+    number, so `C1` does not take the line of `C10`."""
+    alts = b"|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+    token = re.compile(rb"(?<![A-Za-z0-9_])(?:" + alts + rb")(?![A-Za-z0-9_])")
+
+    def holds(line: bytes) -> bool:
+        if not any(n in line for n in needles):
+            return False
+        if delimiter:
+            fields = line.rstrip(b"\r\n").split(delimiter)
+            return any(f.strip(b" \t\"'") in needles for f in fields)
+        return token.search(line) is not None
+
+    return holds
+
+
+def drop_lines_as_bytes(
+    lake: Lake, path: str, data: bytes, needles: set[bytes], delimiter: bytes | None, encoding: str
+) -> StoreCounts:
+    """Rewrite a file that cannot be decoded: lines (split on LF, CRLF or CR) holding a needle go, every
+    other byte stays. Counted, with a note naming the file (never a value), so it is never skipped silently.
+    A quoted value spanning lines is not followed here: the file could not be ingested anyway."""
+    counts = StoreCounts(files_scanned=1)
+    counts.notes.append(f"{lake.relative(path)}: not decodable as {encoding}; scanned as bytes")
+    if not needles:
+        return counts
+    holds = line_matcher(needles, delimiter)
+    lines = data.splitlines(keepends=True)
+    kept = [line for line in lines if not holds(line)]
+    removed = len(lines) - len(kept)
+    if not removed:
+        return counts
+    new = b"".join(kept)
+    replace_bytes(lake, path, new)
+    counts.rows = removed
+    counts.files_rewritten = 1
+    counts.bytes_rewritten = len(new)
+    counts.bytes_removed = len(data) - len(new)
+    return counts
+
+
 def filter_lines(
     lake: Lake, path: str, drop_line: Callable[[str], bool], needles: Collection[str], encoding: str = "utf-8"
 ) -> StoreCounts:
     """Remove whole lines (JSON lines) for which `drop_line` is true, keeping every other byte as it was.
 
-    `needles` is a cheap pre-check: a file whose bytes contain none of them is not decoded at all.
+    `needles` is a cheap pre-check: a file whose bytes contain none of them is not decoded at all. A file
+    that does hold one but cannot be decoded is scanned as bytes (`drop_lines_as_bytes`).
     """
-    counts = StoreCounts(files_scanned=1)
     data = lake.read_bytes(path)
-    encoded = [n.encode(encoding) for n in needles if n]
+    encoded = encoded_needles(needles, encoding)
     if not any(n in data for n in encoded):
-        return counts
-    lines = io.StringIO(data.decode(encoding), newline="").readlines()  # only \n, \r\n, \r end a line
+        return StoreCounts(files_scanned=1)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return drop_lines_as_bytes(lake, path, data, encoded, None, encoding)
+    counts = StoreCounts(files_scanned=1)
+    lines = io.StringIO(text, newline="").readlines()  # only \n, \r\n, \r end a line
     kept = [line for line in lines if not (line.strip() and drop_line(line))]
     removed = len(lines) - len(kept)
     if not removed:
@@ -213,3 +296,22 @@ def filter_lines(
     counts.bytes_rewritten = len(new)
     counts.bytes_removed = len(data) - len(new)
     return counts
+
+
+# --------------------------------------------------------------------------------------------- SQLite
+
+
+def wipe_sqlite(conn: sqlite3.Connection, counts: StoreCounts) -> None:
+    """Rebuild an SQLite file without deleted rows' leftovers, then empty its write-ahead log.
+
+    SQLite keeps deleted rows' bytes in free pages, in its log and (after b-tree splits) in pages' unallocated
+    space, which no later delete touches; for an erasure that is not deletion. Callers delete with
+    `PRAGMA secure_delete=ON` and then call this. The rebuilt database counts as one file rewritten."""
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    counts.files_rewritten += 1
+    counts.bytes_rewritten += pages * page_size

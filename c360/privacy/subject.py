@@ -1,25 +1,22 @@
-"""Who is being erased: a customer id -> every id, source record and identifier c360 holds for them.
+"""Who is being erased, and the small interface through which stages take part in an erasure.
 
-The identity graph is the index: `identity/id_map` lists the person's source records across all sources,
-`identity/aliases` the customer ids merged into them, and the record snapshot (`identity/state/records`) the
-identifiers those records carried (as standardized: emails lower case, phones in E.164). Behaviour rows
-(orders, tickets, sessions, readings, consent) point at a source record through `(source, customer_ref)`.
+`privacy` is the lower layer: it defines what a person to forget is (`Subject`), how a stage erases them from
+what it owns (`ErasureStep`), and how they are found (`SubjectFinder`). Each stage implements its step in its
+own `erasure.py` (`c360/sources`, `identity`, `profile`, `features`); `c360/erasure_plan.py` puts them in
+order. So privacy imports no stage, and a stage's storage details stay in the stage.
+
+A `Subject` is plain data that round-trips through JSON: the erasure journal keeps it, so an interrupted
+erasure can be finished after the identity graph (how the person was found) has already forgotten them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from c360.errors import NotFoundError
-from c360.identity.store import IdentityStore
-from c360.privacy.suppression import IDENTIFIER_KINDS
+from c360.privacy.rewrite import StoreCounts
 from c360.workspace import Workspace
-
-NAME_FIELDS = ("first_name", "last_name", "street", "city", "postcode")
-MAX_ALIAS_HOPS = 8
 
 
 @dataclass
@@ -69,72 +66,69 @@ class Subject:
         entries += [(kind, v) for kind, vals in self.identifiers.items() for v in vals]
         return entries
 
+    def to_dict(self) -> dict[str, Any]:
+        """Sorted lists instead of sets: stable JSON for the journal."""
 
-def _current_id(aliases: pa.Table | None, customer_id: str) -> str:
-    if aliases is None or aliases.num_rows == 0:
-        return customer_id
-    forward = dict(
-        zip(aliases.column("alias_id").to_pylist(), aliases.column("customer_id").to_pylist(), strict=True)
-    )
-    current = customer_id
-    for _ in range(MAX_ALIAS_HOPS):
-        nxt = forward.get(current)
-        if nxt is None or nxt == current:
-            break
-        current = nxt
-    return current
+        def lists(d: dict[str, set[str]]) -> dict[str, list[str]]:
+            return {k: sorted(v) for k, v in sorted(d.items())}
 
+        return {
+            "customer_id": self.customer_id,
+            "customer_ids": sorted(self.customer_ids),
+            "records": lists(self.records),
+            "identifiers": lists(self.identifiers),
+            "attributes": lists(self.attributes),
+        }
 
-def _merged_into(aliases: pa.Table | None, current: str) -> set[str]:
-    """Every id whose alias chain ends at `current`."""
-    out = {current}
-    if aliases is None or aliases.num_rows == 0:
-        return out
-    pairs = list(
-        zip(aliases.column("alias_id").to_pylist(), aliases.column("customer_id").to_pylist(), strict=True)
-    )
-    grew = True
-    while grew:
-        grew = False
-        for alias, target in pairs:
-            if target in out and alias not in out:
-                out.add(alias)
-                grew = True
-    return out
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Subject:
+        def sets(d: dict[str, list[str]]) -> dict[str, set[str]]:
+            return {k: {str(x) for x in v} for k, v in d.items()}
+
+        return cls(
+            customer_id=str(doc["customer_id"]),
+            customer_ids={str(c) for c in doc.get("customer_ids", [])},
+            records=sets(doc.get("records", {})),
+            identifiers=sets(doc.get("identifiers", {})),
+            attributes=sets(doc.get("attributes", {})),
+        )
 
 
-def _filtered(store: IdentityStore, name: str, column: str, values: set[str]) -> pa.Table | None:
-    if not store.exists(name) or not values:
-        return None
-    table = store.read_arrow(name)
-    assert table is not None
-    mask = pc.is_in(table.column(column), value_set=pa.array(sorted(values), pa.string()))
-    return table.filter(pc.fill_null(mask, False))
+class ErasureStep(Protocol):
+    """One store or lake area a stage owns. `run` must be idempotent: an interrupted erasure runs it again,
+    possibly on files it already rewrote, and it must then remove whatever is left and nothing else."""
+
+    name: str
+
+    def run(self, ws: Workspace, subject: Subject) -> StoreCounts: ...
 
 
-def find_subject(ws: Workspace, customer_id: str) -> Subject:
-    """The person behind `customer_id` (current or merged away). Raises NotFoundError for an unknown id."""
-    store = IdentityStore(ws.lake)
-    aliases = store.read_arrow("aliases")
-    current = _current_id(aliases, customer_id)
-    subject = Subject(customer_id=current, customer_ids=_merged_into(aliases, current) | {customer_id})
-    id_map = _filtered(store, "id_map", "customer_id", subject.customer_ids)
-    if id_map is None or id_map.num_rows == 0:
-        raise NotFoundError(f"no customer {customer_id!r} in the identity graph")
-    for source, rid in zip(
-        id_map.column("source").to_pylist(), id_map.column("source_record_id").to_pylist(), strict=True
-    ):
-        subject.records.setdefault(source, set()).add(str(rid))
-    snapshot = _filtered(store, "records", "record_key", subject.record_keys)
-    if snapshot is not None:
-        for kind in IDENTIFIER_KINDS:
-            if kind in snapshot.column_names:
-                vals = {str(v) for v in snapshot.column(kind).to_pylist() if v not in (None, "")}
-                if vals:
-                    subject.identifiers[kind] = vals
-        for name in (*NAME_FIELDS, "birth_date"):
-            if name in snapshot.column_names:
-                vals = {str(v) for v in snapshot.column(name).to_pylist() if v not in (None, "")}
-                if vals:
-                    subject.attributes[name] = vals
-    return subject
+class SubjectFinder(Protocol):
+    """Looks a customer id up (current or merged away); raises NotFoundError for an unknown one."""
+
+    def __call__(self, ws: Workspace, customer_id: str) -> Subject: ...
+
+
+@dataclass(frozen=True)
+class FunctionStep:
+    """An `ErasureStep` made of a plain function, which is all most stages need."""
+
+    name: str
+    fn: Callable[[Workspace, Subject], StoreCounts]
+
+    def run(self, ws: Workspace, subject: Subject) -> StoreCounts:
+        return self.fn(ws, subject)
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """The steps of an erasure in the order they run, and how the subject is found. Built by the
+    composition root (`c360.erasure_plan`), which alone knows every stage."""
+
+    find_subject: SubjectFinder
+    steps: tuple[ErasureStep, ...]
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"erasure step names must be unique: {names}")

@@ -36,7 +36,7 @@ from c360.features.store import ONLINE_DB, open_feature_store, project_name
 from c360.identity.store import IdentityStore
 from c360.pipeline import run_pipeline
 from c360.privacy.audit import read_audit
-from c360.privacy.erase import erase_customer
+from c360.erasure_plan import erase_customer
 from c360.privacy.suppression import exclude_suppressed, is_suppressed_customer
 from c360.profile.store import open_profile_store
 from c360.profile.store.base import profile_identifier_keys
@@ -522,7 +522,7 @@ def test_a_batch_erasure_forgets_each_customer_in_one_pass(
     from typer.testing import CliRunner
 
     from c360.cli import app
-    from c360.privacy.erase import erase_customers
+    from c360.erasure_plan import erase_customers
 
     ws, _ = _backend_workspace(tmp_path_factory, planted_raw, "sqlite", {})
     store = IdentityStore(ws.lake)

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from c360.io.lake import Lake
-from c360.privacy.rawfiles import rewrite_csv, rewrite_jsonl
 from c360.privacy.retention import expire_file
 from c360.privacy.suppression import SuppressionList, add_to_suppression
 from c360.settings import FileSetSettings
+from c360.sources.erasure import rewrite_csv, rewrite_jsonl
 
 pytestmark = pytest.mark.unit
 
@@ -101,3 +101,28 @@ def test_feature_views_carry_no_direct_identifiers() -> None:
     }
     assert fields, "feature views declare fields"
     assert not fields & PII_COLUMNS
+
+
+def test_an_undecodable_csv_is_scanned_as_bytes_and_loses_the_persons_row(tmp_path: Path) -> None:
+    """A cp1252 export declared UTF-8 (ingest rejected it): the person's rows go, the rest stays as it was."""
+    lake = Lake(str(tmp_path))
+    body = 'id,mail,note\r\nA1,a@x.org,caf\xe9\r\nA10,b@x.org,na\xefve\r\nB2,"A1",x\r\n'
+    path = tmp_path / "f.csv"
+    path.write_bytes(body.encode("cp1252"))
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")
+    counts = rewrite_csv(lake, str(path), _fs("csv"), "id", {"A1"})
+    assert counts.rows == 2 and counts.files_rewritten == 1  # the quoted field counts as the id too
+    assert path.read_bytes() == "id,mail,note\r\nA10,b@x.org,na\xefve\r\n".encode("cp1252")
+    assert counts.notes == ["f.csv: not decodable as utf-8; scanned as bytes"]
+
+
+def test_undecodable_json_lines_are_scanned_as_bytes_by_whole_token(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'{"id": "C1", "n": "\xe9"}\n{"id": "C10", "n": "\xff"}\n{"id": 7}\n')
+    counts = rewrite_jsonl(lake, str(path), _fs("jsonl"), "id", {"C1"})
+    assert counts.rows == 1 and counts.notes and "C1" not in " ".join(counts.notes)
+    assert path.read_bytes() == b'{"id": "C10", "n": "\xff"}\n{"id": 7}\n'
+    untouched = rewrite_jsonl(lake, str(path), _fs("jsonl"), "id", {"C2"})
+    assert untouched.files_rewritten == 0 and not untouched.notes  # holds no id: not even decoded

@@ -1,10 +1,17 @@
-"""Erasing a person from `raw/`: each delivered file rewritten without their rows, in its own format.
+"""The ingest stage's part of an erasure: `raw/`, `standardized/` and `quarantine/`.
 
-A row is the person's when its own record id (identity file sets) or its customer reference (orders,
-tickets, sessions, consent...) is one of their source records. CSV and JSON-lines files keep every other row
-byte for byte (same delimiter, quoting, encoding, line endings); parquet files keep their schema. A file
-whose bytes do not even contain one of the ids is never parsed. After a rewrite the ingest watermark gets the
-file's new fingerprint, so the next ingest does not take the rewritten file for a new delivery.
+Raw: each declared file rewritten without the person's rows, in its own format. A row is the person's when
+its own record id (identity file sets) or its customer reference (orders, tickets, sessions, consent...) is
+one of their source records. CSV and JSON-lines files keep every other row byte for byte (same delimiter,
+quoting, encoding, line endings); parquet files keep their schema. A file whose bytes do not even contain one
+of the ids is never parsed. A file that does but cannot be decoded with its declared encoding (an export in
+another code page, which ingest rejected) is scanned as bytes, line by line, and the note says so: it is
+never skipped, since an erasure that stops at one bad file stops for good. After a rewrite the ingest
+watermark gets the file's new fingerprint, so the next ingest does not take it for a new delivery.
+
+Standardized: identity rows by their source record id, behaviour rows by `(source, customer_ref)`; products
+are nobody's. Quarantine: entries whose delivered row (`raw`) names one of the person's records or
+identifiers. Every rewrite is atomic per file, so running a step again after an interruption is safe.
 """
 
 from __future__ import annotations
@@ -12,13 +19,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 
+import numpy as np
+import pyarrow as pa
+
 from c360.io.lake import Lake
-from c360.privacy.rewrite import StoreCounts, filter_lines, filter_parquet, replace_bytes
-from c360.privacy.subject import Subject
-from c360.settings import FileSetSettings, Settings
+from c360.privacy.rewrite import (
+    StoreCounts,
+    drop_lines_as_bytes,
+    encoded_needles,
+    filter_lines,
+    filter_parquet,
+    filter_parquet_files,
+    replace_bytes,
+)
+from c360.privacy.subject import FunctionStep, Subject
+from c360.schemas import RECORD_TYPES
+from c360.settings import FileSetSettings
 from c360.sources.watermark import Watermark, fingerprint
+from c360.workspace import Workspace
+
+_SPLIT = re.compile(r"[;,|\t\"]")
 
 
 def match_column(fs: FileSetSettings) -> str | None:
@@ -48,9 +71,14 @@ def _records_with_text(text: str, fs: FileSetSettings) -> Iterator[tuple[list[st
 def rewrite_csv(lake: Lake, path: str, fs: FileSetSettings, column: str, ids: set[str]) -> StoreCounts:
     counts = StoreCounts(files_scanned=1)
     data = lake.read_bytes(path)
-    if not any(i.encode(fs.csv.encoding) in data for i in ids):
+    needles = encoded_needles(ids, fs.csv.encoding)
+    if not any(n in data for n in needles):
         return counts
-    text = data.decode(fs.csv.encoding)
+    try:
+        text = data.decode(fs.csv.encoding)
+    except UnicodeDecodeError:
+        delimiter = fs.csv.delimiter.encode("utf-8")
+        return drop_lines_as_bytes(lake, path, data, needles, delimiter, fs.csv.encoding)
     out: list[str] = []
     index: int | None = None
     removed = 0
@@ -103,10 +131,11 @@ def _refresh_watermark(lake: Lake, source: str, file_set: str, path: str) -> boo
     return True
 
 
-def erase_from_raw(lake: Lake, settings: Settings, subject: Subject) -> StoreCounts:
+def erase_from_raw(ws: Workspace, subject: Subject) -> StoreCounts:
     """Rewrite every declared raw file that holds one of the person's rows."""
+    lake = ws.lake
     total = StoreCounts()
-    for source, src in settings.sources.items():
+    for source, src in ws.settings.sources.items():
         ids = subject.records.get(source, set())
         if not ids:
             continue
@@ -128,3 +157,51 @@ def erase_from_raw(lake: Lake, settings: Settings, subject: Subject) -> StoreCou
                     _refresh_watermark(lake, source, name, path)
                 total.add(counts)
     return total
+
+
+def erase_from_standardized(ws: Workspace, subject: Subject) -> StoreCounts:
+    lake = ws.lake
+    total = StoreCounts()
+    for record in RECORD_TYPES:
+        if record == "product":
+            continue
+        column = "source_record_id" if record == "identity" else "customer_ref"
+        for source, ids in subject.records.items():
+            files = lake.glob(f"standardized/{record}/source={source}/**/*.parquet")
+            total.add(filter_parquet_files(lake, files, {column: ids}))
+    return total
+
+
+def _tokens(raw: str | None) -> set[str]:
+    if raw is None:
+        return set()
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError:
+        obj = raw
+    if isinstance(obj, dict):
+        values = [v for v in obj.values() if v is not None]
+        return {str(v).strip().casefold() for v in values}
+    return {t.strip().casefold() for t in _SPLIT.split(str(obj)) if t.strip()}
+
+
+def erase_from_quarantine(ws: Workspace, subject: Subject) -> StoreCounts:
+    lake = ws.lake
+    total = StoreCounts()
+    base = {v.casefold() for v in subject.identifier_values() if len(v) >= 4}
+    for path in lake.glob("quarantine/**/*.parquet"):
+        source = lake.relative(path).split("/")[1]
+        needles = base | {i.casefold() for i in subject.records.get(source, set())}
+        if not needles:
+            continue
+
+        def match(table: pa.Table, needles: set[str] = needles) -> np.ndarray:
+            return np.array([bool(_tokens(r) & needles) for r in table.column("raw").to_pylist()], dtype=bool)
+
+        total.add(filter_parquet(lake, path, {"raw": needles}, matcher=match))
+    return total
+
+
+RAW_STEP = FunctionStep("raw", erase_from_raw)
+STANDARDIZED_STEP = FunctionStep("standardized", erase_from_standardized)
+QUARANTINE_STEP = FunctionStep("quarantine", erase_from_quarantine)
