@@ -96,8 +96,11 @@ def resolve(
     """Resolve identities: standardized/identity -> identity/ (links, clusters, ids, golden records)."""
     from c360.identity.resolve import print_report
     from c360.identity.resolve import resolve as run_resolve
+    from c360.pipeline import finish_open_erasures
 
-    report = run_resolve(_workspace(workspace), full=full, progress=True, retrain=retrain)
+    ws = _workspace(workspace)
+    finish_open_erasures(ws, console)  # an open erasure finishes before the graph can rebuild the person
+    report = run_resolve(ws, full=full, progress=True, retrain=retrain)
     print_report(report, console)
 
 
@@ -152,11 +155,24 @@ def erase(
         Path | None,
         typer.Option("--from-file", help="Also erase the ids listed in this file, one a line."),
     ] = None,
-    reason: Annotated[str, typer.Option(help="Audit-log reason, no personal data.")] = "data subject request",
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="Reason code for the audit log: data-subject-request, account-closed, legal-order, "
+            "retention, benchmark, test or other."
+        ),
+    ] = "data-subject-request",
+    note: Annotated[
+        str | None,
+        typer.Option(help="Free text (a ticket number, say); only its salted hash is kept in the audit."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish every erasure an interrupted run left open.")
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Right to be forgotten: remove customers from every file and store, suppress their identifiers."""
-    from c360.privacy.erase import erase_customers
+    from c360.erasure_plan import erase_or_resume
 
     ids = list(customer_ids or [])
     if from_file is not None:
@@ -165,15 +181,21 @@ def erase(
         except OSError as exc:
             raise ValidationError(f"{from_file}: cannot read the customer list: {exc.strerror}") from None
         ids += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    if not ids:
-        raise ValidationError("name the customers to erase: c360 erase ID [ID ...] or --from-file PATH")
-    r = erase_customers(_workspace(workspace), ids, reason=reason)
-    console.print(
-        f"erasure {r.erasure_id}: {len(r.customer_hashes)} customer(s), "
-        f"{r.records} source record(s), {r.rows} row(s) removed, "
-        f"{r.files_rewritten} file(s) rewritten ({r.bytes_rewritten:,} bytes) in {r.seconds:.2f}s; "
-        f"audit: {r.audit_path}"
-    )
+    if not ids and not resume:
+        raise ValidationError(
+            "name the customers to erase: c360 erase ID [ID ...] or --from-file PATH (or --resume)"
+        )
+    reports = erase_or_resume(_workspace(workspace), ids, reason=reason, note=note, resume_all=resume)
+    if not reports:
+        console.print("no interrupted erasure to finish")
+    for r in reports:
+        console.print(
+            f"erasure {r.erasure_id}{' (resumed)' if r.resumed else ''}: "
+            f"{len(r.customer_hashes)} customer(s), "
+            f"{r.records} source record(s), {r.rows} row(s) removed, "
+            f"{r.files_rewritten} file(s) rewritten ({r.bytes_rewritten:,} bytes) in {r.seconds:.2f}s; "
+            f"audit: {r.audit_path}"
+        )
 
 
 @app.command()
@@ -193,9 +215,12 @@ def profiles(
     ] = False,
 ) -> None:
     """Build unified profiles: profiles/ in the lake, features/<view>/ for Feast, the profile store."""
+    from c360.pipeline import finish_open_erasures
     from c360.profile.build import build_profiles, print_report
 
-    print_report(build_profiles(_workspace(workspace), full=full, progress=True), console)
+    ws = _workspace(workspace)
+    finish_open_erasures(ws, console)  # an open erasure finishes before profiles can rebuild the person
+    print_report(build_profiles(ws, full=full, progress=True), console)
 
 
 features_app = typer.Typer(help="The Feast feature store of the workspace.", no_args_is_help=True)
