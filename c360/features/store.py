@@ -198,6 +198,7 @@ def plan(ws: Workspace) -> str:
 
 def apply(ws: Workspace) -> str:
     """`feast apply`: register the repo's objects and create their online tables or containers."""
+    adopt_registry(ws)
     out = run_feast(ws, "apply")
     _apply_stamp(ws).write_text(_repo_digest(ws), encoding="utf-8")
     return out
@@ -214,7 +215,12 @@ def apply_if_changed(ws: Workspace) -> bool:
         ws.settings.stores.feast.registry == "file"
         and not ws.resolve_path(ws.settings.stores.feast.registry_path).exists()
     )
-    if not registry_missing and stamp.exists() and stamp.read_text(encoding="utf-8") == _repo_digest(ws):
+    if (
+        not registry_missing
+        and stamp.exists()
+        and stamp.read_text(encoding="utf-8") == _repo_digest(ws)
+        and not foreign_locations(ws)
+    ):
         return False
     apply(ws)
     return True
@@ -232,6 +238,99 @@ def _repo_digest(ws: Workspace) -> str:
         digest.update(str(path.relative_to(repo)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+# -------------------------------------------------------------------------------- relocation
+
+
+def _online_path(ws: Workspace) -> str:
+    return str(ws.resolve_path(ws.settings.stores.feast.registry_path).parent / ONLINE_DB)
+
+
+def _file_registry(ws: Workspace) -> Path | None:
+    """The registry file, when the registry is a file that exists (a SQL registry holds no local path)."""
+    feast = ws.settings.stores.feast
+    if feast.registry != "file":
+        return None
+    path = ws.resolve_path(feast.registry_path)
+    return path if path.exists() else None
+
+
+def _file_options(message: Any) -> Iterable[Any]:
+    """Every `file_options` (a FileSource's location) inside a registry proto, wherever it is nested."""
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        if hasattr(value, "ListFields"):
+            items = [value]
+        elif hasattr(value, "values"):  # a map
+            items = list(value.values())
+        else:  # a repeated field
+            items = list(value)
+        for item in items:
+            if not hasattr(item, "ListFields"):  # a map of scalars
+                continue
+            if descriptor.name == "file_options":
+                yield item
+            else:
+                yield from _file_options(item)
+
+
+def foreign_locations(ws: Workspace) -> list[str]:
+    """What in the file registry points outside this workspace: `online` and/or `sources`.
+
+    Feast 0.67 keeps absolute locations in its registry: each SQLite online table's file (an infra object)
+    and each FileSource's folder. In a copied or moved workspace they still name the original's files, and
+    a `feast apply` there would drop the original's online tables (infra objects whose path changed are torn
+    down where the registry says they are).
+    """
+    path = _file_registry(ws)
+    if path is None:
+        return []
+    from feast.protos.feast.core.Registry_pb2 import Registry
+
+    proto = Registry()
+    proto.ParseFromString(path.read_bytes())
+    found = []
+    own_db = _online_path(ws)
+    if any(o.HasField("sqlite_table") and o.sqlite_table.path != own_db for o in proto.infra.infra_objects):
+        found.append("online")
+    own_uri = features_uri(ws).rstrip("/") + "/"
+    if any(not f.uri.startswith(own_uri) for f in _file_options(proto) if f.uri):
+        found.append("sources")
+    return found
+
+
+def adopt_registry(ws: Workspace) -> bool:
+    """Point a registry copied from another location at this workspace's own online file; True if it did.
+
+    Rewritten in the copy's registry file before `feast apply`, so the apply sees its online tables where
+    they are (in the copied `online_store.db`) and never opens, creates or drops anything at the original's
+    path; the apply itself then points the FileSources at this workspace's lake.
+    """
+    path = _file_registry(ws)
+    if path is None or "online" not in foreign_locations(ws):
+        return False
+    from feast.protos.feast.core.Registry_pb2 import Registry
+
+    proto = Registry()
+    proto.ParseFromString(path.read_bytes())
+    own_db = _online_path(ws)
+    for obj in proto.infra.infra_objects:
+        if obj.HasField("sqlite_table"):
+            obj.sqlite_table.path = own_db
+    tmp = path.with_name(path.name + ".adopt")
+    tmp.write_bytes(proto.SerializeToString())
+    os.replace(tmp, path)
+    return True
+
+
+def ensure_own_registry(ws: Workspace) -> bool:
+    """Re-apply when the registry names another location's files (a copied or moved workspace)."""
+    if not foreign_locations(ws):
+        return False
+    apply(ws)
+    return True
 
 
 # -------------------------------------------------------------------------------- entity deletion (erase)
