@@ -32,6 +32,8 @@ T = TypeVar("T")
 SYSTEM_PROPERTIES = ("_rid", "_self", "_etag", "_attachments", "_ts", "_lsn")
 THROTTLED = 429
 _PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+HINT = "is Cosmos DB reachable there? check the endpoint and key in c360.yaml (stores.profile.cosmos_*)"
+"""What to check when the account cannot be reached; callers name their own config keys."""
 
 
 def quiet_azure_logging() -> None:
@@ -47,11 +49,12 @@ def cosmos_client(
     sdk_throttle_retries: int = 9,
     sdk_throttle_max_wait_s: int = 30,
     what: str = "Cosmos DB",
+    hint: str = HINT,
 ) -> CosmosClient:
     """A client for one account; StoreUnavailableError names the endpoint when it cannot be reached."""
     quiet_azure_logging()
     if not key:
-        raise StoreUnavailableError(f"{what} at {endpoint}: no account key configured")
+        raise StoreUnavailableError(f"{what} at {endpoint}: no account key configured; {hint}")
     if not verify_tls:
         # The operator chose an unverified endpoint (the stand-in's self-signed certificate); urllib3 would
         # otherwise warn on every request.
@@ -69,7 +72,7 @@ def cosmos_client(
             connection_timeout=5,
         )
     except (CosmosHttpResponseError, AzureError, ValueError) as exc:
-        raise StoreUnavailableError(f"{what} at {endpoint} is unavailable: {_brief(exc)}") from None
+        raise StoreUnavailableError(f"{what} at {endpoint} is unavailable: {_brief(exc)}; {hint}") from None
 
 
 def _brief(exc: BaseException) -> str:
@@ -98,6 +101,7 @@ def call(
     throttle_retries: int = 5,
     base_delay_s: float = 0.05,
     max_delay_s: float = 5.0,
+    hint: str = HINT,
 ) -> T:
     """Run one SDK operation; back off on sustained 429s and translate failures into c360 errors."""
     attempt = 0
@@ -110,12 +114,15 @@ def call(
                 time.sleep(max(_retry_after_seconds(exc), backoff) * (1.0 + 0.2 * random.random()))
                 attempt += 1
                 continue
-            raise translate(exc, what=what, address=address, attempts=attempt + 1) from None
+            raise translate(exc, what=what, address=address, attempts=attempt + 1, hint=hint) from None
         except (ServiceRequestError, ServiceResponseError, AzureError) as exc:
-            raise StoreUnavailableError(f"{what} at {address} is unavailable: {_brief(exc)}") from None
+            message = f"{what} at {address} is unavailable: {_brief(exc)}; {hint}"
+            raise StoreUnavailableError(message) from None
 
 
-def translate(exc: CosmosHttpResponseError, *, what: str, address: str, attempts: int = 1) -> C360Error:
+def translate(
+    exc: CosmosHttpResponseError, *, what: str, address: str, attempts: int = 1, hint: str = HINT
+) -> C360Error:
     status = exc.status_code
     if status == THROTTLED:
         return StoreUnavailableError(
@@ -125,8 +132,8 @@ def translate(exc: CosmosHttpResponseError, *, what: str, address: str, attempts
     if status in (400, 413):
         return ValidationError(f"{what} at {address} rejected the request: {_brief(exc)}")
     if status in (401, 403):
-        return StoreUnavailableError(f"{what} at {address} refused the credentials: {_brief(exc)}")
-    return StoreUnavailableError(f"{what} at {address} failed: {_brief(exc)}")
+        return StoreUnavailableError(f"{what} at {address} refused the credentials: {_brief(exc)}; {hint}")
+    return StoreUnavailableError(f"{what} at {address} failed: {_brief(exc)}; {hint}")
 
 
 def read_or_none(
@@ -138,6 +145,7 @@ def read_or_none(
     what: str,
     address: str,
     throttle_retries: int = 5,
+    hint: str = HINT,
 ) -> dict[str, Any] | None:
     """Point read; None only when the service says the document does not exist (see the module docstring)."""
 
@@ -151,7 +159,7 @@ def read_or_none(
                 raise
             return _confirm_by_query(container, item_id, partition_key, partition_key_path, exc)
 
-    return call(read, what=what, address=address, throttle_retries=throttle_retries)
+    return call(read, what=what, address=address, throttle_retries=throttle_retries, hint=hint)
 
 
 def _confirm_by_query(

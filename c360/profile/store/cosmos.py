@@ -36,6 +36,7 @@ from c360.profile.store.base import (
 )
 
 T = TypeVar("T")
+HINT = "is Cosmos DB running there? check stores.profile.cosmos_endpoint and cosmos_key"
 PROFILE_PK = "/customerId"
 INDEX_PK = "/id"
 _INTERNAL = ("id", "docType")
@@ -65,7 +66,12 @@ class CosmosProfileStore(ProfileStore):
         self.index_container_name = f"{container}-identifiers"
         self.throttle_retries = throttle_retries
         self._client = cx.cosmos_client(
-            endpoint, key, verify_tls=verify_tls, sdk_throttle_retries=sdk_throttle_retries, what=self._what
+            endpoint,
+            key,
+            verify_tls=verify_tls,
+            sdk_throttle_retries=sdk_throttle_retries,
+            what=self._what,
+            hint=HINT,
         )
         if create_if_missing:
             db = self._call(lambda: self._client.create_database_if_not_exists(database))
@@ -92,7 +98,9 @@ class CosmosProfileStore(ProfileStore):
         return f"{self.endpoint.rstrip('/')}/dbs/{self.database_name}/colls/{self.container_name}"
 
     def _call(self, op: Callable[[], T]) -> T:
-        return cx.call(op, what=self._what, address=self.address, throttle_retries=self.throttle_retries)
+        return cx.call(
+            op, what=self._what, address=self.address, throttle_retries=self.throttle_retries, hint=HINT
+        )
 
     def _map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
         return list(self._pool.map(fn, items))
@@ -108,6 +116,7 @@ class CosmosProfileStore(ProfileStore):
             what=self._what,
             address=self.address,
             throttle_retries=self.throttle_retries,
+            hint=HINT,
         )
 
     def _read_doc(self, cid: str) -> dict[str, Any] | None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from c360.errors import ValidationError
+from c360.errors import StoreUnavailableError, ValidationError
+from c360.io.outages import redact_url, redis_hint, unavailable
 from c360.profile.store.base import (
     MAX_ALIAS_HOPS,
     EncodedProfile,
@@ -35,18 +35,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    netloc = f"{parts.username}:***@{netloc}" if parts.username else f":***@{netloc}"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class RedisProfileStore(ProfileStore):
@@ -70,6 +58,11 @@ class RedisProfileStore(ProfileStore):
     @property
     def address(self) -> str:
         return redact_url(self.url)
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        """Down, refusing the password or timing out: name the server and the key to check, never the URL's
+        password (redis-py's own message does not quote it)."""
+        return unavailable(f"profile store ({self.backend})", self.address, redis_hint(self.url), exc)
 
     # ------------------------------------------------------------------ keys
 
