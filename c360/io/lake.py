@@ -7,9 +7,11 @@ ADLS Gen2 in production. Paths handed to pyarrow, Ray Data and fsspec are filesy
 
 from __future__ import annotations
 
+import os
 import posixpath
+import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
@@ -20,8 +22,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from c360.errors import StoreUnavailableError
+from c360.io.outages import azure_blob_endpoint, brief, host_port, store_call, unavailable
 
 AZURE_PROTOCOLS = ("abfs", "abfss", "az")
+LAKE_HINT = "is the storage account up and its key right? check lake.uri and lake.storage_options"
+PROBE_TIMEOUT_S = 5.0
+_PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 
 
 class Lake:
@@ -56,11 +62,44 @@ class Lake:
     def is_local(self) -> bool:
         return self.protocol == "file"
 
+    @property
+    def endpoint(self) -> str:
+        """Where the lake lives, for messages: the blob endpoint without keys or SAS tokens, or the folder."""
+        if self.protocol != "abfs":
+            return self.root
+        options = dict(self.storage_options)
+        if not options.get("connection_string") and os.environ.get("AZURE_STORAGE_CONNECTION_STRING"):
+            options["connection_string"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        if not options.get("account_name") and os.environ.get("AZURE_STORAGE_ACCOUNT_NAME"):
+            options["account_name"] = os.environ["AZURE_STORAGE_ACCOUNT_NAME"]
+        return azure_blob_endpoint(options)
+
+    def guard(self) -> AbstractContextManager[None]:
+        """A block against the lake: an outage in it (refused, down, a bad key) becomes one
+        StoreUnavailableError naming the lake and its endpoint. Code using `lake.fs` can wrap calls in it."""
+        return store_call(f"lake {self.display_uri}", self.endpoint, LAKE_HINT)
+
+    def _probe(self) -> None:
+        """Fail in seconds, not minutes, when the blob endpoint refuses connections or does not resolve.
+
+        The Azure SDK retries a refused connection with backoff for about 90 s before it gives up. One TCP
+        connect names the outage at once; it is skipped behind a proxy, where a direct connect proves nothing.
+        """
+        where = host_port(self.endpoint, 443)
+        if where is None or any(os.environ.get(v) for v in _PROXY_VARS):
+            return
+        try:
+            socket.create_connection(where, timeout=PROBE_TIMEOUT_S).close()
+        except OSError as exc:
+            raise unavailable(f"lake {self.display_uri}", self.endpoint, LAKE_HINT, exc) from exc
+
     @cached_property
     def fs(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem (adlfs' AzureBlobFileSystem for `abfs://`)."""
         if self.protocol == "abfs":
-            return fsspec.filesystem("abfs", **self.storage_options)
+            self._probe()
+            with self.guard():
+                return fsspec.filesystem("abfs", **self.storage_options)
         return fsspec.filesystem("file", auto_mkdir=True)
 
     @cached_property
@@ -90,19 +129,26 @@ class Lake:
     def glob(self, pattern: str) -> list[str]:
         """Files matching a glob below the root, sorted (deterministic order for incremental loads)."""
         try:
-            found = self.fs.glob(self.path(pattern), detail=True)
+            with self.guard():
+                found = self.fs.glob(self.path(pattern), detail=True)
         except FileNotFoundError:
             return []
+        except StoreUnavailableError:
+            raise
         except Exception as exc:  # noqa: BLE001 - adlfs raises many kinds; name the store instead
-            raise StoreUnavailableError(f"lake {self.display_uri}: cannot list {pattern!r}: {exc}") from exc
+            raise StoreUnavailableError(
+                f"lake {self.display_uri}: cannot list {pattern!r}: {brief(exc)}; {LAKE_HINT}"
+            ) from exc
         files = [p for p, info in found.items() if info.get("type") == "file"]
         return sorted(p.removeprefix("abfs://") for p in files)
 
     def exists(self, *parts: str) -> bool:
-        return self.fs.exists(self.path(*parts))
+        with self.guard():
+            return self.fs.exists(self.path(*parts))
 
     def info(self, path: str) -> dict[str, Any]:
-        return self.fs.info(path)
+        with self.guard():
+            return self.fs.info(path)
 
     def makedirs(self, *parts: str) -> str:
         target = self.path(*parts)
@@ -114,15 +160,17 @@ class Lake:
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Iterator[IO[Any]]:
         if self.is_local and "w" in mode:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with self.fs.open(path, mode, **kwargs) as fh:
+        with self.guard():
+            handle = self.fs.open(path, mode, **kwargs)
+        with handle as fh:
             yield fh
 
     def read_bytes(self, path: str) -> bytes:
-        with self.open(path, "rb") as fh:
+        with self.guard(), self.open(path, "rb") as fh:
             return fh.read()
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        with self.open(path, "wb") as fh:
+        with self.guard(), self.open(path, "wb") as fh:
             fh.write(data)
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
@@ -132,15 +180,18 @@ class Lake:
         self.write_bytes(path, text.encode(encoding))
 
     def rm(self, path: str, recursive: bool = False) -> None:
-        if self.fs.exists(path):
-            self.fs.rm(path, recursive=recursive)
+        with self.guard():
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=recursive)
 
     def write_table(self, table: pa.Table, path: str, **kwargs: Any) -> None:
         """Write one parquet file."""
         if self.is_local:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, filesystem=self.arrow_fs, **kwargs)
+        with self.guard():
+            pq.write_table(table, path, filesystem=self.arrow_fs, **kwargs)
 
     def read_table(self, path: str, **kwargs: Any) -> pa.Table:
         """Read a parquet file or a (hive-partitioned) folder of them."""
-        return pq.read_table(path, filesystem=self.arrow_fs, **kwargs)
+        with self.guard():
+            return pq.read_table(path, filesystem=self.arrow_fs, **kwargs)
