@@ -1,28 +1,49 @@
-"""The `c360` command line. Each command imports its stage lazily so `c360 --help` stays instant."""
+"""The `c360` command line. Each command imports its stage lazily so `c360 --help` stays instant.
+
+Every error ends in `entrypoint`, the one place that turns it into a line for people and an exit code for
+scripts (EXIT_CODES); values from data are printed through `c360.io.terminal`, so markup, emoji codes and
+control characters in them are shown as typed, never obeyed.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
-from c360.errors import C360Error, ValidationError
+from c360.errors import C360Error, StoreUnavailableError, ValidationError
+from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
+
+EXIT_CODES = {
+    0: "success",
+    1: "internal error (run again with -v for the traceback)",
+    2: "usage, validation or configuration error: fix the command line or c360.yaml",
+    3: "not found: the customer, file or table asked for does not exist",
+    4: "a store or the lake is unavailable: check the endpoint the message names",
+    5: "ingest or data error: a whole file could not be read, or nothing could be ingested",
+    130: "interrupted (Ctrl-C)",
+}
+INTERNAL, INTERRUPTED = 1, 130
 
 app = typer.Typer(
     name="c360",
     help="c360: a Customer 360 personalization engine on Ray.",
+    epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + ".",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 # Piped output (CI logs, `| tee`) gets a width that fits the summary tables instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+console = SafeConsole(width=None if sys.stdout.isatty() else 160)
+err_console = SafeConsole(stderr=True)
+_verbose = False
+_loaded: list[object] = []  # the workspace a command opened, so an outage found late can name its endpoint
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
 
@@ -30,6 +51,8 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
     """c360: a Customer 360 personalization engine on Ray."""
+    global _verbose
+    _verbose = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -42,7 +65,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 def _workspace(path: Path):
     from c360.workspace import Workspace
 
-    return Workspace.load(path)
+    ws = Workspace.load(path)
+    _loaded[:] = [ws]
+    return ws
 
 
 @app.command()
@@ -54,7 +79,9 @@ def init(
     from c360.workspace import init_workspace
 
     target = init_workspace(directory, force=force)
-    console.print(f"created [bold]{target}[/bold]; next: `c360 demo-data` or declare your sources in it")
+    console.print(
+        f"created [bold]{markup_safe(target)}[/bold]; next: `c360 demo-data` or declare your sources in it"
+    )
 
 
 @app.command("demo-data")
@@ -84,7 +111,7 @@ def ingest(
     report = run_ingest(ws, sources=source, progress=True)
     print_summary(report, console)
     if report.rows_accepted == 0 and report.failed_files:
-        raise typer.Exit(1)
+        raise typer.Exit(5)  # EXIT_CODES: nothing could be ingested
 
 
 @app.command()
@@ -129,7 +156,10 @@ def identity_link(
     from c360.identity.corrections import add_correction
 
     c = add_correction(_workspace(workspace), "link", a, b)
-    console.print(f"correction {c.correction_id}: link {a} {b}; run `c360 resolve` to apply it")
+    console.print(
+        f"correction {c.correction_id}: link {markup_safe(a)} {markup_safe(b)}; "
+        "run `c360 resolve` to apply it"
+    )
 
 
 @identity_app.command("unlink")
@@ -142,7 +172,10 @@ def identity_unlink(
     from c360.identity.corrections import add_correction
 
     c = add_correction(_workspace(workspace), "unlink", a, b)
-    console.print(f"correction {c.correction_id}: unlink {a} {b}; run `c360 resolve` to apply it")
+    console.print(
+        f"correction {c.correction_id}: unlink {markup_safe(a)} {markup_safe(b)}; "
+        "run `c360 resolve` to apply it"
+    )
 
 
 @app.command()
@@ -264,12 +297,11 @@ def profile_get(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Print one customer's profile document as JSON."""
-    import json
-
     from c360.profile.store import open_profile_store
 
     with open_profile_store(_workspace(workspace)) as store:
-        console.print_json(json.dumps(store.get(customer_id), default=str))
+        # Escaped JSON: a NUL or a bidi override in a value prints as \u0000 / \u202e, never raw.
+        console.print(json_text(store.get(customer_id)), soft_wrap=True)
 
 
 @profile_app.command("find")
@@ -282,7 +314,7 @@ def profile_find(
     from c360.profile.store import open_profile_store
 
     with open_profile_store(_workspace(workspace)) as store:
-        console.print(store.lookup(kind, value))
+        console.print(plain(store.lookup(kind, value)))
 
 
 @app.command()
@@ -299,9 +331,77 @@ def run(
         print_next_steps(ws, console)
 
 
-def entrypoint() -> None:
+def _report(message: str, code: int) -> int:
+    """One line (or the lines of a multi-line config error) on stderr, printed literally; returns `code`."""
+    line = Text.assemble(("error: ", "red"), safe_text(message, allow_newlines=True))
+    err_console.print(line, soft_wrap=True)
+    return code
+
+
+def _traceback(exc: BaseException) -> None:
+    if _verbose:
+        text = safe_text("".join(traceback.format_exception(exc)), allow_newlines=True)
+        err_console.print(Text(text), soft_wrap=True)
+
+
+def _outage_message(exc: BaseException) -> str:
+    """An outage a client library raised past c360's boundaries: name the store the library talks to."""
+    from c360.io.lake import LAKE_HINT
+    from c360.io.outages import outage_library, redact_url, redis_hint, unavailable
+    from c360.workspace import Workspace
+
+    library = outage_library(exc)
+    ws = _loaded[0] if _loaded and isinstance(_loaded[0], Workspace) else None
+    if ws is not None and library == "azure" and not ws.lake.is_local:
+        return unavailable(f"lake {ws.lake.display_uri}", ws.lake.endpoint, LAKE_HINT, exc).message
+    if ws is not None and library == "redis":
+        url = ws.settings.stores.profile.redis_url
+        return unavailable("Redis", redact_url(url), redis_hint(url), exc).message
+    return unavailable(
+        "a store or the lake", "an endpoint of c360.yaml", "check lake and stores in c360.yaml", exc
+    ).message
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """True when a SystemExit came from Ctrl-C (typer turns KeyboardInterrupt into Exit(130))."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (EXIT_CODES); the only place errors become messages.
+
+    Typer keeps handling its own usage errors (exit 2, with the usage line) and `typer.Exit`. Errors c360
+    raises on purpose print their message; an outage a client library raised past a store's boundary still
+    prints as one; anything else is a bug, printed by type only: its text may hold a customer's value.
+    """
+    from c360.io.outages import is_outage
+
     try:
-        app()
+        app(args=args, prog_name="c360")
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED and _interrupted(exc):
+            return _report("interrupted", INTERRUPTED)
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        return _report(str(exc.code), INTERNAL)
+    except KeyboardInterrupt:
+        return _report("interrupted", INTERRUPTED)
     except C360Error as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        sys.exit(2)
+        _traceback(exc)
+        return _report(exc.message, exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for people
+        _traceback(exc)
+        if is_outage(exc):
+            return _report(_outage_message(exc), StoreUnavailableError.exit_code)
+        return _report(f"internal error: {type(exc).__name__}; run again with -v for the traceback", INTERNAL)
+    return 0
+
+
+def entrypoint() -> None:
+    """The `c360` console script."""
+    sys.exit(run_cli())
