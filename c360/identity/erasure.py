@@ -130,9 +130,9 @@ def erase_from_identity(store: IdentityStore, subject: Subject) -> StoreCounts:
         "prepared": {"record_key": keys},
         "id_map": {"customer_id": cids, "record_key": keys},
     }
-    for name, values in plain.items():
+    for name, keyed in plain.items():
         for path in store.files(name):  # record snapshots are kept in parts, one per run
-            counts.add(filter_parquet(lake, path, values))
+            counts.add(filter_parquet(lake, path, keyed))
     return counts
 
 

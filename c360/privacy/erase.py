@@ -43,6 +43,7 @@ REASON_CODES = (
     "retention",
     "benchmark",
     "test",
+    "fault-injection",
     "other",
 )
 """Why an erasure was made. A code, not free text: free text ends up holding names and ticket contents."""

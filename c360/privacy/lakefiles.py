@@ -13,6 +13,7 @@ Folders a stage knows better (raw/, standardized/, quarantine/, identity/) are t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +45,7 @@ HANDLED = frozenset(
 )
 
 
-def _jsonl_drop(keys: set[str]) -> object:
+def _jsonl_drop(keys: set[str]) -> Callable[[str], bool]:
     def drop(line: str) -> bool:
         try:
             obj = json.loads(line)
@@ -65,7 +66,7 @@ def erase_from_folder(lake: Lake, folder: str, subject: Subject) -> StoreCounts:
         counts.add(filter_parquet(lake, path, {c: keys for c in KEY_COLUMNS}))
     for pattern in (f"{folder}/**/*.jsonl", f"{folder}/**/*.json"):
         for path in lake.glob(pattern):
-            counts.add(filter_lines(lake, path, _jsonl_drop(keys), keys))  # type: ignore[arg-type]
+            counts.add(filter_lines(lake, path, _jsonl_drop(keys), keys))
     return counts
 
 

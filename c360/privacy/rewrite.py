@@ -71,19 +71,21 @@ class StoreCounts:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> StoreCounts:
         """Back from `to_dict`: the erasure journal keeps each finished step's counts for the audit."""
-        whole = (
-            "rows",
-            "files_scanned",
-            "files_rewritten",
-            "files_deleted",
-            "bytes_rewritten",
-            "bytes_removed",
+
+        def whole(key: str) -> int:
+            return int(doc.get(key) or 0)
+
+        return cls(
+            rows=whole("rows"),
+            files_scanned=whole("files_scanned"),
+            files_rewritten=whole("files_rewritten"),
+            files_deleted=whole("files_deleted"),
+            bytes_rewritten=whole("bytes_rewritten"),
+            bytes_removed=whole("bytes_removed"),
+            keys=whole("keys"),
+            seconds=float(doc.get("seconds") or 0.0),
+            notes=[str(n) for n in doc.get("notes") or []],
         )
-        counts = cls(**{k: int(doc.get(k) or 0) for k in whole})
-        counts.keys = int(doc.get("keys") or 0)
-        counts.seconds = float(doc.get("seconds") or 0.0)
-        counts.notes = [str(n) for n in doc.get("notes") or []]
-        return counts
 
 
 def tmp_path(path: str) -> str:

@@ -98,7 +98,10 @@ class ErasureStep(Protocol):
     """One store or lake area a stage owns. `run` must be idempotent: an interrupted erasure runs it again,
     possibly on files it already rewrote, and it must then remove whatever is left and nothing else."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Unique within a plan: the journal, the audit's per-store counts and `C360_KILL_AT` use it."""
+        ...
 
     def run(self, ws: Workspace, subject: Subject) -> StoreCounts: ...
 

@@ -6,16 +6,20 @@ identifiers (email, phone, device_id, cookie_id, social_handle, loyalty_id), sou
 in the lake's state (`_state/privacy/salt.json`), so the list holds no raw value and a copy of the list alone
 cannot be matched against a dictionary of emails.
 
-Two readers use it: ingest drops rows that match (`IngestSuppression`), and training-set builders exclude
+Two readers use it: ingest drops rows that match (`IngestSuppression`, and `raw_text_drop_mask` for rows
+that only exist as raw text in quarantine), and training-set builders exclude
 erased customers (`suppressed_customer_ids`, `is_suppressed_customer`, `exclude_suppressed`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import secrets
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.io.lake import Lake
+from c360.privacy.rewrite import replace_table
 from c360.schemas import STRONG_IDENTIFIERS
 from c360.workspace import Workspace
 
@@ -116,7 +121,8 @@ class SuppressionList:
 def add_to_suppression(lake: Lake, erasure_id: str, entries: Iterable[tuple[str, object]]) -> int:
     """Hash (kind, raw value) pairs and write them as one file of the list; returns how many were written."""
     salt = workspace_salt(lake, create=True)
-    assert salt is not None
+    if salt is None:  # not under `python -O` either: without a salt nothing could be hashed
+        raise RuntimeError("the workspace salt could not be created")
     pairs = sorted({(k, salted_hash(salt, k, v)) for k, v in entries if v is not None and canonical(v)})
     if not pairs:
         return 0
@@ -130,7 +136,9 @@ def add_to_suppression(lake: Lake, erasure_id: str, entries: Iterable[tuple[str,
         },
         schema=SCHEMA,
     )
-    lake.write_table(table, lake.path(*SUPPRESSION_DIR, f"{erasure_id}.parquet"))
+    # Atomic and named by the erasure: a resumed erasure rewrites its own file, and a kill mid-write leaves
+    # no torn file that would stop every later ingest from loading the list.
+    replace_table(lake, lake.path(*SUPPRESSION_DIR, f"{erasure_id}.parquet"), table)
     return len(pairs)
 
 
@@ -212,3 +220,75 @@ def drop_quarantine_rows(quarantine: pa.Table, rows: Iterable[int]) -> pa.Table:
     if len(wanted) == 0 or quarantine.num_rows == 0:
         return quarantine
     return quarantine.filter(pc.invert(pc.is_in(quarantine.column("row"), value_set=wanted)))
+
+
+# --------------------------------------------------------------------------------------------- raw text
+
+_FIELD_SPLIT = re.compile(r"[\"',;|\t\r\n{}\[\]]+")
+_WORD_SPLIT = re.compile(r"[\s:=<>()]+")
+
+
+def _leaves(value: object, out: list[str]) -> None:
+    if isinstance(value, dict):
+        for v in value.values():
+            _leaves(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _leaves(v, out)
+    elif value is not None:
+        out.append(str(value))
+
+
+def raw_tokens(raw: str) -> set[str]:
+    """Every value a quarantined row's raw text could hold, for matching against the list.
+
+    `raw` is what the quarantine keeps: a JSON object of the delivered values, a JSON line, or a JSON string
+    of a CSV line that could not be parsed. Whatever it is, its values (whole fields, which keep the spaces
+    of a phone number, and the words inside them) are candidates; a false candidate costs one hash.
+    """
+    texts = [raw]
+    with contextlib.suppress(json.JSONDecodeError, RecursionError):
+        _leaves(json.loads(raw), texts)
+    out: set[str] = set()
+    for text in texts:
+        for part in _FIELD_SPLIT.split(text):
+            part = part.strip()
+            if not part:
+                continue
+            out.add(part)
+            out.update(w for w in _WORD_SPLIT.split(part) if w)
+    out |= {unicodedata.normalize("NFKC", t) for t in out if not t.isascii()}
+    return out
+
+
+def raw_text_drop_mask(
+    lst: SuppressionList,
+    raws: Sequence[str | None],
+    source: str,
+    variants: Callable[[str], Iterable[tuple[str, str]]] | None = None,
+) -> np.ndarray:
+    """True where a raw row holds a suppressed identifier, record id or customer id of any kind.
+
+    For rows that never became standardized values (malformed, rejected, too large): only their raw text is
+    left to match. `variants(token)` adds normalized forms a token takes once standardized, as (kind, value)
+    pairs (a national phone number in E.164, say); it comes from the caller so privacy imports no stage.
+    """
+    out = np.zeros(len(raws), dtype=bool)
+    if lst.salt is None or not any(lst.hashes.values()):
+        return out
+    salt = lst.salt
+    seen: dict[str, bool] = {}
+    for i, raw in enumerate(raws):
+        if not raw:
+            continue
+        hit = seen.get(raw)
+        if hit is None:
+            tokens = raw_tokens(raw)
+            pairs = {(kind, t) for kind in lst.hashes for t in tokens if kind != RECORD}
+            pairs |= {(RECORD, record_value(source, t)) for t in tokens}
+            if variants is not None:
+                pairs |= {p for t in tokens for p in variants(t)}
+            hit = any(salted_hash(salt, k, v) in lst.hashes.get(k, ()) for k, v in pairs if canonical(v))
+            seen[raw] = hit
+        out[i] = hit
+    return out

@@ -17,8 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,12 +34,18 @@ import pytest
 import yaml
 from rich.console import Console
 
+from c360.erasure_plan import erase_customer, erasure_plan
 from c360.errors import NotFoundError
+from c360.faults import KILL_ENV
 from c360.features.store import ONLINE_DB, open_feature_store, project_name
+from c360.identity.erasure import find_subject
 from c360.identity.store import IdentityStore
 from c360.pipeline import run_pipeline
+from c360.privacy import erase as orchestrator
 from c360.privacy.audit import read_audit
-from c360.erasure_plan import erase_customer
+from c360.privacy.journal import JOURNAL_DIR
+from c360.privacy.rewrite import StoreCounts, filter_parquet
+from c360.privacy.subject import ErasurePlan, FunctionStep, Subject
 from c360.privacy.suppression import exclude_suppressed, is_suppressed_customer
 from c360.profile.store import open_profile_store
 from c360.profile.store.base import profile_identifier_keys
@@ -556,3 +565,109 @@ def test_a_batch_erasure_forgets_each_customer_in_one_pass(
     assert a not in json.dumps(audit) and b not in json.dumps(audit)
     assert is_suppressed_customer(ws, a) and is_suppressed_customer(ws, b)
     assert not is_suppressed_customer(ws, keep)
+
+
+# ---------------------------------------------------------------------------------- erasure always finishes
+
+
+def _person_needles(ws: Workspace, cid: str) -> list[str]:
+    return [*NEEDLES, cid.casefold(), "zqrec", *(f"zq{s}7731" for s in ws.settings.sources)]
+
+
+def _journal_files(ws: Workspace) -> list[Path]:
+    folder = Path(ws.lake.path(*JOURNAL_DIR))
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def _erasure_audits(ws: Workspace) -> list[dict]:
+    return [a for a in read_audit(ws.lake) if a["kind"] == "erasure"]
+
+
+def test_an_erasure_killed_after_id_map_was_rewritten_is_finished_by_the_next_erase(
+    planted_raw: Planted, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 11, defect 1: the graph's id_map forgets the person first, the process dies, the graph can no
+    longer find them. The journal finishes the job: every trace gone, one audit, no journal left."""
+    ws, _ = _backend_workspace(tmp_path_factory, planted_raw, "sqlite", {})
+    cid = resolved_person(ws)
+    plan = erasure_plan()
+
+    def id_map_then_die(ws: Workspace, subject: Subject) -> StoreCounts:
+        for path in IdentityStore(ws.lake).files("id_map"):
+            filter_parquet(ws.lake, path, {"customer_id": subject.customer_ids})
+        raise KeyboardInterrupt  # Ctrl-C, after id_map and before golden, links, clusters, records...
+
+    steps = tuple(
+        FunctionStep("identity", id_map_then_die) if s.name == "identity" else s for s in plan.steps
+    )
+    note = f"request from {PERSON['email']} by phone"
+    with pytest.raises(KeyboardInterrupt):
+        orchestrator.erase_customers(ws, ErasurePlan(plan.find_subject, steps), [cid], "test", note)
+
+    with pytest.raises(NotFoundError):  # the graph alone no longer knows the person...
+        find_subject(ws, cid)
+    assert cid in set(IdentityStore(ws.lake).read("golden")["customer_id"]), "...but golden still holds them"
+    assert len(_journal_files(ws)) == 1 and _erasure_audits(ws) == []
+
+    report = erase_customer(ws, cid, reason="test")
+
+    assert report.resumed and report.stores["identity"].rows > 0
+    assert scan(ws.root, _person_needles(ws, cid)) == []
+    assert _journal_files(ws) == []
+    (audit,) = _erasure_audits(ws)
+    assert audit["reason"] == "test" and audit["runs"] == 2 and len(audit["note_hash"]) == 64
+    assert "request from" not in json.dumps(audit) and "by phone" not in json.dumps(audit)
+
+
+def test_an_undecodable_raw_file_holding_the_person_is_scanned_as_bytes(
+    planted_raw: Planted, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 11, defect 2: a cp1252 export (ingest rejected it) holds the person's row; erasure used to die
+    on it with UnicodeDecodeError, every time. Now its bytes go, the other row stays, the audit tells."""
+    ws, _ = _backend_workspace(tmp_path_factory, planted_raw, "sqlite", {})
+    cid = resolved_person(ws)
+    folder = Path(ws.lake.path("raw", "crm", "customers"))
+    planted = (folder / f"{PLANT}.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    other = sorted(folder.glob("*.csv"))[0].read_text(encoding="utf-8").splitlines(keepends=True)[1]
+    theirs = other.replace(";", ";Ré;", 1).encode("cp1252")
+    mine = planted[1].replace(PERSON["first_name"], "Zéphyrine").encode("cp1252")
+    export = folder / "export-cp1252.csv"
+    export.write_bytes(planted[0].encode("cp1252") + mine + theirs)
+    with pytest.raises(UnicodeDecodeError):
+        export.read_bytes().decode("utf-8")
+
+    report = erase_customer(ws, cid, reason="test")
+
+    data = export.read_bytes()
+    assert b"ZQCRM7731" not in data and mine not in data and data.endswith(theirs)
+    assert "raw/crm/customers/export-cp1252.csv: not decodable as utf-8; scanned as bytes" in (
+        report.stores["raw"].notes
+    )
+    assert scan(ws.root, _person_needles(ws, cid)) == []
+    (audit,) = _erasure_audits(ws)
+    assert any("scanned as bytes" in n for n in audit["stores"]["raw"]["notes"])
+    assert "zqcrm7731" not in json.dumps(audit).casefold()
+
+
+def test_a_run_after_a_killed_erasure_finishes_it_first_and_brings_nobody_back(
+    planted_raw: Planted, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`c360 erase` SIGKILLed midway (C360_KILL_AT), then `c360 run` before anyone resumes: the run finishes
+    the erasure before resolve and profiles could rebuild the person from what it had not reached."""
+    ws, _ = _backend_workspace(tmp_path_factory, planted_raw, "sqlite", {})
+    cid = resolved_person(ws)
+    cli = Path(sys.executable).parent / "c360"
+    env = {**os.environ, KILL_ENV: "erase:standardized"}
+    killed = subprocess.run(
+        [str(cli), "erase", cid, "--reason", "test", "-w", str(ws.root)], env=env, capture_output=True
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert len(_journal_files(ws)) == 1
+    assert cid in set(IdentityStore(ws.lake).read("golden")["customer_id"]), "identity was not reached"
+
+    run_pipeline(ws, Console(quiet=True))
+
+    assert _journal_files(ws) == [] and len(_erasure_audits(ws)) == 1
+    assert scan(ws.root, _person_needles(ws, cid)) == []
+    with open_profile_store(ws) as store, pytest.raises(NotFoundError):
+        store.get(cid)

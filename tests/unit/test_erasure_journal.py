@@ -86,7 +86,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def test_a_crash_after_the_graph_forgot_the_person_is_finished_from_the_journal(ws: Workspace) -> None:
-    graph, calls = Graph({"cus_a": _person(), "cus_old": _person()}), []
+    graph, calls = Graph({"cus_a": _person(), "cus_old": _person()}), list[str]()
     with pytest.raises(RuntimeError):
         erase_customers(ws, _plan(graph, calls, crash_in="raw"), ["cus_a"], note=NOTE)
     assert [j.erasure_id for j in open_journals(ws.lake)], "the journal survives the crash"
@@ -126,7 +126,7 @@ def test_the_audit_keeps_a_reason_code_and_a_hash_of_the_note_never_the_text(ws:
 
 
 def test_an_unknown_id_changes_nothing_and_an_open_journal_is_left_alone(ws: Workspace) -> None:
-    graph, calls = Graph({"cus_a": _person()}), []
+    graph, calls = Graph({"cus_a": _person()}), list[str]()
     with pytest.raises(RuntimeError):
         erase_customers(ws, _plan(graph, calls, crash_in="profile_store"), ["cus_a"])
     calls.clear()
@@ -203,3 +203,26 @@ def test_privacy_imports_no_stage() -> None:
     assert found == set()
     # and the parser sees lazy imports at all: a function-level import elsewhere is found
     assert "c360.privacy.journal" in _imports(Path(__file__).resolve().parents[2] / "c360" / "pipeline.py")
+
+
+def test_cli_erase_resume_finishes_open_erasures_with_the_real_plan(ws: Workspace) -> None:
+    """`c360 erase --resume` runs every stage's real step from the journal (on an empty lake)."""
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+
+    graph = Graph({"cus_a": _person()})
+    with pytest.raises(RuntimeError):
+        erase_customers(ws, _plan(graph, [], crash_in="identity"), ["cus_a"])
+    runner = CliRunner()
+
+    bad = runner.invoke(app, ["erase", "cus_b", "--reason", NOTE, "-w", str(ws.root)])
+    assert bad.exit_code != 0 and isinstance(bad.exception, ValidationError)
+    assert len(open_journals(ws.lake)) == 1, "a refused request touches nothing"
+
+    done = runner.invoke(app, ["erase", "--resume", "-w", str(ws.root)])
+    assert done.exit_code == 0, done.output
+    assert "(resumed)" in done.output and "cus_a" not in done.output
+    assert open_journals(ws.lake) == [] and len(read_audit(ws.lake)) == 1
+    again = runner.invoke(app, ["erase", "--resume", "-w", str(ws.root)])
+    assert again.exit_code == 0 and "no interrupted erasure" in again.output
