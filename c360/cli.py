@@ -192,7 +192,7 @@ def erase(
         str,
         typer.Option(
             help="Reason code for the audit log: data-subject-request, account-closed, legal-order, "
-            "retention, benchmark, test or other."
+            "retention, benchmark, test, fault-injection or other."
         ),
     ] = "data-subject-request",
     note: Annotated[
