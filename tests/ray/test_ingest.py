@@ -4,6 +4,7 @@ and the same run on an `abfs://` lake (azurite)."""
 from __future__ import annotations
 
 import codecs
+import json
 
 import pytest
 
@@ -218,7 +219,7 @@ def test_cli_ingest_exit_codes(ray_session, tmp_path):
     ws = _cli_workspace(broken)
     ws.lake.write_text(ws.lake.path("raw/shop/orders/part-0.csv"), "order,customer\nO1,C1\n")
     result = CliRunner().invoke(app, ["ingest", "--workspace", str(broken)])
-    assert result.exit_code == 1  # nothing ingested and a file failed
+    assert result.exit_code == 5  # nothing ingested and a file failed (EXIT_CODES: ingest or data)
     assert "part-0.csv" in result.output
 
     good = tmp_path / "good"
@@ -256,3 +257,76 @@ def test_demo_generator_ground_truth_is_reproduced(ray_session, tmp_path):
         assert rep.rows_accepted == c["rows_written"] - len(rejected)
     got = {(q["file"], q["row"], q["reason"]) for q in read_quarantine(ws.lake).to_pylist()}
     assert {(b["file"], b["row"], b["reason"]) for b in bad} <= got
+
+
+def test_a_50mb_field_between_valid_rows_costs_that_row_only(ray_session, tmp_path):
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    lake = ws.lake
+    huge = "x" * (50 << 20)
+    header = "customer_id,Email,Phone,First Name,Last Name,DOB,Country,Updated"
+    rows = [
+        f"C{i},c{i}@example.com,020 7946 0958,Ann,Lee,01/02/1990,GB,2024-01-01 10:00:00" for i in range(1, 8)
+    ]
+    rows[3] = rows[3].replace(",Ann,", f",{huge},")
+    lake.write_text(lake.path("raw/crm/customers/part-0.csv"), "\n".join([header, *rows]) + "\n")
+    events = [
+        {"uid": f"U{i}", "time": 1714564800, "event": "pageview", "props": {"p": "/"}} for i in range(1, 6)
+    ]
+    events[2]["props"] = {"blob": huge}
+    lake.write_text(lake.path("raw/web/events/part-0.jsonl"), "\n".join(json.dumps(e) for e in events) + "\n")
+    report = ingest(ws, progress=False, sources=["crm", "web"])
+    assert report.failed_files == []
+    assert report.file_set("crm", "customers").rows_accepted == 6
+    assert report.file_set("web", "events").rows_accepted == 4
+    assert read_standardized(lake, "identity").num_rows == 6
+    got = sorted((q["file"], q["row"], q["field"], q["reason"]) for q in read_quarantine(lake).to_pylist())
+    assert got == [
+        ("raw/crm/customers/part-0.csv", 4, "first_name", "field_too_large"),
+        ("raw/web/events/part-0.jsonl", 3, "attributes", "field_too_large"),
+    ]
+    assert (
+        max(len(r) for r in read_quarantine(lake).column("raw").to_pylist()) < 2000
+    )  # the value is not kept
+
+
+def test_an_erased_persons_malformed_row_is_suppressed_and_the_summary_adds_up(ray_session, tmp_path):
+    from rich.console import Console
+
+    from c360.privacy.suppression import add_to_suppression
+    from c360.sources.ingest import print_summary
+
+    ws = Workspace.from_settings(settings_for("lake"), tmp_path)
+    written = Written()
+    ws.lake.makedirs("raw/crm/customers")
+    ws.lake.makedirs("raw/web/events")
+    write_customers(
+        ws.lake, written, part=0, n=30
+    )  # row 7 is malformed: id, email, phone and first name only
+    write_events(ws.lake, written, part=0, n=30, truncate_at=17)  # line 17 (uid C0-17) is cut in half
+    # the erased person of customers row 7 (known by email only) and the web visitor of line 17
+    add_to_suppression(ws.lake, "e1", [("email", "person.0.7@example.com"), ("record", "web:C0-17")])
+    report = ingest(ws, progress=False, sources=["crm", "web"])
+
+    quarantine = read_quarantine(ws.lake)
+    assert (("raw/crm/customers/part-0000.csv", 7)) not in {
+        (q["file"], q["row"]) for q in quarantine.select(["file", "row"]).to_pylist()
+    }
+    assert ("raw/web/events/part-0000.jsonl", 17) not in {
+        (q["file"], q["row"]) for q in quarantine.select(["file", "row"]).to_pylist()
+    }
+    assert not any("Person.0.7" in r or "C0-17" in r for r in quarantine.column("raw").to_pylist())
+    customers = report.file_set("crm", "customers")
+    assert customers.rows_suppressed == 1 and customers.rows_quarantined == 0
+    events = report.file_set("web", "events")
+    # the cut line 17 and every other event of visitor C0-17 (line 17 only: uids repeat every 40)
+    assert events.rows_suppressed == 1
+    for f in report.file_sets:
+        assert f.rows_read == f.rows_accepted + f.rows_quarantined + f.rows_suppressed + f.rows_collapsed
+    console = Console(record=True, width=250)
+    print_summary(report, console)
+    text = console.export_text()
+    assert "suppressed" in text
+    total = next(line for line in text.splitlines() if line.strip().startswith("│ total"))
+    cells = [c.strip() for c in total.split("│") if c.strip()]
+    read, accepted, quarantined, suppressed = (int(c.replace(",", "")) for c in cells[3:7])
+    assert read == accepted + quarantined + suppressed == 60 and suppressed == 2
