@@ -47,7 +47,7 @@ class FileSetSettings(Strict):
     """One set of files in one format mapped onto one canonical record type."""
 
     path: str
-    """A glob relative to the lake root (`raw/crm/customers/*.csv`)."""
+    """A glob relative to the lake root (`raw/crm/customers/*.csv`); it may not leave the lake."""
     format: FileFormat
     record: RecordType
     id_column: str | None = None
@@ -67,6 +67,16 @@ class FileSetSettings(Strict):
     default_region: str = "US"
     """ISO country used to read phone numbers written without a country code."""
     default_currency: str = "USD"
+
+    @field_validator("path")
+    @classmethod
+    def _path_inside_lake(cls, v: str) -> str:
+        # Ingest reads these files and erasure rewrites them: a path outside the lake would let a config
+        # (or an override) point both at files c360 does not own.
+        problem = path_outside_lake(v)
+        if problem:
+            raise ValueError(f"path {v!r} {problem}; give a glob relative to the lake root")
+        return v
 
     @field_validator("csv")
     @classmethod
@@ -95,6 +105,17 @@ class FileSetSettings(Strict):
         return self
 
 
+def path_outside_lake(path: str) -> str | None:
+    """Why a lake-relative glob would reach outside the lake root, or None when it stays inside."""
+    if "://" in path:
+        return "is a URI, not a path relative to the lake"
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or path.startswith("~"):
+        return "is absolute"
+    if ".." in re.split(r"[/\\]", path):
+        return "has a '..' segment that leaves the lake"
+    return None
+
+
 class SourceSettings(Strict):
     kind: SourceKind
     description: str = ""
@@ -104,6 +125,20 @@ class SourceSettings(Strict):
 class IngestSettings(Strict):
     max_quarantine_fraction: float = 1.0
     """Fail a file set when more than this fraction of its rows is quarantined."""
+    max_field_bytes: int = Field(default=1 << 20, ge=1024)
+    """A delivered value longer than this (in UTF-8 bytes) quarantines its row as `field_too_large`: no
+    canonical field needs a megabyte, and one runaway value must not cost the rest of its file."""
+    max_row_bytes: int = Field(default=4 << 20, ge=1024)
+    """A delivered row longer than this quarantines it as `row_too_large` (and bounds a row's memory)."""
+    duplicate_ids: Literal["last", "first", "reject"] = "last"
+    """What to do with rows of one file sharing a source record id but not their contents.
+
+    `last` (the default) keeps the row written last and quarantines the earlier versions as `duplicate_id`:
+    a later line of an export is a later state of the record, and it is what resolve already keeps when a
+    record comes again in a later delivery, so nothing changes for data that was right while every version
+    that lost is now in quarantine instead of vanishing. `first` keeps the first row instead; `reject`
+    quarantines every version, for sources where a repeated id can only mean a broken export. Identical
+    copies are kept once under every policy and counted in the summary's `duplicates` column."""
 
 
 class ProfileStoreSettings(Strict):

@@ -21,13 +21,22 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from c360.errors import StoreUnavailableError
+from c360.errors import ConfigError, StoreUnavailableError
 from c360.io.outages import azure_blob_endpoint, brief, host_port, store_call, unavailable
 
 AZURE_PROTOCOLS = ("abfs", "abfss", "az")
 LAKE_HINT = "is the storage account up and its key right? check lake.uri and lake.storage_options"
 PROBE_TIMEOUT_S = 5.0
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
+
+
+def inside_root(root: str, path: str) -> bool:
+    """Whether a filesystem-native path (or glob) stays below `root` once `..` segments are resolved.
+
+    Ingest reads and erasure rewrites whatever a glob finds, so a pattern must never reach past the root.
+    """
+    norm = posixpath.normpath(path)
+    return norm == root or norm.startswith(root.rstrip("/") + "/")
 
 
 class Lake:
@@ -119,7 +128,11 @@ class Lake:
     def relative(self, path: str) -> str:
         """`path` relative to the root, for messages and lineage columns."""
         path = path.removeprefix(f"{self.protocol}://")
-        return posixpath.relpath(path, self.root) if path.startswith(self.root) else path
+        if inside_root(self.root, path):
+            return posixpath.relpath(path, self.root)
+        if path.startswith("/") or ".." in path.split("/"):
+            raise ConfigError(f"lake {self.display_uri}: {path!r} is outside the lake root")
+        return path  # already relative to the root
 
     def full_uri(self, path: str) -> str:
         return f"abfs://{path}" if self.protocol == "abfs" else path
@@ -128,6 +141,8 @@ class Lake:
 
     def glob(self, pattern: str) -> list[str]:
         """Files matching a glob below the root, sorted (deterministic order for incremental loads)."""
+        if not inside_root(self.root, self.path(pattern)):
+            raise ConfigError(f"lake {self.display_uri}: {pattern!r} reaches outside the lake root")
         try:
             with self.guard():
                 found = self.fs.glob(self.path(pattern), detail=True)

@@ -95,3 +95,31 @@ def test_init_refuses_to_overwrite(tmp_path):
     init_workspace(tmp_path, force=True)
     ws = Workspace.load(tmp_path)
     assert ws.lake.root == str((tmp_path / "data" / "lake").resolve())
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("../../etc/*.csv", "'..' segment"),
+        ("raw/crm/../../../outside/*.csv", "'..' segment"),
+        ("/etc/passwd", "absolute"),
+        ("C:/exports/*.csv", "absolute"),
+        ("file:///etc/passwd", "URI"),
+    ],
+)
+def test_a_file_set_path_outside_the_lake_is_rejected(path, why):
+    # ingest would read and erasure would rewrite whatever the glob finds
+    with pytest.raises(ConfigError) as err:
+        parse_settings(SOURCE.replace("raw/crm/*.csv", path), origin="ws/c360.yaml", env={})
+    message = err.value.message
+    assert "sources.crm.files.customers.path" in message  # source, file set and key
+    assert why in message and "ws/c360.yaml:7" in message
+
+
+def test_ingest_row_limits_and_duplicate_policy_are_validated():
+    settings = parse_settings(SOURCE, env={})
+    assert (settings.ingest.max_field_bytes, settings.ingest.max_row_bytes) == (1 << 20, 4 << 20)
+    assert settings.ingest.duplicate_ids == "last"
+    with pytest.raises(ConfigError) as err:
+        parse_settings("ingest:\n  duplicate_ids: newest\n", env={})
+    assert "ingest.duplicate_ids" in err.value.message
