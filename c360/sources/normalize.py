@@ -57,6 +57,7 @@ __all__ = [
     "parse_money",
     "phone_to_e164",
     "present_mask",
+    "strip_controls",
 ]
 
 MONEY_QUANTUM = Decimal("0.0001")
@@ -92,6 +93,78 @@ class Normalized:
 
 
 # --------------------------------------------------------------------------------------------- text
+
+# Characters that never belong in a delivered value and can deceive whoever reads it later: C0 controls (NUL,
+# ESC starts terminal escape sequences), DEL and C1, bidi overrides and isolates (U+202A-202E, U+2066-2069:
+# "Trojan source" reordering), the Arabic letter mark, LRM/RLM, zero-width space, word joiner and invisible
+# operators, and the BOM. Zero-width (non-)joiners U+200C/U+200D are kept: Persian and Indic spelling and
+# emoji sequences need them.
+_C0 = r"\x00-\x08\x0B\x0C\x0E-\x1F"
+_INVISIBLE = (
+    r"\x7F-\x{9F}\x{61C}\x{200B}\x{200E}\x{200F}\x{202A}-\x{202E}\x{2060}-\x{2064}\x{2066}-\x{2069}\x{FEFF}"
+)
+_REMOVE = f"[{_C0}{_INVISIBLE}]"
+_REMOVE_WITH_CR = f"[{_C0}\\r{_INVISIBLE}]"
+_LINE_BREAKS = r"[\t\n\r]+"
+_ANY_CONTROL = f"[\\t\\n\\r{_C0}{_INVISIBLE}]"
+
+
+# Lead bytes of every UTF-8 sequence above (all of C0, DEL, C2 for C1, D8 for U+061C, E2 for U+20xx, EF for
+# U+FEFF): a value without any of them cannot need cleaning, and a numpy scan of the string buffer finds the
+# few that might, so the regex runs only on those.
+_SUSPECT_BYTES = np.zeros(256, dtype=bool)
+_SUSPECT_BYTES[:0x20] = True
+_SUSPECT_BYTES[[0x7F, 0xC2, 0xD8, 0xE2, 0xEF]] = True
+
+
+def _suspect_rows(arr: pa.Array) -> np.ndarray:
+    """Indices of values holding a byte that may start a character `strip_controls` removes."""
+    _, offsets_buf, data_buf = arr.buffers()
+    if data_buf is None or len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    pos = np.flatnonzero(_SUSPECT_BYTES[data])
+    if not len(pos):
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.searchsorted(offsets, pos + offsets[0], side="right") - 1)
+
+
+def strip_controls(
+    values: pa.Array | pa.ChunkedArray, free_text: bool = False
+) -> tuple[pa.Array, np.ndarray]:
+    """Text without control, bidi-override and invisible characters, and where a value changed.
+
+    Free text keeps tabs and line breaks (CRLF too; a lone CR, which overwrites a terminal line, is removed);
+    every other text field gets a space for a run of tabs and line breaks, so words do not run
+    together. Non-text values (numbers, booleans) come back as they are; nested JSON values as text.
+    """
+    arr = as_array(values)
+    t = arr.type
+    changed = np.zeros(len(arr), dtype=bool)
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        if not (pa.types.is_nested(t) or pa.types.is_dictionary(t) or pa.types.is_binary(t)):
+            return arr, changed
+        arr = clean_text(arr)
+    rows = _suspect_rows(arr)
+    if not len(rows):
+        return arr, changed
+    some = arr.take(pa.array(rows))
+    if free_text:
+        some = pc.replace_substring(some, "\r\n", "\n")  # a line ending, not a control character
+    hit = np.asarray(
+        true_mask(pc.match_substring_regex(some, _REMOVE_WITH_CR if free_text else _ANY_CONTROL))
+    )
+    if not hit.any():
+        return arr, changed
+    some = some.filter(pa.array(hit))
+    if free_text:
+        cleaned = pc.replace_substring_regex(some, _REMOVE_WITH_CR, "")
+    else:
+        cleaned = pc.replace_substring_regex(pc.replace_substring_regex(some, _LINE_BREAKS, " "), _REMOVE, "")
+    changed[rows[hit]] = True
+    return pc.replace_with_mask(arr, pa.array(changed), cleaned.cast(arr.type)), changed
 
 
 def normalize_name(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -22,6 +22,7 @@ from c360.sources.normalize import (
     normalize_name,
     normalize_phone,
     normalize_timestamp,
+    strip_controls,
 )
 
 pytestmark = pytest.mark.unit
@@ -249,3 +250,25 @@ def test_normalize_tells_absent_from_invalid():
     out = normalize("email", pa.array(["a@example.com", "", None, "bad"]), NormalizeOptions())
     assert out.values.to_pylist() == ["a@example.com", None, None, None]
     assert out.invalid.tolist() == [False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("raw", "free_text", "expected", "changed"),
+    [
+        ("Zo\x00ë", False, "Zoë", True),
+        ("abc\u202edef", False, "abcdef", True),  # right-to-left override
+        ("a\u2066b\u2069", False, "ab", True),  # isolates
+        ("zero\u200bwidth\ufeff", False, "zerowidth", True),
+        ("c1\x85\x9bx", False, "c1x", True),  # C1 controls
+        ("two\r\nlines", False, "two lines", True),  # not free text: a line break is a space
+        ("two\r\nlines\tok", True, "two\r\nlines\tok", False),  # free text keeps them
+        ("over\rwrite", True, "overwrite", True),  # a lone CR rewrites a terminal line
+        ("می\u200cخواهم", False, "می\u200cخواهم", False),  # Persian needs the zero-width non-joiner
+        ("€5 – “quoted”", False, "€5 – “quoted”", False),
+        (None, False, None, False),
+    ],
+)
+def test_strip_controls(raw, free_text, expected, changed):
+    values, mask = strip_controls(pa.array(["plain", raw]), free_text=free_text)
+    assert values.to_pylist() == ["plain", expected]
+    assert mask.tolist() == [False, changed]
