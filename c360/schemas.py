@@ -145,6 +145,12 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "invalid_email",  # optional identifier that cannot be normalized: the field is nulled, the row kept
     "invalid_phone",
     "malformed_row",  # the row itself cannot be parsed (wrong number of columns, broken JSON line)
+    "field_too_large",  # one value over ingest.max_field_bytes (the value is not kept in quarantine)
+    "row_too_large",  # the row over ingest.max_row_bytes
+    "duplicate_id",  # another row of the same file has this source record id and other contents
+    "negative_quantity",  # a purchase (not a return or cancel) with a negative quantity
+    "negative_unit_price",
+    "negative_amount",
 )
 
 QUARANTINE_SCHEMA = pa.schema(

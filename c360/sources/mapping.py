@@ -29,8 +29,16 @@ from c360.schemas import (
     standardized_schema,
 )
 from c360.settings import FileSetSettings
-from c360.sources.normalize import INVALID_REASON, NormalizeOptions, apply_value_map, clean_text, normalize
-from c360.sources.readers import MalformedRow
+from c360.sources.arrowkit import true_mask
+from c360.sources.normalize import (
+    INVALID_REASON,
+    NormalizeOptions,
+    apply_value_map,
+    clean_text,
+    normalize,
+    strip_controls,
+)
+from c360.sources.rawfile import MALFORMED, MalformedRow
 
 # Kinds that are not implied by the arrow type of the canonical field.
 FIELD_KINDS: dict[str, str] = {
@@ -47,6 +55,11 @@ FIELD_KINDS: dict[str, str] = {
 }
 # Optional identifiers: an unreadable value is dropped, the row kept.
 NULLABLE_KINDS = frozenset({"email", "phone"})
+# Kinds read as text: their delivered values lose control and bidi-override characters first.
+TEXT_KINDS = frozenset({"text", "name", "free_text", "code", "currency", "json", "email", "phone", "enum"})
+# Transaction kinds whose quantity, price and amount may be negative.
+SIGNED_KINDS = ("return", "cancel")
+MONEY_FIELDS = ("quantity", "unit_price", "amount")
 
 ROW_REJECTED = "row_rejected"
 FIELD_NULLED = "field_nulled"
@@ -94,6 +107,8 @@ def describe_problem(reason: str, name: str, fs: FileSetSettings, record: str) -
         return f"{where} is not one of: {', '.join(vocab)} (add a value_maps entry to map it)"
     if reason == "invalid_email":
         return f"{where} is not a valid email address; the field was nulled and the row kept"
+    if reason.startswith("negative_"):
+        return f"{where} is negative on a purchase; only a {' or '.join(SIGNED_KINDS)} may be negative"
     if reason == "invalid_phone":
         return (
             f"{where} is not a valid phone number (read with default_region {fs.default_region}); "
@@ -139,6 +154,8 @@ class StandardizeResult:
     rows_accepted: int
     rows_rejected: int
     fields_nulled: int
+    fields_cleaned: int = 0
+    """Values that lost control, bidi-override or invisible characters (`strip_controls`)."""
 
 
 def _source_column(table: pa.Table, fs: FileSetSettings, name: str, n: int) -> pa.Array | None:
@@ -153,18 +170,22 @@ def _source_column(table: pa.Table, fs: FileSetSettings, name: str, n: int) -> p
     return None
 
 
-def _record_ids(table: pa.Table, rows: np.ndarray, fs: FileSetSettings, file: str) -> pa.Array:
+def _record_ids(
+    table: pa.Table, rows: np.ndarray, fs: FileSetSettings, file: str
+) -> tuple[pa.Array, np.ndarray]:
     def fallback(where: np.ndarray) -> pa.Array:
         return pa.array(
             [f"{file}:{r}" if w else None for r, w in zip(rows.tolist(), where.tolist(), strict=True)]
         )
 
     if not fs.id_column or fs.id_column not in table.column_names:
-        return fallback(np.ones(len(rows), dtype=bool))
-    ids = clean_text(table.column(fs.id_column))
+        return fallback(np.ones(len(rows), dtype=bool)), np.zeros(len(rows), dtype=bool)
+    delivered, cleaned = strip_controls(table.column(fs.id_column))
+    ids = clean_text(delivered)
     if ids.null_count == 0:
-        return ids
-    return pc.coalesce(ids, fallback(~np.asarray(ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)))
+        return ids, cleaned
+    missing = ~np.asarray(ids.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return pc.coalesce(ids, fallback(missing)), cleaned
 
 
 def _quarantine_table(
@@ -201,7 +222,7 @@ def _quarantine_table(
 
 
 def malformed_quarantine(malformed: list[MalformedRow], ctx: BatchContext) -> pa.Table:
-    """Quarantine entries for rows that could not even be parsed."""
+    """Quarantine entries for rows that never reached standardization (unparseable, or too large)."""
     n = len(malformed)
     if not n:
         return QUARANTINE_SCHEMA.empty_table()
@@ -211,9 +232,15 @@ def malformed_quarantine(malformed: list[MalformedRow], ctx: BatchContext) -> pa
             "file_set": pa.repeat(pa.scalar(ctx.file_set), n),
             "file": pa.repeat(pa.scalar(ctx.file), n),
             "row": pa.array([m.row for m in malformed], pa.int64()),
-            "field": pa.nulls(n, pa.string()),
-            "reason": pa.repeat(pa.scalar("malformed_row"), n),
-            "message": pa.array([f"row cannot be parsed: {m.message}" for m in malformed], pa.string()),
+            "field": pa.array([m.field for m in malformed], pa.string()),
+            "reason": pa.array([m.reason for m in malformed], pa.string()),
+            "message": pa.array(
+                [
+                    f"row cannot be parsed: {m.message}" if m.reason == MALFORMED else m.message
+                    for m in malformed
+                ],
+                pa.string(),
+            ),
             "action": pa.repeat(pa.scalar(ROW_REJECTED), n),
             "raw": pa.array([m.raw for m in malformed], pa.string()),
             "_ingested_at": pa.repeat(pa.scalar(ctx.ingested_at, TS), n),
@@ -247,15 +274,20 @@ def standardize_batch(
     values: dict[str, pa.Array] = {}
     bad: dict[str, np.ndarray] = {}
     nullable: list[str] = []  # fields whose unreadable values are nulled instead of rejecting the row
+    record_ids, ids_cleaned = _record_ids(table, rows, fs, ctx.file)
+    cleaned = int(ids_cleaned.sum())
 
     for f in RECORD_FIELDS[record]:
         delivered = _source_column(table, fs, f.name, n)
         if delivered is None:
             values[f.name] = pa.nulls(n, f.type)
             continue
+        kind = field_kind(record, f.name, f.type)
+        if kind in TEXT_KINDS:  # before the value map, so an invisible character cannot dodge a mapping
+            delivered, changed = strip_controls(delivered, free_text=kind == "free_text")
+            cleaned += int(changed.sum())
         if f.name in fs.value_maps:
             delivered = apply_value_map(delivered, fs.value_maps[f.name])
-        kind = field_kind(record, f.name, f.type)
         options = NormalizeOptions(
             region=fs.default_region,
             timestamp_format=fs.timestamp_format,
@@ -289,6 +321,8 @@ def standardize_batch(
             rejected |= too_large
         # a row whose quantity or price was unreadable is already reported; do not report the amount again
         bad["amount"] = too_large | bad.get("quantity", False) | bad.get("unit_price", False)
+    if record == "transaction":
+        rejected |= _negative_purchases(values, fs, issues)
 
     for name in REQUIRED_FIELDS[record]:
         missing = ~np.asarray(values[name].is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -312,7 +346,7 @@ def standardize_batch(
 
     lineage = {
         "source": pa.repeat(pa.scalar(ctx.source), n),
-        "source_record_id": _record_ids(table, rows, fs, ctx.file),
+        "source_record_id": record_ids,
         "_file": pa.repeat(pa.scalar(ctx.file), n),
         "_row": pa.array(rows, pa.int64()),
         "_ingested_at": pa.repeat(pa.scalar(ctx.ingested_at, TS), n),
@@ -327,4 +361,30 @@ def standardize_batch(
         rows_accepted=standardized.num_rows,
         rows_rejected=int(rejected.sum()),
         fields_nulled=nulled,
+        fields_cleaned=cleaned,
     )
+
+
+def _negative_purchases(values: dict[str, pa.Array], fs: FileSetSettings, issues: Issues) -> np.ndarray:
+    """Rows of a purchase with a negative quantity, unit price or amount (they would count toward spend).
+
+    A return or cancel may carry negative values; a row whose kind is unknown is already rejected for it.
+    A derived amount is negative only when quantity or price is, which is reported already.
+    """
+    kind = values["kind"]
+    purchase = np.asarray(
+        pc.and_(kind.is_valid(), pc.invert(true_mask(pc.is_in(kind, pa.array(SIGNED_KINDS))))), dtype=bool
+    )
+    derived = "amount" not in fs.mapping and "amount" not in fs.constants
+    out = np.zeros(len(kind), dtype=bool)
+    for name in MONEY_FIELDS:
+        if name == "amount" and derived:
+            continue
+        negative = purchase & np.asarray(true_mask(pc.less(values[name].cast(pa.float64()), 0.0)), dtype=bool)
+        if negative.any():
+            reason = f"negative_{name}"
+            issues.add(
+                negative, name, reason, ROW_REJECTED, describe_problem(reason, name, fs, "transaction")
+            )
+            out |= negative
+    return out

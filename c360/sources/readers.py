@@ -12,8 +12,7 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -21,40 +20,16 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
-from c360.errors import IngestError
 from c360.io.lake import Lake
 from c360.settings import FileSetSettings
+from c360.sources.oversize import read_csv_lines, split_oversized, table_rows_json, too_large, utf8_len
+from c360.sources.rawfile import FileFailed, MalformedRow, RawFile, RowLimits
+
+__all__ = ["FileFailed", "MalformedRow", "RawFile", "RowLimits", "check_columns", "read_file"]
 
 HEAD_BYTES = 1 << 16
 JSONL_PROBE_LINES = 50
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
-
-
-class FileFailed(IngestError):
-    """One file cannot be ingested at all; the message names the file and the problem."""
-
-
-@dataclass(frozen=True)
-class MalformedRow:
-    row: int
-    message: str
-    raw: str
-    """The row as delivered, JSON-encoded (a JSON string of the line text)."""
-
-
-@dataclass
-class RawFile:
-    """A whole file read as delivered: its columns, the 1-based data row of each table row, and bad rows."""
-
-    table: pa.Table
-    rows: np.ndarray
-    malformed: list[MalformedRow]
-    raw_json: Callable[[Sequence[int]], list[str]]
-    """Rows (by table index) as delivered, JSON-encoded, for the quarantine's `raw` column."""
-
-    @property
-    def rows_read(self) -> int:
-        return self.table.num_rows + len(self.malformed)
 
 
 def required_columns(fs: FileSetSettings) -> list[str]:
@@ -172,17 +147,7 @@ def check_columns(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> None:
 # --------------------------------------------------------------------------------------------- csv
 
 
-def _table_rows_json(table: pa.Table) -> Callable[[Sequence[int]], list[str]]:
-    def raw_json(indices: Sequence[int]) -> list[str]:
-        if len(indices) == 0:
-            return []
-        picked = table.take(pa.array(indices, pa.int64())).to_pylist()
-        return [json.dumps(r, ensure_ascii=False, default=str) for r in picked]
-
-    return raw_json
-
-
-def read_csv(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
+def read_csv(lake: Lake, path: str, rel: str, fs: FileSetSettings, limits: RowLimits) -> RawFile:
     header = csv_header(lake, path, rel, fs)
     data = _read_all(lake, path, rel)
     bad: list[tuple[int, str, int, int]] = []
@@ -217,7 +182,8 @@ def read_csv(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "utf-8" in str(exc).lower():
             raise FileFailed(_encoding_message(rel, opts.encoding, data)) from None
-        raise FileFailed(f"{rel}: not readable as CSV ({exc})") from None
+        # most often one row larger than a parse block: read record by record, judging each row's size
+        return _read_csv_slowly(data, rel, header, fs, limits, exc)
     # InvalidRow.number counts records from the first line of the file (header included).
     offset = 1 if opts.header else 0
     malformed = [
@@ -235,9 +201,21 @@ def read_csv(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
         if skipped
         else (np.arange(1, total + 1, dtype=np.int64))
     )
-    return RawFile(
-        table=table, rows=rows[: table.num_rows], malformed=malformed, raw_json=_table_rows_json(table)
-    )
+    raw = RawFile(table, rows[: table.num_rows], malformed, table_rows_json(table))
+    return split_oversized(raw, fs, limits) if len(data) > limits.smallest else raw
+
+
+def _read_csv_slowly(
+    data: bytes, rel: str, header: list[str], fs: FileSetSettings, limits: RowLimits, exc: Exception
+) -> RawFile:
+    try:
+        text = data.decode(fs.csv.encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as err:
+        raise FileFailed(_encoding_message(rel, fs.csv.encoding, data, err)) from None
+    try:
+        return read_csv_lines(text, header, fs, limits)
+    except csv.Error:
+        raise FileFailed(f"{rel}: not readable as CSV ({exc})") from None
 
 
 # --------------------------------------------------------------------------------------------- jsonl
@@ -257,7 +235,7 @@ def _column(values: list[object]) -> pa.Array:
         )
 
 
-def read_jsonl(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
+def read_jsonl(lake: Lake, path: str, rel: str, fs: FileSetSettings, limits: RowLimits) -> RawFile:
     data = _read_all(lake, path, rel)
     encoding = fs.csv.encoding
     try:
@@ -267,8 +245,10 @@ def read_jsonl(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    # A line longer than the smaller limit (in characters, so bytes may only be more) is judged line by line.
+    big = bool(lines) and max(map(len, lines)) > limits.smallest // 4
     fast = encoding.replace("-", "").lower() in ("utf8", "utf8sig") and all(line.strip() for line in lines)
-    if fast:
+    if fast and not big:
         try:
             table = pjson.read_json(io.BytesIO(text.encode("utf-8")))
             if table.num_rows == len(lines):
@@ -282,6 +262,11 @@ def read_jsonl(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if big and len(line) > limits.smallest // 4 and utf8_len(line) > limits.smallest:
+            entry = _oversized_line(number, line.rstrip("\r"), fs, limits)
+            if entry is not None:
+                malformed.append(entry)
+                continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -303,25 +288,45 @@ def read_jsonl(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
     return RawFile(table, np.array(kept, dtype=np.int64), malformed, lambda idx: [row_lines[i] for i in idx])
 
 
+def _oversized_line(number: int, line: str, fs: FileSetSettings, limits: RowLimits) -> MalformedRow | None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        obj = None
+    record = obj if isinstance(obj, dict) else None
+    if record is not None:
+        entry = too_large(number, record, None, fs, limits)
+        if entry is not None or utf8_len(line) <= limits.max_row_bytes:
+            return entry
+    if utf8_len(line) > limits.max_row_bytes:  # unparseable, or large in keys and punctuation
+        return too_large(number, None, line, fs, limits)
+    return None  # small enough: a broken line is reported as malformed by the caller
+
+
 # --------------------------------------------------------------------------------------------- parquet
 
 
-def read_parquet(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
+def read_parquet(lake: Lake, path: str, rel: str, fs: FileSetSettings, limits: RowLimits) -> RawFile:
     try:
         table = pq.read_table(path, filesystem=lake.arrow_fs)
     except Exception as exc:  # noqa: BLE001
         raise FileFailed(f"{rel}: not a readable parquet file ({type(exc).__name__}: {exc})") from exc
     rows = np.arange(1, table.num_rows + 1, dtype=np.int64)
-    return RawFile(table, rows, [], _table_rows_json(table))
+    return split_oversized(RawFile(table, rows, [], table_rows_json(table)), fs, limits)
 
 
-READERS: dict[str, Callable[[Lake, str, str, FileSetSettings], RawFile]] = {
+READERS: dict[str, Callable[[Lake, str, str, FileSetSettings, RowLimits], RawFile]] = {
     "csv": read_csv,
     "jsonl": read_jsonl,
     "parquet": read_parquet,
 }
 
 
-def read_file(lake: Lake, path: str, rel: str, fs: FileSetSettings) -> RawFile:
-    """Read one raw file of a file set; raises FileFailed when the file as a whole cannot be used."""
-    return READERS[fs.format](lake, path, rel, fs)
+def read_file(
+    lake: Lake, path: str, rel: str, fs: FileSetSettings, limits: RowLimits | None = None
+) -> RawFile:
+    """Read one raw file of a file set; raises FileFailed when the file as a whole cannot be used.
+
+    A row over `limits` is quarantined (`field_too_large`, `row_too_large`) and the rest of the file kept.
+    """
+    return READERS[fs.format](lake, path, rel, fs, limits or RowLimits())

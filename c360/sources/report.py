@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from c360.io.lake import Lake
@@ -33,6 +34,12 @@ class FileSetReport:
     fields_nulled: int = 0
     rows_suppressed: int = 0
     """Rows of erased people dropped by the suppression list."""
+    rows_collapsed: int = 0
+    """Identical copies of a row (same record id and contents in one file) kept once."""
+    fields_cleaned: int = 0
+    """Values that lost control, bidi-override or invisible characters (counted, never shown)."""
+    duplicates_quarantined: int = 0
+    """Rows quarantined as `duplicate_id` (part of `rows_quarantined`)."""
 
 
 @dataclass
@@ -42,6 +49,8 @@ class IngestReport:
     """(path relative to the lake root, message)."""
     seconds: float = 0.0
     engine: str = "ray"
+    duplicate_ids: str = "last"
+    """The `ingest.duplicate_ids` policy the run applied, named under the summary."""
 
     @property
     def rows_read(self) -> int:
@@ -65,6 +74,15 @@ class IngestReport:
         return sum(f.rows_suppressed for f in self.file_sets)
 
     @property
+    def collapsed(self) -> int:
+        """Identical copies of a row kept once."""
+        return sum(f.rows_collapsed for f in self.file_sets)
+
+    @property
+    def fields_cleaned(self) -> int:
+        return sum(f.fields_cleaned for f in self.file_sets)
+
+    @property
     def files_ingested(self) -> int:
         return sum(f.files_ingested for f in self.file_sets)
 
@@ -86,7 +104,8 @@ class Committer:
         self.lake = lake
         self.started = time.perf_counter()
         self.last_save = self.started
-        self.report = IngestReport(engine=engine)
+        policy = next((t.duplicate_ids for p in plans for t in p.tasks), "last")
+        self.report = IngestReport(engine=engine, duplicate_ids=policy)
         self.watermarks: dict[tuple[str, str], Watermark] = {}
         self.reports: dict[tuple[str, str], FileSetReport] = {}
         for plan in plans:
@@ -119,6 +138,9 @@ class Committer:
         rep.rows_quarantined += result.rows_quarantined
         rep.fields_nulled += result.fields_nulled
         rep.rows_suppressed += result.rows_suppressed
+        rep.rows_collapsed += result.rows_collapsed
+        rep.fields_cleaned += result.fields_cleaned
+        rep.duplicates_quarantined += result.duplicates_quarantined
         self.watermarks[key].record(
             result.rel, result.fingerprint, result.outputs, result.rows_read, result.rows_accepted
         )
@@ -143,12 +165,21 @@ class Committer:
         return self.report
 
 
+def _count(n: int, style: str | None = None) -> str:
+    return f"[{style}]{n:,}[/{style}]" if n and style else f"{n:,}"
+
+
 def print_summary(report: IngestReport, console: Console) -> None:
-    """A table per file set, the failed files with their messages, and the totals."""
+    """A table per file set, the failed files with their messages, and the totals.
+
+    Every row read is in one of accepted, quarantined, suppressed (rows of erased people, dropped) or
+    duplicates (identical copies kept once), so the row columns add up.
+    """
     table = Table(title=f"ingest ({report.engine}): {report.seconds:.1f}s", title_justify="left")
     for col in ("source", "file set", "record"):
         table.add_column(col, no_wrap=True)
-    for col in ("new files", "skipped", "failed", "rows read", "accepted", "quarantined", "fields nulled"):
+    for col in ("new files", "skipped", "failed", "rows read", "accepted", "quarantined", "suppressed",
+                "duplicates", "fields nulled", "fields cleaned"):  # fmt: skip
         table.add_column(col, justify="right")
     for f in report.file_sets:
         new = f.files_listed - f.files_skipped
@@ -158,18 +189,22 @@ def print_summary(report: IngestReport, console: Console) -> None:
             f.record,
             f"{f.files_ingested}/{new}",
             str(f.files_skipped),
-            f"[red]{f.files_failed}[/red]" if f.files_failed else "0",
-            f"{f.rows_read:,}",
-            f"{f.rows_accepted:,}",
-            f"[yellow]{f.rows_quarantined:,}[/yellow]" if f.rows_quarantined else "0",
-            f"{f.fields_nulled:,}",
+            _count(f.files_failed, "red"),
+            _count(f.rows_read),
+            _count(f.rows_accepted),
+            _count(f.rows_quarantined, "yellow"),
+            _count(f.rows_suppressed),
+            _count(f.rows_collapsed),
+            _count(f.fields_nulled),
+            _count(f.fields_cleaned),
         )
     table.add_section()
     table.add_row(
         "total", "", "",
         str(report.files_ingested), "", str(len(report.failed_files)),
-        f"{report.rows_read:,}", f"{report.rows_accepted:,}", f"{report.rows_quarantined:,}",
-        f"{report.fields_nulled:,}",
+        _count(report.rows_read), _count(report.rows_accepted), _count(report.rows_quarantined),
+        _count(report.suppressed), _count(report.collapsed), _count(report.fields_nulled),
+        _count(report.fields_cleaned),
     )  # fmt: skip
     console.print(table)
     if report.failed_files:
@@ -177,11 +212,23 @@ def print_summary(report: IngestReport, console: Console) -> None:
         failed.add_column("file")
         failed.add_column("problem", overflow="fold")
         for rel, message in report.failed_files:
-            failed.add_row(rel, message.removeprefix(f"{rel}: "))
+            failed.add_row(escape(rel), escape(message.removeprefix(f"{rel}: ")))
         console.print(failed)
     if report.rows_quarantined or report.fields_nulled:
         console.print(
             "quarantined rows and nulled fields are in [bold]quarantine/[/bold] with the reason and row."
+        )
+    if report.suppressed:
+        console.print("suppressed: rows of erased people (on the suppression list), dropped and not kept.")
+    if report.collapsed or any(f.duplicates_quarantined for f in report.file_sets):
+        console.print(
+            "duplicates: identical copies of a record in one file, kept once. Versions that differ follow "
+            f"ingest.duplicate_ids={report.duplicate_ids}: "
+            f"{sum(f.duplicates_quarantined for f in report.file_sets):,} quarantined as duplicate_id."
+        )
+    if report.fields_cleaned:
+        console.print(
+            "fields cleaned: values whose control, bidi-override or invisible characters were removed."
         )
     if report.seconds and report.rows_read:
         console.print(f"{report.rows_read / report.seconds:,.0f} source rows/s")

@@ -12,20 +12,25 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from c360.errors import ConfigError
 from c360.io.lake import Lake
-from c360.privacy.suppression import IngestSuppression, drop_quarantine_rows
+from c360.privacy.suppression import IngestSuppression, drop_quarantine_rows, raw_text_drop_mask
 from c360.schemas import QUARANTINE_SCHEMA, standardized_schema
 from c360.settings import FileSetSettings, Settings
+from c360.sources.duplicates import DuplicatePolicy, deduplicate
 from c360.sources.layout import file_hash, quarantine_rel, standardized_rel
-from c360.sources.mapping import BatchContext, malformed_quarantine, standardize_batch
+from c360.sources.mapping import ROW_REJECTED, BatchContext, malformed_quarantine, standardize_batch
+from c360.sources.normalize import phone_to_e164
+from c360.sources.rawfile import RowLimits, without_rows
 from c360.sources.readers import FileFailed, RawFile, check_columns, read_file
 from c360.sources.watermark import Watermark, fingerprint
 
@@ -48,6 +53,9 @@ class FileTask:
     load_date: str
     ingested_at: str
     max_quarantine_fraction: float = 1.0
+    max_field_bytes: int = 1 << 20
+    max_row_bytes: int = 4 << 20
+    duplicate_ids: DuplicatePolicy = "last"
 
     @property
     def file_set_settings(self) -> FileSetSettings:
@@ -66,6 +74,12 @@ class FileResult:
     fields_nulled: int = 0
     rows_suppressed: int = 0
     """Rows of erased people dropped by the suppression list (`c360.privacy.suppression`)."""
+    rows_collapsed: int = 0
+    """Identical copies of a row (same record id, same contents) kept once."""
+    fields_cleaned: int = 0
+    """Values that lost control, bidi-override or invisible characters."""
+    duplicates_quarantined: int = 0
+    """Versions of a repeated record id the `duplicate_ids` policy did not keep (among `rows_quarantined`)."""
     outputs: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -128,6 +142,9 @@ def plan_ingest(
                         load_date=started.date().isoformat(),
                         ingested_at=started.isoformat(),
                         max_quarantine_fraction=settings.ingest.max_quarantine_fraction,
+                        max_field_bytes=settings.ingest.max_field_bytes,
+                        max_row_bytes=settings.ingest.max_row_bytes,
+                        duplicate_ids=settings.ingest.duplicate_ids,
                     )
                 )
             if plan.failed and not plan.tasks and len(plan.failed) == plan.files_listed - plan.files_skipped:
@@ -154,80 +171,140 @@ def _remove_stale(lake: Lake, task: FileTask, record: str, keep: set[str]) -> No
                 lake.rm(path)
 
 
-def _without_rows(raw: RawFile, drop: np.ndarray) -> RawFile:
-    """`raw` without the dropped rows; quarantine `raw` lookups keep pointing at the rows as delivered."""
-    kept = np.flatnonzero(~drop)
-    original = raw.raw_json
-    return RawFile(
-        table=raw.table.filter(pa.array(~drop)),
-        rows=raw.rows[kept],
-        malformed=raw.malformed,
-        raw_json=lambda idx: original([int(kept[i]) for i in idx]),
+def _phone_variants(region: str) -> Callable[[str], list[tuple[str, str]]]:
+    """A raw token that reads as a phone number, in the E.164 form the suppression list hashed."""
+
+    def variants(token: str) -> list[tuple[str, str]]:
+        if sum(c.isdigit() for c in token) < 7:
+            return []
+        e164 = phone_to_e164(token, region)
+        return [("phone", e164)] if e164 else []
+
+    return variants
+
+
+def _suppress_quarantined(
+    suppression: IngestSuppression, q: pa.Table, std: pa.Table, source: str, fs: FileSetSettings
+) -> tuple[pa.Table, pa.Table, int, int]:
+    """Quarantine entries (and their kept rows) whose raw text names an erased person, removed.
+
+    A row that failed to parse or validate never had standardized values to match, so its raw text is
+    matched instead; otherwise an erased person would come back through quarantine. Returns the tables and
+    how many rejected and accepted rows were dropped.
+    """
+    hit = raw_text_drop_mask(
+        suppression.lst, q.column("raw").to_pylist(), source, _phone_variants(fs.default_region)
+    )
+    if not hit.any():
+        return q, std, 0, 0
+    rows = set(q.column("row").filter(pa.array(hit)).to_pylist())
+    gone = hit | np.isin(np.asarray(q.column("row")), list(rows))
+    removed = q.filter(pa.array(gone))
+    rejected = removed.filter(pc.equal(removed.column("action"), ROW_REJECTED))
+    kept_hit = np.isin(np.asarray(std.column("_row")), list(rows))
+    return (
+        q.filter(pa.array(~gone)),
+        std.filter(pa.array(~kept_hit)),
+        len(set(rejected.column("row").to_pylist())),
+        int(kept_hit.sum()),
     )
 
 
+def _standardize(
+    raw: RawFile, fs: FileSetSettings, ctx: BatchContext, suppression: IngestSuppression, result: FileResult
+) -> tuple[pa.Table, list[pa.Table], int, int]:
+    """Standardize batch by batch; returns standardized rows, quarantine parts, rejected, suppressed."""
+    parts: list[pa.Table] = []
+    quarantine: list[pa.Table] = [malformed_quarantine(raw.malformed, ctx)]
+    rejected = len(raw.malformed)
+    suppressed = 0
+    for start in range(0, raw.table.num_rows, BATCH_ROWS):
+        batch = raw.table.slice(start, BATCH_ROWS)
+        rows = raw.rows[start : start + batch.num_rows]
+        out = standardize_batch(batch, rows, lambda idx, s=start: raw.raw_json([i + s for i in idx]), fs, ctx)
+        std_part, q_part = out.standardized, out.quarantine
+        if suppression:  # a new record of an erased person (same email, phone, device...) is dropped too
+            hit = suppression.standardized_drop_mask(std_part)
+            if hit.any():
+                q_part = drop_quarantine_rows(
+                    q_part, std_part.filter(pa.array(hit)).column("_row").to_pylist()
+                )
+                std_part = std_part.filter(pa.array(~hit))
+                suppressed += int(hit.sum())
+        parts.append(std_part)
+        quarantine.append(q_part)
+        rejected += out.rows_rejected
+        result.fields_nulled += out.fields_nulled
+        result.fields_cleaned += out.fields_cleaned
+    standardized = pa.concat_tables(parts) if parts else standardized_schema(fs.record).empty_table()
+    return standardized, quarantine, rejected, suppressed
+
+
 def process_file(lake: Lake, task: FileTask) -> FileResult:
-    """Read, standardize and write one raw file; every failure comes back as a message, never an exception."""
+    """Read, standardize and write one raw file; every failure comes back as a message, never an exception.
+
+    Every row read ends up in exactly one place, so the counts add up: read = accepted + quarantined +
+    suppressed + collapsed (identical copies kept once).
+    """
     started = time.perf_counter()
     result = FileResult(task.source, task.file_set, task.rel, task.fingerprint)
     fs = task.file_set_settings
     try:
-        raw = read_file(lake, task.path, task.rel, fs)
+        raw = read_file(lake, task.path, task.rel, fs, RowLimits(task.max_field_bytes, task.max_row_bytes))
         # Right to be forgotten: rows of erased people (matched by salted hashes on the suppression list) are
         # dropped here, before standardization, so they are neither loaded nor quarantined with their values.
         suppression = IngestSuppression.load(lake)
-        suppressed = 0
+        raw_dropped = 0
         if suppression:
             drop = suppression.raw_drop_mask(
                 raw.table, task.source, fs.id_column, fs.mapping.get("customer_ref")
             )
             if drop.any():
-                raw = _without_rows(raw, drop)
-                suppressed = int(drop.sum())
-        raw_dropped = suppressed
+                raw = without_rows(raw, drop)
+                raw_dropped = int(drop.sum())
         ctx = BatchContext(task.source, task.file_set, task.rel, datetime.fromisoformat(task.ingested_at))
-        parts: list[pa.Table] = []
-        quarantine: list[pa.Table] = [malformed_quarantine(raw.malformed, ctx)]
-        rejected = len(raw.malformed)
-        for start in range(0, raw.table.num_rows, BATCH_ROWS):
-            batch = raw.table.slice(start, BATCH_ROWS)
-            rows = raw.rows[start : start + batch.num_rows]
-            out = standardize_batch(
-                batch, rows, lambda idx, s=start: raw.raw_json([i + s for i in idx]), fs, ctx
+        standardized, quarantine, rejected, suppressed = _standardize(raw, fs, ctx, suppression, result)
+        suppressed += raw_dropped
+
+        def raw_for_rows(rows: list[int]) -> list[str]:
+            return raw.raw_json(np.searchsorted(raw.rows, rows).tolist())
+
+        dedup = deduplicate(standardized, task.duplicate_ids, raw_for_rows)
+        standardized = dedup.standardized
+        quarantine.append(malformed_quarantine(dedup.losers, ctx))
+        rejected += len(dedup.losers)
+        result.duplicates_quarantined = len(dedup.losers)
+        q = pa.concat_tables(quarantine).sort_by([("row", "ascending")])
+        if suppression and q.num_rows:  # rows that only exist as raw text: malformed, rejected, too large
+            q, standardized, gone_rejected, gone_accepted = _suppress_quarantined(
+                suppression, q, standardized, task.source, fs
             )
-            std_part, q_part = out.standardized, out.quarantine
-            if suppression:  # a new record of an erased person (same email, phone, device...) is dropped too
-                hit = suppression.standardized_drop_mask(std_part)
-                if hit.any():
-                    q_part = drop_quarantine_rows(
-                        q_part, std_part.filter(pa.array(hit)).column("_row").to_pylist()
-                    )
-                    std_part = std_part.filter(pa.array(~hit))
-                    suppressed += int(hit.sum())
-            parts.append(std_part)
-            quarantine.append(q_part)
-            rejected += out.rows_rejected
-            result.fields_nulled += out.fields_nulled
+            rejected -= gone_rejected
+            suppressed += gone_rejected + gone_accepted
         result.rows_read = raw.rows_read + raw_dropped
         result.rows_suppressed = suppressed
         result.rows_quarantined = rejected
-        result.rows_accepted = result.rows_read - rejected - suppressed
+        result.rows_collapsed = dedup.collapsed
+        result.rows_accepted = standardized.num_rows
+        unexplained = result.rows_read - result.rows_accepted - rejected - suppressed - dedup.collapsed
+        if unexplained:
+            log.error("%s: %d row(s) not accounted for by the ingest counts", task.rel, unexplained)
         if result.rows_read and rejected / result.rows_read > task.max_quarantine_fraction:
             raise FileFailed(
                 f"{task.rel}: {rejected} of {result.rows_read} rows quarantined, more than "
                 f"ingest.max_quarantine_fraction={task.max_quarantine_fraction}; nothing of it was loaded"
             )
-        standardized = pa.concat_tables(parts) if parts else standardized_schema(fs.record).empty_table()
-        q = pa.concat_tables(quarantine).sort_by([("row", "ascending")]) if quarantine else None
         outputs: list[str] = []
         if standardized.num_rows:
             rel_out = standardized_rel(fs.record, task.source, task.file_set, task.load_date, task.rel)
             lake.write_table(standardized.cast(standardized_schema(fs.record)), lake.path(rel_out))
             outputs.append(rel_out)
-        if q is not None and q.num_rows:
+        if q.num_rows:
             rel_out = quarantine_rel(task.source, task.file_set, task.load_date, task.rel)
             lake.write_table(q.cast(QUARANTINE_SCHEMA), lake.path(rel_out))
             outputs.append(rel_out)
+        if result.fields_cleaned:
+            log.info("%s: %d value(s) lost control or invisible characters", task.rel, result.fields_cleaned)
         _remove_stale(lake, task, fs.record, set(outputs))
         result.outputs = outputs
     except FileFailed as exc:
@@ -239,5 +316,6 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
         result.error = f"{task.rel}: unexpected {type(exc).__name__} while ingesting (traceback in the log)"
     if result.error:
         result.rows_accepted = result.rows_quarantined = result.fields_nulled = result.rows_suppressed = 0
+        result.rows_collapsed = result.fields_cleaned = result.duplicates_quarantined = 0
     result.seconds = time.perf_counter() - started
     return result

@@ -186,3 +186,67 @@ def test_a_mapped_amount_is_used_as_delivered():
     mapping = {**ORDER_MAPPING, "amount": "total"}
     out = run([order(total="15.00")], record="transaction", mapping=mapping)
     assert out.standardized.column("amount").to_pylist() == [Decimal("15")]
+
+
+def test_negative_quantity_or_price_rejects_a_purchase_but_not_a_return():
+    rows = [
+        order(id="O1", qty="-2"),
+        order(id="O2", price="-9.99"),
+        order(id="O3", qty="-1", type="return"),
+        order(id="O4", qty="-1", type="cancel"),
+        order(id="O5"),
+    ]
+    out = run(rows, record="transaction", mapping=ORDER_MAPPING)
+    assert out.standardized.column("order_id").to_pylist() == ["O3", "O4", "O5"]
+    assert out.standardized.column("amount").to_pylist()[0] == Decimal("-9.99")
+    q = out.quarantine.select(["row", "field", "reason", "action"]).to_pylist()
+    assert q == [
+        {"row": 1, "field": "quantity", "reason": "negative_quantity", "action": "row_rejected"},
+        {"row": 2, "field": "unit_price", "reason": "negative_unit_price", "action": "row_rejected"},
+    ]
+    assert set(out.quarantine.column("reason").to_pylist()) <= set(QUARANTINE_REASONS)
+    assert "purchase" in out.quarantine.column("message")[0].as_py()
+
+
+def test_a_mapped_negative_amount_rejects_a_purchase():
+    mapping = {**ORDER_MAPPING, "amount": "total"}
+    out = run(
+        [order(total="-15.00"), order(total="-15.00", type="return")], record="transaction", mapping=mapping
+    )
+    assert out.standardized.column("kind").to_pylist() == ["return"]
+    assert out.quarantine.select(["row", "reason"]).to_pylist() == [{"row": 1, "reason": "negative_amount"}]
+
+
+def test_control_and_bidi_characters_are_stripped_and_counted():
+    rows = [
+        {"id": "C1\x00", "e": "jane@exam\u200bple.com", "f": "Zo\x00ë", "l": "\u202eevil\u202c", "c": "gb"},
+        {"id": "C2", "e": "bob@example.com", "f": "Anne\tMarie", "l": "O\x1b[31mBrien", "c": "g\u2066b"},
+        {"id": "C3", "e": "carl@example.com", "f": "Carl", "l": "Plain", "c": "gb"},
+    ]
+    out = run(
+        rows,
+        record="identity",
+        id_column="id",
+        mapping={"email": "e", "first_name": "f", "last_name": "l", "country": "c"},
+    )
+    got = out.standardized.select(
+        ["source_record_id", "email", "first_name", "last_name", "country"]
+    ).to_pylist()
+    assert got == [
+        {"source_record_id": "C1", "email": "jane@example.com", "first_name": "Zoë", "last_name": "evil",
+         "country": "GB"},
+        {"source_record_id": "C2", "email": "bob@example.com", "first_name": "Anne Marie",
+         "last_name": "O[31mBrien", "country": "GB"},
+        {"source_record_id": "C3", "email": "carl@example.com", "first_name": "Carl", "last_name": "Plain",
+         "country": "GB"},
+    ]  # fmt: skip
+    # fields changed, not values: id, email, first and last name (row 1); first, last name, country (row 2)
+    assert out.fields_cleaned == 7
+    assert out.quarantine.num_rows == 0
+
+
+def test_free_text_keeps_line_breaks_and_tabs():
+    rows = [{"u": "C1", "t": "1714564800", "e": "support_ticket", "x": "line one\r\nline\ttwo\x00\rend"}]
+    out = run(rows, record="interaction", mapping={"customer_ref": "u", "ts": "t", "type": "e", "text": "x"})
+    assert out.standardized.column("text").to_pylist() == ["line one\nline\ttwoend"]
+    assert out.fields_cleaned == 1
