@@ -18,6 +18,7 @@ from c360.errors import NotFoundError
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.identity.model import FSModel
 from c360.identity.store import IdentityStore
+from c360.io.terminal import markup_safe as m
 from c360.workspace import Workspace
 
 RECORD_FIELDS = (
@@ -164,17 +165,18 @@ def explain(ws: Workspace, customer_id: str) -> Explanation:
 
 
 def print_explanation(e: Explanation, console: Console) -> None:
-    head = f"customer [bold]{e.customer_id}[/bold]"
+    # Values come from source data and the command line: m() prints them as typed (no markup, no controls).
+    head = f"customer [bold]{m(e.customer_id)}[/bold]"
     if e.requested_id != e.customer_id:
-        head += f" (asked for {e.requested_id}, merged into this one)"
+        head += f" (asked for {m(e.requested_id)}, merged into this one)"
     console.print(head)
     if e.aliases:
-        console.print("aliases: " + ", ".join(e.aliases))
+        console.print("aliases: " + ", ".join(m(a) for a in e.aliases))
     rt = Table(title=f"{len(e.records)} records")
     for col in ("record_key", *RECORD_FIELDS):
         rt.add_column(col)
     for r in e.records:
-        rt.add_row(*(str(r.get(c) or "") for c in ("record_key", *RECORD_FIELDS)))
+        rt.add_row(*(m(r.get(c) or "") for c in ("record_key", *RECORD_FIELDS)))
     console.print(rt)
     lt = Table(title=f"{len(e.links)} links (prior {e.prior_weight:.1f} bits)")
     for col in ("left", "right", "kind", "rule", "accepted", "bits", "p", "field weights / reason"):
@@ -186,14 +188,14 @@ def print_explanation(e: Explanation, console: Console) -> None:
         if link.reason:
             detail = f"refused: {link.reason}; {detail}"
         lt.add_row(
-            link.record_key_l,
-            link.record_key_r,
+            m(link.record_key_l),
+            m(link.record_key_r),
             link.kind,
-            link.rule,
+            m(link.rule),
             "yes" if link.accepted else "no",
             f"{link.weight:.1f}",
             f"{link.probability:.4f}",
-            detail,
+            m(detail),
         )
     console.print(lt)
     if e.golden:
@@ -202,11 +204,12 @@ def print_explanation(e: Explanation, console: Console) -> None:
         gt.add_column("value")
         gt.add_column("from record")
         for f in GOLDEN_FIELDS:
-            gt.add_row(f, str(e.golden.get(f) or ""), str(e.golden.get(f"{f}__from") or ""))
+            gt.add_row(f, m(e.golden.get(f) or ""), m(e.golden.get(f"{f}__from") or ""))
         console.print(gt)
     for c in e.changes:
         console.print(
-            f"{c['at']} {c['kind']} {c['customer_id']} <- {c.get('other_customer_id') or '-'}: {c['reason']}"
+            f"{c['at']} {c['kind']} {m(c['customer_id'])} <- {m(c.get('other_customer_id') or '-')}: "
+            f"{m(c['reason'])}"
         )
     for c in e.corrections:
-        console.print(f"correction {c['correction_id']}: {c['kind']} {c['left_ref']} {c['right_ref']}")
+        console.print(f"correction {c['correction_id']}: {c['kind']} {m(c['left_ref'])} {m(c['right_ref'])}")

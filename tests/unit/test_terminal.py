@@ -62,3 +62,28 @@ def test_safe_console_escapes_table_cells_and_prints_values_literally():
     assert "\x00" not in out and "\u202e" not in out and "Eve\\x00\\u202egnp.exe" in out
     assert "[/x] :100: [bold red]y" in out and "id [/x]a" in out
     assert "ok :100:" in out and "\U0001f4af" not in out  # emoji codes are off
+
+
+def test_identity_explain_prints_source_values_as_typed():
+    from c360.identity.explain import Explanation, LinkExplanation, print_explanation
+
+    link = LinkExplanation("crm:[/x]1", "web:2", "probabilistic", "first_name", True, 12.0, 0.99, "")
+    e = Explanation(
+        customer_id="C[/x]1",
+        requested_id="C[/x]1",
+        records=[
+            {"record_key": "crm:[/x]1", "first_name": "[bold red]Eve\u202e", "last_name": "Doe\x00:100:"}
+        ],
+        links=[link],
+        golden={"first_name": "[bold red]Eve\u202e", "first_name__from": "crm:[/x]1"},
+        changes=[],
+        aliases=[],
+        corrections=[{"correction_id": "k1", "kind": "link", "left_ref": "[/a]", "right_ref": "b"}],
+        prior_weight=-10.0,
+    )
+    out = io.StringIO()
+    print_explanation(e, SafeConsole(file=out, width=300, color_system=None))
+    text = out.getvalue()
+    assert "customer C[/x]1" in text and "[bold red]Eve\\u202e" in text and "Doe\\x00:100:" in text
+    assert "correction k1: link [/a] b" in text
+    assert "\u202e" not in text and "\x00" not in text and "\U0001f4af" not in text
