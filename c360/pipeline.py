@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from c360.io.terminal import markup_safe
 from c360.workspace import Workspace
 
 
@@ -110,13 +111,13 @@ def print_next_steps(ws: Workspace, console: Console) -> None:
 
     clusters = IdentityStore(ws.lake).read_arrow("clusters", columns=["customer_id", "n_records"])
     console.rule("[bold]done[/bold]")
-    console.print(f"workspace  {ws.root}\nlake       {ws.lake.display_uri}")
+    console.print(f"workspace  {markup_safe(ws.root)}\nlake       {markup_safe(ws.lake.display_uri)}")
     if clusters is None or clusters.num_rows == 0:
         return
     df = clusters.to_pandas().sort_values(["n_records", "customer_id"], ascending=[False, True])
     # a well-linked customer, not the most extreme one
     example = str(df.iloc[min(len(df) - 1, len(df) // 10)]["customer_id"])
-    w = "" if ws.root == Path.cwd() else f" -w {ws.root}"
+    w = "" if ws.root == Path.cwd() else f" -w {markup_safe(ws.root)}"
     console.print(
         "try:\n"
         f"  c360 profile get {example}{w}        # the unified profile document\n"
