@@ -211,6 +211,39 @@ def profiles(
     )
 
 
+@app.command("faults")
+def faults(
+    customers: Annotated[int, typer.Option("--customers", "-n", help="Demo customers per workspace.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data and of the person erased.")] = 7,
+    stage: Annotated[
+        list[str] | None, typer.Option(help="erase, resolve or profiles (repeatable; default: all three).")
+    ] = None,
+    sample: Annotated[
+        bool, typer.Option(help="Only the first, a middle and the last boundary of each stage.")
+    ] = False,
+    shared_ray: Annotated[
+        bool, typer.Option(help="Stages join one Ray cluster started here (else each starts its own).")
+    ] = True,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the workspaces and logs here (failed scenarios stay).")
+    ] = None,
+) -> None:
+    """Kill erase, resolve and profiles at every step boundary, re-run, compare with an uninterrupted run."""
+    from c360.bench.faults import STAGES, run
+
+    _, rows = run(
+        customers=customers,
+        seed=seed,
+        stages=tuple(stage) if stage else STAGES,
+        sample=sample,
+        workdir=workdir,
+        console=console,
+        share_ray=shared_ray,
+    )
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""
