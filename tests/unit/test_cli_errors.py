@@ -32,12 +32,18 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: 
     )
 
 
-def run_python(code: str, args: list[str], cwd: Path, timeout: float = 60):
+def run_python(code: str, args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60):
     """The CLI's entrypoint in a child whose code first breaks something (to fake an unexpected error)."""
     script = textwrap.dedent(code) + f"\nimport sys\nsys.argv = ['c360', *{args!r}]\n"
     script += "from c360.cli import entrypoint\nentrypoint()\n"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("C360_", "AZURE_STORAGE"))}
     return subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -196,6 +202,26 @@ def test_abfs_lake_endpoint_down_names_it_without_the_key_and_fails_fast(ws):
     assert "lake abfs://lake/c360" in line and f"http://{CLOSED}/devstoreaccount1" in line
     assert "lake.storage_options" in line
     assert account_key not in r.stderr + r.stdout
+
+
+RAW_REDIS_ERROR = """
+import redis.exceptions
+import c360.profile.store
+def raw(*args, **kwargs):
+    # What Feast's Redis online store raises from inside materialize or get_online_features.
+    raise redis.exceptions.AuthenticationError("invalid username-password pair or user is disabled.")
+c360.profile.store.open_profile_store = raw
+"""
+
+
+@pytest.mark.unit
+def test_a_raw_redis_error_from_a_library_still_names_the_server(ws):
+    env = {"C360_STORES__PROFILE__REDIS_URL": f"redis://:{PASSWORD}@{CLOSED}/0"}
+    r = run_python(RAW_REDIS_ERROR, ["profile", "get", "C1"], ws, env)
+    assert r.returncode == 4, r.stderr
+    line = one_error_line(r.stderr)
+    assert f"Redis at redis://:***@{CLOSED}/0 is unavailable (invalid username-password pair" in line
+    assert "stores.profile.redis_url" in line and PASSWORD not in r.stderr
 
 
 # ------------------------------------------------------------------ control characters on output
