@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.faults import checkpoint
 from c360.identity.cluster import _components, cluster_records, conflict_values
 from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
@@ -242,8 +243,11 @@ def write_outputs(
             store.append(name, frame, run_id, drop=drop)
         else:
             store.write(name, frame, run_id)
+        checkpoint("resolve", name)
     store.write("aliases", all_aliases)
+    checkpoint("resolve", "aliases")
     store.append_changes(ids.changes, run_id)
+    checkpoint("resolve", "changes")
     det = int((links_mine["kind"] == "deterministic").sum())
     prob = len(links_mine) - det
     customers = len(clusters_mine)

@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from rich.console import Console
-from rich.table import Table
 
+from c360.faults import checkpoint
 from c360.identity.compare import comparison_columns, comparison_vectors, random_pairs
 from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.corrections import as_list, correction_groups, load_corrections
@@ -42,33 +41,13 @@ from c360.identity.incremental import (
 from c360.identity.model import FSModel, threshold_weight, train_model
 from c360.identity.normalize import PREPARED_VERSION, latest_records, prepare_records
 from c360.identity.outputs import Previous, write_outputs
+from c360.identity.report import ResolveReport, nothing, print_report  # noqa: F401 (the CLI imports it here)
 from c360.identity.scoring import score_candidates
 from c360.identity.store import IdentityStore, read_standardized, standardized_identity_files
+from c360.identity.suppressed import Suppressed
 from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ResolveReport:
-    run_id: str
-    mode: str
-    """full, incremental, or nothing (no new records and no new corrections)."""
-    trained: bool
-    records: int
-    new_records: int
-    changed_records: int
-    candidate_pairs: int
-    deterministic_links: int
-    probabilistic_links: int
-    customers: int
-    changes: dict[str, int] = field(default_factory=dict)
-    refused_identifiers: pd.DataFrame = field(default_factory=pd.DataFrame)
-    refused_links: dict[str, int] = field(default_factory=dict)
-    oversized_clusters: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-    reclustered: int = 0
-    """Records clustered again: all of them in a full run, the touched components in an incremental one."""
 
 
 def settings_hash(settings: IdentitySettings) -> str:
@@ -82,6 +61,9 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     """Resolve identities into the lake's `identity/` folder and return what happened."""
     settings = ws.settings.identity
     store = IdentityStore(ws.lake)
+    if store.journal.recover():  # a run killed midway: rolled back or finished (identity/journal.py)
+        store = IdentityStore(ws.lake)
+    suppressed = Suppressed.load(ws.lake)
     t0 = time.perf_counter()
     run_at = datetime.now(UTC)
     run_id = run_at.strftime("%Y%m%dT%H%M%S%fZ")
@@ -94,13 +76,15 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     labelled = "component" in store.columns("id_map")
     incremental = bool(state) and labelled and model_text is not None
     incremental = incremental and not (full or config_changed or retrain)
+    incremental = incremental and state.get("suppression") == suppressed.mark  # erased people leave
     # Files are remembered relative to the lake root, so a workspace moved or copied elsewhere stays
     # incremental (older states hold absolute paths; those under the current root still match).
     seen = {ws.lake.relative(f) for f in state.get("files", [])}
     new_files = [f for f in files if ws.lake.relative(f) not in seen] if incremental else files
     if incremental and not new_files and state.get("corrections", 0) == len(corrections):
-        return _nothing(store, run_id, state)
-    run = Run(ws, store, settings, corrections, run_id, run_at, progress, t0)
+        return nothing(store, run_id, state)
+    store.journal.begin(run_id)
+    run = Run(ws, store, settings, corrections, run_id, run_at, progress, t0, suppressed)
     if incremental:
         assert model_text is not None
         model = FSModel.from_json(model_text, store.read_arrow("tf"))
@@ -114,6 +98,11 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
     # records and every table written.
     run.secs["cluster"] = report["cluster_seconds"]
     run.secs["write"] = time.perf_counter() - run.t_write - report["cluster_seconds"]
+    if out.trained:
+        store.write_json("model", out.model.to_json())
+        store.write("tf", out.model.tf_table())
+    store.write("refused_identifiers", out.refused_identifiers)
+    checkpoint("resolve", "model")
     store.write_json(
         "state",
         {
@@ -124,12 +113,11 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
             "trained_records": out.records if out.trained else state.get("trained_records", out.records),
             "records": out.records,
             "corrections": len(corrections),
+            "suppression": suppressed.mark,
         },
     )
-    if out.trained:
-        store.write_json("model", out.model.to_json())
-        store.write("tf", out.model.tf_table())
-    store.write("refused_identifiers", out.refused_identifiers)
+    checkpoint("resolve", "state")
+    store.journal.commit()  # every file of the run becomes visible at once
     run.secs["total"] = time.perf_counter() - t0
     log.info(
         "identity run %s: %d records, %d customers, %.1fs",
@@ -183,6 +171,7 @@ class Run:
     run_at: datetime
     progress: bool
     t0: float
+    suppressed: Suppressed
     secs: dict[str, float] = field(default_factory=dict)
     t_write: float = 0.0
 
@@ -247,7 +236,8 @@ class Run:
         from c360.runtime import ensure_ray
 
         settings, secs = self.settings, self.secs
-        raw = latest_records(read_standardized(self.ws.lake, files))
+        last_map = self.store.read_arrow("id_map", columns=["record_key", "customer_id"], sort=False)
+        raw = latest_records(self.suppressed.drop(read_standardized(self.ws.lake, files), last_map))
         prepared = prepare_records(raw, settings)
         raw["fingerprint"] = prepared["fingerprint"].to_numpy()
         prepared["rid"] = np.arange(len(prepared), dtype=np.int64)
@@ -291,6 +281,7 @@ class Run:
         report = self._write(model, records_arrow, raw, prepared, links, Previous.read(self.store, False))
         self.store.write("records", raw, self.run_id)
         self.store.write("prepared", _snapshot(prepared), self.run_id)
+        checkpoint("resolve", "snapshots")
         return RunOutput(report, model, train, n, n, 0, candidates, refused_ids)
 
     def incremental(self, model: FSModel, new_files: list[str], state: dict) -> RunOutput | None:
@@ -316,7 +307,7 @@ class Run:
         stored_cols = store.columns("prepared")
         old = store.read_arrow("prepared", columns=[c for c in stored_cols if c in wanted], sort=False)
         assert old is not None
-        fresh_raw = latest_records(read_standardized(self.ws.lake, new_files))
+        fresh_raw = latest_records(self.suppressed.drop(read_standardized(self.ws.lake, new_files)))
         old_fp = _fingerprints_of(old, fresh_raw["record_key"])
         fresh_prep = prepare_records(fresh_raw, settings)
         fresh_raw["fingerprint"] = fresh_prep["fingerprint"].to_numpy()
@@ -409,6 +400,7 @@ class Run:
         if len(fresh_prep):
             store.append("records", fresh_raw, self.run_id)
             store.append("prepared", _snapshot(fresh_prep), self.run_id)
+        checkpoint("resolve", "snapshots")
         return RunOutput(
             report,
             model,
@@ -451,50 +443,3 @@ def _tf_only(prepared: pd.DataFrame, settings: IdentitySettings) -> dict[str, di
     from c360.identity.model import term_frequencies
 
     return term_frequencies(prepared, settings)
-
-
-def _nothing(store: IdentityStore, run_id: str, state: dict) -> ResolveReport:
-    clusters = store.read_arrow("clusters", columns=["customer_id"])
-    return ResolveReport(
-        run_id=run_id,
-        mode="nothing",
-        trained=False,
-        records=int(state.get("records", 0)),
-        new_records=0,
-        changed_records=0,
-        candidate_pairs=0,
-        deterministic_links=0,
-        probabilistic_links=0,
-        customers=clusters.num_rows if clusters is not None else 0,
-    )
-
-
-def print_report(report: ResolveReport, console: Console) -> None:
-    """A summary for people: counts and timings, never a value of an identifier."""
-    t = Table(title=f"identity resolution ({report.mode}{', model trained' if report.trained else ''})")
-    t.add_column("what")
-    t.add_column("count", justify="right")
-    rows = [
-        ("records", report.records),
-        ("new records", report.new_records),
-        ("changed records", report.changed_records),
-        ("candidate pairs scored", report.candidate_pairs),
-        ("deterministic links", report.deterministic_links),
-        ("probabilistic links", report.probabilistic_links),
-        ("customers", report.customers),
-        *((f"changes: {k}", v) for k, v in sorted(report.changes.items())),
-        *((f"links refused: {k}", v) for k, v in sorted(report.refused_links.items())),
-        ("clusters split for size", report.oversized_clusters),
-    ]
-    for what, count in rows:
-        t.add_row(what, f"{count:,}")
-    console.print(t)
-    if len(report.refused_identifiers):
-        r = report.refused_identifiers.groupby(["field", "reason"]).size().reset_index(name="values")
-        console.print(
-            "identifiers not used to link: "
-            + ", ".join(f"{row.field} {row.reason} x{row.values}" for row in r.itertuples())
-            + " (details in identity/state/refused_identifiers.parquet)"
-        )
-    if report.seconds:
-        console.print("seconds: " + ", ".join(f"{k} {v}" for k, v in report.seconds.items()))

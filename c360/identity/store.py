@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from c360.identity.journal import RunJournal
 from c360.identity.schemas import typed
 from c360.io.lake import Lake
 from c360.schemas import standardized_schema
@@ -72,6 +73,7 @@ def snapshot_frame(table: pa.Table) -> pd.DataFrame:
 class IdentityStore:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        self.journal = RunJournal(lake)
 
     def path(self, name: str) -> str:
         return self.lake.path("identity", _FILE.get(name, name))
@@ -79,7 +81,7 @@ class IdentityStore:
     def exists(self, name: str) -> bool:
         if name in PARTED:
             return bool(self._parts(name))
-        return self.lake.fs.exists(self.path(name))
+        return self.lake.fs.exists(self.journal.source(self.path(name)))
 
     def _folder(self, name: str) -> str:
         return f"identity/{PARTED[name][0]}"
@@ -89,11 +91,13 @@ class IdentityStore:
         legacy = self.path(name) if name in _FILE else None
         if legacy is not None and self.lake.fs.exists(legacy):
             parts = [legacy, *parts]
-        return parts
+        return [p for p in parts if not self.journal.hidden(p)]
 
     def _drops(self, name: str) -> dict[str, str]:
         """run id -> the drop list that run wrote."""
-        found = self.lake.glob(f"{self._folder(name)}/drop-*.parquet")
+        found = [
+            f for f in self.lake.glob(f"{self._folder(name)}/drop-*.parquet") if not self.journal.hidden(f)
+        ]
         return {f.rsplit("/", 1)[-1][len("drop-") : -len(".parquet")]: f for f in found}
 
     def _read_parted(self, name: str, columns: list[str] | None = None, sort: bool = True) -> pa.Table | None:
@@ -137,7 +141,7 @@ class IdentityStore:
             return snapshot_frame(table) if name in ("records", "prepared") else table.to_pandas()
         if not self.exists(name):
             return None
-        return typed(name, self.lake.read_table(self.path(name))).to_pandas()
+        return typed(name, self.lake.read_table(self.journal.source(self.path(name)))).to_pandas()
 
     def append(
         self, name: str, df: pd.DataFrame | pa.Table, run_id: str, drop: pa.Array | None = None
@@ -179,7 +183,7 @@ class IdentityStore:
             return None
         if name in PARTED:
             return self._read_parted(name, columns, sort)
-        return typed(name, self.lake.read_table(self.path(name), columns=columns))
+        return typed(name, self.lake.read_table(self.journal.source(self.path(name)), columns=columns))
 
     def columns(self, name: str) -> list[str]:
         """The column names of a stored table (empty when it does not exist)."""
@@ -195,24 +199,27 @@ class IdentityStore:
     def write(self, name: str, df: pd.DataFrame | pa.Table, run_id: str = "0") -> None:
         table = typed(name, _arrow(df))
         if name in PARTED:
-            for old in self.files(name):
-                self.lake.rm(old)
-            self.lake.write_table(table, self.lake.path(self._folder(name), f"part-{run_id}.parquet"))
+            # In a run, the replaced files go at its commit (journal.py); outside one (an erasure), now.
+            new = self.lake.path(self._folder(name), f"part-{run_id}.parquet")
+            old = [f for f in self.files(name) if f != new]
+            if not self.journal.active:
+                self.journal.discard(old)
+            self.lake.write_table(table, new)
+            if self.journal.active:
+                self.journal.discard(old)
             return
-        self.lake.write_table(table, self.path(name))
+        self.lake.write_table(table, self.journal.target(self.path(name)))
 
     def read_json(self, name: str) -> dict[str, Any] | None:
-        path = self.lake.path("identity", "state", f"{name}.json")
-        if not self.lake.fs.exists(path):
-            return None
-        return json.loads(self.lake.read_text(path))
+        text = self.read_text_state(name)
+        return None if text is None else json.loads(text)
 
     def write_json(self, name: str, data: dict[str, Any] | str) -> None:
         text = data if isinstance(data, str) else json.dumps(data, indent=1, default=str)
-        self.lake.write_text(self.lake.path("identity", "state", f"{name}.json"), text)
+        self.lake.write_text(self.journal.target(self.lake.path("identity", "state", f"{name}.json")), text)
 
     def read_text_state(self, name: str) -> str | None:
-        path = self.lake.path("identity", "state", f"{name}.json")
+        path = self.journal.source(self.lake.path("identity", "state", f"{name}.json"))
         return self.lake.read_text(path) if self.lake.fs.exists(path) else None
 
     def append_changes(self, changes: pd.DataFrame, run_id: str) -> None:
@@ -224,7 +231,7 @@ class IdentityStore:
         )
 
     def read_changes(self) -> pd.DataFrame:
-        files = self.lake.glob("identity/changes/*.parquet")
+        files = [f for f in self.lake.glob("identity/changes/*.parquet") if not self.journal.hidden(f)]
         if not files:
             return pd.DataFrame(
                 columns=["run_id", "at", "kind", "customer_id", "other_customer_id", "records", "reason"]
