@@ -11,14 +11,17 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.logging import RichHandler
 from rich.text import Text
 
-from c360.errors import C360Error, StoreUnavailableError, ValidationError
+from c360.errors import C360Error, ValidationError
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
+
+if TYPE_CHECKING:
+    from c360.workspace import Workspace
 
 EXIT_CODES = {
     0: "success",
@@ -43,7 +46,7 @@ app = typer.Typer(
 console = SafeConsole(width=None if sys.stdout.isatty() else 160)
 err_console = SafeConsole(stderr=True)
 _verbose = False
-_loaded: list[object] = []  # the workspace a command opened, so an outage found late can name its endpoint
+_loaded: list[Workspace] = []  # the workspace a command opened, so an outage found late can name its endpoint
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
 
@@ -62,7 +65,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _workspace(path: Path):
+def _workspace(path: Path) -> Workspace:
     from c360.workspace import Workspace
 
     ws = Workspace.load(path)
@@ -344,24 +347,6 @@ def _traceback(exc: BaseException) -> None:
         err_console.print(Text(text), soft_wrap=True)
 
 
-def _outage_message(exc: BaseException) -> str:
-    """An outage a client library raised past c360's boundaries: name the store the library talks to."""
-    from c360.io.lake import LAKE_HINT
-    from c360.io.outages import outage_library, redact_url, redis_hint, unavailable
-    from c360.workspace import Workspace
-
-    library = outage_library(exc)
-    ws = _loaded[0] if _loaded and isinstance(_loaded[0], Workspace) else None
-    if ws is not None and library == "azure" and not ws.lake.is_local:
-        return unavailable(f"lake {ws.lake.display_uri}", ws.lake.endpoint, LAKE_HINT, exc).message
-    if ws is not None and library == "redis":
-        url = ws.settings.stores.profile.redis_url
-        return unavailable("Redis", redact_url(url), redis_hint(url), exc).message
-    return unavailable(
-        "a store or the lake", "an endpoint of c360.yaml", "check lake and stores in c360.yaml", exc
-    ).message
-
-
 def _interrupted(exc: BaseException) -> bool:
     """True when a SystemExit came from Ctrl-C (typer turns KeyboardInterrupt into Exit(130))."""
     seen: BaseException | None = exc
@@ -379,7 +364,7 @@ def run_cli(args: list[str] | None = None) -> int:
     raises on purpose print their message; an outage a client library raised past a store's boundary still
     prints as one; anything else is a bug, printed by type only: its text may hold a customer's value.
     """
-    from c360.io.outages import is_outage
+    from c360.io.outages import describe_outage, is_outage
 
     try:
         app(args=args, prog_name="c360")
@@ -397,7 +382,8 @@ def run_cli(args: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for people
         _traceback(exc)
         if is_outage(exc):
-            return _report(_outage_message(exc), StoreUnavailableError.exit_code)
+            outage = describe_outage(exc, _loaded[0] if _loaded else None)
+            return _report(outage.message, outage.exit_code)
         return _report(f"internal error: {type(exc).__name__}; run again with -v for the traceback", INTERNAL)
     return 0
 

@@ -22,10 +22,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from c360.errors import ConfigError, StoreUnavailableError
-from c360.io.outages import azure_blob_endpoint, brief, host_port, store_call, unavailable
+from c360.io.outages import LAKE_HINT, azure_blob_endpoint, brief, host_port, store_call, unavailable
 
 AZURE_PROTOCOLS = ("abfs", "abfss", "az")
-LAKE_HINT = "is the storage account up and its key right? check lake.uri and lake.storage_options"
 PROBE_TIMEOUT_S = 5.0
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 

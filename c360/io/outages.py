@@ -26,8 +26,10 @@ from c360.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from c360.settings import Settings
+    from c360.workspace import Workspace
 
 _MAX_DETAIL = 200
+LAKE_HINT = "is the storage account up and its key right? check lake.uri and lake.storage_options"
 # `scheme://user:password@host` in any text (a library's message may quote the URL it was given).
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s/]*@", re.I)
 # `AccountKey=...;`, `SharedAccessSignature=...`, `password=...` pairs of connection strings.
@@ -224,3 +226,17 @@ def online_store_call(settings: Settings) -> AbstractContextManager[None]:
         hint = "is Cosmos DB reachable there? check stores.profile.cosmos_endpoint and cosmos_key"
         return store_call(name, redact_url(profile.cosmos_endpoint), hint)
     return store_call(name, settings.stores.feast.registry_path, "check stores.feast.registry_path")
+
+
+def describe_outage(exc: BaseException, ws: Workspace | None) -> StoreUnavailableError:
+    """An outage a client library raised past c360's boundaries, named after the store that library serves
+    in `ws` (the lake for azure-core/aiohttp under adlfs, the Redis server for redis-py)."""
+    library = outage_library(exc)
+    if ws is not None and library == "azure" and not ws.lake.is_local:
+        return unavailable(f"lake {ws.lake.display_uri}", ws.lake.endpoint, LAKE_HINT, exc)
+    if ws is not None and library == "redis":
+        url = ws.settings.stores.profile.redis_url
+        return unavailable("Redis", redact_url(url), redis_hint(url), exc)
+    return unavailable(
+        "a store or the lake", "an endpoint of c360.yaml", "check lake and stores in c360.yaml", exc
+    )
