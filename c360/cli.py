@@ -268,7 +268,7 @@ def features_plan(workspace: WorkspaceOpt = Path(".")) -> None:
     """`feast plan` with the workspace's rendered config."""
     from c360.features.store import plan
 
-    console.print(plan(_workspace(workspace)))
+    console.print(Text(safe_text(plan(_workspace(workspace)), allow_newlines=True)))  # Feast's words, as-is
 
 
 @features_app.command("apply")
@@ -276,7 +276,7 @@ def features_apply(workspace: WorkspaceOpt = Path(".")) -> None:
     """`feast apply`: register entities, views and services; create the online tables."""
     from c360.features.store import apply
 
-    console.print(apply(_workspace(workspace)))
+    console.print(Text(safe_text(apply(_workspace(workspace)), allow_newlines=True)))
 
 
 @features_app.command("materialize")
