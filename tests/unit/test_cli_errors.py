@@ -237,3 +237,22 @@ def test_profile_get_escapes_nul_and_bidi_override(ws):
     assert "\x00" not in r.stdout and "\u202e" not in r.stdout
     assert "\\u0000" in r.stdout and "\\u202e" in r.stdout and "Zürich" in r.stdout
     assert json.loads(r.stdout)["name"] == doc["name"]  # still valid JSON, same value
+
+
+@pytest.mark.azure
+def test_abfs_lake_refusing_the_key_names_its_endpoint(ws, azurite_service):
+    from c360.devservices.azurite import ACCOUNT_KEY
+
+    wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS00NzEx"
+    azurite_service.create_container("lake")
+    conn = azurite_service.connection_string.replace(ACCOUNT_KEY, wrong_key)
+    env = {
+        "C360_LAKE__URI": "abfs://lake/c360",
+        "C360_LAKE__STORAGE_OPTIONS": json.dumps({"connection_string": conn}),
+    }
+    assert run(["init", ".", "--force"], ws).returncode == 0
+    r = run(["ingest"], ws, env)
+    assert r.returncode == 4, r.stderr
+    line = one_error_line(r.stderr)
+    assert f"http://127.0.0.1:{azurite_service.port}/devstoreaccount1" in line and "authenticate" in line
+    assert wrong_key not in r.stderr + r.stdout and "Traceback" not in r.stderr
