@@ -19,8 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from c360.identity.store import IdentityStore
 from c360.erasure_plan import erase_customers
+from c360.identity.store import IdentityStore
 from c360.privacy.rewrite import StoreCounts
 from c360.workspace import Workspace, init_workspace
 
