@@ -185,7 +185,7 @@ def print_summary(report: IngestReport, console: Console) -> None:
         new = f.files_listed - f.files_skipped
         table.add_row(
             f.source,
-            f.file_set,
+            escape(f.file_set),  # a YAML key, so it may hold [markup]
             f.record,
             f"{f.files_ingested}/{new}",
             str(f.files_skipped),

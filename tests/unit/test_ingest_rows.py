@@ -136,3 +136,19 @@ def test_the_line_by_line_csv_reader_agrees_with_the_fast_one(tmp_path):
         (m.row, m.reason, m.message) for m in fast.malformed
     ]
     assert [json.loads(m.raw) for m in slow.malformed] == [json.loads(m.raw) for m in fast.malformed]
+
+
+def test_an_erased_persons_oversized_row_is_dropped_not_quarantined(tmp_path):
+    from c360.privacy.suppression import add_to_suppression
+
+    ws = workspace(tmp_path, max_field_bytes=2048)
+    big = "x" * 5000
+    # rows 2 and 3 are too large; row 2 is the erased person's (known by phone, in E.164), row 3 is not
+    rows = [customer("C1"), customer("C2", first=big), customer("C3", first=big), customer("C4")]
+    rows[1] = rows[1].replace("020 7946 0958", "020 7946 0000")
+    write_csv(ws, rows)
+    add_to_suppression(ws.lake, "e1", [("phone", "+442079460000")])
+    report = ingest_baseline(ws, ["crm"])
+    assert [(q["row"], q["reason"]) for q in read_quarantine(ws.lake).to_pylist()] == [(3, "field_too_large")]
+    rep = report.file_set("crm", "customers")
+    assert (rep.rows_read, rep.rows_accepted, rep.rows_quarantined, rep.rows_suppressed) == (4, 2, 1, 1)
