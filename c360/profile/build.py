@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from c360.faults import checkpoint
 from c360.identity.store import IdentityStore
 from c360.io.lake import Lake
 from c360.profile.aggregates import ENGAGEMENT_FORMULA, rfm_thresholds
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 16
 STATE_FILE = ("profiles", "_state", "profiles.json")
+RUNNING_FILE = ("profiles", "_state", "running.json")
 
 
 @dataclass
@@ -88,9 +90,26 @@ def _pass2(
     return pd.concat(parts, ignore_index=True)
 
 
-def _state(lake: Lake) -> dict[str, Any]:
-    path = lake.path(*STATE_FILE)
+def _state(lake: Lake, where: tuple[str, ...] = STATE_FILE) -> dict[str, Any]:
+    path = lake.path(*where)
     return json.loads(lake.read_text(path)) if lake.fs.exists(path) else {}
+
+
+def _write_state(lake: Lake, where: tuple[str, ...], data: dict[str, Any]) -> None:
+    """Written beside and renamed over (a rename on a local lake): a kill never leaves half a file."""
+    path = lake.path(*where)
+    lake.write_text(path + ".tmp", json.dumps(data))
+    lake.fs.mv(path + ".tmp", path)
+
+
+def _resumed(lake: Lake, state: dict[str, Any], as_of: datetime | None) -> dict[str, Any] | None:
+    """The run killed midway that this one finishes, if any (see `build_profiles`)."""
+    running = _state(lake, RUNNING_FILE)
+    if not running or running["run_id"] == state.get("run_id"):
+        return None  # none, or it had committed its state: nothing left to finish
+    if as_of is not None and pd.Timestamp(as_of) != pd.Timestamp(running["as_of"]):
+        return {**running, "abandoned": True}
+    return running
 
 
 def _over_partitions(partitions: int, fn: Any, **kwargs: Any) -> pd.DataFrame:
@@ -117,22 +136,39 @@ def build_profiles(
 
     lake = ws.lake
     state = _state(lake)
+    # A run killed midway left some partitions done (store upserted, feature rows and profile file written,
+    # in that order) and the rest not. It is finished with its own clock and run id, so the partitions it
+    # did count as unchanged and the rest are built as it would have; the customers it found removed are
+    # kept in its running file, since its finished partitions no longer show them.
+    resumed = _resumed(lake, state, as_of)
+    removed_before: set[str] = set()
+    if resumed is not None and resumed.get("abandoned"):
+        full = True  # another clock was asked for: rebuild everyone rather than mix two
+        removed_before = set(resumed.get("removed", []))
+    elif resumed is not None:
+        as_of, full = datetime.fromisoformat(resumed["as_of"]), full or bool(resumed["full"])
+        partitions = partitions or int(resumed["partitions"])
+        removed_before = set(resumed.get("removed", []))
     partitions = partitions or int(state.get("partitions", DEFAULT_PARTITIONS))
     if state.get("partitions") not in (None, partitions):
         full = True  # customers moved between partitions: nothing to compare against
     when = pd.Timestamp(as_of or datetime.now(UTC))
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     run_id = when.strftime("%Y%m%dT%H%M%S%fZ")
+    running = {"run_id": run_id, "as_of": when.isoformat(), "full": full, "partitions": partitions}
     report = ProfilesReport(run_id=run_id, as_of=when.isoformat())
     if write_store:  # fail fast, before the lake says these customers are done
         from c360.profile.store import open_profile_store
 
         open_profile_store(ws).close()
     ensure_ray(ws.settings.ray, progress=progress)
+    _write_state(lake, RUNNING_FILE, {**running, "removed": sorted(removed_before)})
+    checkpoint("profiles", "started")
 
     t0 = time.perf_counter()
     report.inputs = stage_inputs(lake, partitions)
     report.seconds["staging"] = time.perf_counter() - t0
+    checkpoint("profiles", "staged")
 
     t0 = time.perf_counter()
     status = _over_partitions(partitions, _pass1, lake=_lake_args(lake), as_of=when, full=full)
@@ -140,6 +176,9 @@ def build_profiles(
     live = status[status["status"] != "removed"]
     thresholds = rfm_thresholds(live)
     removed = set(status.loc[status["status"] == "removed", "customer_id"])
+    removed = (removed | removed_before) - set(live["customer_id"])
+    _write_state(lake, RUNNING_FILE, {**running, "removed": sorted(removed)})
+    checkpoint("profiles", "aggregated")
     report.thresholds = thresholds
     report.customers = len(live)
     report.removed = len(removed)
@@ -156,6 +195,7 @@ def build_profiles(
     )
     report.rebuilt = len(rebuilt)
     report.seconds["finish"] = time.perf_counter() - t0
+    checkpoint("profiles", "built")
 
     aliases_through = state.get("aliases_through")
     if write_store:
@@ -164,16 +204,20 @@ def build_profiles(
         since = None if full else aliases_through
         report.aliases, aliases_through = _update_store(ws, removed, since)
         report.seconds["store"] = time.perf_counter() - t0
+        checkpoint("profiles", "store")
         if removed:
             _forget_online(ws, removed)
-    lake.write_text(
-        lake.path(*STATE_FILE),
-        json.dumps(
-            {"partitions": partitions, "run_id": run_id, "as_of": when.isoformat(), "thresholds": thresholds,
-             "engagement_formula": ENGAGEMENT_FORMULA, "aliases_through": aliases_through},
-        ),
+            checkpoint("profiles", "online")
+    _write_state(
+        lake,
+        STATE_FILE,
+        {"partitions": partitions, "run_id": run_id, "as_of": when.isoformat(), "thresholds": thresholds,
+         "engagement_formula": ENGAGEMENT_FORMULA, "aliases_through": aliases_through},
     )  # fmt: skip
+    checkpoint("profiles", "state")  # the run is done: its running file only says so
+    lake.rm(lake.path(*RUNNING_FILE))
     lake.rm(lake.path("profiles", "_staging"), recursive=True)
+    checkpoint("profiles", "cleaned")
     log.info(
         "profiles: %d customers, %d rebuilt, %d removed", report.customers, report.rebuilt, report.removed
     )

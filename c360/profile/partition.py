@@ -149,6 +149,12 @@ def finish_partition(
             encoded = encoded_profiles(built)
             for i in range(0, len(encoded), UPSERT_BATCH):
                 upsert(encoded[i : i + UPSERT_BATCH])
+    # Feature rows before the profile file: the file is what marks these customers done (a run killed
+    # after it and resumed finds them unchanged), so everything else of theirs is written first.
+    if len(built):
+        for view, frame in feature_frames(built).items():
+            path = lake.path("features", view, f"part-{part:05d}-{run_id}.parquet")
+            lake.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     previous = read_previous(lake, part)
     if previous is not None:
         kept = previous[~previous["customer_id"].isin(set(built["customer_id"]) | removed)]
@@ -160,8 +166,4 @@ def finish_partition(
             merged.sort_values("customer_id").reset_index(drop=True), preserve_index=False
         )
         lake.write_table(table, profile_path(lake, part))
-    if len(built):
-        for view, frame in feature_frames(built).items():
-            path = lake.path("features", view, f"part-{part:05d}-{run_id}.parquet")
-            lake.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     return pd.DataFrame({"customer_id": built["customer_id"].to_numpy() if len(built) else [], "part": part})

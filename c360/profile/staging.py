@@ -18,7 +18,9 @@ import pyarrow.parquet as pq
 
 from c360.identity.golden import GOLDEN_FIELDS, LIST_FIELDS
 from c360.identity.store import IdentityStore
+from c360.identity.suppressed import Suppressed
 from c360.io.lake import Lake
+from c360.privacy.suppression import IDENTIFIER_KINDS, RECORD, record_value
 from c360.sources.layout import read_standardized
 
 INPUTS = ("golden", "transaction", "interaction", "consent")
@@ -87,6 +89,37 @@ def _golden(store: IdentityStore) -> pa.Table:
     return table.select([c for c in cols if c in table.column_names])
 
 
+def suppressed_customers(lake: Lake, id_map: pa.Table, golden: pa.Table) -> pa.Array:
+    """Customer ids of suppressed people: the id itself, one of its records, or an identifier on the list.
+
+    The lake may still hold them (an erasure killed midway, or one that has not reached identity yet);
+    leaving them out of every input means no profile, feature row or store document is built for them, and
+    a profile built before is removed by the run like any customer that is gone.
+    """
+    check = Suppressed.load(lake).check
+    if not check:
+        return pa.array([], pa.string())
+    lst = check.lst
+    ids = golden["customer_id"]
+    gone = lst.mask("customer_id", ids)
+    for kind in IDENTIFIER_KINDS:
+        if kind in golden.column_names:
+            gone |= lst.mask(kind, golden[kind])
+    for column, kind in LIST_FIELDS.items():
+        if column in golden.column_names:
+            values = golden[column].combine_chunks()
+            hit = lst.mask(kind, pc.list_flatten(values))
+            rows = pc.list_parent_indices(values).to_numpy(zero_copy_only=False)
+            gone[np.unique(rows[hit])] = True
+    records = [
+        record_value(s, r)
+        for s, r in zip(id_map["source"].to_pylist(), id_map["source_record_id"].to_pylist(), strict=True)
+    ]
+    by_record = id_map["customer_id"].filter(pa.array(lst.mask(RECORD, records)))
+    by_value = ids.filter(pa.array(gone)).combine_chunks()
+    return pc.unique(pa.concat_arrays([by_value, by_record.combine_chunks()]))
+
+
 def _write_parts(lake: Lake, name: str, table: pa.Table, partitions: int) -> None:
     parts = partition_of(table["customer_id"].to_numpy(zero_copy_only=False), partitions)
     order = np.argsort(parts, kind="stable")
@@ -110,6 +143,11 @@ def stage_inputs(lake: Lake, partitions: int) -> dict[str, int]:
     aliases = aliases if aliases is not None else pd.DataFrame(columns=["alias_id", "customer_id"])
     counts: dict[str, int] = {}
     golden = _golden(store)
+    erased = suppressed_customers(lake, id_map, golden)
+    if len(erased):  # an erasure not finished yet (or killed midway): they get no profile, no feature row
+        id_map = id_map.filter(pc.invert(pc.is_in(id_map["customer_id"], value_set=erased)))
+        golden = golden.filter(pc.invert(pc.is_in(golden["customer_id"], value_set=erased)))
+    counts["suppressed"] = len(erased)
     _write_parts(lake, "golden", golden, partitions)
     counts["golden"] = golden.num_rows
     for record in ("transaction", "interaction", "consent"):
