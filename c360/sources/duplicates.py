@@ -51,7 +51,7 @@ def deduplicate(
     if n < 2:
         return Deduplicated(std, [], 0)
     ids = std.column("source_record_id")
-    if pc.count_distinct(ids).as_py() == n:  # the common case: one pass, nothing to do
+    if len(pc.unique(ids)) == n:  # the common case: one hash pass, nothing to do
         return Deduplicated(std, [], 0)
     counts = pc.value_counts(ids)
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))

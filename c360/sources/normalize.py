@@ -125,6 +125,8 @@ def _suspect_rows(arr: pa.Array) -> np.ndarray:
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if not len(data) or (data.min() >= 0x20 and data.max() < 0x7F):  # printable ASCII: two fast reductions
+        return np.zeros(0, dtype=np.int64)
     pos = np.flatnonzero(_SUSPECT_BYTES[data])
     if not len(pos):
         return np.zeros(0, dtype=np.int64)
