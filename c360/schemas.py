@@ -159,7 +159,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("file_set", pa.string()),
         pa.field("file", pa.string()),  # path relative to the lake root
         pa.field("row", pa.int64()),  # 1-based data row (header excluded); the line number for jsonl
-        pa.field("field", pa.string()),  # canonical field at fault; null for malformed_row
+        pa.field("field", pa.string()),  # canonical field at fault; null for malformed_row and row_too_large
         pa.field("reason", pa.string()),  # one of QUARANTINE_REASONS
         pa.field("message", pa.string()),  # for people: what was wrong, without the value when it is PII
         pa.field("action", pa.string()),  # "row_rejected" or "field_nulled" (the row was kept)
