@@ -30,8 +30,9 @@ IGNORED: dict[str, str] = {
     "run_id": "names the run that wrote a table or state file; a resumed stage is a second run",
     "json.runs": "erasure audit: how many runs an erasure took, 2 when it was resumed, by design",
     "seconds": "wall time of a run or of one of its steps",
-    "json.at": "erasure audit: when the record was written (wall clock)",
+    "at": "identity changes and the erasure audit: when the run recorded it (wall clock)",
     "json.id": "erasure audit: the erasure's id, a wall-clock stamp and a random suffix",
+    "erasure_id": "suppression list: the id (as above) of the erasure that added the hash",
     "added_at": "suppression list: when an erasure added the hash (wall clock)",
     "fingerprint.version": "ingest watermark: a raw file's mtime, set by an erasure's rewrite (wall clock)",
     "first_seen": "identity clusters: the wall-clock time of the run that first saw the customer",
@@ -44,7 +45,7 @@ two uninterrupted runs; keep it short."""
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 RUN_STAMP = re.compile(r"\d{8}T\d{6}\d*Z?")
-RANDOM_ID = re.compile(r"(?<![0-9a-z])[0-9a-f]{12,}(?![0-9a-z])|[0-9a-f]{8}-[0-9a-f-]{27}")
+RANDOM_ID = re.compile(r"(?<![0-9a-z])[0-9a-f]{8,}(?![0-9a-z])|[0-9a-f]{8}-[0-9a-f-]{27}")
 IDENTITY_PARTED = {
     "identity/state/records": "records",
     "identity/state/prepared": "prepared",
