@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from c360.errors import C360Error
-from c360.features.store import ensure_own_registry, open_feature_store
+from c360.features.store import open_feature_store
 from c360.workspace import Workspace
 
 
@@ -48,8 +48,8 @@ def _rows_between(ws: Workspace, view: str, start: datetime | None, end: datetim
 def materialize(ws: Workspace, end: datetime | None = None) -> MaterializeReport:
     """Incrementally materialize every view with rows in the lake; returns rows loaded and time taken."""
     end = (end or datetime.now(UTC)).astimezone(UTC)
-    # A copied or moved workspace: its registry still reads the original's lake; re-applied here first.
-    ensure_own_registry(ws)
+    # A copied or moved workspace's registry is re-applied first (open_feature_store): it would read the
+    # original's lake.
     store = open_feature_store(ws)
     views = store.list_feature_views()
     if not views:

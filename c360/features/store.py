@@ -150,9 +150,14 @@ def repo_config(ws: Workspace) -> Any:
 
 
 def open_feature_store(ws: Workspace) -> Any:
-    """A FeatureStore on this workspace's registry and online store (for reads, materialize, push)."""
+    """A FeatureStore on this workspace's registry and online store (for reads, materialize, push).
+
+    A registry copied from another location is re-applied first (once): its FileSources would otherwise
+    read the original's lake (training sets, materialize).
+    """
     from feast import FeatureStore
 
+    ensure_own_registry(ws)
     config = repo_config(ws)
     ws.resolve_path(ws.settings.stores.feast.registry_path).parent.mkdir(parents=True, exist_ok=True)
     return FeatureStore(repo_path=str(config.repo_path), config=config)
