@@ -76,12 +76,14 @@ class IdentityStore:
         self.journal = RunJournal(lake)
 
     def path(self, name: str) -> str:
-        return self.lake.path("identity", _FILE.get(name, name))
+        """The file of a one-file table; while a killed run's commit is unfinished, the file that replaces
+        it (so an erasure scrubs what will be current, see journal.py)."""
+        return self.journal.source(self.lake.path("identity", _FILE.get(name, name)))
 
     def exists(self, name: str) -> bool:
         if name in PARTED:
             return bool(self._parts(name))
-        return self.lake.fs.exists(self.journal.source(self.path(name)))
+        return self.lake.fs.exists(self.path(name))
 
     def _folder(self, name: str) -> str:
         return f"identity/{PARTED[name][0]}"
@@ -141,7 +143,7 @@ class IdentityStore:
             return snapshot_frame(table) if name in ("records", "prepared") else table.to_pandas()
         if not self.exists(name):
             return None
-        return typed(name, self.lake.read_table(self.journal.source(self.path(name)))).to_pandas()
+        return typed(name, self.lake.read_table(self.path(name))).to_pandas()
 
     def append(
         self, name: str, df: pd.DataFrame | pa.Table, run_id: str, drop: pa.Array | None = None
@@ -183,7 +185,7 @@ class IdentityStore:
             return None
         if name in PARTED:
             return self._read_parted(name, columns, sort)
-        return typed(name, self.lake.read_table(self.journal.source(self.path(name)), columns=columns))
+        return typed(name, self.lake.read_table(self.path(name), columns=columns))
 
     def columns(self, name: str) -> list[str]:
         """The column names of a stored table (empty when it does not exist)."""
