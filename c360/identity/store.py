@@ -16,6 +16,10 @@ run adds a part with the rows it recomputed and, where rows go away, `drop-<run>
 whose earlier rows it replaces (a customer merged into another, the links of a component clustered again).
 For a key, the latest part holding it or dropping it wins. So a 1% run writes what it changed, not a million
 rows; past `MAX_PARTS` parts a table is compacted into one.
+
+A resolve run writes through the store's journal (`c360.identity.journal`): its files become visible at its
+commit, and a run killed before is rolled back by the next. Empty or all-null columns keep their declared
+types (`c360.identity.schemas`).
 """
 
 from __future__ import annotations
