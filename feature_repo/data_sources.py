@@ -33,8 +33,8 @@ support_sentiment_source = lake_source(
 )
 ml_scores_source = lake_source("ml_scores", "Batch model scores written back by the models stage.")
 
-# Real-time signals arrive through POST /v1/events and are pushed online within the request; the batch source
-# keeps their history for training sets.
+# Real-time signals: a push source for a writer that pushes them online as they happen (none in c360 yet);
+# the batch source keeps their history for training sets.
 realtime_signals_push = PushSource(
     name="realtime_signals_push",
     batch_source=lake_source("realtime_signals", "Session and cart signals from accepted real-time events."),
