@@ -229,6 +229,21 @@ class Harness:
         shutil.copytree(base, dest, symlinks=True)
         return dest
 
+    def fresh(self, base: Path) -> Path:
+        """A copy of `base` at the one path every run of a stage uses. Feast 0.67 keeps the workspace's
+        absolute path in its registry (and the apply digest), which a copy adopts on its first run; at one
+        path, a resumed run and an uninterrupted one can be compared file for file."""
+        return self.copy(base, "ws")
+
+    def put_aside(self, ws: Path, name: str, keep: bool) -> None:
+        """Keep a finished run's workspace as `name` (a reference, a failure), or delete it."""
+        dest = self.workdir / name
+        shutil.rmtree(dest, ignore_errors=True)
+        if keep:
+            ws.rename(dest)
+        else:
+            shutil.rmtree(ws, ignore_errors=True)
+
 
 def stage_args(stage: str, ws: Path, customer: str | None) -> list[str]:
     if stage == "erase":
@@ -304,26 +319,30 @@ def run_stage(
     customer, needles = person(base, h.seed) if stage == "erase" else (None, [])
     if needles and not scan(base, needles, SCAN_EXCLUDED):
         raise RuntimeError(f"{customer} is not visible before the erasure: the scan would prove nothing")
-    ref = h.copy(base, f"{stage}-reference")
+    ws = h.fresh(base)
     log = h.workdir / f"{stage}-boundaries.log"
-    proc = h.c360(stage_args(stage, ref, customer), f"{stage}-reference", {LOG_ENV: str(log)})
+    proc = h.c360(stage_args(stage, ws, customer), f"{stage}-reference", {LOG_ENV: str(log)})
     boundaries = [b.split(":", 1)[1] for b in boundaries_seen(str(log)) if b.startswith(f"{stage}:")]
-    expected = snapshot(ref)
+    expected = snapshot(ws)
+    traces = len(scan(ws, needles, SCAN_EXCLUDED)) if needles else None
+    h.put_aside(ws, f"{stage}-reference", keep=True)
     # The control: a second uninterrupted run must equal the first, or no comparison below means anything.
-    control = h.copy(base, f"{stage}-control")
-    again = h.c360(stage_args(stage, control, customer), f"{stage}-control")
-    diffs = differences(expected, snapshot(control))
+    ws = h.fresh(base)
+    again = h.c360(stage_args(stage, ws, customer), f"{stage}-control")
+    diffs = differences(expected, snapshot(ws))
     for name, p in (("uninterrupted run", proc), ("second uninterrupted run", again)):
         if p.returncode != 0:
             diffs.insert(0, f"{name} failed ({p.returncode}): {p.tail}")
-    traces = len(scan(control, needles, SCAN_EXCLUDED)) if needles else None
+    if needles:
+        traces = (traces or 0) + len(scan(ws, needles, SCAN_EXCLUDED))
     ok = proc.returncode == 0 and again.returncode == 0
     rows = [_row(stage, "(uninterrupted x2)", None, ok, traces, diffs, time.perf_counter() - t0)]
+    h.put_aside(ws, f"{stage}-control", keep=not rows[0].ok)
     verdict = "equal" if rows[0].ok else f"DIFFER: {rows[0].difference}"
     console.print(f"{stage}: {len(boundaries)} boundaries {boundaries}; two uninterrupted runs {verdict}")
     for step in choose(boundaries):
         t1 = time.perf_counter()
-        ws = h.copy(base, f"{stage}-{step}")
+        ws = h.fresh(base)
         args = stage_args(stage, ws, customer)
         first = h.c360(args, f"{stage}-{step}-killed", {KILL_ENV: f"{stage}:{step}"})
         again = h.c360(args, f"{stage}-{step}-rerun")
@@ -334,8 +353,7 @@ def run_stage(
         rows.append(_row(stage, step, first.returncode == KILLED, again.returncode == 0, found, diffs,
                          time.perf_counter() - t1))  # fmt: skip
         console.print(f"  {step}: {'ok' if rows[-1].ok else 'FAILED'} in {rows[-1].seconds:.0f}s")
-        if rows[-1].ok:  # a failed scenario's workspace stays (with a kept --workdir) to be looked at
-            shutil.rmtree(ws, ignore_errors=True)
+        h.put_aside(ws, f"{stage}-{step}", keep=not rows[-1].ok)  # a failure stays to be looked at
     return boundaries, rows
 
 

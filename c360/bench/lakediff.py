@@ -35,6 +35,11 @@ IGNORED: dict[str, str] = {
     "erasure_id": "suppression list: the id (as above) of the erasure that added the hash",
     "added_at": "suppression list: when an erasure added the hash (wall clock)",
     "fingerprint.version": "ingest watermark: a raw file's mtime, set by an erasure's rewrite (wall clock)",
+    "lastUpdated": "Feast registry: when apply last wrote it (a copied workspace's first run re-applies it)",
+    "lastUpdatedTimestamp": "Feast registry: when apply last wrote an object",
+    "createdTimestamp": "Feast registry: when apply recorded a feature view version",
+    "versionId": "Feast registry: a random id per apply and per recorded feature view version",
+    "featureViewProto": "Feast registry: a recorded version's serialized feature view, timestamps inside",
     "first_seen": "identity clusters: the wall-clock time of the run that first saw the customer",
     "updated_at": "identity clusters: the wall-clock time of the run that last changed the customer",
 }
@@ -43,6 +48,7 @@ IGNORED: dict[str, str] = {
 two uninterrupted runs; keep it short."""
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+FEAST_REGISTRY = "registry.db"
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 RUN_STAMP = re.compile(r"\d{8}T\d{6}\d*Z?")
 RANDOM_ID = re.compile(r"(?<![0-9a-z])[0-9a-f]{8,}(?![0-9a-z])|[0-9a-f]{8}-[0-9a-f-]{27}")
@@ -90,6 +96,16 @@ def _schema(schema: pa.Schema) -> str:
     return ", ".join(f"{f.name}:{f.type}" for f in schema if f.name not in IGNORED)
 
 
+def _feast_registry(data: bytes) -> dict[str, Any]:
+    """A Feast file registry (a protobuf) as a document, so its apply timestamps can be left out."""
+    from feast.protos.feast.core.Registry_pb2 import Registry
+    from google.protobuf.json_format import MessageToDict
+
+    registry = Registry()
+    registry.ParseFromString(data)
+    return MessageToDict(registry)
+
+
 def normalized_name(name: str) -> str:
     """A file name without what differs between runs: run stamps and random ids."""
     return RANDOM_ID.sub("<id>", RUN_STAMP.sub("<run>", name))
@@ -135,6 +151,9 @@ def snapshot(root: Path) -> Snapshot:
                 parquet.setdefault(folder, []).append(pq.read_table(path))
             elif data.startswith(SQLITE_MAGIC):
                 tables.update(_sqlite_tables(path, str(rel)))
+            elif path.name == FEAST_REGISTRY:
+                doc = {"file": path.name, "json": _feast_registry(data)}
+                files.setdefault(folder, []).append(doc)
             elif path.suffix == ".json":
                 doc = {"file": normalized_name(path.name), "json": json.loads(data)}
                 files.setdefault(folder, []).append(doc)
