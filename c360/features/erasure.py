@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from c360.io.outages import online_store_call
 from c360.privacy.rewrite import StoreCounts, wipe_sqlite
 from c360.privacy.subject import FunctionStep, Subject
 from c360.workspace import Workspace
@@ -39,7 +40,8 @@ def erase_from_feast_online(ws: Workspace, subject: Subject) -> StoreCounts:
             return counts
         conn = online._get_conn(store.config)
         conn.execute("PRAGMA secure_delete=ON")
-    counts.keys = delete_online_entities(store, sorted(subject.customer_ids))
+    with online_store_call(ws.settings):
+        counts.keys = delete_online_entities(store, sorted(subject.customer_ids))
     if conn is not None:
         wipe_sqlite(conn, counts)
     return counts

@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 
 from c360.errors import C360Error
 from c360.features.store import open_feature_store
+from c360.io.outages import online_store_call
 from c360.workspace import Workspace
 
 
@@ -68,7 +69,8 @@ def materialize(ws: Workspace, end: datetime | None = None) -> MaterializeReport
     if not names:
         return report
     t0 = time.perf_counter()
-    store.materialize_incremental(end_date=end, feature_views=names)
+    with online_store_call(ws.settings):
+        store.materialize_incremental(end_date=end, feature_views=names)
     report.seconds = time.perf_counter() - t0
     report.rows = sum(report.views.values())
     return report

@@ -137,7 +137,11 @@ def erase_from_identity(store: IdentityStore, subject: Subject) -> StoreCounts:
 
 
 def erase_identity_graph(ws: Workspace, subject: Subject) -> StoreCounts:
-    return erase_from_identity(IdentityStore(ws.lake), subject)
+    """A resolve killed mid-run is rolled back or finished first (its journal), so the files scrubbed are the
+    ones every later reader sees, and none of the killed run's hidden files is left holding the person."""
+    store = IdentityStore(ws.lake)
+    store.journal.recover()
+    return erase_from_identity(store, subject)
 
 
 def forget_in_index(index: IdentityIndex, subject: Subject) -> int:

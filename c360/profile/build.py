@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from c360.faults import checkpoint
 from c360.identity.store import IdentityStore
 from c360.io.lake import Lake
+from c360.io.outages import online_store_call
 from c360.profile.aggregates import ENGAGEMENT_FORMULA, rfm_thresholds
 from c360.profile.partition import aggregate_partition, finish_partition
 from c360.profile.staging import stage_inputs
@@ -259,7 +260,8 @@ def _forget_online(ws: Workspace, removed: set[str]) -> None:
     ):
         return
     store = open_feature_store(ws)
-    delete_online_entities(store, sorted(removed))
+    with online_store_call(ws.settings):
+        delete_online_entities(store, sorted(removed))
 
 
 def read_profiles(lake: Lake, columns: list[str] | None = None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from c360.io.outages import online_store_call
 from c360.privacy.consent import (
     ConsentRecord,
     apply_record,
@@ -96,5 +97,6 @@ def _push(ws: Workspace, cid: str, consent: dict[str, Any], ts: datetime, featur
         if feast.registry == "file" and not ws.resolve_path(feast.registry_path).exists():
             return False
         feature_store = open_feature_store(ws)
-    feature_store.push(PUSH_SOURCE, consent_feature_row(cid, consent, ts), to=PushMode.ONLINE)
+    with online_store_call(ws.settings):
+        feature_store.push(PUSH_SOURCE, consent_feature_row(cid, consent, ts), to=PushMode.ONLINE)
     return True
