@@ -262,8 +262,8 @@ def person(ws_root: Path, seed: int) -> tuple[str, list[str]]:
 
     Read before the erasure from the identity tables: the customer id, source record ids and record keys,
     each identifier of their records (and a phone's digits), and the hashed index keys of their profile.
-    A value any other customer's records also hold (a shared household phone) or contain is left out: it
-    rightly stays, and would read as a trace.
+    A value any other customer's records also hold (a shared household phone) or contain, or the config
+    names (a block-listed placeholder), is left out: it rightly stays, and would read as a trace.
     """
     import random
 
@@ -286,7 +286,9 @@ def person(ws_root: Path, seed: int) -> tuple[str, list[str]]:
     values |= {"".join(c for c in v if c.isdigit()) for v in records.loc[is_mine, "phone"].dropna()}
     values |= set(mine["source_record_id"]) | set(mine["record_key"])
     others = records.loc[~is_mine, list(IDENTIFIER_FIELDS)].astype("string").fillna("").to_numpy().ravel()
-    theirs = "\n".join([*others, *frame.loc[frame["customer_id"] != customer, "source_record_id"]]).casefold()
+    config = (ws_root / "c360.yaml").read_text(encoding="utf-8")  # block-listed placeholders (none@none.com)
+    theirs = "\n".join([*others, *frame.loc[frame["customer_id"] != customer, "source_record_id"], config])
+    theirs = theirs.casefold()
     needles = sorted(v for v in values if len(v) >= 6 and v.casefold() not in theirs)
     try:
         with open_profile_store(ws) as profiles:
