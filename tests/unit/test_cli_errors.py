@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -135,14 +134,6 @@ def test_ctrl_c_is_one_line_and_exit_130(ws):
 # ------------------------------------------------------------------ stores and lake down
 
 
-def _redis_answers() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 def test_redis_profile_store_down_names_it_without_the_password(ws):
     env = {
         "C360_STORES__PROFILE__BACKEND": "redis",
@@ -155,7 +146,6 @@ def test_redis_profile_store_down_names_it_without_the_password(ws):
     assert PASSWORD not in r.stderr + r.stdout
 
 
-@pytest.mark.skipif(not _redis_answers(), reason="needs the Redis server on 127.0.0.1:6379")
 def test_redis_refusing_the_password_names_it_without_the_password(ws):
     env = {
         "C360_STORES__PROFILE__BACKEND": "redis",
