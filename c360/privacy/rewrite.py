@@ -99,6 +99,18 @@ def replace_bytes(lake: Lake, path: str, data: bytes) -> None:
     lake.fs.mv(tmp, path)
 
 
+def replace_rows(
+    lake: Lake, path: str, data: bytes, new: bytes, removed: int, counts: StoreCounts
+) -> StoreCounts:
+    """Put `new` (the file without `removed` rows) in place of `data` and count the rewrite in `counts`."""
+    replace_bytes(lake, path, new)
+    counts.rows = removed
+    counts.files_rewritten = 1
+    counts.bytes_rewritten = len(new)
+    counts.bytes_removed = len(data) - len(new)
+    return counts
+
+
 def replace_table(lake: Lake, path: str, table: pa.Table) -> None:
     tmp = tmp_path(path)
     lake.write_table(table, tmp)
@@ -261,12 +273,7 @@ def drop_lines_as_bytes(
     if not removed:
         return counts
     new = b"".join(kept)
-    replace_bytes(lake, path, new)
-    counts.rows = removed
-    counts.files_rewritten = 1
-    counts.bytes_rewritten = len(new)
-    counts.bytes_removed = len(data) - len(new)
-    return counts
+    return replace_rows(lake, path, data, new, removed, counts)
 
 
 def filter_lines(
@@ -292,12 +299,7 @@ def filter_lines(
     if not removed:
         return counts
     new = "".join(kept).encode(encoding)
-    replace_bytes(lake, path, new)
-    counts.rows = removed
-    counts.files_rewritten = 1
-    counts.bytes_rewritten = len(new)
-    counts.bytes_removed = len(data) - len(new)
-    return counts
+    return replace_rows(lake, path, data, new, removed, counts)
 
 
 # --------------------------------------------------------------------------------------------- SQLite

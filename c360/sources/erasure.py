@@ -33,7 +33,7 @@ from c360.privacy.rewrite import (
     filter_lines,
     filter_parquet,
     filter_parquet_files,
-    replace_bytes,
+    replace_rows,
 )
 from c360.privacy.subject import FunctionStep, Subject
 from c360.schemas import RECORD_TYPES
@@ -101,12 +101,7 @@ def rewrite_csv(lake: Lake, path: str, fs: FileSetSettings, column: str, ids: se
     if not removed:
         return counts
     new = "".join(out).encode(fs.csv.encoding)
-    replace_bytes(lake, path, new)
-    counts.rows = removed
-    counts.files_rewritten = 1
-    counts.bytes_rewritten = len(new)
-    counts.bytes_removed = len(data) - len(new)
-    return counts
+    return replace_rows(lake, path, data, new, removed, counts)
 
 
 def rewrite_jsonl(lake: Lake, path: str, fs: FileSetSettings, column: str, ids: set[str]) -> StoreCounts:
