@@ -340,7 +340,7 @@ def run_stage(
     ok = proc.returncode == 0 and again.returncode == 0
     rows = [_row(stage, "(uninterrupted x2)", None, ok, traces, diffs, time.perf_counter() - t0)]
     h.put_aside(ws, f"{stage}-control", keep=not rows[0].ok)
-    verdict = "equal" if rows[0].ok else f"DIFFER: {rows[0].difference}"
+    verdict = "equal" if rows[0].lake_equal else f"DIFFER: {rows[0].difference}"
     console.print(f"{stage}: {len(boundaries)} boundaries {boundaries}; two uninterrupted runs {verdict}")
     for step in choose(boundaries):
         t1 = time.perf_counter()
