@@ -5,14 +5,15 @@ run again ends exactly where an uninterrupted run ends. For each stage this modu
 
 1. builds one small demo workspace through the CLI and copies it per scenario, so every run starts equal;
 2. runs the stage uninterrupted in a copy with `C360_CHECKPOINT_LOG` set: the boundaries it crosses (found,
-   never listed by hand, so new `checkpoint()` calls are picked up) and the reference workspace;
+   never listed by hand, so new `checkpoint()` calls are picked up) and the reference workspace; then once
+   more, the control: two uninterrupted runs must compare equal, or no comparison below means anything;
 3. per boundary, in a fresh copy: the stage with `C360_KILL_AT=stage:step` (it must die by SIGKILL), then the
    same command again (it must succeed);
 4. compares the copy with the reference (`lakediff`), and for an erasure scans every file for the person.
 
 Each run is a child process in its own session; its process group is killed afterwards, so nothing a
 killed driver started (a local Ray) outlives the scenario. The stages join one Ray cluster started here
-(`SharedRay`), since starting Ray is most of a small run's time; its address file lives in its own temp dir,
+(`shared_ray`), since starting Ray is most of a small run's time; its address file lives in its own temp dir,
 so other `ray.init()` calls on the machine never find it. Boundaries in code that runs inside Ray tasks are
 not seen that way (the cluster's workers do not carry the driver's environment): driver-side boundaries are
 the ones a process kill can hit.
