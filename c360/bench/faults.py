@@ -115,7 +115,9 @@ def run_child(cmd: list[str], env: dict[str, str], log: Path, timeout: float = R
     """One command in its own session, output to `log`; its process group is killed afterwards."""
     t0 = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=log.parent, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )  # cwd: `python -c` puts it first on sys.path, so a checkout there would shadow the installed c360
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -371,7 +373,7 @@ def run(
 ) -> tuple[dict[str, list[str]], list[FaultRow]]:
     """Every stage killed at every boundary (or a sample); (boundaries per stage, rows). Prints the table."""
     console = console or Console()
-    root = workdir or Path(tempfile.mkdtemp(prefix="c360-faults-"))
+    root = (workdir or Path(tempfile.mkdtemp(prefix="c360-faults-"))).resolve()  # children run elsewhere
     root.mkdir(parents=True, exist_ok=True)
     choose = pick_sample if sample else list
     found: dict[str, list[str]] = {}
