@@ -292,8 +292,8 @@ class _Greedy:
             if any((i, 1 - s) in tb for i, s in ta):
                 return "do_not_link"
             va, vb = self.values[ra], self.values[rb]
-            for f in va.keys() & vb.keys():
-                if not self._compatible(f, va[f], vb[f]):
+            for f in va:  # dict order, not a set's: the reason recorded must not depend on the hash seed
+                if f in vb and not self._compatible(f, va[f], vb[f]):
                     return f"conflict:{f}"
         if self.size[ra] < self.size[rb]:
             ra, rb = rb, ra
