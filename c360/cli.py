@@ -18,6 +18,7 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from c360.errors import C360Error, ValidationError
+from c360.io.lease import workspace_lease  # light: the lake is imported only once a lease is taken
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ EXIT_CODES = {
     3: "not found: the customer, file or table asked for does not exist",
     4: "a store or the lake is unavailable: check the endpoint the message names",
     5: "ingest or data error: a whole file could not be read, or nothing could be ingested",
+    6: "busy: another command holds the workspace lease (the message names it); wait, or pass --wait",
     130: "interrupted (Ctrl-C)",
 }
 INTERNAL, INTERRUPTED = 1, 130
@@ -49,6 +51,7 @@ _verbose = False
 _loaded: list[Workspace] = []  # the workspace a command opened, so an outage found late can name its endpoint
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
+WaitOpt = Annotated[float, typer.Option(help="Seconds to wait while another command holds the workspace.")]
 
 
 @app.callback()
@@ -105,13 +108,14 @@ def demo_data(
 def ingest(
     workspace: WorkspaceOpt = Path("."),
     source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable).")] = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Load new raw files into standardized/, quarantining bad rows with the reason."""
     from c360.sources.ingest import ingest as run_ingest
     from c360.sources.ingest import print_summary
 
-    ws = _workspace(workspace)
-    report = run_ingest(ws, sources=source, progress=True)
+    with workspace_lease(_workspace(workspace), "c360 ingest", wait) as ws:
+        report = run_ingest(ws, sources=source, progress=True)
     print_summary(report, console)
     if report.rows_accepted == 0 and report.failed_files:
         raise typer.Exit(5)  # EXIT_CODES: nothing could be ingested
@@ -122,15 +126,16 @@ def resolve(
     workspace: WorkspaceOpt = Path("."),
     full: Annotated[bool, typer.Option(help="Re-score every record, not only new ones.")] = False,
     retrain: Annotated[bool, typer.Option(help="Re-estimate the matching model (m/u by EM) first.")] = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Resolve identities: standardized/identity -> identity/ (links, clusters, ids, golden records)."""
     from c360.identity.resolve import print_report
     from c360.identity.resolve import resolve as run_resolve
     from c360.pipeline import finish_open_erasures
 
-    ws = _workspace(workspace)
-    finish_open_erasures(ws, console)  # an open erasure finishes before the graph can rebuild the person
-    report = run_resolve(ws, full=full, progress=True, retrain=retrain)
+    with workspace_lease(_workspace(workspace), "c360 resolve", wait) as ws:
+        finish_open_erasures(ws, console)  # an open erasure finishes before the graph can rebuild the person
+        report = run_resolve(ws, full=full, progress=True, retrain=retrain)
     print_report(report, console)
 
 
@@ -206,6 +211,7 @@ def erase(
         bool, typer.Option("--resume", help="Finish every erasure an interrupted run left open.")
     ] = False,
     workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Right to be forgotten: remove customers from every file and store, suppress their identifiers."""
     from c360.erasure_plan import erase_or_resume
@@ -221,7 +227,9 @@ def erase(
         raise ValidationError(
             "name the customers to erase: c360 erase ID [ID ...] or --from-file PATH (or --resume)"
         )
-    reports = erase_or_resume(_workspace(workspace), ids, reason=reason, note=note, resume_all=resume)
+    # exclusive: a run holding the workspace finishes first, and none starts until the erasure is done
+    with workspace_lease(_workspace(workspace), "c360 erase", wait) as ws:
+        reports = erase_or_resume(ws, ids, reason=reason, note=note, resume_all=resume)
     if not reports:
         console.print("no interrupted erasure to finish")
     for r in reports:
@@ -235,11 +243,12 @@ def erase(
 
 
 @app.command()
-def retention(workspace: WorkspaceOpt = Path(".")) -> None:
+def retention(workspace: WorkspaceOpt = Path("."), wait: WaitOpt = 0.0) -> None:
     """Drop rows older than privacy.retention_days from standardized/ and events/."""
     from c360.privacy.retention import run_retention
 
-    report = run_retention(_workspace(workspace))
+    with workspace_lease(_workspace(workspace), "c360 retention", wait) as ws:
+        report = run_retention(ws)
     console.print(f"retention: {report.rows} row(s) past their limit removed")
 
 
@@ -249,14 +258,15 @@ def profiles(
     full: Annotated[
         bool, typer.Option(help="Rebuild every customer, not only those whose inputs changed.")
     ] = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Build unified profiles: profiles/ in the lake, features/<view>/ for Feast, the profile store."""
     from c360.pipeline import finish_open_erasures
     from c360.profile.build import build_profiles, print_report
 
-    ws = _workspace(workspace)
-    finish_open_erasures(ws, console)  # an open erasure finishes before profiles can rebuild the person
-    print_report(build_profiles(ws, full=full, progress=True), console)
+    with workspace_lease(_workspace(workspace), "c360 profiles", wait) as ws:
+        finish_open_erasures(ws, console)  # an open erasure finishes before profiles can rebuild the person
+        print_report(build_profiles(ws, full=full, progress=True), console)
 
 
 features_app = typer.Typer(help="The Feast feature store of the workspace.", no_args_is_help=True)
@@ -280,11 +290,12 @@ def features_apply(workspace: WorkspaceOpt = Path(".")) -> None:
 
 
 @features_app.command("materialize")
-def features_materialize(workspace: WorkspaceOpt = Path(".")) -> None:
+def features_materialize(workspace: WorkspaceOpt = Path("."), wait: WaitOpt = 0.0) -> None:
     """Load feature values written since the last run into the configured online store."""
     from c360.features.materialize import materialize
 
-    r = materialize(_workspace(workspace))
+    with workspace_lease(_workspace(workspace), "c360 features materialize", wait) as ws:
+        r = materialize(ws)
     console.print(
         f"materialized {r.rows:,} row(s) of {len(r.views)} view(s) up to {r.end} in {r.seconds:.1f}s"
     )
@@ -324,12 +335,13 @@ def profile_find(
 def run(
     workspace: WorkspaceOpt = Path("."),
     stage: Annotated[list[str] | None, typer.Option(help="Only these stages (repeatable).")] = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Run every pipeline stage in order (ingest, then the stages that build on it)."""
     from c360.pipeline import print_next_steps, run_pipeline
 
-    ws = _workspace(workspace)
-    run_pipeline(ws, console, only=stage)
+    with workspace_lease(_workspace(workspace), "c360 run", wait) as ws:  # once for all stages
+        run_pipeline(ws, console, only=stage)
     if not stage:
         print_next_steps(ws, console)
 

@@ -9,6 +9,7 @@ can tell what failed without parsing the message (the table is in `c360 --help`)
     3  not found: the customer, file or table asked for does not exist
     4  a store or the lake is unavailable: check the endpoint named in the message
     5  ingest or data: a whole file could not be read
+    6  busy: another command holds the workspace lease (c360.io.lease); wait, or pass --wait SECONDS
     130  interrupted (Ctrl-C)
 """
 
@@ -59,3 +60,13 @@ class IngestError(C360Error):
 
     status_code = 422
     exit_code = 5
+
+
+class LeaseHeldError(C360Error):
+    """Another command holds the workspace lease (or this one lost it); the message names the holder.
+
+    Its own exit code, so a scheduler can retry later instead of treating the run as failed.
+    """
+
+    status_code = 409
+    exit_code = 6

@@ -3,7 +3,7 @@
 A stage is a function `(workspace, console) -> None` that is incremental on its own: running the pipeline
 twice processes nothing the second time. Before any stage runs, an erasure left open by a killed process is
 finished (`finish_open_erasures`): otherwise resolve and profiles would rebuild the person from the tables
-the erasure had not reached yet.
+the erasure had not reached yet. The whole run holds the workspace lease, so no erasure starts midway.
 """
 
 from __future__ import annotations
@@ -96,13 +96,19 @@ def finish_open_erasures(ws: Workspace, console: Console) -> list[object]:
     return list(reports)
 
 
-def run_pipeline(ws: Workspace, console: Console, only: list[str] | None = None) -> None:
-    finish_open_erasures(ws, console)
-    for stage in STAGES:
-        if only and stage.name not in only:
-            continue
-        console.rule(f"[bold]{stage.name}[/bold]: {stage.purpose}")
-        stage.run(ws, console)
+def run_pipeline(ws: Workspace, console: Console, only: list[str] | None = None, wait_s: float = 0.0) -> None:
+    """Every stage under one workspace lease (`c360.io.lease`), taken once, so no other command (an erasure,
+    say) runs between two stages; re-entrant, so `c360 run`, which already holds it, does not wait on itself.
+    """
+    from c360.io.lease import workspace_lease
+
+    with workspace_lease(ws, "c360 run", wait_s):
+        finish_open_erasures(ws, console)
+        for stage in STAGES:
+            if only and stage.name not in only:
+                continue
+            console.rule(f"[bold]{stage.name}[/bold]: {stage.purpose}")
+            stage.run(ws, console)
 
 
 def print_next_steps(ws: Workspace, console: Console) -> None:
