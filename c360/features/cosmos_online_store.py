@@ -15,8 +15,14 @@ whose `id` is the feature view's name:
 
 So `online_read` is exactly one point read per entity and feature view (1 RU on the service), and deleting an
 entity (the right to be forgotten) touches one logical partition. Values are stored as serialized ValueProtos,
-which keeps every Feast type lossless. Writes are last-writer-wins per (entity, feature view), as in Feast's
-SQLite store; within one batch the row with the latest event timestamp wins.
+which keeps every Feast type lossless.
+
+Writes never go back in time, as in Feast's Redis store: a row whose event time is not newer than the stored
+document's is skipped, so a late materialization cannot overwrite a newer pushed value (a consent withdrawal).
+Within one batch the first row with an entity's latest event time wins. The stored event times are read with
+one query per `read_chunk` entities, not one point read per row; the write is then conditional (create when
+absent, replace only if the ETag read is unchanged), so two writers racing on one entity cannot interleave a
+read and a write. Cosmos DB has no conditional write on a document's field, hence the ETag.
 
 Feast 0.67's OnlineStore has no per-entity delete hook; `delete_entity_keys` is this store's own, used by
 c360's erase. `teardown` removes the project's container.
@@ -30,10 +36,11 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
+from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy, PartitionKey
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosHttpResponseError, CosmosResourceNotFoundError
 from feast import Entity, FeatureView, RepoConfig
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import compute_versioned_name
@@ -43,11 +50,13 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import FeastConfigBaseModel
 from pydantic import SecretStr, StrictBool, StrictInt, StrictStr
 
+from c360.errors import StoreUnavailableError
 from c360.io import cosmos as cx
 
 T = TypeVar("T")
 STORE_TYPE = "c360.features.cosmos_online_store.CosmosOnlineStore"
 PK_PATH = "/pk"
+NOT_FOUND, CONFLICT, PRECONDITION_FAILED = 404, 409, 412
 
 
 class CosmosOnlineStoreConfig(FeastConfigBaseModel):
@@ -68,6 +77,11 @@ class CosmosOnlineStoreConfig(FeastConfigBaseModel):
     throttle_retries: StrictInt = 5
     """Backoff rounds after the SDK's own 429 retries are exhausted."""
     sdk_throttle_retries: StrictInt = 9
+    read_chunk: StrictInt = 1000
+    """Entities per query when a batch write reads the stored event times (one array of partition keys,
+    about 66 KB per 1,000)."""
+    conflict_retries: StrictInt = 5
+    """Re-reads after a conditional write lost a race (HTTP 409 or 412) before giving up."""
 
 
 def entity_partition_key(entity_key: EntityKeyProto, serialization_version: int) -> str:
@@ -76,10 +90,33 @@ def entity_partition_key(entity_key: EntityKeyProto, serialization_version: int)
     return hashlib.sha256(raw).hexdigest()
 
 
+class _Stored(NamedTuple):
+    event_ts: datetime
+    etag: str
+
+
+def _utc(ts: datetime) -> datetime:
+    """Aware UTC; a naive time is taken as UTC (as Feast does)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
 def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    return (ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)).isoformat()
+    return None if ts is None else _utc(ts).isoformat()
+
+
+def _put(container: ContainerProxy, fv: str, doc: dict[str, Any], stored: _Stored | None) -> bool:
+    """Create the document if absent, else replace it if unchanged since read; False if that lost a race."""
+    try:
+        if stored is None:
+            container.create_item(doc)
+        else:
+            container.replace_item(fv, doc, etag=stored.etag, match_condition=MatchConditions.IfNotModified)
+        return True
+    except CosmosHttpResponseError as exc:
+        # 409: created meanwhile; 412: changed meanwhile; 404: deleted meanwhile. The caller reads again.
+        if exc.status_code in (CONFLICT, PRECONDITION_FAILED, NOT_FOUND):
+            return False
+        raise
 
 
 class CosmosOnlineStore(OnlineStore):
@@ -177,14 +214,20 @@ class CosmosOnlineStore(OnlineStore):
         data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
         progress: Callable[[int], Any] | None,
     ) -> None:
+        """Write each entity's newest row of the batch unless the stored row is as new or newer.
+
+        The stored event times come from one query per `read_chunk` entities; a row the store does not hold is
+        created (409 if another writer created it meanwhile), a stored one replaced only if its ETag is
+        unchanged (412 otherwise). Either conflict re-reads the stored row and decides again.
+        """
         container = self._container(config)
         fv = compute_versioned_name(table, config.registry.enable_online_feature_view_versioning)
         version = config.entity_key_serialization_version
         latest: dict[str, tuple[datetime, dict[str, Any]]] = {}
         for entity_key, values, event_ts, created_ts in data:
             pk = entity_partition_key(entity_key, version)
-            ts = event_ts.replace(tzinfo=UTC) if event_ts.tzinfo is None else event_ts.astimezone(UTC)
-            if pk in latest and latest[pk][0] > ts:
+            ts = _utc(event_ts)
+            if pk in latest and latest[pk][0] >= ts:  # as Redis: an equal or older row is skipped
                 continue
             doc = {
                 "id": fv,
@@ -197,13 +240,57 @@ class CosmosOnlineStore(OnlineStore):
             }
             latest[pk] = (ts, doc)
 
-        def write(doc: dict[str, Any]) -> None:
-            self._call(config, lambda: container.upsert_item(doc))
+        pks = list(latest)
+        size = max(1, self._cfg(config).read_chunk)
+        chunks = [pks[i : i + size] for i in range(0, len(pks), size)]
+        stored: dict[str, _Stored] = {}
+        for found in self._map(config, lambda chunk: self._stored(config, container, fv, chunk), chunks):
+            stored.update(found)
 
-        docs = [doc for _, doc in latest.values()]
-        self._map(config, write, docs)
+        def write(pk: str) -> None:
+            ts, doc = latest[pk]
+            self._write_if_newer(config, container, fv, ts, doc, stored.get(pk))
+
+        self._map(config, write, pks)
         if progress:
             progress(len(data))
+
+    def _stored(
+        self, config: RepoConfig, container: ContainerProxy, fv: str, pks: Sequence[str]
+    ) -> dict[str, _Stored]:
+        """The stored event time and ETag of the view's document for each of `pks` that has one."""
+        # One array parameter: ARRAY_CONTAINS uses the range index on the service (documented), and on the
+        # stand-in it ran 5x faster than an IN list of 1,000 parameters.
+        query = "SELECT c.pk, c.event_ts, c._etag FROM c WHERE c.id = @fv AND ARRAY_CONTAINS(@pks, c.pk)"
+        params: list[dict[str, Any]] = [{"name": "@fv", "value": fv}, {"name": "@pks", "value": list(pks)}]
+        rows = self._call(
+            config,
+            lambda: list(container.query_items(query, parameters=params, enable_cross_partition_query=True)),
+        )
+        return {r["pk"]: _Stored(datetime.fromisoformat(r["event_ts"]), r["_etag"]) for r in rows}
+
+    def _write_if_newer(
+        self,
+        config: RepoConfig,
+        container: ContainerProxy,
+        fv: str,
+        ts: datetime,
+        doc: dict[str, Any],
+        stored: _Stored | None,
+    ) -> bool:
+        """Create or conditionally replace one document; False when the stored row is as new or newer."""
+        pk = doc["pk"]
+        retries = self._cfg(config).conflict_retries
+        for _ in range(retries + 1):
+            if stored is not None and stored.event_ts >= ts:
+                return False
+            if self._call(config, lambda s=stored: _put(container, fv, doc, s)):
+                return True
+            stored = self._stored(config, container, fv, [pk]).get(pk)
+        raise StoreUnavailableError(
+            f"{self._what()} at {self._address(config)}: the {fv!r} document of one entity kept changing "
+            f"during {retries + 1} conditional writes; is another writer looping on it?"
+        )
 
     # ------------------------------------------------------------------ reads
 
