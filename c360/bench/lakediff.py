@@ -47,6 +47,12 @@ IGNORED: dict[str, str] = {
 `parent.key` ignores the key only under that parent; `json.key` at a JSON file's top level. Found by comparing
 two uninterrupted runs; keep it short."""
 
+IGNORED_FOLDERS: dict[str, str] = {
+    "_state/leases": "the workspace lease: who holds it (command, pid, times), coordination rather than "
+    "data; a killed holder leaves its record behind, and the next holder rewrites it",
+}
+"""Lake folders left out of the comparison, each for a stated reason."""
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 FEAST_REGISTRY = "registry.db"
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
@@ -145,6 +151,8 @@ def snapshot(root: Path) -> Snapshot:
             continue
         if path.name.endswith(SQLITE_SIDECARS):
             continue  # read through the database itself
+        if any(f"/{ignored}/" in f"/{rel.as_posix()}" for ignored in IGNORED_FOLDERS):
+            continue
         data = path.read_bytes()
         try:
             if path.suffix == ".parquet":

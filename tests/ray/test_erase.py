@@ -34,6 +34,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+from c360.bench.lakediff import scan
 from c360.erasure_plan import erase_customer, erasure_plan
 from c360.errors import NotFoundError
 from c360.faults import KILL_ENV
@@ -162,19 +163,6 @@ def plant_person(ws: Workspace) -> dict[str, bytes]:
             _write_rows(fs, target, rows, schema)
             written[str(target)] = target.read_bytes()
     return written
-
-
-def scan(root: Path, needles: list[str]) -> list[tuple[str, str]]:
-    """(file, needle) for every file under root holding a needle (parquet decoded, the rest as bytes)."""
-    hits = []
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        blob = path.read_bytes().decode("utf-8", "replace").casefold()
-        if path.suffix == ".parquet":
-            blob += json.dumps(pq.read_table(path).to_pylist(), default=str).casefold()
-        hits += [(str(path.relative_to(root)), n) for n in needles if n in blob]
-    return hits
 
 
 def standardized_counts(ws: Workspace) -> dict[str, int]:
