@@ -2,10 +2,11 @@
 
 Ingest drops a suppressed person's new rows, and an erasure removes the old ones; but an erasure killed
 midway leaves standardized rows behind, and a resolve run then would take them back into the graph and give
-the person a customer id again. So a run drops every standardized identity row whose source record or
-identifier is on the suppression list, and every record whose last customer id is (an erasure by customer
-id), before anything is linked. When the list has changed since the last run, the run is a full one, so
-records already in the graph leave it too.
+the person a customer id again. So a run drops every standardized identity row whose source record is on the
+suppression list, and every record whose last customer id is (an erasure by customer id), before anything is
+linked. Identifiers are not matched here: another person can share one (a household phone) and keeps their
+records; ingest holds back new deliveries that carry one. When the list has changed since the last run, the
+run is a full one, so records already in the graph leave it too.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Suppressed:
         the records of a suppressed customer id)."""
         if not self.check or table.num_rows == 0:
             return table
-        gone = self.check.standardized_drop_mask(table)
+        gone = self.check.record_drop_mask(table)
         if id_map is not None and id_map.num_rows:
             erased = id_map.filter(pa.array(self.customers(id_map.column("customer_id"))))
             if erased.num_rows:

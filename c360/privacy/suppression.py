@@ -197,6 +197,17 @@ class IngestSuppression:
 
     def standardized_drop_mask(self, table: pa.Table) -> np.ndarray:
         """Standardized rows carrying a suppressed identifier, record id or customer reference."""
+        drop = self.record_drop_mask(table)
+        for kind in IDENTIFIER_KINDS:
+            if kind in table.column_names:
+                drop |= self.lst.mask(kind, table.column(kind))
+        return drop
+
+    def record_drop_mask(self, table: pa.Table) -> np.ndarray:
+        """Standardized rows of a suppressed source record (their own id or their customer reference).
+
+        What the stages after ingest use: an identifier can be shared (a household phone), and the other
+        people who carry it keep their records; only a new delivery carrying it is held back at ingest."""
         drop = np.zeros(table.num_rows, dtype=bool)
         if table.num_rows == 0:
             return drop
@@ -208,9 +219,6 @@ class IngestSuppression:
                     for s, v in zip(sources, table.column(col).to_pylist(), strict=True)
                 ]
                 drop |= self.lst.mask(RECORD, values)
-        for kind in IDENTIFIER_KINDS:
-            if kind in table.column_names:
-                drop |= self.lst.mask(kind, table.column(kind))
         return drop
 
 

@@ -20,7 +20,7 @@ from c360.identity.golden import GOLDEN_FIELDS, LIST_FIELDS
 from c360.identity.store import IdentityStore
 from c360.identity.suppressed import Suppressed
 from c360.io.lake import Lake
-from c360.privacy.suppression import IDENTIFIER_KINDS, RECORD, record_value
+from c360.privacy.suppression import RECORD, record_value
 from c360.sources.layout import read_standardized
 
 INPUTS = ("golden", "transaction", "interaction", "consent")
@@ -90,7 +90,8 @@ def _golden(store: IdentityStore) -> pa.Table:
 
 
 def suppressed_customers(lake: Lake, id_map: pa.Table, golden: pa.Table) -> pa.Array:
-    """Customer ids of suppressed people: the id itself, one of its records, or an identifier on the list.
+    """Customer ids of suppressed people: the id itself or one of its records on the list. Not an identifier:
+    a household phone or a shared email also belongs to people who were not erased, and they keep theirs.
 
     The lake may still hold them (an erasure killed midway, or one that has not reached identity yet);
     leaving them out of every input means no profile, feature row or store document is built for them, and
@@ -102,15 +103,6 @@ def suppressed_customers(lake: Lake, id_map: pa.Table, golden: pa.Table) -> pa.A
     lst = check.lst
     ids = golden["customer_id"]
     gone = lst.mask("customer_id", ids)
-    for kind in IDENTIFIER_KINDS:
-        if kind in golden.column_names:
-            gone |= lst.mask(kind, golden[kind])
-    for column, kind in LIST_FIELDS.items():
-        if column in golden.column_names:
-            values = golden[column].combine_chunks()
-            hit = lst.mask(kind, pc.list_flatten(values))
-            rows = pc.list_parent_indices(values).to_numpy(zero_copy_only=False)
-            gone[np.unique(rows[hit])] = True
     records = [
         record_value(s, r)
         for s, r in zip(id_map["source"].to_pylist(), id_map["source_record_id"].to_pylist(), strict=True)

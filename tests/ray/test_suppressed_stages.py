@@ -84,3 +84,18 @@ def test_profiles_skip_a_suppressed_customer_id_before_identity_has_run(ws: Work
     assert feature_ids(ws, report.run_id) and cid not in feature_ids(ws, report.run_id)
     with open_profile_store(ws) as profile_store, pytest.raises(NotFoundError):
         profile_store.get(cid)
+
+
+def test_someone_sharing_an_erased_persons_identifier_keeps_their_records_and_profile(ws: Workspace) -> None:
+    """A household phone or a shared email is on the list when one of its people is erased; the others who
+    carry it were not erased, so resolve keeps their records and profiles keep their profile."""
+    cid, rows, email = a_person(ws)
+    add_to_suppression(ws.lake, "erasure-3", [("email", email)])  # the identifier only: someone else's
+
+    resolve(ws, progress=False)
+    id_map = IdentityStore(ws.lake).read("id_map")
+    assert set(rows["record_key"]) <= set(id_map["record_key"])
+    build_profiles(ws, partitions=2, full=True)
+    assert cid in set(read_profiles(ws.lake, ["customer_id"])["customer_id"])
+    with open_profile_store(ws) as profile_store:
+        assert profile_store.get(cid)["customerId"] == cid
