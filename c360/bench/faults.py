@@ -48,8 +48,8 @@ KILLED = -signal.SIGKILL
 AS_OF = "2026-06-30T12:00:00+00:00"
 RUN_TIMEOUT = 600.0
 FIXED_ENV = {"PYTHONWARNINGS": "ignore"}
-"""For every child and the Ray cluster. The hash seed is left random on purpose: a stage whose output depends on
-it (a set's order) fails the control run, as a refusal reason in `identity/links` once did."""
+"""For every child and the Ray cluster. The hash seed is left random on purpose: a stage whose output depends
+on it (a set's order) fails the control run, as a refusal reason in `identity/links` once did."""
 PINNED_PROFILES = """
 import sys
 from datetime import datetime
