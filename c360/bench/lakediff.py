@@ -109,7 +109,18 @@ def _feast_registry(data: bytes) -> dict[str, Any]:
 
     registry = Registry()
     registry.ParseFromString(data)
-    return MessageToDict(registry)
+    return _unordered(MessageToDict(registry))
+
+
+def _unordered(value: Any) -> Any:
+    """Every list sorted by its items' content (ignored keys left out): Feast fills the registry's lists in a
+    set's order, which changes with the hash seed between two runs of the same apply."""
+    if isinstance(value, dict):
+        return {k: _unordered(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_unordered(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(_norm(v), sort_keys=True, default=str))
+    return value
 
 
 def normalized_name(name: str) -> str:
