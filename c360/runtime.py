@@ -22,7 +22,9 @@ def ensure_ray(settings: RayRuntimeSettings | None = None, progress: bool = True
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=settings.num_cpus, **kwargs)
+            # "local": always a Ray of our own. A bare ray.init() joins whatever cluster another process on
+            # the machine left in /tmp/ray (and then refuses num_cpus), or dies when that process stops it.
+            ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
         log.info("ray started: %s", ray.cluster_resources())
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = progress
