@@ -115,6 +115,27 @@ def rewrite_jsonl(lake: Lake, path: str, fs: FileSetSettings, column: str, ids: 
     return filter_lines(lake, path, drop, ids, encoding=fs.csv.encoding)
 
 
+def rewrite_parquet(lake: Lake, path: str, column: str, ids: set[str]) -> StoreCounts:
+    """A raw parquet file without the person's rows. One that is not readable parquet (truncated, corrupt
+    footer) was never ingested and cannot be rewritten row by row: its bytes are searched for the ids, and a
+    file holding one is removed (keeping it would keep the person); one holding none stays, with a note, as
+    compression can hide a value from a byte search. Either way the erasure finishes and says so."""
+    try:
+        return filter_parquet(lake, path, {column: ids})
+    except (pa.ArrowInvalid, OSError) as exc:  # an outage, not a corrupt file, fails read_bytes below too
+        reason = type(exc).__name__
+    data = lake.read_bytes(path)
+    counts = StoreCounts(files_scanned=1)
+    rel = lake.relative(path)
+    if any(n in data for n in encoded_needles(ids, "utf-8")):
+        lake.rm(path)
+        counts.files_deleted, counts.bytes_removed = 1, len(data)
+        counts.notes.append(f"{rel}: not readable as parquet ({reason}); it held an id, so it was removed")
+    else:
+        counts.notes.append(f"{rel}: not readable as parquet ({reason}); no id in its bytes, left as it is")
+    return counts
+
+
 def _refresh_watermark(lake: Lake, source: str, file_set: str, path: str) -> bool:
     wm = Watermark.load(lake, source, file_set)
     rel = lake.relative(path)
@@ -147,7 +168,7 @@ def erase_from_raw(ws: Workspace, subject: Subject) -> StoreCounts:
                 elif fs.format == "jsonl":
                     counts = rewrite_jsonl(lake, path, fs, column, ids)
                 else:
-                    counts = filter_parquet(lake, path, {column: ids})
+                    counts = rewrite_parquet(lake, path, column, ids)
                 if counts.files_rewritten:
                     _refresh_watermark(lake, source, name, path)
                 total.add(counts)

@@ -14,7 +14,7 @@ from c360.io.lake import Lake
 from c360.privacy.retention import expire_file
 from c360.privacy.suppression import SuppressionList, add_to_suppression
 from c360.settings import FileSetSettings
-from c360.sources.erasure import rewrite_csv, rewrite_jsonl
+from c360.sources.erasure import rewrite_csv, rewrite_jsonl, rewrite_parquet
 
 pytestmark = pytest.mark.unit
 
@@ -126,3 +126,23 @@ def test_undecodable_json_lines_are_scanned_as_bytes_by_whole_token(tmp_path: Pa
     assert path.read_bytes() == b'{"id": "C10", "n": "\xff"}\n{"id": 7}\n'
     untouched = rewrite_jsonl(lake, str(path), _fs("jsonl"), "id", {"C2"})
     assert untouched.files_rewritten == 0 and not untouched.notes  # holds no id: not even decoded
+
+
+def test_an_unreadable_raw_parquet_holding_the_person_is_removed_and_erasure_goes_on(tmp_path: Path) -> None:
+    """A truncated parquet delivery (never ingested) cannot be rewritten row by row; raising would block every
+    erasure of the workspace. Holding the person's id, it goes; holding none, it stays with a note."""
+    lake = Lake(str(tmp_path))
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"id": ["A1", "B2"], "n": ["x", "y"]}), good, compression="none")
+    data = good.read_bytes()
+    holding = tmp_path / "holding.parquet"
+    holding.write_bytes(data[: len(data) // 2])
+    counts = rewrite_parquet(lake, str(holding), "id", {"A1"})
+    assert not holding.exists() and counts.files_deleted == 1
+    assert counts.notes and "A1" not in " ".join(counts.notes)
+    other = tmp_path / "other.parquet"
+    other.write_bytes(data[: len(data) // 2])
+    kept = rewrite_parquet(lake, str(other), "id", {"Z9"})
+    assert other.exists() and kept.files_deleted == 0 and "left as it is" in kept.notes[0]
+    readable = rewrite_parquet(lake, str(good), "id", {"A1"})  # the normal path still rewrites
+    assert readable.rows == 1 and pq.read_table(good).column("id").to_pylist() == ["B2"]
