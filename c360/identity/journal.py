@@ -49,9 +49,7 @@ class RunJournal:
 
     def _write(self, data: dict[str, Any]) -> None:
         path = self._path()
-        tmp = path + ".tmp"
-        self.lake.write_text(tmp, json.dumps(data, indent=1))
-        self.lake.fs.mv(tmp, path)  # a rename on a local lake: the journal is never half written
+        self.lake.replace_text(path, json.dumps(data, indent=1))  # never half written
         self._seen = data
 
     # ------------------------------------------------------------------ readers

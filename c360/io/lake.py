@@ -205,7 +205,31 @@ class Lake:
         with self.guard():
             pq.write_table(table, path, filesystem=self.arrow_fs, **kwargs)
 
+    def replace_bytes(self, path: str, data: bytes) -> None:
+        """Write beside `path`, then move over it: a reader, or a kill, sees the old file or the new, never
+        half of one (a rename on a local lake; on Azure the blob is written whole either way). What every
+        state file, journal, audit record and erasure rewrite goes through."""
+        tmp = _beside(path)
+        self.write_bytes(tmp, data)
+        with self.guard():
+            self.fs.mv(tmp, path)
+
+    def replace_text(self, path: str, text: str, encoding: str = "utf-8") -> None:
+        self.replace_bytes(path, text.encode(encoding))
+
+    def replace_table(self, table: pa.Table, path: str, **kwargs: Any) -> None:
+        """`write_table`, replacing `path` as `replace_bytes` does."""
+        tmp = _beside(path)
+        self.write_table(table, tmp, **kwargs)
+        with self.guard():
+            self.fs.mv(tmp, path)
+
     def read_table(self, path: str, **kwargs: Any) -> pa.Table:
         """Read a parquet file or a (hive-partitioned) folder of them."""
         with self.guard():
             return pq.read_table(path, filesystem=self.arrow_fs, **kwargs)
+
+
+def _beside(path: str) -> str:
+    """A hidden temporary name next to `path` (no glob of `*.parquet`, `*.json` or `*.csv` matches it)."""
+    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.tmp")

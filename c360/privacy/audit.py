@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from c360.io.lake import Lake
-from c360.privacy.rewrite import replace_bytes
 
 AUDIT_DIR = ("privacy", "audit")
 
@@ -23,7 +22,7 @@ def write_audit(lake: Lake, record_id: str, at: datetime, kind: str, body: dict[
     doc = {"id": record_id, "kind": kind, "at": at.isoformat(), **body}
     name = f"{at.strftime('%Y%m%dT%H%M%S')}-{record_id}.json"
     path = lake.path(*AUDIT_DIR, name)
-    replace_bytes(lake, path, json.dumps(doc, indent=1, sort_keys=True, default=str).encode("utf-8"))
+    lake.replace_text(path, json.dumps(doc, indent=1, sort_keys=True, default=str))
     return lake.relative(path)
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from c360.io.lake import Lake
-from c360.privacy.rewrite import StoreCounts, replace_bytes
+from c360.privacy.rewrite import StoreCounts
 from c360.privacy.subject import Subject
 
 JOURNAL_DIR = ("_state", "privacy", "erasures")
@@ -104,7 +104,7 @@ def journal_path(lake: Lake, erasure_id: str) -> str:
 def save_journal(lake: Lake, journal: Journal) -> None:
     """Write (or rewrite) the journal atomically."""
     data = json.dumps(journal.to_dict(), sort_keys=True).encode("utf-8")
-    replace_bytes(lake, journal_path(lake, journal.erasure_id), data)
+    lake.replace_bytes(journal_path(lake, journal.erasure_id), data)
 
 
 def delete_journal(lake: Lake, erasure_id: str) -> None:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from c360.io.lake import Lake
 from c360.privacy.audit import write_audit
-from c360.privacy.rewrite import StoreCounts, replace_table, size_of
+from c360.privacy.rewrite import StoreCounts, size_of
 from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def expire_file(lake: Lake, path: str, columns: tuple[str, ...], cutoff: datetim
     if n_old == 0:
         return counts
     before = size_of(lake, path)
-    replace_table(lake, path, table.filter(pc.invert(old)))
+    lake.replace_table(table.filter(pc.invert(old)), path)
     counts.rows = n_old
     counts.files_rewritten = 1
     counts.bytes_rewritten = size_of(lake, path)

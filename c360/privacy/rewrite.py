@@ -1,7 +1,7 @@
 """Rewriting lake files without some rows: atomically, and only files that hold any of them.
 
-Every edit writes the new file next to the old one and then moves it over the old name, so a reader sees the
-old file or the new, never half of one, and a crash leaves at worst a stray `.erase-tmp` file. A parquet file
+Every edit goes through `Lake.replace_bytes` / `replace_table` (written beside, moved over), so a reader sees
+the old file or the new, never half of one, and a crash leaves at worst a stray `.tmp` file. A parquet file
 is first judged from its footer statistics and then from its key columns alone; only a file that really holds
 a matching row is read whole and rewritten. That keeps erasure in a 1M-customer lake proportional to the
 files the person is in, not to the size of the lake.
@@ -10,7 +10,6 @@ files the person is in, not to the size of the lake.
 from __future__ import annotations
 
 import io
-import posixpath
 import re
 import sqlite3
 from collections.abc import Callable, Collection, Mapping
@@ -23,8 +22,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from c360.io.lake import Lake
-
-TMP_SUFFIX = ".erase-tmp"
 
 
 @dataclass
@@ -88,33 +85,16 @@ class StoreCounts:
         )
 
 
-def tmp_path(path: str) -> str:
-    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}{TMP_SUFFIX}")
-
-
-def replace_bytes(lake: Lake, path: str, data: bytes) -> None:
-    """Write `data` under a temporary name, then move it over `path` (one rename locally)."""
-    tmp = tmp_path(path)
-    lake.write_bytes(tmp, data)
-    lake.fs.mv(tmp, path)
-
-
 def replace_rows(
     lake: Lake, path: str, data: bytes, new: bytes, removed: int, counts: StoreCounts
 ) -> StoreCounts:
     """Put `new` (the file without `removed` rows) in place of `data` and count the rewrite in `counts`."""
-    replace_bytes(lake, path, new)
+    lake.replace_bytes(path, new)
     counts.rows = removed
     counts.files_rewritten = 1
     counts.bytes_rewritten = len(new)
     counts.bytes_removed = len(data) - len(new)
     return counts
-
-
-def replace_table(lake: Lake, path: str, table: pa.Table) -> None:
-    tmp = tmp_path(path)
-    lake.write_table(table, tmp)
-    lake.fs.mv(tmp, path)
 
 
 def size_of(lake: Lake, path: str) -> int:
@@ -199,7 +179,7 @@ def filter_parquet(
         counts.files_deleted = 1
         counts.bytes_removed = before
         return counts
-    replace_table(lake, path, kept)
+    lake.replace_table(kept, path)
     after = size_of(lake, path)
     counts.files_rewritten = 1
     counts.bytes_rewritten = after

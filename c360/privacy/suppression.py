@@ -28,7 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.io.lake import Lake
-from c360.privacy.rewrite import replace_table
 from c360.schemas import STRONG_IDENTIFIERS
 from c360.workspace import Workspace
 
@@ -138,7 +137,7 @@ def add_to_suppression(lake: Lake, erasure_id: str, entries: Iterable[tuple[str,
     )
     # Atomic and named by the erasure: a resumed erasure rewrites its own file, and a kill mid-write leaves
     # no torn file that would stop every later ingest from loading the list.
-    replace_table(lake, lake.path(*SUPPRESSION_DIR, f"{erasure_id}.parquet"), table)
+    lake.replace_table(table, lake.path(*SUPPRESSION_DIR, f"{erasure_id}.parquet"))
     return len(pairs)
 
 

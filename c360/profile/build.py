@@ -99,8 +99,7 @@ def _state(lake: Lake, where: tuple[str, ...] = STATE_FILE) -> dict[str, Any]:
 def _write_state(lake: Lake, where: tuple[str, ...], data: dict[str, Any]) -> None:
     """Written beside and renamed over (a rename on a local lake): a kill never leaves half a file."""
     path = lake.path(*where)
-    lake.write_text(path + ".tmp", json.dumps(data))
-    lake.fs.mv(path + ".tmp", path)
+    lake.replace_text(path, json.dumps(data))
 
 
 def _resumed(lake: Lake, state: dict[str, Any], as_of: datetime | None) -> dict[str, Any] | None:

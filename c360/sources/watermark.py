@@ -9,7 +9,6 @@ file, then rename), so a crash at any point leaves either the old state or the n
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,7 +77,5 @@ class Watermark:
             "file_set": self.file_set,
             "files": self.files,
         }
-        tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.tmp")
-        lake.write_text(tmp, json.dumps(doc, indent=1, sort_keys=True))
-        lake.fs.mv(tmp, path)  # replaces the old state in one step locally; a single blob write on Azure
+        lake.replace_text(path, json.dumps(doc, indent=1, sort_keys=True))
         self.dirty = False
