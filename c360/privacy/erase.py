@@ -65,7 +65,7 @@ class ErasureReport:
     seconds: float = 0.0
     audit_path: str = ""
     resumed: bool = False
-    """Finished from the journal of an earlier, interrupted run."""
+    """Finished from the journal of an earlier, interrupted run (its journal counts more than one run)."""
 
     @property
     def customer_hash(self) -> str:
@@ -104,7 +104,7 @@ def check_reason(reason: str) -> str:
     return reason
 
 
-def _run_journal(ws: Workspace, plan: ErasurePlan, journal: Journal, resumed: bool) -> ErasureReport:
+def _run_journal(ws: Workspace, plan: ErasurePlan, journal: Journal) -> ErasureReport:
     """Run every step the journal does not mark done, then audit and close it."""
     lake = ws.lake
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def _run_journal(ws: Workspace, plan: ErasurePlan, journal: Journal, resumed: bo
         suppressed=journal.counts(SUPPRESSION_STEP).keys,
         stores={s.name: journal.counts(s.name) for s in plan.steps},
         seconds=journal.seconds,
-        resumed=resumed,
+        resumed=journal.runs > 1,
     )
     report.audit_path = _audit(ws, journal, report)
     checkpoint(STAGE, "audit")
@@ -145,7 +145,7 @@ def _run_journal(ws: Workspace, plan: ErasurePlan, journal: Journal, resumed: bo
     log.info(
         "erasure %s%s: %d rows removed, %d files rewritten (%d bytes) in %.2fs",
         journal.erasure_id,
-        " (resumed)" if resumed else "",
+        " (resumed)" if report.resumed else "",
         report.rows,
         report.files_rewritten,
         report.bytes_rewritten,
@@ -179,7 +179,7 @@ def resume_erasure(ws: Workspace, plan: ErasurePlan, journal: Journal) -> Erasur
     """Finish an interrupted erasure from its journal."""
     journal.runs += 1
     log.info("erasure %s: resuming from its journal", journal.erasure_id)
-    return _run_journal(ws, plan, journal, resumed=True)
+    return _run_journal(ws, plan, journal)
 
 
 def resume_open_erasures(ws: Workspace, plan: ErasurePlan) -> list[ErasureReport]:
@@ -237,7 +237,7 @@ def _start(
     journal.seconds = lookup + time.perf_counter() - started
     save_journal(ws.lake, journal)
     checkpoint(STAGE, "journal")
-    return _run_journal(ws, plan, journal, resumed=False)
+    return _run_journal(ws, plan, journal)
 
 
 def erase_customers(
