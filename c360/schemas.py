@@ -11,8 +11,10 @@ from typing import Literal, get_args
 
 import pyarrow as pa
 
-RecordType = Literal["identity", "transaction", "interaction", "consent", "product"]
-SourceKind = Literal["crm", "ecommerce", "support", "marketing", "web", "iot", "social", "thirdparty"]
+RecordType = Literal["identity", "transaction", "interaction", "consent", "product", "fx_rate"]
+SourceKind = Literal[
+    "crm", "ecommerce", "support", "marketing", "web", "iot", "social", "thirdparty", "reference"
+]
 FileFormat = Literal["csv", "jsonl", "parquet"]
 
 RECORD_TYPES: tuple[str, ...] = get_args(RecordType)
@@ -91,6 +93,7 @@ RECORD_FIELDS: dict[str, list[pa.Field]] = {
         pa.field("currency", pa.string()),
         pa.field("kind", pa.string()),
         pa.field("channel", pa.string()),
+        pa.field("campaign_id", pa.string()),  # the campaign an order is attributed to, if any
     ],
     "interaction": [
         pa.field("customer_ref", pa.string()),
@@ -99,6 +102,11 @@ RECORD_FIELDS: dict[str, list[pa.Field]] = {
         pa.field("channel", pa.string()),
         pa.field("text", pa.string()),
         pa.field("attributes", pa.string()),  # JSON object, kept as text so any source fits
+        # What the customer was shown: filled from `attributes` (campaign_id, offer_id or offer, variant)
+        # by the facts stage when a source does not map them as columns.
+        pa.field("campaign_id", pa.string()),
+        pa.field("offer_id", pa.string()),
+        pa.field("variant", pa.string()),
     ],
     "consent": [
         pa.field("customer_ref", pa.string()),
@@ -116,6 +124,14 @@ RECORD_FIELDS: dict[str, list[pa.Field]] = {
         pa.field("currency", pa.string()),
         pa.field("attributes", pa.string()),
     ],
+    # A dated exchange rate: `rate` units of `currency` buy one unit of `base` on `date` (ECB style when
+    # base is EUR). The facts stage converts every transaction into the reporting currency with these.
+    "fx_rate": [
+        pa.field("date", pa.date32()),
+        pa.field("base", pa.string()),
+        pa.field("currency", pa.string()),
+        pa.field("rate", pa.float64()),
+    ],
 }
 
 # Fields a row must carry (after mapping and normalization) to be accepted; otherwise it is quarantined.
@@ -125,6 +141,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "interaction": ("customer_ref", "ts", "type"),
     "consent": ("customer_ref", "ts", "purpose", "channel", "granted"),
     "product": ("product_id", "title"),
+    "fx_rate": ("date", "base", "currency", "rate"),
 }
 
 # Fields whose values must come from a closed vocabulary.
@@ -151,6 +168,9 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "negative_quantity",  # a purchase (not a return or cancel) with a negative quantity
     "negative_unit_price",
     "negative_amount",
+    "invalid_currency",  # not an ISO 4217 code (a transaction, product price or exchange rate)
+    "invalid_rate",  # an exchange rate that is not a positive number
+    "no_fx_rate",  # (facts) no rate for the transaction's currency within fx_max_age_days of its date
 )
 
 QUARANTINE_SCHEMA = pa.schema(

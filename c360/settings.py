@@ -209,6 +209,66 @@ class PrivacySettings(Strict):
         return v
 
 
+class FactsSettings(Strict):
+    """The customer-keyed fact tables under `facts/` (c360/facts)."""
+
+    partitions: int = Field(default=32, ge=1, le=4096)
+    """Hash partitions of customer_id; a run rewrites only the partitions whose rows changed."""
+    attribution_days: int = Field(default=7, ge=1, le=365)
+    """An exposure (a campaign send, an offer shown) is credited with an open, click, conversion and revenue
+    that happen within this many days after it."""
+    fx_max_age_days: int = Field(default=7, ge=0, le=366)
+    """A transaction uses the newest rate on or before its date, at most this many days old (weekends and
+    holidays have no fixing); older than that, the line is quarantined as `no_fx_rate`."""
+    similar_items: int = Field(default=20, ge=1, le=1000)
+    """Neighbours kept per product in `facts/product_similarity` (content-based recommendations)."""
+
+
+class LabelSettings(Strict):
+    """One label a training set can be built for (`c360 features training-set --label NAME`)."""
+
+    kind: Literal["churn", "clv", "purchase", "response"]
+    """churn: no purchase within `days` after the cutoff (1 = churned), among customers who bought before it;
+    clv: reporting-currency net spend within `months` after the cutoff; purchase: a purchase (in `category`
+    when given) within `days`; response: an exposure converted within facts.attribution_days."""
+    days: int | None = Field(default=None, ge=1, le=3650)
+    months: int | None = Field(default=None, ge=1, le=120)
+    category: str | None = None
+
+    @model_validator(mode="after")
+    def _horizon(self) -> LabelSettings:
+        needs = {"churn": "days", "purchase": "days", "clv": "months"}.get(self.kind)
+        if needs and getattr(self, needs) is None:
+            raise ValueError(f"a {self.kind} label needs `{needs}`")
+        if self.category is not None and self.kind != "purchase":
+            raise ValueError("`category` applies to purchase labels only")
+        return self
+
+
+def _default_labels() -> dict[str, LabelSettings]:
+    return {
+        "churn": LabelSettings(kind="churn", days=90),
+        "clv": LabelSettings(kind="clv", months=12),
+        "propensity": LabelSettings(kind="purchase", days=30),
+        "response": LabelSettings(kind="response"),
+    }
+
+
+class FeaturesSettings(Strict):
+    """Feature history (`c360 features backfill`) and training sets (`c360 features training-set`)."""
+
+    backfill_every: str = "7d"
+    """Default spacing of backfill cutoffs: a number and a unit, d (days) or w (weeks)."""
+    labels: dict[str, LabelSettings] = Field(default_factory=_default_labels)
+
+    @field_validator("backfill_every")
+    @classmethod
+    def _every(cls, v: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*[dw]", v.strip()):
+            raise ValueError(f"backfill_every {v!r} must be a number and d or w, like 7d or 2w")
+        return v.strip()
+
+
 class Settings(Strict):
     workspace: str = "c360"
     lake: LakeSettings = Field(default_factory=LakeSettings)
@@ -221,6 +281,23 @@ class Settings(Strict):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     ray: RayRuntimeSettings = Field(default_factory=RayRuntimeSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    reporting_currency: str | None = None
+    """ISO 4217 code every money aggregate is reported in (transactions converted with the FX rates source
+    at their date). Unset: the data must be in one currency, and that one is reported."""
+    facts: FactsSettings = Field(default_factory=FactsSettings)
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency(cls, v: str | None) -> str | None:
+        from c360.currencies import ISO_4217
+
+        if v is None:
+            return None
+        code = v.strip().upper()
+        if code not in ISO_4217:
+            raise ValueError(f"reporting_currency {v!r} is not an ISO 4217 currency code")
+        return code
 
     @field_validator("sources")
     @classmethod
