@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from c360.errors import ConfigError
 from c360.identity.config import IdentitySettings
-from c360.schemas import REQUIRED_FIELDS, FileFormat, RecordType, SourceKind, canonical_fields
+from c360.schemas import ENUM_FIELDS, REQUIRED_FIELDS, FileFormat, RecordType, SourceKind, canonical_fields
 
 CONFIG_FILE = "c360.yaml"
 ENV_PREFIX = "C360_"
@@ -43,6 +43,33 @@ class CsvOptions(Strict):
     header: bool = True
 
 
+class ValuePattern(Strict):
+    """A canonical field derived from a source column by regular expression (`value_patterns`)."""
+
+    column: str
+    """The source column read (as text)."""
+    patterns: dict[str, str]
+    """regex -> canonical value; the first pattern (in file order) found anywhere in the value wins.
+    RE2 syntax, as pyarrow runs it: anchor with ^ and $."""
+    default: str | None = None
+    """The value where no pattern matches; unset leaves the field empty. An empty column stays empty."""
+
+    @field_validator("patterns")
+    @classmethod
+    def _compilable(cls, v: dict[str, str]) -> dict[str, str]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not v:
+            raise ValueError("patterns must hold at least one regex")
+        for pattern in v:
+            try:  # compiled by the engine that will run it (RE2 has no lookaround or backreferences)
+                pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        return v
+
+
 class FileSetSettings(Strict):
     """One set of files in one format mapped onto one canonical record type."""
 
@@ -58,6 +85,12 @@ class FileSetSettings(Strict):
     """canonical field -> a fixed value for every row."""
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     """canonical field -> {raw value: canonical value}, applied before validation."""
+    value_patterns: dict[str, ValuePattern] = Field(default_factory=dict)
+    """canonical field -> derived from a column by regex, e.g. a cancellation from an invoice number prefix:
+    `kind: {column: InvoiceNo, patterns: {"^C": cancel}, default: purchase}`. value_maps apply after."""
+    id_required: bool = False
+    """Quarantine a row whose id_column is empty (`missing_required`) instead of keying it by row number:
+    for identity files whose rows without the source's customer id name nobody."""
     csv: CsvOptions = Field(default_factory=CsvOptions)
     timestamp_format: str | None = None
     """strptime format for timestamps; ISO 8601 and epoch seconds are understood without one."""
@@ -88,14 +121,29 @@ class FileSetSettings(Strict):
     @model_validator(mode="after")
     def _mapping_targets_known_fields(self) -> FileSetSettings:
         known = set(canonical_fields(self.record))
-        for section in ("mapping", "constants", "value_maps"):
+        for section in ("mapping", "constants", "value_maps", "value_patterns"):
             for name in getattr(self, section):
                 if name not in known:
                     raise ValueError(
                         f"unknown canonical field {name!r} in {section} for record {self.record!r}; "
                         f"known: {', '.join(sorted(known))}"
                     )
-        provided = set(self.mapping) | set(self.constants)
+        twice = sorted(set(self.value_patterns) & (set(self.mapping) | set(self.constants)))
+        if twice:
+            raise ValueError(f"{', '.join(twice)}: in value_patterns and in mapping or constants; keep one")
+        vocabulary = ENUM_FIELDS.get(self.record, {})
+        for name, vp in self.value_patterns.items():
+            allowed = set(vocabulary.get(name, ())) | set(self.value_maps.get(name, {}))
+            produced = [*vp.patterns.values(), *([vp.default] if vp.default is not None else [])]
+            unknown = [v for v in produced if name in vocabulary and v not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"value_patterns.{name} gives {', '.join(map(repr, unknown))}, not one of: "
+                    f"{', '.join(vocabulary[name])} (or a value_maps key of {name})"
+                )
+        if self.id_required and not self.id_column:
+            raise ValueError("id_required needs an id_column")
+        provided = set(self.mapping) | set(self.constants) | set(self.value_patterns)
         missing = [f for f in REQUIRED_FIELDS[self.record] if f not in provided]
         # amount may be derived from quantity x unit_price.
         if "amount" in missing and {"quantity", "unit_price"} <= provided:

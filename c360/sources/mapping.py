@@ -167,7 +167,30 @@ def _source_column(table: pa.Table, fs: FileSetSettings, name: str, n: int) -> p
         return pa.nulls(n, pa.string())  # a JSON key no line of this batch carries
     if name in fs.constants:
         return pa.repeat(pa.scalar(fs.constants[name]), n)
+    if name in fs.value_patterns:
+        vp = fs.value_patterns[name]
+        if vp.column not in table.column_names:
+            return pa.nulls(n, pa.string())
+        return derive_by_pattern(table.column(vp.column), vp.patterns, vp.default)
     return None
+
+
+def derive_by_pattern(
+    column: pa.Array | pa.ChunkedArray, patterns: dict[str, str], default: str | None
+) -> pa.Array:
+    """The value of the first regex found in each (text of the) column value; `default` where none is, null
+    where the column is empty."""
+    text = clean_text(strip_controls(column)[0])
+    out = pa.nulls(len(text), pa.string())
+    undecided = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    for pattern, value in patterns.items():
+        hit = undecided & np.asarray(true_mask(pc.match_substring_regex(text, pattern)), dtype=bool)
+        if hit.any():
+            out = pc.if_else(pa.array(hit), pa.scalar(value, pa.string()), out)
+            undecided &= ~hit
+    if default is not None and undecided.any():
+        out = pc.if_else(pa.array(undecided), pa.scalar(default, pa.string()), out)
+    return out
 
 
 def _record_ids(
@@ -276,6 +299,14 @@ def standardize_batch(
     nullable: list[str] = []  # fields whose unreadable values are nulled instead of rejecting the row
     record_ids, ids_cleaned = _record_ids(table, rows, fs, ctx.file)
     cleaned = int(ids_cleaned.sum())
+    if fs.id_required and fs.id_column:
+        if fs.id_column in table.column_names:
+            no_id = ~np.asarray(clean_text(table.column(fs.id_column)).is_valid(), dtype=bool)
+        else:  # a JSON key no line of this batch carries
+            no_id = np.ones(n, dtype=bool)
+        message = f"the record id (column {fs.id_column!r}) is empty and the file set sets id_required"
+        issues.add(no_id, "source_record_id", "missing_required", ROW_REJECTED, message)
+        rejected |= no_id
 
     for f in RECORD_FIELDS[record]:
         delivered = _source_column(table, fs, f.name, n)

@@ -34,7 +34,7 @@ CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 
 def required_columns(fs: FileSetSettings) -> list[str]:
     """Source columns a file of this set must carry: every mapped column and the id column."""
-    cols = list(dict.fromkeys(fs.mapping.values()))
+    cols = list(dict.fromkeys([*fs.mapping.values(), *(vp.column for vp in fs.value_patterns.values())]))
     if fs.id_column and fs.id_column not in cols:
         cols.append(fs.id_column)
     return cols
