@@ -50,6 +50,8 @@ FIELD_KINDS: dict[str, str] = {
     "description": "free_text",
     "attributes": "json",
     "currency": "currency",
+    "base": "currency",  # fx_rate
+    "rate": "rate",  # fx_rate
     "country": "code",
     "postcode": "code",
 }
@@ -100,9 +102,11 @@ def describe_problem(reason: str, name: str, fs: FileSetSettings, record: str) -
         return f"{where} is not {what}"
     if reason == "invalid_bool":
         return f"{where} is not a boolean (true/false, yes/no, y/n, 1/0)"
+    if reason == "invalid_currency":
+        return f"{where} is not an ISO 4217 currency code in use (like USD, EUR, GBP)"
+    if reason == "invalid_rate":
+        return f"{where} is not an exchange rate (a number above zero: units of currency per one base)"
     if reason == "invalid_enum":
-        if name == "currency":
-            return f"{where} is not a three-letter ISO 4217 currency code"
         vocab = ENUM_FIELDS.get(record, {}).get(name, ())
         return f"{where} is not one of: {', '.join(vocab)} (add a value_maps entry to map it)"
     if reason == "invalid_email":
@@ -340,7 +344,7 @@ def standardize_batch(
         issues.add(result.invalid, f.name, reason, ROW_REJECTED, describe_problem(reason, f.name, fs, record))
         rejected |= result.invalid
 
-    if "currency" in values:
+    if "currency" in values and record != "fx_rate":  # a rate names its currency; no default applies
         values["currency"] = pc.coalesce(values["currency"], pa.scalar(fs.default_currency.upper()))
     if record == "transaction" and "amount" not in fs.mapping and "amount" not in fs.constants:
         values["amount"], too_large = derive_amount(values["quantity"], values["unit_price"])

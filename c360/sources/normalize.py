@@ -22,6 +22,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.currencies import ISO_4217
 from c360.schemas import MONEY
 from c360.sources.arrowkit import (
     as_array,
@@ -53,6 +54,7 @@ __all__ = [
     "normalize_money",
     "normalize_name",
     "normalize_phone",
+    "normalize_rate",
     "normalize_timestamp",
     "parse_money",
     "phone_to_e164",
@@ -187,10 +189,13 @@ def normalize_code(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_substring_regex(text, pattern=r"\s+", replacement=" ")
 
 
+_ISO_4217 = pa.array(sorted(ISO_4217), pa.string())
+
+
 def normalize_currency(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """ISO 4217 codes: three letters, upper case; anything else is invalid."""
+    """ISO 4217 codes in use, upper case; anything else (`EURO`, `XXX`, a typo) is invalid."""
     text = normalize_code(values)
-    ok = true_mask(pc.match_substring_regex(text, pattern=r"^[A-Z]{3}$"))
+    ok = true_mask(pc.is_in(text, value_set=_ISO_4217))
     return pc.if_else(ok, text, pa.scalar(None, pa.string()))
 
 
@@ -350,6 +355,35 @@ def normalize_money(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return out
 
 
+_PLAIN_FLOAT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _decimal_comma(raw: str) -> float | None:
+    """`1,0876` (one comma, no point: a decimal comma) as a float; anything else None."""
+    s = raw.strip()
+    if s.count(",") != 1 or "." in s or not re.fullmatch(r"[+-]?\d*,\d+", s):
+        return None
+    return float(s.replace(",", "."))
+
+
+def normalize_rate(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Exchange rates as float64: a finite number above zero (`1.0876`, `1,0876`, `6.5e-3`); else null."""
+    arr = as_array(values)
+    if pa.types.is_integer(arr.type) or pa.types.is_decimal(arr.type):
+        arr = arr.cast(pa.float64())
+    if not pa.types.is_floating(arr.type):
+        text = clean_text(arr)
+        plain = true_mask(pc.match_substring_regex(text, pattern=_PLAIN_FLOAT))
+        out = only_where(text, plain).cast(pa.float64())
+        rest = pc.and_(pc.invert(plain), text.is_valid())
+        if pc.any(rest).as_py():
+            out = fill_where(out, rest, map_unique(only_where(text, rest), _decimal_comma, pa.float64()))
+        arr = out
+    arr = arr.cast(pa.float64())
+    ok = true_mask(pc.and_(pc.is_finite(arr), pc.greater(arr, 0.0)))
+    return pc.if_else(ok, arr, pa.scalar(None, pa.float64()))
+
+
 # --------------------------------------------------------------------------------------------- dispatch
 
 Normalizer = Callable[[pa.Array, NormalizeOptions], pa.Array]
@@ -367,6 +401,7 @@ NORMALIZERS: dict[str, Normalizer] = {
     "bool": lambda a, o: normalize_bool(a),
     "int": lambda a, o: normalize_int(a),
     "money": lambda a, o: normalize_money(a),
+    "rate": lambda a, o: normalize_rate(a),
     "timestamp": lambda a, o: normalize_timestamp(a, o.timestamp_format, o.timezone),
     "date": lambda a, o: normalize_date(a, o.date_format),
 }
@@ -379,7 +414,8 @@ INVALID_REASON: dict[str, str] = {
     "bool": "invalid_bool",
     "int": "invalid_number",
     "money": "invalid_number",
-    "currency": "invalid_enum",
+    "currency": "invalid_currency",
+    "rate": "invalid_rate",
     "timestamp": "invalid_timestamp",
     "date": "invalid_date",
 }

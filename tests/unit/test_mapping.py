@@ -250,3 +250,44 @@ def test_free_text_keeps_line_breaks_and_tabs():
     out = run(rows, record="interaction", mapping={"customer_ref": "u", "ts": "t", "type": "e", "text": "x"})
     assert out.standardized.column("text").to_pylist() == ["line one\nline\ttwoend"]
     assert out.fields_cleaned == 1
+
+
+def test_a_currency_outside_iso_4217_rejects_the_row_as_invalid_currency():
+    rows = [order(cur="gbp"), order(cur="EURO"), order(cur="ABC"), order(cur="")]
+    out = run(rows, record="transaction", mapping={**ORDER_MAPPING, "currency": "cur"})
+    assert out.standardized.column("currency").to_pylist() == ["GBP", "USD"]  # empty: default_currency
+    q = out.quarantine.select(["row", "field", "reason"]).to_pylist()
+    assert q == [
+        {"row": 2, "field": "currency", "reason": "invalid_currency"},
+        {"row": 3, "field": "currency", "reason": "invalid_currency"},
+    ]
+    assert all("ISO 4217" in m and "EURO" not in m for m in out.quarantine.column("message").to_pylist())
+
+
+FX_MAPPING = {"date": "day", "base": "from", "currency": "to", "rate": "rate"}
+
+
+def test_fx_rate_rows_need_iso_codes_a_positive_rate_and_no_default_currency():
+    rows = [
+        {"day": "2024-05-02", "from": "eur", "to": "USD", "rate": "1.0712"},  # 1 ok
+        {"day": "2024-05-02", "from": "EUR", "to": "XYZ", "rate": "1.2"},  # 2 invalid_currency
+        {"day": "2024-05-02", "from": "EUR", "to": "GBP", "rate": "-0.85"},  # 3 invalid_rate
+        {"day": "2024-05-02", "from": "EUR", "to": "GBP", "rate": "0"},  # 4 invalid_rate
+        {"day": "2024-05-02", "from": "EUR", "to": "", "rate": "0.85"},  # 5 missing: no default applies
+        {"day": "2024-05-32", "from": "EUR", "to": "GBP", "rate": "0.85"},  # 6 invalid_date
+        {"day": "2024-05-03", "from": "EURO", "to": "GBP", "rate": "0,8543"},  # 7 invalid_currency (base)
+    ]
+    out = run(rows, record="fx_rate", mapping=FX_MAPPING)
+    assert out.standardized.schema == standardized_schema("fx_rate")
+    assert out.standardized.select(["date", "base", "currency", "rate"]).to_pylist() == [
+        {"date": date(2024, 5, 2), "base": "EUR", "currency": "USD", "rate": 1.0712}
+    ]
+    q = out.quarantine.select(["row", "field", "reason"]).to_pylist()
+    assert q == [
+        {"row": 2, "field": "currency", "reason": "invalid_currency"},
+        {"row": 3, "field": "rate", "reason": "invalid_rate"},
+        {"row": 4, "field": "rate", "reason": "invalid_rate"},
+        {"row": 5, "field": "currency", "reason": "missing_required"},
+        {"row": 6, "field": "date", "reason": "invalid_date"},
+        {"row": 7, "field": "base", "reason": "invalid_currency"},
+    ]

@@ -21,6 +21,7 @@ from c360.sources.normalize import (
     normalize_money,
     normalize_name,
     normalize_phone,
+    normalize_rate,
     normalize_timestamp,
     strip_controls,
 )
@@ -238,12 +239,19 @@ def test_enum_and_value_map():
 
 
 def test_currency():
-    assert normalize_currency(pa.array(["eur", " usd", "€", "EURO"])).to_pylist() == [
-        "EUR",
-        "USD",
-        None,
-        None,
-    ]
+    # ISO 4217 codes in use only: three letters are not enough (ABC, XXX are not currencies)
+    got = normalize_currency(pa.array(["eur", " usd", "€", "EURO", "ABC", "XXX", "gbp ", None]))
+    assert got.to_pylist() == ["EUR", "USD", None, None, None, None, "GBP", None]
+
+
+def test_rate():
+    raw = pa.array(["1.0876", " 0,8581 ", "6.5e-3", "0", "-1.2", "abc", "1.2.3", "", None, "1e999"])
+    assert normalize_rate(raw).to_pylist() == [1.0876, 0.8581, 0.0065] + [None] * 7
+    floats = pa.array([1.5, -2.0, 0.0, float("nan"), None])
+    assert normalize_rate(floats).to_pylist() == [1.5, None, None, None, None]
+    assert normalize_rate(pa.array([150, 0], pa.int64())).to_pylist() == [150.0, None]
+    out = normalize("rate", pa.array(["1.1", "-1", "", None]), NormalizeOptions())
+    assert out.invalid.tolist() == [False, True, False, False]
 
 
 def test_normalize_tells_absent_from_invalid():
