@@ -60,12 +60,19 @@ def _profiles_defaults() -> None:
     run(console=console)
 
 
+def _sentiment_defaults() -> None:
+    from c360.bench.sentiment import run
+
+    run(console=console)
+
+
 DEFAULT_RUNS: dict[str, Callable[[], object]] = {
     "demo-data": _demo_data_defaults,
     "ingest": _ingest_defaults,
     "stores": _stores_defaults,
     "identity": _identity_defaults,
     "erase": _erase_defaults,
+    "sentiment": _sentiment_defaults,
 }
 
 
@@ -209,6 +216,23 @@ def profiles(
         console=console,
         workspace=workspace,
     )
+
+
+@app.command("sentiment")
+def sentiment(
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", help="Demo customers (~0.75 texts each).")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the generated workspace here.")] = None,
+    workspace: Annotated[
+        Path | None, typer.Option(help="Score this demo workspace's raw texts instead of generating one.")
+    ] = None,
+) -> None:
+    """Sentiment scorer vs the demo's planted labels: accuracy, macro-F1, confusion per kind; texts/s."""
+    from c360.bench.sentiment import run
+
+    run(customers=customers, seed=seed, workdir=workdir, workspace=workspace, console=console)
 
 
 @app.command("faults")
