@@ -153,7 +153,12 @@ class Lake:
             raise StoreUnavailableError(
                 f"lake {self.display_uri}: cannot list {pattern!r}: {brief(exc)}; {LAKE_HINT}"
             ) from exc
-        files = [p for p, info in found.items() if info.get("type") == "file"]
+        # fsspec types a local symlink "other": one to a file counts (a dataset linked in, read in place)
+        files = [
+            p
+            for p, info in found.items()
+            if info.get("type") == "file" or (info.get("islink") and self.fs.isfile(p))
+        ]
         return sorted(p.removeprefix("abfs://") for p in files)
 
     def exists(self, *parts: str) -> bool:
