@@ -33,7 +33,9 @@ def erase_from_feast_online(ws: Workspace, subject: Subject) -> StoreCounts:
     store: Any = open_feature_store(ws)
     online = store._get_provider().online_store
     conn: sqlite3.Connection | None = None
-    if type(online).__name__ == "SqliteOnlineStore":
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+    if isinstance(online, SqliteOnlineStore):  # Feast's or c360's subclass: the same file layout
         path = Path(store.config.online_store.path)
         if not path.exists():
             counts.notes.append("feast online store (sqlite): no database file yet")

@@ -11,8 +11,8 @@ the write. Configured as
       type: c360.features.sqlite_online_store.C360SqliteOnlineStore
       path: data/online_store.db
 
-Not yet what `c360.features.store.online_store_config` renders: the shipped feature_repo/feature_store.yaml
-and the config tests still name Feast's `sqlite` type.
+It is what `online_store: sqlite` in c360.yaml renders (c360.features.store.online_store_config) and what the
+shipped feature_repo/feature_store.yaml names, so the embedded default never goes back in time either.
 """
 
 from __future__ import annotations

@@ -74,8 +74,10 @@ def redis_connection_string(url: str) -> str:
 def online_store_config(ws: Workspace, *, secrets: bool = True) -> dict[str, Any]:
     feast = ws.settings.stores.feast
     profile = ws.settings.stores.profile
-    if feast.online_store == "sqlite":
-        return {"type": "sqlite", "path": str(ws.resolve_path(feast.registry_path).parent / ONLINE_DB)}
+    if feast.online_store == "sqlite":  # Feast's layout; writes never go back in time (see the module)
+        from c360.features.sqlite_online_store import STORE_TYPE as SQLITE_TYPE
+
+        return {"type": SQLITE_TYPE, "path": str(ws.resolve_path(feast.registry_path).parent / ONLINE_DB)}
     if feast.online_store == "redis":
         return {"type": "redis", "connection_string": redis_connection_string(profile.redis_url)}
     from c360.features.cosmos_online_store import STORE_TYPE

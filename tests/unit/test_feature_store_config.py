@@ -6,6 +6,8 @@ import pytest
 from feast import RepoConfig
 
 from c360.features.cosmos_online_store import STORE_TYPE, CosmosOnlineStoreConfig
+from c360.features.sqlite_online_store import STORE_TYPE as SQLITE_TYPE
+from c360.features.sqlite_online_store import C360SqliteOnlineStoreConfig
 from c360.features.store import (
     feast_env,
     feature_repo_path,
@@ -32,9 +34,13 @@ def test_defaults_are_sqlite_and_a_file_registry_in_the_workspace(tmp_path):
         "path": str(tmp_path / "data" / "registry.db"),
         "cache_ttl_seconds": 60,
     }
-    assert cfg["online_store"] == {"type": "sqlite", "path": str(tmp_path / "data" / "online_store.db")}
+    # Feast's SQLite layout under c360's type, whose writes never go back in time
+    assert cfg["online_store"] == {
+        "type": SQLITE_TYPE,
+        "path": str(tmp_path / "data" / "online_store.db"),
+    }
     parsed = RepoConfig(**cfg)
-    assert parsed.online_store.type == "sqlite"
+    assert isinstance(parsed.online_store, C360SqliteOnlineStoreConfig)
     assert parsed.registry.path.endswith("registry.db")
 
 
