@@ -1,0 +1,156 @@
+"""UCI Online Retail through the user's commands, on the example workspace's config (examples/online_retail).
+
+The dataset is read in place from ../shared/datasets (linked into a temporary lake); every count the stages
+produce is compared with the same count computed here with pandas straight from the parquet file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from c360.cli import run_cli
+from c360.settings import load_settings
+from c360.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "online_retail"
+DATASET = REPO.parent / "shared" / "datasets" / "online_retail" / "online_retail.parquet"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not DATASET.exists(), reason=f"dataset not at {DATASET}"),
+]
+
+
+def _has_command(*path: str) -> bool:
+    import typer
+
+    from c360.cli import app
+
+    group = typer.main.get_command(app)
+    for name in path:
+        commands = getattr(group, "commands", {})
+        if name not in commands:
+            return False
+        group = commands[name]
+    return True
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    df = pd.read_parquet(DATASET)
+    df["row"] = np.arange(1, len(df) + 1)
+    df["customer"] = df["CustomerID"].map(lambda v: None if pd.isna(v) else str(int(v)))
+    df["cancel"] = df["InvoiceNo"].str.startswith("C")
+    return df
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, ray_session) -> Path:
+    ws = tmp_path_factory.mktemp("online_retail")
+    shutil.copy(EXAMPLE / "c360.yaml", ws / "c360.yaml")
+    raw_dir = ws / "data" / "lake" / "raw" / "online_retail"
+    raw_dir.mkdir(parents=True)
+    (raw_dir / "online_retail.parquet").symlink_to(DATASET)  # read in place, as setup.sh links it
+    for command in (["ingest"], ["resolve"]):
+        assert run_cli([*command, "--workspace", str(ws)]) == 0, command
+    return ws
+
+
+def _lake_table(ws: Path, *parts: str) -> pd.DataFrame:
+    return ds.dataset(ws.joinpath("data", "lake", *parts), format="parquet").to_table().to_pandas()
+
+
+def test_ingest_accepts_and_quarantines_what_pandas_says(workspace: Path, raw: pd.DataFrame) -> None:
+    lines = _lake_table(workspace, "standardized", "transaction")
+    quarantine = _lake_table(workspace, "quarantine")
+    has_customer = raw["customer"].notna()
+
+    # every line with a customer is accepted, cancellations kept as such; every line without one is held back
+    assert len(lines) == int(has_customer.sum()) == 406_829
+    assert sorted(lines["_row"]) == raw.loc[has_customer, "row"].tolist()
+    kinds = lines.set_index("_row")["kind"].sort_index()
+    expected_kinds = np.where(raw.loc[has_customer, "cancel"], "cancel", "purchase")
+    assert kinds.tolist() == expected_kinds.tolist()
+    assert (kinds == "cancel").sum() == 8_905
+    assert set(lines["currency"]) == {"GBP"}
+    got_amount = lines.sort_values("_row")["amount"].astype(float).to_numpy()
+    want_amount = (raw.loc[has_customer, "Quantity"] * raw.loc[has_customer, "UnitPrice"]).to_numpy()
+    np.testing.assert_allclose(got_amount, want_amount, atol=1e-4)
+
+    q_lines = quarantine[quarantine["file_set"] == "lines"]
+    assert sorted(q_lines["row"].unique()) == raw.loc[~has_customer, "row"].tolist()
+    by_reason = q_lines.groupby("reason")["row"].nunique().to_dict()
+    no_c = ~raw["cancel"]
+    assert by_reason == {
+        "missing_required": int((~has_customer).sum()),  # 135,080
+        "negative_quantity": int((no_c & (raw["Quantity"] < 0)).sum()),  # adjustments, all without customer
+        "negative_unit_price": int((no_c & (raw["UnitPrice"] < 0)).sum()),
+    }
+    assert set(q_lines.loc[q_lines["reason"] == "missing_required", "field"]) == {"customer_ref"}
+
+    # identity: one record per CustomerID; rows without one quarantined, never made into customers
+    people = _lake_table(workspace, "standardized", "identity")
+    assert len(people) == raw["customer"].nunique() == 4_372
+    q_people = quarantine[quarantine["file_set"] == "customers"]
+    assert (q_people["reason"] == "missing_required").sum() == (~has_customer).sum()
+    versions = raw[has_customer].groupby("customer")["Country"].nunique()
+    assert (q_people["reason"] == "duplicate_id").sum() == int((versions - 1).sum())
+    # a customer delivered with two countries keeps the last one (ingest.duplicate_ids: last)
+    codes = load_settings(EXAMPLE).sources["online_retail"].files["customers"].value_maps["country"]
+    last_country = raw[has_customer].groupby("customer")["Country"].last()
+    two = versions[versions > 1].index
+    kept = people.set_index("source_record_id")["country"]
+    assert len(two) == 8
+    assert kept.loc[two].tolist() == [codes.get(c, c.upper()) for c in last_country.loc[two]]
+    assert kept.loc["12347"] == "IS"  # Iceland
+
+
+def test_resolve_makes_one_customer_per_customer_id(workspace: Path, raw: pd.DataFrame) -> None:
+    id_map = _lake_table(workspace, "identity", "id_map")
+    assert id_map["customer_id"].nunique() == 4_372
+    assert sorted(id_map["source_record_id"]) == sorted(raw["customer"].dropna().unique())
+
+
+@pytest.mark.skipif(not _has_command("facts"), reason="the facts stage (c360 facts) has not landed")
+def test_facts_lines_and_spend_match_pandas(workspace: Path, raw: pd.DataFrame) -> None:
+    from c360.facts.build import read_facts
+
+    assert run_cli(["facts", "--workspace", str(workspace)]) == 0
+    ws = Workspace.load(workspace)
+    facts = read_facts(ws.lake, "transaction_lines").to_pandas()
+    has_customer = raw["customer"].notna()
+    assert len(facts) == int(has_customer.sum())
+    id_map = _lake_table(workspace, "identity", "id_map").set_index("source_record_id")["customer_id"]
+    spend = facts.groupby("customer_id")["amount_rc"].sum()
+    want = raw[has_customer].assign(a=raw["Quantity"] * raw["UnitPrice"]).groupby("customer")["a"].sum()
+    rng = np.random.default_rng(7)
+    sample = rng.choice(want.index.to_numpy(), size=200, replace=False)
+    np.testing.assert_allclose(
+        spend.loc[id_map.loc[sample]].to_numpy(), want.loc[sample].to_numpy(), atol=1e-6
+    )
+    assert set(facts["currency"]) == {"GBP"} and np.allclose(facts["fx_rate"], 1.0)
+
+
+@pytest.mark.skipif(not _has_command("facts"), reason="the facts stage (c360 facts) has not landed")
+def test_profiles_and_feature_history(workspace: Path) -> None:
+    assert run_cli(["profiles", "--workspace", str(workspace)]) == 0
+    if not _has_command("features", "backfill"):
+        pytest.skip("c360 features backfill has not landed")
+    args = [
+        "features",
+        "backfill",
+        "--start",
+        "2011-09-04",
+        "--end",
+        "2011-11-27",
+        "--workspace",
+        str(workspace),
+    ]
+    assert run_cli(args) == 0
