@@ -151,7 +151,7 @@ def plant_person(ws: Workspace) -> dict[str, bytes]:
     written: dict[str, bytes] = {}
     for source, src in ws.settings.sources.items():
         for fs in src.files.values():
-            if fs.record == "product":
+            if fs.record in ("product", "fx_rate"):  # the catalogue and FX rates are nobody's personal data
                 continue
             template_path = sorted(lake_root.glob(fs.path))[0]
             template = _read_rows(ws, fs, template_path)

@@ -95,7 +95,7 @@ def test_template_validates_and_declares_exactly_the_file_sets_written(ws):
     assert declared == {(fs.source, fs.name) for fs in FILE_SETS}
     for fs in FILE_SETS:
         src = settings.sources[fs.source]
-        assert src.kind == fs.source
+        assert src.kind == fs.source_kind
         conf = src.files[fs.name]
         assert (conf.path, conf.format, conf.record, conf.id_column) == (
             fs.glob,
@@ -108,7 +108,8 @@ def test_template_validates_and_declares_exactly_the_file_sets_written(ws):
         raw = _raw(ws, fs.source, fs.name)
         missing = set(conf.mapping.values()) - set(raw.columns)
         assert not missing, (fs.source, fs.name, missing)
-        assert raw[fs.id_column].notna().all() and raw[fs.id_column].is_unique, (fs.source, fs.name)
+        if fs.id_column is not None:  # the rates file has none: its rows are keyed by file and row
+            assert raw[fs.id_column].notna().all() and raw[fs.id_column].is_unique, (fs.source, fs.name)
 
 
 def test_varied_formats_like_real_systems():
@@ -125,7 +126,7 @@ def test_every_file_set_has_part_files_and_counts_match(ws):
         paths = ws.lake.glob(fs.glob)
         assert paths, (fs.source, fs.name)
         assert all(re.search(r"/part-\d{5}\." + fs.ext + "$", p) for p in paths)
-        expected_parts = 1 if fs.record == "product" else CUSTOMERS // 2000
+        expected_parts = 1 if fs.record in ("product", "fx_rate") else CUSTOMERS // 2000
         assert len(paths) == expected_parts
         raw = _raw(ws, fs.source, fs.name)
         assert len(raw) > 0
@@ -454,6 +455,42 @@ def test_abandoned_carts_and_consent_withdrawals_exist(ws):
     per = consent[consent.opted_in.isin([True, False])].groupby(["subscriber_id", "purpose", "channel"])
     flips = per.opted_in.agg(lambda s: s.iloc[0] is True and (s == False).any())  # noqa: E712
     assert flips.sum() > 50
+
+
+def test_fx_rates_cover_every_order_and_agree_with_the_prices_written(ws):
+    """ECB-style rates (base EUR, business days): every order has a fixing at most 4 days before it, and a
+    GBP or EUR line converted to USD at its day's rate comes back to the catalogue's USD price."""
+    rates = _raw(ws, "fx", "rates")
+    assert list(rates.columns[:4]) == ["date", "base", "currency", "rate"]
+    assert (rates.base == "EUR").all() and set(rates.currency) == {"USD", "GBP"}
+    rates["date"] = pd.to_datetime(rates.date, format="%Y-%m-%d")
+    rates["rate"] = rates.rate.astype(float)
+    assert (rates.rate > 0).all() and not rates.duplicated(["date", "currency"]).any()
+    assert rates.date.dt.dayofweek.max() <= 4 and not (rates.date.dt.strftime("%m-%d") == "12-25").any()
+    wide = rates.pivot(index="date", columns="currency", values="rate").sort_index()
+    daily = wide.pct_change().abs().max()
+    assert (daily < 0.03).all() and wide.std().gt(0).all()  # a walk, not a constant nor a jump
+
+    lines = _raw(ws, "ecommerce", "orders")
+    lines = lines[(lines.status == "SALE") & (lines.sku != "")].copy()  # spoiled rows aside
+    lines["ts"] = pd.to_datetime(lines.created_at, format="%Y-%m-%dT%H:%M:%SZ", errors="coerce")
+    lines = lines.dropna(subset=["ts"]).sort_values("ts")
+    lines["day"] = lines.ts.dt.normalize()
+    joined = pd.merge_asof(lines, wide.reset_index().rename(columns={"date": "fixed"}), left_on="day",
+                           right_on="fixed", direction="backward")  # fmt: skip
+    assert joined.fixed.notna().all()
+    assert (joined.day - joined.fixed).dt.days.max() <= 4  # Easter: Thursday to Tuesday
+    products = _raw(ws, "ecommerce", "products").set_index("sku")
+    joined["list_usd"] = products.loc[joined.sku, "price"].astype(float).values
+    usd_per_unit = {"USD": 1.0}
+    unit = joined.unit_price.astype(float)
+    for cur in ("GBP", "EUR"):
+        mine = joined.currency == cur
+        per_eur = joined.loc[mine, "USD"] / (joined.loc[mine, "GBP"] if cur == "GBP" else 1.0)
+        ratio = unit[mine] * per_eur / joined.loc[mine, "list_usd"]
+        assert mine.sum() > 100 and abs(ratio.median() - 1.0) < 0.03, (cur, ratio.median())
+        usd_per_unit[cur] = float(per_eur.median())
+    assert 1.2 < usd_per_unit["GBP"] < 1.35 and 1.0 < usd_per_unit["EUR"] < 1.15
 
 
 # ----------------------------------------------------------------------------------------- defects

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from c360.errors import ConfigError
-from c360.settings import parse_settings
+from c360.settings import Settings, parse_settings
 from c360.workspace import Workspace, default_config_text, init_workspace
 
 pytestmark = pytest.mark.unit
@@ -123,3 +123,22 @@ def test_ingest_row_limits_and_duplicate_policy_are_validated():
     with pytest.raises(ConfigError) as err:
         parse_settings("ingest:\n  duplicate_ids: newest\n", env={})
     assert "ingest.duplicate_ids" in err.value.message
+
+
+def test_template_reports_in_one_currency_and_its_commented_facts_and_features_are_the_defaults():
+    text = default_config_text()
+    settings = parse_settings(text, env={})
+    assert settings.reporting_currency == "USD"
+    assert settings.sources["fx"].kind == "reference"
+    assert settings.sources["fx"].files["rates"].record == "fx_rate"
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# facts:"))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        block.append(line[2:])
+    shown = parse_settings("\n".join(block), env={})
+    assert "labels:" in "\n".join(block) and "fx_max_age_days" in "\n".join(block)
+    assert shown.facts == Settings().facts
+    assert shown.features == Settings().features

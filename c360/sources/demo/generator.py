@@ -28,7 +28,8 @@ from c360.io.lake import Lake
 from c360.sources.demo import truth
 from c360.sources.demo.activity_tables import activity_tables
 from c360.sources.demo.identity_tables import identity_tables
-from c360.sources.demo.layout import FILE_SETS
+from c360.sources.demo.layout import FILE_SET_INDEX, FILE_SETS
+from c360.sources.demo.rates import rates_table
 from c360.sources.demo.sim import simulate_chunk
 from c360.sources.demo.vec import MAX_CHUNKS
 from c360.sources.demo.world import HISTORY_START, REFERENCE_DATE, World, build_world
@@ -214,6 +215,10 @@ def generate_demo_data(
     rows: dict[tuple[str, str], int] = {}
     bad: dict[tuple[str, str], int] = {}
     files: dict[tuple[str, str], int] = {}
+    rates_fs = FILE_SET_INDEX["fx", "rates"]
+    rates = rates_table(seed)  # the same for every chunk count: it depends on the seed alone
+    write_table(lake, rates_fs, rates, lake.path(rates_fs.part_path(0)))
+    rows[rates_fs.source, rates_fs.name], files[rates_fs.source, rates_fs.name] = rates.num_rows, 1
     progress = Progress(
         TextColumn("[bold]demo data"),
         BarColumn(),

@@ -53,10 +53,15 @@ class FileSet:
     name: str
     format: str
     record: str
-    id_column: str
+    id_column: str | None  # None: the file has no record id (rows are keyed by file and row number)
     delimiter: str = ","
     json_types: tuple[tuple[str, str], ...] = ()  # jsonl columns written as numbers or booleans
     defects: tuple[Defect, ...] = ()
+    kind: str | None = None  # the source kind, when it is not the source's name
+
+    @property
+    def source_kind(self) -> str:
+        return self.kind or self.source
 
     @property
     def ext(self) -> str:
@@ -198,6 +203,8 @@ FILE_SETS: tuple[FileSet, ...] = (
         ),
     ),
     FileSet("thirdparty", "enrichment", "parquet", "identity", "record_id"),
+    # One file of dated exchange rates for the whole history (c360/sources/demo/rates.py), not per chunk.
+    FileSet("fx", "rates", "csv", "fx_rate", None, kind="reference"),
 )
 
 FILE_SET_INDEX: dict[tuple[str, str], FileSet] = {(f.source, f.name): f for f in FILE_SETS}
