@@ -1,0 +1,299 @@
+"""`c360 facts`: standardized rows keyed by customer -> the fact tables under `facts/` (schemas.py).
+
+One pass on the driver, vectorised end to end (Arrow joins, DuckDB for JSON, windows and as-of joins, numpy):
+
+1. keys: the identity id map less erased people, each customer's hash partition;
+2. transactions and interactions keyed through it; what changed since the last run decides which partitions
+   are recomputed (state.py); a run whose inputs are unchanged returns after a listing;
+3. transaction lines numbered and converted into the reporting currency (every line, so the no_fx_rate
+   quarantine is complete), interactions typed and scored, exposures credited, for the partitions to
+   recompute only;
+4. each recomputed partition is written when its bytes changed; products and their similar items when the
+   product inputs or the rates changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from c360.facts.exposures import build_exposures
+from c360.facts.fx import FxConverter
+from c360.facts.interactions import COLUMNS as INTERACTION_COLUMNS
+from c360.facts.interactions import build_interactions
+from c360.facts.keyed import customer_keys, file_partitions, key_rows
+from c360.facts.lines import COLUMNS as LINE_COLUMNS
+from c360.facts.lines import QUARANTINE_FILE, convert, no_rate_quarantine, split_no_rate
+from c360.facts.products import build_products
+from c360.facts.schemas import (
+    CUSTOMER_TABLES,
+    EXPOSURES,
+    FACTS,
+    INTERACTIONS,
+    PRODUCT_SIMILARITY,
+    PRODUCTS,
+    TRANSACTION_LINES,
+)
+from c360.facts.sentiment import SENTIMENT_MODEL
+from c360.facts.similarity import build_similarity
+from c360.facts.state import (
+    FactsState,
+    changed_file_parts,
+    changed_key_parts,
+    digest,
+    input_fingerprint,
+    listing,
+)
+from c360.facts.store import facts_partition_paths, read_facts, serialize, write_partitions, write_single
+from c360.io.lake import Lake
+from c360.sources.layout import read_standardized
+from c360.workspace import Workspace
+
+__all__ = ["FactsReport", "build_facts", "facts_partition_paths", "read_facts"]
+
+log = logging.getLogger(__name__)
+
+FACTS_VERSION = "1"
+"""Bumped when a change of this code changes rows: every partition is recomputed once."""
+
+
+@dataclass
+class FactsReport:
+    run_id: str
+    unchanged: bool = False
+    full: bool = False
+    reporting_currency: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    partitions_recomputed: int = 0
+    partitions_written: dict[str, int] = field(default_factory=dict)
+    partitions_removed: dict[str, int] = field(default_factory=dict)
+    no_fx_rate: int = 0
+    unresolved: dict[str, int] = field(default_factory=dict)
+    """Rows whose customer reference resolves to no customer: counted, not written."""
+    suppressed: int = 0
+    texts_scored: int = 0
+    products_rebuilt: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_seconds(self) -> float:
+        return self.seconds.get("total", 0.0)
+
+
+def _settings_doc(ws: Workspace) -> dict[str, Any]:
+    f = ws.settings.facts
+    return {
+        "version": FACTS_VERSION,
+        "partitions": f.partitions,
+        "attribution_days": f.attribution_days,
+        "fx_max_age_days": f.fx_max_age_days,
+        "similar_items": f.similar_items,
+        "reporting_currency": ws.settings.reporting_currency,
+        "sentiment": SENTIMENT_MODEL,
+    }
+
+
+def _mismatched_facts_files(lake: Lake, state: FactsState) -> set[int]:
+    """Partitions whose facts file is missing, unexpected or not the size this stage wrote."""
+    now = {k: v for k, v in listing(lake, FACTS).items() if k.split("/")[1] in CUSTOMER_TABLES}
+    dirty: set[int] = set()
+    for rel in set(now) | set(state.sizes):
+        if rel.split("/")[1] not in CUSTOMER_TABLES:
+            continue
+        if now.get(rel) != state.sizes.get(rel):
+            name = rel.rsplit("/", 1)[-1]
+            if name.startswith("part-") and name.endswith(".parquet"):
+                dirty.add(int(name[len("part-") : -len(".parquet")]))
+    return dirty
+
+
+def _previous_sentiment(lake: Lake, parts: list[int], partitions: int) -> pa.Table | None:
+    """Stored (source, source_record_id, text, sentiment, sentiment_label) of the partitions recomputed."""
+    from c360.facts.store import partition_file
+
+    paths = [partition_file(lake, INTERACTIONS, p) for p in parts]
+    paths = [p for p in paths if lake.fs.exists(p)]
+    if not paths:
+        return None
+    cols = ["source", "source_record_id", "text", "sentiment", "sentiment_label"]
+    tables = [lake.read_table(p, columns=cols) for p in paths]
+    prev = pa.concat_tables(tables)
+    return prev.filter(pc.is_valid(prev["sentiment"]))
+
+
+def _write_quarantine(lake: Lake, by_source: dict[str, pa.Table]) -> int:
+    """Replace every source's no_fx_rate file; remove those of sources that have none now."""
+    for path in lake.glob(f"quarantine/*/{QUARANTINE_FILE}"):
+        source = lake.relative(path).split("/")[1]
+        if source not in by_source:
+            lake.rm(path)
+    for source, rows in by_source.items():
+        path = lake.path("quarantine", source, QUARANTINE_FILE)
+        data, _ = serialize(rows)
+        if not lake.fs.exists(path) or lake.read_bytes(path) != data:
+            lake.replace_bytes(path, data)
+    return sum(t.num_rows for t in by_source.values())
+
+
+def _in_parts(table: pa.Table, parts: list[int]) -> pa.Table:
+    return table.filter(pc.is_in(table["part"], value_set=pa.array(parts, pa.int32())))
+
+
+def build_facts(ws: Workspace, *, full: bool = False, progress: bool = False) -> FactsReport:
+    """Bring `facts/` up to date with standardized data and identity; `full=True` recomputes every
+    partition (files whose bytes are unchanged are still not rewritten)."""
+    lake = ws.lake
+    fs = ws.settings.facts
+    say = log.info if progress else log.debug
+    started = time.perf_counter()
+    clock = {"t": started}
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    report = FactsReport(run_id=run_id)
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        report.seconds[name] = round(now - clock["t"], 3)
+        clock["t"] = now
+
+    state = FactsState.load(lake)
+    fingerprint = input_fingerprint(lake, _settings_doc(ws))
+    if not full and state.fingerprint == fingerprint:
+        report.unchanged = True
+        report.rows = {t: sum(state.counts.get(t, {}).values()) for t in state.counts}
+        report.seconds["total"] = round(time.perf_counter() - started, 3)
+        return report
+
+    keys, report.suppressed = customer_keys(lake, fs.partitions)
+    tx = key_rows(lake, "transaction", LINE_COLUMNS, keys)
+    ix = key_rows(lake, "interaction", INTERACTION_COLUMNS, keys)
+    report.unresolved = {"transaction": tx.unresolved, "interaction": ix.unresolved}
+    product_rows = read_standardized(lake, "product")
+    money = [tx.table["currency"].combine_chunks(), product_rows["currency"].combine_chunks()]
+    currencies = pc.unique(pa.concat_arrays([m.cast(pa.string()) for m in money])).to_pylist()
+    conv = FxConverter.load(ws, currencies)
+    report.reporting_currency = conv.reporting
+    lap("read")
+    say("facts: %d transaction and %d interaction rows keyed", tx.table.num_rows, ix.table.num_rows)
+
+    config = digest(_settings_doc(ws), conv.reporting, conv.fingerprint())
+    full = full or state.config != config
+    report.full = full
+    sizes = {**listing(lake, "standardized/transaction"), **listing(lake, "standardized/interaction")}
+    file_parts = {**file_partitions(tx), **file_partitions(ix)}
+    dirty_files, file_records = changed_file_parts({} if full else state.files, sizes, file_parts)
+    old_keys = None
+    if state.keys and lake.fs.exists(lake.path(state.keys)) and not full:
+        old_keys = lake.read_table(lake.path(state.keys))
+    key_dirty = changed_key_parts(old_keys, keys)
+    if full:
+        parts = list(range(fs.partitions))
+    else:
+        dirty = dirty_files | key_dirty | _mismatched_facts_files(lake, state)
+        parts = sorted(p for p in dirty if 0 <= p < fs.partitions)
+    report.partitions_recomputed = len(parts)
+    lap("plan")
+
+    lines_all = convert(tx.table, conv.rates(tx.table["currency"], tx.table["ts"]))
+    lines_all, missing = split_no_rate(lines_all)
+    report.no_fx_rate = _write_quarantine(lake, no_rate_quarantine(missing, conv.reporting))
+    lines = _in_parts(lines_all, parts)
+    del lines_all
+    lap("lines")
+
+    previous = None
+    if state.sentiment_model == SENTIMENT_MODEL:
+        previous = _previous_sentiment(lake, parts, fs.partitions)
+    interactions, report.texts_scored = build_interactions(_in_parts(ix.table, parts), previous)
+    del previous
+    lap("interactions")
+    exposures = build_exposures(interactions, lines, fs.attribution_days)
+    lap("exposures")
+
+    digests = {t: dict(state.digests.get(t, {})) for t in CUSTOMER_TABLES} if not full else {}
+    counts = {t: dict(state.counts.get(t, {})) for t in CUSTOMER_TABLES}
+    for name, table in ((TRANSACTION_LINES, lines), (INTERACTIONS, interactions), (EXPOSURES, exposures)):
+        d = digests.setdefault(name, {})
+        result = write_partitions(lake, name, table, parts, d)
+        report.partitions_written[name] = result["written"]
+        report.partitions_removed[name] = result["removed"]
+        per_part = pc.value_counts(table["part"]) if table.num_rows else None
+        for p in parts:
+            counts[name].pop(str(p), None)
+        if per_part is not None:
+            for item in per_part.to_pylist():
+                counts[name][str(item["values"])] = int(item["counts"])
+        if full:  # partitions of an earlier, larger partition count
+            for path in facts_partition_paths(lake, name):
+                p = int(path.rsplit("-", 1)[-1].split(".")[0])
+                if p >= fs.partitions:
+                    lake.rm(path)
+            counts[name] = {k: v for k, v in counts[name].items() if int(k) < fs.partitions}
+    lap("write")
+
+    products_key = digest(sorted(listing(lake, "standardized/product").items()), config)
+    single = {k: v for k, v in state.digests.items() if k in (PRODUCTS, PRODUCT_SIMILARITY)}
+    missing_single = not facts_partition_paths(lake, PRODUCTS)
+    if full or products_key != state.products or missing_single:
+        products = build_products(product_rows, conv)
+        flat = {k: next(iter(v.values()), "") for k, v in single.items()}
+        write_single(lake, PRODUCTS, products, flat)
+        write_single(lake, PRODUCT_SIMILARITY, build_similarity(products, fs.similar_items), flat)
+        single = {k: {k: v} for k, v in flat.items()}
+        counts[PRODUCTS] = {PRODUCTS: products.num_rows}
+        counts[PRODUCT_SIMILARITY] = {
+            PRODUCT_SIMILARITY: read_facts(lake, PRODUCT_SIMILARITY, columns=["rank"]).num_rows
+        }
+        report.products_rebuilt = True
+    else:
+        for t in (PRODUCTS, PRODUCT_SIMILARITY):
+            counts[t] = dict(state.counts.get(t, {}))
+    lap("products")
+
+    keys_path = state.keys
+    if key_dirty or old_keys is None:
+        keys_path = f"{FACTS}/_state/keys-{run_id}.parquet"
+        snapshot = keys.select(["source", "source_record_id", "customer_id", "part"])
+        lake.write_table(snapshot, lake.path(keys_path))
+    new_state = FactsState(
+        run_id=run_id,
+        config=config,
+        files=file_records,
+        keys=keys_path,
+        digests={**digests, **single},
+        counts=counts,
+        products=products_key,
+        sentiment_model=SENTIMENT_MODEL,
+    )
+    new_state.sizes = {k: v for k, v in listing(lake, FACTS).items() if k.split("/")[1] in CUSTOMER_TABLES}
+    new_state.fingerprint = input_fingerprint(lake, _settings_doc(ws))
+    new_state.save(lake)
+    if state.keys and state.keys != keys_path:
+        lake.rm(lake.path(state.keys))
+    report.rows = {t: sum(v.values()) for t, v in counts.items()}
+    lap("state")
+    report.seconds["total"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+def print_report(report: FactsReport, console: Any) -> None:
+    """A short summary: rows per table, partitions rewritten, lines quarantined, seconds."""
+    if report.unchanged:
+        console.print(f"facts: inputs unchanged since the last run ({report.total_seconds:.1f}s)")
+        return
+    rows = ", ".join(f"{t} {n:,}" for t, n in report.rows.items())
+    written = sum(report.partitions_written.values())
+    removed = sum(report.partitions_removed.values())
+    console.print(
+        f"facts ({'full' if report.full else 'incremental'}, in {report.reporting_currency}): {rows}\n"
+        f"  partitions recomputed {report.partitions_recomputed}, files written {written}, "
+        f"removed {removed}; texts scored {report.texts_scored:,}; products "
+        f"{'rebuilt' if report.products_rebuilt else 'unchanged'}\n  quarantined no_fx_rate lines "
+        f"{report.no_fx_rate:,}; rows without a customer {sum(report.unresolved.values()):,}; "
+        f"in {report.total_seconds:.1f}s"
+    )

@@ -1,0 +1,112 @@
+"""`facts/product_similarity`: each product's nearest neighbours by the cosine similarity of TF-IDF vectors
+over its title, description, category and attribute values, the input of content-based recommendations.
+
+The similarity matrix is never built whole: rows are multiplied in chunks against the sparse matrix and only
+each row's top k survive, so memory stays at chunk x products whatever the catalogue size. Ties are broken
+by product id, so the same catalogue always gives the same table. A product is never its own neighbour, and
+a product sharing no term with another (score 0) is not listed as similar to it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from c360.facts.schemas import PRODUCT_SIMILARITY, SCHEMAS
+
+CHUNK_CELLS = 8_000_000
+"""Dense similarity cells per chunk (a few int64 and float copies of it: about 400 MB)."""
+SCALE = 1_000_000
+
+
+def _attribute_words(text: str | None) -> str:
+    if not text:
+        return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return ""
+    out: list[str] = []
+
+    def walk(v: object) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, bool) or v is None:
+            return
+        # numbers (ratings, sizes) are not words; they would only add noise to a text similarity
+
+    walk(value)
+    return " ".join(out)
+
+
+def product_texts(products: pa.Table) -> list[str]:
+    """One document per product: title, description, category and attribute values."""
+    cols = [products[c].to_pylist() for c in ("title", "description", "category")]
+    attrs = products["attributes"].to_pylist()
+    return [
+        " ".join(p for p in (t, d, c, _attribute_words(a)) if p)
+        for t, d, c, a in zip(*cols, attrs, strict=True)
+    ]
+
+
+def top_k_similar(ids: list[str], texts: list[str], k: int) -> pa.Table:
+    """The product_similarity rows for products `ids` (any order) with documents `texts`."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    schema = SCHEMAS[PRODUCT_SIMILARITY]
+    n = len(ids)
+    if n < 2 or k < 1:
+        return schema.empty_table()
+    order = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    ids_sorted = [ids[i] for i in order]
+    docs = [texts[i] for i in order]
+    try:
+        matrix = TfidfVectorizer(sublinear_tf=True, dtype=np.float32).fit_transform(docs).tocsr()
+    except ValueError:  # every document empty: no vocabulary, nothing is similar
+        return schema.empty_table()
+    transposed = matrix.T.tocsc()
+    kk = min(k, n - 1)
+    chunk = max(1, CHUNK_CELLS // n)
+    src, dst, rank, score = [], [], [], []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        sims = (matrix[start:stop] @ transposed).toarray()
+        # One integer key per cell: the score to 6 decimals, then the lower product id (column) first, so
+        # ties are broken the same way on every machine and argpartition's pick at the boundary is exact.
+        micro = np.rint(sims.astype(np.float64) * SCALE).astype(np.int64)
+        rows = np.arange(stop - start)
+        micro[rows, rows + start] = -1  # never one's own neighbour
+        keys = micro * n + (n - 1 - np.arange(n, dtype=np.int64))
+        cand = np.argpartition(-keys, kk - 1, axis=1)[:, :kk]
+        pick = np.argsort(-np.take_along_axis(keys, cand, axis=1), axis=1, kind="stable")
+        best = np.take_along_axis(cand, pick, axis=1)
+        best_scores = np.take_along_axis(micro, best, axis=1) / SCALE
+        keep = best_scores > 0
+        r, c = np.nonzero(keep)
+        src.append(r + start)
+        dst.append(best[r, c])
+        rank.append(c + 1)
+        score.append(best_scores[r, c])
+    src_a = np.concatenate(src)
+    ids_arr = pa.array(ids_sorted, pa.string())
+    return pa.table(
+        {
+            "product_id": ids_arr.take(pa.array(src_a)),
+            "similar_product_id": ids_arr.take(pa.array(np.concatenate(dst))),
+            "rank": pa.array(np.concatenate(rank).astype(np.int32)),
+            "score": pa.array(np.concatenate(score).astype(np.float64)),
+        },
+        schema=schema,
+    )
+
+
+def build_similarity(products: pa.Table, k: int) -> pa.Table:
+    return top_k_similar(products["product_id"].to_pylist(), product_texts(products), k)

@@ -1,0 +1,117 @@
+"""Where the fact tables live and how they are read and written.
+
+    facts/<table>/part-<p:05d>.parquet     customer tables, p = partition_of(customer_id, facts.partitions)
+    facts/products/products.parquet        one file each for the tables not keyed by customer
+    facts/product_similarity/product_similarity.parquet
+
+A partition is serialized in memory first and its bytes hashed: the digest decides whether the file on the
+lake is rewritten, so a run whose recomputed rows are unchanged writes nothing. Files are replaced
+atomically (`Lake.replace_bytes`): a reader sees the old partition or the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from c360.facts.schemas import CUSTOMER_TABLES, FACTS, SCHEMAS
+from c360.io.lake import Lake
+
+SORT_KEYS: dict[str, list[str]] = {
+    "transaction_lines": ["customer_id", "ts", "source_record_id", "source", "line"],
+    "interactions": ["customer_id", "ts", "source_record_id", "source"],
+    "exposures": ["customer_id", "ts", "exposure_id"],
+}
+
+
+def partition_file(lake: Lake, table: str, part: int) -> str:
+    return lake.path(FACTS, table, f"part-{part:05d}.parquet")
+
+
+def single_file(lake: Lake, table: str) -> str:
+    return lake.path(FACTS, table, f"{table}.parquet")
+
+
+def facts_partition_paths(lake: Lake, table: str) -> list[str]:
+    """The files of one facts table (filesystem-native paths), sorted."""
+    if table not in SCHEMAS:
+        raise ValueError(f"unknown facts table {table!r} (one of {', '.join(SCHEMAS)})")
+    if table in CUSTOMER_TABLES:
+        return lake.glob(f"{FACTS}/{table}/part-*.parquet")
+    path = single_file(lake, table)
+    return [path] if lake.fs.exists(path) else []
+
+
+def read_facts(
+    lake: Lake, table: str, columns: list[str] | None = None, filter: pc.Expression | None = None
+) -> pa.Table:
+    """Every partition of a facts table in `SCHEMAS[table]` (or its `columns`), optionally filtered by a
+    dataset expression (`pc.field("ts") < cutoff`): only the rows and columns asked for are read."""
+    schema = SCHEMAS[table]
+    files = facts_partition_paths(lake, table)
+    if not files:
+        empty = schema.empty_table()
+        return empty.select(columns) if columns else empty
+    dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=lake.arrow_fs)
+    return dataset.to_table(columns=columns, filter=filter)
+
+
+def serialize(table: pa.Table) -> tuple[bytes, str]:
+    """Parquet bytes of `table` and their digest (the same rows always give the same bytes)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    data = sink.getvalue().to_pybytes()
+    return data, hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def sort_for_write(table: pa.Table, name: str) -> pa.Table:
+    """Rows in (part, customer_id, ts, ...) order; `part` first so partitions are contiguous slices."""
+    keys = [("part", "ascending", "at_end"), *((k, "ascending", "at_end") for k in SORT_KEYS[name])]
+    return table.take(pc.sort_indices(table, sort_keys=keys))
+
+
+def write_partitions(
+    lake: Lake, name: str, table: pa.Table, parts: list[int], digests: dict[str, str]
+) -> dict[str, Any]:
+    """Write partitions `parts` of table `name` from `table` (rows of exactly those partitions, with `part`).
+    `digests` (partition -> digest, as strings) is updated in place; a partition whose bytes did not change
+    is not rewritten, one left without rows loses its file. Returns counts."""
+    schema = SCHEMAS[name]
+    ordered = sort_for_write(table, name)
+    part_col = ordered["part"].to_numpy()
+    written = removed = 0
+    for p in sorted(parts):
+        lo, hi = np.searchsorted(part_col, p, side="left"), np.searchsorted(part_col, p, side="right")
+        key = str(p)
+        path = partition_file(lake, name, p)
+        if hi <= lo:
+            if key in digests or lake.fs.exists(path):
+                lake.rm(path)
+                digests.pop(key, None)
+                removed += 1
+            continue
+        chunk = ordered.slice(lo, hi - lo).select(schema.names).cast(schema)
+        data, digest = serialize(chunk)
+        if digests.get(key) == digest and lake.fs.exists(path):
+            continue
+        lake.replace_bytes(path, data)
+        digests[key] = digest
+        written += 1
+    return {"written": written, "removed": removed}
+
+
+def write_single(lake: Lake, name: str, table: pa.Table, digests: dict[str, str]) -> bool:
+    """Write a one-file table when its bytes changed; returns whether it was written."""
+    path = single_file(lake, name)
+    data, digest = serialize(table.cast(SCHEMAS[name]))
+    if digests.get(name) == digest and lake.fs.exists(path):
+        return False
+    lake.replace_bytes(path, data)
+    digests[name] = digest
+    return True
