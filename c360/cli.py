@@ -301,6 +301,56 @@ def features_materialize(workspace: WorkspaceOpt = Path("."), wait: WaitOpt = 0.
     )
 
 
+@features_app.command("training-set")
+def features_training_set(
+    label: Annotated[str, typer.Option(help="A label declared in features.labels (c360.yaml).")],
+    cutoffs: Annotated[
+        str | None, typer.Option(help="Comma-separated cutoff dates, like 2025-01-05,2025-02-02.")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First cutoff (with --end instead of --cutoffs).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last cutoff (included when on the --every grid).")] = None,
+    every: Annotated[
+        str | None, typer.Option(help="Cutoff spacing from --start, like 7d or 2w (features.backfill_every).")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Feature service to join (default: the label's model's service).")
+    ] = None,
+    out: Annotated[str, typer.Option(help="Folder in the lake the set is written under.")] = "training_sets",
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Write a point-in-time training set (labels from facts, features through Feast) as Parquet."""
+    from c360.features.training_set import (
+        build_training_set,
+        cutoff_range,
+        parse_cutoffs,
+        parse_every,
+        parse_time,
+    )
+
+    if (cutoffs is None) == (start is None and end is None):
+        raise ValidationError("give either --cutoffs or --start and --end")
+    ws0 = _workspace(workspace)
+    if cutoffs is not None:
+        cuts = parse_cutoffs(cutoffs)
+    else:
+        if start is None or end is None:
+            raise ValidationError("--start and --end go together")
+        step = parse_every(every or ws0.settings.features.backfill_every)
+        cuts = cutoff_range(parse_time(start, "--start"), parse_time(end, "--end"), step)
+    with workspace_lease(ws0, "c360 features training-set", wait) as ws:
+        r = build_training_set(ws, label, cuts, features=features, out=out)
+    console.print(
+        plain(
+            f"training set {r.label}/{r.set_id}: {r.rows:,} row(s), {r.positives:,} positive, "
+            f"{len(r.features)} feature(s) of service {r.feature_service} in {r.seconds:.1f}s"
+        )
+    )
+    if r.missing_views:
+        console.print(plain(f"left out (no rows in the lake): {', '.join(r.missing_views)}"))
+    console.print(plain(f"written: {ws.lake.relative(r.path)} and {ws.lake.relative(r.spec_path)}"))
+
+
 profile_app = typer.Typer(help="Read unified profiles from the profile store.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
 

@@ -1,0 +1,404 @@
+"""Point-in-time training sets: labels from the fact tables joined with feature history through Feast.
+
+`build_training_set(ws, "churn", cutoffs)`:
+1. checks everything before reading a row of data: the label is declared in `features.labels`, the feature
+   service is registered, every cutoff lies within the facts and every label horizon (cutoff + days or
+   months) ends on or before the newest fact, so no label is cut short by the end of the data;
+2. computes the label rows (`c360.features.labels`): customer_id, event_timestamp = cutoff (the exposure's
+   time for response labels), label;
+3. joins the feature service's features as of each row's event_timestamp (Feast's point-in-time join in
+   `c360.features.training.historical_features`: the latest feature row at or before it, never a later one)
+   and removes erased people; a labelled row with no feature row yet keeps nulls rather than vanishing;
+4. writes `training_sets/<label>/<set_id>/data.parquet`, sorted, and `spec.json` beside it: the label's
+   definition, the feature service and its references, the cutoffs, counts and the facts' state.
+
+The set id is a digest of the inputs (label definition, feature references, cutoffs, facts state), so the
+same request on the same facts lands in the same folder with the same bytes, and a changed input in another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from c360.errors import ConfigError, NotFoundError, ValidationError
+from c360.facts.schemas import EXPOSURES, FACTS, INTERACTIONS, SCHEMAS, TRANSACTION_LINES
+from c360.features.labels import FACT_COLUMNS, as_cutoffs, horizon_end, label_rows
+from c360.io.lake import Lake
+from c360.settings import LabelSettings, path_outside_lake
+from c360.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+TRAINING_SETS = "training_sets"
+DATA_FILE, SPEC_FILE = "data.parquet", "spec.json"
+FACTS_STATE = f"{FACTS}/_state/facts.json"
+# The request field of feature_repo/on_demand.py: the instant time-relative features are computed at.
+AS_OF = "as_of"
+# The feature service a label kind trains by default when no service carries the label's own name.
+DEFAULT_SERVICE = {
+    "churn": "churn",
+    "clv": "clv",
+    "purchase": "next_best_action",
+    "response": "next_best_action",
+}
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A written training set: where it is and what it holds. `dataset()` opens it as a Ray Dataset."""
+
+    label: str
+    set_id: str
+    path: str  # filesystem-native path of data.parquet (what pyarrow and Ray read, with `filesystem`)
+    spec_path: str
+    rows: int
+    positives: int
+    feature_service: str
+    features: list[str]
+    missing_views: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    lake: Lake | None = field(default=None, repr=False, compare=False)
+
+    def dataset(self) -> Any:
+        """The rows as a Ray Dataset (`ray.data.read_parquet`), for Ray Train and Tune."""
+        import ray.data
+
+        fs = self.lake.arrow_fs if self.lake is not None else None
+        return ray.data.read_parquet(self.path, filesystem=fs)
+
+    def table(self) -> pa.Table:
+        if self.lake is None:
+            raise NotFoundError(f"training set {self.set_id}: no lake to read {self.path} from")
+        return self.lake.read_table(self.path)
+
+
+# ------------------------------------------------------------------------------------------ cutoffs
+
+
+def parse_cutoffs(text: str) -> list[pd.Timestamp]:
+    """`2025-01-05,2025-02-02T12:00` -> UTC timestamps; a value that is not a date is named."""
+    out = []
+    for raw in (p.strip() for p in text.split(",")):
+        if not raw:
+            continue
+        out.append(parse_time(raw, "--cutoffs"))
+    if not out:
+        raise ValidationError("--cutoffs: give at least one date, like 2025-01-05,2025-02-02")
+    return as_cutoffs(out)
+
+
+def parse_time(raw: str, what: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(raw)
+    except (ValueError, TypeError):
+        raise ValidationError(
+            f"{what}: {raw!r} is not a date or time (use ISO 8601, like 2025-01-05)"
+        ) from None
+    if ts is pd.NaT:
+        raise ValidationError(f"{what}: {raw!r} is not a date or time")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_every(text: str) -> pd.Timedelta:
+    m = re.fullmatch(r"([1-9][0-9]*)([dw])", text.strip())
+    if not m:
+        raise ValidationError(f"--every {text!r} must be a number and d or w, like 7d or 2w")
+    return pd.Timedelta(days=int(m.group(1)) * (7 if m.group(2) == "w" else 1))
+
+
+def cutoff_range(start: pd.Timestamp, end: pd.Timestamp, every: pd.Timedelta) -> list[pd.Timestamp]:
+    """start, start + every, ... up to and including end."""
+    if end < start:
+        raise ValidationError(f"--end {end.isoformat()} is before --start {start.isoformat()}")
+    count = int((end - start) // every) + 1
+    return [start + i * every for i in range(count)]
+
+
+# ------------------------------------------------------------------------------------------ facts
+
+
+def fact_paths(lake: Lake, table: str) -> list[str]:
+    return lake.glob(f"{FACTS}/{table}/*.parquet")
+
+
+def read_fact(lake: Lake, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    """`columns` of every partition of a facts table, in its schema (an empty frame when it has none)."""
+    schema = SCHEMAS[table]
+    wanted = pa.schema([schema.field(c) for c in columns])
+    paths = fact_paths(lake, table)
+    if not paths:
+        return wanted.empty_table().to_pandas()
+    parts = [lake.read_table(p, columns=list(columns)).cast(wanted) for p in paths]
+    return pa.concat_tables(parts).to_pandas()
+
+
+def fact_span(lake: Lake) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The oldest and newest `ts` of the timed customer facts: transaction lines and interactions."""
+    lo, hi = None, None
+    for table in (TRANSACTION_LINES, INTERACTIONS):
+        for path in fact_paths(lake, table):
+            ts = lake.read_table(path, columns=["ts"]).column("ts")
+            mm = pc.min_max(ts).as_py()
+            if mm["min"] is None:
+                continue
+            lo = mm["min"] if lo is None else min(lo, mm["min"])
+            hi = mm["max"] if hi is None else max(hi, mm["max"])
+    if lo is None or hi is None:
+        raise NotFoundError(
+            f"no fact rows under {lake.display_uri}/{FACTS}/ (transaction_lines, interactions); "
+            "run `c360 facts`"
+        )
+    return pd.Timestamp(lo).tz_convert("UTC"), pd.Timestamp(hi).tz_convert("UTC")
+
+
+def facts_state(lake: Lake) -> dict[str, Any]:
+    """The facts stage's input fingerprint (`facts/_state/facts.json`), or a digest of the fact files when
+    the stage left no state (files written by other means)."""
+    path = lake.path(FACTS_STATE)
+    if lake.exists(FACTS_STATE):
+        text = lake.read_text(path)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{lake.relative(path)}: not valid JSON") from None
+        fingerprint = (
+            doc.get("fingerprint") or doc.get("input_fingerprint") if isinstance(doc, dict) else None
+        )
+        return {
+            "source": FACTS_STATE,
+            "fingerprint": fingerprint or hashlib.sha256(text.encode()).hexdigest(),
+        }
+    digest = hashlib.sha256()
+    for table in (TRANSACTION_LINES, INTERACTIONS, EXPOSURES):
+        for p in fact_paths(lake, table):
+            digest.update(f"{lake.relative(p)}\0{lake.info(p).get('size')}\0".encode())
+            digest.update(lake.read_bytes(p)[-4096:])  # the parquet footer: row counts, statistics
+    return {"source": "fact files (no facts state)", "fingerprint": digest.hexdigest()}
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+def resolve_label(ws: Workspace, name: str) -> LabelSettings:
+    labels = ws.settings.features.labels
+    if name not in labels:
+        known = ", ".join(sorted(labels)) or "none"
+        raise ValidationError(f"unknown label {name!r}; features.labels in c360.yaml declares: {known}")
+    return labels[name]
+
+
+def horizon(label: LabelSettings, cutoff: pd.Timestamp) -> pd.Timestamp:
+    """The newest instant a label at `cutoff` depends on (the cutoff itself for response labels, whose
+    exposures must have closed by it)."""
+    return horizon_end(cutoff, days=label.days, months=label.months) if label.kind != "response" else cutoff
+
+
+def check_cutoffs(
+    name: str, label: LabelSettings, cutoffs: Sequence[pd.Timestamp], span: tuple[pd.Timestamp, pd.Timestamp]
+) -> None:
+    oldest, newest = span
+    for cutoff in cutoffs:
+        if cutoff < oldest:
+            raise ValidationError(
+                f"cutoff {cutoff.isoformat()} is before the oldest fact ({oldest.isoformat()}): "
+                "nothing is known about anyone then"
+            )
+        end = horizon(label, cutoff)
+        if end > newest:
+            raise ValidationError(
+                f"label {name!r} at cutoff {cutoff.isoformat()} needs data through {end.isoformat()}; "
+                f"facts end at {newest.isoformat()}"
+            )
+
+
+def service_features(ws: Workspace, store: Any, name: str) -> tuple[list[str], list[str]]:
+    """(`view:feature` references of a registered service whose views have rows in the lake, views without).
+
+    An on-demand view (computed at read time from other views and the request's `as_of`) counts as present
+    when every view it reads has rows.
+    """
+    try:
+        service = store.get_feature_service(name)
+    except Exception:  # noqa: BLE001 - Feast raises its own FeatureServiceNotFoundException
+        known = ", ".join(sorted(s.name for s in store.list_feature_services())) or "none"
+        raise ValidationError(
+            f"no feature service {name!r} in the Feast registry (registered: {known}); "
+            "run `c360 features apply` after changing feature_repo/"
+        ) from None
+    on_demand = {v.name: v for v in store.list_on_demand_feature_views()}
+
+    def has_rows(view: str) -> bool:
+        if view in on_demand:
+            return all(has_rows(src) for src in on_demand[view].source_feature_view_projections)
+        return bool(ws.lake.glob(f"features/{view}/*.parquet"))
+
+    refs, missing = [], []
+    for projection in service.feature_view_projections:
+        if not has_rows(projection.name):
+            missing.append(projection.name_to_use())
+            continue
+        refs.extend(f"{projection.name_to_use()}:{f.name}" for f in projection.features)
+    return refs, missing
+
+
+def default_service(store: Any, name: str, label: LabelSettings) -> str:
+    """The service named like the label when one is registered, else the one for its kind."""
+    registered = {s.name for s in store.list_feature_services()}
+    return name if name in registered else DEFAULT_SERVICE[label.kind]
+
+
+def set_id(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ build
+
+
+def build_training_set(
+    ws: Workspace,
+    label: str,
+    cutoffs: Sequence[object],
+    *,
+    features: str | None = None,
+    out: str = TRAINING_SETS,
+    store: Any | None = None,
+) -> TrainingSet:
+    """Write a point-in-time training set for a configured label; see the module docstring."""
+    from c360.features.store import open_feature_store
+    from c360.features.training import historical_features
+    from c360.privacy.suppression import exclude_suppressed
+
+    started = time.perf_counter()
+    lake = ws.lake
+    definition = resolve_label(ws, label)
+    problem = path_outside_lake(out)
+    if problem:
+        raise ValidationError(f"--out {out!r} {problem}; give a folder relative to the lake root")
+    cuts = as_cutoffs(cutoffs)
+    if not cuts:
+        raise ValidationError("give at least one cutoff")
+    span = fact_span(lake)
+    check_cutoffs(label, definition, cuts, span)
+    store = store or open_feature_store(ws)
+    service = features or default_service(store, label, definition)
+    refs, missing_views = service_features(ws, store, service)
+    if missing_views:
+        log.warning(
+            "feature service %s: view(s) %s have no rows in the lake; their features are left out",
+            service,
+            ", ".join(missing_views),
+        )
+
+    needs = FACT_COLUMNS[definition.kind]
+    tables = {t: read_fact(lake, t, cols) if cols else pd.DataFrame() for t, cols in needs.items()}
+    rows = label_rows(definition, cuts, tables[TRANSACTION_LINES], tables[INTERACTIONS], tables[EXPOSURES])
+    _check_population(label, definition, cuts, rows)
+    keys = ["customer_id", "event_timestamp", *(["exposure_id"] if "exposure_id" in rows else [])]
+
+    kept = exclude_suppressed(ws, pa.Table.from_pandas(rows, preserve_index=False)).to_pandas()
+    entity = kept[["customer_id", "event_timestamp"]].drop_duplicates(ignore_index=True)
+    entity[AS_OF] = entity["event_timestamp"]  # time-relative (on-demand) features are computed at the row
+    joined = historical_features(ws, entity, refs, store=store).to_pandas() if refs else entity
+    joined["event_timestamp"] = pd.to_datetime(joined["event_timestamp"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    feature_cols = list(dict.fromkeys(ref.split(":", 1)[1] for ref in refs))
+    joined = joined[["customer_id", "event_timestamp", *feature_cols]]
+    # Feast's file store drops an entity row older than every feature row; such a row keeps its label.
+    data = kept.merge(
+        joined.drop_duplicates(["customer_id", "event_timestamp"]),
+        on=["customer_id", "event_timestamp"],
+        how="left",
+    )
+    order = ["event_timestamp", "customer_id", *keys[2:]]  # cutoff-major, like the label functions
+    data = data[[*keys, "label", *feature_cols]].sort_values(order, kind="stable", ignore_index=True)
+
+    state = facts_state(lake)
+    label_doc = {"name": label, **definition.model_dump(mode="json")}
+    if definition.kind == "response":
+        label_doc["attribution_days"] = ws.settings.facts.attribution_days
+    identity = {
+        "label": label_doc,
+        "feature_service": service,
+        "features": refs,
+        "cutoffs": [c.isoformat() for c in cuts],
+        "facts": state["fingerprint"],
+    }
+    sid = set_id(identity)
+    folder = lake.path(out, label, sid)
+    positives = int((data["label"] > 0).sum())
+    per_cutoff = _per_cutoff(definition, cuts, data)
+    spec = {
+        "set_id": sid,
+        "label": label_doc,
+        "population": _population(definition),
+        "feature_service": service,
+        "features": refs,
+        "missing_views": missing_views,
+        "cutoffs": identity["cutoffs"],
+        "rows": len(data),
+        "positives": positives,
+        "per_cutoff": per_cutoff,
+        "erased_rows_removed": len(rows) - len(kept),
+        "facts": {**state, "oldest": span[0].isoformat(), "newest": span[1].isoformat()},
+        "data": DATA_FILE,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    table = pa.Table.from_pandas(data, preserve_index=False)
+    lake.replace_table(table, f"{folder}/{DATA_FILE}")
+    lake.replace_text(f"{folder}/{SPEC_FILE}", json.dumps(spec, indent=2, default=str) + "\n")
+    return TrainingSet(
+        label=label,
+        set_id=sid,
+        path=f"{folder}/{DATA_FILE}",
+        spec_path=f"{folder}/{SPEC_FILE}",
+        rows=len(data),
+        positives=positives,
+        feature_service=service,
+        features=refs,
+        missing_views=missing_views,
+        seconds=time.perf_counter() - started,
+        lake=lake,
+    )
+
+
+def _check_population(name: str, label: LabelSettings, cuts: list[pd.Timestamp], rows: pd.DataFrame) -> None:
+    if label.kind == "response":
+        if rows.empty:
+            raise ValidationError(
+                f"label {name!r}: no exposure's attribution window closes by {cuts[-1].isoformat()}"
+            )
+        return
+    present = set(rows["event_timestamp"])
+    for cutoff in cuts:
+        if cutoff not in present:
+            who = "who bought before it" if label.kind == "churn" else "known at it"
+            raise ValidationError(f"label {name!r}: no customers {who} at cutoff {cutoff.isoformat()}")
+
+
+def _per_cutoff(label: LabelSettings, cuts: list[pd.Timestamp], data: pd.DataFrame) -> dict[str, Any]:
+    if label.kind == "response":
+        return {}
+    counts = data.groupby("event_timestamp")["label"].agg(rows="size", positives=lambda s: int((s > 0).sum()))
+    return {c.isoformat(): {k: int(v) for k, v in counts.loc[c].items()} for c in cuts if c in counts.index}
+
+
+def _population(label: LabelSettings) -> str:
+    return {
+        "churn": "customers with a purchase at or before the cutoff; 1 = none in (cutoff, cutoff + days]",
+        "clv": "customers known at the cutoff; net reporting-currency spend in (cutoff, cutoff + months]",
+        "purchase": "customers known at the cutoff; 1 = a purchase (in category) in (cutoff, cutoff + days]",
+        "response": "exposures whose attribution window closed by the latest cutoff; 1 = converted",
+    }[label.kind]
