@@ -185,15 +185,16 @@ class FxConverter:
         n = len(currency)
         out = np.full(n, np.nan)
         mask = np.zeros(n, dtype=bool)
-        is_reporting = np.asarray(pc.equal(currency, self.reporting).fill_null(False), dtype=bool)
+        # One pass over the strings: 0 is the reporting currency, 1.. the currencies with rates.
+        idx = pc.index_in(currency, value_set=pa.array([self.reporting, *self._codes], pa.string()))
+        code = np.asarray(idx.fill_null(-1), dtype=np.int64)
+        is_reporting = code == 0
         out[is_reporting] = 1.0
         mask[is_reporting] = True
-        if self._codes and not is_reporting.all():
-            idx = pc.index_in(currency, value_set=pa.array(self._codes, pa.string()))
-            has_code = np.asarray(pc.is_valid(idx), dtype=bool)
+        if self._codes and (code > 0).any():
             days, valid = utc_days(ts)
-            want = has_code & valid & ~is_reporting
-            cur = np.asarray(idx.fill_null(0), dtype=np.int64)[want]
+            want = (code > 0) & valid
+            cur = code[want] - 1
             day = days[want]
             pos = np.searchsorted(self._keys, (cur << 32) | (day + _DAY_OFFSET), side="right") - 1
             found = pos >= 0
