@@ -1,0 +1,55 @@
+"""Similar items: top k by cosine of TF-IDF, never oneself, deterministic ties."""
+
+from __future__ import annotations
+
+import pytest
+
+from c360.facts.similarity import CHUNK_CELLS, product_texts, top_k_similar
+
+pytestmark = pytest.mark.unit
+
+
+def test_nearest_by_shared_words_and_never_oneself():
+    ids = ["p3", "p1", "p2", "p4"]
+    texts = ["red wool scarf", "red wool hat", "blue steel kettle", "steel kettle blue large"]
+    out = top_k_similar(ids, texts, 2).to_pylist()
+    first = {r["product_id"]: r for r in out if r["rank"] == 1}
+    assert first["p1"]["similar_product_id"] == "p3" and first["p3"]["similar_product_id"] == "p1"
+    assert first["p2"]["similar_product_id"] == "p4"
+    assert all(r["product_id"] != r["similar_product_id"] for r in out)
+    # nothing shared between the scarf and the kettle: a zero score is not a neighbour
+    assert {r["similar_product_id"] for r in out if r["product_id"] == "p1"} == {"p3"}
+    scores = [r["score"] for r in out if r["product_id"] == "p2"]
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+
+
+def test_ties_break_by_product_id_whatever_the_input_order():
+    ids = ["c", "a", "d", "b", "q"]
+    texts = ["same words here"] * 4 + ["same words here too"]
+    for order in (ids, list(reversed(ids))):
+        txt = [texts[ids.index(i)] for i in order]
+        out = [r for r in top_k_similar(order, txt, 2).to_pylist() if r["product_id"] == "b"]
+        assert [r["similar_product_id"] for r in out] == ["a", "c"]
+
+
+def test_chunks_give_the_same_answer_as_one_block(monkeypatch):
+    ids = [f"p{i:03d}" for i in range(60)]
+    texts = [f"word{i % 7} word{i % 5} common{i % 3}" for i in range(60)]
+    whole = top_k_similar(ids, texts, 5)
+    monkeypatch.setattr("c360.facts.similarity.CHUNK_CELLS", 7 * 60)  # chunks of 7 rows
+    assert CHUNK_CELLS > 7 * 60
+    assert top_k_similar(ids, texts, 5).equals(whole)
+
+
+def test_product_text_includes_attribute_values():
+    import pyarrow as pa
+
+    products = pa.table(
+        {
+            "title": ["Mug"],
+            "description": [None],
+            "category": ["home"],
+            "attributes": ['{"colour": "teal", "rating": 4.5, "tags": ["gift"]}'],
+        }
+    )
+    assert product_texts(products) == ["Mug home teal gift"]
