@@ -269,6 +269,23 @@ def profiles(
         print_report(build_profiles(ws, full=full, progress=True), console)
 
 
+@app.command()
+def facts(
+    workspace: WorkspaceOpt = Path("."),
+    full: Annotated[
+        bool, typer.Option(help="Recompute every partition, not only those whose inputs changed.")
+    ] = False,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Build the customer-keyed fact tables under facts/ (lines, interactions, exposures, products)."""
+    from c360.facts.build import build_facts, print_report
+    from c360.pipeline import finish_open_erasures
+
+    with workspace_lease(_workspace(workspace), "c360 facts", wait) as ws:
+        finish_open_erasures(ws, console)  # an open erasure finishes before facts can rebuild the person
+        print_report(build_facts(ws, full=full, progress=True), console)
+
+
 features_app = typer.Typer(help="The Feast feature store of the workspace.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 

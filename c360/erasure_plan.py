@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from c360.facts.erasure import FACTS_STEP, TRAINING_SETS_STEP
 from c360.features.erasure import FEAST_ONLINE_STEP
 from c360.identity.erasure import IDENTITY_STEP, find_subject
 from c360.privacy import erase as orchestrator
@@ -33,6 +34,8 @@ def erasure_plan() -> ErasurePlan:
             FEAST_ONLINE_STEP,
             PROFILES_STEP,
             FEATURES_STEP,
+            FACTS_STEP,
+            TRAINING_SETS_STEP,
             EVENTS_STEP,
             DECISIONS_STEP,
             RAW_STEP,

@@ -41,6 +41,14 @@ def _resolve(ws: Workspace, console: Console) -> object:
     return report
 
 
+def _facts(ws: Workspace, console: Console) -> object:
+    from c360.facts.build import build_facts, print_report
+
+    report = build_facts(ws, progress=True)
+    print_report(report, console)
+    return report
+
+
 def _profiles(ws: Workspace, console: Console) -> object:
     from c360.profile.build import build_profiles, print_report
 
@@ -73,6 +81,7 @@ def _retention(ws: Workspace, console: Console) -> object:
 STAGES: list[Stage] = [
     Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
     Stage("resolve", "standardized/identity -> identity/: customer ids, golden records", _resolve),
+    Stage("facts", "standardized + identity -> facts/: lines, interactions, exposures, products", _facts),
     Stage("profiles", "golden + standardized -> profiles/, features/, the profile store", _profiles),
     Stage("features", "feast apply, then features/ -> the online store (incremental)", _features),
     Stage("retention", "drop rows older than privacy.retention_days (data minimization)", _retention),

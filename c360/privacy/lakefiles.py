@@ -1,9 +1,9 @@
 """Erasing a person from lake folders by key alone, whatever stage wrote them.
 
-- a derived folder (`profiles/`, `features/<view>/`, `events/`, `decisions/`): rows keyed by one of the
-  person's customer ids, record keys or device/cookie/user ids (parquet, and JSON lines for append-only logs).
-  `events/` and `decisions/` are erasure steps of their own here; the profile stage uses the same function
-  for the folders it writes.
+- a derived folder (`profiles/`, `features/<view>/`, `events/`, `decisions/`, `facts/`, `training_sets/`):
+  rows keyed by one of the person's customer ids, record keys or device/cookie/user ids (parquet, and JSON
+  lines for append-only logs). `events/` and `decisions/` are erasure steps of their own here; the profile and
+  facts stages use the same function for the folders they write.
 - any other folder of parquet tables (the demo's `ground_truth/`, say): rows where any text column holds one
   of the person's ids or identifiers.
 
@@ -24,7 +24,7 @@ from c360.privacy.rewrite import StoreCounts, filter_lines, filter_parquet
 from c360.privacy.subject import FunctionStep, Subject
 from c360.workspace import Workspace
 
-DERIVED = ("profiles", "features", "events", "decisions")
+DERIVED = ("profiles", "features", "events", "decisions", "facts", "training_sets")
 KEY_COLUMNS = (
     "customer_id",
     "customerId",

@@ -1,9 +1,10 @@
 """`c360 retention`: data minimization by age, per record type (`privacy.retention_days` in c360.yaml).
 
 Rows of `standardized/<record>/` (and of `events/`, once the serving layer writes it) older than their type's
-limit are dropped. Each file is judged by the footer statistics of its time column first: a file entirely
-past the limit is deleted without being read, a file entirely within it is left alone, and only a file that
-straddles the limit is rewritten (atomically). Rows without a time are kept. Every pass that removes
+limit are dropped, and so are the rows of the fact tables built from them (FACT_FOLDERS, by their `ts`).
+Each file is judged by the footer statistics of its time column first: a file entirely past the limit is
+deleted without being read, a file entirely within it is left alone, and only a file that straddles the
+limit is rewritten (atomically). Rows without a time are kept. Every pass that removes
 anything is written to the privacy audit log with its counts.
 """
 
@@ -31,6 +32,11 @@ TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     "interaction": ("ts",),
     "consent": ("ts",),
     "event": ("timestamp", "ts", "received_at"),
+}
+# Fact tables (c360/facts) that carry a record type's rows: they expire with it.
+FACT_FOLDERS: dict[str, tuple[str, ...]] = {
+    "transaction": ("facts/transaction_lines",),
+    "interaction": ("facts/interactions", "facts/exposures"),
 }
 
 
@@ -115,8 +121,9 @@ def run_retention(ws: Workspace, now: datetime | None = None) -> RetentionReport
         cutoff = now - timedelta(days=days)
         report.cutoffs[record] = cutoff.isoformat()
         pattern = "events/**/*.parquet" if record == "event" else f"standardized/{record}/**/*.parquet"
+        patterns = [pattern, *(f"{folder}/*.parquet" for folder in FACT_FOLDERS.get(record, ()))]
         counts = StoreCounts()
-        for path in lake.glob(pattern):
+        for path in (p for pat in patterns for p in lake.glob(pat)):
             counts.add(expire_file(lake, path, TIME_COLUMNS[record], cutoff))
         report.counts[record] = counts
     if report.rows:
