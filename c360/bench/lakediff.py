@@ -42,6 +42,8 @@ IGNORED: dict[str, str] = {
     "featureViewProto": "Feast registry: a recorded version's serialized feature view, timestamps inside",
     "first_seen": "identity clusters: the wall-clock time of the run that first saw the customer",
     "updated_at": "identity clusters: the wall-clock time of the run that last changed the customer",
+    "json.keys": "facts state: the name of its id-map snapshot file, stamped with the run that wrote it (the "
+    "file itself is compared, under its name without the stamp)",
 }
 """Column or JSON key -> why it may differ between two correct runs of the same stage on the same input.
 `parent.key` ignores the key only under that parent; `json.key` at a JSON file's top level. Found by comparing

@@ -1,7 +1,8 @@
 """Per-customer aggregates behind the profile document, as pure pandas functions (tested without Ray).
 
-Every function takes standardized records already keyed by `customer_id` (see `attach_customer_ids`) and an
-`as_of` timestamp, so a profile built for a past date sees only what was known then.
+Every function takes rows already keyed by `customer_id` (the fact tables; consent keyed by
+`attach_customer_ids`) and an `as_of` timestamp, so a profile built for a past date sees only what was known
+then. Money (`amount`) is whatever one currency the caller passes: profiles pass the facts' `amount_rc`.
 """
 
 from __future__ import annotations

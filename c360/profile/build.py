@@ -1,6 +1,7 @@
-"""`c360 profiles`: golden records + standardized behaviour -> `profiles/`, `features/`, the profile store.
+"""`c360 profiles`: golden records + the fact tables -> `profiles/`, `features/`, the profile store.
 
-Three steps, each vectorised:
+First the fact tables are brought up to date (`c360.facts.build.build_facts`, which returns at once when
+they are current), so profiles never read stale facts. Then three steps, each vectorised:
 
 1. staging (Arrow, on the driver): every input keyed by customer_id and cut into hash partitions;
 2. pass 1 (Ray Data, one task per partition): per-customer input digests decide who changed; only they are
@@ -12,6 +13,8 @@ of identity merges made since the last run (old ids keep answering) and removes 
 exist from the store and the Feast online store.
 Time-relative values (engagementScore, RFM, days since ...) are as of the customer's last rebuild, recorded
 as `engagement.asOf` and as the feature rows' event_timestamp; `full=True` refreshes everyone.
+Money is in the reporting currency of the facts (`transactions.currency` in the document); the state
+records it, and a run in another reporting currency rebuilds everyone.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from c360.faults import checkpoint
@@ -33,6 +37,9 @@ from c360.profile.aggregates import ENGAGEMENT_FORMULA, rfm_thresholds
 from c360.profile.partition import aggregate_partition, finish_partition
 from c360.profile.staging import stage_inputs
 from c360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from c360.facts.build import FactsReport
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,8 @@ class ProfilesReport:
     inputs: dict[str, int] = field(default_factory=dict)
     thresholds: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    currency: str | None = None
+    """The reporting currency every money value of the profiles is in."""
 
 
 def _lake_args(lake: Lake) -> dict[str, Any]:
@@ -64,8 +73,10 @@ def _lake(args: dict[str, Any]) -> Lake:
     return Lake(args["uri"], args["storage_options"])
 
 
-def _pass1(batch: dict[str, Any], lake: dict[str, Any], as_of: pd.Timestamp, full: bool) -> pd.DataFrame:
-    parts = [aggregate_partition(_lake(lake), int(p), as_of, full) for p in batch["part"]]
+def _pass1(
+    batch: dict[str, Any], lake: dict[str, Any], as_of: pd.Timestamp, full: bool, currency: str
+) -> pd.DataFrame:
+    parts = [aggregate_partition(_lake(lake), int(p), as_of, full, currency) for p in batch["part"]]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -89,6 +100,22 @@ def _pass2(
         if store is not None:
             store.close()
     return pd.concat(parts, ignore_index=True)
+
+
+def _reporting_currency(ws: Workspace, facts: FactsReport) -> str:
+    """The currency the facts' `amount_rc` is in: the facts run says so when it converted anything; a run
+    that found its inputs unchanged does not, and then it is the configured one, or else (one currency in
+    the data, as the facts stage requires) the one the transaction lines are in."""
+    from c360.facts.build import read_facts
+    from c360.facts.fx import reporting_currency_for
+    from c360.facts.schemas import TRANSACTION_LINES
+
+    if facts.reporting_currency:
+        return facts.reporting_currency
+    if ws.settings.reporting_currency:
+        return ws.settings.reporting_currency
+    lines = read_facts(ws.lake, TRANSACTION_LINES, columns=["currency"])
+    return reporting_currency_for(None, pc.unique(lines["currency"]).to_pylist())
 
 
 def _state(lake: Lake, where: tuple[str, ...] = STATE_FILE) -> dict[str, Any]:
@@ -132,9 +159,14 @@ def build_profiles(
     """Build (incrementally) every customer's profile; see the module docstring for the steps."""
     import time
 
+    from c360.facts.build import build_facts
     from c360.runtime import ensure_ray
 
     lake = ws.lake
+    t0 = time.perf_counter()
+    facts = build_facts(ws, progress=progress)  # at once when current: profiles never read stale facts
+    facts_seconds = time.perf_counter() - t0
+    currency = _reporting_currency(ws, facts)
     state = _state(lake)
     # A run killed midway left some partitions done (store upserted, feature rows and profile file written,
     # in that order) and the rest not. It is finished with its own clock and run id, so the partitions it
@@ -152,11 +184,14 @@ def build_profiles(
     partitions = partitions or int(state.get("partitions", DEFAULT_PARTITIONS))
     if state.get("partitions") not in (None, partitions):
         full = True  # customers moved between partitions: nothing to compare against
+    if state and state.get("reporting_currency") != currency:
+        full = True  # every money value changes unit: rebuild everyone, not only who has foreign money
     when = pd.Timestamp(as_of or datetime.now(UTC))
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     run_id = when.strftime("%Y%m%dT%H%M%S%fZ")
     running = {"run_id": run_id, "as_of": when.isoformat(), "full": full, "partitions": partitions}
-    report = ProfilesReport(run_id=run_id, as_of=when.isoformat())
+    report = ProfilesReport(run_id=run_id, as_of=when.isoformat(), currency=currency)
+    report.seconds["facts"] = facts_seconds
     if write_store:  # fail fast, before the lake says these customers are done
         from c360.profile.store import open_profile_store
 
@@ -171,7 +206,9 @@ def build_profiles(
     checkpoint("profiles", "staged")
 
     t0 = time.perf_counter()
-    status = _over_partitions(partitions, _pass1, lake=_lake_args(lake), as_of=when, full=full)
+    status = _over_partitions(
+        partitions, _pass1, lake=_lake_args(lake), as_of=when, full=full, currency=currency
+    )
     report.seconds["aggregate"] = time.perf_counter() - t0
     live = status[status["status"] != "removed"]
     thresholds = rfm_thresholds(live)
@@ -212,7 +249,8 @@ def build_profiles(
         lake,
         STATE_FILE,
         {"partitions": partitions, "run_id": run_id, "as_of": when.isoformat(), "thresholds": thresholds,
-         "engagement_formula": ENGAGEMENT_FORMULA, "aliases_through": aliases_through},
+         "engagement_formula": ENGAGEMENT_FORMULA, "aliases_through": aliases_through,
+         "reporting_currency": currency},
     )  # fmt: skip
     checkpoint("profiles", "state")  # the run is done: its running file only says so
     lake.rm(lake.path(*RUNNING_FILE))
@@ -279,5 +317,6 @@ def print_report(report: ProfilesReport, console: Any) -> None:
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(
         f"profiles as of {report.as_of}: {report.customers:,} customers, {report.rebuilt:,} rebuilt, "
-        f"{report.removed:,} removed, {report.aliases:,} alias(es), {report.upserted:,} upserted ({timings})"
+        f"{report.removed:,} removed, {report.aliases:,} alias(es), {report.upserted:,} upserted, "
+        f"money in {report.currency} ({timings})"
     )

@@ -79,8 +79,10 @@ def assemble(
     engagement: pd.DataFrame,
     consent: pd.Series,
     as_of: pd.Timestamp,
+    currency: str | None = None,
 ) -> pd.DataFrame:
-    """One row per golden customer with every aggregate joined in (customers without activity get zeros)."""
+    """One row per golden customer with every aggregate joined in (customers without activity get zeros);
+    `currency`: the reporting currency every money value is in."""
     out = pd.DataFrame({"customer_id": golden["customer_id"].to_numpy()})
     for field in ("first_name", "last_name", "gender", "city", "state", "country"):
         out[field] = golden[field].to_numpy() if field in golden else None
@@ -118,6 +120,7 @@ def assemble(
     eng = engagement.set_index("customer_id").reindex(out.index) if not engagement.empty else None
     out["engagement_score"] = eng["engagement_score"].fillna(0).astype(int) if eng is not None else 0
     out["consent"] = consent.reindex(out.index).fillna("{}") if len(consent) else "{}"
+    out["currency"] = currency
     out["as_of"] = as_of
     return out.reset_index()
 
@@ -132,6 +135,7 @@ SELECT to_json({
     'firstName': first_name, 'lastName': last_name, 'age': CAST(age AS BIGINT), 'gender': gender,
     'location': {'city': city, 'state': state, 'country': country}},
   'transactions': {
+    'currency': CAST(currency AS VARCHAR),
     'totalPurchases': total_purchases, 'totalSpend': total_spend, 'avgOrderValue': avg_order_value,
     'lastPurchase': last_purchase, 'favoriteCategories': favorite_categories, 'returns': "returns",
     'returnAmount': return_amount},
@@ -157,7 +161,10 @@ SELECT to_json({
 FROM profiles
 """
 """The seed-schema document of one finished profile row. Values nothing has produced yet are null;
-`marketingChannels` lists the channels with a granted marketing consent, sorted."""
+`transactions.currency` is the reporting currency of every money value (totalSpend, avgOrderValue,
+returnAmount, the RFM monetary score's input); `interactions.sentiment` the mean sentiment (-1..1) of the
+customer's tickets and social mentions; `marketingChannels` lists the channels with a granted marketing
+consent, sorted."""
 
 DOCUMENT_INPUTS = (
     "customer_id", "emails", "phones", "device_ids", "cookie_ids", "first_name", "last_name", "age", "gender",
@@ -165,7 +172,7 @@ DOCUMENT_INPUTS = (
     "favorite_categories", "returns", "return_amount", "rfm_score", "r", "f", "m", "engagement_score",
     "preferred_channel", "last_interaction", "as_of", "support_tickets", "open_tickets", "avg_sentiment",
     "web_visits", "app_sessions", "email_opens", "email_clicks", "campaign_responses", "social_mentions",
-    "consent", "lineage",
+    "consent", "lineage", "currency",
 )  # fmt: skip
 
 

@@ -27,14 +27,14 @@ from c360.profile.aggregates import (
 )
 from c360.profile.document import assemble, consent_documents, render_documents
 from c360.profile.feature_tables import feature_frames
-from c360.profile.staging import read_part
+from c360.profile.staging import COLUMNS, read_part
 from c360.profile.store.base import EncodedProfile, profile_identifier_keys
 
 HASH_COLUMNS: dict[str, list[str]] = {
-    "transaction": ["order_id", "ts", "category", "amount", "kind", "channel"],
-    "interaction": ["ts", "type", "channel", "attributes"],
-    "consent": ["ts", "purpose", "channel", "granted", "source"],
+    name: COLUMNS[name] for name in ("transaction", "interaction", "consent")
 }
+"""Every staged column feeds the digest: amount_rc (so a corrected rate rebuilds the customer) and sentiment
+(a rescored text) included."""
 UPSERT_BATCH = 1000
 IDENTITY_COLUMNS = {
     "email": "emails",
@@ -74,8 +74,12 @@ def customer_digests(golden: pd.DataFrame, inputs: dict[str, pd.DataFrame]) -> p
     return total
 
 
-def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) -> pd.DataFrame:
-    """Pass 1: build the changed customers of one partition into `_staging/built/`; RFM inputs of all."""
+def aggregate_partition(
+    lake: Lake, part: int, as_of: pd.Timestamp, full: bool, currency: str | None = None
+) -> pd.DataFrame:
+    """Pass 1: build the changed customers of one partition into `_staging/built/`; RFM inputs of all.
+
+    Money is the facts' `amount_rc`, in the reporting `currency` (recorded on every built profile)."""
     golden = read_part(lake, "golden", part)
     inputs = {name: read_part(lake, name, part) for name in HASH_COLUMNS}
     digest = customer_digests(golden, inputs)
@@ -91,14 +95,15 @@ def aggregate_partition(lake: Lake, part: int, as_of: pd.Timestamp, full: bool) 
     keep = set(changed)
     pick = {name: df[df["customer_id"].isin(keep)] for name, df in inputs.items()}
     g = golden[golden["customer_id"].isin(keep)].reset_index(drop=True)
-    tx = pick["transaction"]
+    tx = pick["transaction"].rename(columns={"amount_rc": "amount"})
     inter = pick["interaction"]
     tx_sum = transaction_summary(tx, as_of)
     in_sum = interaction_summary(inter, as_of)
-    sent = support_sentiment(inter[inter["ts"] <= as_of])
+    known = inter[inter["ts"] <= as_of]
+    sent = support_sentiment(known, known["sentiment"])
     eng = engagement_score(tx_sum, in_sum, as_of)
     consent = consent_documents(pick["consent"][pick["consent"]["ts"] <= as_of])
-    built = assemble(g, tx_sum, in_sum, sent, eng, consent, as_of)
+    built = assemble(g, tx_sum, in_sum, sent, eng, consent, as_of, currency=currency)
     built["input_hash"] = digest.reindex(built["customer_id"]).to_numpy(dtype="uint64")
     path = built_path(lake, part)
     lake.write_table(pa.Table.from_pandas(built, preserve_index=False), path)

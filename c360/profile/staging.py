@@ -1,7 +1,11 @@
 """The first step of `profiles`: every input keyed by customer and cut into hash partitions of customer_id.
 
-Arrow does the heavy lifting (column projection, the join onto the id map, one sort): a few seconds for tens
-of millions of rows, and no row is touched by Python. Each partition's rows land in
+Transactions and interactions come from the fact tables (`facts/transaction_lines`, `facts/interactions`),
+which the facts stage already keyed by the current id map, with erased people left out, money converted
+into the reporting currency and texts scored for sentiment. Consent still comes from the standardized rows
+(joined onto the id map here) and the consent changes recorded through the API; the golden records from
+identity. Arrow does the heavy lifting (column projection, the join, one sort): a few seconds for tens of
+millions of rows, and no row is touched by Python. Each partition's rows land in
 `profiles/_staging/<input>/part-<p>.parquet`, so the per-partition work (Ray Data tasks) reads only its own
 customers. The partition of a customer is a seeded hash of its id, stable across runs and machines.
 """
@@ -16,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from c360.facts.schemas import INTERACTIONS, TRANSACTION_LINES
 from c360.identity.golden import GOLDEN_FIELDS, LIST_FIELDS
 from c360.identity.store import IdentityStore
 from c360.identity.suppressed import Suppressed
@@ -25,10 +30,12 @@ from c360.sources.layout import read_standardized
 
 INPUTS = ("golden", "transaction", "interaction", "consent")
 COLUMNS: dict[str, list[str]] = {
-    "transaction": ["order_id", "ts", "category", "amount", "kind", "channel"],
-    "interaction": ["ts", "type", "channel", "attributes"],
+    "transaction": ["order_id", "ts", "category", "amount_rc", "kind", "channel"],
+    "interaction": ["ts", "type", "channel", "attributes", "sentiment"],
     "consent": ["ts", "purpose", "channel", "granted", "source"],
 }
+FACT_TABLES: dict[str, str] = {"transaction": TRANSACTION_LINES, "interaction": INTERACTIONS}
+"""Profile input -> the fact table it is read from (the others are read as before)."""
 CONSENT_UPDATES = ("consent", "updates")
 PART_KEY = "c360partition001"
 
@@ -56,11 +63,16 @@ def _keyed(lake: Lake, record: str, id_map: pa.Table) -> tuple[pa.Table, int]:
         joined.num_rows - pc.sum(pc.is_valid(joined["customer_id"])).as_py() if joined.num_rows else 0
     )
     joined = joined.filter(pc.is_valid(joined["customer_id"]))
-    if "amount" in joined.column_names:
-        joined = joined.set_column(
-            joined.schema.get_field_index("amount"), "amount", pc.cast(joined["amount"], pa.float64())
-        )
     return joined.drop_columns(["customer_ref"]), int(unresolved)
+
+
+def _facts(lake: Lake, record: str, customers: pa.Array) -> pa.Table:
+    """The profile input `record` read from its fact table, for `customers` only (the golden customers
+    profiled: facts built before an erasure reached identity may still hold someone suppressed since)."""
+    from c360.facts.build import read_facts
+
+    table = read_facts(lake, FACT_TABLES[record], columns=["customer_id", *COLUMNS[record]])
+    return table.filter(pc.is_in(table["customer_id"], value_set=customers))
 
 
 def _consent_updates(lake: Lake, aliases: pd.DataFrame) -> pa.Table | None:
@@ -124,7 +136,8 @@ def _write_parts(lake: Lake, name: str, table: pa.Table, partitions: int) -> Non
 
 
 def stage_inputs(lake: Lake, partitions: int) -> dict[str, int]:
-    """Write every input's partitions; returns rows per input and how many behaviour rows had no customer."""
+    """Write every input's partitions; returns rows per input, how many consent rows had no customer and
+    how many customers were left out as suppressed. The fact tables must be current (`build_facts`)."""
     store = IdentityStore(lake)
     id_map = store.read_arrow("id_map", columns=["source", "source_record_id", "customer_id"])
     if id_map is None:
@@ -142,16 +155,19 @@ def stage_inputs(lake: Lake, partitions: int) -> dict[str, int]:
     counts["suppressed"] = len(erased)
     _write_parts(lake, "golden", golden, partitions)
     counts["golden"] = golden.num_rows
-    for record in ("transaction", "interaction", "consent"):
-        table, unresolved = _keyed(lake, record, id_map)
-        if record == "consent":
-            updates = _consent_updates(lake, aliases)
-            if updates is not None:
-                updates = updates.cast(table.select(updates.column_names).schema)
-                table = pa.concat_tables([table.select(updates.column_names), updates])
+    customers = golden["customer_id"].combine_chunks()
+    for record in FACT_TABLES:
+        table = _facts(lake, record, customers)
         _write_parts(lake, record, table, partitions)
         counts[record] = table.num_rows
-        counts[f"{record}_unresolved"] = unresolved
+    table, unresolved = _keyed(lake, "consent", id_map)
+    updates = _consent_updates(lake, aliases)
+    if updates is not None:
+        updates = updates.cast(table.select(updates.column_names).schema)
+        table = pa.concat_tables([table.select(updates.column_names), updates])
+    _write_parts(lake, "consent", table, partitions)
+    counts["consent"] = table.num_rows
+    counts["consent_unresolved"] = unresolved
     return counts
 
 

@@ -1,14 +1,18 @@
-"""`profiles` over Ray on a small demo workspace: values vs the standardized data, incremental, merges."""
+"""`profiles` over Ray on a small demo workspace: values vs the standardized data (money converted into the
+reporting currency with the rates file, worked out here independently), sentiment, incremental, merges."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from c360.errors import NotFoundError, StoreUnavailableError
+from c360.facts.sentiment import score_texts
 from c360.identity.corrections import add_correction
 from c360.identity.resolve import resolve
 from c360.identity.store import IdentityStore
@@ -16,10 +20,12 @@ from c360.profile.build import build_profiles, read_profiles
 from c360.profile.feature_tables import FEATURE_COLUMNS
 from c360.profile.store import open_profile_store
 from c360.settings import ProfileStoreSettings
-from tests.profile_data import demo_workspace, keyed
+from c360.workspace import Workspace
+from tests.profile_data import demo_workspace, keyed, reporting_factors
 
 pytestmark = pytest.mark.ray
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+REPORTING = "USD"  # the template's reporting_currency; the demo's money is in GBP, USD and EUR
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +44,66 @@ def test_every_golden_customer_gets_one_profile(built):
     assert set(profiles["customer_id"]) == set(golden["customer_id"])
 
 
-def test_transaction_values_match_the_standardized_rows(built):
-    ws, _ = built
+def expected_spend(ws: Workspace, reporting: str) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(net spend, gross, returned amount, orders) per customer from the standardized rows, every amount
+    converted into `reporting` at its date with the standardized rates (lines with no rate left out)."""
     tx = keyed(ws, "transaction")
     tx = tx[tx["ts"] <= pd.Timestamp(AS_OF)]
-    amount = tx["amount"].astype(float)
+    factor = reporting_factors(ws, tx, reporting)
+    assert factor.notna().mean() > 0.99, "nearly every demo line has a rate"
+    assert (tx["currency"] != reporting).mean() > 0.3  # the check covers conversion
+    assert (factor[tx["currency"] != reporting] != 1.0).all()
+    tx, factor = tx[factor.notna()], factor[factor.notna()]
+    amount = tx["amount"].astype(float) * factor
     purchases = amount.where(tx["kind"] == "purchase", 0.0).groupby(tx["customer_id"]).sum()
     returns = amount.abs().where(tx["kind"] == "return", 0.0).groupby(tx["customer_id"]).sum()
     orders = tx[tx["kind"] == "purchase"].groupby("customer_id")["order_id"].nunique()
-    profiles = read_profiles(ws.lake).set_index("customer_id")
-    expected = (purchases - returns).round(2)
     assert returns.gt(0).any()  # the check covers returns
+    return (purchases - returns).round(2), purchases, returns, orders
+
+
+def test_transaction_values_match_the_standardized_rows_in_the_reporting_currency(built):
+    ws, _ = built
+    net, gross, returned, orders = expected_spend(ws, REPORTING)
+    profiles = read_profiles(ws.lake).set_index("customer_id")
+    pd.testing.assert_series_equal(profiles.loc[net.index, "total_spend"], net, check_names=False, atol=0.01)
     pd.testing.assert_series_equal(
-        profiles.loc[expected.index, "total_spend"], expected, check_names=False, atol=0.01
+        profiles.loc[returned.index, "return_amount"], returned, check_names=False, atol=0.01
+    )
+    aov = gross[orders.index] / orders  # the profile rounds to cents
+    pd.testing.assert_series_equal(
+        profiles.loc[aov.index, "avg_order_value"], aov, check_names=False, atol=0.01
     )
     assert (profiles.loc[orders.index, "total_purchases"] == orders).all()
     without = profiles.index.difference(orders.index)
     assert (profiles.loc[without, "total_purchases"] == 0).all()
+    assert (profiles["currency"] == REPORTING).all()
+
+
+def test_avg_sentiment_is_the_mean_of_ticket_and_mention_scores(built):
+    ws, _ = built
+    inter = keyed(ws, "interaction")
+    texts = inter[
+        inter["type"].isin(["support_ticket", "social_mention"]) & (inter["ts"] <= pd.Timestamp(AS_OF))
+    ]
+    scores = score_texts(pa.array(texts["text"].tolist(), pa.string()))[0].to_numpy(zero_copy_only=False)
+    expected = pd.Series(scores, index=texts.index).groupby(texts["customer_id"]).mean().dropna()
+    profiles = read_profiles(ws.lake).set_index("customer_id")
+    ticketed = profiles.index[profiles["support_tickets"] > 0]
+    assert len(ticketed) > 20 and profiles.loc[ticketed, "avg_sentiment"].notna().all()
+    pd.testing.assert_series_equal(
+        profiles.loc[expected.index, "avg_sentiment"], expected, check_names=False, atol=1e-9
+    )
+    quiet = profiles.index.difference(texts["customer_id"].unique())
+    assert profiles.loc[quiet, "avg_sentiment"].isna().all()
+    rows = pd.concat(pd.read_parquet(f) for f in ws.lake.glob("features/support_sentiment/*.parquet"))
+    rows = rows.set_index("customer_id")
+    pd.testing.assert_series_equal(
+        rows.loc[expected.index, "avg_sentiment"], expected, check_names=False, atol=1e-9
+    )
+    someone = expected.index[0]
+    with open_profile_store(ws) as store:
+        assert store.get(someone)["interactions"]["sentiment"] == pytest.approx(expected[someone])
 
 
 def test_documents_follow_the_seed_schema(built):
@@ -67,6 +116,7 @@ def test_documents_follow_the_seed_schema(built):
                         "preferences", "consent", "mlScores", "realtime", "lineage"):  # fmt: skip
             assert section in doc
         assert doc["transactions"]["totalSpend"] == pytest.approx(buyer["total_spend"])
+        assert doc["transactions"]["currency"] == REPORTING
         assert doc["engagement"]["rfmScore"] in {
             f"{r}{f}{m}" for r in "12345" for f in "12345" for m in "12345"
         }
@@ -242,3 +292,24 @@ def test_a_store_that_is_down_is_named(built, monkeypatch):
     monkeypatch.setattr(ws.settings.stores, "profile", down)
     with pytest.raises(StoreUnavailableError, match="127.0.0.1:1"):
         build_profiles(ws, as_of=datetime(2026, 11, 4, tzinfo=UTC), full=True)
+
+
+def test_another_reporting_currency_rebuilds_everyone(built):
+    """Last in the module: it changes the workspace's config."""
+    ws, _ = built
+    config = ws.root / "c360.yaml"
+    text = config.read_text()
+    assert f"reporting_currency: {REPORTING}" in text
+    config.write_text(text.replace(f"reporting_currency: {REPORTING}", "reporting_currency: EUR"))
+    eur = Workspace.load(ws.root)
+    report = build_profiles(eur, as_of=datetime(2026, 11, 5, tzinfo=UTC))
+    profiles = read_profiles(eur.lake).set_index("customer_id")
+    assert report.currency == "EUR" and report.rebuilt == report.customers == len(profiles)
+    assert (profiles["currency"] == "EUR").all()
+    net = expected_spend(eur, "EUR")[0]
+    pd.testing.assert_series_equal(profiles.loc[net.index, "total_spend"], net, check_names=False, atol=0.01)
+    someone = net.index[np.argmax(net.to_numpy())]
+    with open_profile_store(eur) as store:
+        doc = store.get(someone)
+    assert doc["transactions"]["currency"] == "EUR"
+    assert doc["transactions"]["totalSpend"] == pytest.approx(net[someone], abs=0.01)

@@ -11,6 +11,7 @@ from c360.profile.aggregates import (
     interaction_summary,
     preferred_channel,
     rfm_scores,
+    support_sentiment,
     transaction_summary,
 )
 
@@ -113,3 +114,20 @@ def test_unresolved_references_are_kept_with_null_customer():
     assert len(out) == 2
     assert out.set_index("x").loc[1, "customer_id"] == "c1"
     assert pd.isna(out.set_index("x").loc[2, "customer_id"])
+
+
+def test_support_sentiment_is_the_mean_of_ticket_and_mention_scores():
+    inter = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "a", "b", "c"],
+            "type": ["support_ticket", "social_mention", "support_ticket", "web_visit", "support_ticket",
+                     "web_visit"],
+            "attributes": ['{"status":"open"}', None, '{"status":"solved"}', None, "not json", None],
+            "sentiment": [-0.5, 0.9, None, 0.7, 0.2, 0.3],  # a: blank third text; web rows never count
+        }
+    )  # fmt: skip
+    s = support_sentiment(inter, inter["sentiment"]).set_index("customer_id")
+    assert s.loc["a", "avg_sentiment"] == pytest.approx((-0.5 + 0.9) / 2)
+    assert s.loc["a", "open_tickets"] == 1 and s.loc["b", "open_tickets"] == 0
+    assert s.loc["b", "avg_sentiment"] == pytest.approx(0.2)
+    assert "c" not in s.index

@@ -104,8 +104,10 @@ def test_feature_frames_carry_exactly_the_declared_columns():
     for view, frame in frames.items():
         assert list(frame.columns) == ["customer_id", "event_timestamp", *FEATURE_COLUMNS[view]]
     t = frames["transactions"].iloc[0]
-    assert t["days_since_last_purchase"] == 3 and t["favorite_category"] == "toys"
-    assert frames["profile"].iloc[0]["tenure_days"] == 10
+    # times are stored as timestamps; the day counts are computed at read time (feature_repo/on_demand.py)
+    assert t["last_purchase_at"] == AS_OF - pd.Timedelta(days=3) and t["favorite_category"] == "toys"
+    assert frames["profile"].iloc[0]["first_seen_at"] == AS_OF - pd.Timedelta(days=10)
+    assert pd.isna(frames["engagement_rfm"].iloc[0]["last_interaction_at"])
     c = frames["consent"].iloc[0]
     assert c["marketing_email"] == 1 and c[list(CONSENT_FEATURES)].sum() == 1
 
@@ -121,8 +123,8 @@ def finished_row(**overrides: object) -> dict:
         "favorite_categories": np.array(["toys"], dtype=object),
         "returns": 0, "return_amount": 0.0, "rfm_score": "543", "r": 5, "f": 4, "m": 3,
         "engagement_score": 50, "preferred_channel": "email", "last_interaction": pd.NaT, "as_of": AS_OF,
-        "support_tickets": 1, "open_tickets": 1, "avg_sentiment": np.nan, "web_visits": 3, "app_sessions": 0,
-        "email_opens": 0, "email_clicks": 0, "campaign_responses": 0, "social_mentions": 0,
+        "support_tickets": 1, "open_tickets": 1, "avg_sentiment": -0.25, "web_visits": 3, "app_sessions": 0,
+        "email_opens": 0, "email_clicks": 0, "campaign_responses": 0, "social_mentions": 0, "currency": "EUR",
         "consent": json.dumps({
             "marketing": {"sms": {"granted": True, "ts": "2025-01-01T00:00:00+00:00", "source": "crm"},
                           "email": {"granted": False, "ts": "2025-01-01T00:00:00+00:00", "source": "api"},
@@ -134,7 +136,9 @@ def finished_row(**overrides: object) -> dict:
 
 
 def test_rendered_documents_follow_the_seed_schema():
-    frame = pd.DataFrame([finished_row(), finished_row(customer_id="b", age=np.nan, consent="{}")])
+    frame = pd.DataFrame(
+        [finished_row(), finished_row(customer_id="b", age=np.nan, consent="{}", avg_sentiment=np.nan)]
+    )
     first, second = (json.loads(d) for d in render_documents(frame))
     assert first["customerId"] == "a" and second["customerId"] == "b"
     assert first["identities"] == {
@@ -144,14 +148,15 @@ def test_rendered_documents_follow_the_seed_schema():
     assert demo["age"] == 40 and isinstance(demo["age"], int) and second["demographics"]["age"] is None
     assert demo["lastName"] is None and demo["location"] == {"city": "Leeds", "state": None, "country": "GB"}
     assert first["transactions"] == {
-        "totalPurchases": 2, "totalSpend": 20.5, "avgOrderValue": 10.25,
+        "currency": "EUR", "totalPurchases": 2, "totalSpend": 20.5, "avgOrderValue": 10.25,
         "lastPurchase": "2025-12-29T00:00:00+00:00", "favoriteCategories": ["toys"], "returns": 0,
         "returnAmount": 0.0,
     }  # fmt: skip
     eng = first["engagement"]
     assert (eng["rfmScore"], eng["recency"], eng["frequency"], eng["monetary"]) == ("543", 5, 4, 3)
     assert eng["lastInteraction"] is None and eng["asOf"] == "2026-01-01T00:00:00+00:00"
-    assert first["interactions"]["sentiment"] is None and first["interactions"]["webVisits"] == 3
+    assert first["interactions"]["sentiment"] == -0.25 and first["interactions"]["webVisits"] == 3
+    assert second["interactions"]["sentiment"] is None  # no scored text: null, not 0
     # granted marketing channels only, sorted; no marketing consent at all is an empty list, not null
     assert first["preferences"] == {
         "categories": ["toys"],
