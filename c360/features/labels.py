@@ -139,7 +139,7 @@ def churn_labels(lines: pd.DataFrame, cutoffs: Sequence[object], days: int) -> p
         if not len(buyers):
             continue
         again = _window(purchases, cutoff, horizon_end(cutoff, days=days))["customer_id"].unique()
-        parts.append(_rows(buyers, cutoff, (~np.isin(buyers, again)).astype("int64")))
+        parts.append(_rows(buyers, cutoff, (~pd.Index(buyers).isin(again)).astype("int64")))
     return _finish(parts)
 
 
@@ -196,7 +196,7 @@ def purchase_labels(
         if not len(known):
             continue
         hit = _window(purchases, cutoff, horizon_end(cutoff, days=days))["customer_id"].unique()
-        parts.append(_rows(known, cutoff, np.isin(known, hit).astype("int64")))
+        parts.append(_rows(known, cutoff, pd.Index(known).isin(hit).astype("int64")))
     return _finish(parts)
 
 

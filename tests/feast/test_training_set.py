@@ -127,7 +127,7 @@ def write_feature_history(ws: Workspace, facts: dict[str, pd.DataFrame], rng: np
 
 
 @pytest.fixture(scope="module")
-def ws(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = tmp_path_factory.mktemp("training_set")
     init_workspace(root)
     ws = Workspace.load(root)
@@ -210,7 +210,7 @@ def test_no_feature_value_comes_from_after_its_cutoff(ws, churn_set):
     assert later >= 10
 
 
-def test_the_same_request_gives_the_same_set_and_a_ray_dataset(ws, churn_set):
+def test_the_same_request_gives_the_same_set_and_a_ray_dataset(ws, churn_set, ray_session):
     data, spec = churn_set
     again = build_training_set(ws, "churn", CUTOFFS)
     assert again.set_id == spec["set_id"] and again.rows == len(data)
