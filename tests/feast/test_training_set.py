@@ -264,6 +264,16 @@ def test_bad_input_is_named_before_any_work(ws, capsys, args, message):
     assert set(ws.lake.glob("training_sets/**")) == before
 
 
+def test_a_cutoff_with_nobody_to_label_is_named(ws):
+    from c360.errors import ValidationError
+
+    oldest = min(fact_rows(ws, t)["ts"].min() for t in (TRANSACTION_LINES, INTERACTIONS))
+    # the oldest fact is a visit three days before that customer's first purchase: nobody has bought yet
+    with pytest.raises(ValidationError, match="no customers who bought before it at cutoff"):
+        build_training_set(ws, "churn", [oldest])
+    assert build_training_set(ws, "propensity", [oldest]).rows == 1  # the visitor is known
+
+
 def test_erased_customers_are_left_out(ws, churn_set):
     from c360.privacy.suppression import CUSTOMER, add_to_suppression
 

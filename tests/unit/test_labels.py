@@ -139,3 +139,26 @@ def test_cutoffs_are_read_as_utc(zone):
     cutoff = pd.Timestamp("2025-03-01 00:00") if zone is None else pd.Timestamp("2025-03-01 00:00", tz=zone)
     got = churn_labels(LINES, [cutoff], days=10)
     assert got["event_timestamp"].iloc[0] == C1
+
+
+def test_cutoff_ranges_and_their_errors():
+    from c360.errors import ValidationError
+    from c360.features.training_set import cutoff_range, parse_cutoffs, parse_every, parse_time
+
+    got = cutoff_range(
+        parse_time("2025-01-01", "--start"), parse_time("2025-01-29", "--end"), parse_every("2w")
+    )
+    assert [c.date().isoformat() for c in got] == ["2025-01-01", "2025-01-15", "2025-01-29"]
+    got = cutoff_range(
+        parse_time("2025-01-01", "--start"), parse_time("2025-01-20", "--end"), parse_every("7d")
+    )
+    assert len(got) == 3  # the 22nd would pass --end
+    assert parse_cutoffs("2025-02-02, 2025-01-05,2025-02-02") == [ts("2025-01-05"), ts("2025-02-02")]
+    for bad, call in [
+        ("is not a date", lambda: parse_cutoffs("2025-01-05,soon")),
+        ("at least one", lambda: parse_cutoffs(" , ")),
+        ("like 7d", lambda: parse_every("7 days")),
+        ("before --start", lambda: cutoff_range(ts("2025-02-01"), ts("2025-01-01"), parse_every("1d"))),
+    ]:
+        with pytest.raises(ValidationError, match=bad):
+            call()
