@@ -1,8 +1,10 @@
 """Offline sources: one parquet folder per feature view in the lake, and a push source for real-time signals.
 
 `C360_FEATURES_URI` names the lake's `features/` folder (a local path or `abfs://container/prefix/features`);
-c360 sets it from the workspace (c360/features/store.py). Every folder holds `customer_id`, `event_timestamp`
-(when the values became true) and the view's feature columns.
+c360 sets it from the workspace (c360/features/store.py). Every folder holds the view's entity key
+(`customer_id`, or `product_id` for product_stats), `event_timestamp` (when the values became true) and the
+view's feature columns. `profiles` writes `part-*` files (values at its run time), `c360 features backfill`
+writes `backfill-<cutoff>-part-*` files (values as of each cutoff, from the fact tables truncated there).
 """
 
 import os
@@ -32,6 +34,9 @@ support_sentiment_source = lake_source(
     "support_sentiment", "Support tickets, social mentions and their sentiment."
 )
 ml_scores_source = lake_source("ml_scores", "Batch model scores written back by the models stage.")
+product_stats_source = lake_source(
+    "product_stats", "Per product: catalogue category and price, purchases and buyers in trailing windows."
+)
 
 # Real-time signals: a push source for a writer that pushes them online as they happen (none in c360 yet);
 # the batch source keeps their history for training sets.

@@ -9,3 +9,10 @@ customer = Entity(
     value_type=ValueType.STRING,
     description="A resolved customer: the stable customer_id from identity resolution.",
 )
+
+product = Entity(
+    name="product",
+    join_keys=["product_id"],
+    value_type=ValueType.STRING,
+    description="A catalogue product (facts/products), as transaction lines name it.",
+)

@@ -2,9 +2,15 @@
 
 The models stage registers each trained version as its own service (`churn_v3`, ...) with the same features
 and tags pointing at the artifact; these unversioned services are what the next training run starts from.
+
+Stored timestamps (`*_at`) are inputs of the on-demand view `elapsed_days`, not model features: a service
+takes the day counts it computes at read time, and reading one needs the request field `as_of`
+(c360.features.request).
 """
 
 from feast import FeatureService
+from feast.feature_view import FeatureView
+from feast.feature_view_projection import FeatureViewProjection
 from feature_views import (
     engagement_rfm,
     ml_scores,
@@ -13,17 +19,33 @@ from feature_views import (
     support_sentiment,
     transactions,
 )
+from on_demand import elapsed_days
+
+TIMESTAMPS = {"first_seen_at", "last_purchase_at", "last_interaction_at"}
+
+
+def values_of(view: FeatureView) -> FeatureView | FeatureViewProjection:
+    """The view without its stored timestamps."""
+    return view[[f.name for f in view.features if f.name not in TIMESTAMPS]]
+
 
 churn = FeatureService(
     name="churn",
-    features=[profile, transactions, engagement_rfm, support_sentiment, realtime_signals],
+    features=[
+        values_of(profile),
+        values_of(transactions),
+        values_of(engagement_rfm),
+        support_sentiment,
+        realtime_signals,
+        elapsed_days,
+    ],
     description="Churn risk: who is about to stop buying.",
     tags={"model": "churn"},
 )
 
 clv = FeatureService(
     name="clv",
-    features=[profile, transactions, engagement_rfm],
+    features=[values_of(profile), values_of(transactions), values_of(engagement_rfm), elapsed_days],
     description="Customer lifetime value over the next 12 months.",
     tags={"model": "clv"},
 )
@@ -42,8 +64,9 @@ recommendations = FeatureService(
 next_best_action = FeatureService(
     name="next_best_action",
     features=[
-        engagement_rfm[["rfm_score", "engagement_score", "preferred_channel", "days_since_last_interaction"]],
-        transactions[["total_spend", "days_since_last_purchase"]],
+        engagement_rfm[["rfm_score", "engagement_score", "preferred_channel"]],
+        transactions[["total_spend"]],
+        elapsed_days[["days_since_last_interaction", "days_since_last_purchase"]],
         support_sentiment[["open_tickets", "avg_sentiment"]],
         ml_scores[["churn_risk", "clv"]],
         realtime_signals[["session_page_views", "cart_items", "cart_value"]],

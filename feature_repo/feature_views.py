@@ -6,17 +6,21 @@ from data_sources import (
     consent_push,
     engagement_rfm_source,
     ml_scores_source,
+    product_stats_source,
     profile_source,
     realtime_signals_push,
     support_sentiment_source,
     transactions_source,
 )
-from entities import customer
+from entities import customer, product
 from feast import FeatureView, Field, StreamFeatureView
 from feast.types import Float64, Int64, String, UnixTimestamp
 
 # Batch views are rebuilt only for customers whose inputs changed, so a quiet customer's latest row can be
 # old: values stay servable for years. Real-time signals describe the current session and go stale in a day.
+# Nothing stored depends on when it is read: time-relative features (days since the last purchase, tenure)
+# are stored as timestamps (`*_at`) and turned into day counts at read time by the on-demand view in
+# on_demand.py, so a quiet customer's value does not freeze and online equals offline at the same instant.
 BATCH_TTL = timedelta(days=3650)
 
 profile = FeatureView(
@@ -27,7 +31,7 @@ profile = FeatureView(
         Field(name="age", dtype=Int64),
         Field(name="gender", dtype=String),
         Field(name="country", dtype=String),
-        Field(name="tenure_days", dtype=Int64),
+        Field(name="first_seen_at", dtype=UnixTimestamp),
     ],
     source=profile_source,
     online=True,
@@ -45,7 +49,7 @@ transactions = FeatureView(
         Field(name="orders_last_365d", dtype=Int64),
         Field(name="returns", dtype=Int64),
         Field(name="return_amount", dtype=Float64),
-        Field(name="days_since_last_purchase", dtype=Int64),
+        Field(name="last_purchase_at", dtype=UnixTimestamp),
         Field(name="favorite_category", dtype=String),
     ],
     source=transactions_source,
@@ -69,7 +73,7 @@ engagement_rfm = FeatureView(
         Field(name="email_opens", dtype=Int64),
         Field(name="email_clicks", dtype=Int64),
         Field(name="campaign_responses", dtype=Int64),
-        Field(name="days_since_last_interaction", dtype=Int64),
+        Field(name="last_interaction_at", dtype=UnixTimestamp),
         Field(name="preferred_channel", dtype=String),
     ],
     source=engagement_rfm_source,
@@ -105,6 +109,26 @@ ml_scores = FeatureView(
     source=ml_scores_source,
     online=True,
     tags={"stage": "models"},
+)
+
+# Item features for recommendations and ranking: written per cutoff by `c360 features backfill` from
+# facts/products and facts/transaction_lines (popularity in the 7/30/90 days up to the cutoff).
+product_stats = FeatureView(
+    name="product_stats",
+    entities=[product],
+    ttl=BATCH_TTL,
+    schema=[
+        Field(name="category", dtype=String),
+        Field(name="price_band", dtype=String),
+        Field(name="price_rc", dtype=Float64),
+        Field(name="purchases_7d", dtype=Int64),
+        Field(name="purchases_30d", dtype=Int64),
+        Field(name="purchases_90d", dtype=Int64),
+        Field(name="buyers_30d", dtype=Int64),
+    ],
+    source=product_stats_source,
+    online=True,
+    tags={"stage": "features"},
 )
 
 realtime_signals = StreamFeatureView(

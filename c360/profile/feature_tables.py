@@ -3,6 +3,11 @@
 `FEATURE_COLUMNS` must name exactly the fields of the views in feature_repo/feature_views.py (a feast test
 compares them); `feature_frames` cuts a finished profile frame into one table per view, stamped with the
 time the values were computed (`as_of`), which is what makes training sets point-in-time correct.
+`c360 features backfill` (c360/features/history.py) cuts its rows at each cutoff with the same function.
+
+Nothing stored depends on when it is read: the profile's times are stored as timestamps (`first_seen_at`,
+`last_purchase_at`, `last_interaction_at`) and the day counts are computed at read time by the on-demand
+view `elapsed_days` (feature_repo/on_demand.py).
 """
 
 from __future__ import annotations
@@ -11,32 +16,68 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from c360.schemas import CONSENT_CHANNELS, CONSENT_PURPOSES
 
 CONSENT_FEATURES: tuple[str, ...] = tuple(f"{p}_{c}" for p in CONSENT_PURPOSES for c in CONSENT_CHANNELS)
 
 FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "profile": ("age", "gender", "country", "tenure_days"),
+    "profile": ("age", "gender", "country", "first_seen_at"),
     "transactions": (
         "total_purchases", "total_spend", "avg_order_value", "orders_last_365d", "returns", "return_amount",
-        "days_since_last_purchase", "favorite_category",
+        "last_purchase_at", "favorite_category",
     ),
     "engagement_rfm": (
         "r_score", "f_score", "m_score", "rfm_score", "engagement_score", "interactions_last_90d",
         "web_visits",
-        "app_sessions", "email_opens", "email_clicks", "campaign_responses", "days_since_last_interaction",
+        "app_sessions", "email_opens", "email_clicks", "campaign_responses", "last_interaction_at",
         "preferred_channel",
     ),
     "support_sentiment": ("support_tickets", "open_tickets", "social_mentions", "avg_sentiment"),
     "consent": CONSENT_FEATURES,
 }  # fmt: skip
 """Views `profiles` writes; ml_scores (models) and realtime_signals (events) come from other stages."""
+CUSTOMER_VIEWS: tuple[str, ...] = ("profile", "transactions", "engagement_rfm", "support_sentiment")
+"""The views `c360 features backfill` computes at past cutoffs (consent has its own ledger)."""
 
 
-def _days_since(ts: pd.Series, as_of: pd.Series) -> pd.Series:
-    days = (as_of - pd.to_datetime(ts, utc=True)).dt.days
-    return days.astype("Int64")
+TIMESTAMP = pa.timestamp("ns", tz="UTC")
+_STRINGS = {"gender", "country", "favorite_category", "rfm_score", "preferred_channel"}
+_FLOATS = {"total_spend", "avg_order_value", "return_amount", "avg_sentiment"}
+_TIMES = {"first_seen_at", "last_purchase_at", "last_interaction_at"}
+
+
+def _arrow_type(column: str) -> pa.DataType:
+    if column in _STRINGS:
+        return pa.string()
+    if column in _FLOATS:
+        return pa.float64()
+    return TIMESTAMP if column in _TIMES else pa.int64()
+
+
+VIEW_SCHEMAS: dict[str, pa.Schema] = {
+    view: pa.schema(
+        [("customer_id", pa.string()), ("event_timestamp", TIMESTAMP), *((c, _arrow_type(c)) for c in cols)]
+    )
+    for view, cols in FEATURE_COLUMNS.items()
+}
+"""Arrow types of each view's file (the Feast types of feature_repo/feature_views.py: String, Int64, Float64,
+UnixTimestamp), so every file of a view has one schema whoever wrote it and whatever its rows hold."""
+
+
+def feature_table(view: str, frame: pd.DataFrame) -> pa.Table:
+    """A view's frame (from `feature_frames`) as Arrow in the view's schema."""
+    schema = VIEW_SCHEMAS[view]
+    columns = []
+    for spec in schema:
+        values = frame[spec.name]
+        if spec.type == TIMESTAMP:
+            values = pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+        elif spec.type == pa.string():
+            values = values.astype(object).where(values.notna(), None)
+        columns.append(pa.array(values, type=spec.type, from_pandas=True))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def consent_flags(consent_json: pd.Series) -> pd.DataFrame:
@@ -52,19 +93,22 @@ def consent_flags(consent_json: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows, index=consent_json.index)
 
 
-def feature_frames(profiles: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """view -> customer_id, event_timestamp and exactly the view's columns, from finished profile rows."""
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True)
+
+
+def feature_frames(profiles: pd.DataFrame, views: tuple[str, ...] | None = None) -> dict[str, pd.DataFrame]:
+    """view -> customer_id, event_timestamp and exactly the view's columns, from finished profile rows
+    (every view of FEATURE_COLUMNS, or those named)."""
     as_of = pd.to_datetime(profiles["as_of"], utc=True)
+    views = tuple(FEATURE_COLUMNS) if views is None else views
     derived = pd.DataFrame(
         {
             "customer_id": profiles["customer_id"].to_numpy(),
             "event_timestamp": as_of.to_numpy(),
-            "tenure_days": _days_since(profiles["first_observed"], as_of)
-            .fillna(0)
-            .astype("int64")
-            .to_numpy(),
-            "days_since_last_purchase": _days_since(profiles["last_purchase"], as_of).to_numpy(),
-            "days_since_last_interaction": _days_since(profiles["last_interaction"], as_of).to_numpy(),
+            "first_seen_at": _utc(profiles["first_observed"]).to_numpy(),
+            "last_purchase_at": _utc(profiles["last_purchase"]).to_numpy(),
+            "last_interaction_at": _utc(profiles["last_interaction"]).to_numpy(),
             "favorite_category": [v[0] if len(v) else None for v in profiles["favorite_categories"]],
             "r_score": profiles["r"].to_numpy(),
             "f_score": profiles["f"].to_numpy(),
@@ -72,9 +116,10 @@ def feature_frames(profiles: pd.DataFrame) -> dict[str, pd.DataFrame]:
         }
     )
     base = pd.concat([profiles.reset_index(drop=True), derived.drop(columns=["customer_id"])], axis=1)
-    base = pd.concat([base, consent_flags(profiles["consent"].reset_index(drop=True))], axis=1)
+    if "consent" in views:
+        base = pd.concat([base, consent_flags(profiles["consent"].reset_index(drop=True))], axis=1)
     base["age"] = base["age"].astype("Int64")
     return {
-        view: base[["customer_id", "event_timestamp", *cols]].reset_index(drop=True)
-        for view, cols in FEATURE_COLUMNS.items()
+        view: base[["customer_id", "event_timestamp", *FEATURE_COLUMNS[view]]].reset_index(drop=True)
+        for view in views
     }

@@ -27,7 +27,9 @@ pytestmark = [
     pytest.mark.ray,
     pytest.mark.filterwarnings("ignore:Stream feature views are experimental"),
 ]
-FEATURE = "transactions:days_since_last_purchase"
+# A stored value that changes with the build time alone (its recency term), so a rebuild a month later
+# gives new values without new data.
+FEATURE = "engagement_rfm:engagement_score"
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +52,16 @@ def state_files(ws: Workspace) -> dict[str, str]:
 
 
 def latest(ws: Workspace) -> pd.Series:
-    """The newest days_since_last_purchase per customer in the workspace's own lake."""
-    rows = pd.concat([pd.read_parquet(f) for f in ws.lake.glob("features/transactions/*.parquet")])
+    """The newest engagement_score per customer in the workspace's own lake."""
+    rows = pd.concat([pd.read_parquet(f) for f in ws.lake.glob("features/engagement_rfm/*.parquet")])
     rows = rows.sort_values("event_timestamp").drop_duplicates("customer_id", keep="last")
-    return rows.set_index("customer_id")["days_since_last_purchase"].dropna().astype(int)
+    return rows.set_index("customer_id")["engagement_score"].dropna().astype(int)
 
 
 def online(ws: Workspace, customers: list[str]) -> list[object]:
     rows = [{"customer_id": c} for c in customers]
     got = open_feature_store(ws).get_online_features(features=[FEATURE], entity_rows=rows).to_dict()
-    return got["days_since_last_purchase"]
+    return got["engagement_score"]
 
 
 def run_features(ws: Workspace) -> None:
