@@ -318,6 +318,31 @@ def features_materialize(workspace: WorkspaceOpt = Path("."), wait: WaitOpt = 0.
     )
 
 
+@features_app.command("backfill")
+def features_backfill(
+    start: Annotated[str, typer.Option(help="First cutoff, YYYY-MM-DD (the day's start, 00:00 UTC).")],
+    end: Annotated[str, typer.Option(help="Last cutoff, YYYY-MM-DD (included when on the --every grid).")],
+    every: Annotated[
+        str | None, typer.Option(help="Cutoff spacing, like 7d or 2w (default features.backfill_every).")
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Feature rows as of each cutoff, from the fact tables truncated there (Feast point-in-time history)."""
+    from c360.features.backfill import backfill
+
+    with workspace_lease(_workspace(workspace), "c360 features backfill", wait) as ws:
+        r = backfill(ws, start, end, every)
+    console.print(
+        plain(
+            f"backfill {r.cutoffs[0]}..{r.cutoffs[-1]}: {len(r.cutoffs)} cutoff(s), "
+            f"{r.customers:,} customer(s) at the last, {r.rows:,} row(s); {r.written} file(s) written, "
+            f"{r.unchanged} unchanged, "
+            f"{r.removed} removed in {r.seconds:.1f}s"
+        )
+    )
+
+
 @features_app.command("training-set")
 def features_training_set(
     label: Annotated[str, typer.Option(help="A label declared in features.labels (c360.yaml).")],
