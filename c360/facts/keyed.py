@@ -74,21 +74,30 @@ def read_with_files(lake: Lake, record: str, columns: list[str]) -> tuple[pa.Tab
     return table, [lake.relative(f) for f in dataset.files]
 
 
+def _joined_key(source: pa.ChunkedArray | pa.Array, ref: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One string per (source, reference): a hash lookup on one column instead of a two-column join."""
+    out = pc.binary_join_element_wise(source, ref, "\x1f")
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
 def key_rows(lake: Lake, record: str, columns: list[str], keys: pa.Table) -> Keyed:
     """Rows of `record` keyed through `keys` (from `customer_keys`); rows whose reference resolves to no
-    (unsuppressed) customer are counted, not kept."""
+    (unsuppressed) customer are counted, not kept. The rows keep their order (a lookup, not a join)."""
     wanted = ["source", "customer_ref", *(c for c in columns if c not in ("source", "customer_ref"))]
     table, files = read_with_files(lake, record, wanted)
-    right = keys.select(["source", "source_record_id", "customer_id", "part"]).rename_columns(
-        ["source", "customer_ref", "customer_id", "part"]
+    at = pc.index_in(
+        _joined_key(table["source"], table["customer_ref"]),
+        value_set=_joined_key(keys["source"], keys["source_record_id"]),
     )
-    joined = table.join(right, ["source", "customer_ref"], join_type="left outer", use_threads=True)
-    resolved = pc.is_valid(joined["customer_id"])
-    unresolved = joined.num_rows - int(pc.sum(resolved).as_py() or 0)
-    joined = joined.filter(resolved)
+    resolved = pc.is_valid(at)
+    unresolved = table.num_rows - int(pc.sum(resolved).as_py() or 0)
+    at = at.filter(resolved)
+    table = table.filter(resolved)
+    table = table.append_column("customer_id", keys["customer_id"].take(at))
+    table = table.append_column("part", keys["part"].take(at))
     if "customer_ref" not in columns:
-        joined = joined.drop_columns(["customer_ref"])
-    return Keyed(joined, files, unresolved)
+        table = table.drop_columns(["customer_ref"])
+    return Keyed(table, files, unresolved)
 
 
 def file_partitions(keyed: Keyed) -> dict[str, list[int]]:

@@ -12,6 +12,7 @@ atomically (`Lake.replace_bytes`): a reader sees the old partition or the new on
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -71,9 +72,17 @@ def serialize(table: pa.Table) -> tuple[bytes, str]:
 
 
 def sort_for_write(table: pa.Table, name: str) -> pa.Table:
-    """Rows in (part, customer_id, ts, ...) order; `part` first so partitions are contiguous slices."""
-    keys = [("part", "ascending", "at_end"), *((k, "ascending", "at_end") for k in SORT_KEYS[name])]
-    return table.take(pc.sort_indices(table, sort_keys=keys))
+    """Rows in (part, customer_id, ts, ...) order, so partitions are contiguous slices. Customers are ranked
+    once (a few hundred thousand ids) and rows sorted by that integer first: string comparisons are left for
+    the rare ties on (customer, ts)."""
+    if table.num_rows == 0:
+        return table
+    pairs = table.select(["customer_id", "part"]).group_by(["customer_id", "part"]).aggregate([])
+    pairs = pairs.sort_by([("part", "ascending"), ("customer_id", "ascending")])
+    rank = pc.index_in(table["customer_id"], value_set=pairs["customer_id"].combine_chunks())
+    keyed = table.append_column("_rank", rank)
+    keys = [("_rank", "ascending", "at_end"), *((k, "ascending", "at_end") for k in SORT_KEYS[name][1:])]
+    return table.combine_chunks().take(pc.sort_indices(keyed, sort_keys=keys))  # one chunk: a faster take
 
 
 def write_partitions(
@@ -84,20 +93,26 @@ def write_partitions(
     is not rewritten, one left without rows loses its file. Returns counts."""
     schema = SCHEMAS[name]
     ordered = sort_for_write(table, name)
-    part_col = ordered["part"].to_numpy()
-    written = removed = 0
+    part_col = ordered["part"].to_numpy() if ordered.num_rows else np.array([], np.int32)
+    slices: dict[int, pa.Table] = {}
     for p in sorted(parts):
         lo, hi = np.searchsorted(part_col, p, side="left"), np.searchsorted(part_col, p, side="right")
+        if hi > lo:
+            slices[p] = ordered.slice(lo, hi - lo).select(schema.names).cast(schema)
+    # Parquet encoding releases the GIL: partitions are serialized two at a time.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        encoded = dict(zip(slices, pool.map(serialize, slices.values()), strict=True))
+    written = removed = 0
+    for p in sorted(parts):
         key = str(p)
         path = partition_file(lake, name, p)
-        if hi <= lo:
+        if p not in encoded:
             if key in digests or lake.fs.exists(path):
                 lake.rm(path)
                 digests.pop(key, None)
                 removed += 1
             continue
-        chunk = ordered.slice(lo, hi - lo).select(schema.names).cast(schema)
-        data, digest = serialize(chunk)
+        data, digest = encoded.pop(p)
         if digests.get(key) == digest and lake.fs.exists(path):
             continue
         lake.replace_bytes(path, data)
