@@ -31,11 +31,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from c360.errors import ConfigError, NotFoundError, ValidationError
 from c360.facts.schemas import EXPOSURES, FACTS, INTERACTIONS, SCHEMAS, TRANSACTION_LINES
+from c360.facts.store import facts_partition_paths, read_facts
 from c360.features.labels import FACT_COLUMNS, as_cutoffs, horizon_end, label_rows
 from c360.io.lake import Lake
 from c360.settings import LabelSettings, path_outside_lake
@@ -131,26 +131,15 @@ def cutoff_range(start: pd.Timestamp, end: pd.Timestamp, every: pd.Timedelta) ->
 # ------------------------------------------------------------------------------------------ facts
 
 
-def fact_paths(lake: Lake, table: str) -> list[str]:
-    return lake.glob(f"{FACTS}/{table}/*.parquet")
-
-
 def read_fact(
     lake: Lake, table: str, columns: Sequence[str], until: pd.Timestamp | None = None
 ) -> pd.DataFrame:
-    """`columns` of every partition of a facts table (rows with `ts` at or before `until` when given), in
-    its schema; strings as Arrow-backed pandas strings (a tenth of the memory of Python objects)."""
-    schema = SCHEMAS[table]
-    wanted = pa.schema([schema.field(c) for c in columns])
-    paths = fact_paths(lake, table)
-    if not paths:
-        return wanted.empty_table().to_pandas()
-    dataset = pads.dataset(paths, schema=schema, format="parquet", filesystem=lake.arrow_fs)
-    where = (
-        None if until is None else pc.field("ts") <= pa.scalar(until.to_pydatetime(), schema.field("ts").type)
-    )
+    """`columns` of a facts table (rows with `ts` at or before `until` when given) as pandas, strings
+    Arrow-backed (a fraction of the memory of Python objects)."""
+    ts_type = SCHEMAS[table].field("ts").type
+    where = None if until is None else pc.field("ts") <= pa.scalar(until.to_pydatetime(), ts_type)
     with lake.guard():
-        read = dataset.to_table(columns=list(columns), filter=where)
+        read = read_facts(lake, table, list(columns), filter=where)
     return read.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
@@ -159,7 +148,7 @@ def fact_span(lake: Lake) -> tuple[pd.Timestamp, pd.Timestamp]:
     the parquet footers' statistics where the writer kept them, else from the column."""
     lo, hi = None, None
     for table in (TRANSACTION_LINES, INTERACTIONS):
-        for path in fact_paths(lake, table):
+        for path in facts_partition_paths(lake, table):
             for mm in _ts_ranges(lake, path):
                 lo = mm[0] if lo is None else min(lo, mm[0])
                 hi = mm[1] if hi is None else max(hi, mm[1])
@@ -212,7 +201,7 @@ def facts_state(lake: Lake) -> dict[str, Any]:
         }
     digest = hashlib.sha256()
     for table in (TRANSACTION_LINES, INTERACTIONS, EXPOSURES):
-        for p in fact_paths(lake, table):
+        for p in facts_partition_paths(lake, table):
             digest.update(f"{lake.relative(p)}\0{lake.info(p).get('size')}\0".encode())
             digest.update(lake.read_bytes(p)[-4096:])  # the parquet footer: row counts, statistics
     return {"source": "fact files (no facts state)", "fingerprint": digest.hexdigest()}

@@ -1,10 +1,11 @@
-"""`c360 features training-set` on a small workspace: labels from facts, features through Feast, no leakage.
+"""`c360 features training-set` on small workspaces: labels from facts, features through Feast, no leakage.
 
-Facts are synthetic partition files in `c360.facts.schemas` (150 customers over 2024-2026, purchases,
-returns, cancellations, visits and email sends); feature rows are written at four build times with values
-that change at every build, in the types the registered views declare. Labels are recomputed here row by
-row from the fact files, and every feature value is checked against the feature rows written at or before
-its cutoff and against the row written after it.
+Most tests run on synthetic facts, precise and fast: partition files in `c360.facts.schemas` (150 customers
+over 2024-2026, purchases, returns, cancellations, visits and email sends) and feature rows written at four
+build times with values that change at every build, in the types the registered views declare. Labels are
+recomputed here row by row from the fact files, and every feature value is checked against the feature rows
+written at or before its cutoff and against the row written after it. The last test takes the user's path
+on demo data: ingest, resolve, `build_facts`, profiles at three times, then the command.
 """
 
 from __future__ import annotations
@@ -283,3 +284,58 @@ def test_erased_customers_are_left_out(ws, churn_set):
     after = build_training_set(ws, "churn", CUTOFFS).table().to_pandas()
     assert gone not in set(after["customer_id"])
     assert len(after) == len(data) - int((data["customer_id"] == gone).sum())
+
+
+DEMO_BUILDS = [pd.Timestamp(d, tz="UTC").to_pydatetime() for d in ("2025-03-01", "2025-09-01", "2026-03-01")]
+
+
+@pytest.fixture(scope="module")
+def demo_ws(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    from c360.facts.build import build_facts
+    from c360.profile.build import build_profiles
+    from tests.profile_data import demo_workspace
+
+    ws = demo_workspace(tmp_path_factory.mktemp("training_set_demo"), customers=100, seed=3)
+    build_facts(ws)
+    for when in DEMO_BUILDS:
+        build_profiles(ws, as_of=when, full=True, partitions=2)
+    apply(ws)
+    return ws
+
+
+def test_the_users_path_from_demo_data_to_a_training_set(demo_ws):
+    from c360.facts.store import read_facts
+
+    ws = demo_ws
+    assert (
+        cli(ws, "--label", "propensity", "--start", "2025-05-01", "--end", "2025-12-01", "--every", "13w")
+        == 0
+    )
+    (folder,) = {Path(p).parent for p in ws.lake.glob("training_sets/propensity/*/data.parquet")}
+    data, spec = pd.read_parquet(folder / "data.parquet"), json.loads((folder / "spec.json").read_text())
+    cutoffs = [pd.Timestamp(c) for c in spec["cutoffs"]]
+    assert [c.date().isoformat() for c in cutoffs] == ["2025-05-01", "2025-07-31", "2025-10-30"]
+    assert (
+        spec["facts"]["source"] == "facts/_state/facts.json" and spec["feature_service"] == "next_best_action"
+    )
+    # propensity: every customer with a line or an interaction at or before the cutoff; 1 = a purchase after
+    lines = read_facts(ws.lake, TRANSACTION_LINES, ["customer_id", "ts", "kind"]).to_pandas()
+    seen = pd.concat(
+        [lines[["customer_id", "ts"]], read_facts(ws.lake, INTERACTIONS, ["customer_id", "ts"]).to_pandas()]
+    )
+    expected = {}
+    for cutoff in cutoffs:
+        for cid in set(seen.loc[seen["ts"] <= cutoff, "customer_id"]):
+            mine = lines[(lines["customer_id"] == cid) & (lines["kind"] == "purchase")]["ts"]
+            expected[(cid, cutoff)] = int(((mine > cutoff) & (mine <= cutoff + timedelta(days=30))).any())
+    assert {(r.customer_id, r.event_timestamp): r.label for r in data.itertuples()} == expected
+    assert 0 < data["label"].sum() < len(data)
+    rows = feature_rows(ws, "transactions")
+    for r in data.itertuples():
+        valid = rows[(rows["customer_id"] == r.customer_id) & (rows["event_timestamp"] <= r.event_timestamp)]
+        if valid.empty:
+            assert pd.isna(r.total_spend)
+        else:
+            assert r.total_spend == pytest.approx(
+                valid.sort_values("event_timestamp").iloc[-1]["total_spend"]
+            )
