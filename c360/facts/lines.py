@@ -19,6 +19,7 @@ COLUMNS = [
     "_file",
     "_row",
     "_ingested_at",
+    "customer_ref",
     "order_id",
     "ts",
     "product_id",
@@ -83,7 +84,7 @@ def convert(table: pa.Table, rates: pa.Array) -> pa.Table:
     }
     schema = SCHEMAS[TRANSACTION_LINES]
     out = pa.table({f.name: cols[f.name] for f in schema}).cast(schema)
-    for extra in ("part", "_file_index", "_ingested_at"):
+    for extra in ("part", "_file_index", "_ingested_at", "customer_ref"):
         if extra in table.column_names:
             out = out.append_column(extra, table[extra])
     return out
@@ -93,6 +94,22 @@ def split_no_rate(lines: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(lines with a rate, lines without one)."""
     has = pc.is_valid(lines["fx_rate"])
     return lines.filter(has), lines.filter(pc.invert(has))
+
+
+def _raw(missing: pa.Table) -> pa.Array:
+    """The standardized line as JSON (ids, time, money; nothing personal): what an erasure matches the
+    person's records against, and what an operator reads."""
+    cols = ["source_record_id", "order_id", "customer_ref", "ts", "product_id", "amount", "currency"]
+    present = [c for c in cols if c in missing.column_names]
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("m", missing.select(present).append_column("_i", pa.array(range(missing.num_rows))))
+        pairs = ", ".join(f"'{c}', {c}" for c in present)
+        out = con.sql(f"SELECT json_object({pairs})::VARCHAR AS raw FROM m ORDER BY _i").to_arrow_table()
+    finally:
+        con.close()
+    return out["raw"].combine_chunks().cast(pa.string())
 
 
 def no_rate_quarantine(missing: pa.Table, reporting: str) -> dict[str, pa.Table]:
@@ -121,7 +138,7 @@ def no_rate_quarantine(missing: pa.Table, reporting: str) -> dict[str, pa.Table]
             "reason": pa.array(["no_fx_rate"] * n, pa.string()),
             "message": message,
             "action": pa.array(["row_rejected"] * n, pa.string()),
-            "raw": pa.nulls(n, pa.string()),
+            "raw": _raw(missing),
             "_ingested_at": missing["_ingested_at"]
             if "_ingested_at" in missing.column_names
             else pa.nulls(n, QUARANTINE_SCHEMA.field("_ingested_at").type),

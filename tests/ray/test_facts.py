@@ -11,7 +11,15 @@ import pytest
 
 from c360.erasure_plan import erase_customer
 from c360.facts.build import build_facts, facts_partition_paths, read_facts
-from c360.facts.schemas import CUSTOMER_TABLES, EXPOSURES, INTERACTIONS, SCHEMAS, TRANSACTION_LINES
+from c360.facts.schemas import (
+    CUSTOMER_TABLES,
+    EXPOSURES,
+    INTERACTIONS,
+    PRODUCT_SIMILARITY,
+    PRODUCTS,
+    SCHEMAS,
+    TRANSACTION_LINES,
+)
 from c360.identity.corrections import add_correction
 from c360.identity.resolve import resolve
 from c360.profile.staging import partition_of
@@ -100,6 +108,27 @@ def test_interactions_and_exposures_cover_every_resolved_row(built):
     exposures = read_facts(ws.lake, EXPOSURES).to_pandas()
     assert len(exposures) == (ix["type"] == "email_send").sum()
     assert exposures["opened"].any() and exposures["campaign_id"].notna().all()
+
+
+def test_products_are_the_latest_version_with_similar_items(built):
+    ws, _ = built
+    std = read_standardized(ws.lake, "product").to_pandas()
+    products = read_facts(ws.lake, PRODUCTS).to_pandas()
+    assert len(products) == std["product_id"].nunique() and products["product_id"].is_unique
+    rate = _rates_to(
+        ws, products.rename(columns={"updated_at": "ts"}), "USD", ws.settings.facts.fx_max_age_days
+    )
+    assert np.allclose(products["price_rc"], products["price"] * rate, equal_nan=True)
+    similar = read_facts(ws.lake, PRODUCT_SIMILARITY).to_pandas()
+    k = ws.settings.facts.similar_items
+    assert (similar["product_id"] != similar["similar_product_id"]).all()
+    assert similar.groupby("product_id")["rank"].max().max() <= k
+    assert set(similar["product_id"]) <= set(products["product_id"])
+    # the nearest neighbour shares the category far more often than chance
+    cat = products.set_index("product_id")["category"]
+    first = similar[similar["rank"] == 1]
+    same = (cat.loc[first["product_id"]].to_numpy() == cat.loc[first["similar_product_id"]].to_numpy()).mean()
+    assert same > 0.8
 
 
 def _files(ws) -> dict[str, tuple[int, float]]:

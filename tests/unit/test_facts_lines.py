@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -57,7 +58,10 @@ def test_convert_multiplies_by_the_rate_and_keeps_the_schema():
 
 
 def test_lines_without_a_rate_become_quarantine_rows_naming_currency_and_date():
-    out = convert(_tx(["L1", "L2"], ["A", "B"], ["shop", "pos"]), pa.nulls(2, pa.float64()))
+    table = _tx(["L1", "L2"], ["A", "B"], ["shop", "pos"]).append_column(
+        "customer_ref", pa.array(["C7", "C8"])
+    )
+    out = convert(table, pa.nulls(2, pa.float64()))
     by_source = no_rate_quarantine(out, "USD")
     assert set(by_source) == {"shop", "pos"}
     row = by_source["shop"].to_pylist()[0]
@@ -65,3 +69,7 @@ def test_lines_without_a_rate_become_quarantine_rows_naming_currency_and_date():
     assert row["reason"] == "no_fx_rate" and row["field"] == "currency"
     assert row["file"] == "raw/o.csv" and row["row"] == 1
     assert "EUR" in row["message"] and "2025-05-04" in row["message"]
+    # the line's ids, so an erasure of the person (by their record) finds the row
+    assert (
+        json.loads(row["raw"])["customer_ref"] == "C7" and json.loads(row["raw"])["source_record_id"] == "L1"
+    )
