@@ -15,6 +15,8 @@ import pandas as pd
 
 AS_OF = "as_of"
 TIME_COLUMN = "event_timestamp"
+STORED_TIMES = ("first_seen_at", "last_purchase_at", "last_interaction_at")
+"""The inputs of the day counts: Feast returns them beside an on-demand view's outputs even when not asked."""
 
 
 def online_rows(
@@ -30,3 +32,14 @@ def offline_rows(entity_df: pd.DataFrame) -> pd.DataFrame:
     if AS_OF in entity_df.columns:
         return entity_df
     return entity_df.assign(**{AS_OF: pd.to_datetime(entity_df[TIME_COLUMN], utc=True)})
+
+
+def without_unrequested_inputs(frame: pd.DataFrame, features: Any) -> pd.DataFrame:
+    """A historical result without the stored times nobody asked for (a feature service or `view:feature`
+    references): an absolute time is no model feature, and a training set holds what was requested."""
+    if isinstance(features, str | list | tuple):
+        names = {str(ref).split(":")[-1] for ref in ([features] if isinstance(features, str) else features)}
+    else:  # a FeatureService
+        names = {f.name for p in features.feature_view_projections for f in p.features}
+    drop = [c for c in STORED_TIMES if c in frame.columns and c not in names]
+    return frame.drop(columns=drop)

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.errors import ValidationError
+from c360.features.request import offline_rows, without_unrequested_inputs
 from c360.features.store import open_feature_store
 from c360.privacy.suppression import exclude_suppressed
 from c360.workspace import Workspace
@@ -33,11 +34,12 @@ def historical_features(
         raise ValidationError(f"entity rows need columns {sorted(missing)}")
     rows = entity_rows.copy()
     rows[TIME_COLUMN] = pd.to_datetime(rows[TIME_COLUMN], utc=True)
+    rows = offline_rows(rows)  # day counts (feature_repo/on_demand.py) at each row's own time
     kept = exclude_suppressed(ws, pa.Table.from_pandas(rows, preserve_index=False))
     store = store or open_feature_store(ws)
     refs: Any = store.get_feature_service(features) if isinstance(features, str) else list(features)
     job = store.get_historical_features(entity_df=kept.to_pandas(), features=refs, full_feature_names=False)
-    table = pa.Table.from_pandas(job.to_df(), preserve_index=False)
+    table = pa.Table.from_pandas(without_unrequested_inputs(job.to_df(), refs), preserve_index=False)
     return exclude_suppressed(ws, table)
 
 
