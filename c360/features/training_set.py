@@ -12,8 +12,9 @@
 4. writes `training_sets/<label>/<set_id>/data.parquet`, sorted, and `spec.json` beside it: the label's
    definition, the feature service and its references, the cutoffs, counts and the facts' state.
 
-The set id is a digest of the inputs (label definition, feature references, cutoffs, facts state), so the
-same request on the same facts lands in the same folder with the same bytes, and a changed input in another.
+The set id is a digest of the inputs (label definition, feature references, cutoffs, the facts' fingerprint,
+the feature files read), so the same request on the same data lands in the same folder with the same rows,
+and a changed input in another.
 """
 
 from __future__ import annotations
@@ -272,6 +273,20 @@ def service_features(ws: Workspace, store: Any, name: str) -> tuple[list[str], l
     return refs, missing
 
 
+def feature_state(lake: Lake, store: Any, refs: Sequence[str]) -> str:
+    """A digest of the feature files the references read (names and sizes): a rebuilt feature history
+    gives the set another id, an untouched one the same."""
+    on_demand = {v.name: v for v in store.list_on_demand_feature_views()}
+    views: set[str] = set()
+    for view in {ref.split(":", 1)[0] for ref in refs}:
+        views |= set(on_demand[view].source_feature_view_projections) if view in on_demand else {view}
+    digest = hashlib.sha256()
+    for view in sorted(views):
+        for path in lake.glob(f"features/{view}/*.parquet"):
+            digest.update(f"{lake.relative(path)}\0{lake.info(path).get('size')}\n".encode())
+    return digest.hexdigest()[:32]
+
+
 def default_service(store: Any, name: str, label: LabelSettings) -> str:
     """The service named like the label when one is registered, else the one for its kind."""
     registered = {s.name for s in store.list_feature_services()}
@@ -355,6 +370,7 @@ def build_training_set(
         "features": refs,
         "cutoffs": [c.isoformat() for c in cuts],
         "facts": state["fingerprint"],
+        "feature_files": feature_state(lake, store, refs),
     }
     sid = set_id(identity)
     folder = lake.path(out, label, sid)
@@ -373,6 +389,7 @@ def build_training_set(
         "per_cutoff": per_cutoff,
         "erased_rows_removed": len(rows) - len(kept),
         "facts": {**state, "oldest": span[0].isoformat(), "newest": span[1].isoformat()},
+        "feature_files": identity["feature_files"],
         "data": DATA_FILE,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
