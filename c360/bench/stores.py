@@ -32,6 +32,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from c360.features.request import online_rows
 from c360.features.store import apply as feast_apply
 from c360.features.store import feast_env, open_feature_store
 from c360.profile.store import ProfileStore, open_profile_store
@@ -286,18 +287,21 @@ def bench_feast(ws: Workspace, customers: int, reads: int, service: str, seed: i
 
         svc = fs.get_feature_service(service)
         views = {v.name: v for v in [*fs.list_feature_views(), *fs.list_stream_feature_views()]}
-        projections = [(views[p.name], [f.name for f in p.features]) for p in svc.feature_view_projections]
+        # stored views only: an on-demand view (elapsed_days) is computed from them at read time
+        stored = [p for p in svc.feature_view_projections if p.name in views]
+        projections = [(views[p.name], [f.name for f in p.features]) for p in stored]
         rng = random.Random(seed)
         ids = [customer_id(rng.randrange(customers)) for _ in range(reads + 100)]
 
         raw_read = raw_reader(fs, projections)
         feast, raw = _timed_pair(
-            lambda cid: fs.get_online_features(features=svc, entity_rows=[{"customer_id": cid}]),
+            lambda cid: fs.get_online_features(features=svc, entity_rows=online_rows([{"customer_id": cid}])),
             raw_read,
             ids,
             reads,
         )
-        sample = fs.get_online_features(features=svc, entity_rows=[{"customer_id": ids[0]}]).to_dict()
+        first = online_rows([{"customer_id": ids[0]}])
+        sample = fs.get_online_features(features=svc, entity_rows=first).to_dict()
         if any(v == [None] for k, v in sample.items() if k != "customer_id"):
             raise RuntimeError(
                 f"feature service {service} returned missing values on {ws.settings.workspace}"
