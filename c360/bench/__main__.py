@@ -276,6 +276,7 @@ def facts(
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic lake.")] = 42,
     workdir: Annotated[Path | None, typer.Option(help="Write the benchmark workspaces here.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the workspace after the run.")] = False,
+    training_set: Annotated[bool, typer.Option(help="Time the point-in-time training set too.")] = True,
 ) -> None:
     """Facts, 12-cutoff backfill, +1% incremental, training set and peak memory against the issue's targets.
 
@@ -283,7 +284,14 @@ def facts(
     from c360.bench.facts import run
 
     sizes = tuple(customers) if customers else (20_000,)
-    run(customers_list=sizes, seed=seed, workdir=workdir, console=console, keep=keep)
+    run(
+        customers_list=sizes,
+        seed=seed,
+        workdir=workdir,
+        console=console,
+        keep=keep,
+        training_set=training_set,
+    )
 
 
 @app.command("all")

@@ -35,7 +35,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from c360.bench.synthetic_lake import END, LakeCounts, add_increment, write_lake
+from c360.bench.synthetic_lake import LakeCounts, add_increment, write_lake
 from c360.settings import parse_settings
 from c360.workspace import Workspace
 
@@ -146,6 +146,18 @@ def _measure(name: str, memory: TreeMemory, fn: Callable[[], Any] | None, missin
     return step
 
 
+def _said(console: Console, step: Step) -> Step:
+    """Print a step's figure as soon as it is known (a long run shows progress, a killed one its parts)."""
+    if step.available:
+        console.print(
+            f"  {step.name}: {step.seconds:,.1f} s, load {step.load[0]:.1f} -> {step.load[1]:.1f}, "
+            f"peak RSS {step.peak_rss / GIB:.2f} GiB"
+        )
+    else:
+        console.print(f"  {step.name}: {step.note}")
+    return step
+
+
 def bench_workspace(root: Path) -> Workspace:
     text = (
         "workspace: factsbench\n"
@@ -170,10 +182,12 @@ def _backfill_call(ws: Workspace, cutoffs: list[Any]) -> Callable[[], Any] | Non
     backfill = _optional("c360.features.backfill", "backfill")
     if backfill is None:
         return None
-    return lambda: backfill(ws, start=cutoffs[0], end=cutoffs[-1], every="7d", progress=False)
+    return lambda: backfill(ws, cutoffs[0].date().isoformat(), cutoffs[-1].date().isoformat(), "7d")
 
 
-def bench_one(customers: int, workdir: Path | None, console: Console, seed: int, keep: bool) -> FactsBenchRow:
+def bench_one(
+    customers: int, workdir: Path | None, console: Console, seed: int, keep: bool, training_set: bool = True
+) -> FactsBenchRow:
     base = Path(tempfile.mkdtemp(prefix=f"factsbench-{customers}-", dir=workdir))
     ws = bench_workspace(base / "ws")
     build_facts = _optional("c360.facts.build", "build_facts")
@@ -189,32 +203,42 @@ def bench_one(customers: int, workdir: Path | None, console: Console, seed: int,
                 f"  {lake.transaction_lines:,} transaction lines, {lake.interactions:,} interactions "
                 f"({lake.texts:,} with text), {lake.products:,} products in {generate:.1f}s"
             )
-            cutoffs = _cutoffs(END, CUTOFFS)
+            cutoffs = _cutoffs(lake.end, CUTOFFS)
 
             console.print(f"{customers:,} customers: facts (full)")
             facts_full = (lambda: build_facts(ws, full=True)) if build_facts else None
-            steps["facts"] = _measure("facts, full", memory, facts_full, "c360.facts.build.build_facts")
+            steps["facts"] = _said(
+                console, _measure("facts, full", memory, facts_full, "c360.facts.build.build_facts")
+            )
             console.print(f"{customers:,} customers: backfill, {CUTOFFS} weekly cutoffs")
-            steps["backfill"] = _measure(
-                f"backfill, {CUTOFFS} weekly cutoffs",
-                memory,
-                _backfill_call(ws, cutoffs) if steps["facts"].available else None,
-                "c360.features.backfill.backfill" if steps["facts"].available else "needs facts",
+            steps["backfill"] = _said(
+                console,
+                _measure(
+                    f"backfill, {CUTOFFS} weekly cutoffs",
+                    memory,
+                    _backfill_call(ws, cutoffs) if steps["facts"].available else None,
+                    "c360.features.backfill.backfill" if steps["facts"].available else "needs facts",
+                ),
             )
 
             console.print(f"{customers:,} customers: +1% rows, facts and backfill again")
-            more = add_increment(ws.lake, customers, fraction=0.01, seed=seed + 1)
+            more = add_increment(ws.lake, customers, lake.end, fraction=0.01, seed=seed + 1)
             console.print(
                 f"  +{more.transaction_lines:,} transaction lines, +{more.interactions:,} interactions"
             )
             facts_inc = (lambda: build_facts(ws)) if build_facts and steps["facts"].available else None
-            steps["facts_inc"] = _measure("facts after +1% rows", memory, facts_inc, "needs facts")
+            steps["facts_inc"] = _said(
+                console, _measure("facts after +1% rows", memory, facts_inc, "needs facts")
+            )
             new_cutoffs = [*cutoffs, cutoffs[-1] + EVERY]
-            steps["backfill_inc"] = _measure(
-                "backfill, +1 cutoff after +1% rows",
-                memory,
-                _backfill_call(ws, new_cutoffs) if steps["backfill"].available else None,
-                "needs the backfill",
+            steps["backfill_inc"] = _said(
+                console,
+                _measure(
+                    "backfill, +1 cutoff after +1% rows",
+                    memory,
+                    _backfill_call(ws, new_cutoffs) if steps["backfill"].available else None,
+                    "needs the backfill",
+                ),
             )
 
             console.print(f"{customers:,} customers: training set ({LABEL}, one cutoff)")
@@ -226,13 +250,18 @@ def bench_one(customers: int, workdir: Path | None, console: Console, seed: int,
                 feast_apply(ws)
                 return build_training_set(ws, LABEL, [train_cutoff])
 
-            steps["training"] = _measure(
-                "training set",
-                memory,
-                training if build_training_set and steps["backfill"].available else None,
-                "c360.features.training_set.build_training_set"
-                if build_training_set is None
-                else "needs the backfill",
+            steps["training"] = _said(
+                console,
+                _measure(
+                    "training set",
+                    memory,
+                    training if build_training_set and steps["backfill"].available and training_set else None,
+                    "skipped (--no-training-set)"
+                    if not training_set
+                    else "c360.features.training_set.build_training_set"
+                    if build_training_set is None
+                    else "needs the backfill",
+                ),
             )
             peak = memory.peak
     finally:
@@ -348,11 +377,12 @@ def run(
     workdir: Path | None = None,
     console: Console | None = None,
     keep: bool = False,
+    training_set: bool = True,
 ) -> list[FactsBenchRow]:
     console = console or Console()
     rows = []
     for n in customers_list:
-        row = bench_one(n, workdir, console, seed, keep)
+        row = bench_one(n, workdir, console, seed, keep, training_set)
         rows.append(row)
         console.print(render(row))
     return rows

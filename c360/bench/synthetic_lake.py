@@ -34,11 +34,11 @@ from c360.identity.store import IdentityStore
 from c360.io.lake import Lake
 from c360.schemas import MONEY, TS, standardized_schema
 
-END = datetime(2026, 11, 30, tzinfo=UTC)
 DAYS = 730
 BLOCK = 100_000
 """Customers per written file."""
 LOAD_DATE = "2026-12-01"
+INCREMENT_DATE = "2026-12-08"
 RUN_ID = "20261201T000000000000Z"
 
 # Per-customer means (the demo generator's, measured on 2,000 customers).
@@ -85,9 +85,17 @@ MENTION_TEXT = {
 TOPICS = np.array(["delivery", "refund", "product", "account", "compliment"])
 
 
+def default_end() -> datetime:
+    """The lake's last day: two weeks before today (UTC midnight), so a week of new rows and a cutoff
+    after them are still in the past (a backfill refuses to read the future)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=14)
+
+
 @dataclass
 class LakeCounts:
     customers: int = 0
+    end: datetime | None = None
     identity_records: int = 0
     transaction_lines: int = 0
     interactions: int = 0
@@ -422,7 +430,7 @@ def fx_rates(start: datetime, end: datetime, rng: np.random.Generator) -> pa.Tab
     return _table("fx_rate", cols, "fx", ids, "raw/fx/rates.csv")
 
 
-def identity_tables(customers: int, rng: np.random.Generator) -> dict[str, pa.Table]:
+def identity_tables(customers: int, rng: np.random.Generator, end: datetime) -> dict[str, pa.Table]:
     """id_map, golden, clusters and aliases as resolve would leave them (one customer per person)."""
     index = np.arange(customers)
     cid = customer_ids(index)
@@ -443,14 +451,14 @@ def identity_tables(customers: int, rng: np.random.Generator) -> dict[str, pa.Ta
         )
     id_map = pa.concat_tables(parts)
     n_records = np.bincount(id_map["component"].to_numpy(), minlength=customers)
-    first = END.timestamp() - DAYS * 86400 - rng.uniform(0, 3 * 365 * 86400, customers)
+    first = end.timestamp() - DAYS * 86400 - rng.uniform(0, 3 * 365 * 86400, customers)
     cur = _currency_of(index)
     golden: dict[str, pa.Array] = {
         "customer_id": cid,
         "n_records": pa.array(n_records.astype(np.int64)),
         "sources": pa.array([["marketing", "shop", "web"]] * customers, pa.list_(pa.string())),
         "first_observed": _ts(first),
-        "last_observed": _ts(np.full(customers, END.timestamp())),
+        "last_observed": _ts(np.full(customers, end.timestamp())),
         "gender": pa.array(rng.choice(np.array(["female", "male", "other"]), customers, p=[0.5, 0.47, 0.03])),
         "country": pa.array(np.vectorize(COUNTRY_OF.get)(CURRENCIES[cur])),
         "birth_date": pa.array(
@@ -495,19 +503,23 @@ def products_for(customers: int) -> int:
     return int(min(max(2_000, customers // 20), 50_000))
 
 
-def write_lake(lake: Lake, customers: int, seed: int = 42, block: int = BLOCK) -> LakeCounts:
-    """Write the standardized records and identity tables of `customers` customers into `lake`."""
+def write_lake(
+    lake: Lake, customers: int, seed: int = 42, block: int = BLOCK, end: datetime | None = None
+) -> LakeCounts:
+    """Write the standardized records and identity tables of `customers` customers into `lake`: two years
+    of activity up to `end` (default: `default_end()`)."""
+    end = end or default_end()
     rng = np.random.default_rng(seed)
-    t1 = END.timestamp()
+    t1 = end.timestamp()
     t0 = t1 - DAYS * 86400
-    counts = LakeCounts(customers=customers, products=products_for(customers))
+    counts = LakeCounts(customers=customers, end=end, products=products_for(customers))
     store = IdentityStore(lake)
-    for name, table in identity_tables(customers, rng).items():
+    for name, table in identity_tables(customers, rng, end).items():
         store.write(name, table, RUN_ID)
         if name == "id_map":
             counts.identity_records = table.num_rows
     _write(lake, "product", "shop", "products", "00000", catalogue(counts.products, rng), LOAD_DATE)
-    fx = fx_rates(END - timedelta(days=DAYS + 30), END + timedelta(days=60), rng)
+    fx = fx_rates(end - timedelta(days=DAYS + 30), end + timedelta(days=60), rng)
     _write(lake, "fx_rate", "fx", "rates", "00000", fx, LOAD_DATE)
     counts.fx_rates = fx.num_rows
     counts.files = 2
@@ -544,16 +556,16 @@ def _write_block(
 
 
 def add_increment(
-    lake: Lake, customers: int, fraction: float = 0.01, seed: int = 7, block: int = BLOCK
+    lake: Lake, customers: int, end: datetime, fraction: float = 0.01, seed: int = 7, block: int = BLOCK
 ) -> LakeCounts:
-    """New standardized files (a later load date) for the existing customers: the activity of the
-    `fraction x 730` days after the lake's end (a week of new data is ~1% of two years)."""
+    """New standardized files (a later load date) for the existing customers: their activity in the
+    `fraction x 730` days after the lake's `end` (a week of new data is ~1% of two years)."""
     rng = np.random.default_rng(seed)
-    t0 = END.timestamp()
+    t0 = end.timestamp()
     t1 = t0 + fraction * DAYS * 86400
-    counts = LakeCounts(customers=customers)
+    counts = LakeCounts(customers=customers, end=datetime.fromtimestamp(t1, UTC))
     for b, lo in enumerate(range(0, customers, block)):
         index = np.arange(lo, min(lo + block, customers))
         tag = f"i{seed:03d}x{b:04d}"
-        counts.add(_write_block(lake, index, products_for(customers), t0, t1, rng, tag, "2026-12-08"))
+        counts.add(_write_block(lake, index, products_for(customers), t0, t1, rng, tag, INCREMENT_DATE))
     return counts
