@@ -136,6 +136,13 @@ def test_facts_lines_and_spend_match_pandas(workspace: Path, raw: pd.DataFrame) 
         spend.loc[id_map.loc[sample]].to_numpy(), want.loc[sample].to_numpy(), atol=1e-6
     )
     assert set(facts["currency"]) == {"GBP"} and np.allclose(facts["fx_rate"], 1.0)
+    cancels = facts[facts["kind"] == "cancel"]
+    assert len(cancels) == int((has_customer & raw["cancel"]).sum()) and (cancels["amount_rc"] <= 0).all()
+
+    # the catalogue: one product per StockCode that has a description somewhere in the file
+    products = read_facts(ws.lake, "products").to_pandas()
+    described = raw[raw["Description"].notna()]
+    assert sorted(products["product_id"]) == sorted(described["StockCode"].unique())
 
 
 @pytest.mark.skipif(not _has_command("facts"), reason="the facts stage (c360 facts) has not landed")
