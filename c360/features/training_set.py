@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 TRAINING_SETS = "training_sets"
 DATA_FILE, SPEC_FILE = "data.parquet", "spec.json"
 FACTS_STATE = f"{FACTS}/_state/facts.json"
-# The request field of feature_repo/on_demand.py: the instant time-relative features are computed at.
-AS_OF = "as_of"
 # The feature service a label kind trains by default when no service carries the label's own name.
 DEFAULT_SERVICE = {
     "churn": "churn",
@@ -311,7 +309,6 @@ def build_training_set(
 ) -> TrainingSet:
     """Write a point-in-time training set for a configured label; see the module docstring."""
     from c360.features.store import open_feature_store
-    from c360.features.training import historical_features
     from c360.privacy.suppression import exclude_suppressed
 
     started = time.perf_counter()
@@ -344,19 +341,12 @@ def build_training_set(
 
     kept = exclude_suppressed(ws, pa.Table.from_pandas(rows, preserve_index=False)).to_pandas()
     entity = kept[["customer_id", "event_timestamp"]].drop_duplicates(ignore_index=True)
-    entity[AS_OF] = entity["event_timestamp"]  # time-relative (on-demand) features are computed at the row
-    joined = historical_features(ws, entity, refs, store=store).to_pandas() if refs else entity
-    joined["event_timestamp"] = pd.to_datetime(joined["event_timestamp"], utc=True).astype(
-        "datetime64[us, UTC]"
-    )
     feature_cols = list(dict.fromkeys(ref.split(":", 1)[1] for ref in refs))
-    joined = joined[["customer_id", "event_timestamp", *feature_cols]]
-    # Feast's file store drops an entity row older than every feature row; such a row keeps its label.
-    data = kept.merge(
-        joined.drop_duplicates(["customer_id", "event_timestamp"]),
-        on=["customer_id", "event_timestamp"],
-        how="left",
-    )
+    data = kept
+    for group in _by_view(refs):
+        data = data.merge(
+            join_view(ws, store, entity, group), on=["customer_id", "event_timestamp"], how="left"
+        )
     order = ["event_timestamp", "customer_id", *keys[2:]]  # cutoff-major, like the label functions
     data = data[[*keys, "label", *feature_cols]].sort_values(order, kind="stable", ignore_index=True)
 
@@ -408,6 +398,34 @@ def build_training_set(
         missing_views=missing_views,
         seconds=time.perf_counter() - started,
         lake=lake,
+    )
+
+
+def _by_view(refs: Sequence[str]) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for ref in refs:
+        groups.setdefault(ref.split(":", 1)[0], []).append(ref)
+    return list(groups.values())
+
+
+def join_view(ws: Workspace, store: Any, entity: pd.DataFrame, refs: Sequence[str]) -> pd.DataFrame:
+    """The features of one view (or one on-demand view) as of each entity row, one row per entity row.
+
+    One view at a time because Feast's file offline store drops an entity row from the whole result when any
+    one view holds rows for that customer but all of them after the row's time (its ttl filter runs before
+    the left join is settled): joined together, a customer scored by the models stage only after a cutoff
+    would lose every other view's features at that cutoff. Alone, only that view's values are missing, and
+    an entity row Feast leaves out keeps nulls.
+    """
+    from c360.features.training import historical_features
+
+    joined = historical_features(ws, entity, list(refs), store=store).to_pandas()
+    joined["event_timestamp"] = pd.to_datetime(joined["event_timestamp"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    names = [ref.split(":", 1)[1] for ref in refs]
+    return joined[["customer_id", "event_timestamp", *names]].drop_duplicates(
+        ["customer_id", "event_timestamp"]
     )
 
 

@@ -265,6 +265,25 @@ def test_bad_input_is_named_before_any_work(ws, capsys, args, message):
     assert set(ws.lake.glob("training_sets/**")) == before
 
 
+def test_feature_rows_written_just_after_the_cutoff_change_nothing_but_the_id(ws, churn_set):
+    data, spec = churn_set
+    last = pd.Timestamp(CUTOFFS[-1], tz="UTC")
+    later = feature_rows(ws, "transactions").drop_duplicates("customer_id")
+    later = later.assign(event_timestamp=last + pd.Timedelta(seconds=1))
+    later["total_spend"] = np.random.default_rng(3).uniform(
+        10_000, 20_000, len(later)
+    )  # no real row has these
+    later.to_parquet(ws.lake.path("features", "transactions", "later.parquet"), index=False)
+    after = build_training_set(ws, "churn", CUTOFFS)
+    assert after.set_id != spec["set_id"]  # the feature history changed
+    assert after.table().to_pandas().equals(data)  # but nothing after a row's cutoff reached it
+    # At that instant they are read, also for customers whose profile rows all come later (first seen after
+    # the build before): Feast's file store, joining views together, would drop those rows whole.
+    got = build_training_set(ws, "churn", [last + pd.Timedelta(seconds=1)]).table().to_pandas()
+    assert (got["total_spend"] >= 10_000).all()
+    assert got["age"].isna().sum() > 0  # those customers: no profile row yet
+
+
 def test_a_cutoff_with_nobody_to_label_is_named(ws):
     from c360.errors import ValidationError
 
