@@ -10,6 +10,7 @@ a product sharing no term with another (score 0) is not listed as similar to it.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,8 @@ from c360.facts.schemas import PRODUCT_SIMILARITY, SCHEMAS
 CHUNK_CELLS = 8_000_000
 """Dense similarity cells per chunk (a few int64 and float copies of it: about 400 MB)."""
 SCALE = 1_000_000
+SLACK = 8
+"""Candidates kept beyond k by the float pre-selection."""
 
 
 def _attribute_words(text: str | None) -> str:
@@ -57,6 +60,39 @@ def product_texts(products: pa.Table) -> list[str]:
     ]
 
 
+def _keys(micro: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+    """One integer per cell: the score to 6 decimals, then the lower product id (column) first."""
+    return micro * n + (n - 1 - cols)
+
+
+def chunk_top_k(sims: np.ndarray, start: int, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a block of the similarity matrix (rows start.., all columns): the `kk` best columns and
+    their scores (to 6 decimals), best first, ties to the lower column; the row's own column excluded.
+
+    A float argpartition keeps `kk + SLACK` candidates; exact integer keys are built for those only. A row
+    whose k-th score could tie with a cell left out (the lowest candidate rounds to the same value) is
+    ranked again over all its columns, so the answer never depends on argpartition's order."""
+    m, n = sims.shape
+    rows = np.arange(m)
+    sims[rows, rows + start] = -1.0  # never one's own neighbour
+    width = min(n, kk + SLACK)
+    if width < n:
+        cand = np.argpartition(-sims, width - 1, axis=1)[:, :width]
+    else:
+        cand = np.tile(np.arange(n), (m, 1))
+    micro = np.rint(np.take_along_axis(sims, cand, axis=1).astype(np.float64) * SCALE).astype(np.int64)
+    pick = np.argsort(-_keys(micro, cand, n), axis=1, kind="stable")[:, :kk]
+    best = np.take_along_axis(cand, pick, axis=1)
+    best_micro = np.take_along_axis(micro, pick, axis=1)
+    if width < n:
+        unsure = (micro.min(axis=1) >= best_micro[:, -1]) & (best_micro[:, -1] > 0)
+        for r in np.flatnonzero(unsure):
+            full = np.rint(sims[r].astype(np.float64) * SCALE).astype(np.int64)
+            top = np.argsort(-_keys(full, np.arange(n), n), kind="stable")[:kk]
+            best[r], best_micro[r] = top, full[top]
+    return best, best_micro / SCALE
+
+
 def top_k_similar(ids: list[str], texts: list[str], k: int) -> pa.Table:
     """The product_similarity rows for products `ids` (any order) with documents `texts`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -76,21 +112,16 @@ def top_k_similar(ids: list[str], texts: list[str], k: int) -> pa.Table:
     kk = min(k, n - 1)
     chunk = max(1, CHUNK_CELLS // n)
     src, dst, rank, score = [], [], [], []
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        sims = (matrix[start:stop] @ transposed).toarray()
-        # One integer key per cell: the score to 6 decimals, then the lower product id (column) first, so
-        # ties are broken the same way on every machine and argpartition's pick at the boundary is exact.
-        micro = np.rint(sims.astype(np.float64) * SCALE).astype(np.int64)
-        rows = np.arange(stop - start)
-        micro[rows, rows + start] = -1  # never one's own neighbour
-        keys = micro * n + (n - 1 - np.arange(n, dtype=np.int64))
-        cand = np.argpartition(-keys, kk - 1, axis=1)[:, :kk]
-        pick = np.argsort(-np.take_along_axis(keys, cand, axis=1), axis=1, kind="stable")
-        best = np.take_along_axis(cand, pick, axis=1)
-        best_scores = np.take_along_axis(micro, best, axis=1) / SCALE
-        keep = best_scores > 0
-        r, c = np.nonzero(keep)
+
+    def block(start: int) -> tuple[int, np.ndarray, np.ndarray]:
+        sims = (matrix[start : min(n, start + chunk)] @ transposed).toarray()
+        return (start, *chunk_top_k(sims, start, kk))
+
+    # scipy's sparse product and numpy's partition release the GIL: two blocks at a time use both cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        blocks = list(pool.map(block, range(0, n, chunk)))
+    for start, best, best_scores in blocks:
+        r, c = np.nonzero(best_scores > 0)
         src.append(r + start)
         dst.append(best[r, c])
         rank.append(c + 1)

@@ -53,3 +53,19 @@ def test_product_text_includes_attribute_values():
         }
     )
     assert product_texts(products) == ["Mug home teal gift"]
+
+
+def test_candidate_preselection_matches_a_brute_force_ranking():
+    """Many exact ties (a tiny vocabulary): the fast path must agree with sorting every column."""
+    import numpy as np
+
+    from c360.facts.similarity import chunk_top_k
+
+    rng = np.random.default_rng(3)
+    n, k = 80, 3
+    sims = np.round(rng.integers(0, 4, size=(n, n)) / 4, 2).astype(np.float32)
+    best, scores = chunk_top_k(sims.copy(), 0, k)
+    for r in range(n):
+        ranked = sorted((c for c in range(n) if c != r), key=lambda c: (-round(float(sims[r, c]), 6), c))[:k]
+        assert best[r].tolist() == ranked
+        assert scores[r].tolist() == [round(float(sims[r, c]), 6) for c in ranked]
