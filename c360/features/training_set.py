@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TRAINING_SETS = "training_sets"
 DATA_FILE, SPEC_FILE = "data.parquet", "spec.json"
+RESERVED = ("customer_id", "event_timestamp", "label", "exposure_id", "as_of")  # columns a set holds itself
 FACTS_STATE = f"{FACTS}/_state/facts.json"
 # The feature service a label kind trains by default when no service carries the label's own name.
 DEFAULT_SERVICE = {
@@ -325,6 +326,13 @@ def build_training_set(
     store = store or open_feature_store(ws)
     service = features or default_service(store, label, definition)
     refs, missing_views = service_features(ws, store, service)
+    names = [ref.split(":", 1)[1] for ref in refs]
+    clash = sorted({n for n in names if names.count(n) > 1} | (set(RESERVED) & set(names)))
+    if clash:
+        raise ValidationError(
+            f"feature service {service!r}: feature name(s) {', '.join(clash)} are not unique in a training "
+            "set (in two views, or a column the set uses itself); select one of them in the service"
+        )
     if missing_views:
         log.warning(
             "feature service %s: view(s) %s have no rows in the lake; their features are left out",

@@ -284,6 +284,22 @@ def test_feature_rows_written_just_after_the_cutoff_change_nothing_but_the_id(ws
     assert got["age"].isna().sum() > 0  # those customers: no profile row yet
 
 
+def test_a_service_whose_feature_names_clash_is_refused(ws):
+    from types import SimpleNamespace as NS
+
+    from c360.errors import ValidationError
+
+    def projection(view: str, *names: str) -> NS:
+        return NS(name=view, name_to_use=lambda: view, features=[NS(name=n) for n in names])
+
+    service = NS(
+        feature_view_projections=[projection("transactions", "total_spend"), projection("profile", "label")]
+    )
+    store = NS(get_feature_service=lambda name: service, list_on_demand_feature_views=lambda: [])
+    with pytest.raises(ValidationError, match="feature name.s. label are not unique"):
+        build_training_set(ws, "churn", CUTOFFS, features="clashing", store=store)
+
+
 def test_a_cutoff_with_nobody_to_label_is_named(ws):
     from c360.errors import ValidationError
 
