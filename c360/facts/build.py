@@ -27,7 +27,7 @@ from c360.facts.exposures import build_exposures
 from c360.facts.fx import FxConverter
 from c360.facts.interactions import COLUMNS as INTERACTION_COLUMNS
 from c360.facts.interactions import build_interactions
-from c360.facts.keyed import customer_keys, file_partitions, key_rows
+from c360.facts.keyed import FILE_INDEX, customer_keys, file_partitions, key_rows
 from c360.facts.lines import COLUMNS as LINE_COLUMNS
 from c360.facts.lines import QUARANTINE_FILE, convert, no_rate_quarantine, split_no_rate
 from c360.facts.products import build_products
@@ -38,6 +38,7 @@ from c360.facts.schemas import (
     INTERACTIONS,
     PRODUCT_SIMILARITY,
     PRODUCTS,
+    SCHEMAS,
     TRANSACTION_LINES,
 )
 from c360.facts.sentiment import SENTIMENT_MODEL
@@ -50,7 +51,14 @@ from c360.facts.state import (
     input_fingerprint,
     listing,
 )
-from c360.facts.store import facts_partition_paths, read_facts, serialize, write_partitions, write_single
+from c360.facts.store import (
+    facts_partition_paths,
+    partition_file,
+    read_facts,
+    serialize,
+    write_partitions,
+    write_single,
+)
 from c360.io.lake import Lake
 from c360.sources.layout import read_standardized
 from c360.workspace import Workspace
@@ -59,6 +67,8 @@ __all__ = ["FactsReport", "build_facts", "facts_partition_paths", "read_facts"]
 
 log = logging.getLogger(__name__)
 
+ROWS_PER_BATCH = 3_000_000
+"""Input rows (lines and interactions) whose partitions are built and written together."""
 FACTS_VERSION = "1"
 """Bumped when a change of this code changes rows: every partition is recomputed once."""
 
@@ -113,10 +123,8 @@ def _mismatched_facts_files(lake: Lake, state: FactsState) -> set[int]:
     return dirty
 
 
-def _previous_sentiment(lake: Lake, parts: list[int], partitions: int) -> pa.Table | None:
+def _previous_sentiment(lake: Lake, parts: list[int]) -> pa.Table | None:
     """Stored (source, source_record_id, text, sentiment, sentiment_label) of the partitions recomputed."""
-    from c360.facts.store import partition_file
-
     paths = [partition_file(lake, INTERACTIONS, p) for p in parts]
     paths = [p for p in paths if lake.fs.exists(p)]
     if not paths:
@@ -141,6 +149,25 @@ def _write_quarantine(lake: Lake, by_source: dict[str, pa.Table]) -> int:
     return sum(t.num_rows for t in by_source.values())
 
 
+def partition_batches(part_columns: list[pa.ChunkedArray], parts: list[int]) -> list[list[int]]:
+    """`parts` cut into runs holding about ROWS_PER_BATCH input rows each: what is processed at once, so
+    memory follows the batch, not the number of customers."""
+    sizes: dict[int, int] = {}
+    for col in part_columns:
+        if len(col):
+            for item in pc.value_counts(col).to_pylist():
+                sizes[int(item["values"])] = sizes.get(int(item["values"]), 0) + int(item["counts"])
+    batches: list[list[int]] = []
+    rows = 0
+    for p in parts:
+        if not batches or (rows + sizes.get(p, 0) > ROWS_PER_BATCH and batches[-1]):
+            batches.append([])
+            rows = 0
+        batches[-1].append(p)
+        rows += sizes.get(p, 0)
+    return batches
+
+
 def _in_parts(table: pa.Table, parts: list[int]) -> pa.Table:
     return table.filter(pc.is_in(table["part"], value_set=pa.array(parts, pa.int32())))
 
@@ -158,7 +185,7 @@ def build_facts(ws: Workspace, *, full: bool = False, progress: bool = False) ->
 
     def lap(name: str) -> None:
         now = time.perf_counter()
-        report.seconds[name] = round(now - clock["t"], 3)
+        report.seconds[name] = round(report.seconds.get(name, 0.0) + now - clock["t"], 3)
         clock["t"] = now
 
     state = FactsState.load(lake)
@@ -200,41 +227,44 @@ def build_facts(ws: Workspace, *, full: bool = False, progress: bool = False) ->
     lap("plan")
 
     lines_all = convert(tx.table, conv.rates(tx.table["currency"], tx.table["ts"]))
+    del tx
     lines_all, missing = split_no_rate(lines_all)
     report.no_fx_rate = _write_quarantine(lake, no_rate_quarantine(missing, conv.reporting))
-    lines = _in_parts(lines_all, parts)
-    del lines_all
+    lines_all = lines_all.select([*SCHEMAS[TRANSACTION_LINES].names, "part"])
+    interactions_all = ix.table.drop_columns([FILE_INDEX])
+    del ix, missing
     lap("lines")
-
-    previous = None
-    if state.sentiment_model == SENTIMENT_MODEL:
-        previous = _previous_sentiment(lake, parts, fs.partitions)
-    interactions, report.texts_scored = build_interactions(_in_parts(ix.table, parts), previous)
-    del previous
-    lap("interactions")
-    exposures = build_exposures(interactions, lines, fs.attribution_days)
-    lap("exposures")
 
     digests = {t: dict(state.digests.get(t, {})) for t in CUSTOMER_TABLES} if not full else {}
     counts = {t: dict(state.counts.get(t, {})) for t in CUSTOMER_TABLES}
-    for name, table in ((TRANSACTION_LINES, lines), (INTERACTIONS, interactions), (EXPOSURES, exposures)):
-        d = digests.setdefault(name, {})
-        result = write_partitions(lake, name, table, parts, d)
-        report.partitions_written[name] = result["written"]
-        report.partitions_removed[name] = result["removed"]
-        per_part = pc.value_counts(table["part"]) if table.num_rows else None
-        for p in parts:
-            counts[name].pop(str(p), None)
-        if per_part is not None:
-            for item in per_part.to_pylist():
-                counts[name][str(item["values"])] = int(item["counts"])
-        if full:  # partitions of an earlier, larger partition count
+    reuse = state.sentiment_model == SENTIMENT_MODEL
+    for group in partition_batches([lines_all["part"], interactions_all["part"]], parts):
+        lines = _in_parts(lines_all, group)
+        previous = _previous_sentiment(lake, group) if reuse else None
+        interactions, scored = build_interactions(_in_parts(interactions_all, group), previous)
+        report.texts_scored += scored
+        del previous
+        lap("interactions")
+        exposures = build_exposures(interactions, lines, fs.attribution_days)
+        lap("exposures")
+        for name, table in ((TRANSACTION_LINES, lines), (INTERACTIONS, interactions), (EXPOSURES, exposures)):
+            result = write_partitions(lake, name, table, group, digests.setdefault(name, {}))
+            report.partitions_written[name] = report.partitions_written.get(name, 0) + result["written"]
+            report.partitions_removed[name] = report.partitions_removed.get(name, 0) + result["removed"]
+            for p in group:
+                counts[name].pop(str(p), None)
+            if table.num_rows:
+                for item in pc.value_counts(table["part"]).to_pylist():
+                    counts[name][str(item["values"])] = int(item["counts"])
+        del lines, interactions, exposures
+        lap("write")
+    del lines_all, interactions_all
+    if full:  # partitions of an earlier, larger partition count
+        for name in CUSTOMER_TABLES:
             for path in facts_partition_paths(lake, name):
-                p = int(path.rsplit("-", 1)[-1].split(".")[0])
-                if p >= fs.partitions:
+                if int(path.rsplit("-", 1)[-1].split(".")[0]) >= fs.partitions:
                     lake.rm(path)
             counts[name] = {k: v for k, v in counts[name].items() if int(k) < fs.partitions}
-    lap("write")
 
     products_key = digest(sorted(listing(lake, "standardized/product").items()), config)
     single = {k: v for k, v in state.digests.items() if k in (PRODUCTS, PRODUCT_SIMILARITY)}

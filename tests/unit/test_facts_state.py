@@ -41,3 +41,12 @@ def test_a_merge_marks_the_old_and_the_new_partition_and_nothing_else():
     assert changed_key_parts(old, new) == {1, 2, 4, 5}
     assert changed_key_parts(new, new) == set()
     assert changed_key_parts(None, new) == {1, 3, 5}
+
+
+def test_partitions_are_built_in_batches_of_bounded_rows(monkeypatch):
+    from c360.facts import build
+
+    monkeypatch.setattr(build, "ROWS_PER_BATCH", 10)
+    parts = pa.chunked_array([pa.array([0] * 6 + [1] * 6 + [2] * 3 + [5] * 30, pa.int32())])
+    assert build.partition_batches([parts], [0, 1, 2, 3, 5]) == [[0], [1, 2, 3], [5]]
+    assert build.partition_batches([parts], []) == []
