@@ -146,18 +146,29 @@ def test_facts_lines_and_spend_match_pandas(workspace: Path, raw: pd.DataFrame) 
 
 
 @pytest.mark.skipif(not _has_command("facts"), reason="the facts stage (c360 facts) has not landed")
-def test_profiles_and_feature_history(workspace: Path) -> None:
+def test_profiles_and_feature_history(workspace: Path, raw: pd.DataFrame) -> None:
     assert run_cli(["profiles", "--workspace", str(workspace)]) == 0
     if not _has_command("features", "backfill"):
         pytest.skip("c360 features backfill has not landed")
-    args = [
-        "features",
-        "backfill",
-        "--start",
-        "2011-09-04",
-        "--end",
-        "2011-11-27",
-        "--workspace",
-        str(workspace),
-    ]
-    assert run_cli(args) == 0
+    args = ["features", "backfill", "--start", "2011-09-11", "--end", "2011-10-02", "--every", "7d"]
+    assert run_cli([*args, "--workspace", str(workspace)]) == 0
+
+    # total spend as of a cutoff: purchases (not cancellations) invoiced before it, from the parquet
+    cutoff = pd.Timestamp("2011-10-02", tz="UTC")
+    folder = workspace / "data" / "lake" / "features" / "transactions"
+    files = sorted(folder.glob("backfill-2011-*-part-*.parquet"))
+    assert len({f.name.split("-part-")[0] for f in files}) == 4  # one set of files per weekly cutoff
+    rows = pd.concat(pd.read_parquet(f) for f in folder.glob("backfill-2011-10-02-part-*.parquet"))
+    assert set(rows["event_timestamp"]) == {cutoff}
+    ts = (
+        pd.to_datetime(raw["InvoiceDate"])
+        .dt.tz_localize("Europe/London", ambiguous=False)
+        .dt.tz_convert("UTC")
+    )
+    bought = raw[raw["customer"].notna() & ~raw["cancel"] & (ts <= cutoff)]
+    want = (bought["Quantity"] * bought["UnitPrice"]).groupby(bought["customer"]).sum().round(2)
+    id_map = _lake_table(workspace, "identity", "id_map").set_index("source_record_id")["customer_id"]
+    got = rows.set_index("customer_id")["total_spend"]
+    buyers = got[rows.set_index("customer_id")["total_purchases"] > 0]
+    assert sorted(buyers.index) == sorted(id_map.loc[want.index])
+    np.testing.assert_allclose(buyers.loc[id_map.loc[want.index]].to_numpy(), want.to_numpy(), atol=0.011)
