@@ -277,6 +277,10 @@ def facts(
     workdir: Annotated[Path | None, typer.Option(help="Write the benchmark workspaces here.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the workspace after the run.")] = False,
     training_set: Annotated[bool, typer.Option(help="Time the point-in-time training set too.")] = True,
+    backfill: Annotated[bool, typer.Option(help="Time the feature-history backfill too.")] = True,
+    max_rss_gib: Annotated[
+        float, typer.Option(help="Stop the run when its process tree holds more (0: no limit).")
+    ] = 12.0,
 ) -> None:
     """Facts, 12-cutoff backfill, +1% incremental, training set and peak memory against the issue's targets.
 
@@ -291,6 +295,8 @@ def facts(
         console=console,
         keep=keep,
         training_set=training_set,
+        max_rss_gib=max_rss_gib or None,
+        backfill=backfill,
     )
 
 

@@ -55,8 +55,10 @@ class TreeMemory:
     """Samples the summed RSS of this process and all its descendants (Ray's raylet and workers included)
     in a thread. Shared pages (Ray's object store) count once per process mapping them: an upper bound."""
 
-    def __init__(self, every: float = 0.25) -> None:
+    def __init__(self, every: float = 0.25, limit: int | None = None, console: Console | None = None) -> None:
         self.every = every
+        self.limit = limit
+        self.console = console
         self.peak = 0
         self.phase_peak = 0
         self._stop = threading.Event()
@@ -77,6 +79,24 @@ class TreeMemory:
             rss = self._sample()
             self.peak = max(self.peak, rss)
             self.phase_peak = max(self.phase_peak, rss)
+            if self.limit is not None and rss > self.limit:
+                self._abort(rss)
+
+    def _abort(self, rss: int) -> None:
+        """Over the memory limit: stop this process and the processes it started, before the machine (shared
+        with other work) runs out; the figures printed so far stand."""
+        if self.console is not None:
+            self.console.print(
+                f"[red]stopped: the process tree holds {rss / GIB:.2f} GiB, over the "
+                f"{self.limit / GIB:.0f} GiB limit (--max-rss-gib)[/red]"  # type: ignore[operator]
+            )
+        me = psutil.Process()
+        for child in me.children(recursive=True):
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                continue
+        os._exit(3)
 
     def __enter__(self) -> TreeMemory:
         self._thread.start()
@@ -187,7 +207,14 @@ def _backfill_call(ws: Workspace, cutoffs: list[Any]) -> Callable[[], Any] | Non
 
 
 def bench_one(
-    customers: int, workdir: Path | None, console: Console, seed: int, keep: bool, training_set: bool = True
+    customers: int,
+    workdir: Path | None,
+    console: Console,
+    seed: int,
+    keep: bool,
+    training_set: bool = True,
+    max_rss: int | None = None,
+    backfill: bool = True,
 ) -> FactsBenchRow:
     base = Path(tempfile.mkdtemp(prefix=f"factsbench-{customers}-", dir=workdir))
     ws = bench_workspace(base / "ws")
@@ -195,7 +222,7 @@ def bench_one(
     build_training_set = _optional("c360.features.training_set", "build_training_set")
     steps: dict[str, Step] = {}
     try:
-        with TreeMemory() as memory:
+        with TreeMemory(limit=max_rss, console=console) as memory:
             console.print(f"{customers:,} customers: writing the synthetic lake")
             started = time.perf_counter()
             lake = write_lake(ws.lake, customers, seed=seed)
@@ -217,8 +244,12 @@ def bench_one(
                 _measure(
                     f"backfill, {CUTOFFS} weekly cutoffs",
                     memory,
-                    _backfill_call(ws, cutoffs) if steps["facts"].available else None,
-                    "c360.features.backfill.backfill" if steps["facts"].available else "needs facts",
+                    _backfill_call(ws, cutoffs) if steps["facts"].available and backfill else None,
+                    "skipped (--no-backfill)"
+                    if not backfill
+                    else "c360.features.backfill.backfill"
+                    if steps["facts"].available
+                    else "needs facts",
                 ),
             )
 
@@ -389,11 +420,14 @@ def run(
     console: Console | None = None,
     keep: bool = False,
     training_set: bool = True,
+    max_rss_gib: float | None = None,
+    backfill: bool = True,
 ) -> list[FactsBenchRow]:
     console = console or Console()
     rows = []
+    max_rss = int(max_rss_gib * GIB) if max_rss_gib else None
     for n in customers_list:
-        row = bench_one(n, workdir, console, seed, keep, training_set)
+        row = bench_one(n, workdir, console, seed, keep, training_set, max_rss, backfill)
         rows.append(row)
         console.print(render(row))
     return rows
