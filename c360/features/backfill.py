@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import re
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -48,6 +52,7 @@ from c360.features.history import (
     score_rfm,
     summaries,
     thresholds_of,
+    typed_golden,
 )
 from c360.io.lake import Lake
 from c360.profile.feature_tables import CUSTOMER_VIEWS, feature_table
@@ -72,6 +77,15 @@ PRODUCT_SCHEMA = pa.schema(
     ]
 )
 _PART = re.compile(r"part-(\d+)\.parquet$")
+Serialized = tuple[bytes, str, int]
+"""A file's parquet bytes, their digest and its row count."""
+
+
+def _serialized(table: pa.Table) -> Serialized:
+    from c360.facts.store import serialize
+
+    data, digest = serialize(table)
+    return data, digest, table.num_rows
 
 
 @dataclass
@@ -210,17 +224,14 @@ class _Files:
     def save(self) -> None:
         self.lake.replace_text(self.lake.path(*STATE), json.dumps({"files": self.state}, sort_keys=True))
 
-    def put(self, tables: dict[str, pa.Table]) -> None:
-        """Write each relative path -> table whose digest differs from the recorded one (or whose file is
-        gone). The changed entries leave the state before their files are written, so a kill in between
-        leaves them to be rewritten, never trusted."""
-        from c360.facts.store import serialize
-
+    def put(self, tables: dict[str, Serialized]) -> None:
+        """Write each relative path -> serialized table whose digest differs from the recorded one (or whose
+        file is gone or resized). The changed entries leave the state before their files are written, so a
+        kill in between leaves them to be rewritten, never trusted."""
         pending = {}
-        for rel, table in tables.items():
+        for rel, (data, digest, rows) in tables.items():
             self.seen.add(rel)
-            data, digest = serialize(table)
-            self.report.rows += table.num_rows
+            self.report.rows += rows
             if self.state.get(rel) == [digest, len(data)] and self._size(rel) == len(data):
                 self.report.unchanged += 1
                 continue
@@ -295,13 +306,75 @@ def _golden(lake: Lake) -> pd.DataFrame:
     table = IdentityStore(lake).read_arrow("golden", columns=GOLDEN_COLUMNS, sort=False)
     if table is None:
         raise NotFoundError("no golden records (identity/golden): run `c360 resolve` first")
-    return table.to_pandas()
+    return typed_golden(table.to_pandas())
 
 
 def _products(lake: Lake) -> pd.DataFrame:
     from c360.facts.build import read_facts
 
     return read_facts(lake, PRODUCTS, columns=PRODUCT_COLUMNS).to_pandas()
+
+
+@dataclass
+class PartitionRows:
+    """One partition's work: its files (all views but engagement_rfm), its engagement rows and RFM inputs
+    per cutoff index (scored once the population's edges are known), its product activity."""
+
+    part: int
+    files: dict[str, Serialized]
+    held: list[tuple[int, pa.Table, pd.DataFrame]]
+    activity: pa.Table | None
+    customers: int
+
+
+def partition_rows(
+    lake_args: dict[str, Any], part: int, cutoffs: list[pd.Timestamp], golden: pd.DataFrame
+) -> PartitionRows:
+    """Every cutoff of one partition, from its facts (rows with ts after the last cutoff are not read)."""
+    lake = Lake(lake_args["uri"], storage_options=lake_args["storage_options"])
+    last = cutoffs[-1]
+    tx = _read_part(lake, TRANSACTION_LINES, part, TX_COLUMNS, last)
+    inter = _read_part(lake, INTERACTIONS, part, INTERACTION_COLUMNS, last)
+    s = summaries(tx, inter, cutoffs)
+    first = first_facts(tx, inter)
+    out: dict[str, Serialized] = {}
+    held = []
+    customers = 0
+    for k, cutoff in enumerate(cutoffs):
+        rows: CutoffRows = customer_rows(golden, s.tx[k], s.interactions[k], s.sentiment[k], first, cutoff)
+        for view in CUSTOMER_VIEWS:
+            if view == "engagement_rfm" or rows.views[view].empty:
+                continue
+            out[backfill_path(view, cutoff, part)] = _serialized(feature_table(view, rows.views[view]))
+        eng = rows.views["engagement_rfm"]
+        if len(eng):
+            held.append((k, feature_table("engagement_rfm", eng), rows.rfm_inputs))
+        if k == len(cutoffs) - 1:
+            customers = len(eng)
+    activity = product_activity(tx, cutoffs) if tx.num_rows else None
+    return PartitionRows(part, out, held, activity, customers)
+
+
+def _lake_args(lake: Lake) -> dict[str, Any]:
+    return {"uri": lake.uri if not lake.is_local else lake.root, "storage_options": lake.storage_options}
+
+
+def _workers(ws: Workspace) -> int:
+    configured = ws.settings.ray.num_cpus
+    return max(1, int(configured) if configured else len(os.sched_getaffinity(0)))
+
+
+def _run(jobs: list[tuple[Any, ...]], workers: int) -> Iterator[PartitionRows]:
+    """partition_rows over the jobs, in order: here, or in `workers` child processes."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield partition_rows(*job)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+        futures = [pool.submit(partition_rows, *job) for job in jobs]
+        for future in futures:
+            yield future.result()
 
 
 def backfill(
@@ -311,8 +384,13 @@ def backfill(
     every: str | None = None,
     *,
     now: datetime | None = None,
+    workers: int | None = None,
 ) -> BackfillReport:
-    """Compute and write the feature rows of every cutoff in [start, end]; see the module docstring."""
+    """Compute and write the feature rows of every cutoff in [start, end]; see the module docstring.
+
+    `workers`: partitions computed at once in child processes (default: the CPUs this process may use;
+    1 computes them here, one after another). The files are written by this process, in partition order.
+    """
     t0 = time.perf_counter()
     lake = ws.lake
     cutoffs = plan_cutoffs(lake, start, end, every or ws.settings.features.backfill_every, now=now)
@@ -322,32 +400,18 @@ def backfill(
     files = _Files(lake, report)
     golden = _golden(lake)
     golden_part = partition_of(golden["customer_id"].to_numpy(dtype=object), count)
-    last = cutoffs[-1]
 
     held: dict[int, list[tuple[int, pa.Table, pd.DataFrame]]] = {k: [] for k in range(len(cutoffs))}
     activity: list[pa.Table] = []
-    for p in parts:
-        tx = _read_part(lake, TRANSACTION_LINES, p, TX_COLUMNS, last)
-        inter = _read_part(lake, INTERACTIONS, p, INTERACTION_COLUMNS, last)
-        g = golden[golden_part == p].reset_index(drop=True)
-        s = summaries(tx, inter, cutoffs)
-        first = first_facts(tx, inter)
-        out: dict[str, pa.Table] = {}
-        for k, cutoff in enumerate(cutoffs):
-            rows: CutoffRows = customer_rows(g, s.tx[k], s.interactions[k], s.sentiment[k], first, cutoff)
-            for view in CUSTOMER_VIEWS:
-                if view == "engagement_rfm" or rows.views[view].empty:
-                    continue
-                out[backfill_path(view, cutoff, p)] = feature_table(view, rows.views[view])
-            eng = rows.views["engagement_rfm"]
-            if len(eng):  # scored once every partition's RFM inputs are known
-                held[k].append((p, feature_table("engagement_rfm", eng), rows.rfm_inputs))
-            if k == len(cutoffs) - 1:
-                report.customers += len(eng)
-        files.put(out)
-        if tx.num_rows:
-            activity.append(product_activity(tx, cutoffs))
-        log.info("backfill: partition %d of %d done", p + 1, count)
+    jobs = [(_lake_args(lake), p, cutoffs, golden[golden_part == p].reset_index(drop=True)) for p in parts]
+    for done in _run(jobs, workers or _workers(ws)):
+        files.put(done.files)
+        for k, table, inputs in done.held:
+            held[k].append((done.part, table, inputs))
+        if done.activity is not None:
+            activity.append(done.activity)
+        report.customers += done.customers
+        log.info("backfill: partition %d of %d done", done.part + 1, count)
 
     for k, cutoff in enumerate(cutoffs):
         edges = thresholds_of([inputs for _, _, inputs in held[k]])
@@ -357,7 +421,7 @@ def backfill(
             scored = score_rfm(rows, edges)["engagement_rfm"]
             out[backfill_path("engagement_rfm", cutoff, p)] = feature_table("engagement_rfm", scored)
         held[k] = []
-        files.put(out)
+        files.put({rel: _serialized(t) for rel, t in out.items()})
 
     _write_products(lake, files, cutoffs, activity)
     files.prune((*CUSTOMER_VIEWS, PRODUCT_VIEW), report.cutoffs)
@@ -382,7 +446,7 @@ def _write_products(lake: Lake, files: _Files, cutoffs: list[pd.Timestamp], acti
         rows = product_rows(products, per[per["k"] == k].drop(columns="k"), cutoff)
         if len(rows):
             table = pa.Table.from_pandas(rows, preserve_index=False).cast(PRODUCT_SCHEMA)
-            out[backfill_path(PRODUCT_VIEW, cutoff, 0)] = table
+            out[backfill_path(PRODUCT_VIEW, cutoff, 0)] = _serialized(table)
     files.put(out)
 
 

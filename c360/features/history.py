@@ -4,8 +4,10 @@ The definitions are the profile's (c360/profile/aggregates.py): the per-customer
 `transaction_summary`, `interaction_summary` and `support_sentiment` are recomputed here in DuckDB for every
 cutoff of a partition at once (a million customers times a dozen cutoffs is too much for pandas group-bys),
 and what follows them is the profile's own code: `engagement_score`, `rfm_inputs` / `rfm_thresholds` /
-`rfm_scores_global` (quintile edges over the whole population at the cutoff), `assemble` and
-`feature_frames`. tests/unit/test_feature_history.py holds the two paths equal on synthetic facts.
+`rfm_scores_global` (quintile edges over the whole population at the cutoff), `age_at`. The view columns are
+then laid out as the profile's `assemble` + `feature_frames` would (zeros for no activity), without the
+document's lists and other columns. tests/unit/test_feature_history.py holds the two paths equal on
+synthetic facts.
 
 Money is `amount_rc` (the reporting currency); sentiment is the facts' `sentiment` column; a ticket is open
 when its `status` column says so (the status as recorded, not as it was at the cutoff: facts keep one).
@@ -22,6 +24,7 @@ cutoff and distinct buyers in the 30 days.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,8 +41,8 @@ from c360.profile.aggregates import (
     rfm_scores_global,
     rfm_thresholds,
 )
-from c360.profile.document import assemble
-from c360.profile.feature_tables import CUSTOMER_VIEWS, feature_frames
+from c360.profile.document import age_at
+from c360.profile.feature_tables import FEATURE_COLUMNS
 
 TX_COLUMNS = ["customer_id", "order_id", "ts", "product_id", "category", "amount_rc", "kind"]
 INTERACTION_COLUMNS = ["customer_id", "ts", "type", "channel", "status", "sentiment"]
@@ -48,7 +51,7 @@ PRODUCT_COLUMNS = ["product_id", "category", "price_rc"]
 
 TX_SUMMARY_COLUMNS = [
     "customer_id", "total_purchases", "total_spend", "avg_order_value", "first_purchase", "last_purchase",
-    "orders_last_365d", "returns", "return_amount", "favorite_categories",
+    "orders_last_365d", "returns", "return_amount", "favorite_category",
 ]  # fmt: skip
 INTERACTION_SUMMARY_COLUMNS = [
     "customer_id", "last_interaction", "interactions_last_90d", "support_tickets", "web_visits",
@@ -87,10 +90,20 @@ def _as_ts(values: pd.Series) -> pd.Series:
     return pa.chunked_array([pc.cast(arr, TS_US)]).to_pandas()
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+@functools.cache
+def _database() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process (opening one costs more than a partition's queries).
+
+    One thread: a float sum then adds the rows in scan order, so the same facts give the same bits and a
+    rerun finds every file unchanged (two threads add in whichever order they finish). Partitions run in
+    parallel instead (c360/features/backfill.py)."""
+    con = duckdb.connect(config={"threads": 1})
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    return _database().cursor()
 
 
 def _cutoff_table(cutoffs: Sequence[pd.Timestamp]) -> pa.Table:
@@ -121,18 +134,14 @@ cats AS (
   FROM lines WHERE kind = 'purchase' AND category IS NOT NULL GROUP BY ALL
 ),
 fav AS (
-  SELECT k, customer_id, list(category ORDER BY amount DESC, category ASC) AS favorite_categories
-  FROM (
-    SELECT *, row_number() OVER (PARTITION BY k, customer_id ORDER BY amount DESC, category ASC) AS n
-    FROM cats
-  ) WHERE n <= 3 GROUP BY k, customer_id
+  SELECT k, customer_id, first(category ORDER BY amount DESC, category ASC) AS favorite_category
+  FROM cats GROUP BY k, customer_id
 )
 SELECT k, customer_id, coalesce(per.total_purchases, 0) AS total_purchases, coalesce(per.gross, 0) AS gross,
        per.first_purchase, per.last_purchase, coalesce(per.orders_last_365d, 0) AS orders_last_365d,
        coalesce(ret.returns, 0) AS returns, coalesce(ret.return_amount, 0) AS return_amount,
-       fav.favorite_categories
+       fav.favorite_category
 FROM per FULL OUTER JOIN ret USING (k, customer_id) LEFT JOIN fav USING (k, customer_id)
-ORDER BY k, customer_id
 """
 
 INTERACTION_SQL = """
@@ -158,7 +167,7 @@ preferred AS (
   SELECT k, customer_id, arg_max(channel, (w, last, channel)) AS preferred_channel
   FROM channels GROUP BY k, customer_id
 )
-SELECT * FROM per LEFT JOIN preferred USING (k, customer_id) ORDER BY k, customer_id
+SELECT * FROM per LEFT JOIN preferred USING (k, customer_id)
 """
 
 
@@ -181,8 +190,9 @@ def _interaction_sql() -> str:
 
 @dataclass
 class Summaries:
-    """Per cutoff (by index): the transaction and interaction summaries in the profile's shapes, and the
-    support_sentiment rows."""
+    """Per cutoff (by index): the transaction and interaction summaries in the profile's shapes (with the
+    favourite category, the first of `favorite_categories`, instead of the list), and the support_sentiment
+    rows."""
 
     tx: dict[int, pd.DataFrame]
     interactions: dict[int, pd.DataFrame]
@@ -195,17 +205,34 @@ def summaries(tx: pa.Table, inter: pa.Table, cutoffs: Sequence[pd.Timestamp]) ->
     `tx` holds TX_COLUMNS (amount in the reporting currency), `inter` INTERACTION_COLUMNS, of the customers
     wanted (any number of them); rows after a cutoff never reach that cutoff's aggregates.
     """
+    ids = pc.unique(pa.chunked_array([*tx["customer_id"].chunks, *inter["customer_id"].chunks], pa.string()))
     con = _connect()
     con.register("cutoffs", _cutoff_table(cutoffs))
-    con.register("tx", _epoch_us(tx.select(TX_COLUMNS)))
-    con.register("inter", _epoch_us(inter.select(INTERACTION_COLUMNS)))
-    t = con.sql(TX_SQL.format(day=DAY_US)).to_arrow_table()
-    i = con.sql(_interaction_sql()).to_arrow_table()
+    con.register("tx", _coded(_epoch_us(tx.select(TX_COLUMNS)), ids))
+    con.register("inter", _coded(_epoch_us(inter.select(INTERACTION_COLUMNS)), ids))
+    t = _decoded(con.sql(TX_SQL.format(day=DAY_US)).to_arrow_table(), ids)
+    i = _decoded(con.sql(_interaction_sql()).to_arrow_table(), ids)
     con.close()
     return Summaries(
         tx=_split(t, len(cutoffs), _tx_frame), interactions=_split(i, len(cutoffs), _interaction_frame),
         sentiment=_split(i, len(cutoffs), _sentiment_frame),
     )  # fmt: skip
+
+
+def _coded(table: pa.Table, ids: pa.Array) -> pa.Table:
+    """customer_id (and order_id) as integer codes: DuckDB groups integers far faster than strings."""
+    i = table.schema.get_field_index("customer_id")
+    table = table.set_column(i, "customer_id", pc.index_in(table["customer_id"], value_set=ids))
+    if "order_id" in table.column_names:
+        j = table.schema.get_field_index("order_id")
+        orders = table["order_id"].combine_chunks().dictionary_encode().indices
+        table = table.set_column(j, "order_id", orders)
+    return table
+
+
+def _decoded(table: pa.Table, ids: pa.Array) -> pa.Table:
+    i = table.schema.get_field_index("customer_id")
+    return table.set_column(i, "customer_id", ids.take(table["customer_id"]))
 
 
 def _split(table: pa.Table, n: int, shape: object) -> dict[int, pd.DataFrame]:
@@ -215,7 +242,8 @@ def _split(table: pa.Table, n: int, shape: object) -> dict[int, pd.DataFrame]:
 
 
 def _tx_frame(g: pd.DataFrame) -> pd.DataFrame:
-    """The DuckDB rows in `transaction_summary`'s shape and rounding."""
+    """The DuckDB rows in `transaction_summary`'s shape and rounding (favorite_category: the first of its
+    favorite_categories)."""
     if g.empty:
         return pd.DataFrame(columns=TX_SUMMARY_COLUMNS)
     gross = g["gross"].astype("float64")
@@ -227,16 +255,14 @@ def _tx_frame(g: pd.DataFrame) -> pd.DataFrame:
             "total_purchases": n.to_numpy(),
             "total_spend": (gross - ret).round(2).to_numpy(),
             "avg_order_value": pd.Series(np.where(n > 0, gross / n.clip(lower=1), 0.0)).round(2).to_numpy(),
-            "first_purchase": _as_ts(g["first_purchase"]).to_numpy(),
-            "last_purchase": _as_ts(g["last_purchase"]).to_numpy(),
+            "first_purchase": _as_ts(g["first_purchase"]).array,
+            "last_purchase": _as_ts(g["last_purchase"]).array,
             "orders_last_365d": g["orders_last_365d"].astype(int).to_numpy(),
             "returns": g["returns"].astype(int).to_numpy(),
             "return_amount": ret.to_numpy(),
-            "favorite_categories": [list(v) if v is not None else [] for v in g["favorite_categories"]],
+            "favorite_category": g["favorite_category"].to_numpy(dtype=object),
         }
     )
-    out["first_purchase"] = _as_ts(g["first_purchase"])
-    out["last_purchase"] = _as_ts(g["last_purchase"])
     return out
 
 
@@ -285,6 +311,19 @@ def first_facts(tx: pa.Table, inter: pa.Table) -> pd.Series:
     return pd.Series(first["ts_min"].to_pandas().to_numpy(), index=first["customer_id"].to_pylist())
 
 
+def typed_golden(golden: pd.DataFrame) -> pd.DataFrame:
+    """GOLDEN_COLUMNS with first_observed as UTC timestamps and birth_date as timestamps (a date column
+    arrives as Python dates, which every cutoff would convert again)."""
+    if pd.api.types.is_datetime64_any_dtype(golden["birth_date"]) and isinstance(
+        golden["first_observed"].dtype, pd.DatetimeTZDtype
+    ):
+        return golden
+    return golden.assign(
+        first_observed=pd.to_datetime(golden["first_observed"], utc=True),
+        birth_date=pd.to_datetime(golden["birth_date"], errors="coerce"),
+    )
+
+
 def customer_rows(
     golden: pd.DataFrame,
     tx_summary: pd.DataFrame,
@@ -293,19 +332,88 @@ def customer_rows(
     first_fact: pd.Series,
     cutoff: pd.Timestamp,
 ) -> CutoffRows:
-    """The views' rows at `cutoff` from the summaries at that cutoff (the profile's `assemble` and
-    `feature_frames`); `golden` holds GOLDEN_COLUMNS of the partition's customers."""
-    first_obs = pd.to_datetime(golden["first_observed"], utc=True)
-    seen_fact = pd.to_datetime(first_fact.reindex(golden["customer_id"]).to_numpy(), utc=True) <= cutoff
-    known = golden[(first_obs <= cutoff).to_numpy() | np.asarray(seen_fact)].reset_index(drop=True)
+    """The views' rows at `cutoff` from the summaries at that cutoff; `golden` holds GOLDEN_COLUMNS of the
+    partition's customers. What the profile's `assemble` + `feature_frames` give for these columns (zeros
+    for no activity, null times, NaN sentiment), without the document's other columns and list handling,
+    which cost more than the aggregates at a dozen cutoffs (tests/unit/test_feature_history.py holds the
+    two equal)."""
+    golden = typed_golden(golden)
+    seen_fact = first_fact.reindex(golden["customer_id"]).array <= cutoff
+    known = golden[(golden["first_observed"] <= cutoff).to_numpy() | np.asarray(seen_fact)]
+    known = known.reset_index(drop=True)
+    ids = pd.Index(known["customer_id"])
+    n = len(ids)
+    stamp = pd.Series(pd.DatetimeIndex([cutoff] * n).as_unit("ns").tz_convert("UTC"))
+
+    def take(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        if frame.empty:
+            return pd.DataFrame(index=ids, columns=columns)
+        return frame.set_index("customer_id")[columns].reindex(ids)
+
+    def ints(values: pd.Series) -> np.ndarray:
+        return values.fillna(0).to_numpy(dtype="int64")
+
+    def times(values: pd.Series) -> pd.Series:
+        return pd.Series(pd.to_datetime(values, utc=True).array, dtype="datetime64[ns, UTC]")
+
+    t = take(tx_summary, [c for c in TX_SUMMARY_COLUMNS if c != "customer_id"])
+    i = take(inter_summary, [c for c in INTERACTION_SUMMARY_COLUMNS if c != "customer_id"])
+    st = take(sentiment, ["open_tickets", "avg_sentiment"])
     eng = engagement_score(tx_summary, inter_summary, cutoff)
-    built = assemble(known, tx_summary, inter_summary, sentiment, eng, pd.Series(dtype=object), cutoff)
-    built["r"] = built["f"] = built["m"] = 1
-    built["rfm_score"] = "111"
-    views = feature_frames(built, CUSTOMER_VIEWS)
-    observed = (pd.to_datetime(known["first_observed"], utc=True) <= cutoff).to_numpy()
-    views["profile"] = views["profile"][observed].reset_index(drop=True)
-    return CutoffRows(cutoff, views, rfm_inputs(built, cutoff))
+    score = take(eng, ["engagement_score"])["engagement_score"] if len(eng) else pd.Series(0, index=ids)
+    head = pd.DataFrame({"customer_id": ids.to_numpy(), "event_timestamp": stamp})
+    spend = t["total_spend"].astype("float64").fillna(0.0).to_numpy()
+    purchases = ints(t["total_purchases"])
+    views = {
+        "profile": head.assign(
+            age=age_at(known["birth_date"], cutoff).to_numpy(),
+            gender=known["gender"].to_numpy(dtype=object),
+            country=known["country"].to_numpy(dtype=object),
+            first_seen_at=times(known["first_observed"]),
+        )[(known["first_observed"] <= cutoff).to_numpy()].reset_index(drop=True),
+        "transactions": head.assign(
+            total_purchases=purchases,
+            total_spend=spend,
+            avg_order_value=t["avg_order_value"].astype("float64").fillna(0.0).to_numpy(),
+            orders_last_365d=ints(t["orders_last_365d"]),
+            returns=ints(t["returns"]),
+            return_amount=t["return_amount"].astype("float64").fillna(0.0).to_numpy(),
+            last_purchase_at=times(t["last_purchase"]),
+            favorite_category=t["favorite_category"].to_numpy(dtype=object),
+        ),
+        "engagement_rfm": head.assign(
+            r_score=1, f_score=1, m_score=1, rfm_score="111",  # scored by score_rfm
+            engagement_score=ints(score),
+            interactions_last_90d=ints(i["interactions_last_90d"]),
+            web_visits=ints(i["web_visits"]),
+            app_sessions=ints(i["app_sessions"]),
+            email_opens=ints(i["email_opens"]),
+            email_clicks=ints(i["email_clicks"]),
+            campaign_responses=ints(i["campaign_responses"]),
+            last_interaction_at=times(i["last_interaction"]),
+            preferred_channel=i["preferred_channel"].to_numpy(dtype=object),
+        ),
+        "support_sentiment": head.assign(
+            support_tickets=ints(i["support_tickets"]),
+            open_tickets=ints(st["open_tickets"]),
+            social_mentions=ints(i["social_mentions"]),
+            avg_sentiment=st["avg_sentiment"].astype("float64").to_numpy(),
+        ),
+    }  # fmt: skip
+    for view, frame in views.items():
+        views[view] = frame[["customer_id", "event_timestamp", *FEATURE_COLUMNS[view]]]
+    inputs = rfm_inputs(
+        pd.DataFrame(
+            {
+                "customer_id": ids.to_numpy(),
+                "last_purchase": times(t["last_purchase"]),
+                "total_purchases": purchases,
+                "total_spend": spend,
+            }
+        ),
+        cutoff,
+    )
+    return CutoffRows(cutoff, views, inputs)
 
 
 def score_rfm(rows: CutoffRows, thresholds: dict[str, list[float]]) -> dict[str, pd.DataFrame]:

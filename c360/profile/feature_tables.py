@@ -69,15 +69,9 @@ UnixTimestamp), so every file of a view has one schema whoever wrote it and what
 def feature_table(view: str, frame: pd.DataFrame) -> pa.Table:
     """A view's frame (from `feature_frames`) as Arrow in the view's schema."""
     schema = VIEW_SCHEMAS[view]
-    columns = []
-    for spec in schema:
-        values = frame[spec.name]
-        if spec.type == TIMESTAMP:
-            values = pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
-        elif spec.type == pa.string():
-            values = values.astype(object).where(values.notna(), None)
-        columns.append(pa.array(values, type=spec.type, from_pandas=True))
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_pandas(
+        frame[schema.names], schema=schema, preserve_index=False
+    ).replace_schema_metadata()
 
 
 def consent_flags(consent_json: pd.Series) -> pd.DataFrame:
@@ -105,10 +99,11 @@ def feature_frames(profiles: pd.DataFrame, views: tuple[str, ...] | None = None)
     derived = pd.DataFrame(
         {
             "customer_id": profiles["customer_id"].to_numpy(),
-            "event_timestamp": as_of.to_numpy(),
-            "first_seen_at": _utc(profiles["first_observed"]).to_numpy(),
-            "last_purchase_at": _utc(profiles["last_purchase"]).to_numpy(),
-            "last_interaction_at": _utc(profiles["last_interaction"]).to_numpy(),
+            # `.array`, not `.to_numpy()`: a zoned timestamp column would become Timestamp objects
+            "event_timestamp": as_of.array,
+            "first_seen_at": _utc(profiles["first_observed"]).array,
+            "last_purchase_at": _utc(profiles["last_purchase"]).array,
+            "last_interaction_at": _utc(profiles["last_interaction"]).array,
             "favorite_category": [v[0] if len(v) else None for v in profiles["favorite_categories"]],
             "r_score": profiles["r"].to_numpy(),
             "f_score": profiles["f"].to_numpy(),

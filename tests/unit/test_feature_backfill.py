@@ -31,7 +31,7 @@ def lake_ws(tmp_path_factory: pytest.TempPathFactory):
     facts = synthetic_facts(customers=240, seed=11)
     write_fact_partitions(ws.lake, facts, PARTITIONS)
     write_golden(ws.lake, facts.golden)
-    first = backfill(ws, "2024-03-04", "2024-05-27", "2w", now=NOW)
+    first = backfill(ws, "2024-03-04", "2024-05-27", "2w", now=NOW, workers=2)  # child processes
     return ws, facts, first
 
 
@@ -78,7 +78,7 @@ def test_a_rerun_over_the_same_range_rewrites_nothing(lake_ws):
     ws, _, first = lake_ws
     files = ws.lake.glob("features/*/backfill-*.parquet")
     before = {f: Path(f).stat().st_mtime_ns for f in files}
-    again = backfill(ws, "2024-03-04", "2024-05-27", "2w", now=NOW)
+    again = backfill(ws, "2024-03-04", "2024-05-27", "2w", now=NOW, workers=1)
     assert again.written == 0 and again.removed == 0
     assert again.unchanged == first.written
     assert {f: Path(f).stat().st_mtime_ns for f in ws.lake.glob("features/*/backfill-*.parquet")} == before
@@ -89,7 +89,7 @@ def test_a_changed_fact_rewrites_only_what_it_touches(lake_ws):
     # A file edited behind the backfill's back is noticed (its digest no longer matches) and rewritten.
     victim = ws.lake.glob("features/transactions/backfill-2024-05-27-part-00001.parquet")[0]
     pd.read_parquet(victim).iloc[:3].to_parquet(victim)
-    again = backfill(ws, "2024-05-13", "2024-05-27", "2w", now=NOW)
+    again = backfill(ws, "2024-05-13", "2024-05-27", "2w", now=NOW, workers=1)
     assert again.written == 1 and again.files == [
         "features/transactions/backfill-2024-05-27-part-00001.parquet"
     ]
@@ -112,5 +112,5 @@ def test_bad_ranges_are_refused_before_any_work(lake_ws, start, end, every, mess
     ws, _, _ = lake_ws
     state = ws.lake.read_text(ws.lake.path("features", "_state", "backfill.json"))
     with pytest.raises(ValidationError, match=message):
-        backfill(ws, start, end, every, now=NOW)
+        backfill(ws, start, end, every, now=NOW, workers=1)
     assert ws.lake.read_text(ws.lake.path("features", "_state", "backfill.json")) == state
