@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 TRAINING_SETS = "training_sets"
 DATA_FILE, SPEC_FILE = "data.parquet", "spec.json"
+# How features are joined: `duckdb` (c360.features.pit_join, over the feature files, Feast's registry as
+# the contract) or `feast` (Feast's file offline store, c360.features.training.historical_features).
+ENGINES = ("duckdb", "feast")
 RESERVED = ("customer_id", "event_timestamp", "label", "exposure_id", "as_of")  # columns a set holds itself
 FACTS_STATE = f"{FACTS}/_state/facts.json"
 # The feature service a label kind trains by default when no service carries the label's own name.
@@ -307,6 +310,7 @@ def build_training_set(
     features: str | None = None,
     out: str = TRAINING_SETS,
     store: Any | None = None,
+    engine: str = "duckdb",
 ) -> TrainingSet:
     """Write a point-in-time training set for a configured label; see the module docstring."""
     from c360.features.store import open_feature_store
@@ -314,6 +318,8 @@ def build_training_set(
 
     started = time.perf_counter()
     lake = ws.lake
+    if engine not in ENGINES:
+        raise ValidationError(f"--engine {engine!r}: one of {', '.join(ENGINES)}")
     definition = resolve_label(ws, label)
     problem = path_outside_lake(out)
     if problem:
@@ -351,10 +357,16 @@ def build_training_set(
     entity = kept[["customer_id", "event_timestamp"]].drop_duplicates(ignore_index=True)
     feature_cols = list(dict.fromkeys(ref.split(":", 1)[1] for ref in refs))
     data = kept
-    for group in _by_view(refs):
-        data = data.merge(
-            join_view(ws, store, entity, group), on=["customer_id", "event_timestamp"], how="left"
-        )
+    if engine == "duckdb":
+        from c360.features.pit_join import point_in_time_join
+
+        features_at = point_in_time_join(lake, store, entity, refs)
+        data = data.merge(features_at, on=["customer_id", "event_timestamp"], how="left")
+    else:
+        for group in _by_view(refs):
+            data = data.merge(
+                join_view(ws, store, entity, group), on=["customer_id", "event_timestamp"], how="left"
+            )
     order = ["event_timestamp", "customer_id", *keys[2:]]  # cutoff-major, like the label functions
     data = data[[*keys, "label", *feature_cols]].sort_values(order, kind="stable", ignore_index=True)
 
@@ -381,6 +393,7 @@ def build_training_set(
         "feature_service": service,
         "features": refs,
         "missing_views": missing_views,
+        "join": engine,
         "cutoffs": identity["cutoffs"],
         "rows": len(data),
         "positives": positives,
