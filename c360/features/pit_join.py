@@ -45,9 +45,9 @@ def _read_view(lake: Lake, view: Any, columns: list[str], lo: pd.Timestamp, hi: 
     """The view's rows (key, time, `columns`, file rank) with lo <= time <= hi, from `features/<view>/`."""
     ts_field = view.batch_source.timestamp_field or TIME
     paths = lake.glob(f"features/{view.name}/*.parquet")
-    out_schema = pa.schema([(KEY, pa.string()), (TIME, pa.timestamp("us", "UTC")), ("_rank", pa.int64())])
     if not paths:
-        return out_schema.empty_table()
+        empty = [(KEY, pa.string()), (TIME, pa.timestamp("us", "UTC")), *((c, pa.null()) for c in columns)]
+        return pa.schema([*empty, ("_rank", pa.int64())]).empty_table()
     parts = []
     for rank, path in enumerate(paths):  # one file at a time: their schemas may differ in units and nulls
         dataset = pads.dataset(path, format="parquet", filesystem=lake.arrow_fs)
@@ -55,9 +55,14 @@ def _read_view(lake: Lake, view: Any, columns: list[str], lo: pd.Timestamp, hi: 
         where = (pc.field(ts_field) <= pa.scalar(hi.to_pydatetime(), ts_type)) & (
             pc.field(ts_field) >= pa.scalar(lo.to_pydatetime(), ts_type)
         )
+        present = [c for c in columns if c in dataset.schema.names]  # a file older than a feature lacks it
         with lake.guard():
-            t = dataset.to_table(columns=[KEY, ts_field, *columns], filter=where)
-        t = t.rename_columns([KEY, TIME, *columns])
+            t = dataset.to_table(columns=[KEY, ts_field, *present], filter=where)
+        t = t.rename_columns([KEY, TIME, *present])
+        for c in columns:
+            if c not in present:
+                t = t.append_column(c, pa.nulls(t.num_rows))
+        t = t.select([KEY, TIME, *columns])
         t = t.set_column(1, TIME, pc.cast(t.column(TIME), pa.timestamp("us", "UTC")))
         parts.append(t.append_column("_rank", pa.array([rank] * t.num_rows, pa.int64())))
     return pa.concat_tables(parts, promote_options="permissive")
