@@ -35,6 +35,19 @@ class Keyed:
     unresolved: int
 
 
+def filter_columns(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """`table.filter(mask)` one column at a time, each original column let go once filtered, so the peak
+    is the table plus one column rather than two tables; the table itself when the mask keeps every row."""
+    if table.num_rows == 0 or pc.all(mask).as_py():
+        return table
+    names = table.column_names
+    out = []
+    for name in names:
+        out.append(table[name].filter(mask))
+        table = table.drop_columns([name])
+    return pa.table(out, names=names)
+
+
 def customer_keys(lake: Lake, partitions: int) -> tuple[pa.Table, int]:
     """(source, source_record_id, customer_id, part) of every identity record whose person is not erased,
     and how many customers were left out as suppressed."""
@@ -92,7 +105,7 @@ def key_rows(lake: Lake, record: str, columns: list[str], keys: pa.Table) -> Key
     resolved = pc.is_valid(at)
     unresolved = table.num_rows - int(pc.sum(resolved).as_py() or 0)
     at = at.filter(resolved)
-    table = table.filter(resolved)
+    table = filter_columns(table, resolved)
     table = table.append_column("customer_id", keys["customer_id"].take(at))
     table = table.append_column("part", keys["part"].take(at))
     if "customer_ref" not in columns:

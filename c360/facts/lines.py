@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.facts.keyed import filter_columns
 from c360.facts.schemas import SCHEMAS, TRANSACTION_LINES
 from c360.schemas import QUARANTINE_SCHEMA
 
@@ -93,7 +94,7 @@ def convert(table: pa.Table, rates: pa.Array) -> pa.Table:
 def split_no_rate(lines: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(lines with a rate, lines without one)."""
     has = pc.is_valid(lines["fx_rate"])
-    return lines.filter(has), lines.filter(pc.invert(has))
+    return filter_columns(lines, has), lines.filter(pc.invert(has))
 
 
 def _raw(missing: pa.Table) -> pa.Array:
