@@ -7,9 +7,10 @@ own). Rows go to `features/<view>/backfill-<YYYY-MM-DD>-part-<p:05d>.parquet` wi
 cutoff, beside the rows `profiles` writes, so Feast's point-in-time join answers a training row at any
 cutoff with the values as they were then.
 
-Work goes partition by partition (the facts' customer partitions): one partition's facts, every cutoff at
-once in DuckDB (c360/features/history.py), its files written, then the next; only the RFM inputs wait in
-memory for the population's quintile edges at each cutoff. `product_stats` is summed over partitions and
+Work goes partition by partition (the facts' customer partitions), a few at a time as Ray tasks: one
+partition's facts, every cutoff at once in DuckDB (c360/features/history.py); this process writes its files
+in partition order; only the engagement rows and RFM inputs wait in memory for the population's quintile
+edges at each cutoff. `product_stats` is summed over partitions and
 written once per cutoff.
 
 Each file's content digest and size are kept in `features/_state/backfill.json`: a file whose rows did not
@@ -22,12 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -364,17 +363,25 @@ def _workers(ws: Workspace) -> int:
     return max(1, int(configured) if configured else len(os.sched_getaffinity(0)))
 
 
-def _run(jobs: list[tuple[Any, ...]], workers: int) -> Iterator[PartitionRows]:
-    """partition_rows over the jobs, in order: here, or in `workers` child processes."""
+def _run(ws: Workspace, jobs: list[tuple[Any, ...]], workers: int) -> Iterator[PartitionRows]:
+    """partition_rows over the jobs, in order: here, or as Ray tasks (at most `workers` at a time)."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield partition_rows(*job)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
-        futures = [pool.submit(partition_rows, *job) for job in jobs]
-        for future in futures:
-            yield future.result()
+    import ray
+
+    from c360.runtime import ensure_ray
+
+    ensure_ray(ws.settings.ray, progress=False)
+    task = ray.remote(num_cpus=1)(partition_rows)
+    pending = [task.remote(*job) for job in jobs[:workers]]
+    queued = list(jobs[workers:])
+    while pending:  # a bounded window keeps memory to a few partitions' results
+        done = ray.get(pending.pop(0))
+        if queued:
+            pending.append(task.remote(*queued.pop(0)))
+        yield done
 
 
 def backfill(
@@ -388,8 +395,9 @@ def backfill(
 ) -> BackfillReport:
     """Compute and write the feature rows of every cutoff in [start, end]; see the module docstring.
 
-    `workers`: partitions computed at once in child processes (default: the CPUs this process may use;
-    1 computes them here, one after another). The files are written by this process, in partition order.
+    `workers`: partitions computed at once as Ray tasks (default: ray.num_cpus, else the CPUs this process
+    may use; 1 computes them here, one after another, without Ray). The files are written by this process,
+    in partition order.
     """
     t0 = time.perf_counter()
     lake = ws.lake
@@ -404,7 +412,7 @@ def backfill(
     held: dict[int, list[tuple[int, pa.Table, pd.DataFrame]]] = {k: [] for k in range(len(cutoffs))}
     activity: list[pa.Table] = []
     jobs = [(_lake_args(lake), p, cutoffs, golden[golden_part == p].reset_index(drop=True)) for p in parts]
-    for done in _run(jobs, workers or _workers(ws)):
+    for done in _run(ws, jobs, workers or _workers(ws)):
         files.put(done.files)
         for k, table, inputs in done.held:
             held[k].append((done.part, table, inputs))

@@ -31,7 +31,8 @@ def lake_ws(tmp_path_factory: pytest.TempPathFactory):
     facts = synthetic_facts(customers=240, seed=11)
     write_fact_partitions(ws.lake, facts, PARTITIONS)
     write_golden(ws.lake, facts.golden)
-    first = backfill(ws, "2024-03-04", "2024-05-27", "2w", now=NOW, workers=2)  # child processes
+    # in this process (tests/feast/test_feature_history.py runs the partitions as Ray tasks)
+    first = backfill(ws, "2024-03-04", "2024-05-27", "2w", now=NOW, workers=1)
     return ws, facts, first
 
 
