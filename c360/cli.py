@@ -365,13 +365,8 @@ def features_training_set(
     wait: WaitOpt = 0.0,
 ) -> None:
     """Write a point-in-time training set (labels from facts, features through Feast) as Parquet."""
-    from c360.features.training_set import (
-        build_training_set,
-        cutoff_range,
-        parse_cutoffs,
-        parse_every,
-        parse_time,
-    )
+    from c360.features.training_inputs import cutoff_range, parse_cutoffs, parse_every, parse_time
+    from c360.features.training_set import build_training_set
 
     if (cutoffs is None) == (start is None and end is None):
         raise ValidationError("give either --cutoffs or --start and --end")

@@ -143,7 +143,7 @@ def test_cutoffs_are_read_as_utc(zone):
 
 def test_cutoff_ranges_and_their_errors():
     from c360.errors import ValidationError
-    from c360.features.training_set import cutoff_range, parse_cutoffs, parse_every, parse_time
+    from c360.features.training_inputs import cutoff_range, parse_cutoffs, parse_every, parse_time
 
     got = cutoff_range(
         parse_time("2025-01-01", "--start"), parse_time("2025-01-29", "--end"), parse_every("2w")
