@@ -6,7 +6,9 @@ locations. This module renders the same config for whatever `stores.feast` choos
 - online store: `sqlite` (a file next to the registry), `redis` (the `stores.profile.redis_url` server; Feast
   keys carry the project name, so workspaces sharing a server do not mix), or `cosmos` (our plugin, on the
   `stores.profile.cosmos_*` account, container `feast_<project>`);
-- registry: `file` (`registry_path`) or `sql` (`registry_url`, PostgreSQL).
+- registry: `file` (`registry_path`) or `sql` (`registry_url`, PostgreSQL);
+- offline store: Feast's file store over the lake's parquet folders, its point-in-time join done by DuckDB
+  (c360.features.offline_store).
 
 Secrets never land in a rendered file: the Cosmos key is written as `${C360_COSMOS_KEY}` and passed to the
 Feast CLI through its environment. `plan` and `apply` run the Feast CLI in a child process, because Feast
@@ -107,6 +109,14 @@ def registry_config(ws: Workspace) -> dict[str, Any]:
     }
 
 
+def offline_store_config() -> dict[str, Any]:
+    """Feast's file offline store with point-in-time joins by DuckDB ASOF joins (c360.features.offline_store):
+    the same rows as Feast's Dask join, in seconds instead of tens of minutes for a backfilled history."""
+    from c360.features.offline_store import STORE_TYPE as OFFLINE_TYPE
+
+    return {"type": OFFLINE_TYPE}
+
+
 def render_feature_store_config(ws: Workspace, *, secrets: bool = True) -> dict[str, Any]:
     """The feature_store config for this workspace (with `secrets=False`, placeholders instead of keys)."""
     return {
@@ -114,7 +124,7 @@ def render_feature_store_config(ws: Workspace, *, secrets: bool = True) -> dict[
         "provider": "local",
         "registry": registry_config(ws),
         "online_store": online_store_config(ws, secrets=secrets),
-        "offline_store": {"type": "file"},
+        "offline_store": offline_store_config(),
         "entity_key_serialization_version": 3,
     }
 

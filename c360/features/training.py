@@ -3,6 +3,10 @@
 `get_historical_features` joins, for each entity row, the latest feature row whose event_timestamp is at or
 before the row's label time (and within the view's ttl), so no value from after the label leaks in. Erased
 customers are removed from the entity rows before the join and from the result after it.
+
+The workspace's offline store is Feast's file store with the join done by DuckDB ASOF joins
+(c360.features.offline_store): every entity row comes back, in its order, with nulls where a view has no
+row for it yet, so all of a service's views can be asked for at once.
 """
 
 from __future__ import annotations
