@@ -26,7 +26,7 @@ from c360.profile.aggregates import (
     transaction_summary,
 )
 from c360.profile.document import assemble, consent_documents, render_documents
-from c360.profile.feature_tables import feature_frames
+from c360.profile.feature_tables import feature_frames, feature_table
 from c360.profile.staging import COLUMNS, read_part
 from c360.profile.store.base import EncodedProfile, profile_identifier_keys
 
@@ -159,7 +159,7 @@ def finish_partition(
     if len(built):
         for view, frame in feature_frames(built).items():
             path = lake.path("features", view, f"part-{part:05d}-{run_id}.parquet")
-            lake.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+            lake.write_table(feature_table(view, frame), path)  # one schema per view, whoever writes
     previous = read_previous(lake, part)
     if previous is not None:
         kept = previous[~previous["customer_id"].isin(set(built["customer_id"]) | removed)]
