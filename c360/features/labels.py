@@ -81,18 +81,19 @@ def _rows(customers: np.ndarray, cutoff: pd.Timestamp, label: np.ndarray) -> pd.
     return pd.DataFrame(
         {
             "customer_id": customers,
-            "event_timestamp": pd.Series([cutoff] * len(customers), dtype="datetime64[us, UTC]"),
+            "event_timestamp": pd.DatetimeIndex([cutoff]).as_unit("us").repeat(len(customers)),
             "label": label,
         }
     )
 
 
 def _finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame of the per-cutoff parts: built for ascending cutoffs with sorted customers, it is sorted."""
     if not parts:
         return _empty()
     out = pd.concat(parts, ignore_index=True)
     out["event_timestamp"] = out["event_timestamp"].astype("datetime64[us, UTC]")
-    return out.sort_values(["event_timestamp", "customer_id"], kind="stable", ignore_index=True)
+    return out
 
 
 def _sorted_by_ts(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
