@@ -24,8 +24,8 @@ def build_exposures(interactions: pa.Table, lines: pa.Table, attribution_days: i
     (customer_id, ts, type, channel, campaign_id, offer_id, variant, source, source_record_id) and
     transaction lines (customer_id, source, order_id, ts, campaign_id, kind, amount_rc)."""
     has_part = "part" in interactions.column_names
-    sends_cols = ["customer_id", "ts", "type", "channel", "campaign_id", "offer_id", "variant", "source",
-                  "source_record_id", *(["part"] if has_part else [])]  # fmt: skip
+    sends_cols = ["customer_id", "ts", "type", "channel", "campaign_id", "offer_id", "variant", "source"]
+    sends_cols += ["source_record_id", *(["part"] if has_part else [])]
     ix = interactions.select(sends_cols)
     ln = lines.select(["customer_id", "source", "order_id", "ts", "campaign_id", "kind", "amount_rc"])
     outcome_case = " ".join(f"WHEN '{t}' THEN '{k}'" for t, k in OUTCOME_TYPES.items())

@@ -137,8 +137,8 @@ def sentiment(table: pa.Table, previous: pa.Table | None) -> tuple[pa.Array, pa.
         {"source": table["source"], "source_record_id": table["source_record_id"], "text": table["text"]}
     ).append_column("_i", idx)
     rows = rows.filter(has_text)
-    reused = pa.table({"_i": pa.array([], pa.int64()), "s": pa.array([], pa.float64()),
-                       "l": pa.array([], pa.string())})  # fmt: skip
+    empty = {"_i": pa.array([], pa.int64()), "s": pa.array([], pa.float64()), "l": pa.array([], pa.string())}
+    reused = pa.table(empty)
     if previous is not None and previous.num_rows:
         prev = previous.filter(pc.is_valid(previous["sentiment"])).select(
             ["source", "source_record_id", "text", "sentiment", "sentiment_label"]

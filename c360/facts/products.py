@@ -17,8 +17,13 @@ def latest_products(rows: pa.Table) -> pa.Table:
     if rows.num_rows == 0:
         return rows
     order = rows.sort_by(
-        [("product_id", "ascending"), ("_ingested_at", "descending"), ("_file", "descending"),
-         ("_row", "descending"), ("source", "descending")]  # fmt: skip
+        [
+            ("product_id", "ascending"),
+            ("_ingested_at", "descending"),
+            ("_file", "descending"),
+            ("_row", "descending"),
+            ("source", "descending"),
+        ]
     )
     ids = order["product_id"].combine_chunks()
     if len(ids) > 1:
