@@ -110,9 +110,11 @@ def _cutoff_table(cutoffs: Sequence[pd.Timestamp]) -> pa.Table:
     return pa.table({"k": pa.array(range(len(cutoffs)), pa.int32()), "c": [_us(c) for c in cutoffs]})
 
 
+# Money and sentiment are summed as decimals: exact, so a sum does not depend on the order rows arrive in
+# (the join with a different set of cutoffs, threads), and a rerun gives the same bits.
 TX_SQL = """
 WITH lines AS (
-  SELECT k, c, customer_id, order_id, ts, category, kind, amount_rc AS amount
+  SELECT k, c, customer_id, order_id, ts, category, kind, CAST(amount_rc AS DECIMAL(38, 9)) AS amount
   FROM tx JOIN cutoffs ON tx.ts <= cutoffs.c
 ),
 orders AS (
@@ -137,9 +139,10 @@ fav AS (
   SELECT k, customer_id, first(category ORDER BY amount DESC, category ASC) AS favorite_category
   FROM cats GROUP BY k, customer_id
 )
-SELECT k, customer_id, coalesce(per.total_purchases, 0) AS total_purchases, coalesce(per.gross, 0) AS gross,
+SELECT k, customer_id, coalesce(per.total_purchases, 0) AS total_purchases,
+       CAST(coalesce(per.gross, 0) AS DOUBLE) AS gross,
        per.first_purchase, per.last_purchase, coalesce(per.orders_last_365d, 0) AS orders_last_365d,
-       coalesce(ret.returns, 0) AS returns, coalesce(ret.return_amount, 0) AS return_amount,
+       coalesce(ret.returns, 0) AS returns, CAST(coalesce(ret.return_amount, 0) AS DOUBLE) AS return_amount,
        fav.favorite_category
 FROM per FULL OUTER JOIN ret USING (k, customer_id) LEFT JOIN fav USING (k, customer_id)
 """
@@ -155,7 +158,8 @@ per AS (
          {type_counts},
          count(*) FILTER (WHERE type = 'support_ticket' AND status = 'open') AS open_tickets,
          count(*) FILTER (WHERE type IN ('support_ticket', 'social_mention')) AS text_rows,
-         avg(sentiment) FILTER (WHERE type IN ('support_ticket', 'social_mention')) AS avg_sentiment
+         CAST(avg(CAST(sentiment AS DECIMAL(38, 15)))
+              FILTER (WHERE type IN ('support_ticket', 'social_mention')) AS DOUBLE) AS avg_sentiment
   FROM rows GROUP BY k, customer_id
   HAVING count(type) > 0  -- as the profile's pivot by type: a customer with only untyped rows has none
 ),
