@@ -90,7 +90,8 @@ def write_history(ws: Workspace, store: FeatureStore, rng: np.random.Generator, 
             "event_timestamp": pa.array(pd.DatetimeIndex(times).to_pydatetime(), pa.timestamp("us", "UTC")),
         }
         for field in view.features:
-            cols[field.name] = _value(rng, field.dtype, n)
+            if field.name not in cols:  # a stream view lists its entity column among its fields
+                cols[field.name] = _value(rng, field.dtype, n)
         table = pa.table(cols)
         part = rng.integers(0, 3, n)
         for p in range(3):
@@ -130,8 +131,9 @@ def stores(tmp_path_factory: pytest.TempPathFactory):
     return ws, ours, dask, offline_rows(entity), written
 
 
-def test_the_workspace_renders_and_names_the_asof_store():
-    assert render_feature_store_config.__module__ == "c360.features.store"
+def test_the_workspace_renders_and_names_the_asof_store(stores):
+    ws = stores[0]
+    assert render_feature_store_config(ws, secrets=False)["offline_store"] == {"type": STORE_TYPE}
     repo_yaml = Path(__file__).resolve().parents[2] / "feature_repo" / "feature_store.yaml"
     assert yaml.safe_load(repo_yaml.read_text())["offline_store"]["type"] == STORE_TYPE
 
@@ -197,15 +199,15 @@ def test_the_churn_service_and_day_counts_equal_feasts_file_store(stores):
     """The whole feature service at once (Feast resolves it from the registry), with the on-demand view."""
     ws, ours, dask, entity, written = stores
     service = ours.get_feature_service("churn")
-    served = {v.name for v in [*ours.list_feature_views(), *ours.list_stream_feature_views()]} - set(VIEWS)
+    # without realtime_signals: with its one-day ttl the file store drops nearly every row (see above)
     refs = [
         f"{p.name_to_use()}:{f.name}"
         for p in service.feature_view_projections
-        if p.name not in served
+        if p.name != "realtime_signals"
         for f in p.features
     ]
     got = _key(ours.get_historical_features(entity_df=entity, features=refs).to_df())
-    everywhere = set.intersection(*(set(written[v]["customer_id"]) for v in VIEWS))
+    everywhere = set.intersection(*(set(written[v]["customer_id"]) for v in VIEWS[:-1]))
     known = entity[entity["customer_id"].isin(everywhere)]  # the file store fails on the others (above)
     want = _key(dask.get_historical_features(entity_df=known, features=refs).to_df())
     assert len(got) == len(entity) and len(want) > 20
