@@ -175,10 +175,11 @@ def _plan(
 
 
 def _micros(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Microseconds since the epoch in UTC (a naive time counts as UTC, as in Feast's file store)."""
+    """Microseconds since the epoch in UTC (a naive time counts as UTC, as in Feast's file store), nanoseconds
+    cut off like DuckDB's cast of the feature rows' times."""
     if not pa.types.is_timestamp(values.type):
         values = pc.cast(values, pa.timestamp("us", tz="UTC"))
-    return pc.cast(pc.cast(values, pa.timestamp("us", tz=values.type.tz)), pa.int64())
+    return pc.cast(pc.cast(values, pa.timestamp("us", tz=values.type.tz), safe=False), pa.int64())
 
 
 def _quote(name: str) -> str:
