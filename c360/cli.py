@@ -358,9 +358,6 @@ def features_training_set(
         str | None, typer.Option(help="Feature service to join (default: the label's model's service).")
     ] = None,
     out: Annotated[str, typer.Option(help="Folder in the lake the set is written under.")] = "training_sets",
-    engine: Annotated[
-        str, typer.Option(help="Point-in-time join: duckdb (over the feature files) or feast (Feast's Dask).")
-    ] = "duckdb",
     workspace: WorkspaceOpt = Path("."),
     wait: WaitOpt = 0.0,
 ) -> None:
@@ -379,7 +376,7 @@ def features_training_set(
         step = parse_every(every or ws0.settings.features.backfill_every)
         cuts = cutoff_range(parse_time(start, "--start"), parse_time(end, "--end"), step)
     with workspace_lease(ws0, "c360 features training-set", wait) as ws:
-        r = build_training_set(ws, label, cuts, features=features, out=out, engine=engine)
+        r = build_training_set(ws, label, cuts, features=features, out=out)
     console.print(
         plain(
             f"training set {r.label}/{r.set_id}: {r.rows:,} row(s), {r.positives:,} positive, "

@@ -6,11 +6,11 @@
    months) ends on or before the newest fact, so no label is cut short by the end of the data;
 2. computes the label rows (`c360.features.labels`): customer_id, event_timestamp = cutoff (the exposure's
    time for response labels), label; erased people are removed;
-3. joins the feature service's features as of each row's event_timestamp: the latest feature row at or
-   before it within the view's ttl, never a later one. By default with DuckDB over the feature files
-   (`c360.features.pit_join`, Feast's registry as the contract); `engine="feast"` asks Feast's file offline
-   store (`c360.features.training.historical_features`), one view at a time. Either way a labelled row with
-   no feature row yet keeps nulls rather than vanishing;
+3. joins the feature service's features as of each row's event_timestamp through Feast's
+   `get_historical_features` (`c360.features.training.historical_features`): the latest feature row at or
+   before it within the view's ttl, never a later one. The workspace's offline store does that join with
+   DuckDB ASOF joins (`c360.features.offline_store`) and keeps every entity row, so a labelled row with no
+   feature row yet keeps nulls rather than vanishing;
 4. writes `training_sets/<label>/<set_id>/data.parquet`, sorted, and `spec.json` beside it: the label's
    definition, the feature service and its references, the cutoffs, counts and the facts' state.
 
@@ -45,9 +45,6 @@ log = logging.getLogger(__name__)
 
 TRAINING_SETS = "training_sets"
 DATA_FILE, SPEC_FILE = "data.parquet", "spec.json"
-# How features are joined: `duckdb` (c360.features.pit_join, over the feature files, Feast's registry as
-# the contract) or `feast` (Feast's file offline store, c360.features.training.historical_features).
-ENGINES = ("duckdb", "feast")
 RESERVED = ("customer_id", "event_timestamp", "label", "exposure_id", "as_of")  # columns a set holds itself
 # The feature service a label kind trains by default when no service carries the label's own name.
 DEFAULT_SERVICE = {
@@ -187,7 +184,6 @@ def build_training_set(
     features: str | None = None,
     out: str = TRAINING_SETS,
     store: Any | None = None,
-    engine: str = "duckdb",
 ) -> TrainingSet:
     """Write a point-in-time training set for a configured label; see the module docstring."""
     from c360.features.store import open_feature_store
@@ -195,8 +191,6 @@ def build_training_set(
 
     started = time.perf_counter()
     lake = ws.lake
-    if engine not in ENGINES:
-        raise ValidationError(f"--engine {engine!r}: one of {', '.join(ENGINES)}")
     definition = resolve_label(ws, label)
     problem = path_outside_lake(out)
     if problem:
@@ -233,17 +227,9 @@ def build_training_set(
     kept = exclude_suppressed(ws, pa.Table.from_pandas(rows, preserve_index=False)).to_pandas()
     entity = kept[["customer_id", "event_timestamp"]].drop_duplicates(ignore_index=True)
     feature_cols = list(dict.fromkeys(ref.split(":", 1)[1] for ref in refs))
-    data = kept
-    if engine == "duckdb":
-        from c360.features.pit_join import point_in_time_join
-
-        features_at = point_in_time_join(lake, store, entity, refs)
-        data = data.merge(features_at, on=["customer_id", "event_timestamp"], how="left")
-    else:
-        for group in _by_view(refs):
-            data = data.merge(
-                join_view(ws, store, entity, group), on=["customer_id", "event_timestamp"], how="left"
-            )
+    data = kept.merge(
+        _features_at(ws, store, entity, refs), on=["customer_id", "event_timestamp"], how="left"
+    )
     order = ["event_timestamp", "customer_id", *keys[2:]]  # cutoff-major, like the label functions
     data = data[[*keys, "label", *feature_cols]].sort_values(order, kind="stable", ignore_index=True)
 
@@ -270,7 +256,7 @@ def build_training_set(
         "feature_service": service,
         "features": refs,
         "missing_views": missing_views,
-        "join": engine,
+        "join": "feast get_historical_features (c360.features.offline_store: DuckDB ASOF per view)",
         "cutoffs": identity["cutoffs"],
         "rows": len(data),
         "positives": positives,
@@ -299,29 +285,15 @@ def build_training_set(
     )
 
 
-def _by_view(refs: Sequence[str]) -> list[list[str]]:
-    groups: dict[str, list[str]] = {}
-    for ref in refs:
-        groups.setdefault(ref.split(":", 1)[0], []).append(ref)
-    return list(groups.values())
-
-
-def join_view(ws: Workspace, store: Any, entity: pd.DataFrame, refs: Sequence[str]) -> pd.DataFrame:
-    """The features of one view (or one on-demand view) as of each entity row, one row per entity row.
-
-    One view at a time because Feast's file offline store drops an entity row from the whole result when any
-    one view holds rows for that customer but all of them after the row's time (its ttl filter runs before
-    the left join is settled): joined together, a customer scored by the models stage only after a cutoff
-    would lose every other view's features at that cutoff. Alone, only that view's values are missing, and
-    an entity row Feast leaves out keeps nulls.
-    """
+def _features_at(ws: Workspace, store: Any, entity: pd.DataFrame, refs: Sequence[str]) -> pd.DataFrame:
+    """The referenced features as of each entity row (customer_id, event_timestamp), one row per row."""
     from c360.features.training import historical_features
 
     joined = historical_features(ws, entity, list(refs), store=store).to_pandas()
     joined["event_timestamp"] = pd.to_datetime(joined["event_timestamp"], utc=True).astype(
         "datetime64[us, UTC]"
     )
-    names = [ref.split(":", 1)[1] for ref in refs]
+    names = list(dict.fromkeys(ref.split(":", 1)[1] for ref in refs))
     return joined[["customer_id", "event_timestamp", *names]].drop_duplicates(
         ["customer_id", "event_timestamp"]
     )

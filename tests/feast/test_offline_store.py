@@ -176,7 +176,7 @@ def test_each_view_equals_feasts_file_store_and_the_rows_written(stores):
         for key in set(got.index) - set(known.set_index(["customer_id", "event_timestamp"]).index):
             assert got.loc[key, names].isna().all(), (view, key)
         # every entity row comes back; the file store drops those whose customer has rows in the view but
-        # none within [time - ttl, time] (training_set.join_view works around it): nulls here
+        # none within [time - ttl, time]: nulls here
         assert len(got) == len(entity)
         assert set(want.index) <= set(got.index)
         for key in set(known.set_index(["customer_id", "event_timestamp"]).index) - set(want.index):
