@@ -82,7 +82,7 @@ STAGES: list[Stage] = [
     Stage("ingest", "raw/ -> standardized/ with quarantine", _ingest),
     Stage("resolve", "standardized/identity -> identity/: customer ids, golden records", _resolve),
     Stage("facts", "standardized + identity -> facts/: lines, interactions, exposures, products", _facts),
-    Stage("profiles", "golden + standardized -> profiles/, features/, the profile store", _profiles),
+    Stage("profiles", "golden + facts -> profiles/, features/, the profile store", _profiles),
     Stage("features", "feast apply, then features/ -> the online store (incremental)", _features),
     Stage("retention", "drop rows older than privacy.retention_days (data minimization)", _retention),
 ]
