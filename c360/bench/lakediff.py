@@ -40,6 +40,8 @@ IGNORED: dict[str, str] = {
     "createdTimestamp": "Feast registry: when apply recorded a feature view version",
     "versionId": "Feast registry: a random id per apply and per recorded feature view version",
     "featureViewProto": "Feast registry: a recorded version's serialized feature view, timestamps inside",
+    "userDefinedFunction.body": "Feast registry: an on-demand view's function pickled by dill, whose bytes "
+    "follow the hash seed of the process that applied it (its source text, `bodyText`, is compared)",
     "first_seen": "identity clusters: the wall-clock time of the run that first saw the customer",
     "updated_at": "identity clusters: the wall-clock time of the run that last changed the customer",
     "json.keys": "facts state: the name of its id-map snapshot file, stamped with the run that wrote it (the "

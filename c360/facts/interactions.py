@@ -164,7 +164,7 @@ def _unique_keys(prev: pa.Table) -> pa.Table:
     if prev.num_rows == 0:
         return prev
     marked = prev.append_column("_k", pa.array(range(prev.num_rows), pa.int64()))
-    first = marked.group_by(["source", "source_record_id"]).aggregate([("_k", "min")])
+    first = marked.group_by(["source", "source_record_id"], use_threads=False).aggregate([("_k", "min")])
     return marked.take(first["_k_min"]).drop_columns(["_k"])
 
 

@@ -118,7 +118,11 @@ def file_partitions(keyed: Keyed) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {f: [] for f in keyed.files}
     if keyed.table.num_rows == 0:
         return out
-    pairs = keyed.table.select([FILE_INDEX, "part"]).group_by([FILE_INDEX, "part"]).aggregate([])
+    pairs = (
+        keyed.table.select([FILE_INDEX, "part"])
+        .group_by([FILE_INDEX, "part"], use_threads=False)
+        .aggregate([])
+    )
     fi = pairs[FILE_INDEX].to_numpy()
     pt = pairs["part"].to_numpy()
     order = np.lexsort((pt, fi))

@@ -77,7 +77,11 @@ def sort_for_write(table: pa.Table, name: str) -> pa.Table:
     the rare ties on (customer, ts)."""
     if table.num_rows == 0:
         return table
-    pairs = table.select(["customer_id", "part"]).group_by(["customer_id", "part"]).aggregate([])
+    pairs = (
+        table.select(["customer_id", "part"])
+        .group_by(["customer_id", "part"], use_threads=False)
+        .aggregate([])
+    )
     pairs = pairs.sort_by([("part", "ascending"), ("customer_id", "ascending")])
     rank = pc.index_in(table["customer_id"], value_set=pairs["customer_id"].combine_chunks())
     keyed = table.append_column("_rank", rank)

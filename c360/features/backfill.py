@@ -442,7 +442,7 @@ def _write_products(lake: Lake, files: _Files, cutoffs: list[pd.Timestamp], acti
     counts = ["purchases_7d", "purchases_30d", "purchases_90d", "buyers_30d"]
     if activity:
         aggs = [("line_category", "min"), *((c, "sum") for c in counts)]
-        grouped = pa.concat_tables(activity).group_by(["k", "product_id"]).aggregate(aggs)
+        grouped = pa.concat_tables(activity).group_by(["k", "product_id"], use_threads=False).aggregate(aggs)
         per = grouped.rename_columns(
             [{f"{c}_{f}": c for c, f in aggs}.get(n, n) for n in grouped.column_names]
         )

@@ -311,7 +311,7 @@ def first_facts(tx: pa.Table, inter: pa.Table) -> pd.Series:
     )  # fmt: skip
     if not both.num_rows:
         return pd.Series(dtype="datetime64[us, UTC]")
-    first = both.group_by("customer_id").aggregate([("ts", "min")])
+    first = both.group_by("customer_id", use_threads=False).aggregate([("ts", "min")])
     return pd.Series(first["ts_min"].to_pandas().to_numpy(), index=first["customer_id"].to_pylist())
 
 
