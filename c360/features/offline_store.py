@@ -37,6 +37,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from feast.data_format import ParquetFormat
 from feast.feature_view import FeatureView
 from feast.infra.offline_stores.dask import DaskOfflineStore, DaskOfflineStoreConfig
@@ -341,4 +343,24 @@ class AsofRetrievalJob(RetrievalJob):
         allow_overwrite: bool | None = False,
         timeout: int | None = None,
     ) -> None:
-        raise NotImplementedError("saved datasets are not supported by c360's offline store")
+        """Write the joined rows where a Feast saved dataset lives (a .parquet file or a folder), as Feast's
+        file store does, so `store.create_saved_dataset` works on c360's offline store too."""
+        from feast.errors import SavedDatasetLocationAlreadyExists
+        from feast.infra.offline_stores.file_source import SavedDatasetFileStorage
+
+        if not isinstance(storage, SavedDatasetFileStorage):
+            raise ValueError(f"c360's offline store saves datasets to files, not {type(storage).__name__}")
+        uri = storage.file_options.uri
+        absolute = FileSource.get_uri_for_file_path(repo_path=self.repo_path, uri=uri)
+        filesystem, path = FileSource.create_filesystem_and_path(
+            str(absolute), storage.file_options.s3_endpoint_override
+        )
+        filesystem = filesystem or pafs.LocalFileSystem()  # Feast gives None for a local path
+        exists = filesystem.get_file_info(path).type != pafs.FileType.NotFound
+        if exists and not allow_overwrite:
+            raise SavedDatasetLocationAlreadyExists(location=uri)
+        table = self.to_arrow(timeout=timeout)
+        if path.endswith(".parquet"):
+            pq.write_table(table, path, filesystem=filesystem)
+        else:
+            pq.write_to_dataset(table, root_path=path, filesystem=filesystem)

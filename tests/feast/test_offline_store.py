@@ -231,3 +231,22 @@ def test_entity_rows_keep_their_order_and_duplicates(stores):
     got = ours.get_historical_features(entity_df=rows, features=["transactions:total_spend"]).to_df()
     assert got["label"].tolist() == rows["label"].tolist()
     assert got["customer_id"].tolist() == rows["customer_id"].tolist()
+
+
+def test_a_retrieval_persists_as_a_saved_dataset_file(stores, tmp_path):
+    from feast.errors import SavedDatasetLocationAlreadyExists
+    from feast.infra.offline_stores.file_source import SavedDatasetFileStorage
+
+    ws, ours, dask, entity, written = stores
+    job = ours.get_historical_features(entity_df=entity, features=["transactions:total_spend"])
+    target = tmp_path / "saved.parquet"
+    job.persist(SavedDatasetFileStorage(path=str(target)))
+    saved = pd.read_parquet(target)
+    assert len(saved) == len(entity)
+    assert saved["total_spend"].tolist() == pytest.approx(job.to_df()["total_spend"].tolist(), nan_ok=True)
+    with pytest.raises(SavedDatasetLocationAlreadyExists):
+        job.persist(SavedDatasetFileStorage(path=str(target)))
+    job.persist(SavedDatasetFileStorage(path=str(target)), allow_overwrite=True)
+    folder = tmp_path / "saved_folder"
+    job.persist(SavedDatasetFileStorage(path=str(folder)))
+    assert len(pd.read_parquet(folder)) == len(entity)
