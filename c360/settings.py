@@ -219,6 +219,14 @@ class ModelsSettings(Strict):
     )
     holdout_fraction: float = 0.2
     seed: int = 42
+    tracking_uri: str | None = None
+    """The MLflow tracking and model registry store. Unset: the SQLite file `mlflow_db` in the workspace;
+    `postgresql+psycopg://user[:password]@host:5432/db` for a PostgreSQL server (the database must exist)."""
+    mlflow_db: str = "data/mlflow.db"
+    """The embedded store's SQLite file (workspace-relative) when `tracking_uri` is unset."""
+    artifact_root: str | None = None
+    """Where MLflow keeps logged models. Unset: the lake's `models/mlflow/` folder for a local lake, else
+    `data/mlartifacts` in the workspace. The c360 model folders are in the lake's `models/<name>/<version>/`."""
 
 
 class ServingSettings(Strict):
