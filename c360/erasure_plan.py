@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from c360.facts.erasure import FACTS_STEP, TRAINING_SETS_STEP
 from c360.features.erasure import FEAST_ONLINE_STEP
 from c360.identity.erasure import IDENTITY_STEP, find_subject
+from c360.models.erasure import SEGMENTS_STEP
 from c360.privacy import erase as orchestrator
 from c360.privacy.erase import DEFAULT_REASON, ErasureReport
 from c360.privacy.lakefiles import DECISIONS_STEP, EVENTS_STEP, OTHER_TABLES_STEP
@@ -36,6 +37,7 @@ def erasure_plan() -> ErasurePlan:
             FEATURES_STEP,
             FACTS_STEP,
             TRAINING_SETS_STEP,
+            SEGMENTS_STEP,
             EVENTS_STEP,
             DECISIONS_STEP,
             RAW_STEP,
