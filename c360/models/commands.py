@@ -1,0 +1,82 @@
+"""`c360 train`, `c360 tune` and `c360 score`: thin commands over c360.models.train, tune and score.
+
+`add_commands(app)` is called once by c360/cli.py; the stage modules are imported when a command runs, so
+`c360 --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Training config YAML (training/configs/<model>.yaml); default: the model's defaults.",
+    ),
+]
+ModelArg = Annotated[
+    str, typer.Argument(help="churn, churn_survival, clv, clv_bgnbd, propensity, response or segments.")
+]
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
+WaitOpt = Annotated[float, typer.Option(help="Seconds to wait while another command holds the workspace.")]
+
+
+def train(
+    model: ModelArg,
+    config: ConfigOpt = None,
+    promote: Annotated[
+        str | None, typer.Option(help="first | better | always | never (default: the config's, else first).")
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Train a model on a point-in-time training set, measure it on the last cutoff, register it."""
+    from c360.cli import _workspace, console
+    from c360.io.lease import workspace_lease
+    from c360.models.train import print_result, train_model
+
+    with workspace_lease(_workspace(workspace), "c360 train", wait) as ws:
+        print_result(train_model(ws, model, config, promote=promote), console)
+
+
+def tune(
+    model: ModelArg,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Config YAML with a `tune:` section.")],
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Refit the best trial's parameters, register it as champion.")
+    ] = False,
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Search hyper-parameters with Ray Tune (ASHA): a results table printed and saved, trials in MLflow."""
+    from c360.cli import _workspace, console
+    from c360.io.lease import workspace_lease
+    from c360.models.tune import print_result, tune_model
+
+    with workspace_lease(_workspace(workspace), "c360 tune", wait) as ws:
+        print_result(tune_model(ws, model, config, promote=promote), console)
+
+
+def score(
+    workspace: WorkspaceOpt = Path("."),
+    online: Annotated[bool, typer.Option(help="Materialize ml_scores into the online store.")] = True,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Score every customer with the champion models: profiles' mlScores, the lake's ml_scores, online."""
+    from c360.cli import _workspace, console
+    from c360.io.lease import workspace_lease
+    from c360.models.score import print_report, score_all
+
+    with workspace_lease(_workspace(workspace), "c360 score", wait) as ws:
+        print_report(score_all(ws, online=online), console)
+
+
+def add_commands(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(tune)
+    app.command()(score)

@@ -1,0 +1,10 @@
+"""Train clv from its config, locally or as a Ray job (`--tune` runs the config's search):
+
+python -m training.clv --config training/configs/clv.yaml -w WORKSPACE
+ray job submit --working-dir . -- python -m training.clv --config training/configs/clv.yaml
+"""
+
+from training import main
+
+if __name__ == "__main__":
+    raise SystemExit(main("clv"))
