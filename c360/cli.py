@@ -20,6 +20,7 @@ from rich.text import Text
 from c360.errors import C360Error, ValidationError
 from c360.io.lease import workspace_lease  # light: the lake is imported only once a lease is taken
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
+from c360.models.commands import add_commands
 
 if TYPE_CHECKING:
     from c360.workspace import Workspace
@@ -431,6 +432,9 @@ def run(
         run_pipeline(ws, console, only=stage)
     if not stage:
         print_next_steps(ws, console)
+
+
+add_commands(app)  # c360 train | tune | score (c360/models/commands.py)
 
 
 def _report(message: str, code: int) -> int:
