@@ -70,6 +70,17 @@ def _features(ws: Workspace, console: Console) -> object:
     return report
 
 
+def _score(ws: Workspace, console: Console) -> object:
+    from c360.models.score import any_champion, print_report, score_all
+
+    if not any_champion(ws):  # nothing trained yet: the profiles' scores stay null
+        console.print("score: no model has a champion yet (`c360 train <model>`); skipped")
+        return None
+    report = score_all(ws)
+    print_report(report, console)
+    return report
+
+
 def _retention(ws: Workspace, console: Console) -> object:
     from c360.privacy.retention import run_retention
 
@@ -84,6 +95,7 @@ STAGES: list[Stage] = [
     Stage("facts", "standardized + identity -> facts/: lines, interactions, exposures, products", _facts),
     Stage("profiles", "golden + facts -> profiles/, features/, the profile store", _profiles),
     Stage("features", "feast apply, then features/ -> the online store (incremental)", _features),
+    Stage("score", "champion models -> profiles' mlScores, features/ml_scores, the online store", _score),
     Stage("retention", "drop rows older than privacy.retention_days (data minimization)", _retention),
 ]
 
