@@ -1,5 +1,5 @@
-"""`train_model` on a workspace whose churn is learnable (tests/models/churn_world.py): the last cutoff is held
-out, no training label reaches into it, the held-out AUC beats chance by far, the first version becomes
+"""`train_model` on a workspace whose churn is learnable (tests/models/churn_world.py): the last cutoff is
+held out, no training label reaches into it, the held-out AUC beats chance by far, the first version becomes
 champion and later or refused trainings leave it where it was."""
 
 from __future__ import annotations
