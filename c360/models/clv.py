@@ -1,0 +1,622 @@
+"""Customer lifetime value: BG/NBD + Gamma-Gamma by maximum likelihood, a LightGBM regressor on profile
+features, the naive rate baseline both are measured against, and value tiers.
+
+- `clv_bgnbd` (`ClvBgNbd`): the BG/NBD purchase model (Fader, Hardie & Lee 2005, "Counting your customers
+  the easy way") and the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV"; Colombo & Jiang
+  1999), each fitted by maximising its vectorised log-likelihood (scipy.special) over log parameters with
+  scipy.optimize. Inputs are the per-customer summary at a calibration cutoff (`rfm_summary`: frequency =
+  repeat purchase days, recency = first to last purchase day, T = first purchase day to the cutoff, monetary =
+  mean spend of the repeat purchase days), in days. Outputs: expected purchases (distinct purchase days) and
+  spend over `horizon_days`, the probability of being alive, the expected spend per purchase. Checked against
+  the published CDNOW parameters (r=0.243, alpha=4.414, a=0.793, b=2.426; p=6.25, q=3.74, v=15.44) on the
+  CDNOW summary `lifetimes` ships (`cdnow_summary`), in tests/models/test_clv.py.
+- `clv` (`ClvModel`): LightGBM on any feature columns (profile features; strings as categories, timestamps
+  as days before the row's `event_timestamp`), tweedie objective by default (spend is zero for many and
+  heavy-tailed for a few), predicting the label the training set carries (net spend over its horizon).
+- `naive_rate`: spend (or purchases) per day over the calibration window times the horizon.
+- `value_tiers`: top 5%, next 15%, rest by predicted value; `predict` of both models adds `value_tier`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from c360.errors import NotFoundError
+from c360.models.base import LABEL, Model, ModelError, check_training_frame, register
+
+DAY = pd.Timedelta(days=1)
+SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary")
+TIERS = ("top5", "next15", "rest")
+TIER_SHARES = (0.05, 0.15)
+PURCHASE = "purchase"
+UNITS = ("day", "order")
+
+
+# ------------------------------------------------------------------------------------------ summaries
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True)
+
+
+def _cutoff(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def purchase_days(lines: pd.DataFrame, start: object | None, end: object, unit: str = "day") -> pd.DataFrame:
+    """customer_id, day (UTC midnight), spend: one row per transaction among the purchase lines with
+    start < ts <= end. `unit` says what a transaction is: "day" (several orders of a customer on one day are
+    one, as BG/NBD is usually fitted) or "order" (each order id, dated by its day)."""
+    if unit not in UNITS:
+        raise ModelError(f"unknown transaction unit {unit!r}; one of {', '.join(UNITS)}")
+    columns = ["customer_id", "ts", "amount_rc", *(["order_id"] if unit == "order" else [])]
+    rows = lines.loc[lines["kind"] == PURCHASE, columns].copy()
+    rows["ts"] = _utc(rows["ts"])
+    keep = rows["ts"] <= _cutoff(end)
+    if start is not None:
+        keep &= rows["ts"] > _cutoff(start)
+    rows = rows[keep & rows["ts"].notna()]
+    rows["day"] = rows["ts"].dt.floor("D")
+    rows["amount_rc"] = rows["amount_rc"].astype("float64").fillna(0.0)
+    if unit == "order":
+        rows["order_id"] = rows["order_id"].fillna(rows["day"].astype(str))
+        orders = rows.groupby(["customer_id", "order_id"], sort=False).agg(
+            day=("day", "min"), spend=("amount_rc", "sum")
+        )
+        return orders.reset_index().sort_values(["customer_id", "day"], kind="stable", ignore_index=True)[
+            ["customer_id", "day", "spend"]
+        ]
+    out = rows.groupby(["customer_id", "day"], sort=True)["amount_rc"].sum().rename("spend").reset_index()
+    return out
+
+
+def rfm_summary(
+    lines: pd.DataFrame, cutoff: object, start: object | None = None, unit: str = "day"
+) -> pd.DataFrame:
+    """Per customer with a purchase in (start, cutoff]: frequency (repeat transactions), recency, T (days),
+    monetary (mean spend of the repeat transactions, reporting currency), plus `spend` (all of them) and
+    `first_day`; indexed by customer_id, sorted. `unit`: see `purchase_days`."""
+    cut = _cutoff(cutoff)
+    days = purchase_days(lines, start, cut, unit)
+    if days.empty:
+        return pd.DataFrame(columns=[*SUMMARY_COLUMNS, "spend", "first_day"]).rename_axis("customer_id")
+    g = days.groupby("customer_id", sort=True)
+    first, last, n = g["day"].min(), g["day"].max(), g["day"].size()
+    spend = g["spend"].sum()
+    first_spend = days.drop_duplicates("customer_id").set_index("customer_id")["spend"].reindex(n.index)
+    frequency = (n - 1).astype("float64")
+    repeat_spend = spend - first_spend
+    monetary = np.where(frequency > 0, repeat_spend / frequency.clip(lower=1), 0.0)
+    end_day = (cut - pd.Timedelta(microseconds=1)).floor("D") + DAY  # the day after the last one counted
+    return pd.DataFrame(
+        {
+            "frequency": frequency,
+            "recency": (last - first) / DAY,
+            "T": (end_day - first) / DAY,
+            "monetary": monetary,
+            "spend": spend,
+            "first_day": first,
+        }
+    ).rename_axis("customer_id")
+
+
+def holdout_outcomes(lines: pd.DataFrame, start: object, end: object, unit: str = "day") -> pd.DataFrame:
+    """Per customer: `purchases` (transactions, `unit` as in `purchase_days`) and `spend` (net: purchases
+    minus returns, the clv label's definition; cancellations count nothing) in (start, end]."""
+    days = purchase_days(lines, start, end, unit)
+    purchases = days.groupby("customer_id")["day"].size().rename("purchases")
+    rows = lines.loc[
+        lines["kind"].isin([PURCHASE, "return"]), ["customer_id", "ts", "kind", "amount_rc"]
+    ].copy()
+    rows["ts"] = _utc(rows["ts"])
+    rows = rows[(rows["ts"] > _cutoff(start)) & (rows["ts"] <= _cutoff(end))]
+    amount = rows["amount_rc"].astype("float64").fillna(0.0)
+    rows["net"] = np.where(rows["kind"] == PURCHASE, amount, -amount.abs())
+    spend = rows.groupby("customer_id")["net"].sum().rename("spend")
+    return pd.concat([purchases, spend], axis=1).fillna(0.0).rename_axis("customer_id")
+
+
+def rfm_features(lines: pd.DataFrame, cutoff: object, unit: str = "order") -> pd.DataFrame:
+    """Behaviour features at `cutoff` that keep their meaning however long a customer has been seen: the
+    summary (frequency, recency, T, monetary, spend), per-day rates over the customer's observed time,
+    days since the last purchase and how overdue that is against their mean gap, orders and spend in the
+    last 30 and 90 days, distinct products, lines per order, cancelled amount. Customers with a purchase at
+    or before the cutoff, indexed by customer_id."""
+    cut = _cutoff(cutoff)
+    f = rfm_summary(lines, cut, unit=unit).drop(columns=["first_day"])
+    if f.empty:
+        return f
+    t = f["T"].clip(lower=1.0)
+    f["orders_per_day"] = (f["frequency"] + 1) / t
+    f["spend_per_day"] = f["spend"] / t
+    f["days_since_last"] = f["T"] - f["recency"]
+    f["avg_spend"] = f["spend"] / (f["frequency"] + 1)
+    gap = (f["recency"] / f["frequency"]).where(f["frequency"] > 0)
+    f["mean_gap"] = gap
+    f["overdue"] = (f["days_since_last"] / gap.where(gap > 0)).astype("float64")
+    rows = lines.loc[
+        lines["kind"].isin([PURCHASE, "cancel"]),
+        ["customer_id", "order_id", "ts", "kind", "product_id", "amount_rc"],
+    ].copy()
+    rows["ts"] = _utc(rows["ts"])
+    rows = rows[rows["ts"] <= cut]
+    bought = rows[rows["kind"] == PURCHASE]
+    for days in (30, 90):
+        recent = bought[bought["ts"] > cut - pd.Timedelta(days=days)].groupby("customer_id")
+        f[f"orders_{days}d"] = recent["order_id"].nunique().reindex(f.index).fillna(0).astype("float64")
+        f[f"spend_{days}d"] = recent["amount_rc"].sum().reindex(f.index).fillna(0.0)
+    g = bought.groupby("customer_id")
+    f["products"] = g["product_id"].nunique().reindex(f.index).fillna(0).astype("float64")
+    f["lines_per_order"] = g.size().reindex(f.index).fillna(0) / g["order_id"].nunique().reindex(
+        f.index
+    ).clip(lower=1)
+    cancelled = rows[rows["kind"] == "cancel"].groupby("customer_id")["amount_rc"].sum().abs()
+    f["cancelled_amount"] = cancelled.reindex(f.index).fillna(0.0)
+    return f
+
+
+def summary_from_profile(frame: pd.DataFrame) -> pd.DataFrame:
+    """The BG/NBD summary approximated from profile features when a frame carries no summary columns:
+    frequency = total_purchases - 1 (orders, not days), recency = last_purchase_at - first_seen_at,
+    T = event_timestamp - first_seen_at, monetary = avg_order_value. Same index as `frame`."""
+    needed = ["total_purchases", "last_purchase_at", "first_seen_at", "event_timestamp", "avg_order_value"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ModelError(
+            f"clv_bgnbd: needs the summary columns {', '.join(SUMMARY_COLUMNS)} or the profile features "
+            f"{', '.join(needed)}; missing: {', '.join(missing)}"
+        )
+    first = _utc(frame["first_seen_at"])
+    last = _utc(frame["last_purchase_at"])
+    at = _utc(frame["event_timestamp"])
+    n = pd.to_numeric(frame["total_purchases"], errors="coerce").fillna(0.0)
+    frequency = (n - 1).clip(lower=0)
+    recency = ((last - first) / DAY).fillna(0.0).clip(lower=0)
+    t = ((at - first) / DAY).fillna(0.0).clip(lower=0)
+    return pd.DataFrame(
+        {
+            "frequency": frequency.astype("float64"),
+            "recency": np.minimum(recency, t).where(frequency > 0, 0.0),
+            "T": t,
+            "monetary": pd.to_numeric(frame["avg_order_value"], errors="coerce")
+            .fillna(0.0)
+            .where(frequency > 0, 0.0),
+        },
+        index=frame.index,
+    )
+
+
+def summary_of(frame: pd.DataFrame) -> pd.DataFrame:
+    if all(c in frame.columns for c in SUMMARY_COLUMNS):
+        out = frame.loc[:, list(SUMMARY_COLUMNS)].astype("float64")
+        return out.fillna({"frequency": 0.0, "recency": 0.0, "monetary": 0.0})
+    return summary_from_profile(frame)
+
+
+def cdnow_summary(with_monetary: bool = False) -> pd.DataFrame:
+    """The CDNOW summary `lifetimes` ships (2,357 customers, weeks): frequency, recency, T (and monetary with
+    `with_monetary`, the mean spend of repeat purchases). Read as a file beside the package: importing
+    `lifetimes.datasets` needs pkg_resources, and nothing of lifetimes is imported here."""
+    spec = importlib.util.find_spec("lifetimes")
+    if spec is None or not spec.submodule_search_locations:
+        raise NotFoundError(
+            "the CDNOW summary ships with lifetimes (a dev dependency): pip install lifetimes"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets"
+    if with_monetary:
+        raw = pd.read_csv(folder / "cdnow_customers_summary_with_transactions.csv")
+        return raw.rename(columns={"x": "frequency", "t_x": "recency", "zbar": "monetary"})[
+            ["frequency", "recency", "T", "monetary"]
+        ]
+    return pd.read_csv(folder / "cdnow_customers_summary.csv")[["frequency", "recency", "T"]]
+
+
+# ------------------------------------------------------------------------------------------- BG/NBD
+
+
+@dataclass(frozen=True)
+class BgNbdParams:
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+
+@dataclass(frozen=True)
+class GammaGammaParams:
+    p: float
+    q: float
+    v: float
+
+
+def bgnbd_loglik(params: Sequence[float], x: np.ndarray, tx: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per-customer BG/NBD log-likelihood (FHL 2005, eq. 6) of r, alpha, a, b."""
+    r, alpha, a, b = params
+    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + t)
+    repeat = x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(
+            repeat,
+            np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + tx),
+            -np.inf,
+        )
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def _fit_log_params(neg_ll: Any, start: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimise over log parameters: Nelder-Mead to get near, then L-BFGS-B to polish."""
+    best = optimize.minimize(
+        neg_ll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-10}
+    )
+    polish = optimize.minimize(neg_ll, best.x, method="L-BFGS-B", bounds=[(-20.0, 20.0)] * len(start))
+    if polish.success and polish.fun <= best.fun:
+        best = polish
+    if not np.isfinite(best.fun):
+        raise ModelError("the likelihood could not be maximised (no finite value)")
+    return best.x, float(best.fun)
+
+
+def fit_bgnbd(
+    frequency: np.ndarray, recency: np.ndarray, t: np.ndarray, penalizer: float = 0.0
+) -> tuple[BgNbdParams, float]:
+    """Maximum-likelihood r, alpha, a, b and the log-likelihood at them. Times are rescaled so the longest T
+    is 10 while fitting (alpha scales back), which keeps the optimiser well conditioned for any time unit."""
+    x, tx, tt = (np.asarray(v, dtype="float64") for v in (frequency, recency, t))
+    if not len(x):
+        raise ModelError("clv_bgnbd: no customers to fit")
+    if (x > 0).sum() == 0:
+        raise ModelError("clv_bgnbd: no customer purchased twice; BG/NBD needs repeat purchases")
+    scale = 10.0 / max(float(tt.max()), 1e-9)
+    tx_s, t_s = tx * scale, tt * scale
+
+    def neg_ll(log_p: np.ndarray) -> float:
+        p = np.exp(log_p)
+        ll = bgnbd_loglik(p, x, tx_s, t_s)
+        value = -float(ll.sum()) / len(x) + penalizer * float((p**2).sum())
+        return value if np.isfinite(value) else 1e12
+
+    log_p, fun = _fit_log_params(neg_ll, np.zeros(4))
+    r, alpha, a, b = np.exp(log_p)
+    params = BgNbdParams(float(r), float(alpha / scale), float(a), float(b))
+    return params, float(bgnbd_loglik(astuple_(params), x, tx, tt).sum())
+
+
+def astuple_(params: BgNbdParams | GammaGammaParams) -> tuple[float, ...]:
+    return tuple(asdict(params).values())
+
+
+def bgnbd_p_alive(params: BgNbdParams, x: np.ndarray, tx: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """P(still active at T | x, t_x, T) (FHL 2005, eq. 11); 1 for customers without a repeat purchase."""
+    r, alpha, a, b = astuple_(params)
+    x, tx, t = (np.asarray(v, dtype="float64") for v in (x, tx, t))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_ratio = np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
+        out = np.where(x > 0, special.expit(-log_ratio), 1.0)
+    return out
+
+
+def bgnbd_expected(
+    params: BgNbdParams, horizon: float, x: np.ndarray, tx: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """E[purchases in (T, T + horizon] | x, t_x, T] (FHL 2005, eq. 10), vectorised; same time unit as T."""
+    r, alpha, a, b = astuple_(params)
+    x, tx, t = (np.asarray(v, dtype="float64") for v in (x, tx, t))
+    h = float(horizon)
+    z = h / (alpha + t + h)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+        log_head = (r + x) * (np.log(alpha + t) - np.log(alpha + t + h))
+        term = 1.0 - np.exp(log_head) * hyp
+        first = (a + b + x - 1) / (a - 1) * term
+        log_ratio = np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
+        denom = 1.0 + np.where(x > 0, np.exp(log_ratio), 0.0)
+        out = first / denom
+    bad = ~np.isfinite(out) | (out < 0)
+    if bad.any():  # the hypergeometric series overflowed: the alive probability times the rate's mean
+        rate = (r + x[bad]) / (alpha + t[bad])
+        out[bad] = bgnbd_p_alive(params, x[bad], tx[bad], t[bad]) * rate * h
+    return out
+
+
+# ------------------------------------------------------------------------------------------- Gamma-Gamma
+
+
+def gamma_gamma_loglik(params: Sequence[float], x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Per-customer log-likelihood of the mean spend m of x repeat purchases (x > 0, m > 0)."""
+    p, q, v = params
+    px = p * x
+    return (
+        special.gammaln(px + q)
+        - special.gammaln(px)
+        - special.gammaln(q)
+        + q * np.log(v)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(x * m + v)
+    )
+
+
+def fit_gamma_gamma(
+    frequency: np.ndarray, monetary: np.ndarray, penalizer: float = 0.0
+) -> tuple[GammaGammaParams, float]:
+    """Maximum-likelihood p, q, v on the customers with repeat purchases and positive mean spend."""
+    x = np.asarray(frequency, dtype="float64")
+    m = np.asarray(monetary, dtype="float64")
+    keep = (x > 0) & (m > 0) & np.isfinite(m)
+    x, m = x[keep], m[keep]
+    if len(x) < 2:
+        raise ModelError("clv_bgnbd: fewer than two customers with repeat purchases; Gamma-Gamma needs them")
+    scale = 10.0 / float(np.median(m))
+    m_s = m * scale
+
+    def neg_ll(log_p: np.ndarray) -> float:
+        p = np.exp(log_p)
+        value = -float(gamma_gamma_loglik(p, x, m_s).sum()) / len(x) + penalizer * float((p**2).sum())
+        return value if np.isfinite(value) else 1e12
+
+    log_p, _ = _fit_log_params(neg_ll, np.zeros(3))
+    p, q, v = np.exp(log_p)
+    params = GammaGammaParams(float(p), float(q), float(v / scale))
+    return params, float(gamma_gamma_loglik(astuple_(params), x, m).sum())
+
+
+def gamma_gamma_expected(params: GammaGammaParams, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """E[spend per purchase | x, m]: p(v + x m) / (p x + q - 1); the population mean p v / (q - 1) without
+    repeat purchases (and when q <= 1, where that mean is infinite: the customer's own mean, or 0)."""
+    p, q, v = astuple_(params)
+    x = np.asarray(x, dtype="float64")
+    m = np.nan_to_num(np.asarray(m, dtype="float64"))
+    x_ = np.where(m > 0, x, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = p * (v + x_ * m) / (p * x_ + q - 1)
+    fallback = np.where(m > 0, m, 0.0)
+    return np.where(np.isfinite(out) & (out > 0), out, fallback)
+
+
+# ------------------------------------------------------------------------------------------- shared helpers
+
+
+def value_tiers(values: pd.Series | np.ndarray) -> pd.Series:
+    """top5 / next15 / rest by value, highest first: the first ceil(5%) of customers, the next ceil(20%) less
+    them, the rest (ties broken by position, so the shares hold exactly). NaN values are `rest`."""
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    n = len(series)
+    arr = series.to_numpy(dtype="float64")
+    order = np.argsort(-np.nan_to_num(arr, nan=-np.inf), kind="stable")
+    rank = np.empty(n, dtype="int64")
+    rank[order] = np.arange(n)
+    top = math.ceil(TIER_SHARES[0] * n)
+    next_ = math.ceil((TIER_SHARES[0] + TIER_SHARES[1]) * n)
+    tiers = np.where(rank < top, TIERS[0], np.where(rank < next_, TIERS[1], TIERS[2]))
+    tiers = np.where(np.isnan(arr), TIERS[2], tiers)
+    return pd.Series(tiers, index=series.index, name="value_tier", dtype=object)
+
+
+def naive_rate(spend: np.ndarray | pd.Series, window_days: float, horizon_days: float) -> np.ndarray:
+    """The naive baseline: what a customer spent (or bought) per day over the calibration window, times the
+    horizon."""
+    return np.asarray(spend, dtype="float64") / float(window_days) * float(horizon_days)
+
+
+def clv_metrics(actual: np.ndarray, predicted: np.ndarray, top: float = 0.10) -> dict[str, float]:
+    """rmse, spearman, and top_decile: the share of the actual total held by the `top` predicted customers."""
+    y = np.asarray(actual, dtype="float64")
+    f = np.asarray(predicted, dtype="float64")
+    out = {"rmse": float(np.sqrt(np.mean((y - f) ** 2)))}
+    out["spearman"] = (
+        float(stats.spearmanr(y, f).statistic) if np.std(f) > 0 and np.std(y) > 0 else float("nan")
+    )
+    k = max(1, math.ceil(top * len(y)))
+    chosen = np.argsort(-f, kind="stable")[:k]
+    total = y.clip(min=0).sum()
+    out["top_decile"] = float(y[chosen].clip(min=0).sum() / total) if total > 0 else float("nan")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+@register
+class ClvBgNbd(Model):
+    """BG/NBD + Gamma-Gamma. Rows carry the summary columns (`rfm_summary`) or the profile features
+    `summary_from_profile` reads; the label (net spend over the horizon), when present, only scores
+    `valid`."""
+
+    name = "clv_bgnbd"
+    score = "clv"
+    defaults = {"horizon_days": 365.0, "penalizer": 0.0}
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.bgnbd: BgNbdParams | None = None
+        self.gamma_gamma: GammaGammaParams | None = None
+
+    def fit(
+        self, train: pd.DataFrame, features: Sequence[str] = (), valid: pd.DataFrame | None = None
+    ) -> dict[str, float]:
+        if train is None or len(train) == 0:
+            raise ModelError(f"{self.name}: the training set is empty")
+        s = summary_of(train)
+        pen = float(self.params["penalizer"])
+        self.bgnbd, ll = fit_bgnbd(s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy(), pen)
+        self.gamma_gamma, gg_ll = fit_gamma_gamma(s["frequency"].to_numpy(), s["monetary"].to_numpy(), pen)
+        self.card.features = list(SUMMARY_COLUMNS)
+        self.card.extra.update(
+            {
+                "bgnbd": asdict(self.bgnbd),
+                "gamma_gamma": asdict(self.gamma_gamma),
+                "log_likelihood": ll,
+                "gamma_gamma_log_likelihood": gg_ll,
+                "rows": len(s),
+            }
+        )
+        metrics: dict[str, float] = {}
+        if valid is not None and len(valid) and LABEL in valid.columns:
+            metrics = clv_metrics(valid[LABEL].to_numpy(), self.predict(valid)["clv"].to_numpy())
+        self.card.metrics = metrics
+        return metrics
+
+    def predict(self, frame: pd.DataFrame, horizon_days: float | None = None) -> pd.DataFrame:
+        if self.bgnbd is None or self.gamma_gamma is None:
+            raise ModelError(f"{self.name}: not fitted")
+        horizon = float(horizon_days if horizon_days is not None else self.params["horizon_days"])
+        s = summary_of(frame)
+        x, tx, t, m = (s[c].to_numpy() for c in SUMMARY_COLUMNS)
+        purchases = bgnbd_expected(self.bgnbd, horizon, x, tx, t)
+        per_purchase = gamma_gamma_expected(self.gamma_gamma, x, m)
+        clv = purchases * per_purchase
+        out = pd.DataFrame(
+            {
+                "clv": clv,
+                "purchases": purchases,
+                "p_alive": bgnbd_p_alive(self.bgnbd, x, tx, t),
+                "spend_per_purchase": per_purchase,
+            },
+            index=frame.index,
+        )
+        out["value_tier"] = value_tiers(out["clv"])
+        return out
+
+    def _save(self, folder: Path) -> None:
+        if self.bgnbd is None or self.gamma_gamma is None:
+            raise ModelError(f"{self.name}: not fitted; nothing to save")
+        doc = {"bgnbd": asdict(self.bgnbd), "gamma_gamma": asdict(self.gamma_gamma)}
+        (folder / "params.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+    def _load(self, folder: Path) -> None:
+        doc = json.loads((folder / "params.json").read_text(encoding="utf-8"))
+        self.bgnbd = BgNbdParams(**doc["bgnbd"])
+        self.gamma_gamma = GammaGammaParams(**doc["gamma_gamma"])
+
+
+def _is_datetime(col: pd.Series) -> bool:
+    return isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col)
+
+
+def _is_categorical(col: pd.Series) -> bool:
+    if _is_datetime(col) or pd.api.types.is_bool_dtype(col):
+        return False
+    return (
+        col.dtype == object or isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col)
+    )
+
+
+def _days_before(values: pd.Series, at: pd.Series | None) -> np.ndarray:
+    ts = _utc(values)
+    if at is None:
+        return (ts - pd.Timestamp("1970-01-01", tz="UTC")) / DAY
+    return ((_utc(at) - ts) / DAY).to_numpy(dtype="float64")
+
+
+@register
+class ClvModel(Model):
+    """LightGBM regressor of the label (net spend over the training set's horizon) on feature columns.
+    Strings are categories (unseen values at predict time are missing), timestamps are days before the row's
+    `event_timestamp`, booleans are 0/1. A negative label (returns outweighing spend) is fitted as 0 under the
+    tweedie and poisson objectives, which need non-negative targets."""
+
+    name = "clv"
+    score = "clv"
+    defaults = {
+        "objective": "tweedie",
+        "tweedie_variance_power": 1.5,
+        "n_estimators": 300,
+        "learning_rate": 0.03,
+        "num_leaves": 15,
+        "min_child_samples": 20,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+        "n_jobs": 1,
+        "random_state": 0,
+    }
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.booster: Any = None
+        self.features: list[str] = []
+        self.categories: dict[str, list[str]] = {}
+
+    def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        at = frame["event_timestamp"] if "event_timestamp" in frame.columns else None
+        cols: dict[str, Any] = {}
+        for name in self.features:
+            col = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+            if name in self.categories:
+                text = col.map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
+                cols[name] = pd.Categorical(text, categories=self.categories[name])
+            elif _is_datetime(col):
+                cols[name] = _days_before(col, at)
+            elif pd.api.types.is_bool_dtype(col):
+                cols[name] = col.astype("float64")
+            else:
+                cols[name] = (
+                    pd.to_numeric(col, errors="coerce").astype("float64").replace([np.inf, -np.inf], np.nan)
+                )
+        return pd.DataFrame(cols, index=frame.index)
+
+    def fit(
+        self, train: pd.DataFrame, features: Sequence[str], valid: pd.DataFrame | None = None
+    ) -> dict[str, float]:
+        import lightgbm as lgb
+
+        check_training_frame(self.name, train, features, classes=False)
+        self.features = list(features)
+        if not self.features:
+            raise ModelError(f"{self.name}: no feature columns")
+        self.categories = {}
+        for name in self.features:
+            if _is_categorical(train[name]):
+                self.categories[name] = sorted({str(v) for v in pd.unique(train[name].dropna())})
+        y = pd.to_numeric(train[LABEL], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
+        params = dict(self.params)
+        if params["objective"] in ("tweedie", "poisson", "gamma"):
+            y = y.clip(min=0)
+        if params["objective"] != "tweedie":
+            params.pop("tweedie_variance_power")
+        model = lgb.LGBMRegressor(**params, verbose=-1, deterministic=True, force_row_wise=True)
+        model.fit(self._matrix(train), y)
+        self.booster = model.booster_
+        self.card.features = list(self.features)
+        metrics: dict[str, float] = {}
+        if valid is not None and len(valid) and LABEL in valid.columns:
+            metrics = clv_metrics(valid[LABEL].to_numpy(), self.predict(valid)["clv"].to_numpy())
+        self.card.metrics = metrics
+        return metrics
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.booster is None:
+            raise ModelError(f"{self.name}: not fitted")
+        values = self.booster.predict(self._matrix(frame), num_threads=int(self.params["n_jobs"]))
+        out = pd.DataFrame({"clv": np.asarray(values, dtype="float64")}, index=frame.index)
+        out["value_tier"] = value_tiers(out["clv"])
+        return out
+
+    def _save(self, folder: Path) -> None:
+        if self.booster is None:
+            raise ModelError(f"{self.name}: not fitted; nothing to save")
+        self.booster.save_model(str(folder / "model.txt"))
+        doc = {"features": self.features, "categories": self.categories}
+        (folder / "columns.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+    def _load(self, folder: Path) -> None:
+        import lightgbm as lgb
+
+        self.booster = lgb.Booster(model_file=str(folder / "model.txt"))
+        doc = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
+        self.features = list(doc["features"])
+        self.categories = {k: list(v) for k, v in doc["categories"].items()}

@@ -1,0 +1,238 @@
+"""Lifetime value: BG/NBD + Gamma-Gamma against the published CDNOW fits and simulated data, LightGBM against
+the naive rate baseline on held-out synthetic customers, value tiers, save/load, named refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from c360.models.base import Model, ModelError
+from c360.models.clv import (
+    TIERS,
+    BgNbdParams,
+    ClvBgNbd,
+    ClvModel,
+    bgnbd_expected,
+    bgnbd_loglik,
+    cdnow_summary,
+    clv_metrics,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    holdout_outcomes,
+    naive_rate,
+    rfm_summary,
+    value_tiers,
+)
+
+pytestmark = pytest.mark.unit
+
+needs_lifetimes = pytest.mark.skipif(
+    importlib.util.find_spec("lifetimes") is None, reason="the CDNOW summary ships with lifetimes (dev extra)"
+)
+
+
+def _close(got: float, want: float, rel: float) -> bool:
+    return abs(got - want) <= rel * abs(want)
+
+
+@needs_lifetimes
+def test_bgnbd_recovers_the_published_cdnow_parameters() -> None:
+    s = cdnow_summary()
+    assert len(s) == 2357
+    params, ll = fit_bgnbd(s["frequency"], s["recency"], s["T"])
+    # Fader, Hardie & Lee (2005): r=0.243, alpha=4.414, a=0.793, b=2.426, LL=-9582.4
+    for got, want in zip(
+        (params.r, params.alpha, params.a, params.b), (0.243, 4.414, 0.793, 2.426), strict=True
+    ):
+        assert _close(got, want, 0.01), (params, want)
+    assert ll == pytest.approx(-9582.4, abs=0.5)
+    # their worked example: x=2, t_x=30.43, T=38.86 weeks expects 1.226 purchases in the next 39 weeks
+    expected = bgnbd_expected(params, 39.0, np.array([2.0]), np.array([30.43]), np.array([38.86]))
+    assert expected[0] == pytest.approx(1.226, abs=0.005)
+
+
+@needs_lifetimes
+def test_gamma_gamma_recovers_the_published_cdnow_parameters() -> None:
+    s = cdnow_summary(with_monetary=True)
+    assert (s["frequency"] > 0).sum() == 946
+    params, _ = fit_gamma_gamma(s["frequency"], s["monetary"])
+    # Fader, Hardie & Lee, "RFM and CLV" (2005) / Fader & Hardie's Gamma-Gamma note: p=6.25, q=3.74, v=15.44
+    for got, want in zip((params.p, params.q, params.v), (6.25, 3.74, 15.44), strict=True):
+        assert _close(got, want, 0.01), (params, want)
+
+
+def _simulate_bgnbd(n: int, truth: BgNbdParams, seed: int) -> pd.DataFrame:
+    """Customers first seen at time 0 with T uniform in [30, 360] days: purchases at rate lambda ~ Gamma(r,
+    alpha), each repeat purchase followed by dropout with probability p ~ Beta(a, b)."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(truth.r, 1.0 / truth.alpha, n)
+    p = rng.beta(truth.a, truth.b, n)
+    t_end = rng.uniform(30, 360, n)
+    x = np.zeros(n)
+    tx = np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while True:
+            t += rng.exponential(1.0 / lam[i])
+            if t > t_end[i]:
+                break
+            x[i] += 1
+            tx[i] = t
+            if rng.random() < p[i]:
+                break
+    return pd.DataFrame({"frequency": x, "recency": tx, "T": t_end})
+
+
+def test_bgnbd_recovers_parameters_of_simulated_customers() -> None:
+    truth = BgNbdParams(r=0.8, alpha=40.0, a=0.6, b=2.5)
+    s = _simulate_bgnbd(6000, truth, seed=3)
+    fitted, ll = fit_bgnbd(s["frequency"], s["recency"], s["T"])
+    # r, alpha: within 15%; the dropout ratio a / (a + b) within 20% (a and b trade off against each other)
+    assert _close(fitted.r, truth.r, 0.15), fitted
+    assert _close(fitted.alpha, truth.alpha, 0.15), fitted
+    assert _close(fitted.a / (fitted.a + fitted.b), truth.a / (truth.a + truth.b), 0.2), fitted
+    at_truth = bgnbd_loglik(
+        (truth.r, truth.alpha, truth.a, truth.b), *(s[c].to_numpy() for c in ("frequency", "recency", "T"))
+    )
+    assert ll >= at_truth.sum() - 1e-6  # the maximum is at least as likely as the truth
+
+
+def _lines(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "customer_id": c,
+                "order_id": o,
+                "ts": pd.Timestamp(ts, tz="UTC"),
+                "kind": "purchase",
+                "amount_rc": a,
+            }
+            for c, o, ts, a in rows
+        ]
+    )
+
+
+def test_rfm_summary_and_holdout_outcomes() -> None:
+    lines = _lines(
+        [
+            ("a", "1", "2024-01-01 10:00", 10.0),
+            ("a", "2", "2024-01-01 15:00", 5.0),  # same day: one transaction by day, two by order
+            ("a", "3", "2024-01-11 09:00", 30.0),
+            ("a", "4", "2024-01-21 09:00", 50.0),
+            ("b", "5", "2024-01-25 09:00", 8.0),
+            ("a", "6", "2024-02-05 09:00", 99.0),  # after the cutoff
+        ]
+    )
+    cutoff = "2024-02-01"
+    by_day = rfm_summary(lines, cutoff)
+    a = by_day.loc["a"]
+    assert (a["frequency"], a["recency"], a["T"]) == (2.0, 20.0, 31.0)
+    assert a["monetary"] == pytest.approx(40.0) and a["spend"] == pytest.approx(95.0)
+    assert (
+        by_day.loc["b", "frequency"] == 0 and by_day.loc["b", "monetary"] == 0 and by_day.loc["b", "T"] == 7
+    )
+    by_order = rfm_summary(lines, cutoff, unit="order")
+    assert by_order.loc["a", "frequency"] == 3.0
+    assert by_order.loc["a", "monetary"] == pytest.approx((5 + 30 + 50) / 3)
+    returns = pd.DataFrame(
+        [
+            {
+                "customer_id": "a",
+                "order_id": "7",
+                "ts": pd.Timestamp("2024-02-06", tz="UTC"),
+                "kind": "return",
+                "amount_rc": -20.0,
+            }
+        ]
+    )
+    out = holdout_outcomes(pd.concat([lines, returns], ignore_index=True), cutoff, "2024-03-01")
+    assert out.loc["a", "purchases"] == 1 and out.loc["a", "spend"] == pytest.approx(79.0)
+    with pytest.raises(ModelError, match="unit"):
+        rfm_summary(lines, cutoff, unit="week")
+
+
+def _value_world(n: int, seed: int) -> pd.DataFrame:
+    """Customers whose future spend is driven by planted features (segment, engagement), of which their past
+    spend in a short window is a noisy echo: the naive rate sees only the echo."""
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(["wholesale", "regular", "occasional"], n, p=[0.1, 0.4, 0.5])
+    base = np.select([segment == "wholesale", segment == "regular"], [40.0, 8.0], 1.5)
+    engagement = rng.uniform(0, 1, n)
+    rate = base * (0.2 + 1.6 * engagement)  # spend per day, set by the planted drivers
+    past = rng.poisson(rate * 10 * rng.gamma(1.5, 1 / 1.5, n)) * 1.0  # 10 days, through a passing mood
+    future = rng.poisson(rate * 30 * rng.gamma(4.0, 0.25, n)) * 1.0
+    return pd.DataFrame(
+        {
+            "segment": segment,
+            "engagement": engagement,
+            "past_spend": past,
+            "noise": rng.normal(size=n),
+            "label": future,
+        }
+    )
+
+
+def test_lightgbm_beats_the_naive_rate_on_held_out_customers() -> None:
+    train, test = _value_world(3000, 1), _value_world(2000, 2)
+    model = ClvModel({"n_estimators": 200})
+    metrics = model.fit(train, ["segment", "engagement", "past_spend", "noise"], valid=test)
+    naive = clv_metrics(test["label"], naive_rate(test["past_spend"], 10, 30))
+    assert metrics["rmse"] < 0.8 * naive["rmse"], (metrics, naive)
+    assert metrics["spearman"] > naive["spearman"] + 0.05, (metrics, naive)
+    assert metrics["top_decile"] > naive["top_decile"], (metrics, naive)
+    out = model.predict(test)
+    assert list(out.columns[:2]) == ["clv", "value_tier"] and out.index.equals(test.index)
+
+
+def test_value_tiers_partition_by_value() -> None:
+    values = pd.Series(np.random.default_rng(0).lognormal(size=1000), index=np.arange(1000) * 3)
+    tiers = value_tiers(values)
+    assert tiers.index.equals(values.index)
+    counts = tiers.value_counts()
+    assert (counts["top5"], counts["next15"], counts["rest"]) == (50, 150, 800)
+    assert values[tiers == "top5"].min() >= values[tiers == "next15"].max()
+    assert values[tiers == "next15"].min() >= values[tiers == "rest"].max()
+    assert set(value_tiers(pd.Series([1.0, np.nan, 3.0]))) <= set(TIERS)
+    assert value_tiers(pd.Series([np.nan, 1.0]))[0] == "rest"
+    assert len(value_tiers(pd.Series([], dtype=float))) == 0
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    train, test = _value_world(800, 4), _value_world(200, 5)
+    model = ClvModel({"n_estimators": 50})
+    model.fit(train, ["segment", "engagement", "past_spend"])
+    back = Model.load(model.save(tmp_path / "clv"))
+    assert isinstance(back, ClvModel)
+    pd.testing.assert_frame_equal(back.predict(test), model.predict(test))
+
+    s = _simulate_bgnbd(1500, BgNbdParams(0.8, 40.0, 0.6, 2.5), seed=6)
+    s["monetary"] = np.where(s["frequency"] > 0, np.random.default_rng(7).gamma(5.0, 10.0, len(s)), 0.0)
+    bg = ClvBgNbd({"horizon_days": 90})
+    bg.fit(s)
+    back_bg = Model.load(bg.save(tmp_path / "bg"))
+    assert isinstance(back_bg, ClvBgNbd)
+    pd.testing.assert_frame_equal(back_bg.predict(s), bg.predict(s))
+    out = bg.predict(s)
+    assert list(out.columns) == ["clv", "purchases", "p_alive", "spend_per_purchase", "value_tier"]
+    assert ((out["p_alive"] >= 0) & (out["p_alive"] <= 1)).all() and (out["purchases"] >= 0).all()
+
+
+def test_refusals_are_named() -> None:
+    empty = pd.DataFrame({"x": pd.Series(dtype=float), "label": pd.Series(dtype=float)})
+    with pytest.raises(ModelError, match="empty"):
+        ClvModel().fit(empty, ["x"])
+    with pytest.raises(ModelError, match="empty"):
+        ClvBgNbd().fit(pd.DataFrame(columns=["frequency", "recency", "T", "monetary"]))
+    with pytest.raises(ModelError, match="unknown hyper-parameter"):
+        ClvModel({"depth": 3})
+    with pytest.raises(ModelError, match="repeat"):
+        ClvBgNbd().fit(
+            pd.DataFrame(
+                {"frequency": [0.0, 0.0], "recency": [0.0, 0.0], "T": [5.0, 9.0], "monetary": [0.0, 0.0]}
+            )
+        )
+    with pytest.raises(ModelError, match="profile features"):
+        ClvBgNbd().fit(pd.DataFrame({"x": [1.0]}))
