@@ -69,3 +69,23 @@ def test_candidate_preselection_matches_a_brute_force_ranking():
         ranked = sorted((c for c in range(n) if c != r), key=lambda c: (-round(float(sims[r, c]), 6), c))[:k]
         assert best[r].tolist() == ranked
         assert scores[r].tolist() == [round(float(sims[r, c]), 6) for c in ranked]
+
+
+@pytest.mark.parametrize(("share", "terms"), [(2.0, 512), (0.0, 3), (0.0, 512)])
+def test_common_terms_split_dense_give_the_sparse_answer(monkeypatch, share, terms):
+    """The product split by term frequency (common terms dense, the rest sparse) is the same product: the
+    table equals the all-sparse one whichever terms go dense."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    ids = [f"p{i:03d}" for i in range(150)]
+    common = ["designed", "for", "everyday", "use"]
+    texts = [
+        " ".join([*common[: 1 + i % 4], f"brand{i % 9}", f"noun{i % 13}", f"rare{rng.integers(0, 400)}"])
+        for i in range(150)
+    ]
+    monkeypatch.setattr("c360.facts.similarity.DENSE_SHARE", 2.0)  # nothing dense: the plain sparse product
+    sparse_only = top_k_similar(ids, texts, 6)
+    monkeypatch.setattr("c360.facts.similarity.DENSE_SHARE", share)
+    monkeypatch.setattr("c360.facts.similarity.DENSE_TERMS", terms)
+    assert top_k_similar(ids, texts, 6).equals(sparse_only)
