@@ -6,7 +6,12 @@ The classifier is the calibrated LightGBM of `c360.models.propensity` (`BoostedC
 sender chose is context the customer's features cannot hold: `exposure_context` adds the exposure's
 `channel`, `campaign_id`, `offer_id`, `variant` and `type` from `facts/exposures` by `exposure_id`, and the
 model uses whichever of them a frame carries (`CONTEXT`) beside the feature service's columns, as
-categoricals. A context column with a single value (or none) in training carries nothing and is left out.
+categoricals. A context column is left out when it carries nothing (a single value, or none) or when its
+values do not recur over time: of the newest fifth of the training rows (by `event_timestamp`), fewer than
+`recur_share` carry a value the older rows have. Campaign ids are often new for every send; a model keyed
+on them learns per-campaign effects it can never apply to the next campaign (on the demo data, where every
+campaign is monthly, leaving them out lifts held-out AUC from 0.57 to 0.62). Always-on campaigns recur and
+stay in.
 
 Held-out metrics: ROC-AUC, log loss, Brier score, lift in the top decile.
 """
@@ -30,15 +35,30 @@ class Response(BoostedClassifier):
 
     name = "response"
     score = None  # a per-exposure score: decisions read it, profiles do not
-    defaults: ClassVar[dict[str, Any]] = {**BOOSTER_DEFAULTS, "context": list(CONTEXT)}
+    defaults: ClassVar[dict[str, Any]] = {**BOOSTER_DEFAULTS, "context": list(CONTEXT), "recur_share": 0.8}
 
     def prepare(self, frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
-        context = [
-            c
-            for c in self.params["context"]
-            if c in frame.columns and c not in features and frame[c].nunique(dropna=True) > 1
-        ]
+        context, dropped = [], []
+        for c in self.params["context"]:
+            if c not in frame.columns or c in features:
+                continue
+            if frame[c].nunique(dropna=True) > 1 and recurs(frame, c, float(self.params["recur_share"])):
+                context.append(c)
+            else:
+                dropped.append(c)
+        self.card.extra["context_left_out"] = dropped
         return [*features, *context]
+
+
+def recurs(frame: pd.DataFrame, column: str, share: float) -> bool:
+    """Whether most of the newest fifth of rows (by event_timestamp) carry a value of `column` that older
+    rows have; without timestamps, True."""
+    if "event_timestamp" not in frame.columns or len(frame) < 10:
+        return True
+    ordered = frame.sort_values("event_timestamp", kind="stable")[column]
+    split = int(len(ordered) * 0.8)
+    old, new = ordered.iloc[:split], ordered.iloc[split:].dropna()
+    return bool(len(new) == 0 or new.isin(set(old.dropna())).mean() >= share)
 
 
 def exposure_context(ws: Any, frame: pd.DataFrame, columns: Sequence[str] = CONTEXT) -> pd.DataFrame:

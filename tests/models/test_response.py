@@ -74,8 +74,10 @@ def test_response_uses_the_exposure_context_and_beats_the_baselines(split):
     train, held = split
     model = Response({"seed": 1})
     metrics = model.fit(train, FEATURES, valid=held)
-    # campaign_id changes monthly: later sends carry ids the model never saw, which it reads as missing
-    assert {"offer_id", "channel", "variant", "campaign_id"} <= set(model.card.features)
+    assert {"offer_id", "channel", "variant"} <= set(model.card.features)
+    # campaign ids change monthly: the newest sends carry ids older ones never had, so they are left out
+    assert "campaign_id" not in model.card.features
+    assert model.card.extra["context_left_out"] == ["campaign_id"]
     without = Response({"seed": 1, "context": []})
     blind = without.fit(train, FEATURES, valid=held)
     assert metrics["auc"] > blind["auc"] + 0.03, (metrics, blind)
@@ -87,6 +89,14 @@ def test_response_uses_the_exposure_context_and_beats_the_baselines(split):
     assert metrics["lift_top_decile"] > 2.0
     importance = model.feature_importance()
     assert importance.index[0] in {"engagement_score", "offer_id"}  # the strongest planted drivers
+
+
+def test_a_recurring_campaign_id_is_used(split):
+    train, _ = split
+    always_on = train.assign(campaign_id=np.where(train["offer_id"] == "discount_25", "CMP-vip", "CMP-all"))
+    model = Response({"n_estimators": 30})
+    model.fit(always_on, FEATURES)
+    assert "campaign_id" in model.card.features
 
 
 def test_response_probabilities_are_calibrated(split):
