@@ -300,6 +300,20 @@ def facts(
     )
 
 
+@app.command("models-retail")
+def models_retail(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Build (or reuse) the example workspace here instead of a temp folder."),
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the temporary workspace.")] = False,
+) -> None:
+    """Online Retail through the example workspace: CLV (BG/NBD+GG, LightGBM, naive) and 90-day churn AUC."""
+    from c360.bench.models_retail import run
+
+    run(console=console, workdir=workdir, keep=keep)
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""
