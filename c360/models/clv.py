@@ -405,10 +405,13 @@ def value_tiers(values: pd.Series | np.ndarray) -> pd.Series:
     return pd.Series(tiers, index=series.index, name="value_tier", dtype=object)
 
 
-def naive_rate(spend: np.ndarray | pd.Series, window_days: float, horizon_days: float) -> np.ndarray:
+def naive_rate(
+    spend: np.ndarray | pd.Series, window_days: float | np.ndarray, horizon_days: float | np.ndarray
+) -> np.ndarray:
     """The naive baseline: what a customer spent (or bought) per day over the calibration window, times the
-    horizon."""
-    return np.asarray(spend, dtype="float64") / float(window_days) * float(horizon_days)
+    horizon (numbers or one per customer)."""
+    window = np.asarray(window_days, dtype="float64")
+    return np.asarray(spend, dtype="float64") / window * np.asarray(horizon_days, dtype="float64")
 
 
 def clv_metrics(actual: np.ndarray, predicted: np.ndarray, top: float = 0.10) -> dict[str, float]:

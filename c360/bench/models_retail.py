@@ -1,0 +1,396 @@
+"""Lifetime value and churn on UCI Online Retail, through the user's path.
+
+The example workspace (examples/online_retail: its `c360.yaml` and `setup.sh`, which links the dataset in
+place) is built in a temporary folder with the user's commands (`c360 ingest`, `resolve`, `facts` through
+`run_cli`); the models read what those stages wrote: `facts/transaction_lines`, and the profile features
+at a cutoff computed by the feature history's code (`c360.features.history.features_at`, what
+`c360 features backfill` writes) from the facts truncated there.
+
+Lifetime value: calibrate on the first six months (to 2011-06-01), predict the next six. Per customer with
+a purchase in calibration: RMSE of holdout purchases (orders), Spearman of predicted and actual holdout spend
+(net of returns), and the share of holdout revenue held by the top 10% predicted customers, side by side:
+- naive: orders and spend per day over the calibration window, times the horizon;
+- BG/NBD + Gamma-Gamma (`clv_bgnbd`) fitted on the calibration summary;
+- LightGBM (`clv`, default parameters; tweedie for spend, poisson for orders) on the profile features plus
+  the behaviour features of `rfm_features`. Nothing after the calibration cutoff may train it, and no
+  six-month label fits inside six months of history, so it is trained on three-month labels at two cutoffs
+  inside calibration (three and four months before its end) and its predictions are doubled;
+- the combination: the plain mean of the three predictions (equal weights, nothing fitted).
+
+Churn by 90-day inactivity (no purchase in the 90 days after a cutoff, among customers who bought before
+it): trained at the same two cutoffs (their 90 days end before calibration ends), tested at the calibration
+cutoff. ROC-AUC side by side: logistic regression and plain LightGBM (default parameters) on the profile
+features, and the churn model (`c360.models.churn.ChurnModel`, default parameters) on the profile
+features plus the behaviour features and BG/NBD's outputs.
+
+The issue's reference figures (naive RMSE 3.02, Spearman 0.594, top-decile 0.567; churn logistic
+regression 0.773, LightGBM 0.772) were measured with a protocol this module cannot see; they are printed
+beside the figures measured here, which compare every method on one protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "online_retail"
+CALIBRATION_END = pd.Timestamp("2011-06-01", tz="UTC")
+HORIZON_MONTHS = 6
+TRAIN_LABEL_MONTHS = 3
+TRAIN_CUTOFFS_MONTHS_BEFORE = (3, 4)
+CHURN_DAYS = 90
+UNIT = "order"
+REFERENCE = {
+    ("clv", "naive", "rmse_purchases"): 3.02,
+    ("clv", "naive", "spearman"): 0.594,
+    ("clv", "naive", "top_decile"): 0.567,
+    ("churn", "logistic regression", "auc"): 0.773,
+    ("churn", "LightGBM", "auc"): 0.772,
+}
+
+
+@dataclass
+class Row:
+    part: str
+    method: str
+    metric: str
+    value: float
+    reference: float | None = None
+    note: str = ""
+
+
+def dataset_path() -> Path:
+    """online_retail.parquet: under $C360_DATASETS, beside the checkout (../shared/datasets), or in
+    /work/shared/datasets."""
+    roots = [
+        *([Path(os.environ["C360_DATASETS"])] if os.environ.get("C360_DATASETS") else []),
+        REPO.parent / "shared" / "datasets",
+        Path("/work/shared/datasets"),
+    ]
+    for root in roots:
+        path = root / "online_retail" / "online_retail.parquet"
+        if path.exists():
+            return path
+    from c360.errors import NotFoundError
+
+    raise NotFoundError(f"online_retail.parquet not found under {', '.join(map(str, roots))}")
+
+
+def build_workspace(folder: Path, dataset: Path | None = None) -> Path:
+    """The example workspace in `folder`: its config and setup script copied, the script run (links the
+    dataset into the lake), then `c360 ingest`, `resolve`, `facts`."""
+    from c360.cli import run_cli
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE / "c360.yaml", folder / "c360.yaml")
+    shutil.copy(EXAMPLE / "setup.sh", folder / "setup.sh")
+    subprocess.run(
+        ["sh", str(folder / "setup.sh"), str(dataset or dataset_path())], check=True, capture_output=True
+    )
+    for command in ("ingest", "resolve", "facts"):
+        code = run_cli([command, "--workspace", str(folder)])
+        if code != 0:
+            raise RuntimeError(f"c360 {command} exited with {code}")
+    return folder
+
+
+class Facts:
+    """What the stages wrote, read once: transaction lines (Arrow and pandas) and the golden records."""
+
+    def __init__(self, folder: Path) -> None:
+        from c360.facts.schemas import INTERACTIONS, SCHEMAS, TRANSACTION_LINES
+        from c360.facts.store import read_facts
+        from c360.features.history import GOLDEN_COLUMNS, INTERACTION_COLUMNS, TX_COLUMNS, typed_golden
+        from c360.identity.store import IdentityStore
+        from c360.workspace import Workspace
+
+        lake = Workspace.load(folder).lake
+        columns = sorted({*TX_COLUMNS, "quantity"})
+        self.tx = read_facts(lake, TRANSACTION_LINES, columns=columns)
+        self.lines = self.tx.to_pandas()
+        self.lines["ts"] = pd.to_datetime(self.lines["ts"], utc=True)
+        self.inter = SCHEMAS[INTERACTIONS].empty_table().select(INTERACTION_COLUMNS)
+        golden = IdentityStore(lake).read_arrow("golden", columns=GOLDEN_COLUMNS, sort=False)
+        self.golden = typed_golden(golden.to_pandas())
+
+    def profile_features(self, cutoff: pd.Timestamp) -> pd.DataFrame:
+        """The feature views' customer rows at `cutoff` (feature history's code), one frame by customer_id;
+        timestamps (first_seen_at, last_purchase_at, ...) as days before the cutoff."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from c360.features.history import features_at
+
+        bound = pa.scalar(cutoff.to_pydatetime(), type=self.tx.schema.field("ts").type)
+        views = features_at(self.golden, self.tx.filter(pc.field("ts") <= bound), self.inter, cutoff)
+        frame = views["profile"]
+        for name in ("transactions", "engagement_rfm", "support_sentiment"):
+            frame = frame.merge(views[name].drop(columns=["event_timestamp"]), on="customer_id", how="outer")
+        for col in frame.columns:  # timestamps as days before the cutoff: every model reads them as numbers
+            if isinstance(frame[col].dtype, pd.DatetimeTZDtype) and col != "event_timestamp":
+                frame[col] = (cutoff - frame[col]) / pd.Timedelta(days=1)
+        frame["event_timestamp"] = cutoff
+        return frame.set_index("customer_id")
+
+
+PROFILE_ID_COLUMNS = ("event_timestamp",)
+
+
+def _numeric_profile(frame: pd.DataFrame) -> list[str]:
+    """Profile feature columns holding information (not constant) and numbers or categories."""
+    out = []
+    for col in frame.columns:
+        if col in PROFILE_ID_COLUMNS:
+            continue
+        values = frame[col]
+        if values.nunique(dropna=True) <= 1:
+            continue
+        out.append(col)
+    return out
+
+
+def cutoff_rows(facts: Facts, cutoff: pd.Timestamp, label_end: pd.Timestamp) -> pd.DataFrame:
+    """Customers with a purchase at or before `cutoff`: profile features, behaviour features, BG/NBD's
+    outputs over (cutoff, label_end] from a fit on this cutoff's summary, and the outcomes in that window
+    (`y_purchases`, `y_spend`, `y_churn` over CHURN_DAYS)."""
+    from c360.models.clv import SUMMARY_COLUMNS, ClvBgNbd, holdout_outcomes, rfm_features
+
+    behaviour = rfm_features(facts.lines, cutoff, unit=UNIT)
+    profile = facts.profile_features(cutoff).reindex(behaviour.index)
+    frame = profile.join(behaviour)
+    horizon = (label_end - cutoff) / pd.Timedelta(days=1)
+    bg = ClvBgNbd({"horizon_days": horizon})
+    bg.fit(behaviour[list(SUMMARY_COLUMNS)])
+    out = bg.predict(behaviour[list(SUMMARY_COLUMNS)])
+    frame["bg_purchases"] = out["purchases"]
+    frame["bg_clv"] = out["clv"]
+    frame["p_alive"] = out["p_alive"]
+    frame["gg_spend"] = out["spend_per_purchase"]
+    outcome = holdout_outcomes(facts.lines, cutoff, label_end, unit=UNIT).reindex(frame.index, fill_value=0.0)
+    frame["y_purchases"] = outcome["purchases"]
+    frame["y_spend"] = outcome["spend"]
+    churn_end = cutoff + pd.Timedelta(days=CHURN_DAYS)
+    bought = facts.lines[
+        (facts.lines["kind"] == "purchase") & (facts.lines["ts"] > cutoff) & (facts.lines["ts"] <= churn_end)
+    ]["customer_id"].unique()
+    frame["y_churn"] = (~frame.index.isin(bought)).astype("int64")
+    frame.attrs["bgnbd"] = bg.card.extra
+    return frame.rename_axis("customer_id").reset_index()
+
+
+def _clv_row(
+    method: str, purchases: np.ndarray, spend: np.ndarray, test: pd.DataFrame, note: str
+) -> list[Row]:
+    from c360.models.clv import clv_metrics
+
+    m = clv_metrics(test["y_spend"].to_numpy(), spend)
+    rmse = float(np.sqrt(np.mean((test["y_purchases"].to_numpy() - purchases) ** 2)))
+    values = {"rmse_purchases": rmse, "spearman": m["spearman"], "top_decile": m["top_decile"]}
+    return [
+        Row("clv", method, metric, value, REFERENCE.get(("clv", method, metric)), note)
+        for metric, value in values.items()
+    ]
+
+
+def clv_part(
+    train: pd.DataFrame, test: pd.DataFrame, profile: Sequence[str], window_days: float
+) -> list[Row]:
+    from c360.models.clv import ClvModel, naive_rate
+
+    horizon = (CALIBRATION_END + pd.DateOffset(months=HORIZON_MONTHS) - CALIBRATION_END) / pd.Timedelta(
+        days=1
+    )
+    naive_p = naive_rate(test["frequency"] + 1, window_days, horizon)
+    naive_s = naive_rate(test["spend"], window_days, horizon)
+    rows = _clv_row("naive", naive_p, naive_s, test, f"per day over {window_days:.0f} calibration days")
+    bg_p, bg_s = test["bg_purchases"].to_numpy(), test["bg_clv"].to_numpy()
+    fitted = test.attrs.get("bgnbd", {})
+    bg, gg = fitted.get("bgnbd", {}), fitted.get("gamma_gamma", {})
+    note = "fitted on the calibration summary: " + ", ".join(f"{k}={v:.3g}" for k, v in {**bg, **gg}.items())
+    rows += _clv_row("BG/NBD+GG", bg_p, bg_s, test, note)
+    features = [*profile, *BEHAVIOUR]
+    scale = HORIZON_MONTHS / TRAIN_LABEL_MONTHS
+    spend_model = ClvModel()
+    spend_model.fit(train.assign(label=train["y_spend"]), features)
+    count_model = ClvModel({"objective": "poisson"})
+    count_model.fit(train.assign(label=train["y_purchases"]), features)
+    lgb_s = spend_model.predict(test)["clv"].to_numpy() * scale
+    lgb_p = count_model.predict(test)["clv"].to_numpy() * scale
+    rows += _clv_row(
+        "LightGBM", lgb_p, lgb_s, test,
+        f"defaults (orders: objective=poisson); {TRAIN_LABEL_MONTHS}-month labels x{scale:g}",
+    )  # fmt: skip
+    rows += _clv_row(
+        "mean of the three", (naive_p + bg_p + lgb_p) / 3, (naive_s + bg_s + lgb_s) / 3, test, "equal weights"
+    )
+    return rows
+
+
+BEHAVIOUR = [
+    "frequency", "recency", "T", "monetary", "spend", "orders_per_day", "spend_per_day", "days_since_last",
+    "avg_spend", "mean_gap", "overdue", "orders_30d", "spend_30d", "orders_90d", "spend_90d", "products",
+    "lines_per_order", "cancelled_amount",
+]  # fmt: skip
+BGNBD_OUTPUTS = ["bg_purchases", "bg_clv", "p_alive", "gg_spend"]
+
+
+def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Numbers only, for the logistic regression: categories one-hot, timestamps as days before the cutoff."""
+    parts = {}
+    for col in columns:
+        values = frame[col]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            parts[col] = (frame["event_timestamp"] - values) / pd.Timedelta(days=1)
+        elif values.dtype == object:
+            continue
+        else:
+            parts[col] = pd.to_numeric(values, errors="coerce")
+    out = pd.DataFrame(parts, index=frame.index).astype("float64").replace([np.inf, -np.inf], np.nan)
+    return out
+
+
+def churn_part(train: pd.DataFrame, test: pd.DataFrame, profile: Sequence[str]) -> list[Row]:
+    import lightgbm as lgb
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y_train, y_test = train["y_churn"].to_numpy(), test["y_churn"].to_numpy()
+    rows = []
+    x_train, x_test = _matrix(train, profile), _matrix(test, profile)
+    lr = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=2000))
+    lr.fit(x_train, y_train)
+    auc = roc_auc_score(y_test, lr.predict_proba(x_test)[:, 1])
+    ref = REFERENCE[("churn", "logistic regression", "auc")]
+    rows.append(
+        Row("churn", "logistic regression", "auc", auc, ref, "profile features (numbers), standardised")
+    )
+    plain = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=0)
+    plain.fit(x_train, y_train)
+    auc = roc_auc_score(y_test, plain.predict_proba(x_test)[:, 1])
+    rows.append(Row("churn", "LightGBM", "auc", auc, REFERENCE[("churn", "LightGBM", "auc")],
+                    "defaults, profile features (numbers)"))  # fmt: skip
+    features = [*profile, *BEHAVIOUR, *BGNBD_OUTPUTS]
+    try:
+        from c360.models.churn import ChurnModel
+    except ImportError:  # builder B's model not there: a plain gradient boosting on the same features
+        model = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=0, learning_rate=0.03, n_estimators=300)
+        model.fit(_matrix(train, features), y_train)
+        scores = model.predict_proba(_matrix(test, features))[:, 1]
+        name = "LightGBM (stand-in for the churn model)"
+    else:
+        churn = ChurnModel()
+        churn.fit(train.assign(label=y_train), features)
+        scores = churn.predict(test).iloc[:, 0].to_numpy()
+        name = "churn model"
+    rows.append(Row("churn", name, "auc", roc_auc_score(y_test, scores), None,
+                    "defaults; profile + behaviour + BG/NBD features"))  # fmt: skip
+    return rows
+
+
+def run(console: object | None = None, workdir: Path | None = None, keep: bool = False) -> list[Row]:
+    """Build the workspace, measure, print the table; the rows come back for `python -m c360.bench models`."""
+    from rich.console import Console
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    out = console if isinstance(console, Console) else Console()
+    started = time.perf_counter()
+    temp = None
+    if workdir is None:
+        temp = Path(tempfile.mkdtemp(prefix="c360-retail-"))
+        folder = temp / "online_retail"
+    else:
+        folder = Path(workdir)
+    import ray
+
+    ray_before = ray.is_initialized()
+    try:
+        if not (folder / "data" / "lake" / "facts").exists():
+            build_workspace(folder)
+        built = time.perf_counter() - started
+        facts = Facts(folder)
+        rows = measure(facts)
+    finally:
+        if not ray_before and ray.is_initialized():
+            ray.shutdown()
+        if temp is not None and not keep:
+            shutil.rmtree(temp, ignore_errors=True)
+    load = os.getloadavg()
+    print_rows(out, rows)
+    out.print(
+        f"workspace built in {built:.0f} s (ingest, resolve, facts); "
+        f"total {time.perf_counter() - started:.0f} s; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores"
+    )
+    return rows
+
+
+def print_rows(out: object, rows: list[Row]) -> None:
+    """Two tables: CLV (one line per method, the three metrics side by side) and churn AUC."""
+    from rich.table import Table
+
+    clv = Table(
+        title=f"Online Retail CLV: calibrate to {CALIBRATION_END.date()}, predict {HORIZON_MONTHS} months "
+        "(customers with a purchase in calibration; issue's figures in brackets)"
+    )
+    for col in ("method", "RMSE purchases", "Spearman spend", "top-10% share", "settings"):
+        clv.add_column(col, justify="left" if col in ("method", "settings") else "right")
+    for method in dict.fromkeys(r.method for r in rows if r.part == "clv"):
+        cells = {r.metric: r for r in rows if r.part == "clv" and r.method == method}
+        shown = []
+        for metric in ("rmse_purchases", "spearman", "top_decile"):
+            r = cells[metric]
+            shown.append(f"{r.value:.3f}" + ("" if r.reference is None else f" ({r.reference:.3f})"))
+        clv.add_row(method, *shown, cells["spearman"].note)
+    churn = Table(title=f"Online Retail churn ({CHURN_DAYS} days without a purchase after the cutoff)")
+    for col in ("method", "ROC-AUC", "issue's figure", "settings"):
+        churn.add_column(col, justify="left" if col in ("method", "settings") else "right")
+    for r in rows:
+        if r.part == "churn":
+            churn.add_row(
+                r.method, f"{r.value:.3f}", "" if r.reference is None else f"{r.reference:.3f}", r.note
+            )
+    out.print(clv)  # type: ignore[attr-defined]
+    out.print(churn)  # type: ignore[attr-defined]
+
+
+def measure(facts: Facts) -> list[Row]:
+    """The CLV and churn rows from a built workspace's facts."""
+    start = facts.lines["ts"].min().floor("D")
+    window_days = (CALIBRATION_END - start) / pd.Timedelta(days=1)
+    test = cutoff_rows(facts, CALIBRATION_END, CALIBRATION_END + pd.DateOffset(months=HORIZON_MONTHS))
+    train = pd.concat(
+        [
+            cutoff_rows(facts, c, c + pd.DateOffset(months=TRAIN_LABEL_MONTHS))
+            for c in (CALIBRATION_END - pd.DateOffset(months=k) for k in TRAIN_CUTOFFS_MONTHS_BEFORE)
+        ],
+        ignore_index=True,
+    )
+    profile = _numeric_profile(pd.concat([train, test], ignore_index=True)[_profile_columns(facts)])
+    rows = clv_part(train, test, profile, window_days)
+    rows += churn_part(train, test, profile)
+    return rows
+
+
+def _profile_columns(facts: Facts) -> list[str]:
+    from c360.profile.feature_tables import FEATURE_COLUMNS
+
+    names = [c for view in ("profile", "transactions", "engagement_rfm", "support_sentiment")
+             for c in FEATURE_COLUMNS[view]]  # fmt: skip
+    return list(dict.fromkeys(names))
+
+
+if __name__ == "__main__":
+    run()
