@@ -258,9 +258,13 @@ def write_online(ws: Workspace, end: datetime) -> int:
     from c360.features.store import apply_if_changed, open_feature_store
     from c360.io.outages import online_store_call
 
-    apply_if_changed(ws)
     store = open_feature_store(ws)
-    view = store.get_feature_view(VIEW)
+    try:
+        view = store.get_feature_view(VIEW)
+    except Exception:  # noqa: BLE001 - Feast's FeatureViewNotFoundException: the repo was never applied
+        apply_if_changed(ws)
+        store = open_feature_store(ws)
+        view = store.get_feature_view(VIEW)
     start = view.most_recent_end_time
     rows = _rows_between(ws, VIEW, start.astimezone(UTC) if start else None, end) or 0
     with online_store_call(ws.settings):
