@@ -14,7 +14,9 @@ used in most RFM write-ups (the R x FM form of the widely copied "RFM segmentati
     2        Hibernating      Hibernating         At risk          At risk          Can't lose them
     1        Lost             Hibernating         At risk          At risk          Can't lose them
 
-Behaviour. k-means on the numeric feature columns: missing values take the training median, non-negative
+Behaviour. k-means on the numeric feature columns (or the `cluster_features` among them: a feature service
+holds demographics and derived scores too, which split customers by something other than how they
+behave): missing values take the training median, non-negative
 right-skewed columns (skew > 1) are log1p'd, then each column is standardised. k is the one with the best
 silhouette within [k_min, k_max], the silhouette computed on a sample of at most `silhouette_sample` rows
 (exact silhouettes cost O(n^2)). Above `minibatch_above` rows MiniBatchKMeans replaces KMeans.
@@ -228,6 +230,7 @@ class Segments(Model):
         "recency": "days_since_last_purchase",
         "frequency": "total_purchases",
         "monetary": "total_spend",
+        "cluster_features": None,
         "k_min": 3,
         "k_max": 8,
         "silhouette_sample": 10_000,
@@ -275,9 +278,10 @@ class Segments(Model):
         if rfm:
             values = self._rfm_values(train, rfm)
             self.rfm_grids_ = {k: quantile_grid(v) for k, v in values.items()}
+        chosen = self.params["cluster_features"]
         columns = [
             c
-            for c in features
+            for c in (features if chosen is None else [c for c in chosen if c in features])
             if c in train.columns
             and c not in ID_COLUMNS
             and c != LABEL
