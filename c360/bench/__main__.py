@@ -314,6 +314,29 @@ def models_retail(
     run(console=console, workdir=workdir, keep=keep)
 
 
+@app.command("models-bank")
+def models_bank(
+    folds: Annotated[int, typer.Option(help="Stratified folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the splits and the model.")] = 42,
+) -> None:
+    """UCI Bank Marketing without duration: response model vs logistic regression, CV ROC-AUC."""
+    from c360.bench.models_bank import run
+
+    run(console=console, folds=folds, seed=seed)
+
+
+@app.command("models-demo")
+def models_demo(
+    customers: Annotated[int, typer.Option("--customers", "-n", help="Demo customers.")] = 3_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the demo data.")] = 42,
+    workdir: Annotated[Path | None, typer.Option(help="Build (or reuse) the demo workspace here.")] = None,
+) -> None:
+    """Every model on demo data vs a naive baseline on held-out cutoffs, and the planted drivers recovered."""
+    from c360.bench.models_demo import run
+
+    run(console=console, customers=customers, seed=seed, workdir=workdir)
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""
