@@ -337,6 +337,31 @@ def models_demo(
     run(console=console, customers=customers, seed=seed, workdir=workdir)
 
 
+@app.command("models-telco")
+def models_telco(
+    folds: Annotated[int, typer.Option(help="Folds per repeat.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Repeats of the stratified k-fold split.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the splits.")] = 0,
+) -> None:
+    """IBM Telco churn: CV AUC and log loss of churn vs logistic regression and LightGBM; survival C-index."""
+    from c360.bench.models_telco import run
+
+    run(console=console, folds=folds, repeats=repeats, seed=seed)
+
+
+@app.command("models-overhead")
+def models_overhead(
+    seconds: Annotated[float, typer.Option(help="Wall time of the plain job to size the data for.")] = 60.0,
+    ingest: Annotated[
+        list[str] | None, typer.Option(help="objects or dataset (repeatable; default: both).")
+    ] = None,
+) -> None:
+    """Ray Train wrapper (XGBoostTrainer) vs plain xgboost.train on the same data: wall time and ratio."""
+    from c360.bench.models_overhead import run
+
+    run(console=console, seconds=seconds, ingests=tuple(ingest) if ingest else ("objects", "dataset"))
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""
