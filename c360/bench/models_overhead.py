@@ -1,0 +1,140 @@
+"""What Ray Train costs over the plain library: the same XGBoost job, side by side, in one run.
+
+The job is sized to take about `seconds` of plain `xgboost.train` wall time on this machine now (a short probe
+fit measures the time per round), then trained: plain, through Ray Train's XGBoostTrainer with each ingest
+(`objects`: one object-store copy of the frame; `dataset`: Ray Datasets and Ray Train's streaming split), and
+plain again, so load drift during the run shows. The ratio is Ray's wall time over the mean of the two plain
+runs; the issue's target is at most 1.25x for jobs of 60 s or more. Every Ray run must return the plain
+booster byte for byte (one worker), else the figure is not a like-for-like comparison and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+TARGET_RATIO = 1.25
+
+
+@dataclass(frozen=True)
+class OverheadRow:
+    path: str
+    seconds: float
+    ratio: float | None
+    same_booster: bool | None
+    detail: dict[str, float] = field(default_factory=dict)
+
+
+def synthetic(rows: int, features: int = 30, seed: int = 0):  # noqa: ANN201 - BoosterData
+    from c360.models.boosting import BoosterData
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(rows, features)), columns=[f"x{i}" for i in range(features)])
+    X["segment"] = rng.integers(0, 12, rows).astype("float64")
+    logit = X["x0"] - 0.5 * X["x1"] + 0.3 * X["x2"] * X["x3"] + 0.2 * (X["segment"] % 3)
+    y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("float64")
+    return BoosterData(X, {"label": y.to_numpy()}, ["segment"])
+
+
+PARAMS = {
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
+    "tree_method": "hist",
+    "eta": 0.05,
+    "max_depth": 6,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "nthread": 1,
+    "seed": 0,
+}
+
+
+def run(
+    console: Console | None = None,
+    *,
+    seconds: float = 60.0,
+    rows: int = 200_000,
+    ingests: tuple[str, ...] = ("objects", "dataset"),
+) -> list[OverheadRow]:
+    """Plain, Ray Train per ingest, plain again; print the table; return the rows."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import ray
+
+    from c360.models.boosting import plain_fit
+    from c360.models.ray_fit import RayTrainFit
+    from c360.runtime import ensure_ray
+
+    console = console or Console()
+    data = synthetic(rows)
+    probe_rounds = 20
+    start = time.perf_counter()
+    plain_fit("xgboost", PARAMS, data, None, probe_rounds, None)
+    per_round = (time.perf_counter() - start) / probe_rounds
+    rounds = max(10, int(seconds / per_round))
+    console.print(
+        f"sizing: {per_round * 1000:.0f} ms per round on {rows:,} rows: {rounds} rounds for ~{seconds:.0f} s"
+    )
+
+    def plain() -> tuple[float, bytes]:
+        start = time.perf_counter()
+        booster = plain_fit("xgboost", PARAMS, data, None, rounds, None)
+        return time.perf_counter() - start, bytes(booster.save_raw())
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ensure_ray(progress=False)
+    try:
+        first, reference = plain()
+        timed: list[tuple[str, float, bytes, dict[str, float]]] = []
+        for ingest in ingests:
+            fit = RayTrainFit(num_workers=1, ingest=ingest)
+            start = time.perf_counter()
+            booster = fit("xgboost", PARAMS, data, None, rounds, None)
+            timed.append((ingest, time.perf_counter() - start, bytes(booster.save_raw()), fit.timings))
+        second, again = plain()
+    finally:
+        if started_ray:
+            ray.shutdown()
+    base = (first + second) / 2
+    out = [
+        OverheadRow("plain xgboost.train (first)", first, None, None),
+        OverheadRow("plain xgboost.train (last)", second, None, again == reference),
+    ]
+    for ingest, wall, raw, timings in timed:
+        out.append(
+            OverheadRow(
+                f"Ray Train XGBoostTrainer, ingest={ingest}", wall, wall / base, raw == reference, timings
+            )
+        )
+    _print(console, out, rows, rounds)
+    return out
+
+
+def _print(console: Console, rows_out: list[OverheadRow], rows: int, rounds: int) -> None:
+    table = Table(
+        title=f"Ray Train wrapper vs plain XGBoost: {rows:,} rows, {rounds} rounds, 1 worker/thread"
+    )
+    for col in (
+        "path",
+        "wall s",
+        "ratio",
+        f"<= {TARGET_RATIO}",
+        "same booster",
+        "startup/data/train/finish s",
+    ):
+        table.add_column(col, justify="left" if col == "path" else "right")
+    for r in rows_out:
+        d = r.detail
+        parts = "/".join(f"{d[k]:.1f}" for k in ("startup", "data", "train", "finish")) if d else ""
+        ok = "" if r.ratio is None else ("yes" if r.ratio <= TARGET_RATIO else "NO")
+        same = "" if r.same_booster is None else ("yes" if r.same_booster else "NO")
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
+        table.add_row(r.path, f"{r.seconds:.1f}", ratio, ok, same, parts)
+    console.print(table)
+    console.print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
