@@ -122,6 +122,15 @@ def test_k_by_silhouette_finds_the_planted_k_and_clusters_recover_the_groups():
     assert adjusted_rand_score(held["group"], model.predict(held)["cluster"]) > 0.95
 
 
+def test_cluster_features_limit_what_k_means_sees():
+    data = blobs(k=4, n=1500, seed=2)
+    data["noise"] = np.random.default_rng(0).normal(0, 1, len(data))
+    model = Segments({"k_min": 3, "k_max": 5, "cluster_features": ["total_spend", "web_visits", "absent"]})
+    model.fit(data, [*FEATURES, "noise"])
+    assert model.card.features == ["total_spend", "web_visits"]
+    assert set(model.predict(data)["cluster"]) <= set(model.labels_)
+
+
 def test_labels_stay_stable_across_a_retrain_on_shuffled_rows(tmp_path):
     data = blobs(k=4, n=2000, seed=11)
     first = Segments({"k_min": 3, "k_max": 6, "seed": 1})
