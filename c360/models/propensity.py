@@ -285,7 +285,7 @@ class Propensity(BoostedClassifier):
     """Purchase propensity (overall, or per category; see the module docstring)."""
 
     name = "propensity"
-    score = "nextProductPropensity"
+    score = None  # a purchase propensity, not mlScores.nextProductPropensity (a recommendation's score)
 
 
 # ------------------------------------------------------------------------------------------ per category
