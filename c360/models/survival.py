@@ -2,7 +2,10 @@
 
 Frame: the feature columns, a duration column (`duration` parameter, default `tenure_days`: how long the
 customer has been a customer, in the state's units) and `label` = 1 when the customer churned at that
-duration, 0 when still a customer then (right-censored). The duration column is never a feature.
+duration, 0 when still a customer then (right-censored). The duration column is never a feature. With
+`event_window` w (a c360 churn label: churned within w days after the cutoff, the duration the tenure at the
+cutoff) an event is interval-censored in (t, t + w] and a non-event right-censored at t + w. Rows without a
+duration are left out of training (counted in the card) and get no remaining lifetime.
 
 The booster learns mu(x) in log T = mu(x) + sigma * Z (Z normal, logistic or extreme-value). XGBoost fixes
 sigma while fitting; the model then re-estimates sigma by censored maximum likelihood on its internal
@@ -140,6 +143,7 @@ class SurvivalModel(Model):
         "distribution": "normal",
         "distribution_scale": 1.0,
         "horizon": None,
+        "event_window": None,
         "n_estimators": 2000,
         "learning_rate": 0.02,
         "max_depth": 3,
@@ -188,13 +192,34 @@ class SurvivalModel(Model):
         }
 
     def _durations(self, frame: pd.DataFrame) -> np.ndarray:
+        """The duration column as numbers (NaN where missing); a negative duration is refused by name."""
         col = self.params["duration"]
         if col not in frame.columns:
             raise ModelError(f"churn_survival: the frame has no duration column {col!r}")
         t = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
-        if np.isnan(t).any() or (t < 0).any():
-            raise ModelError(f"churn_survival: duration {col!r} must be a number >= 0 on every row")
+        if (t < 0).any():
+            raise ModelError(f"churn_survival: duration {col!r} must be >= 0 (or missing) on every row")
         return t
+
+    def _with_duration(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows with a label and a duration: a row without either says nothing about time to churn."""
+        frame = frame[frame[LABEL].notna()]
+        return frame[~np.isnan(self._durations(frame))]
+
+    def _event_times(self, t: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) bounds of each lifetime. Without `event_window` an event happened at t and a
+        non-event is right-censored at t. With window w the label means "churned within w after t" (a
+        c360 churn label at a cutoff, t the tenure then): an event lies in (t, t + w], a non-event survived
+        t + w."""
+        w = float(self.params["event_window"] or 0.0)
+        if w > 0:
+            return np.where(events == 1, t, t + w), np.where(events == 1, t + w, np.inf)
+        return t, np.where(events == 1, t, np.inf)
+
+    def _point_times(self, t: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """One time per row for the concordance and the scale: an event window's midpoint, else t."""
+        w = float(self.params["event_window"] or 0.0)
+        return t + np.where(events == 1, w / 2, w) if w > 0 else t
 
     def fit(
         self,
@@ -209,7 +234,8 @@ class SurvivalModel(Model):
         if not features:
             raise ModelError("churn_survival: no feature columns")
         check_training_frame(self.name, train, features, classes=False)
-        train = train[train[LABEL].notna()]
+        rows_in = len(train)
+        train = self._with_duration(train)
         events = binary_labels(self.name, train[LABEL])
         if events.sum() == 0:
             raise ModelError(
@@ -218,8 +244,9 @@ class SurvivalModel(Model):
         t = self._durations(train)
         positive = t[t > 0]
         floor = float(positive.min()) / 2 if len(positive) else 1.0
-        lower = np.where(events == 1, np.maximum(t, floor), t)
-        upper = np.where(events == 1, lower, np.inf)
+        lower, upper = self._event_times(t, events)
+        lower = np.where(upper == lower, np.maximum(lower, floor), lower)  # an exact event time must be > 0
+        upper = np.where(upper < np.inf, np.maximum(upper, lower), upper)
         self.encoder_ = FrameEncoder.fit(train, features)
         X = self.encoder_.transform(train)
         fit_idx, val_idx = self._split(events)
@@ -238,9 +265,9 @@ class SurvivalModel(Model):
         )
         scale_idx = val_idx if len(val_idx) else fit_idx
         mu = self._mu(X.iloc[scale_idx])
-        log_t = np.log(np.maximum(t[scale_idx], floor))
+        log_t = np.log(np.maximum(self._point_times(t, events)[scale_idx], floor))
         self.sigma_ = fit_scale(log_t, mu, events[scale_idx], self.params["distribution"])
-        self.horizon_ = float(self.params["horizon"] or t.max() or 1.0)
+        self.horizon_ = float(self.params["horizon"] or self._point_times(t, events).max() or 1.0)
         self.card.features = list(features)
         self.card.params = dict(self.params)
         self.card.extra = {
@@ -249,14 +276,15 @@ class SurvivalModel(Model):
             "horizon": self.horizon_,
             "duration": duration,
             "categorical": self.encoder_.categorical,
+            "rows_without_duration": int(rows_in - len(train)),
         }
         metrics: dict[str, float] = {}
         if valid is not None and len(valid):
-            valid = valid[valid[LABEL].notna()]
+            valid = self._with_duration(valid)
             pred = np.exp(self._mu(self.encoder_.transform(valid)))
             ev = binary_labels(self.name, valid[LABEL])
             metrics = {
-                "concordance": concordance_index(self._durations(valid), pred, ev),
+                "concordance": concordance_index(self._point_times(self._durations(valid), ev), pred, ev),
                 "rows": float(len(valid)),
                 "events": float(ev.sum()),
             }
@@ -283,11 +311,15 @@ class SurvivalModel(Model):
         mu = self._mu(self.encoder_.transform(frame))
         col = self.params["duration"]
         t0 = (
-            np.maximum(pd.to_numeric(frame[col], errors="coerce").fillna(0.0).to_numpy(dtype="float64"), 0.0)
+            np.maximum(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64"), 0.0)
             if col in frame.columns
             else np.zeros(len(frame))
         )
-        remaining = restricted_mean_residual(mu, self.sigma_, t0, self.horizon_, self.params["distribution"])
+        known = ~np.isnan(t0)  # a row whose duration is missing gets no remaining lifetime, not a made-up one
+        remaining = np.full(len(frame), np.nan)
+        remaining[known] = restricted_mean_residual(
+            mu[known], self.sigma_, t0[known], self.horizon_, self.params["distribution"]
+        )
         return pd.DataFrame(
             {"expected_remaining_lifetime": remaining, "median_lifetime": np.exp(mu)}, index=frame.index
         )
