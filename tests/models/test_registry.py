@@ -1,0 +1,226 @@
+"""The model registry: MLflow model versions through Feast's MLflow integration, the `champion` alias,
+versioned feature services that survive the pipeline's `feast apply`, and `c360 models`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from c360.errors import NotFoundError, ValidationError
+from c360.features.store import apply, open_feature_store
+from c360.models.base import MODEL_FORMAT, Model, ModelError, check_training_frame, register
+from c360.models.registry import (
+    champion,
+    list_versions,
+    load_champion,
+    promote,
+    register_model,
+    resolve_features,
+    rollback,
+)
+from c360.workspace import Workspace, init_workspace
+
+pytestmark = pytest.mark.feast
+
+FEATURES = ["total_spend", "engagement_score", "open_tickets"]
+
+
+@register
+class TinyChurn(Model):
+    """Logistic regression by a few hundred gradient steps in numpy: small, real, deterministic."""
+
+    name = "tiny_churn"
+    score = "churnRisk"
+    defaults = {"steps": 300, "lr": 0.5}
+
+    def fit(self, train: pd.DataFrame, features: Sequence[str], valid: pd.DataFrame | None = None):
+        check_training_frame(self.name, train, features, classes=True)
+        self.features = list(features)
+        x, y = self._x(train), train["label"].to_numpy(float)
+        self.mean, self.std = x.mean(0), x.std(0) + 1e-9
+        z = (x - self.mean) / self.std
+        self.w = np.zeros(z.shape[1] + 1)
+        for _ in range(int(self.params["steps"])):
+            p = 1 / (1 + np.exp(-(z @ self.w[1:] + self.w[0])))
+            self.w -= float(self.params["lr"]) * np.r_[(p - y).mean(), z.T @ (p - y) / len(y)]
+        self.card.features = list(features)
+        self.card.feature_service = "churn"
+        metrics = {}
+        if valid is not None:
+            from sklearn.metrics import log_loss, roc_auc_score
+
+            p = self.predict(valid)["churn_risk"].to_numpy()
+            metrics = {
+                "auc": float(roc_auc_score(valid["label"], p)),
+                "log_loss": float(log_loss(valid["label"], p)),
+            }
+        self.card.metrics = metrics
+        return metrics
+
+    def _x(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[self.features].to_numpy(float)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        z = (self._x(frame) - self.mean) / self.std
+        return pd.DataFrame(
+            {"churn_risk": 1 / (1 + np.exp(-(z @ self.w[1:] + self.w[0])))}, index=frame.index
+        )
+
+    def _save(self, folder: Path) -> None:
+        doc = {
+            "features": self.features,
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "w": self.w.tolist(),
+        }
+        (folder / "weights.json").write_text(json.dumps(doc))
+
+    def _load(self, folder: Path) -> None:
+        doc = json.loads((folder / "weights.json").read_text())
+        self.features = doc["features"]
+        self.mean, self.std, self.w = (np.array(doc[k]) for k in ("mean", "std", "w"))
+
+
+def synthetic(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    logit = -1.5 * x[:, 0] + 1.0 * x[:, 1] + 0.3 * rng.normal(size=n)
+    frame = pd.DataFrame(x, columns=FEATURES)
+    frame["customer_id"] = [f"c{i}" for i in range(n)]
+    frame["label"] = (logit > 0).astype(int)
+    return frame
+
+
+def trained(steps: int = 300, seed: int = 0) -> TinyChurn:
+    model = TinyChurn({"steps": steps})
+    model.fit(synthetic(600, seed), FEATURES, valid=synthetic(400, seed + 100))
+    return model
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory) -> Path:
+    """One applied Feast registry; each test copies the workspace (cheaper than `feast apply` each time)."""
+    root = tmp_path_factory.mktemp("registry-ws")
+    init_workspace(root)
+    apply(Workspace.load(root))
+    return root
+
+
+@pytest.fixture
+def ws(applied: Path, tmp_path: Path) -> Workspace:
+    target = tmp_path / "ws"
+    shutil.copytree(applied, target)
+    return Workspace.load(target)
+
+
+def test_register_two_versions_promote_and_rollback(ws: Workspace):
+    first = register_model(ws, trained(steps=5))
+    assert (first.name, first.version, first.uri) == ("tiny_churn", 1, "models:/tiny_churn/1")
+    assert first.champion and first.stage == "production"  # the first version becomes champion
+    assert first.metrics["auc"] > 0.8
+    assert first.versioned_service == "tiny_churn_v1" and first.feature_service == "churn"
+    assert sorted(first.features) == [
+        "engagement_rfm:engagement_score",
+        "support_sentiment:open_tickets",
+        "transactions:total_spend",
+    ]
+    assert Path(ws.lake.path(first.folder)).joinpath("card.json").exists()
+    assert first.c360_version and first.params["steps"] == "5"
+
+    second = register_model(ws, trained(steps=400))
+    assert second.version == 2 and not second.champion and second.stage == "staging"
+    assert second.metrics["log_loss"] < first.metrics["log_loss"]
+    assert champion(ws, "tiny_churn").version == 1
+
+    promote(ws, "tiny_churn", 2)
+    assert champion(ws, "tiny_churn").version == 2
+    stages = {v.version: v.stage for v in list_versions(ws, "tiny_churn")}
+    assert stages == {1: "archived", 2: "production"}
+    model = load_champion(ws, "tiny_churn")
+    holdout = synthetic(200, 7)
+    assert np.allclose(
+        model.predict(holdout)["churn_risk"], trained(steps=400).predict(holdout)["churn_risk"]
+    )
+
+    # Feast resolves the exact features of the version a model URI names
+    assert resolve_features(ws, "models:/tiny_churn/champion") == "tiny_churn_v2"
+    store = open_feature_store(ws)
+    service = store.get_feature_service("tiny_churn_v2")
+    assert (
+        service.tags["stage"] == "production" and service.tags["mlflow_model_uri"] == "models:/tiny_churn/2"
+    )
+    assert store.get_feature_service("tiny_churn_v1").tags["stage"] == "archived"
+
+    back = rollback(ws, "tiny_churn")
+    assert back.version == 1 and champion(ws, "tiny_churn").version == 1
+    with pytest.raises(ValidationError, match="first champion"):
+        rollback(ws, "tiny_churn")
+    assert champion(ws, "tiny_churn").version == 1
+
+
+def test_foreign_model_refused_and_champion_unchanged(ws: Workspace, tmp_path: Path):
+    register_model(ws, trained())
+    # a folder written by another c360 model format
+    foreign = trained().save(tmp_path / "foreign")
+    card = json.loads((foreign / "card.json").read_text())
+    (foreign / "card.json").write_text(
+        json.dumps({**card, "format": MODEL_FORMAT + 1, "c360_version": "9.9"})
+    )
+    with pytest.raises(ModelError, match="format"):
+        register_model(ws, trained(), folder=foreign, promote=True)
+    # a folder trained on another feature service
+    other = trained().save(tmp_path / "other")
+    card = json.loads((other / "card.json").read_text())
+    (other / "card.json").write_text(json.dumps({**card, "feature_service": "clv"}))
+    with pytest.raises(ModelError, match="feature service"):
+        register_model(ws, trained(), folder=other, promote=True)
+    assert [v.version for v in list_versions(ws, "tiny_churn")] == [1]
+    # a registered version whose folder was replaced by a foreign one cannot become champion
+    v2 = register_model(ws, trained(steps=50))
+    shutil.copy(foreign / "card.json", Path(ws.lake.path(v2.folder)) / "card.json")
+    with pytest.raises(ModelError, match="format"):
+        promote(ws, "tiny_churn", 2)
+    assert champion(ws, "tiny_churn").version == 1
+    with pytest.raises(NotFoundError):
+        promote(ws, "tiny_churn", 9)
+    with pytest.raises(NotFoundError):
+        champion(ws, "nope") or list_versions(ws, "nope")
+
+
+def test_versioned_service_survives_feast_apply(ws: Workspace):
+    mv = register_model(ws, trained())
+    feature_repo = Path(__file__).resolve().parents[2] / "feature_repo"
+    assert (feature_repo / "model_services.py").exists()
+    apply(ws)  # the pipeline's own `feast apply`, in a child process
+    store = open_feature_store(ws)
+    names = {s.name for s in store.list_feature_services()}
+    assert {"churn", mv.versioned_service} <= names
+    assert resolve_features(ws, "models:/tiny_churn/1") == "tiny_churn_v1"
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    import psycopg
+
+    name = f"c360_mlflow_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_postgresql_store(ws: Workspace, postgres_uri: str):
+    ws.settings.models.tracking_uri = postgres_uri
+    register_model(ws, trained(steps=5))
+    register_model(ws, trained(steps=300), promote=True)
+    assert champion(ws, "tiny_churn").version == 2
+    assert not ws.resolve_path(ws.settings.models.mlflow_db).exists()
+    assert rollback(ws, "tiny_churn").version == 1
