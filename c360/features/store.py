@@ -36,6 +36,7 @@ from c360.errors import C360Error, ConfigError
 from c360.workspace import Workspace
 
 ONLINE_DB = "online_store.db"
+MODEL_SERVICES = "model_services.json"
 COSMOS_KEY_VAR = "C360_COSMOS_KEY"
 
 
@@ -143,6 +144,7 @@ def feast_env(ws: Workspace) -> dict[str, str]:
         "C360_FEAST_REGISTRY": str(ws.resolve_path(feast.registry_path)),
         "C360_FEAST_ONLINE_PATH": str(ws.resolve_path(feast.registry_path).parent / ONLINE_DB),
         "C360_FEATURES_URI": features_uri(ws),
+        "C360_MODEL_SERVICES": str(model_services_path(ws)),
     }
     conn = ws.settings.lake.storage_options.get("connection_string")
     if conn:
@@ -151,6 +153,12 @@ def feast_env(ws: Workspace) -> dict[str, str]:
     if key:
         env[COSMOS_KEY_VAR] = key
     return env
+
+
+def model_services_path(ws: Workspace) -> Path:
+    """The registered model versions' feature services (`churn_v3`, ...) that `feature_repo/model_services.py`
+    declares, so `feast apply` keeps them (c360.models.registry writes it)."""
+    return ws.resolve_path(ws.settings.stores.feast.registry_path).parent / MODEL_SERVICES
 
 
 def repo_config(ws: Workspace) -> Any:
@@ -254,6 +262,9 @@ def _repo_digest(ws: Workspace) -> str:
     for path in sorted(p for p in repo.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
         digest.update(str(path.relative_to(repo)).encode())
         digest.update(path.read_bytes())
+    services = model_services_path(ws)
+    if services.exists():
+        digest.update(services.read_bytes())
     return digest.hexdigest()
 
 
