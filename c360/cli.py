@@ -20,6 +20,7 @@ from rich.text import Text
 from c360.errors import C360Error, ValidationError
 from c360.io.lease import workspace_lease  # light: the lake is imported only once a lease is taken
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
+from c360.models.cli import models_app
 from c360.models.commands import add_commands
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
     )
-    for noisy in ("azure", "urllib3", "filelock", "fsspec", "ray", "feast"):
+    for noisy in ("azure", "urllib3", "filelock", "fsspec", "ray", "feast", "mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -435,6 +436,7 @@ def run(
 
 
 add_commands(app)  # c360 train | tune | score (c360/models/commands.py)
+app.add_typer(models_app, name="models")  # c360 models list | show | promote | rollback (c360/models/cli.py)
 
 
 def _report(message: str, code: int) -> int:
