@@ -362,6 +362,29 @@ def models_overhead(
     run(console=console, seconds=seconds, ingests=tuple(ingest) if ingest else ("objects", "dataset"))
 
 
+@app.command("models")
+def models(
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Synthetic customers timed.")] = 1_000_000,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Time only these models (repeatable; default: all seven).")
+    ] = None,
+    quality: Annotated[bool, typer.Option(help="Run the quality benchmarks of every model family.")] = True,
+    tune: Annotated[bool, typer.Option(help="Time Ray Tune against a plain loop of the same trials.")] = True,
+    tune_seconds: Annotated[float, typer.Option(help="Plain wall time the tune check is sized to.")] = 60.0,
+) -> None:
+    """Models: quality on real data (telco, retail, bank, demo), training and scoring a million customers."""
+    from c360.bench.models import MODELS, run
+
+    run(
+        console,
+        rows=rows,
+        models=tuple(model) if model else MODELS,
+        with_quality=quality,
+        with_tune=tune,
+        tune_seconds=tune_seconds,
+    )
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""
