@@ -101,3 +101,21 @@ def test_time_split_drops_training_rows_whose_label_window_reaches_the_holdout()
     assert split.holdout_cutoffs == ["2025-06-01T00:00:00+00:00"]
     assert split.train_cutoffs == ["2025-01-01T00:00:00+00:00"]  # 2025-04-01 + 90 days passes 2025-06-01
     assert split.dropped_rows == 3 and len(split.train) == 3 and len(split.holdout) == 3
+
+
+def test_the_training_entrypoint_trains_from_a_config_file(ws, first, tmp_path, capsys):
+    import yaml
+
+    from c360.models import registry
+    from training import main
+
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "promote": "never"}))
+    before = len(registry.list_versions(ws, "churn"))
+    assert main("churn", ["--config", str(path), "-w", str(ws.root)]) == 0
+    assert "held-out auc" in capsys.readouterr().out
+    assert len(registry.list_versions(ws, "churn")) == before + 1
+    assert registry.champion(ws, "churn").version == 1
+    path.write_text(yaml.safe_dump({**CONFIG, "params": {"depth": 3}}))
+    assert main("churn", ["--config", str(path), "-w", str(ws.root)]) == 2
+    assert "unknown hyper-parameter(s) depth" in capsys.readouterr().err
