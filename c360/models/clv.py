@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -169,7 +169,8 @@ def rfm_features(lines: pd.DataFrame, cutoff: object, unit: str = "order") -> pd
 def summary_from_profile(frame: pd.DataFrame) -> pd.DataFrame:
     """The BG/NBD summary approximated from profile features when a frame carries no summary columns:
     frequency = total_purchases - 1 (orders, not days), recency = last_purchase_at - first_seen_at,
-    T = event_timestamp - first_seen_at, monetary = avg_order_value. Same index as `frame`."""
+    T = event_timestamp - first_seen_at, monetary = avg_order_value. Same index as `frame`; a row whose
+    first_seen_at is unknown has T NaN (fit leaves it out, predict gives it no value)."""
     needed = ["total_purchases", "last_purchase_at", "first_seen_at", "event_timestamp", "avg_order_value"]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -183,7 +184,7 @@ def summary_from_profile(frame: pd.DataFrame) -> pd.DataFrame:
     n = pd.to_numeric(frame["total_purchases"], errors="coerce").fillna(0.0)
     frequency = (n - 1).clip(lower=0)
     recency = ((last - first) / DAY).fillna(0.0).clip(lower=0)
-    t = ((at - first) / DAY).fillna(0.0).clip(lower=0)
+    t = ((at - first) / DAY).clip(lower=0)  # NaN when first_seen_at is unknown: such rows get no value
     return pd.DataFrame(
         {
             "frequency": frequency.astype("float64"),
@@ -440,7 +441,7 @@ class ClvBgNbd(Model):
 
     name = "clv_bgnbd"
     score = "clv"
-    defaults = {"horizon_days": 365.0, "penalizer": 0.0}
+    defaults: ClassVar[dict[str, Any]] = {"horizon_days": 365.0, "penalizer": 0.0}
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -453,6 +454,9 @@ class ClvBgNbd(Model):
         if train is None or len(train) == 0:
             raise ModelError(f"{self.name}: the training set is empty")
         s = summary_of(train)
+        s = s[s["T"].notna()]
+        if s.empty:
+            raise ModelError(f"{self.name}: no training row has a known age (T or first_seen_at)")
         pen = float(self.params["penalizer"])
         self.bgnbd, ll = fit_bgnbd(s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy(), pen)
         self.gamma_gamma, gg_ll = fit_gamma_gamma(s["frequency"].to_numpy(), s["monetary"].to_numpy(), pen)
@@ -527,13 +531,16 @@ def _days_before(values: pd.Series, at: pd.Series | None) -> np.ndarray:
 @register
 class ClvModel(Model):
     """LightGBM regressor of the label (net spend over the training set's horizon) on feature columns.
-    Strings are categories (unseen values at predict time are missing), timestamps are days before the row's
-    `event_timestamp`, booleans are 0/1. A negative label (returns outweighing spend) is fitted as 0 under the
-    tweedie and poisson objectives, which need non-negative targets."""
+    Strings are categories (codes learned in training; unseen or missing values go down the missing branch),
+    timestamps are days before the row's `event_timestamp`, booleans are 0/1. A negative label (returns
+    outweighing spend) is fitted as 0 under the tweedie, poisson and gamma objectives, which need
+    non-negative targets. The booster trains through `c360.models.boosting.train_booster`, so Ray Train can
+    take it over (`booster_fit`, `c360.models.ray_fit`)."""
 
     name = "clv"
     score = "clv"
-    defaults = {
+    booster_library: ClassVar[str] = "lightgbm"
+    defaults: ClassVar[dict[str, Any]] = {
         "objective": "tweedie",
         "tweedie_variance_power": 1.5,
         "n_estimators": 300,
@@ -554,29 +561,58 @@ class ClvModel(Model):
         self.features: list[str] = []
         self.categories: dict[str, list[str]] = {}
 
+    def lgb_params(self) -> dict[str, Any]:
+        p = self.params
+        out = {
+            "objective": p["objective"],
+            "learning_rate": float(p["learning_rate"]),
+            "num_leaves": int(p["num_leaves"]),
+            "min_data_in_leaf": int(p["min_child_samples"]),
+            "bagging_fraction": float(p["subsample"]),
+            "bagging_freq": int(p["subsample_freq"]),
+            "feature_fraction": float(p["colsample_bytree"]),
+            "lambda_l2": float(p["reg_lambda"]),
+            "num_threads": int(p["n_jobs"]),
+            "seed": int(p["random_state"]),
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+        if p["objective"] == "tweedie":
+            out["tweedie_variance_power"] = float(p["tweedie_variance_power"])
+        return out
+
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The booster's numeric columns: categories as float codes (NaN when missing or unseen)."""
         at = frame["event_timestamp"] if "event_timestamp" in frame.columns else None
         cols: dict[str, Any] = {}
         for name in self.features:
             col = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
             if name in self.categories:
                 text = col.map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
-                cols[name] = pd.Categorical(text, categories=self.categories[name])
+                codes = pd.Categorical(text, categories=self.categories[name]).codes.astype("float64")
+                codes[codes < 0] = np.nan
+                cols[name] = codes
             elif _is_datetime(col):
                 cols[name] = _days_before(col, at)
             elif pd.api.types.is_bool_dtype(col):
-                cols[name] = col.astype("float64")
+                cols[name] = col.astype("float64").to_numpy()
             else:
-                cols[name] = (
-                    pd.to_numeric(col, errors="coerce").astype("float64").replace([np.inf, -np.inf], np.nan)
-                )
-        return pd.DataFrame(cols, index=frame.index)
+                values = pd.to_numeric(col, errors="coerce").astype("float64")
+                cols[name] = values.replace([np.inf, -np.inf], np.nan).to_numpy()
+        return pd.DataFrame(cols, index=frame.index, columns=self.features)
 
     def fit(
-        self, train: pd.DataFrame, features: Sequence[str], valid: pd.DataFrame | None = None
+        self,
+        train: pd.DataFrame,
+        features: Sequence[str],
+        valid: pd.DataFrame | None = None,
+        *,
+        booster_fit: Any = None,
     ) -> dict[str, float]:
-        import lightgbm as lgb
+        from c360.models.boosting import BoosterData, plain_fit
 
+        features = [f for f in features if f != LABEL]
         check_training_frame(self.name, train, features, classes=False)
         self.features = list(features)
         if not self.features:
@@ -586,15 +622,14 @@ class ClvModel(Model):
             if _is_categorical(train[name]):
                 self.categories[name] = sorted({str(v) for v in pd.unique(train[name].dropna())})
         y = pd.to_numeric(train[LABEL], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
-        params = dict(self.params)
-        if params["objective"] in ("tweedie", "poisson", "gamma"):
+        if self.params["objective"] in ("tweedie", "poisson", "gamma"):
             y = y.clip(min=0)
-        if params["objective"] != "tweedie":
-            params.pop("tweedie_variance_power")
-        model = lgb.LGBMRegressor(**params, verbose=-1, deterministic=True, force_row_wise=True)
-        model.fit(self._matrix(train), y)
-        self.booster = model.booster_
+        data = BoosterData(self._matrix(train), {"label": y}, list(self.categories))
+        self.booster = (booster_fit or plain_fit)(
+            "lightgbm", self.lgb_params(), data, None, int(self.params["n_estimators"]), None
+        )
         self.card.features = list(self.features)
+        self.card.extra = {"categorical": list(self.categories), "train_rows": len(train)}
         metrics: dict[str, float] = {}
         if valid is not None and len(valid) and LABEL in valid.columns:
             metrics = clv_metrics(valid[LABEL].to_numpy(), self.predict(valid)["clv"].to_numpy())
@@ -610,16 +645,18 @@ class ClvModel(Model):
         return out
 
     def _save(self, folder: Path) -> None:
+        from c360.models.boosting import save_booster
+
         if self.booster is None:
             raise ModelError(f"{self.name}: not fitted; nothing to save")
-        self.booster.save_model(str(folder / "model.txt"))
+        save_booster("lightgbm", self.booster, folder)
         doc = {"features": self.features, "categories": self.categories}
         (folder / "columns.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
 
     def _load(self, folder: Path) -> None:
-        import lightgbm as lgb
+        from c360.models.boosting import load_booster
 
-        self.booster = lgb.Booster(model_file=str(folder / "model.txt"))
+        self.booster = load_booster("lightgbm", folder)
         doc = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
         self.features = list(doc["features"])
         self.categories = {k: list(v) for k, v in doc["categories"].items()}

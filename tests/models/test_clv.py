@@ -258,6 +258,10 @@ def test_bgnbd_scores_rows_of_profile_features() -> None:
     assert out.loc[0, "clv"] > out.loc[1, "clv"] > 0
     assert out.loc[0, "p_alive"] > out.loc[1, "p_alive"]
     assert out.loc[2, "p_alive"] == 1.0
+    unknown = profile.assign(first_seen_at=pd.NaT)
+    assert model.predict(unknown)["clv"].isna().all()  # no age, no value (never a made-up one)
+    with pytest.raises(ModelError, match="known age"):
+        ClvBgNbd().fit(unknown)
 
 
 @pytest.mark.slow
