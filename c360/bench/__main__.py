@@ -319,7 +319,7 @@ def models_bank(
     folds: Annotated[int, typer.Option(help="Stratified folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the splits and the model.")] = 42,
 ) -> None:
-    """UCI Bank Marketing without duration: response model vs logistic regression, CV ROC-AUC."""
+    """Bank Marketing (no duration) response and Online Shoppers propensity vs logistic regression, CV AUC."""
     from c360.bench.models_bank import run
 
     run(console=console, folds=folds, seed=seed)
