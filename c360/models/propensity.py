@@ -320,7 +320,7 @@ def category_rows(
         hit = None
         if days is not None:
             future = bought[(bought["ts"] > cutoff) & (bought["ts"] <= cutoff + pd.Timedelta(days=days))]
-            hit = set(zip(future["customer_id"], future["category"].astype(str), strict=True))
+            hit = pd.MultiIndex.from_arrays([future["customer_id"], future["category"].astype(str)])
         for cat in cats:
             part = rows.copy()
             part["category"] = cat
@@ -334,7 +334,7 @@ def category_rows(
             )
             part["category_days_since"] = (cutoff - stats["last"]).dt.total_seconds().to_numpy() / 86400.0
             if hit is not None:
-                part[LABEL] = [int((c, cat) in hit) for c in part["customer_id"]]
+                part[LABEL] = idx.isin(hit).astype("int64")
             parts.append(part)
     if not parts:
         return base.assign(category=pd.Series(dtype=object))
