@@ -186,18 +186,26 @@ def load_booster(library: str, folder: Path) -> Any:
 class FrameEncoder:
     """Feature columns to the numbers a booster reads, learned on the training rows and saved with the model.
 
-    Numbers and booleans stay numbers (NaN allowed). Anything else is categorical: each value seen in training
-    gets a code (most frequent first), and a value never seen, or missing, becomes NaN, which the booster
-    routes down its learned missing branch, so a new category at scoring time never fails."""
+    Numbers and booleans stay numbers (NaN allowed). A timestamp becomes the days from it to the row's own
+    time (`event_timestamp`, the training set's cutoff; now when the frame has none, as in scoring), never
+    the absolute date, which would tie the model to the calendar it was trained in. Anything else is
+    categorical: each value seen in training gets a code (most frequent first), and a value never seen, or
+    missing, becomes NaN, which the booster routes down its learned missing branch, so a new category at
+    scoring time never fails."""
 
     features: list[str]
     categories: dict[str, list[str]] = field(default_factory=dict)
+    timestamps: list[str] = field(default_factory=list)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, features: Sequence[str]) -> FrameEncoder:
         categories: dict[str, list[str]] = {}
+        timestamps: list[str] = []
         for name in features:
             col = frame[name]
+            if _is_timestamp(col):
+                timestamps.append(name)
+                continue
             if pd.api.types.is_bool_dtype(col) or (
                 pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype)
             ):
@@ -205,7 +213,7 @@ class FrameEncoder:
             counts = _as_text(col).dropna().value_counts(sort=False)
             order = sorted(counts.index, key=lambda v: (-int(counts[v]), v))
             categories[name] = [str(v) for v in order]
-        return cls(features=list(features), categories=categories)
+        return cls(features=list(features), categories=categories, timestamps=timestamps)
 
     @property
     def categorical(self) -> list[str]:
@@ -218,7 +226,9 @@ class FrameEncoder:
         out: dict[str, np.ndarray] = {}
         for name in self.features:
             col = frame[name]
-            if name in self.categories:
+            if name in self.timestamps:
+                out[name] = _days_before(col, frame)
+            elif name in self.categories:
                 codes = pd.Categorical(_as_text(col), categories=self.categories[name]).codes.astype(
                     "float64"
                 )
@@ -229,13 +239,33 @@ class FrameEncoder:
         return pd.DataFrame(out, index=frame.index, columns=self.features)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": self.features, "categories": self.categories}
+        return {"features": self.features, "categories": self.categories, "timestamps": self.timestamps}
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> FrameEncoder:
         return cls(
-            features=list(doc["features"]), categories={k: list(v) for k, v in doc["categories"].items()}
+            features=list(doc["features"]),
+            categories={k: list(v) for k, v in doc["categories"].items()},
+            timestamps=list(doc.get("timestamps", [])),
         )
+
+
+def _is_timestamp(col: pd.Series) -> bool:
+    return isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col)
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    values = pd.to_datetime(values, errors="coerce")
+    return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+
+
+def _days_before(col: pd.Series, frame: pd.DataFrame) -> np.ndarray:
+    """Days from each timestamp to its row's time (event_timestamp, else now), NaN where missing."""
+    if "event_timestamp" in frame.columns and _is_timestamp(frame["event_timestamp"]):
+        at = _utc(frame["event_timestamp"])
+    else:
+        at = pd.Series(pd.Timestamp.now(tz="UTC"), index=frame.index)
+    return ((at - _utc(col)).dt.total_seconds() / 86_400.0).to_numpy(dtype="float64")
 
 
 def _as_text(col: pd.Series) -> pd.Series:

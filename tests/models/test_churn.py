@@ -164,3 +164,24 @@ def test_helpers() -> None:
     assert expected_calibration_error(y, np.full(4, 0.5)) == 0.0  # one bin, 50% observed
     contribs = np.array([[0.5, -1.0, 2.0, 0.1], [-0.1, -0.2, -0.3, -0.4]])
     assert top_reasons(contribs, ["a", "b", "c", "d"], 3) == [["c", "a", "d"], []]
+
+
+def test_timestamps_become_days_before_the_row_time() -> None:
+    """A stored timestamp feature (`last_event_time` in the churn service) is read as days before the row's
+    `event_timestamp`: rows at different cutoffs with the same gap look the same, and scoring without a
+    cutoff measures from now."""
+    frame = customers(3000, seed=5)
+    cutoffs = pd.to_datetime("2025-01-01", utc=True) + pd.to_timedelta(np.arange(3000) % 6 * 60, unit="D")
+    frame["event_timestamp"] = cutoffs
+    frame["last_purchase_at"] = cutoffs - pd.to_timedelta(frame["days_since_last_purchase"], unit="D")
+    features = ["last_purchase_at", "contract", "orders", "noise"]
+    model = ChurnModel({"n_estimators": 300, "learning_rate": 0.08})
+    metrics = model.fit(frame.iloc[:2000], features, frame.iloc[2000:])
+    assert model.encoder_.timestamps == ["last_purchase_at"]
+    assert metrics["auc"] > 0.75
+    now = pd.Timestamp.now(tz="UTC")
+    scoring = frame.iloc[2000:].drop(columns=["event_timestamp"])
+    scoring["last_purchase_at"] = now - pd.to_timedelta(scoring["days_since_last_purchase"], unit="D")
+    np.testing.assert_allclose(
+        model.predict(scoring)["churn_risk"], model.predict(frame.iloc[2000:])["churn_risk"], atol=1e-3
+    )
