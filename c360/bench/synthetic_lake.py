@@ -262,7 +262,9 @@ def _texts(templates: dict[str, list[str]], n: int, rng: np.random.Generator) ->
     tmpl = flat[np.vectorize(offset.get)(polarity) + which] if n else np.array([], dtype=str)
     pre = np.char.partition(tmpl.astype(str), "{}") if n else np.empty((0, 3), dtype=str)
     noun = NOUNS[rng.integers(0, len(NOUNS), n)]
-    return _join(pa.array(pre[:, 0] if n else []), pa.array(noun), pa.array(pre[:, 2] if n else [])), polarity
+    head, tail = (pre[:, 0], pre[:, 2]) if n else ([], [])
+    text = _join(pa.array(head, pa.string()), pa.array(noun, pa.string()), pa.array(tail, pa.string()))
+    return text, polarity
 
 
 def interactions(

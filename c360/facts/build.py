@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.facts import append
 from c360.facts.exposures import build_exposures
 from c360.facts.fx import FxConverter
 from c360.facts.interactions import COLUMNS as INTERACTION_COLUMNS
@@ -52,10 +53,12 @@ from c360.facts.state import (
     digest,
     input_fingerprint,
     listing,
+    mask_of,
 )
 from c360.facts.store import (
     facts_partition_paths,
-    partition_file,
+    part_of_name,
+    partition_files,
     read_facts,
     serialize,
     write_partitions,
@@ -91,6 +94,9 @@ class FactsReport:
     suppressed: int = 0
     texts_scored: int = 0
     products_rebuilt: bool = False
+    appended: bool = False
+    """The run appended new rows as delta files (append.py) instead of recomputing partitions."""
+    partitions_appended: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -119,16 +125,15 @@ def _mismatched_facts_files(lake: Lake, state: FactsState) -> set[int]:
         if rel.split("/")[1] not in CUSTOMER_TABLES:
             continue
         if now.get(rel) != state.sizes.get(rel):
-            name = rel.rsplit("/", 1)[-1]
-            if name.startswith("part-") and name.endswith(".parquet"):
-                dirty.add(int(name[len("part-") : -len(".parquet")]))
+            part = part_of_name(rel)
+            if part is not None:
+                dirty.add(part)
     return dirty
 
 
 def _previous_sentiment(lake: Lake, parts: list[int]) -> pa.Table | None:
     """Stored (source, source_record_id, text, sentiment, sentiment_label) of the partitions recomputed."""
-    paths = [partition_file(lake, INTERACTIONS, p) for p in parts]
-    paths = [p for p in paths if lake.fs.exists(p)]
+    paths = [path for p in parts for path in partition_files(lake, INTERACTIONS, p)]
     if not paths:
         return None
     cols = ["source", "source_record_id", "text", "sentiment", "sentiment_label"]
@@ -221,9 +226,14 @@ def _build(ws: Workspace, full: bool, progress: bool) -> FactsReport:
         return report
 
     keys, report.suppressed = customer_keys(lake, fs.partitions)
+    if not full and _append(ws, state, keys, report, run_id, lap):
+        report.rows = {t: sum(v.values()) for t, v in state.counts.items()}
+        report.seconds["total"] = round(time.perf_counter() - started, 3)
+        return report
     tx = key_rows(lake, "transaction", LINE_COLUMNS, keys)
     ix = key_rows(lake, "interaction", INTERACTION_COLUMNS, keys)
     report.unresolved = {"transaction": tx.unresolved, "interaction": ix.unresolved}
+    tx_refs, ix_refs = tx.unresolved_refs, ix.unresolved_refs
     product_rows = read_standardized(lake, "product")
     money = [tx.table["currency"].combine_chunks(), product_rows["currency"].combine_chunks()]
     currencies = pc.unique(pa.concat_arrays([m.cast(pa.string()) for m in money])).to_pylist()
@@ -287,34 +297,17 @@ def _build(ws: Workspace, full: bool, progress: bool) -> FactsReport:
     if full:  # partitions of an earlier, larger partition count
         for name in CUSTOMER_TABLES:
             for path in facts_partition_paths(lake, name):
-                if int(path.rsplit("-", 1)[-1].split(".")[0]) >= fs.partitions:
+                if (part_of_name(path) or 0) >= fs.partitions:
                     lake.rm(path)
             counts[name] = {k: v for k, v in counts[name].items() if int(k) < fs.partitions}
 
-    products_key = digest(sorted(listing(lake, "standardized/product").items()), config)
-    single = {k: v for k, v in state.digests.items() if k in (PRODUCTS, PRODUCT_SIMILARITY)}
-    missing_single = not facts_partition_paths(lake, PRODUCTS)
-    if full or products_key != state.products or missing_single:
-        products = build_products(product_rows, conv)
-        flat = {k: next(iter(v.values()), "") for k, v in single.items()}
-        write_single(lake, PRODUCTS, products, flat)
-        write_single(lake, PRODUCT_SIMILARITY, build_similarity(products, fs.similar_items), flat)
-        single = {k: {k: v} for k, v in flat.items()}
-        counts[PRODUCTS] = {PRODUCTS: products.num_rows}
-        counts[PRODUCT_SIMILARITY] = {
-            PRODUCT_SIMILARITY: read_facts(lake, PRODUCT_SIMILARITY, columns=["rank"]).num_rows
-        }
-        report.products_rebuilt = True
-    else:
-        for t in (PRODUCTS, PRODUCT_SIMILARITY):
-            counts[t] = dict(state.counts.get(t, {}))
+    single, products_key = _products(ws, state, product_rows, conv, config, full, counts, report)
     lap("products")
 
     keys_path = state.keys
     if key_dirty or old_keys is None:
-        keys_path = f"{FACTS}/_state/keys-{run_id}.parquet"
-        snapshot = keys.select(["source", "source_record_id", "customer_id", "part"])
-        lake.write_table(snapshot, lake.path(keys_path))
+        keys_path = _snapshot_keys(lake, keys, run_id)
+    unresolved = pa.concat_tables([r for r in (tx_refs, ix_refs) if r is not None])
     new_state = FactsState(
         run_id=run_id,
         config=config,
@@ -324,16 +317,171 @@ def _build(ws: Workspace, full: bool, progress: bool) -> FactsReport:
         counts=counts,
         products=products_key,
         sentiment_model=SENTIMENT_MODEL,
+        unresolved=_save_unresolved(lake, unresolved, run_id),
     )
-    new_state.sizes = {k: v for k, v in listing(lake, FACTS).items() if k.split("/")[1] in CUSTOMER_TABLES}
-    new_state.fingerprint = input_fingerprint(lake, _settings_doc(ws))
-    new_state.save(lake)
-    if state.keys and state.keys != keys_path:
-        lake.rm(lake.path(state.keys))
+    _save_state(ws, state, new_state)
     report.rows = {t: sum(v.values()) for t, v in counts.items()}
     lap("state")
     report.seconds["total"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _append(
+    ws: Workspace, state: FactsState, keys: pa.Table, report: FactsReport, run_id: str, lap: Any
+) -> bool:
+    """Take the append path (append.py) when the only change is new standardized files; False, having
+    written nothing, when the partition path must run instead."""
+    lake = ws.lake
+    fs = ws.settings.facts
+    if not state.config or not state.keys or not lake.fs.exists(lake.path(state.keys)):
+        return False
+    sizes = {**listing(lake, "standardized/transaction"), **listing(lake, "standardized/interaction")}
+    added = append.new_files(state.files, sizes)
+    if not added or _mismatched_facts_files(lake, state):
+        return False
+    old_keys = lake.read_table(lake.path(state.keys))
+    appeared = append.appeared_records(old_keys, keys)
+    if appeared is None:
+        return False
+    unresolved_before = lake.read_table(lake.path(state.unresolved)) if state.unresolved else None
+    if append.resolves_old_rows(appeared, unresolved_before):
+        return False
+    tx = key_rows(lake, "transaction", LINE_COLUMNS, keys, files=[f for f in added if "/transaction/" in f])
+    ix = key_rows(
+        lake, "interaction", INTERACTION_COLUMNS, keys, files=[f for f in added if "/interaction/" in f]
+    )
+    product_rows = read_standardized(lake, "product")
+    money = [tx.table["currency"].combine_chunks(), product_rows["currency"].combine_chunks()]
+    currencies = pc.unique(pa.concat_arrays([m.cast(pa.string()) for m in money])).to_pylist()
+    conv = FxConverter.load(ws, currencies)
+    config = digest(_settings_doc(ws), conv.reporting, conv.fingerprint())
+    if config != state.config or state.sentiment_model != SENTIMENT_MODEL:
+        return False
+    lines = convert(tx.table, conv.rates(tx.table["currency"], tx.table["ts"]))
+    lines, missing = split_no_rate(lines)
+    if append.orders_seen(lake, lines):
+        return False
+    lap("read")
+
+    report.reporting_currency = conv.reporting
+    report.unresolved = {"transaction": tx.unresolved, "interaction": ix.unresolved}
+    report.no_fx_rate = append.merge_quarantine(lake, no_rate_quarantine(missing, conv.reporting))
+    lines = lines.select([*SCHEMAS[TRANSACTION_LINES].names, "part"])
+    interactions, report.texts_scored = build_interactions(ix.table.drop_columns([FILE_INDEX]), None)
+    lap("interactions")
+    digests = {t: dict(state.digests.get(t, {})) for t in CUSTOMER_TABLES}
+    counts = {t: dict(v) for t, v in state.counts.items()}
+    # exposures first, from the facts before this run's deltas plus its rows
+    customers = append.exposure_customers(interactions, lines)
+    rebuilt = None
+    if len(customers):
+        ix_hist, ln_hist = append.exposure_inputs(lake, customers, fs.partitions, interactions, lines)
+        rebuilt = build_exposures(ix_hist, ln_hist, fs.attribution_days)
+        del ix_hist, ln_hist
+    lap("exposures")
+    touched: set[int] = set()
+    for name, table in ((TRANSACTION_LINES, lines), (INTERACTIONS, interactions)):
+        result = append.write_deltas(lake, name, table, run_id, fs.partitions, digests.setdefault(name, {}))
+        report.partitions_written[name] = result["written"]
+        report.partitions_removed[name] = result["removed"]
+        for item in pc.value_counts(table["part"]).to_pylist() if table.num_rows else []:
+            p = str(item["values"])
+            counts.setdefault(name, {})[p] = counts.get(name, {}).get(p, 0) + int(item["counts"])
+            touched.add(int(item["values"]))
+    if rebuilt is not None:
+        exposure_digests = digests.setdefault(EXPOSURES, {})
+        result = append.replace_exposures(lake, rebuilt, customers, fs.partitions, exposure_digests)
+        report.partitions_written[EXPOSURES] = result["written"]
+        report.partitions_removed[EXPOSURES] = result["removed"]
+        counts.setdefault(EXPOSURES, {}).update(result["counts"])
+    lap("write")
+    report.partitions_recomputed = 0
+    report.partitions_appended = len(touched)
+    single, products_key = _products(ws, state, product_rows, conv, config, False, counts, report)
+    lap("products")
+
+    records = dict(state.files)
+    for f, parts in {**file_partitions(tx), **file_partitions(ix)}.items():
+        records[f] = [sizes.get(f, -1), mask_of(parts)]
+    refs = [r for r in (tx.unresolved_refs, ix.unresolved_refs) if r is not None and r.num_rows]
+    if unresolved_before is not None and refs:
+        refs.append(unresolved_before.cast(refs[0].schema))
+    new_state = FactsState(
+        run_id=run_id,
+        config=config,
+        files=records,
+        keys=_snapshot_keys(lake, keys, run_id) if appeared.num_rows else state.keys,
+        digests={**digests, **single},
+        counts=counts,
+        products=products_key,
+        sentiment_model=SENTIMENT_MODEL,
+        unresolved=_save_unresolved(lake, pa.concat_tables(refs), run_id) if refs else state.unresolved,
+    )
+    _save_state(ws, state, new_state)
+    state.counts = counts
+    report.appended = True
+    lap("state")
+    return True
+
+
+def _products(
+    ws: Workspace,
+    state: FactsState,
+    product_rows: pa.Table,
+    conv: FxConverter,
+    config: str,
+    full: bool,
+    counts: dict[str, dict[str, int]],
+    report: FactsReport,
+) -> tuple[dict[str, dict[str, str]], str]:
+    """Products and their similar items, rebuilt when the product inputs or the rates changed; (their
+    digests, the digest of their inputs). `counts` is updated in place."""
+    lake = ws.lake
+    products_key = digest(sorted(listing(lake, "standardized/product").items()), config)
+    single = {k: v for k, v in state.digests.items() if k in (PRODUCTS, PRODUCT_SIMILARITY)}
+    missing_single = not facts_partition_paths(lake, PRODUCTS)
+    if full or products_key != state.products or missing_single:
+        products = build_products(product_rows, conv)
+        flat = {k: next(iter(v.values()), "") for k, v in single.items()}
+        write_single(lake, PRODUCTS, products, flat)
+        similar = build_similarity(products, ws.settings.facts.similar_items)
+        write_single(lake, PRODUCT_SIMILARITY, similar, flat)
+        single = {k: {k: v} for k, v in flat.items()}
+        counts[PRODUCTS] = {PRODUCTS: products.num_rows}
+        counts[PRODUCT_SIMILARITY] = {PRODUCT_SIMILARITY: similar.num_rows}
+        report.products_rebuilt = True
+    else:
+        for t in (PRODUCTS, PRODUCT_SIMILARITY):
+            counts[t] = dict(state.counts.get(t, {}))
+    return single, products_key
+
+
+def _snapshot_keys(lake: Lake, keys: pa.Table, run_id: str) -> str:
+    """The id map as this run keyed rows with (facts/_state/keys-<run>.parquet), relative to the lake."""
+    path = f"{FACTS}/_state/keys-{run_id}.parquet"
+    lake.write_table(keys.select(["source", "source_record_id", "customer_id", "part"]), lake.path(path))
+    return path
+
+
+def _save_unresolved(lake: Lake, refs: pa.Table | None, run_id: str) -> str | None:
+    """Write the references rows were left out under (once each); None when there are none."""
+    if refs is None or refs.num_rows == 0:
+        return None
+    refs = refs.group_by(["source", "customer_ref"], use_threads=False).aggregate([])
+    path = f"{FACTS}/_state/unresolved-{run_id}.parquet"
+    lake.write_table(refs, lake.path(path))
+    return path
+
+
+def _save_state(ws: Workspace, old: FactsState, new: FactsState) -> None:
+    """Record what this run wrote (sizes, the input fingerprint), then drop the files of the old state."""
+    lake = ws.lake
+    new.sizes = {k: v for k, v in listing(lake, FACTS).items() if k.split("/")[1] in CUSTOMER_TABLES}
+    new.fingerprint = input_fingerprint(lake, _settings_doc(ws))
+    new.save(lake)
+    for path in (old.keys, old.unresolved):
+        if path and path not in (new.keys, new.unresolved):
+            lake.rm(lake.path(path))
 
 
 def print_report(report: FactsReport, console: Any) -> None:
@@ -345,8 +493,10 @@ def print_report(report: FactsReport, console: Any) -> None:
     written = sum(report.partitions_written.values())
     removed = sum(report.partitions_removed.values())
     console.print(
-        f"facts ({'full' if report.full else 'incremental'}, in {report.reporting_currency}): {rows}\n"
-        f"  partitions recomputed {report.partitions_recomputed}, files written {written}, "
+        f"facts ({'full' if report.full else 'appended' if report.appended else 'incremental'}, in "
+        f"{report.reporting_currency}): {rows}\n"
+        f"  partitions recomputed {report.partitions_recomputed}, appended to {report.partitions_appended}, "
+        f"files written {written}, "
         f"removed {removed}; texts scored {report.texts_scored:,}; products "
         f"{'rebuilt' if report.products_rebuilt else 'unchanged'}\n  quarantined no_fx_rate lines "
         f"{report.no_fx_rate:,}; rows without a customer {sum(report.unresolved.values()):,}; "

@@ -33,6 +33,17 @@ class Keyed:
     files: list[str]
     """Standardized files, relative to the lake root, in the order `_file_index` refers to."""
     unresolved: int
+    unresolved_refs: pa.Table | None = None
+    """(source, customer_ref) of the rows left out for want of a customer, once each."""
+
+
+EMPTY_REFS = pa.table({"source": pa.array([], pa.string()), "customer_ref": pa.array([], pa.string())})
+
+
+def unresolved_refs(rows: pa.Table) -> pa.Table:
+    """Distinct (source, customer_ref) of `rows`."""
+    pairs = rows.select(["source", "customer_ref"]).group_by(["source", "customer_ref"], use_threads=False)
+    return pairs.aggregate([]).cast(EMPTY_REFS.schema)
 
 
 def filter_columns(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
@@ -73,15 +84,18 @@ def with_partition(table: pa.Table, partitions: int) -> pa.Table:
     return table.append_column("part", pc.take(parts, index))
 
 
-def read_with_files(lake: Lake, record: str, columns: list[str]) -> tuple[pa.Table, list[str]]:
+def read_with_files(
+    lake: Lake, record: str, columns: list[str], files: list[str] | None = None
+) -> tuple[pa.Table, list[str]]:
     """`columns` of standardized `record` rows (as `c360.sources.layout.read_standardized` reads them) with
-    the index of the file each row came from."""
+    the index of the file each row came from; only `files` (relative to the lake root) when given."""
     schema = standardized_schema(record)
     root = lake.path("standardized", record)
-    if not lake.fs.exists(root):
+    if not lake.fs.exists(root) or files == []:
         empty = schema.empty_table().select(columns)
         return empty.append_column(FILE_INDEX, pa.array([], pa.int32())), []
-    dataset = ds.dataset(root, filesystem=lake.arrow_fs, format="parquet", schema=schema, partitioning=None)
+    source = root if files is None else [lake.path(f) for f in files]
+    dataset = ds.dataset(source, filesystem=lake.arrow_fs, format="parquet", schema=schema, partitioning=None)
     table = dataset.to_table(columns=[*columns, "__fragment_index"])
     table = table.rename_columns([*columns, FILE_INDEX])
     return table, [lake.relative(f) for f in dataset.files]
@@ -93,24 +107,28 @@ def _joined_key(source: pa.ChunkedArray | pa.Array, ref: pa.ChunkedArray | pa.Ar
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
-def key_rows(lake: Lake, record: str, columns: list[str], keys: pa.Table) -> Keyed:
-    """Rows of `record` keyed through `keys` (from `customer_keys`); rows whose reference resolves to no
-    (unsuppressed) customer are counted, not kept. The rows keep their order (a lookup, not a join)."""
+def key_rows(
+    lake: Lake, record: str, columns: list[str], keys: pa.Table, files: list[str] | None = None
+) -> Keyed:
+    """Rows of `record` (of `files` only, when given) keyed through `keys` (from `customer_keys`); rows whose
+    reference resolves to no (unsuppressed) customer are counted, not kept, and their references are in
+    `Keyed.unresolved_refs`. The rows keep their order (a lookup, not a join)."""
     wanted = ["source", "customer_ref", *(c for c in columns if c not in ("source", "customer_ref"))]
-    table, files = read_with_files(lake, record, wanted)
+    table, files = read_with_files(lake, record, wanted, files)
     at = pc.index_in(
         _joined_key(table["source"], table["customer_ref"]),
         value_set=_joined_key(keys["source"], keys["source_record_id"]),
     )
     resolved = pc.is_valid(at)
     unresolved = table.num_rows - int(pc.sum(resolved).as_py() or 0)
+    refs = unresolved_refs(table.filter(pc.invert(resolved))) if unresolved else EMPTY_REFS
     at = at.filter(resolved)
     table = filter_columns(table, resolved)
     table = table.append_column("customer_id", keys["customer_id"].take(at))
     table = table.append_column("part", keys["part"].take(at))
     if "customer_ref" not in columns:
         table = table.drop_columns(["customer_ref"])
-    return Keyed(table, files, unresolved)
+    return Keyed(table, files, unresolved, refs)
 
 
 def file_partitions(keyed: Keyed) -> dict[str, list[int]]:

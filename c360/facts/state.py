@@ -64,6 +64,9 @@ class FactsState:
     """Digest of the product inputs the products table was built from."""
     sentiment_model: str = ""
     """The scorer the stored sentiment came from: another one rescores every text."""
+    unresolved: str | None = None
+    """(source, customer_ref) of rows left out for want of a customer (relative path of a parquet file):
+    a record appearing under one of them sends the next run down the partition path (append.py)."""
 
     @classmethod
     def load(cls, lake: Lake) -> FactsState:

@@ -1,6 +1,8 @@
 """Where the fact tables live and how they are read and written.
 
     facts/<table>/part-<p:05d>.parquet     customer tables, p = partition_of(customer_id, facts.partitions)
+    facts/<table>/part-<p:05d>.d<run>.parquet   rows a run appended to partition p (append.py): read with
+                                           the base file as one partition, merged into it by compaction
     facts/products/products.parquet        one file each for the tables not keyed by customer
     facts/product_similarity/product_similarity.parquet
 
@@ -12,6 +14,7 @@ atomically (`Lake.replace_bytes`): a reader sees the old partition or the new on
 from __future__ import annotations
 
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,8 +34,42 @@ SORT_KEYS: dict[str, list[str]] = {
 }
 
 
+_PART_NAME = re.compile(r"^part-(\d+)(?:\.d[0-9A-Za-z]+)?\.parquet$")
+
+
 def partition_file(lake: Lake, table: str, part: int) -> str:
+    """The partition's base file."""
     return lake.path(FACTS, table, f"part-{part:05d}.parquet")
+
+
+def delta_file(lake: Lake, table: str, part: int, run_id: str) -> str:
+    """A file of rows run `run_id` appended to the partition."""
+    return lake.path(FACTS, table, f"part-{part:05d}.d{run_id}.parquet")
+
+
+def part_of_name(name: str) -> int | None:
+    """The partition a facts file name (base or delta) belongs to; None for any other name."""
+    m = _PART_NAME.match(name.rsplit("/", 1)[-1])
+    return int(m.group(1)) if m else None
+
+
+def is_delta(name: str) -> bool:
+    return ".d" in name.rsplit("/", 1)[-1] and part_of_name(name) is not None
+
+
+def partition_files(lake: Lake, table: str, part: int) -> list[str]:
+    """The partition's base file and its deltas, those that exist (filesystem-native paths), sorted."""
+    return [p for p in lake.glob(f"{FACTS}/{table}/part-{part:05d}*.parquet") if part_of_name(p) == part]
+
+
+def deltas_by_partition(lake: Lake, table: str) -> dict[int, list[str]]:
+    """Partition -> its delta files."""
+    out: dict[int, list[str]] = {}
+    for path in lake.glob(f"{FACTS}/{table}/part-*.d*.parquet"):
+        part = part_of_name(path)
+        if part is not None:
+            out.setdefault(part, []).append(path)
+    return out
 
 
 def single_file(lake: Lake, table: str) -> str:
@@ -94,8 +131,10 @@ def write_partitions(
 ) -> dict[str, Any]:
     """Write partitions `parts` of table `name` from `table` (rows of exactly those partitions, with `part`).
     `digests` (partition -> digest, as strings) is updated in place; a partition whose bytes did not change
-    is not rewritten, one left without rows loses its file. Returns counts."""
+    is not rewritten, one left without rows loses its file. The rows are the whole partition, so its delta
+    files go (after the base is in place). Returns counts."""
     schema = SCHEMAS[name]
+    deltas = deltas_by_partition(lake, name)
     ordered = sort_for_write(table, name)
     part_col = ordered["part"].to_numpy() if ordered.num_rows else np.array([], np.int32)
     slices: dict[int, pa.Table] = {}
@@ -115,13 +154,18 @@ def write_partitions(
                 lake.rm(path)
                 digests.pop(key, None)
                 removed += 1
+            for delta in deltas.get(p, []):
+                lake.rm(delta)
+                removed += 1
             continue
         data, digest = encoded.pop(p)
-        if digests.get(key) == digest and lake.fs.exists(path):
-            continue
-        lake.replace_bytes(path, data)
-        digests[key] = digest
-        written += 1
+        if digests.get(key) != digest or not lake.fs.exists(path):
+            lake.replace_bytes(path, data)
+            digests[key] = digest
+            written += 1
+        for delta in deltas.get(p, []):
+            lake.rm(delta)
+            removed += 1
     return {"written": written, "removed": removed}
 
 

@@ -75,7 +75,6 @@ PRODUCT_SCHEMA = pa.schema(
         ("buyers_30d", pa.int64()),
     ]
 )
-_PART = re.compile(r"part-(\d+)\.parquet$")
 Serialized = tuple[bytes, str, int]
 """A file's parquet bytes, their digest and its row count."""
 
@@ -274,11 +273,13 @@ def _partitions(lake: Lake, count: int) -> list[int]:
     from c360.facts.build import facts_partition_paths
 
     found = set()
+    from c360.facts.store import part_of_name
+
     for table in (TRANSACTION_LINES, INTERACTIONS):
         for path in facts_partition_paths(lake, table):
-            m = _PART.search(path)
-            if m:
-                found.add(int(m.group(1)))
+            part = part_of_name(path)
+            if part is not None:
+                found.add(part)
     if found and max(found) >= count:
         raise ValidationError(
             f"facts are laid out in more partitions than facts.partitions ({count}): run `c360 facts`"
@@ -287,16 +288,17 @@ def _partitions(lake: Lake, count: int) -> list[int]:
 
 
 def _read_part(lake: Lake, table: str, part: int, columns: list[str], last: pd.Timestamp) -> pa.Table:
-    """One facts partition, rows with ts <= the last cutoff only (nothing later is read)."""
-    from c360.facts.store import partition_file
+    """One facts partition (its base file and deltas), rows with ts <= the last cutoff only (nothing later
+    is read)."""
+    from c360.facts.store import partition_files
 
-    path = partition_file(lake, table, part)
     schema = pa.schema([SCHEMAS[table].field(c) for c in columns])
-    if not lake.fs.exists(path):
+    paths = partition_files(lake, table, part)
+    if not paths:
         return schema.empty_table()
     bound = pa.scalar(last.to_pydatetime(), type=SCHEMAS[table].field("ts").type)
-    table_ = lake.read_table(path, columns=columns, filters=pc.field("ts") <= bound)
-    return table_.select(columns).cast(schema)
+    parts = [lake.read_table(p, columns=columns, filters=pc.field("ts") <= bound) for p in paths]
+    return pa.concat_tables([t.select(columns).cast(schema) for t in parts])
 
 
 def _golden(lake: Lake) -> pd.DataFrame:

@@ -160,9 +160,14 @@ def test_a_delivery_rewrites_only_the_partitions_of_the_customers_it_touches(bui
     before = _files(ws)
     report = build_facts(ws)
     part = int(partition_of(np.array([cid], dtype=object), PARTITIONS)[0])
-    assert report.partitions_recomputed == 1 and report.partitions_written[TRANSACTION_LINES] == 1
+    # only new rows: appended as a delta file beside the customer's partition, nothing recomputed
+    assert report.appended and report.partitions_recomputed == 0 and report.partitions_appended == 1
+    assert report.partitions_written[TRANSACTION_LINES] == 1
     changed = {p for p, v in _files(ws).items() if before.get(p) != v}
-    assert changed == {ws.lake.path("facts", TRANSACTION_LINES, f"part-{part:05d}.parquet")}
+    delta = [p for p in changed if "/transaction_lines/" in p]
+    assert len(delta) == 1 and delta[0].rsplit("/", 1)[-1].startswith(f"part-{part:05d}.d")
+    # the customer's exposures are rebuilt (the order may carry a campaign); no other partition is touched
+    assert changed - set(delta) <= {ws.lake.path("facts", EXPOSURES, f"part-{part:05d}.parquet")}
     lines = read_facts(ws.lake, TRANSACTION_LINES, filter=pc.field("order_id") == "ORDNEW").to_pandas()
     assert lines["source_record_id"].tolist() == [new["line_id"].iloc[0]]
     assert lines["customer_id"].tolist() == [cid]
