@@ -371,6 +371,9 @@ def models(
     quality: Annotated[bool, typer.Option(help="Run the quality benchmarks of every model family.")] = True,
     tune: Annotated[bool, typer.Option(help="Time Ray Tune against a plain loop of the same trials.")] = True,
     tune_seconds: Annotated[float, typer.Option(help="Plain wall time the tune check is sized to.")] = 60.0,
+    end_to_end: Annotated[
+        int, typer.Option(help="Also time `c360 score` end to end on a workspace of this many customers.")
+    ] = 0,
 ) -> None:
     """Models: quality on real data (telco, retail, bank, demo), training and scoring a million customers."""
     from c360.bench.models import MODELS, run
@@ -382,6 +385,7 @@ def models(
         with_quality=quality,
         with_tune=tune,
         tune_seconds=tune_seconds,
+        end_to_end=end_to_end,
     )
 
 

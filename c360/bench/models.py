@@ -204,6 +204,81 @@ def score_rows(frame: pd.DataFrame, trained: dict[str, Any]) -> list[PerfRow]:
     return [PerfRow("score (Ray Data map_batches)", len(frame), seconds, took, SCORE_LIMIT_S, detail)]
 
 
+def score_workspace_rows(frame: pd.DataFrame, trained: dict[str, Any], console: Console) -> list[PerfRow]:
+    """`score_all` end to end on a throwaway workspace holding `frame`'s customers: the feature views'
+    rows, golden ids, a profile document each (SQLite store), the trained models registered as champions.
+    Times each step of `c360 score`: features through Feast, map_batches, the lake, the profile store and
+    the online store (Feast materialize into SQLite)."""
+    import random
+    import tempfile
+
+    import pyarrow as pa
+
+    from c360.bench.stores import synthetic_profile
+    from c360.features.store import apply
+    from c360.identity.store import IdentityStore
+    from c360.models import registry
+    from c360.models.score import PREFERENCE, score_all
+    from c360.profile.feature_tables import VIEW_SCHEMAS
+    from c360.profile.store import open_profile_store
+    from c360.workspace import Workspace, init_workspace
+
+    n = len(frame)
+    root = Path(tempfile.mkdtemp(prefix="c360-bench-score-"))
+    init_workspace(root)
+    ws = Workspace.load(root)
+    apply(ws)
+    t0 = time.perf_counter()
+    rows = frame.assign(event_timestamp=pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(hours=1))
+    rows["last_interaction_at"] = rows["event_timestamp"] - pd.to_timedelta(
+        rows["days_since_last_interaction"], "D"
+    )
+    for view, schema in VIEW_SCHEMAS.items():
+        if view == "consent":
+            continue
+        table = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
+        ws.lake.write_table(table, ws.lake.path("features", view, "part-bench.parquet"))
+    IdentityStore(ws.lake).write(
+        "golden", pa.table({"customer_id": rows["customer_id"].to_numpy(dtype=object)})
+    )
+    rng = random.Random(0)
+    with open_profile_store(ws) as store:
+        for i in range(0, n, 5000):
+            docs = [synthetic_profile(0, rng) for _ in rows["customer_id"].iloc[i : i + 5000]]
+            for doc, cid in zip(docs, rows["customer_id"].iloc[i : i + 5000], strict=True):
+                doc["customerId"] = cid
+                doc.pop("identities", None)
+            store.upsert_many(docs)
+    console.print(
+        f"  score workspace: {n:,} customers' features, golden ids and profiles "
+        f"in {time.perf_counter() - t0:.0f}s"
+    )
+    service_refs = {}
+    from c360.features.store import open_feature_store
+
+    fs = open_feature_store(ws)
+    for name in {m for names in PREFERENCE.values() for m in names} & set(trained):
+        model = trained[name]
+        service = fs.get_feature_service("churn")
+        refs = [f"{p.name_to_use()}:{f.name}" for p in service.feature_view_projections for f in p.features]
+        service_refs[name] = [r for r in refs if r.split(":", 1)[1] in FEATURES]
+        model.card.feature_service = "churn"
+        model.card.training_set = {"set_id": "bench", "features": service_refs[name]}
+        registry.register_model(ws, model, promote=True)
+    before = load()
+    t0 = time.perf_counter()
+    report = score_all(ws)
+    seconds = time.perf_counter() - t0
+    steps = ", ".join(f"{k} {v:.0f}s" for k, v in report.seconds.items())
+    detail = f"{steps}; {report.profiles:,} profiles, {report.online_rows:,} online rows"
+    console.print(f"  c360 score end to end: {seconds:.0f}s ({detail}), load {load():.1f}")
+    return [
+        PerfRow(
+            "c360 score end to end (SQLite stores)", n, seconds, max(before, load()), SCORE_LIMIT_S, detail
+        )
+    ]
+
+
 # ------------------------------------------------------------------------------------------ tune
 
 
@@ -287,6 +362,7 @@ def run(
     with_quality: bool = True,
     with_tune: bool = True,
     tune_seconds: float = 60.0,
+    end_to_end: int = 0,
     seed: int = 0,
 ) -> list[PerfRow]:
     from c360.runtime import ensure_ray
@@ -303,6 +379,8 @@ def run(
     console.print(f"  synthetic feature frame: {rows:,} rows in {time.perf_counter() - t0:.1f}s")
     perf, trained = train_rows(frame, models, console)
     perf += score_rows(frame, trained)
+    if end_to_end:
+        perf += score_workspace_rows(frame.iloc[:end_to_end], trained, console)
     if with_tune:
         perf += tune_rows(frame.iloc[: min(rows, 200_000)], tune_seconds, console)
     print_table(perf, console)
