@@ -72,13 +72,18 @@ def run(
 
     console = console or Console()
     data = synthetic(rows)
-    probe_rounds = 20
-    start = time.perf_counter()
-    plain_fit("xgboost", PARAMS, data, None, probe_rounds, None)
-    per_round = (time.perf_counter() - start) / probe_rounds
-    rounds = max(10, int(seconds / per_round))
+    # Two probes separate the fixed cost (DMatrix, quantile sketch) from the cost per round.
+    probes = {}
+    for n in (10, 40):
+        start = time.perf_counter()
+        plain_fit("xgboost", PARAMS, data, None, n, None)
+        probes[n] = time.perf_counter() - start
+    per_round = max((probes[40] - probes[10]) / 30, 1e-4)
+    fixed = max(probes[10] - 10 * per_round, 0.0)
+    rounds = max(10, int((seconds - fixed) / per_round))
     console.print(
-        f"sizing: {per_round * 1000:.0f} ms per round on {rows:,} rows: {rounds} rounds for ~{seconds:.0f} s"
+        f"sizing: {per_round * 1000:.0f} ms per round + {fixed:.1f} s fixed on {rows:,} rows: "
+        f"{rounds} rounds for ~{seconds:.0f} s"
     )
 
     def plain() -> tuple[float, bytes]:
