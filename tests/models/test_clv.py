@@ -285,3 +285,18 @@ def test_online_retail_bench_through_the_example_workspace(tmp_path, ray_session
         assert rows[("clv", method, "top_decile")] > 0.5
     aucs = {k[1]: v for k, v in rows.items() if k[0] == "churn"}
     assert len(aucs) == 3 and min(aucs.values()) > 0.7
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_lightgbm_clv_through_ray_train_gives_the_plain_booster(ray_session) -> None:
+    from c360.models.ray_fit import fit_with_ray, supports_ray_train
+
+    train, test = _value_world(1500, 1), _value_world(400, 2)
+    features = ["segment", "engagement", "past_spend"]
+    plain = ClvModel({"n_estimators": 40})
+    plain_metrics = plain.fit(train, features, valid=test)
+    ray_model = ClvModel({"n_estimators": 40})
+    assert supports_ray_train(ray_model)
+    assert fit_with_ray(ray_model, train, features, valid=test) == plain_metrics
+    np.testing.assert_allclose(ray_model.predict(test)["clv"], plain.predict(test)["clv"])
