@@ -45,6 +45,7 @@ READY = "models_demo_ready"
 BACKFILL = ("2024-03-01", "2026-10-31", "4w")
 CUTOFFS = pd.date_range("2024-06-01", "2026-07-01", freq="3MS", tz="UTC")
 CLV_LAST = pd.Timestamp("2025-10-31", tz="UTC")  # a 12-month horizon must end within the data
+EXPOSURE_COLUMNS = ("customer_id", "ts", "offer_id", "first_open_ts", "first_click_ts", "conversion_ts")
 BEHAVIOUR = [  # what segments cluster on: spend, order value, frequency, recency, engagement
     "total_spend",
     "avg_order_value",
@@ -307,10 +308,12 @@ def propensity_rows(ws: Workspace, people: pd.DataFrame) -> list[DemoRow]:
 
 
 def response_rows(ws: Workspace, people: pd.DataFrame) -> list[DemoRow]:
-    from c360.models.response import Response, exposure_context
+    from c360.features.training_inputs import read_fact
+    from c360.models.response import Response, exposure_context, exposure_history
     from c360.sources.demo.world import OFFER_AFFINITY, OFFERS, SEGMENTS
 
     data = exposure_context(ws, _set(ws, "response", CUTOFFS[-1:], features="clv"))
+    data = exposure_history(read_fact(ws.lake, "exposures", list(EXPOSURE_COLUMNS)), data)
     features = [
         c for c in _features(data) if c not in ("channel", "campaign_id", "offer_id", "variant", "type")
     ]

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from c360.facts.schemas import EXPOSURES, SCHEMAS
 from c360.models.base import Model, ModelError
-from c360.models.response import Response, exposure_context
+from c360.models.response import HISTORY_FEATURES, Response, exposure_context, exposure_history
 from c360.workspace import Workspace, init_workspace
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -141,3 +141,23 @@ def test_save_load_and_bad_input(split, tmp_path):
         Response().fit(train.assign(label=1), FEATURES)
     with pytest.raises(ModelError, match="missing"):
         Response().fit(train, [*FEATURES, "no_such_feature"])
+
+
+def test_exposure_history_counts_only_what_happened_before_each_row():
+    t = pd.Timestamp("2025-03-01", tz="UTC")
+    day = pd.Timedelta(days=1)
+    ex = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b"],
+            "ts": [t - 10 * day, t - 5 * day, t, t - 3 * day],
+            "offer_id": ["x", "y", "x", "x"],
+            "first_open_ts": [t - 9 * day, t + day, pd.NaT, t - 2 * day],  # a's 2nd opened after the row
+            "first_click_ts": [t - 9 * day, pd.NaT, pd.NaT, pd.NaT],
+            "conversion_ts": [t - 8 * day, pd.NaT, pd.NaT, pd.NaT],
+        }
+    )
+    rows = pd.DataFrame({"customer_id": ["a", "b", "c"], "event_timestamp": [t, t, t], "offer_id": ["x"] * 3})
+    out = exposure_history(ex, rows).set_index("customer_id")
+    assert out.loc["a", list(HISTORY_FEATURES)].tolist() == [2, 1, 1, 1, 1, 1]  # the send at t is not prior
+    assert out.loc["b", list(HISTORY_FEATURES)].tolist() == [1, 1, 0, 0, 1, 0]
+    assert out.loc["c", list(HISTORY_FEATURES)].tolist() == [0] * 6
