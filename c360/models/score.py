@@ -223,11 +223,31 @@ def write_lake(ws: Workspace, scores: pa.Table, run_id: str) -> str:
     return path
 
 
-def write_profiles(ws: Workspace, scores: pa.Table) -> int:
-    """Patch `mlScores` of every scored customer's document in the profile store; returns how many."""
-    from c360.profile.store import open_profile_store
+def write_profiles(ws: Workspace, scores: pa.Table, slices: int | None = None) -> int:
+    """Patch `mlScores` of every scored customer's document in the profile store; returns how many.
+
+    Each document is read from the store and written back (a consent change recorded since the profiles
+    run stays). Large runs go in Ray tasks, one slice of customers each with its own store connection
+    (the profiles stage writes the same way), so reading, decoding and encoding use every core."""
+    import ray
 
     frame = scores.select(["customer_id", *SCORES.values()]).to_pandas()
+    if slices is None:
+        cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
+        slices = 1 if len(frame) < 50_000 or cpus < 2 else 4 * cpus
+    if slices <= 1:
+        return patch_profiles(ws, frame)
+    store_ws = Workspace.from_settings(ws.settings, ws.root)
+    task = ray.remote(num_cpus=1)(patch_profiles)
+    bounds = np.linspace(0, len(frame), slices + 1).astype(int)
+    refs = [task.remote(store_ws, frame.iloc[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    return int(sum(ray.get(refs)))
+
+
+def patch_profiles(ws: Workspace, frame: pd.DataFrame) -> int:
+    """The mlScores of `frame`'s customers (customer_id + ml_scores columns) into their documents."""
+    from c360.profile.store import open_profile_store
+
     written = 0
     with open_profile_store(ws) as store:
         for i in range(0, len(frame), STORE_BATCH):

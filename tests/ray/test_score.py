@@ -108,3 +108,17 @@ def test_the_online_store_serves_the_scores(ws, scored):
     assert online["churn_risk"] == pytest.approx(sample["churn_risk"].tolist())
     assert online["segment"] == sample["segment"].tolist()
     assert all(v is None or math.isnan(v) for v in online["clv"])
+
+
+def test_profiles_patched_in_ray_slices_equal_the_lake_scores(ws, scored):
+    import pyarrow as pa
+
+    from c360.models.score import write_profiles
+
+    lake = pd.concat([pd.read_parquet(p) for p in ws.lake.glob(f"features/{VIEW}/*.parquet")])
+    lake["churn_risk"] = 1 - lake["churn_risk"]  # a recognisable change
+    assert write_profiles(ws, pa.Table.from_pandas(lake, preserve_index=False), slices=3) == len(lake)
+    with open_profile_store(ws) as store:
+        for row in lake.iloc[::40].itertuples():
+            ml = store.get(row.customer_id)["mlScores"]
+            assert ml["churnRisk"] == pytest.approx(row.churn_risk) and ml["segment"] == row.segment
