@@ -119,3 +119,12 @@ def test_the_training_entrypoint_trains_from_a_config_file(ws, first, tmp_path, 
     path.write_text(yaml.safe_dump({**CONFIG, "params": {"depth": 3}}))
     assert main("churn", ["--config", str(path), "-w", str(ws.root)]) == 2
     assert "unknown hyper-parameter(s) depth" in capsys.readouterr().err
+
+
+def test_promote_better_keeps_a_champion_the_new_version_does_not_beat(ws, first):
+    from c360.models import registry
+
+    worse = {**CONFIG, "promote": "better", "params": {"n_estimators": 2, "max_depth": 1, "nthread": 1}}
+    result = train_model(ws, "churn", worse)
+    assert result.metrics["auc"] < first.metrics["auc"] and not result.champion
+    assert registry.champion(ws, "churn").version == 1
