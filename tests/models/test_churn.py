@@ -80,10 +80,15 @@ def test_probabilities_are_calibrated(data, fitted) -> None:
     assert np.mean(np.abs(risk - valid["p_true"])) < 0.07
 
 
-def test_reasons_name_the_planted_driver(data, fitted) -> None:
+@pytest.mark.parametrize("method", ["approx", "shap"])
+def test_reasons_name_the_planted_driver(data, fitted, method) -> None:
     _, valid = data
     model, _ = fitted
-    out = model.predict(valid)
+    model.params["reasons_method"] = method
+    try:
+        out = model.predict(valid)
+    finally:
+        model.params["reasons_method"] = "approx"
     assert list(out.columns[:2]) == ["churn_risk", "reasons"]
     assert out.index.equals(valid.index)
     top = out.nlargest(200, "churn_risk")
@@ -148,6 +153,8 @@ def test_refusals_are_named(data) -> None:
         ChurnModel({"max_deph": 3})
     with pytest.raises(ModelError, match="calibration"):
         ChurnModel({"calibration": "magic"})
+    with pytest.raises(ModelError, match="reasons_method"):
+        ChurnModel({"reasons_method": "vibes"})
     with pytest.raises(ModelError, match="missing"):
         ChurnModel().fit(train, [*FEATURES, "nope"])
     with pytest.raises(ModelError, match="0/1"):
