@@ -379,10 +379,10 @@ def run(
     console.print(f"  synthetic feature frame: {rows:,} rows in {time.perf_counter() - t0:.1f}s")
     perf, trained = train_rows(frame, models, console)
     perf += score_rows(frame, trained)
-    if end_to_end:
-        perf += score_workspace_rows(frame.iloc[:end_to_end], trained, console)
     if with_tune:
         perf += tune_rows(frame.iloc[: min(rows, 200_000)], tune_seconds, console)
+    if end_to_end:
+        perf += score_workspace_rows(frame.iloc[:end_to_end], trained, console)
     print_table(perf, console)
     return perf
 

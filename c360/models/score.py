@@ -310,6 +310,8 @@ def score_all(ws: Workspace, *, online: bool = True, profiles: bool = True) -> S
         return report
     models = {s: m for s, (m, _) in chosen.items()}
     customers = current_customers(ws)
+    if not customers:
+        return report
     features = latest_features(ws, customers, feature_refs(models, ws), now)
     report.seconds["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()

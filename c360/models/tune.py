@@ -77,11 +77,11 @@ def search_space(spec: TuneSpec) -> dict[str, Any]:
     return space
 
 
-def validation_split(data: Prepared, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validation_split(data: Prepared, seed: int, gap_days: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training rows split again: by time with two training cutoffs or more, else by customer."""
     train = data.split.train
     try:
-        inner = time_split(train, data.label, 1, 0.2, 0)
+        inner = time_split(train, data.label, 1, 0.2, gap_days)
         return inner.train, inner.holdout
     except ModelError:
         ids = train["customer_id"].unique()
@@ -245,7 +245,8 @@ def tune_model(
     model_class(name)(dict(cfg.params))  # unknown fixed params: named before any data
     data = prepare(ws, cfg)
     ensure_ray(ws.settings.ray, progress=False)
-    grid = run_trials(data, cfg, validation_split(data, cfg.tune.seed))
+    valid = validation_split(data, cfg.tune.seed, ws.settings.facts.attribution_days)
+    grid = run_trials(data, cfg, valid)
     table = results_table(grid, cfg)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     ok = table[table["status"] != "error"].dropna(subset=[cfg.metric]) if len(table) else table

@@ -122,3 +122,13 @@ def test_profiles_patched_in_ray_slices_equal_the_lake_scores(ws, scored):
         for row in lake.iloc[::40].itertuples():
             ml = store.get(row.customer_id)["mlScores"]
             assert ml["churnRisk"] == pytest.approx(row.churn_risk) and ml["segment"] == row.segment
+
+
+def test_the_pipeline_score_stage_runs_once_a_champion_exists(ws, scored):
+    from rich.console import Console
+
+    from c360.pipeline import run_pipeline
+
+    before = set(ws.lake.glob(f"features/{VIEW}/*.parquet"))
+    run_pipeline(ws, Console(), only=["score"])
+    assert len(set(ws.lake.glob(f"features/{VIEW}/*.parquet")) - before) == 1
