@@ -9,13 +9,14 @@ CUSTOMERS ?= 5000
 SEED ?= 42
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test test-fast bench lint clean
+.PHONY: help venv demo test test-fast bench lint clean mlflow-ui
 
 help:
 	@echo "make demo   - fresh environment, demo data ($(CUSTOMERS) customers), the whole pipeline"
 	@echo "make test   - the full test suite (unit, Ray, Azure stand-ins, end-to-end)"
 	@echo "make bench  - benchmarks; figures printed as tables"
 	@echo "make lint   - ruff"
+	@echo "make mlflow-ui - the MLflow UI on the workspace's models (MLFLOW_STORE=postgresql+psycopg://... for PostgreSQL)"
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (c360 needs Python 3.11)"; exit 1; }
@@ -45,6 +46,21 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The MLflow UI in its own venv: full mlflow does not resolve with the lock (requirements-mlflow-ui.txt says why).
+UI_VENV := .venv-mlflow-ui
+MLFLOW_STORE ?= sqlite:///$(abspath $(WORKSPACE))/data/mlflow.db
+MLFLOW_PORT ?= 5000
+
+$(UI_VENV)/.installed: requirements-mlflow-ui.txt
+	test -x $(UI_VENV)/bin/python || $(PYTHON) -m venv $(UI_VENV)
+	$(UI_VENV)/bin/python -m pip install --quiet -r requirements-mlflow-ui.txt
+	$(UI_VENV)/bin/python -m pip install --quiet --no-deps mlflow==3.18.0
+	@touch $@
+
+# Without its GenAI job runners (eight huey processes, left running when the UI stops).
+mlflow-ui: $(UI_VENV)/.installed
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(UI_VENV)/bin/mlflow ui --backend-store-uri '$(MLFLOW_STORE)' --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache
