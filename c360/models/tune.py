@@ -188,16 +188,9 @@ def save_table(ws: Workspace, name: str, run_id: str, table: pd.DataFrame) -> li
 
 def tracking_uri(ws: Workspace) -> str:
     """The workspace's MLflow store (the registry's own, when it says)."""
-    try:
-        from c360.models import registry
+    from c360.models.registry import tracking_uri as registry_uri
 
-        uri = getattr(registry, "tracking_uri", None)
-        if callable(uri):
-            return str(uri(ws))
-    except ModuleNotFoundError:
-        pass
-    configured = ws.settings.models.tracking_uri
-    return configured or f"sqlite:///{ws.resolve_path(ws.settings.models.mlflow_db)}"
+    return registry_uri(ws)
 
 
 def log_trials(ws: Workspace, cfg: TrainConfig, run_id: str, table: pd.DataFrame) -> int:
@@ -210,7 +203,12 @@ def log_trials(ws: Workspace, cfg: TrainConfig, run_id: str, table: pd.DataFrame
     client = mlflow.MlflowClient(tracking_uri=tracking_uri(ws))
     experiment = f"c360-tune-{cfg.model}"
     found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(experiment)
+    if found is None:
+        from c360.models.registry import artifact_root
+
+        exp_id = client.create_experiment(experiment, artifact_location=artifact_root(ws))
+    else:
+        exp_id = found.experiment_id
     spec = cfg.tune or TuneSpec()
     for row in table.to_dict("records"):
         run = client.create_run(
