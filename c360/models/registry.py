@@ -25,6 +25,7 @@ ModelError and the champion stays where it was.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from c360 import __version__
-from c360.errors import ConfigError, NotFoundError, StoreUnavailableError, ValidationError
+from c360.errors import C360Error, ConfigError, NotFoundError, StoreUnavailableError, ValidationError
 from c360.models.base import Model, ModelError
 
 if TYPE_CHECKING:
@@ -148,8 +149,10 @@ class _Registry:
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
         fm = self.store.mlflow
-        if fm is None:
-            raise ConfigError("Feast's MLflow integration did not start: is mlflow-skinny installed?")
+        if fm is None:  # Feast turns any failure into a warning and None: make the client again to see it
+            from feast.mlflow_integration.client import FeastMlflowClient
+
+            fm = FeastMlflowClient(self.store)
         self.fm = fm
         self.mlflow = fm.mlflow
         self.client = fm.client
@@ -301,19 +304,30 @@ class _Registry:
         chosen = [r for r in refs if r.split(":", 1)[1] in wanted] if wanted else refs
         return chosen or refs
 
-    def apply_services(self, specs: dict[str, dict[str, Any]]) -> None:
-        """Write the versions' services to model_services.json (what the repo declares) and apply them."""
-        from feast import FeatureService
+    @contextlib.contextmanager
+    def services_file(self) -> Any:
+        """model_services.json's services (name -> spec) to change; written back atomically, under a lock."""
+        import fcntl
 
         from c360.features.store import model_services_path
 
         path = model_services_path(self.ws)
-        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        services = doc.setdefault("services", {})
-        services.update(specs)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            services = doc.setdefault("services", {})
+            yield services
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+
+    def apply_services(self, specs: dict[str, dict[str, Any]]) -> None:
+        """Write the versions' services to model_services.json (what the repo declares) and apply them."""
+        from feast import FeatureService
+
+        with self.services_file() as services:
+            services.update(specs)
         views: dict[str, Any] = {}
         for view in self.store.list_feature_views() + self.store.list_stream_feature_views():
             views[view.name] = view
@@ -347,15 +361,12 @@ class _Registry:
         service = (mv.tags or {}).get("feast.feature_service")
         if not service:
             return
-        from c360.features.store import model_services_path
-
-        path = model_services_path(self.ws)
-        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        spec = doc.get("services", {}).get(service)
-        if spec is None:
-            return
-        spec.setdefault("tags", {})["stage"] = stage
-        self.apply_services({service: spec})
+        with self.services_file() as services:
+            spec = services.get(service)
+            if spec is not None:
+                spec.setdefault("tags", {})["stage"] = stage
+        if spec is not None:
+            self.apply_services({service: spec})
 
 
 @cache
@@ -398,9 +409,29 @@ def _iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+_OPEN: dict[tuple[str, str, str], _Registry] = {}
+"""Registries opened by this process, by workspace, MLflow store and Feast config: opening one costs a
+FeatureStore and MLflow's store (seconds), and scoring asks for several champions in a row."""
+
+
 def _open(ws: Workspace) -> _Registry:
+    from c360.features.store import render_feature_store_config
+
+    key = (
+        str(ws.root),
+        tracking_uri(ws),
+        json.dumps(render_feature_store_config(ws, secrets=False), default=str),
+    )
+    reg = _OPEN.get(key)
+    if reg is not None:
+        reg.mlflow.set_tracking_uri(reg.uri)  # another workspace's registry may have moved the globals
+        reg.mlflow.set_registry_uri(reg.uri)
+        reg.ws = ws
+        return reg
+    _probe(ws)
     try:
-        return _Registry(ws)
+        reg = _OPEN[key] = _Registry(ws)
+        return reg
     except ImportError as exc:
         raise ConfigError(f"the model registry needs mlflow-skinny: {exc}") from None
     except Exception as exc:
@@ -409,6 +440,34 @@ def _open(ws: Workspace) -> _Registry:
                 f"MLflow store {_safe_uri(tracking_uri(ws))} cannot be opened: {type(exc).__name__}: {exc}"
             ) from None
         raise
+
+
+def _probe(ws: Workspace) -> None:
+    """Fail in seconds when a database server does not answer: MLflow retries making its engine for about
+    100 s (ten attempts, doubling sleeps) before it gives up."""
+    import socket
+
+    uri = tracking_uri(ws)
+    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(uri)
+    except Exception:  # noqa: BLE001 - not a database URL (an MLflow server, say): MLflow says what is wrong
+        return
+    ports = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+    port = url.port or ports.get(url.get_backend_name())
+    if not url.host or port is None:
+        return
+    try:
+        socket.create_connection((url.host, port), timeout=5).close()
+    except OSError as exc:
+        from c360.io.outages import unavailable
+
+        raise unavailable(
+            "MLflow store", _safe_uri(uri), "check models.tracking_uri in c360.yaml", exc
+        ) from None
 
 
 def _safe_uri(uri: str) -> str:
@@ -422,9 +481,34 @@ def _safe_uri(uri: str) -> str:
     return uri
 
 
+def _guarded(fn: Any) -> Any:
+    """An MLflow store that cannot be reached (PostgreSQL down, an SQLite file on a dead disk) becomes one
+    StoreUnavailableError naming it (exit 4, HTTP 503), not a driver's traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(ws: Workspace, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(ws, *args, **kwargs)
+        except C360Error:
+            raise
+        except Exception as exc:
+            from sqlalchemy.exc import InterfaceError, OperationalError
+
+            if isinstance(exc, (OperationalError, InterfaceError)):
+                from c360.io.outages import unavailable
+
+                raise unavailable(
+                    "MLflow store", _safe_uri(tracking_uri(ws)), "check models.tracking_uri in c360.yaml", exc
+                ) from None
+            raise
+
+    return wrapper
+
+
 # ---------------------------------------------------------------------------------------------- API
 
 
+@_guarded
 def register_model(
     ws: Workspace,
     model: Model,
@@ -557,6 +641,7 @@ def register_model(
     return reg.describe(reg.client.get_model_version(name, str(version)), _champion_number(reg, name))
 
 
+@_guarded
 def champion(ws: Workspace, name: str) -> ModelVersion | None:
     """The champion version of `name`, or None when it has none (or is not registered)."""
     reg = _open(ws)
@@ -564,6 +649,7 @@ def champion(ws: Workspace, name: str) -> ModelVersion | None:
     return None if mv is None else reg.describe(mv, int(mv.version))
 
 
+@_guarded
 def load_champion(ws: Workspace, name: str) -> Model | None:
     """The champion's c360 model (None when there is none); a foreign folder is a ModelError."""
     reg = _open(ws)
@@ -571,11 +657,13 @@ def load_champion(ws: Workspace, name: str) -> Model | None:
     return None if mv is None else reg.load(mv)
 
 
+@_guarded
 def load_version(ws: Workspace, name: str, version: int) -> Model:
     reg = _open(ws)
     return reg.load(reg.version(name, version))
 
 
+@_guarded
 def promote(ws: Workspace, name: str, version: int) -> ModelVersion:
     """Make `version` the champion, after checking it loads and Feast serves its features."""
     reg = _open(ws)
@@ -583,6 +671,7 @@ def promote(ws: Workspace, name: str, version: int) -> ModelVersion:
     return reg.describe(reg.client.get_model_version(name, str(version)), int(version))
 
 
+@_guarded
 def rollback(ws: Workspace, name: str) -> ModelVersion:
     """Give the champion alias back to the previous champion (checked like a promotion)."""
     reg = _open(ws)
@@ -606,6 +695,7 @@ def rollback(ws: Workspace, name: str) -> ModelVersion:
     return reg.describe(reg.client.get_model_version(name, str(target)), target)
 
 
+@_guarded
 def list_versions(ws: Workspace, name: str | None = None) -> list[ModelVersion]:
     """Every registered version (of `name`), by name then version."""
     reg = _open(ws)
@@ -620,6 +710,7 @@ def list_versions(ws: Workspace, name: str | None = None) -> list[ModelVersion]:
     return sorted(out, key=lambda v: (v.name, v.version))
 
 
+@_guarded
 def show(ws: Workspace, name: str, version: int | None = None) -> ModelVersion:
     """One version (the champion when `version` is None)."""
     reg = _open(ws)
@@ -632,6 +723,7 @@ def show(ws: Workspace, name: str, version: int | None = None) -> ModelVersion:
     return reg.describe(reg.version(name, version), champ)
 
 
+@_guarded
 def resolve_features(ws: Workspace, model_uri: str) -> str:
     """Feast's answer for a model URI (`models:/churn/champion`): the feature service to read."""
     from feast.mlflow_integration import FeastMlflowModelResolutionError

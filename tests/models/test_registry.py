@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from c360.errors import NotFoundError, ValidationError
+from c360.errors import NotFoundError, StoreUnavailableError, ValidationError
 from c360.features.store import apply, open_feature_store
 from c360.models.base import MODEL_FORMAT, Model, ModelError, check_training_frame, register
 from c360.models.registry import (
@@ -98,26 +98,30 @@ def synthetic(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def trained(steps: int = 300, seed: int = 0) -> TinyChurn:
-    model = TinyChurn({"steps": steps})
+def trained(steps: int = 300, seed: int = 0, name: str = "tiny_churn") -> TinyChurn:
+    """A fitted TinyChurn registered under `name` (each test its own name in the shared workspace)."""
+    klass = (
+        TinyChurn if name == TinyChurn.name else register(type(f"Tiny_{name}", (TinyChurn,), {"name": name}))
+    )
+    model = klass({"steps": steps})
     model.fit(synthetic(600, seed), FEATURES, valid=synthetic(400, seed + 100))
     return model
 
 
 @pytest.fixture(scope="module")
-def applied(tmp_path_factory) -> Path:
-    """One applied Feast registry; each test copies the workspace (cheaper than `feast apply` each time)."""
+def ws(tmp_path_factory) -> Workspace:
+    """One applied workspace for the module (`feast apply` and MLflow's migrations cost seconds each)."""
     root = tmp_path_factory.mktemp("registry-ws")
     init_workspace(root)
-    apply(Workspace.load(root))
-    return root
+    ws = Workspace.load(root)
+    apply(ws)
+    return ws
 
 
-@pytest.fixture
-def ws(applied: Path, tmp_path: Path) -> Workspace:
-    target = tmp_path / "ws"
-    shutil.copytree(applied, target)
-    return Workspace.load(target)
+def with_store(ws: Workspace, uri: str) -> Workspace:
+    settings = ws.settings.model_copy(deep=True)
+    settings.models.tracking_uri = uri
+    return Workspace.from_settings(settings, ws.root)
 
 
 def test_register_two_versions_promote_and_rollback(ws: Workspace):
@@ -166,43 +170,79 @@ def test_register_two_versions_promote_and_rollback(ws: Workspace):
 
 
 def test_foreign_model_refused_and_champion_unchanged(ws: Workspace, tmp_path: Path):
-    register_model(ws, trained())
+    n = "tiny_foreign"
+    register_model(ws, trained(name=n))
     # a folder written by another c360 model format
-    foreign = trained().save(tmp_path / "foreign")
+    foreign = trained(name=n).save(tmp_path / "foreign")
     card = json.loads((foreign / "card.json").read_text())
     (foreign / "card.json").write_text(
         json.dumps({**card, "format": MODEL_FORMAT + 1, "c360_version": "9.9"})
     )
     with pytest.raises(ModelError, match="format"):
-        register_model(ws, trained(), folder=foreign, promote=True)
+        register_model(ws, trained(name=n), folder=foreign, promote=True)
     # a folder trained on another feature service
-    other = trained().save(tmp_path / "other")
+    other = trained(name=n).save(tmp_path / "other")
     card = json.loads((other / "card.json").read_text())
     (other / "card.json").write_text(json.dumps({**card, "feature_service": "clv"}))
     with pytest.raises(ModelError, match="feature service"):
-        register_model(ws, trained(), folder=other, promote=True)
-    assert [v.version for v in list_versions(ws, "tiny_churn")] == [1]
+        register_model(ws, trained(name=n), folder=other, promote=True)
+    # a folder holding another model
+    with pytest.raises(ModelError, match="tiny_churn"):
+        register_model(ws, trained(name=n), folder=trained().save(tmp_path / "another"), promote=True)
+    assert [v.version for v in list_versions(ws, n)] == [1]
     # a registered version whose folder was replaced by a foreign one cannot become champion
-    v2 = register_model(ws, trained(steps=50))
+    v2 = register_model(ws, trained(steps=50, name=n))
     shutil.copy(foreign / "card.json", Path(ws.lake.path(v2.folder)) / "card.json")
     with pytest.raises(ModelError, match="format"):
-        promote(ws, "tiny_churn", 2)
-    assert champion(ws, "tiny_churn").version == 1
+        promote(ws, n, 2)
+    assert champion(ws, n).version == 1
     with pytest.raises(NotFoundError):
-        promote(ws, "tiny_churn", 9)
+        promote(ws, n, 9)
     with pytest.raises(NotFoundError):
-        champion(ws, "nope") or list_versions(ws, "nope")
+        list_versions(ws, "nope")
+    assert champion(ws, "nope") is None and load_champion(ws, "nope") is None
 
 
+def test_cli(ws: Workspace, capsys):
+    from c360.cli import run_cli
+
+    n = "tiny_cli"
+    register_model(ws, trained(steps=5, name=n))
+    register_model(ws, trained(steps=300, name=n))
+    w = ["-w", str(ws.root)]
+    assert run_cli(["models", "list", n, *w]) == 0
+    out = capsys.readouterr().out
+    assert n in out and "production" in out and "staging" in out and f"{n}_v2" in out
+    assert run_cli(["models", "list", n, "--json", *w]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["version"], r["champion"]) for r in rows] == [(1, True), (2, False)]
+    assert run_cli(["models", "show", n, "2", "--json", *w]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["feature_service"] == "churn" and doc["params"]["steps"] == "300"
+    assert (
+        doc["metrics"]["auc"] > 0.8 and doc["c360_version"] and "transactions:total_spend" in doc["features"]
+    )
+    assert run_cli(["models", "promote", n, "2", *w]) == 0
+    assert "version 2 is the champion" in capsys.readouterr().out
+    assert run_cli(["models", "show", n, *w]) == 0  # the champion
+    assert "production (champion)" in capsys.readouterr().out
+    assert run_cli(["models", "rollback", n, *w]) == 0
+    assert run_cli(["models", "rollback", n, *w]) == 2  # no previous champion
+    assert run_cli(["models", "promote", n, "7", *w]) == 3
+    assert run_cli(["models", "show", "nope", *w]) == 3
+    assert champion(ws, n).version == 1
+
+
+@pytest.mark.slow
 def test_versioned_service_survives_feast_apply(ws: Workspace):
-    mv = register_model(ws, trained())
-    feature_repo = Path(__file__).resolve().parents[2] / "feature_repo"
-    assert (feature_repo / "model_services.py").exists()
-    apply(ws)  # the pipeline's own `feast apply`, in a child process
+    n = "tiny_apply"
+    mv = register_model(ws, trained(name=n))
+    assert (Path(__file__).resolve().parents[2] / "feature_repo" / "model_services.py").exists()
+    apply(ws)  # the pipeline's own `feast apply`, in a child process: it deletes what the repo lacks
     store = open_feature_store(ws)
-    names = {s.name for s in store.list_feature_services()}
-    assert {"churn", mv.versioned_service} <= names
-    assert resolve_features(ws, "models:/tiny_churn/1") == "tiny_churn_v1"
+    assert {"churn", mv.versioned_service} <= {s.name for s in store.list_feature_services()}
+    assert store.get_feature_service(mv.versioned_service).tags["stage"] == "production"
+    assert resolve_features(ws, f"models:/{n}/1") == f"{n}_v1"
 
 
 @pytest.fixture
@@ -217,10 +257,12 @@ def postgres_uri() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.slow
 def test_postgresql_store(ws: Workspace, postgres_uri: str):
-    ws.settings.models.tracking_uri = postgres_uri
-    register_model(ws, trained(steps=5))
-    register_model(ws, trained(steps=300), promote=True)
-    assert champion(ws, "tiny_churn").version == 2
-    assert not ws.resolve_path(ws.settings.models.mlflow_db).exists()
-    assert rollback(ws, "tiny_churn").version == 1
+    pg, n = with_store(ws, postgres_uri), "tiny_pg"
+    register_model(pg, trained(steps=5, name=n))
+    register_model(pg, trained(steps=300, name=n), promote=True)
+    assert champion(pg, n).version == 2 and champion(ws, n) is None  # not in the SQLite store
+    assert rollback(pg, n).version == 1
+    with pytest.raises(StoreUnavailableError, match="MLflow store"):
+        list_versions(with_store(ws, "postgresql+psycopg://postgres@127.0.0.1:1/nothing"))
