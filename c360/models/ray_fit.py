@@ -49,9 +49,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
     def shard(name: str) -> BoosterData | None:
         if name in config["objects"]:  # the whole frame in the object store: this worker's contiguous slice
             frame = ray.get(config["objects"][name])
-            bounds = np.linspace(0, len(frame), world + 1).astype(int)
-            rank = ctx.get_world_rank()
-            frame = frame.iloc[bounds[rank] : bounds[rank + 1]]
+            if name == "train":
+                bounds = np.linspace(0, len(frame), world + 1).astype(int)
+                rank = ctx.get_world_rank()
+                frame = frame.iloc[bounds[rank] : bounds[rank + 1]]
         elif (
             name in config["datasets"]
         ):  # a Ray Dataset: Ray Train's streaming split gives this worker's shard
@@ -160,12 +161,15 @@ class RayTrainFit:
             from ray.train.xgboost import XGBoostTrainer as Trainer
         else:
             from ray.train.lightgbm import LightGBMTrainer as Trainer
+        # Every worker evaluates the whole validation set: early stopping then decides the same round on
+        # every worker (LightGBM's data-parallel run deadlocked when each stopped on its own shard).
         trainer = Trainer(
             _worker_loop,
             train_loop_config=config,
             scaling_config=scaling,
             run_config=run_config,
             datasets=datasets or None,
+            dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
         )
         try:
             self.result = trainer.fit()

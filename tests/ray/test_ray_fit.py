@@ -79,3 +79,33 @@ def test_refusals(ray_session) -> None:
         RayTrainFit(ingest="carrier pigeon")
     with pytest.raises(ModelError, match="num_workers"):
         RayTrainFit(num_workers=0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_two_workers_with_early_stopping(ray_session, library) -> None:
+    """Data-parallel on 2 workers with a validation set: each worker evaluates the whole set, so early
+    stopping agrees everywhere (LightGBM deadlocked when each worker stopped on its own shard)."""
+    from sklearn.metrics import roc_auc_score
+
+    frame = customers(3000, seed=14)
+    X = frame[["days_since_last_purchase", "orders", "noise"]]
+    y = frame["label"].to_numpy()
+    train = BoosterData(X.iloc[:2000], {"label": y[:2000]}, [])
+    valid = BoosterData(X.iloc[2000:], {"label": y[2000:]}, [])
+    params = (
+        {"objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1, "seed": 0}
+        if library == "xgboost"
+        else {"objective": "binary", "num_threads": 1, "verbose": -1, "seed": 0}
+    )
+    plain = plain_fit(library, params, train, valid, 300, 20)
+    booster = RayTrainFit(num_workers=2)(library, params, train, valid, 300, 20)
+    if library == "xgboost":
+        import xgboost as xgb
+
+        got = booster.predict(xgb.DMatrix(valid.X))
+        want = plain.predict(xgb.DMatrix(valid.X))
+    else:
+        got, want = booster.predict(valid.X), plain.predict(valid.X, num_iteration=plain.best_iteration)
+    assert roc_auc_score(y[2000:], got) > roc_auc_score(y[2000:], want) - 0.02
