@@ -1,7 +1,8 @@
 """What Ray Train costs over the plain library: the same XGBoost job, side by side, in one run.
 
-The job is sized to take about `seconds` of plain `xgboost.train` wall time on this machine now (a short probe
-fit measures the time per round), then trained: plain, through Ray Train's XGBoostTrainer with each ingest
+The job is sized to take about `seconds` of plain `xgboost.train` wall time on this machine now (two short
+probe fits measure the fixed cost and the time per round; a first plain run that falls short resizes it
+once), then trained: plain, through Ray Train's XGBoostTrainer with each ingest
 (`objects`: one object-store copy of the frame; `dataset`: Ray Datasets and Ray Train's streaming split), and
 plain again, so load drift during the run shows. The ratio is Ray's wall time over the mean of the two plain
 runs; the issue's target is at most 1.25x for jobs of 60 s or more. Every Ray run must return the plain
@@ -96,6 +97,10 @@ def run(
         ensure_ray(progress=False)
     try:
         first, reference = plain()
+        if first < 0.85 * seconds:  # the probes misjudged (a busy machine): rescale once, time again
+            rounds = max(10, int(rounds * seconds / first))
+            console.print(f"plain ran {first:.1f} s: resized to {rounds} rounds")
+            first, reference = plain()
         timed: list[tuple[str, float, bytes, dict[str, float]]] = []
         for ingest in ingests:
             fit = RayTrainFit(num_workers=1, ingest=ingest)
