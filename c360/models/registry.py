@@ -34,6 +34,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -142,6 +143,8 @@ class _Registry:
         )
         ws.resolve_path(ws.settings.stores.feast.registry_path).parent.mkdir(parents=True, exist_ok=True)
         self.store = FeatureStore(repo_path=str(repo), config=config)
+        # MLflow 3.18's SQL store on SQLAlchemy 2.1 warns at every open; nothing for a c360 user to act on
+        warnings.filterwarnings("ignore", message=r"The ``noload`` loader strategy is deprecated")
         import mlflow
 
         # Before Feast makes its MlflowClient: a client without a registry URI takes the module's global

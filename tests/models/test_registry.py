@@ -189,6 +189,11 @@ def test_foreign_model_refused_and_champion_unchanged(ws: Workspace, tmp_path: P
     # a folder holding another model
     with pytest.raises(ModelError, match="tiny_churn"):
         register_model(ws, trained(name=n), folder=trained().save(tmp_path / "another"), promote=True)
+    # a feature service Feast does not know
+    unknown = trained(name=n)
+    unknown.card.feature_service = "no_such_service"
+    with pytest.raises(ModelError, match="no_such_service"):
+        register_model(ws, unknown, promote=True)
     assert [v.version for v in list_versions(ws, n)] == [1]
     # a registered version whose folder was replaced by a foreign one cannot become champion
     v2 = register_model(ws, trained(steps=50, name=n))
