@@ -12,8 +12,12 @@ synthetic facts.
 Money is `amount_rc` (the reporting currency); sentiment is the facts' `sentiment` column; a ticket is open
 when its `status` column says so (the status as recorded, not as it was at the cutoff: facts keep one).
 
-Who has rows at a cutoff: the `profile` view, every golden customer first observed at or before it; the
-behaviour views, those customers and any customer with a fact at or before it. Age is computed at the
+Who has rows at a cutoff: every golden customer first seen at or before it, in every view. First seen
+(`first_seen_at`) is the profile's `first_seen`: the earliest of the golden record's `first_observed` and
+the customer's first fact (a transaction line of any kind or an interaction, `first_facts`), so a
+customer of data that maps no observation time (first_observed null or the ingest day) is there from
+their first purchase. The first fact at or before a cutoff is the same whatever facts come later, so no
+fact after the cutoff decides who is there or when they were first seen. Age is computed at the
 cutoff from the birth date; gender and country are today's golden values (the golden record is not
 historised, so they are the current ones at every cutoff).
 
@@ -37,6 +41,7 @@ import pyarrow.compute as pc
 from c360.profile.aggregates import (
     RESPONSE_WEIGHT,
     engagement_score,
+    first_seen,
     rfm_inputs,
     rfm_scores_global,
     rfm_thresholds,
@@ -161,7 +166,6 @@ per AS (
          CAST(avg(CAST(sentiment AS DECIMAL(38, 15)))
               FILTER (WHERE type IN ('support_ticket', 'social_mention')) AS DOUBLE) AS avg_sentiment
   FROM rows GROUP BY k, customer_id
-  HAVING count(type) > 0  -- as the profile's pivot by type: a customer with only untyped rows has none
 ),
 channels AS (
   SELECT k, customer_id, channel, sum({weight}) AS w, max(ts) AS last
@@ -337,14 +341,18 @@ def customer_rows(
     cutoff: pd.Timestamp,
 ) -> CutoffRows:
     """The views' rows at `cutoff` from the summaries at that cutoff; `golden` holds GOLDEN_COLUMNS of the
-    partition's customers. What the profile's `assemble` + `feature_frames` give for these columns (zeros
-    for no activity, null times, NaN sentiment), without the document's other columns and list handling,
-    which cost more than the aggregates at a dozen cutoffs (tests/unit/test_feature_history.py holds the
-    two equal)."""
+    partition's customers, `first_fact` their `first_facts` (over all time: a first fact after the cutoff
+    only says the customer had none by then). What the profile's `assemble` + `feature_frames` give for
+    these columns (zeros for no activity, null times, NaN sentiment), without the document's other columns
+    and list handling, which cost more than the aggregates at a dozen cutoffs
+    (tests/unit/test_feature_history.py holds the two equal)."""
     golden = typed_golden(golden)
-    seen_fact = first_fact.reindex(golden["customer_id"]).array <= cutoff
-    known = golden[(golden["first_observed"] <= cutoff).to_numpy() | np.asarray(seen_fact)]
-    known = known.reset_index(drop=True)
+    seen = first_seen(
+        golden["first_observed"].reset_index(drop=True),
+        pd.Series(first_fact.reindex(golden["customer_id"]).array),
+    )
+    in_view = (seen <= cutoff).to_numpy()
+    known = golden[in_view].reset_index(drop=True)
     ids = pd.Index(known["customer_id"])
     n = len(ids)
     stamp = pd.Series(pd.DatetimeIndex([cutoff] * n).as_unit("ns").tz_convert("UTC"))
@@ -373,8 +381,8 @@ def customer_rows(
             age=age_at(known["birth_date"], cutoff).to_numpy(),
             gender=known["gender"].to_numpy(dtype=object),
             country=known["country"].to_numpy(dtype=object),
-            first_seen_at=times(known["first_observed"]),
-        )[(known["first_observed"] <= cutoff).to_numpy()].reset_index(drop=True),
+            first_seen_at=times(seen[in_view]),
+        ),
         "transactions": head.assign(
             total_purchases=purchases,
             total_spend=spend,

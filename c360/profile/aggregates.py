@@ -43,13 +43,18 @@ def attach_customer_ids(records: pd.DataFrame, id_map: pd.DataFrame) -> pd.DataF
 
 
 def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """totalPurchases, totalSpend, avgOrderValue, lastPurchase, returns, favourite categories per customer."""
+    """totalPurchases, totalSpend, avgOrderValue, lastPurchase, returns, favourite categories per customer.
+
+    One row per customer with a line of any kind at or before `as_of` (a customer whose orders were all
+    cancelled has zeros); `first_line` is the earliest of those lines, whatever their kind, and
+    `first_purchase` the earliest purchase order (an order's time is that of its last line)."""
     tx = tx[tx["ts"] <= as_of]
     cols = [
         "customer_id",
         "total_purchases",
         "total_spend",
         "avg_order_value",
+        "first_line",
         "first_purchase",
         "last_purchase",
         "orders_last_365d",
@@ -75,7 +80,9 @@ def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         orders_last_365d=("recent", "sum"),
     )
     ret = returns.groupby("customer_id").agg(returns=("order_id", "nunique"), return_amount=("amount", "sum"))
-    per = per.join(ret, how="outer").fillna(
+    first_line = tx.groupby("customer_id")["ts"].min().rename("first_line")
+    per = per.join(ret, how="outer").join(first_line, how="outer")
+    per = per.fillna(
         {"returns": 0, "return_amount": 0.0, "gross": 0.0, "total_purchases": 0, "orders_last_365d": 0}
     )
     per["total_spend"] = (per["gross"] - per["return_amount"]).round(2)
@@ -97,6 +104,20 @@ def transaction_summary(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         ["total_purchases", "orders_last_365d", "returns"]
     ].astype(int)
     return per.reset_index()[cols]
+
+
+def first_seen(first_observed: pd.Series, *first_facts: pd.Series) -> pd.Series:
+    """When each customer was first seen, as UTC timestamps (ns): the earliest of the golden record's
+    `first_observed` (the earliest observation time of their identity records, a record without one
+    counting from the day it was ingested) and their first facts (`first_line`, `first_interaction`;
+    feature history passes the two as one). Data that maps no observation time, a shop's order history,
+    would otherwise date every customer from the day it was ingested. Aligned by index; nulls are ignored
+    (null only where all are)."""
+    out = pd.to_datetime(first_observed, utc=True).dt.as_unit("ns")
+    for fact in first_facts:
+        t = pd.to_datetime(fact, utc=True).dt.as_unit("ns")
+        out = out.where(out.notna() & ~(t < out), t)
+    return out
 
 
 def rfm_scores(summary: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -179,10 +200,14 @@ def _quintile(values: pd.Series) -> pd.Series:
 
 
 def interaction_summary(inter: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Counts per interaction type, last interaction, preferred channel and ticket sentiment inputs."""
+    """Counts per interaction type, first and last interaction, preferred channel.
+
+    One row per customer with an interaction at or before `as_of`, of any type (a row without one counts
+    in no type, but in the times and the 90-day count)."""
     inter = inter[inter["ts"] <= as_of]
     cols = [
         "customer_id",
+        "first_interaction",
         "last_interaction",
         "interactions_last_90d",
         "support_tickets",
@@ -197,8 +222,10 @@ def interaction_summary(inter: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
     if inter.empty:
         return pd.DataFrame(columns=cols)
     q = inter.assign(one=1)
+    first = q.groupby("customer_id")["ts"].min()
     counts = q.pivot_table(index="customer_id", columns="type", values="one", aggfunc="sum", fill_value=0)
-    per = pd.DataFrame(index=counts.index)
+    counts = counts.reindex(first.index, fill_value=0)
+    per = pd.DataFrame(index=first.index)
     for out_col, typ in [
         ("support_tickets", "support_ticket"),
         ("web_visits", "web_visit"),
@@ -209,6 +236,7 @@ def interaction_summary(inter: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
         ("social_mentions", "social_mention"),
     ]:
         per[out_col] = counts[typ].astype(int) if typ in counts else 0
+    per["first_interaction"] = first
     per["last_interaction"] = q.groupby("customer_id")["ts"].max()
     recent = q[q["ts"] > as_of - pd.Timedelta(days=90)]
     per["interactions_last_90d"] = (

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.privacy.consent import latest_consent
+from c360.profile.aggregates import first_seen
 
 SEP = (",", ":")
 CONSENT_INPUT_COLUMNS = ["customer_id", "purpose", "channel", "granted", "ts", "source"]
@@ -82,6 +83,7 @@ def assemble(
     currency: str | None = None,
 ) -> pd.DataFrame:
     """One row per golden customer with every aggregate joined in (customers without activity get zeros);
+    `first_seen` (aggregates.first_seen): the earliest of first_observed, first_line and first_interaction;
     `currency`: the reporting currency every money value is in."""
     out = pd.DataFrame({"customer_id": golden["customer_id"].to_numpy()})
     for field in ("first_name", "last_name", "gender", "city", "state", "country"):
@@ -111,8 +113,9 @@ def assemble(
             out[col] = out[col].fillna(0).astype(int) if col in out else 0
         for col in floats:
             out[col] = out[col].astype(float).fillna(0.0) if col in out else 0.0
-    for col in ("first_purchase", "last_purchase", "last_interaction"):
+    for col in ("first_line", "first_purchase", "last_purchase", "first_interaction", "last_interaction"):
         out[col] = pd.to_datetime(out[col], utc=True) if col in out else pd.NaT
+    out["first_seen"] = first_seen(out["first_observed"], out["first_line"], out["first_interaction"])
     favorite = out["favorite_categories"] if "favorite_categories" in out else [None] * len(out)
     out["favorite_categories"] = [list(v) if isinstance(v, list | np.ndarray) else [] for v in favorite]
     out["preferred_channel"] = out.get("preferred_channel")

@@ -6,8 +6,8 @@ time the values were computed (`as_of`), which is what makes training sets point
 `c360 features backfill` (c360/features/history.py) cuts its rows at each cutoff with the same function.
 
 Nothing stored depends on when it is read: the profile's times are stored as timestamps (`first_seen_at`,
-`last_purchase_at`, `last_interaction_at`) and the day counts are computed at read time by the on-demand
-view `elapsed_days` (feature_repo/on_demand.py).
+the profile's `first_seen`; `last_purchase_at`, `last_interaction_at`) and the day counts are computed at
+read time by the on-demand view `elapsed_days` (feature_repo/on_demand.py).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def feature_frames(profiles: pd.DataFrame, views: tuple[str, ...] | None = None)
             "customer_id": profiles["customer_id"].to_numpy(),
             # `.array`, not `.to_numpy()`: a zoned timestamp column would become Timestamp objects
             "event_timestamp": as_of.array,
-            "first_seen_at": _utc(profiles["first_observed"]).array,
+            "first_seen_at": _utc(profiles["first_seen"]).array,
             "last_purchase_at": _utc(profiles["last_purchase"]).array,
             "last_interaction_at": _utc(profiles["last_interaction"]).array,
             "favorite_category": [v[0] if len(v) else None for v in profiles["favorite_categories"]],

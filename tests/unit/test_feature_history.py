@@ -34,7 +34,7 @@ from c360.profile.aggregates import (
 )
 from c360.profile.document import assemble
 from c360.profile.feature_tables import CUSTOMER_VIEWS, FEATURE_COLUMNS, feature_frames
-from tests.history_data import synthetic_facts
+from tests.history_data import Facts, synthetic_facts
 
 pytestmark = pytest.mark.unit
 
@@ -47,26 +47,20 @@ def facts():
 
 
 def reference(facts, cutoff: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The profile's pandas functions on the facts, for the customers known at the cutoff."""
+    """The profile's pandas functions on the facts, for the customers the profile has first seen (its
+    `first_seen`: golden first_observed, first line, first interaction) at or before the cutoff."""
     tx = facts.tx.to_pandas()
     tx["amount"] = tx["amount_rc"]
     inter = facts.inter.to_pandas()
-    seen = pd.concat([tx[["customer_id", "ts"]], inter[["customer_id", "ts"]]])
-    seen = set(seen.loc[seen["ts"] <= cutoff, "customer_id"])
-    golden = facts.golden
-    known = golden[(golden["first_observed"] <= cutoff) | golden["customer_id"].isin(seen)]
     tx_sum = transaction_summary(tx, cutoff)
     in_sum = interaction_summary(inter, cutoff)
     sent = support_sentiment(inter[inter["ts"] <= cutoff], scores=inter["sentiment"])
     eng = engagement_score(tx_sum, in_sum, cutoff)
-    built = assemble(known.reset_index(drop=True), tx_sum, in_sum, sent, eng, pd.Series(dtype=object), cutoff)
+    built = assemble(facts.golden, tx_sum, in_sum, sent, eng, pd.Series(dtype=object), cutoff)
+    built = built[built["first_seen"] <= cutoff].reset_index(drop=True)
     inputs = rfm_inputs(built, cutoff)
     built = built.merge(rfm_scores_global(inputs, rfm_thresholds(inputs)), on="customer_id")
-    frames = feature_frames(built, CUSTOMER_VIEWS)
-    frames["profile"] = frames["profile"][
-        frames["profile"]["customer_id"].isin(golden.loc[golden["first_observed"] <= cutoff, "customer_id"])
-    ]
-    return frames
+    return feature_frames(built, CUSTOMER_VIEWS)
 
 
 CENTS = {"total_spend", "avg_order_value"}
@@ -109,6 +103,54 @@ def test_history_equals_the_profile_aggregates(facts, cutoff):
     # the values moved between cutoffs, so equality above is not equality of empty or constant frames
     t = got["transactions"]
     assert t["total_spend"].nunique() > 10 or cutoff == CUTOFFS[0]
+
+
+def odd_first_seen(facts: Facts) -> tuple[Facts, dict[str, str]]:
+    """The facts with golden records a resolve of data nobody here wrote leaves: first_observed null (no
+    observation time mapped) or after the first fact (the day of the ingest), and a customer whose only
+    lines are cancellations, one with only interactions, one with neither."""
+    tx = facts.tx.to_pandas()
+    inter = facts.inter.to_pandas()
+    first = first_facts(facts.tx, facts.inter)
+    buyers = sorted(set(tx["customer_id"]) - set(inter["customer_id"]))
+    talkers = sorted(set(inter["customer_id"]) - set(tx["customer_id"]))
+    both = sorted(set(tx["customer_id"]) & set(inter["customer_id"]))
+    silent = sorted(set(facts.golden["customer_id"]) - set(first.index))
+    who = {"null": both[0], "late": both[1], "cancels": buyers[0], "talker": talkers[0]}
+    if silent:
+        who["silent"] = silent[0]
+    tx.loc[tx["customer_id"] == who["cancels"], "kind"] = "cancel"
+    golden = facts.golden.copy()
+    late = golden["customer_id"].isin([who["late"], who["cancels"], who["talker"]])
+    golden.loc[late, "first_observed"] = pd.Timestamp("2026-12-01", tz="UTC")  # ingested today
+    golden.loc[golden.index % 3 == 0, "first_observed"] = pd.NaT  # a third with no observation time
+    golden.loc[golden["customer_id"].isin([who["null"], *silent]), "first_observed"] = pd.NaT
+    odd = Facts(
+        golden, pa.Table.from_pandas(tx, schema=facts.tx.schema, preserve_index=False), facts.inter,
+        facts.products,
+    )  # fmt: skip
+    return odd, who
+
+
+@pytest.mark.parametrize("cutoff", CUTOFFS, ids=[c.isoformat() for c in CUTOFFS])
+def test_first_seen_is_the_first_fact_when_first_observed_is_null_or_later(facts, cutoff):
+    odd, who = odd_first_seen(facts)
+    got = features_at(odd.golden, odd.tx, odd.inter, cutoff)
+    want = reference(odd, cutoff)
+    for view in CUSTOMER_VIEWS:
+        assert_same(got[view], want[view], view)
+    first = first_facts(odd.tx, odd.inter)
+    profile = got["profile"].set_index("customer_id")
+    for name in ("null", "late", "cancels", "talker"):
+        cid = who[name]
+        if first[cid] <= cutoff:  # in the view from the first fact, dated by it
+            assert profile.loc[cid, "first_seen_at"] == first[cid], name
+        else:
+            assert cid not in profile.index, name
+    assert who.get("silent") not in profile.index  # null first_observed and no fact: never seen
+    # every customer with a row in a behaviour view has one in the profile view
+    for view in CUSTOMER_VIEWS:
+        assert set(got[view]["customer_id"]) == set(profile.index), view
 
 
 def test_every_cutoff_at_once_equals_one_at_a_time(facts):

@@ -8,6 +8,7 @@ import pytest
 from c360.profile.aggregates import (
     attach_customer_ids,
     engagement_score,
+    first_seen,
     interaction_summary,
     preferred_channel,
     rfm_scores,
@@ -50,6 +51,35 @@ def test_transaction_summary():
     assert s.loc["a", "last_purchase"] == ts("2025-12-01")
     assert s.loc["a", "favorite_categories"] == ["shoes", "socks"]
     assert s.loc["b", "favorite_categories"] == ["hats"]
+
+
+def test_first_seen_is_the_earliest_of_first_observed_and_every_fact():
+    tx = pd.concat(
+        [_tx(), pd.DataFrame({"customer_id": ["c"], "order_id": ["x1"], "ts": [ts("2025-03-01")],
+                              "category": [None], "quantity": [1], "amount": [5.0], "kind": ["cancel"]})],
+        ignore_index=True,
+    )  # fmt: skip
+    inter = pd.DataFrame(
+        {
+            "customer_id": ["b", "d", "d"],
+            "ts": [ts("2025-10-01"), ts("2025-08-01"), ts("2026-03-01")],  # d's second is after as_of
+            "type": ["web_visit", "email_open", "web_visit"],
+            "channel": ["web", "email", "web"],
+        }
+    )
+    t = transaction_summary(tx, AS_OF).set_index("customer_id")
+    i = interaction_summary(inter, AS_OF).set_index("customer_id")
+    # a cancelled order is a line (c has a summary row, with zeros), a return too; the first line is the
+    # earliest line of any kind, first_purchase the earliest purchase order
+    assert t.loc["c", "first_line"] == ts("2025-03-01") and t.loc["c", "total_purchases"] == 0
+    assert pd.isna(t.loc["c", "first_purchase"])
+    assert t.loc["a", "first_line"] == t.loc["a", "first_purchase"] == ts("2024-06-01")
+    assert i.loc["d", "first_interaction"] == ts("2025-08-01")
+    ids = ["a", "b", "c", "d", "e"]
+    observed = pd.Series([ts("2026-12-01"), ts("2025-01-01"), pd.NaT, pd.NaT, pd.NaT], index=ids)
+    seen = first_seen(observed, t["first_line"].reindex(ids), i["first_interaction"].reindex(ids))
+    assert seen.tolist()[:4] == [ts("2024-06-01"), ts("2025-01-01"), ts("2025-03-01"), ts("2025-08-01")]
+    assert pd.isna(seen["e"])  # no observation time and no fact: not seen
 
 
 def test_rfm_quintiles_rank_customers():

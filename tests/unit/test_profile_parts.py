@@ -89,6 +89,7 @@ def test_consent_document_latest_wins_with_source():
 def test_feature_frames_carry_exactly_the_declared_columns():
     row = {
         "customer_id": "a", "as_of": AS_OF, "first_observed": AS_OF - pd.Timedelta(days=10),
+        "first_seen": AS_OF - pd.Timedelta(days=40),
         "last_purchase": AS_OF - pd.Timedelta(days=3), "last_interaction": pd.NaT,
         "favorite_categories": ["toys"],
         "r": 5, "f": 4, "m": 3, "rfm_score": "543", "age": 40, "gender": "female", "country": "US",
@@ -106,7 +107,7 @@ def test_feature_frames_carry_exactly_the_declared_columns():
     t = frames["transactions"].iloc[0]
     # times are stored as timestamps; the day counts are computed at read time (feature_repo/on_demand.py)
     assert t["last_purchase_at"] == AS_OF - pd.Timedelta(days=3) and t["favorite_category"] == "toys"
-    assert frames["profile"].iloc[0]["first_seen_at"] == AS_OF - pd.Timedelta(days=10)
+    assert frames["profile"].iloc[0]["first_seen_at"] == AS_OF - pd.Timedelta(days=40)  # not first_observed
     assert pd.isna(frames["engagement_rfm"].iloc[0]["last_interaction_at"])
     c = frames["consent"].iloc[0]
     assert c["marketing_email"] == 1 and c[list(CONSENT_FEATURES)].sum() == 1
