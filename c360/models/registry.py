@@ -239,8 +239,8 @@ class _Registry:
             created_at=_iso(mv.creation_timestamp),
             c360_version=tags.get("c360.version"),
             git_sha=tags.get("c360.git_sha") or None,
-            training_set=json.loads(tags["c360.training_set"]) if tags.get("c360.training_set") else None,
-            label=json.loads(tags["c360.label"]) if tags.get("c360.label") else None,
+            training_set=_loads(tags.get("c360.training_set")),
+            label=_loads(tags.get("c360.label")),
         )
 
     # -- loading and checking a version
@@ -604,9 +604,9 @@ def register_model(
                 "c360.feature_service": service or "",
             }
             if card.training_set:
-                vtags["c360.training_set"] = json.dumps(card.training_set, sort_keys=True, default=str)[:4900]
+                vtags["c360.training_set"] = _tag_json(card.training_set, drop=("features",))
             if card.label:
-                vtags["c360.label"] = json.dumps(card.label, sort_keys=True, default=str)[:4900]
+                vtags["c360.label"] = _tag_json(card.label)
             versioned = f"{name}_v{version}" if service else None
             if versioned:
                 vtags["feast.feature_service"] = versioned
@@ -796,6 +796,30 @@ def _training_set_doc(ws: Workspace, ts: TrainingSet) -> dict[str, Any]:
     doc["facts_fingerprint"] = (spec.get("facts") or {}).get("fingerprint")
     doc["feature_files"] = spec.get("feature_files")
     return doc
+
+
+TAG_LIMIT = 5000
+"""Characters kept in a model version tag value (well inside MLflow's limits for tags)."""
+
+
+def _tag_json(doc: dict[str, Any], drop: tuple[str, ...] = ()) -> str:
+    """`doc` as JSON for a tag: without `drop` (the full document is an artifact of the run), and with only
+    its scalar entries when it is still too long; always valid JSON."""
+    doc = {k: v for k, v in doc.items() if k not in drop}
+    text = json.dumps(doc, sort_keys=True, default=str)
+    if len(text) > TAG_LIMIT:
+        doc = {k: v for k, v in doc.items() if isinstance(v, (str, int, float, bool)) or v is None}
+        text = json.dumps(doc, sort_keys=True, default=str)
+    return text if len(text) <= TAG_LIMIT else json.dumps({"truncated": True})
+
+
+def _loads(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _param(value: Any) -> str:
