@@ -47,15 +47,14 @@ def _worker_loop(config: dict[str, Any]) -> None:
     world = ctx.get_world_size()
 
     def shard(name: str) -> BoosterData | None:
-        if name in config["objects"]:  # the whole frame in the object store: this worker's contiguous slice
+        """Training rows: this worker's part. Validation rows: all of them, on every worker."""
+        if name in config["objects"]:  # one object-store copy; a contiguous slice of the training rows
             frame = ray.get(config["objects"][name])
             if name == "train":
                 bounds = np.linspace(0, len(frame), world + 1).astype(int)
                 rank = ctx.get_world_rank()
                 frame = frame.iloc[bounds[rank] : bounds[rank + 1]]
-        elif (
-            name in config["datasets"]
-        ):  # a Ray Dataset: Ray Train's streaming split gives this worker's shard
+        elif name in config["datasets"]:  # a Ray Dataset, split by Ray Train (`datasets_to_split`)
             it = ray.train.get_dataset_shard(name)
             batches = list(it.iter_batches(batch_format="pandas", batch_size=None))
             frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame()
