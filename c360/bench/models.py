@@ -296,10 +296,14 @@ def tune_rows(frame: pd.DataFrame, tune_seconds: float, console: Console) -> lis
     data = labelled(frame, "churn")
     cut = int(len(data) * 0.8)
     train, valid = data.iloc[:cut], data.iloc[cut:]
-    t0 = time.perf_counter()
-    _tune_fit({"n_estimators": 50, "max_depth": 4}, train, valid)
-    per_trial = time.perf_counter() - t0
-    rounds = int(np.clip(50 * (tune_seconds / 4) / max(per_trial, 1e-3), 20, 5000))
+    probes = {}
+    for probe in (40, 120):  # two sizes: a fit's fixed cost (encoding, calibration) and its cost per round
+        t0 = time.perf_counter()
+        _tune_fit({"n_estimators": probe, "max_depth": 5}, train, valid)
+        probes[probe] = time.perf_counter() - t0
+    per_round = max((probes[120] - probes[40]) / 80, 1e-4)
+    fixed = max(probes[40] - 40 * per_round, 0.0)
+    rounds = int(np.clip((tune_seconds / 4 - fixed) / per_round, 20, 20_000))
     depths = [3, 4, 5, 6]
     configs = [{"n_estimators": rounds, "max_depth": d} for d in depths]
     before = load()

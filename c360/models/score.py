@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -224,11 +224,17 @@ def write_lake(ws: Workspace, scores: pa.Table, run_id: str) -> str:
 
 
 def write_profiles(ws: Workspace, scores: pa.Table, slices: int | None = None) -> int:
-    """Patch `mlScores` of every scored customer's document in the profile store; returns how many.
+    """Patch `mlScores` of every scored customer's document in the profile store; returns how many."""
+    return start_profiles(ws, scores, slices)()
+
+
+def start_profiles(ws: Workspace, scores: pa.Table, slices: int | None = None) -> Callable[[], int]:
+    """Start patching the profile documents; the returned call waits and gives how many were written.
 
     Each document is read from the store and written back (a consent change recorded since the profiles
     run stays). Large runs go in Ray tasks, one slice of customers each with its own store connection
-    (the profiles stage writes the same way), so reading, decoding and encoding use every core."""
+    (the profiles stage writes the same way), so they use every core and overlap the online store's
+    materialization, which `score_all` runs meanwhile; small runs are done before this returns."""
     import ray
 
     frame = scores.select(["customer_id", *SCORES.values()]).to_pandas()
@@ -236,12 +242,13 @@ def write_profiles(ws: Workspace, scores: pa.Table, slices: int | None = None) -
         cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
         slices = 1 if len(frame) < 50_000 or cpus < 2 else 4 * cpus
     if slices <= 1:
-        return patch_profiles(ws, frame)
+        written = patch_profiles(ws, frame)
+        return lambda: written
     store_ws = Workspace.from_settings(ws.settings, ws.root)
     task = ray.remote(num_cpus=1)(patch_profiles)
     bounds = np.linspace(0, len(frame), slices + 1).astype(int)
     refs = [task.remote(store_ws, frame.iloc[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    return int(sum(ray.get(refs)))
+    return lambda: int(sum(ray.get(refs)))
 
 
 def patch_profiles(ws: Workspace, frame: pd.DataFrame) -> int:
@@ -322,14 +329,14 @@ def score_all(ws: Workspace, *, online: bool = True, profiles: bool = True) -> S
     t0 = time.perf_counter()
     report.lake_path = ws.lake.relative(write_lake(ws, scores, report.run_id))
     report.seconds["lake"] = time.perf_counter() - t0
-    if profiles:
-        t0 = time.perf_counter()
-        report.profiles = write_profiles(ws, scores)
-        report.seconds["profiles"] = time.perf_counter() - t0
-    if online:
-        t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    profiles_done = start_profiles(ws, scores) if profiles else None
+    if online:  # while the profile documents are patched in Ray tasks
         report.online_rows = write_online(ws, now)
         report.seconds["online"] = time.perf_counter() - t0
+    if profiles_done is not None:
+        report.profiles = profiles_done()
+        report.seconds["profiles"] = time.perf_counter() - t0
     return report
 
 
