@@ -10,7 +10,8 @@ MLflow integration (`store.mlflow`, feast.mlflow_integration), and a versioned F
 - **Feast**: the version's features (the training set's `view:feature` references) become the feature
   service `<name>_v<version>` (`churn_v3`), tagged with the artifact, metrics, stage (production, staging,
   archived) and MLflow run. The version's tag `feast.feature_service` names it, so
-  `store.mlflow.resolve_features("models:/churn/champion")` answers the exact features of that version.
+  `store.mlflow.resolve_features("models:/churn/champion")` answers the exact features of that version
+  (Feast writes an alias as a path; MLflow itself loads it as `models:/churn@champion`).
   The services are written to `model_services.json` beside the Feast registry, which
   `feature_repo/model_services.py` declares: the pipeline's own `feast apply` keeps them.
 - **The lake**: the c360 model folder (`Model.save`) of each version in `models/<name>/<version>/`; MLflow
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets its loggers itself when imported
 
 CHAMPION = "champion"
 STAGES = ("production", "staging", "archived")
