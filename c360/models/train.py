@@ -259,7 +259,7 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
     label = resolve_label(ws, config.label_name)
     if training_set is None:
         cuts = plan_cutoffs(ws, config, label)
-        training_set = build_training_set(ws, config.label_name, cuts, features=config.features)
+        training_set = build_training_set(ws, config.label_name, cuts, features=config.feature_service)
     frame = training_set.table().to_pandas()
     split = time_split(
         frame,

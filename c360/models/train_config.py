@@ -46,6 +46,11 @@ DEFAULT_LABEL = {
 unsupervised and take the propensity set's rows (everyone known at a cutoff, a 30-day horizon, so recent
 cutoffs); their label is not used."""
 
+DEFAULT_FEATURES = {"segments": "clv"}
+"""Feature services a model reads unless its config names one (else the label's): segments cluster the
+clv service's behaviour (recency, purchases and spend give the RFM names), not next_best_action's, which
+carries other models' scores."""
+
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "qrandint", "choice", "grid")
 
 
@@ -89,6 +94,10 @@ class TrainConfig(Strict):
     @property
     def label_name(self) -> str:
         return self.label or DEFAULT_LABEL.get(self.model, self.model)
+
+    @property
+    def feature_service(self) -> str | None:
+        return self.features or DEFAULT_FEATURES.get(self.model)
 
 
 def load_config(source: str | Path | dict[str, Any] | None, model: str | None = None) -> TrainConfig:

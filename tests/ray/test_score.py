@@ -15,6 +15,7 @@ from c360.facts.build import build_facts
 from c360.features.backfill import backfill
 from c360.features.store import apply, open_feature_store
 from c360.models.score import VIEW, latest_features
+from c360.models.segments import RFM_SEGMENTS
 from c360.models.train import train_model
 from c360.profile.build import build_profiles
 from c360.profile.store import open_profile_store
@@ -44,9 +45,7 @@ def scored(ws):
     churn = train_model(
         ws, "churn", {"model": "churn", "cutoffs": CUTOFFS, "ray": True, "params": {"n_estimators": 300}}
     )
-    segments = train_model(
-        ws, "segments", {"model": "segments", "label": "propensity", "cutoffs": CUTOFFS, "ray": False}
-    )
+    segments = train_model(ws, "segments", {"model": "segments", "cutoffs": CUTOFFS, "ray": False})
     assert run_cli(["score", "-w", str(ws.root)]) == 0
     return churn, segments, cid, before
 
@@ -73,6 +72,7 @@ def test_profiles_get_the_champions_scores_and_clv_stays_null(ws, scored):
     assert set(lake["customer_id"]) == set(customers)
     assert lake["clv"].isna().all() and lake["next_product_propensity"].isna().all()
     assert lake["churn_risk"].between(0, 1).all() and lake["segment"].notna().all()
+    assert lake["segment"].isin(RFM_SEGMENTS).all() and lake["segment"].nunique() >= 3  # business names
 
     churn = registry.load_champion(ws, "churn")
     sample = customers[:: max(1, len(customers) // 25)]
