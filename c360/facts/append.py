@@ -123,30 +123,44 @@ def exposure_customers(interactions: pa.Table, lines: pa.Table) -> pa.Array:
     return pc.unique(both.combine_chunks()) if len(both) else pa.array([], pa.string())
 
 
-def _history(lake: Lake, table: str, parts: list[int], columns: list[str], customers: pa.Array) -> pa.Table:
+def _read(lake: Lake, table: str, parts: list[int], columns: list[str], where: pc.Expression) -> pa.Table:
     files = [path for p in parts for path in partition_files(lake, table, p)]
     schema = pa.schema([SCHEMAS[table].field(c) for c in columns])
     if not files:
         return schema.empty_table()
     dataset = ds.dataset(files, schema=SCHEMAS[table], format="parquet", filesystem=lake.arrow_fs)
-    return dataset.to_table(columns=columns, filter=pc.field("customer_id").isin(customers)).cast(schema)
+    return dataset.to_table(columns=columns, filter=where).cast(schema)
 
 
 def exposure_inputs(
     lake: Lake, customers: pa.Array, partitions: int, interactions: pa.Table, lines: pa.Table
 ) -> tuple[pa.Table, pa.Table]:
-    """The whole interaction and line history of `customers` (facts so far plus this run's rows), in the
-    columns build_exposures reads; the interactions with `part`."""
+    """What build_exposures reads of `customers`' whole history (facts so far plus this run's rows): their
+    sends and outcomes, and the lines of their orders that carry a campaign; the interactions with `part`.
+    Nothing else changes an exposure, so the rest of their history is not read."""
     parts = sorted(set(with_partition(pa.table({"customer_id": customers}), partitions)["part"].to_pylist()))
-    ix_old = _history(lake, INTERACTIONS, parts, EXPOSURE_INTERACTION_COLUMNS, customers)
-    ln_old = _history(lake, TRANSACTION_LINES, parts, EXPOSURE_LINE_COLUMNS, customers)
-    keep_ix = pc.is_in(interactions["customer_id"], value_set=customers)
-    keep_ln = pc.is_in(lines["customer_id"], value_set=customers)
-    ix_new = interactions.filter(keep_ix).select(EXPOSURE_INTERACTION_COLUMNS).cast(ix_old.schema)
-    ln_new = lines.filter(keep_ln).select(EXPOSURE_LINE_COLUMNS).cast(ln_old.schema)
-    ix = with_partition(pa.concat_tables([ix_old, ix_new]), partitions)
-    ln = pa.concat_tables([ln_old, ln_new])
-    return ix, ln
+    kinds = pa.array([*EXPOSURE_TYPES, *OUTCOME_TYPES], pa.string())
+    mine = pc.field("customer_id").isin(customers)
+    ix_old = _read(
+        lake, INTERACTIONS, parts, EXPOSURE_INTERACTION_COLUMNS, mine & pc.field("type").isin(kinds)
+    )
+    ix_new = interactions.filter(
+        pc.and_(
+            pc.is_in(interactions["customer_id"], value_set=customers), pc.is_in(interactions["type"], kinds)
+        )
+    )
+    campaign = pc.field("campaign_id").is_valid()
+    orders_old = _read(lake, TRANSACTION_LINES, parts, ["order_id"], mine & campaign)["order_id"]
+    new_mine = lines.filter(pc.is_in(lines["customer_id"], value_set=customers))
+    orders_new = new_mine.filter(pc.is_valid(new_mine["campaign_id"]))["order_id"]
+    orders = pa.chunked_array([*orders_old.chunks, *orders_new.chunks], pa.string()).drop_null().unique()
+    ln_old = _read(
+        lake, TRANSACTION_LINES, parts, EXPOSURE_LINE_COLUMNS, mine & pc.field("order_id").isin(orders)
+    )
+    ln_new = new_mine.filter(pc.is_in(new_mine["order_id"], value_set=orders))
+    ix = pa.concat_tables([ix_old, ix_new.select(EXPOSURE_INTERACTION_COLUMNS).cast(ix_old.schema)])
+    ln = pa.concat_tables([ln_old, ln_new.select(EXPOSURE_LINE_COLUMNS).cast(ln_old.schema)])
+    return with_partition(ix, partitions), ln
 
 
 def replace_exposures(
