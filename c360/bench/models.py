@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -267,8 +268,11 @@ def score_workspace_rows(frame: pd.DataFrame, trained: dict[str, Any], console: 
         registry.register_model(ws, model, promote=True)
     before = load()
     t0 = time.perf_counter()
-    report = score_all(ws)
-    seconds = time.perf_counter() - t0
+    try:
+        report = score_all(ws)
+    finally:
+        seconds = time.perf_counter() - t0
+        shutil.rmtree(root, ignore_errors=True)  # a million customers' stores: about 2 GB
     steps = ", ".join(f"{k} {v:.0f}s" for k, v in report.seconds.items())
     detail = f"{steps}; {report.profiles:,} profiles, {report.online_rows:,} online rows"
     console.print(f"  c360 score end to end: {seconds:.0f}s ({detail}), load {load():.1f}")
