@@ -156,8 +156,8 @@ SELECT to_json({
       json_keys(consent::JSON, '$.marketing'),
       lambda k: json_extract(consent::JSON, '$.marketing."' || k || '".granted')::BOOLEAN)), []::VARCHAR[])},
   'consent': consent::JSON,
-  'mlScores': {'churnRisk': NULL::DOUBLE, 'clv': NULL::DOUBLE, 'nextProductPropensity': NULL::DOUBLE,
-               'segment': NULL::VARCHAR},
+  'mlScores': {'churnRisk': churn_risk::DOUBLE, 'clv': clv::DOUBLE,
+               'nextProductPropensity': next_product_propensity::DOUBLE, 'segment': segment::VARCHAR},
   'realtime': {'session': NULL::JSON, 'cart': NULL::JSON},
   'lineage': lineage::JSON
 }) AS document
@@ -169,13 +169,16 @@ returnAmount, the RFM monetary score's input); `interactions.sentiment` the mean
 customer's tickets and social mentions; `marketingChannels` lists the channels with a granted marketing
 consent, sorted."""
 
+ML_COLUMNS = ("churn_risk", "clv", "next_product_propensity", "segment")
+"""The scores of the last `c360 score` run (the lake's `features/ml_scores`), null where none was made."""
+
 DOCUMENT_INPUTS = (
     "customer_id", "emails", "phones", "device_ids", "cookie_ids", "first_name", "last_name", "age", "gender",
     "city", "state", "country", "total_purchases", "total_spend", "avg_order_value", "last_purchase",
     "favorite_categories", "returns", "return_amount", "rfm_score", "r", "f", "m", "engagement_score",
     "preferred_channel", "last_interaction", "as_of", "support_tickets", "open_tickets", "avg_sentiment",
     "web_visits", "app_sessions", "email_opens", "email_clicks", "campaign_responses", "social_mentions",
-    "consent", "lineage", "currency",
+    "consent", "lineage", "currency", *ML_COLUMNS,
 )  # fmt: skip
 
 
@@ -191,6 +194,7 @@ def render_documents(frame: pd.DataFrame) -> list[str]:
     row order, rendered by DuckDB in one vectorised pass (`DOCUMENT_SQL`)."""
     if frame.empty:
         return []
+    frame = frame.assign(**{c: None for c in ML_COLUMNS if c not in frame.columns})
     inputs = frame[list(DOCUMENT_INPUTS)].assign(**{c: iso_column(frame[c]) for c in TIME_COLUMNS})
     table = pa.Table.from_pandas(inputs, preserve_index=False)
     con = duckdb.connect(config={"threads": 1})

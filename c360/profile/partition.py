@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from c360.identity.golden import LIST_FIELDS
@@ -25,7 +26,7 @@ from c360.profile.aggregates import (
     support_sentiment,
     transaction_summary,
 )
-from c360.profile.document import assemble, consent_documents, render_documents
+from c360.profile.document import ML_COLUMNS, assemble, consent_documents, render_documents
 from c360.profile.feature_tables import feature_frames, feature_table
 from c360.profile.staging import COLUMNS, read_part
 from c360.profile.store.base import EncodedProfile, profile_identifier_keys
@@ -134,6 +135,21 @@ def encoded_profiles(built: pd.DataFrame) -> list[EncodedProfile]:
     ]  # fmt: skip
 
 
+def latest_ml_scores(lake: Lake, customers: pd.Series) -> pd.DataFrame:
+    """customer_id + ML_COLUMNS of `customers` from the newest `c360 score` run (it scores every customer
+    and writes `features/ml_scores/part-<run>.parquet`); no rows when nothing was scored yet, so a profile
+    rebuild keeps the scores its document had instead of clearing them."""
+    files = sorted(lake.glob("features/ml_scores/part-*.parquet"))
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ("customer_id", *ML_COLUMNS)})
+    if not files:
+        return empty
+    ids = pa.array(customers.astype(str).tolist(), pa.string())
+    table = pq.read_table(files[-1], filesystem=lake.arrow_fs, filters=pc.field("customer_id").isin(ids))
+    present = [c for c in ML_COLUMNS if c in table.column_names]
+    frame = table.select(["customer_id", *present]).to_pandas()
+    return frame.drop_duplicates("customer_id", keep="last")
+
+
 def finish_partition(
     lake: Lake,
     part: int,
@@ -149,7 +165,8 @@ def finish_partition(
     if len(built):
         scores = rfm_scores_global(rfm_inputs(built, as_of), thresholds)
         built = built.merge(scores, on="customer_id", how="left")
-        built["document"] = render_documents(built)
+        scored = built.merge(latest_ml_scores(lake, built["customer_id"]), on="customer_id", how="left")
+        built["document"] = render_documents(scored)  # left merge: the rows keep their order
         if upsert is not None:  # the store write overlaps the other partitions' work
             encoded = encoded_profiles(built)
             for i in range(0, len(encoded), UPSERT_BATCH):

@@ -183,3 +183,36 @@ def test_consent_feature_row_denies_by_default():
     row = consent_feature_row("a", {"analytics": {"web": {"granted": True}}}, AS_OF.to_pydatetime())
     assert row.iloc[0]["analytics_web"] == 1
     assert row[list(CONSENT_FEATURES)].iloc[0].sum() == 1
+
+
+def test_a_rebuilt_document_keeps_the_newest_score_run(tmp_path):
+    """A profile rebuild renders mlScores from the newest `c360 score` run in the lake, never nulls
+    over a score it had; a customer that run did not score stays null."""
+    import pyarrow as pa
+
+    from c360.io.lake import Lake
+    from c360.profile.partition import latest_ml_scores
+
+    lake = Lake(str(tmp_path / "lake"))
+    assert latest_ml_scores(lake, pd.Series(["a"])).empty  # nothing scored yet
+    for run, risk in (("20260101T000000Z", 0.9), ("20260201T000000Z", 0.25)):
+        scores = pa.table(
+            {
+                "customer_id": ["a", "c"],
+                "churn_risk": [risk, 0.5],
+                "clv": [None, 10.0],
+                "next_product_propensity": pa.array([None, None], pa.float64()),
+                "segment": ["Champions", "At risk"],
+            }
+        )
+        lake.write_table(scores, lake.path("features", "ml_scores", f"part-{run}.parquet"))
+    frame = pd.DataFrame([finished_row(), finished_row(customer_id="b")])
+    scored = frame.merge(latest_ml_scores(lake, frame["customer_id"]), on="customer_id", how="left")
+    first, second = (json.loads(d) for d in render_documents(scored))
+    assert first["mlScores"] == {
+        "churnRisk": 0.25,
+        "clv": None,
+        "nextProductPropensity": None,
+        "segment": "Champions",
+    }
+    assert set(second["mlScores"].values()) == {None}
