@@ -169,14 +169,14 @@ def replace_exposures(
     """The exposure partitions of `customers`: their stored rows less those customers' plus `rebuilt`
     (those customers' exposures now, with `part`), written when their bytes changed."""
     parts = sorted(set(with_partition(pa.table({"customer_id": customers}), partitions)["part"].to_pylist()))
-    files = [path for p in parts for path in partition_files(lake, EXPOSURES, p)]
     schema = SCHEMAS[EXPOSURES]
     tables = [rebuilt.select([*schema.names, "part"])]
-    if files:
-        dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=lake.arrow_fs)
-        kept = dataset.to_table(filter=~pc.field("customer_id").isin(customers))
-        tables.append(with_partition(kept, partitions).cast(tables[0].schema))
-    rows = pa.concat_tables(tables)
+    others = ~pc.field("customer_id").isin(customers)
+    for p in parts:  # a file's partition is its name's: no customer id is hashed again
+        for path in partition_files(lake, EXPOSURES, p):
+            kept = lake.read_table(path, filters=others).select(schema.names).cast(schema)
+            tables.append(kept.append_column("part", pa.repeat(pa.scalar(p, pa.int32()), kept.num_rows)))
+    rows = pa.concat_tables([t.cast(tables[0].schema) for t in tables])
     result = write_partitions(lake, EXPOSURES, rows, parts, digests)
     found = {int(i["values"]): int(i["counts"]) for i in pc.value_counts(rows["part"]).to_pylist()}
     return {**result, "counts": {str(p): found.get(p, 0) for p in parts}}

@@ -52,6 +52,7 @@ from c360.facts.state import (
     changed_key_parts,
     digest,
     input_fingerprint,
+    keys_inputs,
     listing,
     mask_of,
 )
@@ -225,11 +226,12 @@ def _build(ws: Workspace, full: bool, progress: bool) -> FactsReport:
         report.seconds["total"] = round(time.perf_counter() - started, 3)
         return report
 
-    keys, report.suppressed = customer_keys(lake, fs.partitions)
-    if not full and _append(ws, state, keys, report, run_id, lap):
+    keys_digest = keys_inputs(lake, fs.partitions)
+    if not full and _append(ws, state, keys_digest, report, run_id, lap):
         report.rows = {t: sum(v.values()) for t, v in state.counts.items()}
         report.seconds["total"] = round(time.perf_counter() - started, 3)
         return report
+    keys, report.suppressed = customer_keys(lake, fs.partitions)
     tx = key_rows(lake, "transaction", LINE_COLUMNS, keys)
     ix = key_rows(lake, "interaction", INTERACTION_COLUMNS, keys)
     report.unresolved = {"transaction": tx.unresolved, "interaction": ix.unresolved}
@@ -318,6 +320,7 @@ def _build(ws: Workspace, full: bool, progress: bool) -> FactsReport:
         products=products_key,
         sentiment_model=SENTIMENT_MODEL,
         unresolved=_save_unresolved(lake, unresolved, run_id),
+        keys_inputs=keys_digest,
     )
     _save_state(ws, state, new_state)
     report.rows = {t: sum(v.values()) for t, v in counts.items()}
@@ -327,7 +330,7 @@ def _build(ws: Workspace, full: bool, progress: bool) -> FactsReport:
 
 
 def _append(
-    ws: Workspace, state: FactsState, keys: pa.Table, report: FactsReport, run_id: str, lap: Any
+    ws: Workspace, state: FactsState, keys_digest: str, report: FactsReport, run_id: str, lap: Any
 ) -> bool:
     """Take the append path (append.py) when the only change is new standardized files; False, having
     written nothing, when the partition path must run instead."""
@@ -340,9 +343,13 @@ def _append(
     if not added or _mismatched_facts_files(lake, state):
         return False
     old_keys = lake.read_table(lake.path(state.keys))
-    appeared = append.appeared_records(old_keys, keys)
-    if appeared is None:
-        return False
+    if state.keys_inputs == keys_digest:  # identity and suppression as the snapshot saw them
+        keys, appeared = old_keys, old_keys.schema.empty_table().select(["source", "source_record_id"])
+    else:
+        keys, report.suppressed = customer_keys(lake, fs.partitions)
+        appeared = append.appeared_records(old_keys, keys)
+        if appeared is None:
+            return False
     unresolved_before = lake.read_table(lake.path(state.unresolved)) if state.unresolved else None
     if append.resolves_old_rows(appeared, unresolved_before):
         return False
@@ -411,6 +418,7 @@ def _append(
         config=config,
         files=records,
         keys=_snapshot_keys(lake, keys, run_id) if appeared.num_rows else state.keys,
+        keys_inputs=keys_digest,
         digests={**digests, **single},
         counts=counts,
         products=products_key,

@@ -54,6 +54,9 @@ class FactsState:
     """Standardized file (transaction, interaction) -> [size, partitions as a hex bit mask]."""
     keys: str | None = None
     """The id-map snapshot of the last run, relative to the lake root."""
+    keys_inputs: str = ""
+    """Digest of what the snapshot was keyed from (`keys_inputs`): while it holds, the snapshot is the
+    keys."""
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
     """table -> partition (or the table's name for one-file tables) -> content digest."""
     sizes: dict[str, int] = field(default_factory=dict)
@@ -106,6 +109,13 @@ def input_fingerprint(lake: Lake, settings: dict[str, Any]) -> str:
     state = IdentityStore(lake).read_json("state") or {}
     listings = {f: sorted(listing(lake, f).items()) for f in FINGERPRINT_FOLDERS}
     return digest(listings, state.get("run_id"), settings)
+
+
+def keys_inputs(lake: Lake, partitions: int) -> str:
+    """Digest of everything `customer_keys` reads (the identity id map and golden files, the suppression
+    list) and the partition count: equal digests, equal keys."""
+    folders = ("identity/id_map", "identity/golden", "/".join(SUPPRESSION_DIR))
+    return digest({f: sorted(listing(lake, f).items()) for f in folders}, partitions)
 
 
 def mask_of(parts: list[int]) -> str:
