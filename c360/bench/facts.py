@@ -9,7 +9,8 @@ ingest and resolve would leave, two years, ~7.5 transaction lines and ~11 intera
    of the new week's cutoff (what a weekly job runs; the older cutoffs read none of the new rows): their time
    as a fraction of (1) + (2);
 4. a point-in-time training set (label `propensity`, one cutoff: a row per customer) through Feast;
-5. the peak resident memory of the process tree (this process, Ray's and any other children), summed.
+5. the peak resident memory of the process tree (this process, Ray's and any other children), summed, during
+   (1) and (2) (the target's scope); the whole run's is printed beside it.
 
 Targets (issue 12, for 1,000,000 customers on 2 cores): (1) + (2) at most 15 minutes, (3) at most 10% of
 it, (4) at most 5 minutes for 1,000,000 rows x 50 features, (5) at most 12 GiB. A part whose code has not
@@ -131,8 +132,11 @@ class FactsBenchRow:
     generate_seconds: float
     steps: dict[str, Step]
     peak_rss: int
+    """Of facts and the backfill (the target's scope)."""
     cores: int
     cores_allowed: int
+    peak_rss_all: int = 0
+    """Of the whole run, the incremental steps and the training set included."""
 
     def seconds(self, *names: str) -> float | None:
         values = [self.steps[n].seconds for n in names if n in self.steps]
@@ -297,7 +301,10 @@ def bench_one(
                     else "needs the backfill",
                 ),
             )
-            peak = memory.peak
+            # the target's memory is that of facts and the backfill; the incremental steps run after them in
+            # this process, beside the idle Ray workers the backfill left, and are shown apart
+            peak = max((steps[k].peak_rss for k in ("facts", "backfill") if steps[k].available), default=0)
+            peak_all = memory.peak
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -329,6 +336,7 @@ def bench_one(
         generate_seconds=generate,
         steps=steps,
         peak_rss=peak,
+        peak_rss_all=peak_all,
         cores=psutil.cpu_count() or 0,
         cores_allowed=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0,
     )
@@ -403,12 +411,13 @@ def render(row: FactsBenchRow) -> Table:
         f"<= {TARGET_TRAINING_S} s (1M x 50)",
     )
     table.add_row(
-        "(5) peak RSS, process tree (summed)",
+        "(5) peak RSS, process tree (summed), facts and backfill",
         f"{row.peak_rss / GIB:.2f} GiB",
         f"<= {TARGET_RSS / GIB:.0f} GiB",
         "",
         "",
     )
+    table.add_row("    the whole run (not a target)", f"{row.peak_rss_all / GIB:.2f} GiB", "", "", "")
     table.add_row("synthetic lake written (not a target)", f"{row.generate_seconds:,.1f} s", "", "", "")
     return table
 
