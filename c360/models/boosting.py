@@ -134,6 +134,23 @@ def train_booster(
     raise ModelError(f"unknown booster library {library!r}; known: {', '.join(LIBRARIES)}")
 
 
+def xgb_tree_params(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The XGBoost tree parameters every c360 booster takes from its hyper-parameters (the objective and
+    metric are the model's own)."""
+    return {
+        "tree_method": "hist",
+        "eta": float(p["learning_rate"]),
+        "max_depth": int(p["max_depth"]),
+        "min_child_weight": float(p["min_child_weight"]),
+        "subsample": float(p["subsample"]),
+        "colsample_bytree": float(p["colsample_bytree"]),
+        "lambda": float(p["reg_lambda"]),
+        "max_cat_to_onehot": int(p["max_cat_to_onehot"]),
+        "nthread": int(p["nthread"]),
+        "seed": int(p["seed"]),
+    }
+
+
 def xgb_dmatrix(X: pd.DataFrame, categorical: Sequence[str], nthread: int = 1) -> Any:
     """An xgboost DMatrix of encoded features: categorical columns typed "c" (codes), the rest "q"."""
     import xgboost as xgb

@@ -35,6 +35,7 @@ from c360.models.boosting import (
     plain_fit,
     save_booster,
     xgb_dmatrix,
+    xgb_tree_params,
 )
 
 STATE_FILE = "churn.json"
@@ -127,16 +128,7 @@ class ChurnModel(Model):
         return {
             "objective": "binary:logistic",
             "eval_metric": "logloss",
-            "tree_method": "hist",
-            "eta": float(p["learning_rate"]),
-            "max_depth": int(p["max_depth"]),
-            "min_child_weight": float(p["min_child_weight"]),
-            "subsample": float(p["subsample"]),
-            "colsample_bytree": float(p["colsample_bytree"]),
-            "lambda": float(p["reg_lambda"]),
-            "max_cat_to_onehot": int(p["max_cat_to_onehot"]),
-            "nthread": int(p["nthread"]),
-            "seed": int(p["seed"]),
+            **xgb_tree_params(p),
         }
 
     def fit(

@@ -41,6 +41,7 @@ from c360.models.boosting import (
     plain_fit,
     save_booster,
     xgb_dmatrix,
+    xgb_tree_params,
 )
 from c360.models.churn import binary_labels
 
@@ -179,16 +180,7 @@ class SurvivalModel(Model):
             "eval_metric": "aft-nloglik",
             "aft_loss_distribution": str(p["distribution"]),
             "aft_loss_distribution_scale": float(p["distribution_scale"]),
-            "tree_method": "hist",
-            "eta": float(p["learning_rate"]),
-            "max_depth": int(p["max_depth"]),
-            "min_child_weight": float(p["min_child_weight"]),
-            "subsample": float(p["subsample"]),
-            "colsample_bytree": float(p["colsample_bytree"]),
-            "lambda": float(p["reg_lambda"]),
-            "max_cat_to_onehot": int(p["max_cat_to_onehot"]),
-            "nthread": int(p["nthread"]),
-            "seed": int(p["seed"]),
+            **xgb_tree_params(p),
         }
 
     def _durations(self, frame: pd.DataFrame) -> np.ndarray:
