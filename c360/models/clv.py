@@ -9,7 +9,9 @@ features, the naive rate baseline both are measured against, and value tiers.
   mean spend of the repeat purchase days), in days. Outputs: expected purchases (distinct purchase days) and
   spend over `horizon_days`, the probability of being alive, the expected spend per purchase. Checked against
   the published CDNOW parameters (r=0.243, alpha=4.414, a=0.793, b=2.426; p=6.25, q=3.74, v=15.44) on the
-  CDNOW summary `lifetimes` ships (`cdnow_summary`), in tests/models/test_clv.py.
+  CDNOW summary `lifetimes` ships (`cdnow_summary`), in tests/models/test_clv.py. Trained by
+  `c360 train clv_bgnbd`, it reads the clv feature service's day counts instead (`summary_from_features`:
+  T = tenure_days, which counts from the customer's first fact, not their first purchase).
 - `clv` (`ClvModel`): LightGBM on any feature columns (profile features; strings as categories, timestamps
   as days before the row's `event_timestamp`), tweedie objective by default (spend is zero for many and
   heavy-tailed for a few), predicting the label the training set carries (net spend over its horizon).
@@ -198,11 +200,72 @@ def summary_from_profile(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+DAY_COUNT_FEATURES = ("tenure_days", "days_since_last_purchase", "total_purchases")
+"""What `summary_from_features` needs (and `total_spend` or `avg_order_value`): the clv feature service's
+columns, whose day counts the on-demand view `elapsed_days` computes at each row's event_timestamp."""
+
+
+def summary_from_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The BG/NBD summary from the clv feature service's columns (feature_repo/feature_services.py), which
+    carry day counts at each row's event_timestamp instead of the stored timestamps:
+
+    - T = `tenure_days`; recency = T - `days_since_last_purchase` (clipped to [0, T]);
+    - frequency = repeat purchases = `total_purchases` - 1, floored at 0 (orders, not purchase days);
+    - monetary = mean spend per purchase, `total_spend` / `total_purchases` (`avg_order_value` when the frame
+      has no `total_spend`), for repeat customers only (0 otherwise, as Gamma-Gamma expects; a net spend
+      at or below zero leaves the customer out of the Gamma-Gamma fit).
+
+    Tenure counts from the customer's first fact, not their first purchase: the profile's `first_seen_at`
+    is the earliest of the identity's first observation, their first transaction line (of any kind) and
+    their first interaction (c360/features/history.py). So T and recency are both measured from first seen,
+    not from the first purchase as in Fader, Hardie & Lee; a customer who browsed for months before buying
+    looks older (longer T) than the textbook summary would make them. Day counts are whole days (floored).
+    A row with no tenure has T NaN (fit leaves it out, predict gives it no value); a row with no purchase
+    (no `days_since_last_purchase`) has frequency and recency 0."""
+    spend_col = "total_spend" if "total_spend" in frame.columns else "avg_order_value"
+    missing = [c for c in (*DAY_COUNT_FEATURES, spend_col) if c not in frame.columns]
+    if missing:
+        raise ModelError(
+            f"clv_bgnbd: needs the summary columns {', '.join(SUMMARY_COLUMNS)}, the profile features "
+            "total_purchases, last_purchase_at, first_seen_at, event_timestamp, avg_order_value, or the "
+            f"clv feature service's {', '.join(DAY_COUNT_FEATURES)}, total_spend; "
+            f"missing: {', '.join(missing)}"
+        )
+
+    def number(column: str) -> pd.Series:
+        return pd.to_numeric(frame[column], errors="coerce").astype("float64")
+
+    t = number("tenure_days").clip(lower=0)
+    n = number("total_purchases").fillna(0.0).clip(lower=0)
+    frequency = (n - 1).clip(lower=0)
+    since = number("days_since_last_purchase")
+    recency = (t - since).clip(lower=0)
+    recency = np.minimum(recency, t).where(since.notna() & (frequency > 0), 0.0)
+    per_purchase = number(spend_col).fillna(0.0)
+    if spend_col == "total_spend":
+        per_purchase = per_purchase / n.clip(lower=1)
+    return pd.DataFrame(
+        {
+            "frequency": frequency,
+            "recency": recency.fillna(0.0),
+            "T": t,
+            "monetary": per_purchase.clip(lower=0).where(frequency > 0, 0.0),
+        },
+        index=frame.index,
+    )
+
+
 def summary_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """The summary a frame carries (`SUMMARY_COLUMNS`), else from its stored timestamps
+    (`summary_from_profile`), else from the clv feature service's day counts (`summary_from_features`)."""
     if all(c in frame.columns for c in SUMMARY_COLUMNS):
         out = frame.loc[:, list(SUMMARY_COLUMNS)].astype("float64")
         return out.fillna({"frequency": 0.0, "recency": 0.0, "monetary": 0.0})
-    return summary_from_profile(frame)
+    if all(c in frame.columns for c in ("first_seen_at", "last_purchase_at")):
+        return summary_from_profile(frame)
+    if all(c in frame.columns for c in DAY_COUNT_FEATURES):
+        return summary_from_features(frame)
+    return summary_from_profile(frame)  # names what is missing
 
 
 def cdnow_summary(with_monetary: bool = False) -> pd.DataFrame:
@@ -435,9 +498,11 @@ def clv_metrics(actual: np.ndarray, predicted: np.ndarray, top: float = 0.10) ->
 
 @register
 class ClvBgNbd(Model):
-    """BG/NBD + Gamma-Gamma. Rows carry the summary columns (`rfm_summary`) or the profile features
-    `summary_from_profile` reads; the label (net spend over the horizon), when present, only scores
-    `valid`."""
+    """BG/NBD + Gamma-Gamma. Rows carry the summary columns (`rfm_summary`), the profile timestamps
+    `summary_from_profile` reads, or the clv feature service's day counts `summary_from_features` reads
+    (what `c360 train clv_bgnbd` gives it: there T is the tenure from the customer's first fact, the earliest
+    of identity first observation, first line and first interaction, not from their first purchase); the
+    label (net spend over the horizon), when present, only scores `valid`, on the rows with a known age."""
 
     name = "clv_bgnbd"
     score = "clv"
@@ -456,7 +521,9 @@ class ClvBgNbd(Model):
         s = summary_of(train)
         s = s[s["T"].notna()]
         if s.empty:
-            raise ModelError(f"{self.name}: no training row has a known age (T or first_seen_at)")
+            raise ModelError(
+                f"{self.name}: no training row has a known age (T, first_seen_at or tenure_days)"
+            )
         pen = float(self.params["penalizer"])
         self.bgnbd, ll = fit_bgnbd(s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy(), pen)
         self.gamma_gamma, gg_ll = fit_gamma_gamma(s["frequency"].to_numpy(), s["monetary"].to_numpy(), pen)
@@ -472,7 +539,11 @@ class ClvBgNbd(Model):
         )
         metrics: dict[str, float] = {}
         if valid is not None and len(valid) and LABEL in valid.columns:
-            metrics = clv_metrics(valid[LABEL].to_numpy(), self.predict(valid)["clv"].to_numpy())
+            predicted = self.predict(valid)["clv"].to_numpy()
+            known = np.isfinite(predicted)  # rows without a known age get no value
+            if known.any():
+                actual = pd.to_numeric(valid[LABEL], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
+                metrics = clv_metrics(actual[known], predicted[known])
         self.card.metrics = metrics
         return metrics
 

@@ -7,7 +7,11 @@ registered model version.
 2. The last `holdout_cutoffs` cutoffs are held out. A training row is kept only when its label window has
    closed by the first held-out cutoff, so nothing the holdout period decides reaches training (a 90-day
    churn label at a cutoff 30 days before the holdout would). Response rows (one per exposure) split by time
-   at the models' holdout fraction, with the attribution window as the gap.
+   at the models' holdout fraction, with the attribution window as the gap. Response rows first get what
+   the feature service cannot hold (`with_exposures`): the exposure's context (channel, campaign, offer,
+   variant, type) from `facts/exposures` by `exposure_id`, and the customer's earlier exposures and their
+   outcomes as known at the row's time (`c360.models.response.exposure_history`), so train and tune
+   (which prepares through here) both see them.
 3. The model fits on the training rows (through Ray Train when the model supports it and Ray is wanted) and
    reports its metrics on the holdout; it is saved and registered (`c360.models.registry`): the first version
    of a model becomes champion; later ones as `promote` says. A refused or failed training registers nothing,
@@ -253,6 +257,23 @@ class Prepared:
     seconds: float
 
 
+def with_exposures(ws: Workspace, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Response rows (one per `exposure_id`) with the exposure's context columns and the customer's prior
+    exposure outcomes (`c360.models.response`); returns the frame and the history feature columns added
+    (the context columns are the response model's to choose: `Response.prepare`)."""
+    from c360.facts.schemas import EXPOSURES
+    from c360.facts.store import read_facts
+    from c360.models.response import HISTORY_FEATURES, exposure_context, exposure_history
+
+    if "exposure_id" not in frame.columns or frame.empty:
+        return frame, []
+    frame = exposure_context(ws, frame)
+    columns = ["customer_id", "ts", "offer_id", "first_open_ts", "first_click_ts", "conversion_ts"]
+    exposures = read_facts(ws.lake, EXPOSURES, columns).to_pandas()
+    frame = exposure_history(exposures, frame)
+    return frame, [c for c in HISTORY_FEATURES if c in frame.columns]
+
+
 def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None = None) -> Prepared:
     """Build (or take) the training set and split it by time; every check before any fitting."""
     started = time.perf_counter()
@@ -261,6 +282,9 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
         cuts = plan_cutoffs(ws, config, label)
         training_set = build_training_set(ws, config.label_name, cuts, features=config.feature_service)
     frame = training_set.table().to_pandas()
+    history: list[str] = []
+    if label.kind == "response":
+        frame, history = with_exposures(ws, frame)
     split = time_split(
         frame,
         label,
@@ -269,6 +293,7 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
         ws.settings.facts.attribution_days,
     )
     features = [f for f in feature_names(training_set) if f in frame.columns and f != LABEL]
+    features += [f for f in history if f not in features]
     return Prepared(config, label, training_set, split, features, time.perf_counter() - started)
 
 

@@ -300,3 +300,25 @@ def test_lightgbm_clv_through_ray_train_gives_the_plain_booster(ray_session) -> 
     assert supports_ray_train(ray_model)
     assert fit_with_ray(ray_model, train, features, valid=test) == plain_metrics
     np.testing.assert_allclose(ray_model.predict(test)["clv"], plain.predict(test)["clv"])
+
+
+def test_the_summary_from_the_clv_feature_services_day_counts() -> None:
+    from c360.models.clv import summary_from_features, summary_of
+
+    rows = pd.DataFrame(
+        {
+            "tenure_days": pd.array([200, 200, 30, None], dtype="Int64"),
+            "days_since_last_purchase": pd.array([10, 150, None, 5], dtype="Int64"),
+            "total_purchases": [5, 1, 0, 3],
+            "total_spend": [500.0, 80.0, 0.0, 90.0],
+        }
+    )
+    s = summary_of(rows)
+    pd.testing.assert_frame_equal(s, summary_from_features(rows))
+    assert s["frequency"].tolist() == [4.0, 0.0, 0.0, 2.0]  # repeat purchases
+    # recency: T - days since the last purchase; 0 without repeat purchases
+    assert s["recency"].tolist() == [190.0, 0.0, 0.0, 0.0]
+    assert s.loc[:2, "T"].tolist() == [200.0, 200.0, 30.0] and np.isnan(s.loc[3, "T"])  # no tenure: no age
+    assert s["monetary"].tolist() == [100.0, 0.0, 0.0, 30.0]  # spend per purchase, repeat customers only
+    with pytest.raises(ModelError, match="missing: avg_order_value"):
+        summary_from_features(rows.drop(columns=["total_spend"]))

@@ -128,3 +128,121 @@ def test_promote_better_keeps_a_champion_the_new_version_does_not_beat(ws, first
     result = train_model(ws, "churn", worse)
     assert result.metrics["auc"] < first.metrics["auc"] and not result.champion
     assert registry.champion(ws, "churn").version == 1
+
+
+# ---------------------------------------------------------------------------------- clv_bgnbd, response
+
+
+def _truthful_spend(ws, lines: pd.DataFrame) -> None:
+    """The churn world's transactions rows with total_spend and avg_order_value from the facts (there they
+    are noise), so a lifetime-value model has the spend it is about."""
+    import pyarrow as pa
+
+    bought = lines[lines["kind"] == "purchase"]
+    for path in ws.lake.glob("features/transactions/*.parquet"):
+        table = ws.lake.read_table(path)
+        at = pd.Timestamp(table.column("event_timestamp")[0].as_py())
+        upto = bought[bought["ts"] <= at].groupby("customer_id")["amount_rc"]
+        ids = table.column("customer_id").to_pylist()
+        spend = upto.sum().reindex(ids).fillna(0.0)
+        count = upto.size().reindex(ids).fillna(0)
+        average = (spend / count.clip(lower=1)).round(2)
+        for name, values in (("total_spend", spend.round(2)), ("avg_order_value", average)):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, table.schema.field(i), pa.array(values.to_numpy(), pa.float64()))
+        ws.lake.write_table(table, path)
+
+
+def _exposures(ids: list[str], sends: int, seed: int) -> pd.DataFrame:
+    """Email and SMS sends of three offers in two variants; SMS, variant B and offer o2 convert more."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    start, span = pd.Timestamp("2024-03-01", tz="UTC"), pd.Timedelta(days=790)
+    ts = (start + pd.to_timedelta(np.sort(rng.uniform(0, 1, sends)) * span.total_seconds(), unit="s")).floor(
+        "s"
+    )
+    channel = rng.choice(["email", "sms"], sends, p=[0.7, 0.3])
+    offer = rng.choice(["o1", "o2", "o3"], sends)
+    variant = rng.choice(["A", "B"], sends)
+    logit = -1.8 + 1.2 * (channel == "sms") + 0.9 * (variant == "B") + np.where(offer == "o2", 0.8, 0.0)
+    converted = rng.random(sends) < 1 / (1 + np.exp(-logit))
+    opened = converted | (rng.random(sends) < 0.3)
+    return pd.DataFrame(
+        {
+            "customer_id": rng.choice(ids, sends),
+            "exposure_id": [f"crm:{i}" for i in range(sends)],
+            "ts": ts,
+            "type": "email_send",
+            "channel": channel,
+            "campaign_id": "CMP-" + pd.Series(ts).dt.strftime("%Y-%m").to_numpy(),
+            "offer_id": offer,
+            "variant": variant,
+            "opened": opened,
+            "clicked": converted,
+            "converted": converted,
+            "first_open_ts": pd.Series(ts + pd.Timedelta(hours=2)).where(opened),
+            "first_click_ts": pd.Series(ts + pd.Timedelta(hours=3)).where(converted),
+            "conversion_ts": pd.Series(ts + pd.Timedelta(days=1)).where(converted),
+            "window_end": ts + pd.Timedelta(days=7),
+            "source": "crm",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def value_ws(tmp_path_factory: pytest.TempPathFactory):
+    """A second churn world (its own registry) with true spend features and campaign sends in the facts."""
+    from c360.facts.schemas import EXPOSURES
+    from tests.models.churn_world import _write_fact, churn_facts
+
+    ws = churn_workspace(tmp_path_factory.mktemp("value") / "ws", customers=300, seed=7)
+    lines, _, loyal = churn_facts(300, 7)
+    _truthful_spend(ws, lines)
+    _write_fact(ws, EXPOSURES, _exposures(sorted(loyal.index), 3000, seed=7))
+    return ws
+
+
+def test_clv_bgnbd_trains_from_the_clv_feature_service_and_beats_the_naive_rate(value_ws):
+    import numpy as np
+
+    from c360.models import registry
+    from c360.models.clv import clv_metrics, naive_rate
+    from c360.models.train import prepare
+
+    config = load_config({"model": "clv_bgnbd", "ray": False, "metric": "spearman"}, "clv_bgnbd")
+    data = prepare(value_ws, config)
+    assert {"tenure_days", "days_since_last_purchase", "total_purchases", "total_spend"} <= set(data.features)
+    assert "first_seen_at" not in data.split.train.columns  # day counts only: the service's contract
+    result = train_model(value_ws, "clv_bgnbd", config, prepared=data)
+    assert result.version == "1" and result.champion
+    metrics = result.metrics
+    assert all(np.isfinite(metrics[k]) for k in ("rmse", "spearman", "top_decile"))
+    held = data.split.holdout
+    naive = naive_rate(
+        held["total_spend"].fillna(0.0),
+        pd.to_numeric(held["tenure_days"]).astype(float).clip(lower=1),
+        365.0,
+    )
+    baseline = clv_metrics(held["label"].to_numpy(dtype=float), naive)
+    # BG/NBD sees who stopped buying (recency), the naive rate does not: it ranks better (0.71 against 0.67
+    # on this seed); its error is of the naive rate's size (538 against 517), not a runaway extrapolation
+    assert metrics["spearman"] > baseline["spearman"] + 0.02, (metrics, baseline)
+    assert metrics["rmse"] < 1.15 * baseline["rmse"], (metrics, baseline)
+    model = registry.load_champion(value_ws, "clv_bgnbd")
+    out = model.predict(held)
+    assert np.isfinite(out["clv"]).all() and (out["clv"] >= 0).all() and out["p_alive"].between(0, 1).all()
+    assert model.bgnbd.r > 0 and model.gamma_gamma.q > 0
+
+
+def test_response_trains_with_the_exposure_context_and_prior_outcomes(value_ws):
+    from c360.models import registry
+    from c360.models.response import HISTORY_FEATURES
+
+    config = {"model": "response", "cutoffs": ["2026-06-01"], "ray": False, "metric": "auc"}
+    result = train_model(value_ws, "response", {**config, "params": {"n_estimators": 150, "n_jobs": 1}})
+    assert set(HISTORY_FEATURES) <= set(result.features)
+    model = registry.load_champion(value_ws, "response")
+    assert {"channel", "offer_id", "variant"} <= set(model.card.features)  # the planted drivers
+    assert "type" in model.card.extra["context_left_out"]  # one value: nothing to learn from
+    assert result.metrics["auc"] > 0.62  # channel, variant and offer drive conversion; 0.5 is chance
