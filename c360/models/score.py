@@ -12,6 +12,9 @@
    per customer stamped with the run's time), the `mlScores` section of each profile document (read from
    the store and written back, so consent changes recorded since the profiles run are kept), and the online
    store (Feast materializes `ml_scores`).
+5. Segment history: when the segments champion scored, one file of `segments/history/` for the run
+   (`c360.models.segments.append_history`: customer_id, as_of = the run's time, the segment, the k-means
+   cluster, the model version); the erasure plan's `segments` step removes a person's rows.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ ML_SCORES_SCHEMA = pa.schema(
     ]
 )
 STORE_BATCH = 1000
+CLUSTER = "segment_cluster"
+"""The segments model's k-means cluster beside its segment: kept for the segment history, not a view field."""
 
 
 @dataclass
@@ -67,6 +72,8 @@ class ScoreReport:
     profiles: int = 0
     online_rows: int = 0
     lake_path: str | None = None
+    history_path: str | None = None
+    """The run's segment history file (segments/history/), when the segments champion scored."""
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -155,25 +162,34 @@ def score_batch(models: Mapping[str, Model], batch: pd.DataFrame) -> pd.DataFram
         out[column] = np.full(len(batch), np.nan)
     out["segment"] = pd.Series([None] * len(batch), dtype=object)
     for score, model in models.items():
-        predicted = model.predict(batch).iloc[:, 0]
+        full = model.predict(batch)
+        predicted = full.iloc[:, 0]
         column = SCORES[score]
         if column == "segment":
             values = predicted.astype(object).where(predicted.notna(), None)
             out[column] = [None if v is None else str(v) for v in values]
+            if "cluster" in full.columns:
+                out[CLUSTER] = pd.to_numeric(full["cluster"], errors="coerce").to_numpy(dtype=float)
         else:
             out[column] = pd.to_numeric(predicted, errors="coerce").to_numpy(dtype=float)
     return out
 
 
 def score_frame(
-    features: pa.Table, models: Mapping[str, Model], *, batch_size: int = 50_000, actors: int | None = None
+    features: pa.Table,
+    models: Mapping[str, Model],
+    *,
+    batch_size: int = 50_000,
+    actors: int | None = None,
+    extra: tuple[str, ...] = (),
 ) -> pa.Table:
-    """Every row of `features` through `map_batches(Scorer)`; the ml_scores table, in the rows' order."""
+    """Every row of `features` through `map_batches(Scorer)`; the ml_scores table, in the rows' order, with
+    the `extra` columns `score_batch` gave (`CLUSTER`) after the view's."""
     import ray
     import ray.data
 
     if features.num_rows == 0:
-        return ML_SCORES_SCHEMA.empty_table()
+        return conform(ML_SCORES_SCHEMA.empty_table(), extra)
     actors = actors or max(1, min(2, int(ray.cluster_resources().get("CPU", 1))))
     blocks = [features.slice(i, batch_size) for i in range(0, features.num_rows, batch_size)]
     ds = ray.data.from_arrow(blocks).map_batches(
@@ -185,16 +201,27 @@ def score_frame(
         num_cpus=1,
     )
     parts = [pa.Table.from_pandas(b, preserve_index=False) for b in ds.iter_batches(batch_format="pandas")]
-    table = pa.concat_tables([conform(p) for p in parts])
+    table = pa.concat_tables([conform(p, extra) for p in parts])
     return table
 
 
-def conform(table: pa.Table) -> pa.Table:
+def conform(table: pa.Table, extra: tuple[str, ...] = ()) -> pa.Table:
+    """The ml_scores view's columns in its types, then the `extra` ones (float64; null when absent)."""
+    fields = [*ML_SCORES_SCHEMA, *(pa.field(name, pa.float64()) for name in extra)]
     cols = []
-    for f in ML_SCORES_SCHEMA:
+    for f in fields:
         col = table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
         cols.append(col.cast(f.type))
-    return pa.table(cols, schema=ML_SCORES_SCHEMA)
+    return pa.table(cols, schema=pa.schema(fields))
+
+
+def write_history(ws: Workspace, scores: pa.Table, as_of: datetime, version: str) -> str:
+    """The run's segments (customer_id, segment, cluster) as a `segments/history/` file; its path."""
+    from c360.models.segments import append_history
+
+    names = ["customer_id", "segment", *([CLUSTER] if CLUSTER in scores.column_names else [])]
+    frame = scores.select(names).to_pandas().rename(columns={CLUSTER: "cluster"})
+    return append_history(ws, frame, as_of, version)
 
 
 # ------------------------------------------------------------------------------------------ inputs / writes
@@ -323,11 +350,16 @@ def score_all(ws: Workspace, *, online: bool = True, profiles: bool = True) -> S
     report.seconds["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ensure_ray(ws.settings.ray, progress=False)
-    scores = score_frame(features, models)
+    segmented = "segment" in chosen
+    scored = score_frame(features, models, extra=(CLUSTER,) if segmented else ())
+    scores = scored.select(ML_SCORES_SCHEMA.names)
     report.customers = scores.num_rows
     report.seconds["predict"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     report.lake_path = ws.lake.relative(write_lake(ws, scores, report.run_id))
+    if segmented:
+        path = write_history(ws, scored, now, chosen["segment"][1])
+        report.history_path = ws.lake.relative(path)
     report.seconds["lake"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     profiles_done = start_profiles(ws, scores) if profiles else None
@@ -352,6 +384,7 @@ def print_report(report: ScoreReport, console: Any) -> None:
     console.print(
         plain(
             f"scored {report.customers:,} customer(s): {used}{left}; {report.profiles:,} profile(s) updated, "
-            f"{report.online_rows:,} row(s) online; {report.lake_path} ({timings})"
+            f"{report.online_rows:,} row(s) online; {report.lake_path}"
+            f"{f', segment history {report.history_path}' if report.history_path else ''} ({timings})"
         )
     )

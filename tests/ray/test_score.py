@@ -1,6 +1,7 @@
 """`c360 score` on a demo workspace: churn (through Ray Train) and segments trained, clv not; every profile's
 mlScores gets the churn risk and segment the champions give its latest features and keeps clv null; the
-lake's ml_scores and the online store hold the same values; nothing else in a profile changes."""
+lake's ml_scores and the online store hold the same values; nothing else in a profile changes; the segment
+history gets a row per scored customer."""
 
 from __future__ import annotations
 
@@ -92,6 +93,22 @@ def test_profiles_get_the_champions_scores_and_clv_stays_null(ws, scored):
     assert {k: v for k, v in after.items() if k != "mlScores"} == {
         k: v for k, v in before.items() if k != "mlScores"
     }
+
+
+def test_the_segment_history_holds_every_scored_customer(ws, scored):
+    from c360.models.segments import read_history
+
+    _, segments, _, _ = scored
+    first = min(ws.lake.glob(f"features/{VIEW}/*.parquet"))  # the run before any other test's
+    lake = pd.read_parquet(first).set_index("customer_id")
+    when = pd.Timestamp(lake["event_timestamp"].iloc[0])
+    history = read_history(ws)
+    run = history[history["as_of"] == when].set_index("customer_id")
+    assert set(run.index) == set(lake.index) == set(_customers(ws))
+    assert (run["model_version"] == segments.version).all()
+    assert (run.loc[lake.index, "rfm_segment"] == lake["segment"]).all()
+    assert run["cluster"].notna().all() and run["cluster"].nunique() >= 2
+    assert len(read_history(ws, [lake.index[0]])) >= 1
 
 
 def test_the_online_store_serves_the_scores(ws, scored):
