@@ -226,7 +226,8 @@ class ModelsSettings(Strict):
     """The embedded store's SQLite file (workspace-relative) when `tracking_uri` is unset."""
     artifact_root: str | None = None
     """Where MLflow keeps logged models. Unset: the lake's `models/mlflow/` folder for a local lake, else
-    `data/mlartifacts` in the workspace. The c360 model folders are in the lake's `models/<name>/<version>/`."""
+    `data/mlartifacts` in the workspace. The c360 model folders are in the lake's
+    `models/<name>/<version>/`."""
 
 
 class ServingSettings(Strict):
