@@ -134,6 +134,21 @@ def train_booster(
     raise ModelError(f"unknown booster library {library!r}; known: {', '.join(LIBRARIES)}")
 
 
+XGB_TREE_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 2000,
+    "learning_rate": 0.02,
+    "max_depth": 3,
+    "min_child_weight": 5.0,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "max_cat_to_onehot": 8,
+    "early_stopping_rounds": 100,
+}
+"""The tree hyper-parameters (and their defaults) of c360's XGBoost models: shallow trees, a slow rate and
+early stopping, so one default travels across data sets instead of being tuned to one."""
+
+
 def xgb_tree_params(p: Mapping[str, Any]) -> dict[str, Any]:
     """The XGBoost tree parameters every c360 booster takes from its hyper-parameters (the objective and
     metric are the model's own)."""

@@ -28,6 +28,7 @@ import pandas as pd
 
 from c360.models.base import LABEL, Model, ModelError, check_training_frame, register
 from c360.models.boosting import (
+    XGB_TREE_DEFAULTS,
     BoosterData,
     BoosterFit,
     FrameEncoder,
@@ -87,15 +88,7 @@ class ChurnModel(Model):
     score = "churnRisk"
     booster_library: ClassVar[str] = "xgboost"
     defaults: ClassVar[dict[str, Any]] = {
-        "n_estimators": 2000,
-        "learning_rate": 0.02,
-        "max_depth": 3,
-        "min_child_weight": 5.0,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 1.0,
-        "max_cat_to_onehot": 8,
-        "early_stopping_rounds": 100,
+        **XGB_TREE_DEFAULTS,
         "calibration": "platt",
         "calibration_fraction": 0.2,
         "reasons": 3,

@@ -34,6 +34,7 @@ from scipy import optimize, special
 
 from c360.models.base import LABEL, Model, ModelError, check_training_frame, register
 from c360.models.boosting import (
+    XGB_TREE_DEFAULTS,
     BoosterData,
     BoosterFit,
     FrameEncoder,
@@ -145,15 +146,7 @@ class SurvivalModel(Model):
         "distribution_scale": 1.0,
         "horizon": None,
         "event_window": None,
-        "n_estimators": 2000,
-        "learning_rate": 0.02,
-        "max_depth": 3,
-        "min_child_weight": 5.0,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 1.0,
-        "max_cat_to_onehot": 8,
-        "early_stopping_rounds": 100,
+        **XGB_TREE_DEFAULTS,
         "valid_fraction": 0.2,
         "nthread": 1,
         "seed": 42,
