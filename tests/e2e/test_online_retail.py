@@ -7,7 +7,6 @@ produce is compared with the same count computed here with pandas straight from 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,15 +63,10 @@ def raw() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, ray_session) -> Path:
-    ws = tmp_path_factory.mktemp("online_retail")
-    shutil.copy(EXAMPLE / "c360.yaml", ws / "c360.yaml")
-    raw_dir = ws / "data" / "lake" / "raw" / "online_retail"
-    raw_dir.mkdir(parents=True)
-    (raw_dir / "online_retail.parquet").symlink_to(DATASET)  # read in place, as setup.sh links it
-    for command in (["ingest"], ["resolve"]):
-        assert run_cli([*command, "--workspace", str(ws)]) == 0, command
-    return ws
+def workspace(online_retail_workspace) -> Path:
+    """The session's example workspace (tests/conftest.py): setup.sh, which links the dataset into the
+    lake to be read in place, then `c360 ingest`, `resolve` and `facts`."""
+    return online_retail_workspace
 
 
 def _lake_table(ws: Path, *parts: str) -> pd.DataFrame:

@@ -266,18 +266,14 @@ def test_bgnbd_scores_rows_of_profile_features() -> None:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_online_retail_bench_through_the_example_workspace(tmp_path, ray_session) -> None:
+def test_online_retail_bench_through_the_example_workspace(online_retail_workspace) -> None:
     """The benchmark's path end to end (setup.sh, ingest, resolve, facts, features, models) on the real
     dataset: the naive baseline lands on the issue's figures (the protocols agree) and every model is far
     from chance. Which model wins is printed by the benchmark, not asserted here."""
     from c360.bench import models_retail
 
-    try:
-        dataset = models_retail.dataset_path()
-    except Exception:
-        pytest.skip("Online Retail not in the shared datasets")
-    folder = models_retail.build_workspace(tmp_path / "online_retail", dataset)
-    rows = {(r.part, r.method, r.metric): r.value for r in models_retail.measure(models_retail.Facts(folder))}
+    facts = models_retail.Facts(online_retail_workspace)
+    rows = {(r.part, r.method, r.metric): r.value for r in models_retail.measure(facts)}
     assert rows[("clv", "naive", "rmse_purchases")] == pytest.approx(3.02, abs=0.1)
     assert rows[("clv", "naive", "spearman")] == pytest.approx(0.594, abs=0.02)
     for method in ("BG/NBD+GG", "LightGBM", "mean of the three"):
