@@ -4,21 +4,25 @@ The example workspace (examples/online_retail: its `c360.yaml` and `setup.sh`, w
 place) is built in a temporary folder with the user's commands (`c360 ingest`, `resolve`, `facts` through
 `run_cli`); the models read what those stages wrote: `facts/transaction_lines`, and the profile features
 at a cutoff computed by the feature history's code (`c360.features.history.features_at`, what
-`c360 features backfill` writes) from the facts truncated there.
+`c360 features backfill` writes) from the facts truncated there, with the clv feature service's day counts
+(`tenure_days`, `days_since_last_purchase`, `days_since_last_interaction`: whole days before the cutoff).
 
 Lifetime value: calibrate on the first six months (to 2011-06-01), predict the next six. Per customer with
 a purchase in calibration: RMSE of holdout purchases (orders), Spearman of predicted and actual holdout spend
 (net of returns), and the share of holdout revenue held by the top 10% predicted customers, side by side:
 - naive: orders and spend per day over the calibration window, times the horizon;
 - BG/NBD + Gamma-Gamma (`clv_bgnbd`) fitted on the calibration summary;
-- LightGBM (`clv`, default parameters; tweedie for spend, poisson for orders) on the profile features plus
-  the behaviour features of `rfm_features`. Nothing after the calibration cutoff may train it, and no
-  six-month label fits inside six months of history, so it is trained on three-month labels at two cutoffs
-  inside calibration (three and four months before its end) and its predictions are doubled;
+- the product's clv model (`clv`, `ClvModel` with its defaults; `anchor="purchases"` for orders) on the
+  clv feature service's columns (profile features, timestamps as the service's day counts) plus the
+  behaviour features of `rfm_features`: P(a purchase in the label window) x the run rate x the horizon.
+  Nothing after the calibration cutoff may train it, and no six-month label fits inside six months of
+  history, so its classifier learns from three-month labels at two cutoffs inside calibration (three and
+  four months before its end); the run rate is taken over the six-month horizon. Chosen on Online Retail II
+  2009-2010 (the same shop's previous year, same protocol a year earlier) before it was run here;
 - the combination: the plain mean of the three predictions (equal weights, nothing fitted);
 - naive x (1 - churn risk): the naive rate times the churn model's probability of buying again (below):
-  expected spend as P(active) x spend while active. Chosen on Online Retail II 2009-2010 (the same shop's
-  previous year, same protocol a year earlier), where it beat naive on all three, before it was run here.
+  expected spend as P(active) x spend while active. Chosen on Online Retail II 2009-2010, where it beat
+  naive on all three, before it was run here.
 
 Churn by 90-day inactivity (no purchase in the 90 days after a cutoff, among customers who bought before
 it): trained at the same two cutoffs (their 90 days end before calibration ends), tested at the calibration
@@ -53,6 +57,7 @@ TRAIN_LABEL_MONTHS = 3
 TRAIN_CUTOFFS_MONTHS_BEFORE = (3, 4)
 CHURN_DAYS = 90
 UNIT = "order"
+CLV_METHOD = "clv model"
 PREVIOUS_YEAR = "online_retail_II_2009-2010.parquet"
 REFERENCE = {
     ("clv", "naive", "rmse_purchases"): 3.02,
@@ -144,6 +149,9 @@ class Facts:
             if isinstance(frame[col].dtype, pd.DatetimeTZDtype) and col != "event_timestamp":
                 frame[col] = (cutoff - frame[col]) / pd.Timedelta(days=1)
         frame["event_timestamp"] = cutoff
+        for stamp, days in DAY_COUNTS.items():  # the clv feature service's whole days (`elapsed_days`)
+            if stamp in frame.columns:
+                frame[days] = np.floor(pd.to_numeric(frame[stamp], errors="coerce"))
         return frame.set_index("customer_id")
 
 
@@ -199,6 +207,12 @@ class PreviousYearFacts(Facts):
 
 
 PROFILE_ID_COLUMNS = ("event_timestamp",)
+DAY_COUNTS = {
+    "first_seen_at": "tenure_days",
+    "last_purchase_at": "days_since_last_purchase",
+    "last_interaction_at": "days_since_last_interaction",
+}
+"""Profile timestamps and the clv feature service's day counts from them (feature_repo/on_demand.py)."""
 
 
 def _numeric_profile(frame: pd.DataFrame) -> list[str]:
@@ -218,7 +232,8 @@ def cutoff_rows(facts: Facts, cutoff: pd.Timestamp, label_end: pd.Timestamp) -> 
     """Customers with a purchase at or before `cutoff`: profile features, behaviour features, BG/NBD's
     outputs over (cutoff, label_end] from a fit on this cutoff's summary, and the outcomes in that window
     (`y_purchases`, `y_spend`, `y_churn` over CHURN_DAYS)."""
-    from c360.models.clv import SUMMARY_COLUMNS, ClvBgNbd, holdout_outcomes, rfm_features
+    from c360.models.bgnbd import SUMMARY_COLUMNS, holdout_outcomes, rfm_features
+    from c360.models.clv import ClvBgNbd
 
     behaviour = rfm_features(facts.lines, cutoff, unit=UNIT)
     profile = facts.profile_features(cutoff).reindex(behaviour.index)
@@ -277,20 +292,21 @@ def clv_part(
     bg, gg = fitted.get("bgnbd", {}), fitted.get("gamma_gamma", {})
     note = "fitted on the calibration summary: " + ", ".join(f"{k}={v:.3g}" for k, v in {**bg, **gg}.items())
     rows += _clv_row("BG/NBD+GG", bg_p, bg_s, test, note)
-    features = [*profile, *BEHAVIOUR]
-    scale = HORIZON_MONTHS / TRAIN_LABEL_MONTHS
-    spend_model = ClvModel()
+    # the clv feature service's columns: its day counts where the profile has timestamps
+    features = list(dict.fromkeys([*(DAY_COUNTS.get(c, c) for c in profile), *BEHAVIOUR]))
+    spend_model = ClvModel({"horizon_days": horizon})
     spend_model.fit(train.assign(label=train["y_spend"]), features)
-    count_model = ClvModel({"objective": "poisson"})
+    count_model = ClvModel({"anchor": "purchases", "horizon_days": horizon})
     count_model.fit(train.assign(label=train["y_purchases"]), features)
-    lgb_s = spend_model.predict(test)["clv"].to_numpy() * scale
-    lgb_p = count_model.predict(test)["clv"].to_numpy() * scale
+    clv_s = spend_model.predict(test)["clv"].to_numpy()
+    clv_p = count_model.predict(test)["clv"].to_numpy()
     rows += _clv_row(
-        "LightGBM", lgb_p, lgb_s, test,
-        f"defaults (orders: objective=poisson); {TRAIN_LABEL_MONTHS}-month labels x{scale:g}",
+        CLV_METHOD, clv_p, clv_s, test,
+        f"defaults (orders: anchor=purchases); P(buy) from {TRAIN_LABEL_MONTHS}-month labels x run rate x "
+        f"{horizon:.0f} days",
     )  # fmt: skip
     rows += _clv_row(
-        "mean of the three", (naive_p + bg_p + lgb_p) / 3, (naive_s + bg_s + lgb_s) / 3, test, "equal weights"
+        "mean of the three", (naive_p + bg_p + clv_p) / 3, (naive_s + bg_s + clv_s) / 3, test, "equal weights"
     )
     if churn_risk is not None:
         active = 1.0 - churn_risk

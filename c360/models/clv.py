@@ -1,453 +1,63 @@
-"""Customer lifetime value: BG/NBD + Gamma-Gamma by maximum likelihood, a LightGBM regressor on profile
-features, the naive rate baseline both are measured against, and value tiers.
+"""Customer lifetime value: the `clv` model (the product's default), BG/NBD + Gamma-Gamma (`clv_bgnbd`), the
+naive rate baseline both are measured against, and value tiers.
 
-- `clv_bgnbd` (`ClvBgNbd`): the BG/NBD purchase model (Fader, Hardie & Lee 2005, "Counting your customers
-  the easy way") and the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV"; Colombo & Jiang
-  1999), each fitted by maximising its vectorised log-likelihood (scipy.special) over log parameters with
-  scipy.optimize. Inputs are the per-customer summary at a calibration cutoff (`rfm_summary`: frequency =
-  repeat purchase days, recency = first to last purchase day, T = first purchase day to the cutoff, monetary =
-  mean spend of the repeat purchase days), in days. Outputs: expected purchases (distinct purchase days) and
-  spend over `horizon_days`, the probability of being alive, the expected spend per purchase. Checked against
-  the published CDNOW parameters (r=0.243, alpha=4.414, a=0.793, b=2.426; p=6.25, q=3.74, v=15.44) on the
-  CDNOW summary `lifetimes` ships (`cdnow_summary`), in tests/models/test_clv.py. Trained by
-  `c360 train clv_bgnbd`, it reads the clv feature service's day counts instead (`summary_from_features`:
-  T = tenure_days, which counts from the customer's first fact, not their first purchase).
-- `clv` (`ClvModel`): LightGBM on any feature columns (profile features; strings as categories, timestamps
-  as days before the row's `event_timestamp`), tweedie objective by default (spend is zero for many and
-  heavy-tailed for a few), predicting the label the training set carries (net spend over its horizon).
+- `clv` (`ClvModel`): expected spend over the label's horizon = P(the customer buys in it) x their run rate
+  (spend per day over the observation window, the naive baseline's rate) x `horizon_days`. The probability
+  is an XGBoost classifier of "label > 0" (shallow trees, slow rate, early stopping on a held-back part of
+  the training rows: `c360.models.boosting.XGB_TREE_DEFAULTS`) on the feature columns plus scale-free
+  features derived from the clv feature service's day counts and totals (`RUN_RATE_FEATURES`). Nothing
+  here is a level learned from the training labels: a level fitted at the training cutoffs, which have
+  less history than the scored one, does not travel (on Online Retail II 2009-2010, where this was chosen,
+  it cost more than it gained). `anchor="none"`: a plain XGBoost Poisson regression of the label instead,
+  for frames without the run-rate columns.
+- `clv_bgnbd` (`ClvBgNbd`): BG/NBD + Gamma-Gamma (the maths in `c360.models.bgnbd`), fitted on the
+  per-customer summary (`rfm_summary`, or the clv feature service's day counts, `summary_from_features`).
+  Outputs: expected purchases and spend over `horizon_days`, the probability of being alive, the expected
+  spend per purchase.
 - `naive_rate`: spend (or purchases) per day over the calibration window times the horizon.
 - `value_tiers`: top 5%, next 15%, rest by predicted value; `predict` of both models adds `value_tier`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import stats
 
-from c360.errors import NotFoundError
 from c360.models.base import LABEL, Model, ModelError, check_training_frame, register
+from c360.models.bgnbd import (
+    DAY,
+    SUMMARY_COLUMNS,
+    BgNbdParams,
+    GammaGammaParams,
+    bgnbd_expected,
+    bgnbd_p_alive,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    gamma_gamma_expected,
+    summary_of,
+)
+from c360.models.boosting import (
+    XGB_TREE_DEFAULTS,
+    BoosterData,
+    BoosterFit,
+    FrameEncoder,
+    load_booster,
+    plain_fit,
+    save_booster,
+    xgb_dmatrix,
+    xgb_tree_params,
+)
 
-DAY = pd.Timedelta(days=1)
-SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary")
 TIERS = ("top5", "next15", "rest")
 TIER_SHARES = (0.05, 0.15)
-PURCHASE = "purchase"
-UNITS = ("day", "order")
-
-
-# ------------------------------------------------------------------------------------------ summaries
-
-
-def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True)
-
-
-def _cutoff(value: object) -> pd.Timestamp:
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def purchase_days(lines: pd.DataFrame, start: object | None, end: object, unit: str = "day") -> pd.DataFrame:
-    """customer_id, day (UTC midnight), spend: one row per transaction among the purchase lines with
-    start < ts <= end. `unit` says what a transaction is: "day" (several orders of a customer on one day are
-    one, as BG/NBD is usually fitted) or "order" (each order id, dated by its day)."""
-    if unit not in UNITS:
-        raise ModelError(f"unknown transaction unit {unit!r}; one of {', '.join(UNITS)}")
-    columns = ["customer_id", "ts", "amount_rc", *(["order_id"] if unit == "order" else [])]
-    rows = lines.loc[lines["kind"] == PURCHASE, columns].copy()
-    rows["ts"] = _utc(rows["ts"])
-    keep = rows["ts"] <= _cutoff(end)
-    if start is not None:
-        keep &= rows["ts"] > _cutoff(start)
-    rows = rows[keep & rows["ts"].notna()]
-    rows["day"] = rows["ts"].dt.floor("D")
-    rows["amount_rc"] = rows["amount_rc"].astype("float64").fillna(0.0)
-    if unit == "order":
-        rows["order_id"] = rows["order_id"].fillna(rows["day"].astype(str))
-        orders = rows.groupby(["customer_id", "order_id"], sort=False).agg(
-            day=("day", "min"), spend=("amount_rc", "sum")
-        )
-        return orders.reset_index().sort_values(["customer_id", "day"], kind="stable", ignore_index=True)[
-            ["customer_id", "day", "spend"]
-        ]
-    out = rows.groupby(["customer_id", "day"], sort=True)["amount_rc"].sum().rename("spend").reset_index()
-    return out
-
-
-def rfm_summary(
-    lines: pd.DataFrame, cutoff: object, start: object | None = None, unit: str = "day"
-) -> pd.DataFrame:
-    """Per customer with a purchase in (start, cutoff]: frequency (repeat transactions), recency, T (days),
-    monetary (mean spend of the repeat transactions, reporting currency), plus `spend` (all of them) and
-    `first_day`; indexed by customer_id, sorted. `unit`: see `purchase_days`."""
-    cut = _cutoff(cutoff)
-    days = purchase_days(lines, start, cut, unit)
-    if days.empty:
-        return pd.DataFrame(columns=[*SUMMARY_COLUMNS, "spend", "first_day"]).rename_axis("customer_id")
-    g = days.groupby("customer_id", sort=True)
-    first, last, n = g["day"].min(), g["day"].max(), g["day"].size()
-    spend = g["spend"].sum()
-    first_spend = days.drop_duplicates("customer_id").set_index("customer_id")["spend"].reindex(n.index)
-    frequency = (n - 1).astype("float64")
-    repeat_spend = spend - first_spend
-    monetary = np.where(frequency > 0, repeat_spend / frequency.clip(lower=1), 0.0)
-    end_day = (cut - pd.Timedelta(microseconds=1)).floor("D") + DAY  # the day after the last one counted
-    return pd.DataFrame(
-        {
-            "frequency": frequency,
-            "recency": (last - first) / DAY,
-            "T": (end_day - first) / DAY,
-            "monetary": monetary,
-            "spend": spend,
-            "first_day": first,
-        }
-    ).rename_axis("customer_id")
-
-
-def holdout_outcomes(lines: pd.DataFrame, start: object, end: object, unit: str = "day") -> pd.DataFrame:
-    """Per customer: `purchases` (transactions, `unit` as in `purchase_days`) and `spend` (net: purchases
-    minus returns, the clv label's definition; cancellations count nothing) in (start, end]."""
-    days = purchase_days(lines, start, end, unit)
-    purchases = days.groupby("customer_id")["day"].size().rename("purchases")
-    rows = lines.loc[
-        lines["kind"].isin([PURCHASE, "return"]), ["customer_id", "ts", "kind", "amount_rc"]
-    ].copy()
-    rows["ts"] = _utc(rows["ts"])
-    rows = rows[(rows["ts"] > _cutoff(start)) & (rows["ts"] <= _cutoff(end))]
-    amount = rows["amount_rc"].astype("float64").fillna(0.0)
-    rows["net"] = np.where(rows["kind"] == PURCHASE, amount, -amount.abs())
-    spend = rows.groupby("customer_id")["net"].sum().rename("spend")
-    return pd.concat([purchases, spend], axis=1).fillna(0.0).rename_axis("customer_id")
-
-
-def rfm_features(lines: pd.DataFrame, cutoff: object, unit: str = "order") -> pd.DataFrame:
-    """Behaviour features at `cutoff` that keep their meaning however long a customer has been seen: the
-    summary (frequency, recency, T, monetary, spend), per-day rates over the customer's observed time,
-    days since the last purchase and how overdue that is against their mean gap, orders and spend in the
-    last 30 and 90 days, distinct products, lines per order, cancelled amount. Customers with a purchase at
-    or before the cutoff, indexed by customer_id."""
-    cut = _cutoff(cutoff)
-    f = rfm_summary(lines, cut, unit=unit).drop(columns=["first_day"])
-    if f.empty:
-        return f
-    t = f["T"].clip(lower=1.0)
-    f["orders_per_day"] = (f["frequency"] + 1) / t
-    f["spend_per_day"] = f["spend"] / t
-    f["days_since_last"] = f["T"] - f["recency"]
-    f["avg_spend"] = f["spend"] / (f["frequency"] + 1)
-    gap = (f["recency"] / f["frequency"]).where(f["frequency"] > 0)
-    f["mean_gap"] = gap
-    f["overdue"] = (f["days_since_last"] / gap.where(gap > 0)).astype("float64")
-    rows = lines.loc[
-        lines["kind"].isin([PURCHASE, "cancel"]),
-        ["customer_id", "order_id", "ts", "kind", "product_id", "amount_rc"],
-    ].copy()
-    rows["ts"] = _utc(rows["ts"])
-    rows = rows[rows["ts"] <= cut]
-    bought = rows[rows["kind"] == PURCHASE]
-    for days in (30, 90):
-        recent = bought[bought["ts"] > cut - pd.Timedelta(days=days)].groupby("customer_id")
-        f[f"orders_{days}d"] = recent["order_id"].nunique().reindex(f.index).fillna(0).astype("float64")
-        f[f"spend_{days}d"] = recent["amount_rc"].sum().reindex(f.index).fillna(0.0)
-    g = bought.groupby("customer_id")
-    f["products"] = g["product_id"].nunique().reindex(f.index).fillna(0).astype("float64")
-    f["lines_per_order"] = g.size().reindex(f.index).fillna(0) / g["order_id"].nunique().reindex(
-        f.index
-    ).clip(lower=1)
-    cancelled = rows[rows["kind"] == "cancel"].groupby("customer_id")["amount_rc"].sum().abs()
-    f["cancelled_amount"] = cancelled.reindex(f.index).fillna(0.0)
-    return f
-
-
-def summary_from_profile(frame: pd.DataFrame) -> pd.DataFrame:
-    """The BG/NBD summary approximated from profile features when a frame carries no summary columns:
-    frequency = total_purchases - 1 (orders, not days), recency = last_purchase_at - first_seen_at,
-    T = event_timestamp - first_seen_at, monetary = avg_order_value. Same index as `frame`; a row whose
-    first_seen_at is unknown has T NaN (fit leaves it out, predict gives it no value)."""
-    needed = ["total_purchases", "last_purchase_at", "first_seen_at", "event_timestamp", "avg_order_value"]
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise ModelError(
-            f"clv_bgnbd: needs the summary columns {', '.join(SUMMARY_COLUMNS)} or the profile features "
-            f"{', '.join(needed)}; missing: {', '.join(missing)}"
-        )
-    first = _utc(frame["first_seen_at"])
-    last = _utc(frame["last_purchase_at"])
-    at = _utc(frame["event_timestamp"])
-    n = pd.to_numeric(frame["total_purchases"], errors="coerce").fillna(0.0)
-    frequency = (n - 1).clip(lower=0)
-    recency = ((last - first) / DAY).fillna(0.0).clip(lower=0)
-    t = ((at - first) / DAY).clip(lower=0)  # NaN when first_seen_at is unknown: such rows get no value
-    return pd.DataFrame(
-        {
-            "frequency": frequency.astype("float64"),
-            "recency": np.minimum(recency, t).where(frequency > 0, 0.0),
-            "T": t,
-            "monetary": pd.to_numeric(frame["avg_order_value"], errors="coerce")
-            .fillna(0.0)
-            .where(frequency > 0, 0.0),
-        },
-        index=frame.index,
-    )
-
-
-DAY_COUNT_FEATURES = ("tenure_days", "days_since_last_purchase", "total_purchases")
-"""What `summary_from_features` needs (and `total_spend` or `avg_order_value`): the clv feature service's
-columns, whose day counts the on-demand view `elapsed_days` computes at each row's event_timestamp."""
-
-
-def summary_from_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The BG/NBD summary from the clv feature service's columns (feature_repo/feature_services.py), which
-    carry day counts at each row's event_timestamp instead of the stored timestamps:
-
-    - T = `tenure_days`; recency = T - `days_since_last_purchase` (clipped to [0, T]);
-    - frequency = repeat purchases = `total_purchases` - 1, floored at 0 (orders, not purchase days);
-    - monetary = mean spend per purchase, `total_spend` / `total_purchases` (`avg_order_value` when the frame
-      has no `total_spend`), for repeat customers only (0 otherwise, as Gamma-Gamma expects; a net spend
-      at or below zero leaves the customer out of the Gamma-Gamma fit).
-
-    Tenure counts from the customer's first fact, not their first purchase: the profile's `first_seen_at`
-    is the earliest of the identity's first observation, their first transaction line (of any kind) and
-    their first interaction (c360/features/history.py). So T and recency are both measured from first seen,
-    not from the first purchase as in Fader, Hardie & Lee; a customer who browsed for months before buying
-    looks older (longer T) than the textbook summary would make them. Day counts are whole days (floored).
-    A row with no tenure has T NaN (fit leaves it out, predict gives it no value); a row with no purchase
-    (no `days_since_last_purchase`) has frequency and recency 0."""
-    spend_col = "total_spend" if "total_spend" in frame.columns else "avg_order_value"
-    missing = [c for c in (*DAY_COUNT_FEATURES, spend_col) if c not in frame.columns]
-    if missing:
-        raise ModelError(
-            f"clv_bgnbd: needs the summary columns {', '.join(SUMMARY_COLUMNS)}, the profile features "
-            "total_purchases, last_purchase_at, first_seen_at, event_timestamp, avg_order_value, or the "
-            f"clv feature service's {', '.join(DAY_COUNT_FEATURES)}, total_spend; "
-            f"missing: {', '.join(missing)}"
-        )
-
-    def number(column: str) -> pd.Series:
-        return pd.to_numeric(frame[column], errors="coerce").astype("float64")
-
-    t = number("tenure_days").clip(lower=0)
-    n = number("total_purchases").fillna(0.0).clip(lower=0)
-    frequency = (n - 1).clip(lower=0)
-    since = number("days_since_last_purchase")
-    recency = (t - since).clip(lower=0)
-    recency = np.minimum(recency, t).where(since.notna() & (frequency > 0), 0.0)
-    per_purchase = number(spend_col).fillna(0.0)
-    if spend_col == "total_spend":
-        per_purchase = per_purchase / n.clip(lower=1)
-    return pd.DataFrame(
-        {
-            "frequency": frequency,
-            "recency": recency.fillna(0.0),
-            "T": t,
-            "monetary": per_purchase.clip(lower=0).where(frequency > 0, 0.0),
-        },
-        index=frame.index,
-    )
-
-
-def summary_of(frame: pd.DataFrame) -> pd.DataFrame:
-    """The summary a frame carries (`SUMMARY_COLUMNS`), else from its stored timestamps
-    (`summary_from_profile`), else from the clv feature service's day counts (`summary_from_features`)."""
-    if all(c in frame.columns for c in SUMMARY_COLUMNS):
-        out = frame.loc[:, list(SUMMARY_COLUMNS)].astype("float64")
-        return out.fillna({"frequency": 0.0, "recency": 0.0, "monetary": 0.0})
-    if all(c in frame.columns for c in ("first_seen_at", "last_purchase_at")):
-        return summary_from_profile(frame)
-    if all(c in frame.columns for c in DAY_COUNT_FEATURES):
-        return summary_from_features(frame)
-    return summary_from_profile(frame)  # names what is missing
-
-
-def cdnow_summary(with_monetary: bool = False) -> pd.DataFrame:
-    """The CDNOW summary `lifetimes` ships (2,357 customers, weeks): frequency, recency, T (and monetary with
-    `with_monetary`, the mean spend of repeat purchases). Read as a file beside the package: importing
-    `lifetimes.datasets` needs pkg_resources, and nothing of lifetimes is imported here."""
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or not spec.submodule_search_locations:
-        raise NotFoundError(
-            "the CDNOW summary ships with lifetimes (a dev dependency): pip install lifetimes"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets"
-    if with_monetary:
-        raw = pd.read_csv(folder / "cdnow_customers_summary_with_transactions.csv")
-        return raw.rename(columns={"x": "frequency", "t_x": "recency", "zbar": "monetary"})[
-            ["frequency", "recency", "T", "monetary"]
-        ]
-    return pd.read_csv(folder / "cdnow_customers_summary.csv")[["frequency", "recency", "T"]]
-
-
-# ------------------------------------------------------------------------------------------- BG/NBD
-
-
-@dataclass(frozen=True)
-class BgNbdParams:
-    r: float
-    alpha: float
-    a: float
-    b: float
-
-
-@dataclass(frozen=True)
-class GammaGammaParams:
-    p: float
-    q: float
-    v: float
-
-
-def bgnbd_loglik(params: Sequence[float], x: np.ndarray, tx: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Per-customer BG/NBD log-likelihood (FHL 2005, eq. 6) of r, alpha, a, b."""
-    r, alpha, a, b = params
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + t)
-    repeat = x > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(
-            repeat,
-            np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + tx),
-            -np.inf,
-        )
-    return a1 + a2 + np.logaddexp(a3, a4)
-
-
-def _fit_log_params(neg_ll: Any, start: np.ndarray) -> tuple[np.ndarray, float]:
-    """Minimise over log parameters: Nelder-Mead to get near, then L-BFGS-B to polish."""
-    best = optimize.minimize(
-        neg_ll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-10}
-    )
-    polish = optimize.minimize(neg_ll, best.x, method="L-BFGS-B", bounds=[(-20.0, 20.0)] * len(start))
-    if polish.success and polish.fun <= best.fun:
-        best = polish
-    if not np.isfinite(best.fun):
-        raise ModelError("the likelihood could not be maximised (no finite value)")
-    return best.x, float(best.fun)
-
-
-def fit_bgnbd(
-    frequency: np.ndarray, recency: np.ndarray, t: np.ndarray, penalizer: float = 0.0
-) -> tuple[BgNbdParams, float]:
-    """Maximum-likelihood r, alpha, a, b and the log-likelihood at them. Times are rescaled so the longest T
-    is 10 while fitting (alpha scales back), which keeps the optimiser well conditioned for any time unit."""
-    x, tx, tt = (np.asarray(v, dtype="float64") for v in (frequency, recency, t))
-    if not len(x):
-        raise ModelError("clv_bgnbd: no customers to fit")
-    if (x > 0).sum() == 0:
-        raise ModelError("clv_bgnbd: no customer purchased twice; BG/NBD needs repeat purchases")
-    scale = 10.0 / max(float(tt.max()), 1e-9)
-    tx_s, t_s = tx * scale, tt * scale
-
-    def neg_ll(log_p: np.ndarray) -> float:
-        p = np.exp(log_p)
-        ll = bgnbd_loglik(p, x, tx_s, t_s)
-        value = -float(ll.sum()) / len(x) + penalizer * float((p**2).sum())
-        return value if np.isfinite(value) else 1e12
-
-    log_p, fun = _fit_log_params(neg_ll, np.zeros(4))
-    r, alpha, a, b = np.exp(log_p)
-    params = BgNbdParams(float(r), float(alpha / scale), float(a), float(b))
-    return params, float(bgnbd_loglik(astuple_(params), x, tx, tt).sum())
-
-
-def astuple_(params: BgNbdParams | GammaGammaParams) -> tuple[float, ...]:
-    return tuple(asdict(params).values())
-
-
-def bgnbd_p_alive(params: BgNbdParams, x: np.ndarray, tx: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """P(still active at T | x, t_x, T) (FHL 2005, eq. 11); 1 for customers without a repeat purchase."""
-    r, alpha, a, b = astuple_(params)
-    x, tx, t = (np.asarray(v, dtype="float64") for v in (x, tx, t))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_ratio = np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
-        out = np.where(x > 0, special.expit(-log_ratio), 1.0)
-    return out
-
-
-def bgnbd_expected(
-    params: BgNbdParams, horizon: float, x: np.ndarray, tx: np.ndarray, t: np.ndarray
-) -> np.ndarray:
-    """E[purchases in (T, T + horizon] | x, t_x, T] (FHL 2005, eq. 10), vectorised; same time unit as T."""
-    r, alpha, a, b = astuple_(params)
-    x, tx, t = (np.asarray(v, dtype="float64") for v in (x, tx, t))
-    h = float(horizon)
-    z = h / (alpha + t + h)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-        log_head = (r + x) * (np.log(alpha + t) - np.log(alpha + t + h))
-        term = 1.0 - np.exp(log_head) * hyp
-        first = (a + b + x - 1) / (a - 1) * term
-        log_ratio = np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
-        denom = 1.0 + np.where(x > 0, np.exp(log_ratio), 0.0)
-        out = first / denom
-    bad = ~np.isfinite(out) | (out < 0)
-    if bad.any():  # the hypergeometric series overflowed: the alive probability times the rate's mean
-        rate = (r + x[bad]) / (alpha + t[bad])
-        out[bad] = bgnbd_p_alive(params, x[bad], tx[bad], t[bad]) * rate * h
-    return out
-
-
-# ------------------------------------------------------------------------------------------- Gamma-Gamma
-
-
-def gamma_gamma_loglik(params: Sequence[float], x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Per-customer log-likelihood of the mean spend m of x repeat purchases (x > 0, m > 0)."""
-    p, q, v = params
-    px = p * x
-    return (
-        special.gammaln(px + q)
-        - special.gammaln(px)
-        - special.gammaln(q)
-        + q * np.log(v)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * np.log(x * m + v)
-    )
-
-
-def fit_gamma_gamma(
-    frequency: np.ndarray, monetary: np.ndarray, penalizer: float = 0.0
-) -> tuple[GammaGammaParams, float]:
-    """Maximum-likelihood p, q, v on the customers with repeat purchases and positive mean spend."""
-    x = np.asarray(frequency, dtype="float64")
-    m = np.asarray(monetary, dtype="float64")
-    keep = (x > 0) & (m > 0) & np.isfinite(m)
-    x, m = x[keep], m[keep]
-    if len(x) < 2:
-        raise ModelError("clv_bgnbd: fewer than two customers with repeat purchases; Gamma-Gamma needs them")
-    scale = 10.0 / float(np.median(m))
-    m_s = m * scale
-
-    def neg_ll(log_p: np.ndarray) -> float:
-        p = np.exp(log_p)
-        value = -float(gamma_gamma_loglik(p, x, m_s).sum()) / len(x) + penalizer * float((p**2).sum())
-        return value if np.isfinite(value) else 1e12
-
-    log_p, _ = _fit_log_params(neg_ll, np.zeros(3))
-    p, q, v = np.exp(log_p)
-    params = GammaGammaParams(float(p), float(q), float(v / scale))
-    return params, float(gamma_gamma_loglik(astuple_(params), x, m).sum())
-
-
-def gamma_gamma_expected(params: GammaGammaParams, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """E[spend per purchase | x, m]: p(v + x m) / (p x + q - 1); the population mean p v / (q - 1) without
-    repeat purchases (and when q <= 1, where that mean is infinite: the customer's own mean, or 0)."""
-    p, q, v = astuple_(params)
-    x = np.asarray(x, dtype="float64")
-    m = np.nan_to_num(np.asarray(m, dtype="float64"))
-    x_ = np.where(m > 0, x, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = p * (v + x_ * m) / (p * x_ + q - 1)
-    fallback = np.where(m > 0, m, 0.0)
-    return np.where(np.isfinite(out) & (out > 0), out, fallback)
 
 
 # ------------------------------------------------------------------------------------------- shared helpers
@@ -580,98 +190,142 @@ class ClvBgNbd(Model):
         self.gamma_gamma = GammaGammaParams(**doc["gamma_gamma"])
 
 
-def _is_datetime(col: pd.Series) -> bool:
-    return isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col)
+# ------------------------------------------------------------------------------------------- the clv model
+
+ANCHORS = ("spend", "purchases", "none")
+RUN_RATE_FEATURES = (
+    "rr_run_rate", "rr_spend_per_tenure_day", "rr_purchases_per_tenure_day", "rr_spend_per_purchase",
+    "rr_since_over_tenure", "rr_overdue", "rr_tenure_share", "rr_window_days",
+)  # fmt: skip
+"""What `ClvModel` derives from the day counts and totals, beside the feature columns it is given: the run
+rate the prediction scales, per-day rates over the customer's own tenure, spend per purchase, days since
+the last purchase against the tenure and against the mean gap between purchases, the tenure's share of the
+observation window, and that window."""
 
 
-def _is_categorical(col: pd.Series) -> bool:
-    if _is_datetime(col) or pd.api.types.is_bool_dtype(col):
-        return False
-    return (
-        col.dtype == object or isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col)
+def _row_times(frame: pd.DataFrame) -> pd.Series:
+    """Each row's time: `event_timestamp` (the cutoff or the feature read), else now (as in scoring)."""
+    if "event_timestamp" in frame.columns:
+        return pd.to_datetime(frame["event_timestamp"], utc=True)
+    return pd.Series(pd.Timestamp.now(tz="UTC"), index=frame.index)
+
+
+def run_rate_inputs(frame: pd.DataFrame, name: str = "clv") -> pd.DataFrame:
+    """purchases, spend, tenure and since (days since the last purchase) per row, from the clv feature
+    service's `total_purchases`, `total_spend` (else `avg_order_value` x purchases), `tenure_days` and
+    `days_since_last_purchase` (optional). Spend is net of returns, floored at 0."""
+    spend_col = "total_spend" if "total_spend" in frame.columns else "avg_order_value"
+    missing = [c for c in ("total_purchases", spend_col, "tenure_days") if c not in frame.columns]
+    if missing:
+        raise ModelError(
+            f"{name}: the run-rate anchor needs total_purchases, total_spend (or avg_order_value) and "
+            f"tenure_days (the clv feature service's columns); missing: {', '.join(missing)}; "
+            "anchor='none' fits a plain regression instead"
+        )
+
+    def number(column: str) -> pd.Series:
+        if column not in frame.columns:
+            return pd.Series(np.nan, index=frame.index, dtype="float64")
+        return pd.to_numeric(frame[column], errors="coerce").astype("float64")
+
+    purchases = number("total_purchases").fillna(0.0).clip(lower=0)
+    spend = number(spend_col).fillna(0.0)
+    if spend_col == "avg_order_value":
+        spend = spend * purchases
+    return pd.DataFrame(
+        {
+            "purchases": purchases,
+            "spend": spend.clip(lower=0),
+            "tenure": number("tenure_days").clip(lower=0),
+            "since": number("days_since_last_purchase").clip(lower=0),
+        },
+        index=frame.index,
     )
-
-
-def _days_before(values: pd.Series, at: pd.Series | None) -> np.ndarray:
-    ts = _utc(values)
-    if at is None:
-        return (ts - pd.Timestamp("1970-01-01", tz="UTC")) / DAY
-    return ((_utc(at) - ts) / DAY).to_numpy(dtype="float64")
 
 
 @register
 class ClvModel(Model):
-    """LightGBM regressor of the label (net spend over the training set's horizon) on feature columns.
-    Strings are categories (codes learned in training; unseen or missing values go down the missing branch),
-    timestamps are days before the row's `event_timestamp`, booleans are 0/1. A negative label (returns
-    outweighing spend) is fitted as 0 under the tweedie, poisson and gamma objectives, which need
-    non-negative targets. The booster trains through `c360.models.boosting.train_booster`, so Ray Train can
-    take it over (`booster_fit`, `c360.models.ray_fit`)."""
+    """Expected spend (or purchases, `anchor="purchases"`) over `horizon_days` = P(a purchase in the label's
+    horizon) x the run rate x `horizon_days` (module docstring). The run rate is the total over the
+    observation window, which runs from the oldest customer's first fact among the training rows (`origin`,
+    saved with the model) to the row's `event_timestamp`: the naive baseline's rate, so the model is the
+    naive rate times a learned probability of buying again. Training rows need the label (net spend over the
+    training set's horizon; > 0 is the classifier's positive) and the clv feature service's
+    `total_purchases`, `total_spend`, `tenure_days` (`days_since_last_purchase` when there). The classifier
+    is an XGBoost booster trained through `c360.models.boosting.train_booster`, so Ray Train can take it
+    over (`booster_fit`, `c360.models.ray_fit`). `anchor="none"`: an XGBoost Poisson regression of the
+    label on the feature columns (a negative label fitted as 0); `horizon_days` is then unused."""
 
     name = "clv"
     score = "clv"
-    booster_library: ClassVar[str] = "lightgbm"
+    booster_library: ClassVar[str] = "xgboost"
     defaults: ClassVar[dict[str, Any]] = {
-        "objective": "tweedie",
-        "tweedie_variance_power": 1.5,
-        "n_estimators": 300,
-        "learning_rate": 0.03,
-        "num_leaves": 15,
-        "min_child_samples": 20,
-        "subsample": 0.8,
-        "subsample_freq": 1,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 1.0,
-        "n_jobs": 1,
-        "random_state": 0,
+        **XGB_TREE_DEFAULTS,
+        "anchor": "spend",
+        "horizon_days": 365.0,
+        "validation_fraction": 0.2,
+        "nthread": 1,
+        "seed": 0,
     }
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
-        self.booster: Any = None
-        self.features: list[str] = []
-        self.categories: dict[str, list[str]] = {}
+        if self.params["anchor"] not in ANCHORS:
+            raise ModelError(f"clv: anchor {self.params['anchor']!r} unknown; known: {', '.join(ANCHORS)}")
+        if not 0.0 <= float(self.params["validation_fraction"]) < 1.0:
+            raise ModelError("clv: validation_fraction must be in [0, 1)")
+        self.encoder_: FrameEncoder | None = None
+        self.booster_: Any = None
+        self.origin_: pd.Timestamp | None = None
 
-    def lgb_params(self) -> dict[str, Any]:
-        p = self.params
-        out = {
-            "objective": p["objective"],
-            "learning_rate": float(p["learning_rate"]),
-            "num_leaves": int(p["num_leaves"]),
-            "min_data_in_leaf": int(p["min_child_samples"]),
-            "bagging_fraction": float(p["subsample"]),
-            "bagging_freq": int(p["subsample_freq"]),
-            "feature_fraction": float(p["colsample_bytree"]),
-            "lambda_l2": float(p["reg_lambda"]),
-            "num_threads": int(p["n_jobs"]),
-            "seed": int(p["random_state"]),
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbosity": -1,
+    @property
+    def anchored(self) -> bool:
+        return self.params["anchor"] != "none"
+
+    def xgb_params(self) -> dict[str, Any]:
+        if self.anchored:
+            return {"objective": "binary:logistic", "eval_metric": "logloss", **xgb_tree_params(self.params)}
+        return {
+            "objective": "count:poisson",
+            "eval_metric": "poisson-nloglik",
+            **xgb_tree_params(self.params),
         }
-        if p["objective"] == "tweedie":
-            out["tweedie_variance_power"] = float(p["tweedie_variance_power"])
-        return out
+
+    def _window(self, frame: pd.DataFrame, inputs: pd.DataFrame) -> pd.Series:
+        """Days from `origin` to each row's time, at least the row's tenure and one day."""
+        days = (_row_times(frame) - self.origin_) / DAY
+        return np.maximum(days.astype("float64"), inputs["tenure"].fillna(0.0)).clip(lower=1.0)
+
+    def _run_rate(self, frame: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+        """The run rate per row (per day) and the derived features (`RUN_RATE_FEATURES`)."""
+        r = run_rate_inputs(frame, self.name)
+        window = self._window(frame, r)
+        total = r["spend"] if self.params["anchor"] == "spend" else r["purchases"]
+        tenure = r["tenure"].clip(lower=1.0)
+        repeats = r["purchases"] - 1
+        gap = ((r["tenure"] - r["since"]).clip(lower=0) / repeats).where(repeats > 0)
+        derived = pd.DataFrame(
+            {
+                "rr_run_rate": total / window,
+                "rr_spend_per_tenure_day": r["spend"] / tenure,
+                "rr_purchases_per_tenure_day": r["purchases"] / tenure,
+                "rr_spend_per_purchase": (r["spend"] / r["purchases"]).where(r["purchases"] > 0),
+                "rr_since_over_tenure": r["since"] / tenure,
+                "rr_overdue": r["since"] / gap.where(gap > 0),
+                "rr_tenure_share": r["tenure"] / window,
+                "rr_window_days": window,
+            },
+            index=frame.index,
+        )
+        return total / window, derived.astype("float64")
 
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The booster's numeric columns: categories as float codes (NaN when missing or unseen)."""
-        at = frame["event_timestamp"] if "event_timestamp" in frame.columns else None
-        cols: dict[str, Any] = {}
-        for name in self.features:
-            col = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
-            if name in self.categories:
-                text = col.map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
-                codes = pd.Categorical(text, categories=self.categories[name]).codes.astype("float64")
-                codes[codes < 0] = np.nan
-                cols[name] = codes
-            elif _is_datetime(col):
-                cols[name] = _days_before(col, at)
-            elif pd.api.types.is_bool_dtype(col):
-                cols[name] = col.astype("float64").to_numpy()
-            else:
-                values = pd.to_numeric(col, errors="coerce").astype("float64")
-                cols[name] = values.replace([np.inf, -np.inf], np.nan).to_numpy()
-        return pd.DataFrame(cols, index=frame.index, columns=self.features)
+        if self.encoder_ is None:
+            raise ModelError(f"{self.name}: not fitted")
+        X = self.encoder_.transform(frame)
+        if self.anchored:
+            X = pd.concat([X, self._run_rate(frame)[1]], axis=1)
+        return X
 
     def fit(
         self,
@@ -679,55 +333,93 @@ class ClvModel(Model):
         features: Sequence[str],
         valid: pd.DataFrame | None = None,
         *,
-        booster_fit: Any = None,
+        booster_fit: BoosterFit | None = None,
     ) -> dict[str, float]:
-        from c360.models.boosting import BoosterData, plain_fit
-
-        features = [f for f in features if f != LABEL]
+        features = [f for f in features if f != LABEL and f not in RUN_RATE_FEATURES]
         check_training_frame(self.name, train, features, classes=False)
-        self.features = list(features)
-        if not self.features:
+        if not features:
             raise ModelError(f"{self.name}: no feature columns")
-        self.categories = {}
-        for name in self.features:
-            if _is_categorical(train[name]):
-                self.categories[name] = sorted({str(v) for v in pd.unique(train[name].dropna())})
         y = pd.to_numeric(train[LABEL], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
-        if self.params["objective"] in ("tweedie", "poisson", "gamma"):
-            y = y.clip(min=0)
-        data = BoosterData(self._matrix(train), {"label": y}, list(self.categories))
-        self.booster = (booster_fit or plain_fit)(
-            "lightgbm", self.lgb_params(), data, None, int(self.params["n_estimators"]), None
+        self.encoder_ = FrameEncoder.fit(train, features)
+        if self.anchored:
+            r = run_rate_inputs(train, self.name)
+            starts = _row_times(train) - pd.to_timedelta(r["tenure"], unit="D")
+            if starts.notna().sum() == 0:
+                raise ModelError(f"{self.name}: no training row has a known tenure_days")
+            self.origin_ = starts.min()
+            target = (y > 0).astype("float64")
+        else:
+            target = y.clip(min=0)
+        X = self._matrix(train)
+        fit_idx, val_idx = self._split(len(y))
+        categorical = self.encoder_.categorical
+        fit_data = BoosterData(X.iloc[fit_idx], {"label": target[fit_idx]}, categorical)
+        val_data = (
+            BoosterData(X.iloc[val_idx], {"label": target[val_idx]}, categorical) if len(val_idx) else None
         )
-        self.card.features = list(self.features)
-        self.card.extra = {"categorical": list(self.categories), "train_rows": len(train)}
+        self.booster_ = (booster_fit or plain_fit)(
+            "xgboost",
+            self.xgb_params(),
+            fit_data,
+            val_data,
+            int(self.params["n_estimators"]),
+            int(self.params["early_stopping_rounds"]) or None,
+        )
+        self.card.features = list(features)
+        self.card.params = dict(self.params)
+        self.card.extra = {
+            "trees": int(self.booster_.num_boosted_rounds()),
+            "categorical": categorical,
+            "anchor": self.params["anchor"],
+            "origin": None if self.origin_ is None else self.origin_.isoformat(),
+            "train_rows": int(len(fit_idx)),
+            "validation_rows": int(len(val_idx)),
+        }
         metrics: dict[str, float] = {}
         if valid is not None and len(valid) and LABEL in valid.columns:
-            metrics = clv_metrics(valid[LABEL].to_numpy(), self.predict(valid)["clv"].to_numpy())
+            actual = pd.to_numeric(valid[LABEL], errors="coerce").fillna(0.0).to_numpy(dtype="float64")
+            metrics = clv_metrics(actual, self.predict(valid)["clv"].to_numpy())
         self.card.metrics = metrics
         return metrics
 
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fitting / early-stopping row positions (seeded); no early-stopping part for tiny sets."""
+        frac = float(self.params["validation_fraction"])
+        idx = np.arange(n)
+        if frac == 0.0 or n * frac < 20:
+            return idx, idx[:0]
+        held = np.random.default_rng(int(self.params["seed"])).random(n) < frac
+        return idx[~held], idx[held]
+
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if self.booster is None:
+        if self.booster_ is None or self.encoder_ is None:
             raise ModelError(f"{self.name}: not fitted")
-        values = self.booster.predict(self._matrix(frame), num_threads=int(self.params["n_jobs"]))
-        out = pd.DataFrame({"clv": np.asarray(values, dtype="float64")}, index=frame.index)
+        X = self._matrix(frame)
+        dm = xgb_dmatrix(X, self.encoder_.categorical, int(self.params["nthread"]))
+        margin = np.asarray(self.booster_.predict(dm, output_margin=True), dtype="float64")
+        if self.anchored:
+            rate = self._run_rate(frame)[0].to_numpy(dtype="float64")
+            p_buy = 1.0 / (1.0 + np.exp(-margin))
+            out = pd.DataFrame(
+                {"clv": p_buy * rate * float(self.params["horizon_days"]), "p_buy": p_buy}, index=frame.index
+            )
+        else:
+            out = pd.DataFrame({"clv": np.exp(margin)}, index=frame.index)
         out["value_tier"] = value_tiers(out["clv"])
         return out
 
     def _save(self, folder: Path) -> None:
-        from c360.models.boosting import save_booster
-
-        if self.booster is None:
+        if self.booster_ is None or self.encoder_ is None:
             raise ModelError(f"{self.name}: not fitted; nothing to save")
-        save_booster("lightgbm", self.booster, folder)
-        doc = {"features": self.features, "categories": self.categories}
+        save_booster("xgboost", self.booster_, folder)
+        doc = {
+            "encoder": self.encoder_.to_dict(),
+            "origin": None if self.origin_ is None else self.origin_.isoformat(),
+        }
         (folder / "columns.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
 
     def _load(self, folder: Path) -> None:
-        from c360.models.boosting import load_booster
-
-        self.booster = load_booster("lightgbm", folder)
         doc = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
-        self.features = list(doc["features"])
-        self.categories = {k: list(v) for k, v in doc["categories"].items()}
+        self.encoder_ = FrameEncoder.from_dict(doc["encoder"])
+        self.origin_ = None if doc.get("origin") is None else pd.Timestamp(doc["origin"])
+        self.booster_ = load_booster("xgboost", folder)

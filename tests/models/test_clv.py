@@ -1,5 +1,6 @@
-"""Lifetime value: BG/NBD + Gamma-Gamma against the published CDNOW fits and simulated data, LightGBM against
-the naive rate baseline on held-out synthetic customers, value tiers, save/load, named refusals."""
+"""Lifetime value: BG/NBD + Gamma-Gamma against the published CDNOW fits and simulated data, the clv model
+(P(buy) x run rate, and its plain regression) against the naive rate baseline on held-out synthetic customers
+and on Online Retail through the example workspace, value tiers, save/load, named refusals."""
 
 from __future__ import annotations
 
@@ -10,22 +11,17 @@ import pandas as pd
 import pytest
 
 from c360.models.base import Model, ModelError
-from c360.models.clv import (
-    TIERS,
+from c360.models.bgnbd import (
     BgNbdParams,
-    ClvBgNbd,
-    ClvModel,
     bgnbd_expected,
     bgnbd_loglik,
     cdnow_summary,
-    clv_metrics,
     fit_bgnbd,
     fit_gamma_gamma,
     holdout_outcomes,
-    naive_rate,
     rfm_summary,
-    value_tiers,
 )
+from c360.models.clv import TIERS, ClvBgNbd, ClvModel, clv_metrics, naive_rate, value_tiers
 
 pytestmark = pytest.mark.unit
 
@@ -175,9 +171,9 @@ def _value_world(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def test_lightgbm_beats_the_naive_rate_on_held_out_customers() -> None:
+def test_the_plain_regression_beats_the_naive_rate_on_held_out_customers() -> None:
     train, test = _value_world(3000, 1), _value_world(2000, 2)
-    model = ClvModel({"n_estimators": 200})
+    model = ClvModel({"anchor": "none"})
     metrics = model.fit(train, ["segment", "engagement", "past_spend", "noise"], valid=test)
     naive = clv_metrics(test["label"], naive_rate(test["past_spend"], 10, 30))
     assert metrics["rmse"] < 0.8 * naive["rmse"], (metrics, naive)
@@ -185,6 +181,52 @@ def test_lightgbm_beats_the_naive_rate_on_held_out_customers() -> None:
     assert metrics["top_decile"] > naive["top_decile"], (metrics, naive)
     out = model.predict(test)
     assert list(out.columns[:2]) == ["clv", "value_tier"] and out.index.equals(test.index)
+
+
+RUN_RATE_COLUMNS = ["tenure_days", "days_since_last_purchase", "total_purchases", "total_spend"]
+
+
+def _lapsing_world(n: int, seed: int) -> pd.DataFrame:
+    """Customers seen for most of a year at one cutoff, the clv feature service's day counts and totals, and
+    their spend over the next 90 days: 40% stopped buying some time ago (they still carry their past spend,
+    which is all the naive rate sees); the others keep their own rate and basket."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.uniform(270, 365, n)
+    rate = rng.gamma(2.0, 0.02, n)  # purchases per day while active
+    basket = rng.gamma(4.0, 25.0, n)
+    alive = rng.random(n) < 0.6
+    active_days = np.where(alive, tenure, tenure * rng.uniform(0.2, 0.7, n))
+    purchases = 1 + rng.poisson(rate * active_days)
+    since = np.where(alive, np.minimum(rng.exponential(1 / rate), tenure), tenure - active_days)
+    future = np.where(alive, rng.poisson(rate * 90), 0)
+    return pd.DataFrame(
+        {
+            "event_timestamp": pd.Timestamp("2025-06-01", tz="UTC"),
+            "tenure_days": np.floor(tenure),
+            "days_since_last_purchase": np.floor(since),
+            "total_purchases": purchases,
+            "total_spend": purchases * basket,
+            "label": future * basket * rng.gamma(10.0, 0.1, n),
+        }
+    )
+
+
+def test_the_clv_model_is_the_run_rate_times_a_learned_chance_of_buying() -> None:
+    """Lapsed customers keep their past spend, so the naive rate still values them; the clv model learns
+    from the day counts that they will not buy, and scales everyone else's run rate by their chance."""
+    train, test = _lapsing_world(3000, 1), _lapsing_world(2000, 2)
+    model = ClvModel({"horizon_days": 90.0})
+    metrics = model.fit(train, RUN_RATE_COLUMNS, valid=test)
+    window = (test["event_timestamp"] - model.origin_) / pd.Timedelta(days=1)
+    naive = clv_metrics(test["label"], naive_rate(test["total_spend"], window, 90.0))
+    assert metrics["rmse"] < 0.9 * naive["rmse"], (metrics, naive)
+    assert metrics["spearman"] > naive["spearman"] + 0.05, (metrics, naive)
+    assert metrics["top_decile"] > naive["top_decile"], (metrics, naive)
+    out = model.predict(test)
+    assert list(out.columns) == ["clv", "p_buy", "value_tier"] and out.index.equals(test.index)
+    assert out["p_buy"].between(0, 1).all()
+    np.testing.assert_allclose(out["clv"], out["p_buy"] * test["total_spend"] / window * 90.0)
+    assert model.card.extra["anchor"] == "spend" and model.card.extra["validation_rows"] > 0
 
 
 def test_value_tiers_partition_by_value() -> None:
@@ -202,11 +244,18 @@ def test_value_tiers_partition_by_value() -> None:
 
 def test_save_load_round_trip(tmp_path) -> None:
     train, test = _value_world(800, 4), _value_world(200, 5)
-    model = ClvModel({"n_estimators": 50})
+    model = ClvModel({"n_estimators": 50, "anchor": "none"})
     model.fit(train, ["segment", "engagement", "past_spend"])
     back = Model.load(model.save(tmp_path / "clv"))
     assert isinstance(back, ClvModel)
     pd.testing.assert_frame_equal(back.predict(test), model.predict(test))
+
+    train, test = _lapsing_world(800, 4), _lapsing_world(200, 5)
+    anchored = ClvModel({"horizon_days": 90.0})
+    anchored.fit(train, RUN_RATE_COLUMNS)
+    back = Model.load(anchored.save(tmp_path / "clv_anchored"))
+    assert isinstance(back, ClvModel) and back.origin_ == anchored.origin_
+    pd.testing.assert_frame_equal(back.predict(test), anchored.predict(test))
 
     s = _simulate_bgnbd(1500, BgNbdParams(0.8, 40.0, 0.6, 2.5), seed=6)
     s["monetary"] = np.where(s["frequency"] > 0, np.random.default_rng(7).gamma(5.0, 10.0, len(s)), 0.0)
@@ -228,6 +277,10 @@ def test_refusals_are_named() -> None:
         ClvBgNbd().fit(pd.DataFrame(columns=["frequency", "recency", "T", "monetary"]))
     with pytest.raises(ModelError, match="unknown hyper-parameter"):
         ClvModel({"depth": 3})
+    with pytest.raises(ModelError, match="anchor"):
+        ClvModel({"anchor": "margin"})
+    with pytest.raises(ModelError, match="missing: tenure_days"):  # the run rate needs the day counts
+        ClvModel().fit(_value_world(100, 1).assign(total_purchases=1, total_spend=5.0), ["engagement"])
     with pytest.raises(ModelError, match="repeat"):
         ClvBgNbd().fit(
             pd.DataFrame(
@@ -268,38 +321,47 @@ def test_bgnbd_scores_rows_of_profile_features() -> None:
 @pytest.mark.ray
 def test_online_retail_bench_through_the_example_workspace(online_retail_workspace) -> None:
     """The benchmark's path end to end (setup.sh, ingest, resolve, facts, features, models) on the real
-    dataset: the naive baseline lands on the issue's figures (the protocols agree) and every model is far
-    from chance. Which model wins is printed by the benchmark, not asserted here."""
+    dataset: the naive baseline lands on the issue's figures (the protocols agree), every model is far from
+    chance, and the product's clv model (chosen on Online Retail II 2009-2010) beats the naive rate on the
+    held-out half year in ranking (Spearman of spend) and in the top decile's share of revenue; its RMSE of
+    orders is near the naive rate's (3.04 against 2.98 when written: the level of a run rate fitted inside six
+    months of calibration does not beat it there)."""
     from c360.bench import models_retail
 
     facts = models_retail.Facts(online_retail_workspace)
     rows = {(r.part, r.method, r.metric): r.value for r in models_retail.measure(facts)}
     assert rows[("clv", "naive", "rmse_purchases")] == pytest.approx(3.02, abs=0.1)
     assert rows[("clv", "naive", "spearman")] == pytest.approx(0.594, abs=0.02)
-    for method in ("BG/NBD+GG", "LightGBM", "mean of the three"):
+    for method in ("BG/NBD+GG", models_retail.CLV_METHOD, "mean of the three"):
         assert rows[("clv", method, "spearman")] > 0.45
         assert rows[("clv", method, "top_decile")] > 0.5
+    clv = {
+        m: rows[("clv", models_retail.CLV_METHOD, m)] for m in ("rmse_purchases", "spearman", "top_decile")
+    }
+    naive = {m: rows[("clv", "naive", m)] for m in clv}
+    assert clv["spearman"] > naive["spearman"] and clv["top_decile"] > naive["top_decile"], (clv, naive)
+    assert clv["rmse_purchases"] < 1.05 * naive["rmse_purchases"], (clv, naive)
     aucs = {k[1]: v for k, v in rows.items() if k[0] == "churn"}
     assert len(aucs) == 3 and min(aucs.values()) > 0.7
 
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_lightgbm_clv_through_ray_train_gives_the_plain_booster(ray_session) -> None:
+def test_the_clv_model_through_ray_train_gives_the_plain_booster(ray_session) -> None:
     from c360.models.ray_fit import fit_with_ray, supports_ray_train
 
-    train, test = _value_world(1500, 1), _value_world(400, 2)
-    features = ["segment", "engagement", "past_spend"]
-    plain = ClvModel({"n_estimators": 40})
+    train, test = _lapsing_world(1500, 1), _lapsing_world(400, 2)
+    features = RUN_RATE_COLUMNS
+    plain = ClvModel({"n_estimators": 40, "horizon_days": 90.0})
     plain_metrics = plain.fit(train, features, valid=test)
-    ray_model = ClvModel({"n_estimators": 40})
+    ray_model = ClvModel({"n_estimators": 40, "horizon_days": 90.0})
     assert supports_ray_train(ray_model)
     assert fit_with_ray(ray_model, train, features, valid=test) == plain_metrics
     np.testing.assert_allclose(ray_model.predict(test)["clv"], plain.predict(test)["clv"])
 
 
 def test_the_summary_from_the_clv_feature_services_day_counts() -> None:
-    from c360.models.clv import summary_from_features, summary_of
+    from c360.models.bgnbd import summary_from_features, summary_of
 
     rows = pd.DataFrame(
         {
