@@ -297,6 +297,17 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
     return Prepared(config, label, training_set, split, features, time.perf_counter() - started)
 
 
+def follow_label_horizon(model: Model, label: LabelSettings, given: dict[str, Any]) -> None:
+    """A model predicting over a horizon (`horizon_days`: clv) predicts over its label's, unless the config
+    names one: a 6-month clv label gives 6 months of value, never the default year."""
+    if "horizon_days" not in model.params or "horizon_days" in given:
+        return
+    if label.months or label.days:  # calendar months at their mean length
+        days = label.months * 365.25 / 12 if label.months else float(label.days or 0)
+        model.params["horizon_days"] = float(days)
+        model.card.params["horizon_days"] = float(days)
+
+
 def train_model(
     ws: Workspace,
     name: str,
@@ -315,6 +326,7 @@ def train_model(
     klass = model_class(name)
     model = klass({**cfg.params, **(params or {})})  # unknown hyper-parameters: named before any data
     data = prepared or prepare(ws, cfg, training_set)
+    follow_label_horizon(model, data.label, {**cfg.params, **(params or {})})
     seconds: dict[str, float] = {"training_set": data.seconds}
     split = data.split
     describe(ws, model, data.training_set, split)

@@ -246,3 +246,20 @@ def test_response_trains_with_the_exposure_context_and_prior_outcomes(value_ws):
     assert {"channel", "offer_id", "variant"} <= set(model.card.features)  # the planted drivers
     assert "type" in model.card.extra["context_left_out"]  # one value: nothing to learn from
     assert result.metrics["auc"] > 0.62  # channel, variant and offer drive conversion; 0.5 is chance
+
+
+def test_a_clv_model_predicts_over_its_labels_horizon_unless_the_config_names_one():
+    from c360.models.base import model_class
+    from c360.models.train import follow_label_horizon
+
+    six_months = LabelSettings(kind="clv", months=6)
+    model = model_class("clv")({})
+    follow_label_horizon(model, six_months, {})
+    assert model.params["horizon_days"] == pytest.approx(182.625)
+    assert model.card.params["horizon_days"] == pytest.approx(182.625)  # what the registry records
+    pinned = model_class("clv")({"horizon_days": 90})
+    follow_label_horizon(pinned, six_months, {"horizon_days": 90})
+    assert pinned.params["horizon_days"] == 90
+    churn = model_class("churn")({})
+    follow_label_horizon(churn, LabelSettings(kind="churn", days=90), {})
+    assert "horizon_days" not in churn.params
