@@ -322,7 +322,7 @@ def tune_rows(frame: pd.DataFrame, tune_seconds: float, console: Console) -> lis
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trial, train=train, valid=valid), {"cpu": 1}),
         param_space={"n_estimators": rounds, "max_depth": tune.grid_search(depths)},
-        tune_config=tune.TuneConfig(metric="auc", mode="max", max_concurrent_trials=1),
+        tune_config=tune.TuneConfig(metric="auc", mode="max", max_concurrent_trials=1, reuse_actors=True),
         run_config=tune.RunConfig(storage_path=f"/tmp/c360-bench-tune-{os.getpid()}", verbose=0),
     )
     t0 = time.perf_counter()

@@ -148,6 +148,7 @@ def run_trials(data: Prepared, cfg: TrainConfig, valid_split: tuple[pd.DataFrame
                 max_concurrent_trials=spec.max_concurrent_trials,
                 scheduler=scheduler,
                 search_alg=BasicVariantGenerator(random_state=spec.seed),
+                reuse_actors=True,  # one trial process per slot: a new one per trial costs seconds
             ),
             run_config=tune.RunConfig(name=f"c360-tune-{cfg.model}", storage_path=storage, verbose=0),
         )
