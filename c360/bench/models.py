@@ -300,14 +300,22 @@ def tune_rows(frame: pd.DataFrame, tune_seconds: float, console: Console) -> lis
     data = labelled(frame, "churn")
     cut = int(len(data) * 0.8)
     train, valid = data.iloc[:cut], data.iloc[cut:]
+    _tune_fit({"n_estimators": 1, "max_depth": 5}, train, valid)  # warm-up: first-call costs
     probes = {}
-    for probe in (40, 120):  # two sizes: a fit's fixed cost (encoding, calibration) and its cost per round
+    for probe in (1, 121):  # a fit's fixed cost (encoding, calibration) and its cost per round
         t0 = time.perf_counter()
         _tune_fit({"n_estimators": probe, "max_depth": 5}, train, valid)
         probes[probe] = time.perf_counter() - t0
-    per_round = max((probes[120] - probes[40]) / 80, 1e-4)
-    fixed = max(probes[40] - 40 * per_round, 0.0)
+    per_round = (probes[121] - probes[1]) / 120
+    if per_round <= 0:
+        raise RuntimeError(
+            f"tune sizing failed: 121 rounds took {probes[121]:.2f} s, 1 round {probes[1]:.2f} s"
+        )
+    fixed = probes[1]
     rounds = int(np.clip((tune_seconds / 4 - fixed) / per_round, 20, 20_000))
+    console.print(
+        f"  tune sizing: {per_round * 1000:.1f} ms per round + {fixed:.1f} s fixed: {rounds} rounds"
+    )
     depths = [3, 4, 5, 6]
     configs = [{"n_estimators": rounds, "max_depth": d} for d in depths]
     before = load()
