@@ -29,7 +29,7 @@ def ensure_node_modules() -> Path:
     lock = folder / "package-lock.json"
     if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
         subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            ["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],  # cache first
             cwd=folder,
             check=True,
             stdout=subprocess.DEVNULL,
