@@ -2,10 +2,10 @@
 
 The slow test runs `c360.bench.faults` on a small demo workspace: for each stage the first, a middle and the
 last boundary an uninterrupted run crossed (`python -m c360.bench faults` runs all of them); the second
-uninterrupted run (the control) only when a killed run's lake differs, to tell which one is at fault. A stage with
-no boundary fails: a suite that kills nothing proves nothing. The unit tests show that the comparison and
-the scan see what they must (a lost row, a left-over file, a person in SQLite or a cp1252 file), and that
-the columns they ignore are the listed ones only.
+uninterrupted run (the control) only when a killed run's lake differs, to tell which one is at fault. A
+stage with no boundary fails: a suite that kills nothing proves nothing. The unit tests show that the
+comparison and the scan see what they must (a lost row, a left-over file, a person in SQLite or a cp1252
+file), and that the columns they ignore are the listed ones only.
 """
 
 from __future__ import annotations
