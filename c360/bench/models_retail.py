@@ -17,8 +17,9 @@ a purchase in calibration: RMSE of holdout purchases (orders), Spearman of predi
   behaviour features of `rfm_features`: P(a purchase in the label window) x the run rate x the horizon.
   Nothing after the calibration cutoff may train it, and no six-month label fits inside six months of
   history, so its classifier learns from three-month labels at two cutoffs inside calibration (three and
-  four months before its end); the run rate is taken over the six-month horizon. Chosen on Online Retail II
-  2009-2010 (the same shop's previous year, same protocol a year earlier) before it was run here;
+  four months before its end), and its probability is stretched to the six-month horizon as a Poisson
+  buyer's would be (`label_days`: P6 = 1 - (1 - P3)^2); the run rate is taken over the six-month horizon.
+  Chosen on Online Retail II 2009-2010 (the same shop's previous year, same protocol a year earlier);
 - the combination: the plain mean of the three predictions (equal weights, nothing fitted);
 - naive x (1 - churn risk): the naive rate times the churn model's probability of buying again (below):
   expected spend as P(active) x spend while active. Chosen on Online Retail II 2009-2010, where it beat
@@ -294,9 +295,10 @@ def clv_part(
     rows += _clv_row("BG/NBD+GG", bg_p, bg_s, test, note)
     # the clv feature service's columns: its day counts where the profile has timestamps
     features = list(dict.fromkeys([*(DAY_COUNTS.get(c, c) for c in profile), *BEHAVIOUR]))
-    spend_model = ClvModel({"horizon_days": horizon})
+    label_days = TRAIN_LABEL_MONTHS * 365.25 / 12  # P(buy) is learnt over these; predicted over `horizon`
+    spend_model = ClvModel({"horizon_days": horizon, "label_days": label_days})
     spend_model.fit(train.assign(label=train["y_spend"]), features)
-    count_model = ClvModel({"anchor": "purchases", "horizon_days": horizon})
+    count_model = ClvModel({"anchor": "purchases", "horizon_days": horizon, "label_days": label_days})
     count_model.fit(train.assign(label=train["y_purchases"]), features)
     clv_s = spend_model.predict(test)["clv"].to_numpy()
     clv_p = count_model.predict(test)["clv"].to_numpy()

@@ -9,7 +9,8 @@ naive rate baseline both are measured against, and value tiers.
   here is a level learned from the training labels: a level fitted at the training cutoffs, which have
   less history than the scored one, does not travel (on Online Retail II 2009-2010, where this was chosen,
   it cost more than it gained). `anchor="none"`: a plain XGBoost Poisson regression of the label instead,
-  for frames without the run-rate columns.
+  for frames without the run-rate columns. When the labels cover a shorter window than the horizon
+  (`label_days`), the probability is stretched to the horizon as a Poisson buyer's: 1 - (1 - P)^(H / L).
 - `clv_bgnbd` (`ClvBgNbd`): BG/NBD + Gamma-Gamma (the maths in `c360.models.bgnbd`), fitted on the
   per-customer summary (`rfm_summary`, or the clv feature service's day counts, `summary_from_features`).
   Outputs: expected purchases and spend over `horizon_days`, the probability of being alive, the expected
@@ -263,6 +264,7 @@ class ClvModel(Model):
         **XGB_TREE_DEFAULTS,
         "anchor": "spend",
         "horizon_days": 365.0,
+        "label_days": None,
         "validation_fraction": 0.2,
         "nthread": 1,
         "seed": 0,
@@ -399,7 +401,7 @@ class ClvModel(Model):
         margin = np.asarray(self.booster_.predict(dm, output_margin=True), dtype="float64")
         if self.anchored:
             rate = self._run_rate(frame)[0].to_numpy(dtype="float64")
-            p_buy = 1.0 / (1.0 + np.exp(-margin))
+            p_buy = self._over_horizon(1.0 / (1.0 + np.exp(-margin)))
             out = pd.DataFrame(
                 {"clv": p_buy * rate * float(self.params["horizon_days"]), "p_buy": p_buy}, index=frame.index
             )
@@ -407,6 +409,16 @@ class ClvModel(Model):
             out = pd.DataFrame({"clv": np.exp(margin)}, index=frame.index)
         out["value_tier"] = value_tiers(out["clv"])
         return out
+
+    def _over_horizon(self, p_label: np.ndarray) -> np.ndarray:
+        """P(a purchase within `horizon_days`) from the classifier's P within the training label's window
+        (`label_days`; None: the horizon itself). A customer buying as a Poisson process does not buy in a
+        window H long with probability (1 - P_L) ** (H / L)."""
+        label_days = self.params.get("label_days")
+        if not label_days:
+            return p_label
+        ratio = float(self.params["horizon_days"]) / float(label_days)
+        return 1.0 - np.power(1.0 - np.clip(p_label, 0.0, 1.0), ratio)
 
     def _save(self, folder: Path) -> None:
         if self.booster_ is None or self.encoder_ is None:

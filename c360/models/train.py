@@ -299,13 +299,15 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
 
 def follow_label_horizon(model: Model, label: LabelSettings, given: dict[str, Any]) -> None:
     """A model predicting over a horizon (`horizon_days`: clv) predicts over its label's, unless the config
-    names one: a 6-month clv label gives 6 months of value, never the default year."""
-    if "horizon_days" not in model.params or "horizon_days" in given:
+    names one: a 6-month clv label gives 6 months of value, never the default year. A model told its labels'
+    window (`label_days`) learns it from the label too."""
+    if not (label.months or label.days):
         return
-    if label.months or label.days:  # calendar months at their mean length
-        days = label.months * 365.25 / 12 if label.months else float(label.days or 0)
-        model.params["horizon_days"] = float(days)
-        model.card.params["horizon_days"] = float(days)
+    days = label.months * 365.25 / 12 if label.months else float(label.days or 0)  # months: mean length
+    for key in ("horizon_days", "label_days"):  # label_days: the window the model's labels cover
+        if key in model.params and key not in given:
+            model.params[key] = days
+            model.card.params[key] = days
 
 
 def train_model(

@@ -323,9 +323,8 @@ def test_online_retail_bench_through_the_example_workspace(online_retail_workspa
     """The benchmark's path end to end (setup.sh, ingest, resolve, facts, features, models) on the real
     dataset: the naive baseline lands on the issue's figures (the protocols agree), every model is far from
     chance, and the product's clv model (chosen on Online Retail II 2009-2010) beats the naive rate on the
-    held-out half year in ranking (Spearman of spend) and in the top decile's share of revenue; its RMSE of
-    orders is near the naive rate's (3.04 against 2.98 when written: the level of a run rate fitted inside six
-    months of calibration does not beat it there)."""
+    held-out half year on all three: RMSE of orders, Spearman of spend, the top decile's share of revenue (by
+    hairlines: 2.965 / 0.591 / 0.593 against 2.976 / 0.589 / 0.592 when written, one thread)."""
     from c360.bench import models_retail
 
     facts = models_retail.Facts(online_retail_workspace)
@@ -340,7 +339,7 @@ def test_online_retail_bench_through_the_example_workspace(online_retail_workspa
     }
     naive = {m: rows[("clv", "naive", m)] for m in clv}
     assert clv["spearman"] > naive["spearman"] and clv["top_decile"] > naive["top_decile"], (clv, naive)
-    assert clv["rmse_purchases"] < 1.05 * naive["rmse_purchases"], (clv, naive)
+    assert clv["rmse_purchases"] < naive["rmse_purchases"], (clv, naive)
     aucs = {k[1]: v for k, v in rows.items() if k[0] == "churn"}
     assert len(aucs) == 3 and min(aucs.values()) > 0.7
 
@@ -380,3 +379,12 @@ def test_the_summary_from_the_clv_feature_services_day_counts() -> None:
     assert s["monetary"].tolist() == [100.0, 0.0, 0.0, 30.0]  # spend per purchase, repeat customers only
     with pytest.raises(ModelError, match="missing: avg_order_value"):
         summary_from_features(rows.drop(columns=["total_spend"]))
+
+
+def test_a_probability_learnt_over_the_label_window_is_stretched_to_the_horizon() -> None:
+    """P(no purchase in 2L) = P(no purchase in L) ** 2 for a customer buying as a Poisson process; without
+    `label_days` (the product's case: labels over the horizon itself) the probability is used as is."""
+    model = ClvModel({"horizon_days": 180.0, "label_days": 90.0})
+    np.testing.assert_allclose(model._over_horizon(np.array([0.0, 0.5, 0.9, 1.0])), [0.0, 0.75, 0.99, 1.0])
+    same = ClvModel({"horizon_days": 180.0})
+    np.testing.assert_allclose(same._over_horizon(np.array([0.2, 0.5])), [0.2, 0.5])
