@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv demo test test-fast bench lint clean mlflow-ui
 
 help:
-	@echo "make demo   - fresh environment, demo data ($(CUSTOMERS) customers), the whole pipeline"
+	@echo "make demo   - fresh environment, demo data ($(CUSTOMERS) customers), the whole pipeline, every model trained and scored"
 	@echo "make test   - the full test suite (unit, Ray, Azure stand-ins, end-to-end)"
 	@echo "make bench  - benchmarks; figures printed as tables"
 	@echo "make lint   - ruff"
@@ -31,6 +31,8 @@ demo: $(STAMP)
 	$(C360) init $(WORKSPACE) --force
 	cd $(WORKSPACE) && $(C360) demo-data --customers $(CUSTOMERS) --seed $(SEED)
 	cd $(WORKSPACE) && $(C360) run
+	cd $(WORKSPACE) && $(C360) train all --config $(abspath training/configs)
+	cd $(WORKSPACE) && $(C360) score
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -22,12 +22,19 @@ ConfigOpt = Annotated[
 ModelArg = Annotated[
     str, typer.Argument(help="churn, churn_survival, clv, clv_bgnbd, propensity, response or segments.")
 ]
+TrainArg = Annotated[
+    str,
+    typer.Argument(
+        help="churn, churn_survival, clv, clv_bgnbd, propensity, response, segments, or all (every model in "
+        "one process: one Ray start; --config then names a folder of <model>.yaml files)."
+    ),
+]
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
 WaitOpt = Annotated[float, typer.Option(help="Seconds to wait while another command holds the workspace.")]
 
 
 def train(
-    model: ModelArg,
+    model: TrainArg,
     config: ConfigOpt = None,
     promote: Annotated[
         str | None, typer.Option(help="first | better | always | never (default: the config's, else first).")
@@ -41,7 +48,43 @@ def train(
     from c360.models.train import print_result, train_model
 
     with workspace_lease(_workspace(workspace), "c360 train", wait) as ws:
-        print_result(train_model(ws, model, config, promote=promote), console)
+        if model != "all":
+            print_result(train_model(ws, model, config, promote=promote), console)
+            return
+        train_all(ws, config, promote, console)
+
+
+def train_all(ws: object, configs: Path | None, promote: str | None, console: object) -> list[str]:
+    """Every registered model in turn, each with `configs/<model>.yaml` when the folder holds one (else its
+    defaults); a model that cannot train is reported and the others still train; a named error at the end
+    lists the ones that failed. Returns the models trained."""
+    from c360.errors import C360Error, ValidationError
+    from c360.models.base import MODELS, ModelError
+    from c360.models.catalog import MODULES  # noqa: F401 - registers every model
+    from c360.models.train import print_result, train_model
+
+    if configs is not None and not configs.is_dir():
+        raise ValidationError(
+            f"with `all`, --config names a folder of <model>.yaml files; {configs} is not one"
+        )
+    trained, failed = [], []
+    for name in sorted(MODELS):
+        path = configs / f"{name}.yaml" if configs is not None else None
+        try:
+            result = train_model(
+                ws, name, path if path is not None and path.exists() else None, promote=promote
+            )
+        except C360Error as exc:
+            console.print(f"{name}: not trained: {exc}")  # type: ignore[attr-defined]
+            failed.append(name)
+            continue
+        print_result(result, console)
+        trained.append(name)
+    if failed:
+        raise ModelError(
+            f"{len(failed)} of {len(trained) + len(failed)} models not trained: {', '.join(failed)}"
+        )
+    return trained
 
 
 def tune(

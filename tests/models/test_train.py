@@ -260,6 +260,40 @@ def test_a_clv_model_predicts_over_its_labels_horizon_unless_the_config_names_on
     pinned = model_class("clv")({"horizon_days": 90})
     follow_label_horizon(pinned, six_months, {"horizon_days": 90})
     assert pinned.params["horizon_days"] == 90
+    assert pinned.params["label_days"] == pytest.approx(
+        182.625
+    )  # P(buy) learnt over 6 months, used over 90 days
     churn = model_class("churn")({})
     follow_label_horizon(churn, LabelSettings(kind="churn", days=90), {})
     assert "horizon_days" not in churn.params
+
+
+def test_train_all_trains_every_model_it_can_and_names_the_ones_it_cannot(ws, tmp_path, capsys):
+    """`c360 train all --config FOLDER`: each model with FOLDER/<model>.yaml. The churn world has no campaign
+    sends, so response cannot train: it is named, every other model still trains, and the exit is 2."""
+    import yaml
+
+    from c360.models import catalog, registry
+    from c360.models.base import MODELS
+
+    assert len(catalog.MODULES) == 6 and len(MODELS) == 7  # every model registered, as `all` sees them
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for name in MODELS:
+        (configs / f"{name}.yaml").write_text(yaml.safe_dump({"model": name, "ray": False}), encoding="utf-8")
+
+    def champion(name: str) -> str | None:
+        found = registry.champion(ws, name)
+        return None if found is None else str(found.version)
+
+    before = {name: champion(name) for name in MODELS}
+    assert run_cli(["train", "all", "--config", str(configs), "-w", str(ws.root)]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "response: not trained" in text and "1 of 7 models not trained: response" in text
+    for name in sorted(set(MODELS) - {"response"}):
+        assert f"{name} version" in text
+        assert champion(name) is not None, name
+    assert champion("response") == before["response"]  # untouched
+    assert run_cli(["train", "all", "--config", str(configs / "churn.yaml"), "-w", str(ws.root)]) == 2
+    assert "names a folder" in capsys.readouterr().err
