@@ -280,6 +280,7 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
     label = resolve_label(ws, config.label_name)
     if training_set is None:
         cuts = plan_cutoffs(ws, config, label)
+        ensure_history(ws, cuts)
         training_set = build_training_set(ws, config.label_name, cuts, features=config.feature_service)
     frame = training_set.table().to_pandas()
     history: list[str] = []
@@ -295,6 +296,40 @@ def prepare(ws: Workspace, config: TrainConfig, training_set: TrainingSet | None
     features = [f for f in feature_names(training_set) if f in frame.columns and f != LABEL]
     features += [f for f in history if f not in features]
     return Prepared(config, label, training_set, split, features, time.perf_counter() - started)
+
+
+def ensure_history(ws: Workspace, cutoffs: list[pd.Timestamp]) -> list[str]:
+    """Compute the feature history (`c360 features backfill`) at each training cutoff that has none, so the
+    point-in-time join finds the features as they were there: without it, a workspace that only ran
+    `c360 run` has today's features alone, and every training row would join nulls. Returns the days
+    computed. A cutoff is left alone when it has its backfill files, or when a profile feature row not from a
+    backfill (a `c360 profiles` run's) is at or before it; `c360 features backfill` recomputes days already
+    there."""
+    import pyarrow.compute as pc
+
+    from c360.features.backfill import backfill
+    from c360.profile.feature_tables import CUSTOMER_VIEWS
+
+    oldest = None  # the oldest profile feature row not from a backfill (`c360 profiles` writes them)
+    for path in ws.lake.glob("features/profile/*.parquet"):
+        if path.rsplit("/", 1)[-1].startswith("backfill-"):
+            continue
+        stamps = ws.lake.read_table(path, columns=["event_timestamp"])["event_timestamp"]
+        first = pc.min(stamps).as_py() if len(stamps) else None
+        if first is not None:
+            first = pd.Timestamp(first).tz_localize("UTC") if first.tzinfo is None else pd.Timestamp(first)
+            oldest = first if oldest is None else min(oldest, first)
+    missing = []
+    for cutoff in sorted(set(cutoffs)):
+        day = cutoff.date().isoformat()
+        if oldest is not None and oldest <= cutoff:
+            continue
+        if any(not ws.lake.glob(f"features/{view}/backfill-{day}-part-*.parquet") for view in CUSTOMER_VIEWS):
+            missing.append(day)
+    for day in missing:
+        report = backfill(ws, day, day, "1d")
+        log.info("training: feature history at %s computed (%d rows)", day, report.rows)
+    return missing
 
 
 def follow_label_horizon(model: Model, label: LabelSettings, given: dict[str, Any]) -> None:

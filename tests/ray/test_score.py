@@ -149,3 +149,19 @@ def test_the_pipeline_score_stage_runs_once_a_champion_exists(ws, scored):
     before = set(ws.lake.glob(f"features/{VIEW}/*.parquet"))
     run_pipeline(ws, Console(), only=["score"])
     assert len(set(ws.lake.glob(f"features/{VIEW}/*.parquet")) - before) == 1
+
+
+def test_training_computes_the_feature_history_at_a_cutoff_that_has_none(ws, scored):
+    """The profiles here are as of 2026-11-01 and the backfill has its own dates: a training cutoff between
+    them (2026-05-04) would join nulls, so training computes that day's history first, once."""
+    from c360.features.training_set import build_training_set
+    from c360.models.train import ensure_history
+
+    day = pd.Timestamp("2026-05-04", tz="UTC")
+    assert not ws.lake.glob("features/profile/backfill-2026-05-04-part-*.parquet")
+    backfilled = pd.Timestamp(CUTOFFS[0], tz="UTC")  # has its history already
+    assert ensure_history(ws, [day, backfilled]) == ["2026-05-04"]
+    assert ws.lake.glob("features/profile/backfill-2026-05-04-part-*.parquet")
+    assert ensure_history(ws, [day]) == []
+    rows = build_training_set(ws, "churn", [day]).table().to_pandas()
+    assert len(rows) and rows["total_purchases"].notna().mean() > 0.5  # the day's own features, not nulls
