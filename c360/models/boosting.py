@@ -166,6 +166,28 @@ def xgb_tree_params(p: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def lgb_tree_params(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The same tree hyper-parameters (`XGB_TREE_DEFAULTS`' names) for LightGBM: depth-limited trees of at
+    most 2^max_depth leaves, the minimum hessian per leaf, row and column sampling, L2; deterministic."""
+    depth = int(p["max_depth"])
+    return {
+        "learning_rate": float(p["learning_rate"]),
+        "max_depth": depth,
+        "num_leaves": max(2, 2**depth),
+        "min_sum_hessian_in_leaf": float(p["min_child_weight"]),
+        "bagging_fraction": float(p["subsample"]),
+        "bagging_freq": 1,
+        "feature_fraction": float(p["colsample_bytree"]),
+        "lambda_l2": float(p["reg_lambda"]),
+        "max_cat_to_onehot": int(p["max_cat_to_onehot"]),
+        "num_threads": int(p["nthread"]),
+        "seed": int(p["seed"]),
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
 def xgb_dmatrix(X: pd.DataFrame, categorical: Sequence[str], nthread: int = 1) -> Any:
     """An xgboost DMatrix of encoded features: categorical columns typed "c" (codes), the rest "q"."""
     import xgboost as xgb

@@ -3,12 +3,12 @@ naive rate baseline both are measured against, and value tiers.
 
 - `clv` (`ClvModel`): expected spend over the label's horizon = P(the customer buys in it) x their run rate
   (spend per day over the observation window, the naive baseline's rate) x `horizon_days`. The probability
-  is an XGBoost classifier of "label > 0" (shallow trees, slow rate, early stopping on a held-back part of
-  the training rows: `c360.models.boosting.XGB_TREE_DEFAULTS`) on the feature columns plus scale-free
-  features derived from the clv feature service's day counts and totals (`RUN_RATE_FEATURES`). Nothing
-  here is a level learned from the training labels: a level fitted at the training cutoffs, which have
+  is a LightGBM classifier of "label > 0" (shallow trees, slow rate, early stopping on a held-back part of
+  the training rows: `XGB_TREE_DEFAULTS` as LightGBM's `lgb_tree_params`) on the feature columns plus
+  scale-free features derived from the clv feature service's day counts and totals (`RUN_RATE_FEATURES`).
+  Nothing here is a level learned from the training labels: a level fitted at the training cutoffs, which have
   less history than the scored one, does not travel (on Online Retail II 2009-2010, where this was chosen,
-  it cost more than it gained). `anchor="none"`: a plain XGBoost Poisson regression of the label instead,
+  it cost more than it gained). `anchor="none"`: a plain LightGBM Poisson regression of the label instead,
   for frames without the run-rate columns. When the labels cover a shorter window than the horizon
   (`label_days`), the probability is stretched to the horizon as a Poisson buyer's: 1 - (1 - P)^(H / L).
 - `clv_bgnbd` (`ClvBgNbd`): BG/NBD + Gamma-Gamma (the maths in `c360.models.bgnbd`), fitted on the
@@ -50,11 +50,10 @@ from c360.models.boosting import (
     BoosterData,
     BoosterFit,
     FrameEncoder,
+    lgb_tree_params,
     load_booster,
     plain_fit,
     save_booster,
-    xgb_dmatrix,
-    xgb_tree_params,
 )
 
 TIERS = ("top5", "next15", "rest")
@@ -253,13 +252,13 @@ class ClvModel(Model):
     naive rate times a learned probability of buying again. Training rows need the label (net spend over the
     training set's horizon; > 0 is the classifier's positive) and the clv feature service's
     `total_purchases`, `total_spend`, `tenure_days` (`days_since_last_purchase` when there). The classifier
-    is an XGBoost booster trained through `c360.models.boosting.train_booster`, so Ray Train can take it
-    over (`booster_fit`, `c360.models.ray_fit`). `anchor="none"`: an XGBoost Poisson regression of the
+    is a LightGBM booster trained through `c360.models.boosting.train_booster`, so Ray Train can take it
+    over (`booster_fit`, `c360.models.ray_fit`). `anchor="none"`: a LightGBM Poisson regression of the
     label on the feature columns (a negative label fitted as 0); `horizon_days` is then unused."""
 
     name = "clv"
     score = "clv"
-    booster_library: ClassVar[str] = "xgboost"
+    booster_library: ClassVar[str] = "lightgbm"
     defaults: ClassVar[dict[str, Any]] = {
         **XGB_TREE_DEFAULTS,
         "anchor": "spend",
@@ -284,14 +283,10 @@ class ClvModel(Model):
     def anchored(self) -> bool:
         return self.params["anchor"] != "none"
 
-    def xgb_params(self) -> dict[str, Any]:
+    def lgb_params(self) -> dict[str, Any]:
         if self.anchored:
-            return {"objective": "binary:logistic", "eval_metric": "logloss", **xgb_tree_params(self.params)}
-        return {
-            "objective": "count:poisson",
-            "eval_metric": "poisson-nloglik",
-            **xgb_tree_params(self.params),
-        }
+            return {"objective": "binary", "metric": "binary_logloss", **lgb_tree_params(self.params)}
+        return {"objective": "poisson", "metric": "poisson", **lgb_tree_params(self.params)}
 
     def _window(self, frame: pd.DataFrame, inputs: pd.DataFrame) -> pd.Series:
         """Days from `origin` to each row's time, at least the row's tenure and one day."""
@@ -360,8 +355,8 @@ class ClvModel(Model):
             BoosterData(X.iloc[val_idx], {"label": target[val_idx]}, categorical) if len(val_idx) else None
         )
         self.booster_ = (booster_fit or plain_fit)(
-            "xgboost",
-            self.xgb_params(),
+            "lightgbm",
+            self.lgb_params(),
             fit_data,
             val_data,
             int(self.params["n_estimators"]),
@@ -370,7 +365,7 @@ class ClvModel(Model):
         self.card.features = list(features)
         self.card.params = dict(self.params)
         self.card.extra = {
-            "trees": int(self.booster_.num_boosted_rounds()),
+            "trees": int(self.booster_.best_iteration or self.booster_.current_iteration()),
             "categorical": categorical,
             "anchor": self.params["anchor"],
             "origin": None if self.origin_ is None else self.origin_.isoformat(),
@@ -397,8 +392,9 @@ class ClvModel(Model):
         if self.booster_ is None or self.encoder_ is None:
             raise ModelError(f"{self.name}: not fitted")
         X = self._matrix(frame)
-        dm = xgb_dmatrix(X, self.encoder_.categorical, int(self.params["nthread"]))
-        margin = np.asarray(self.booster_.predict(dm, output_margin=True), dtype="float64")
+        margin = np.asarray(
+            self.booster_.predict(X, raw_score=True, num_threads=int(self.params["nthread"])), dtype="float64"
+        )
         if self.anchored:
             rate = self._run_rate(frame)[0].to_numpy(dtype="float64")
             p_buy = self._over_horizon(1.0 / (1.0 + np.exp(-margin)))
@@ -423,7 +419,7 @@ class ClvModel(Model):
     def _save(self, folder: Path) -> None:
         if self.booster_ is None or self.encoder_ is None:
             raise ModelError(f"{self.name}: not fitted; nothing to save")
-        save_booster("xgboost", self.booster_, folder)
+        save_booster("lightgbm", self.booster_, folder)
         doc = {
             "encoder": self.encoder_.to_dict(),
             "origin": None if self.origin_ is None else self.origin_.isoformat(),
@@ -434,4 +430,4 @@ class ClvModel(Model):
         doc = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
         self.encoder_ = FrameEncoder.from_dict(doc["encoder"])
         self.origin_ = None if doc.get("origin") is None else pd.Timestamp(doc["origin"])
-        self.booster_ = load_booster("xgboost", folder)
+        self.booster_ = load_booster("lightgbm", folder)
