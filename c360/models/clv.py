@@ -197,6 +197,8 @@ RUN_RATE_FEATURES = (
     "rr_run_rate", "rr_spend_per_tenure_day", "rr_purchases_per_tenure_day", "rr_spend_per_purchase",
     "rr_since_over_tenure", "rr_overdue", "rr_tenure_share", "rr_window_days",
 )  # fmt: skip
+RECENT_DAYS = 365.0
+"""The run rate's span at most: the year `orders_last_365d` counts."""
 """What `ClvModel` derives from the day counts and totals, beside the feature columns it is given: the run
 rate the prediction scales, per-day rates over the customer's own tenure, spend per purchase, days since
 the last purchase against the tenure and against the mean gap between purchases, the tenure's share of the
@@ -294,16 +296,25 @@ class ClvModel(Model):
         return np.maximum(days.astype("float64"), inputs["tenure"].fillna(0.0)).clip(lower=1.0)
 
     def _run_rate(self, frame: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-        """The run rate per row (per day) and the derived features (`RUN_RATE_FEATURES`)."""
+        """The run rate per row (per day) and the derived features (`RUN_RATE_FEATURES`).
+
+        The rate is over the last `RECENT_DAYS` of the window when the frame has `orders_last_365d`: the
+        orders of that year at the customer's mean order value, over min(window, a year). A window of a year
+        or less gives the whole window's rate; a longer one follows what the customer does now, not what they
+        did years ago (on the demo data, whose customers drift, the whole-window rate lost to last year's)."""
         r = run_rate_inputs(frame, self.name)
         window = self._window(frame, r)
-        total = r["spend"] if self.params["anchor"] == "spend" else r["purchases"]
+        total, span = r["spend"] if self.params["anchor"] == "spend" else r["purchases"], window
+        if "orders_last_365d" in frame.columns:
+            recent = pd.to_numeric(frame["orders_last_365d"], errors="coerce").fillna(0.0).clip(lower=0)
+            share = (recent / r["purchases"]).where(r["purchases"] > 0, 0.0).clip(upper=1.0)
+            total, span = total * share, np.minimum(window, RECENT_DAYS)
         tenure = r["tenure"].clip(lower=1.0)
         repeats = r["purchases"] - 1
         gap = ((r["tenure"] - r["since"]).clip(lower=0) / repeats).where(repeats > 0)
         derived = pd.DataFrame(
             {
-                "rr_run_rate": total / window,
+                "rr_run_rate": total / span,
                 "rr_spend_per_tenure_day": r["spend"] / tenure,
                 "rr_purchases_per_tenure_day": r["purchases"] / tenure,
                 "rr_spend_per_purchase": (r["spend"] / r["purchases"]).where(r["purchases"] > 0),
@@ -314,7 +325,7 @@ class ClvModel(Model):
             },
             index=frame.index,
         )
-        return total / window, derived.astype("float64")
+        return total / span, derived.astype("float64")
 
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.encoder_ is None:

@@ -229,6 +229,25 @@ def test_the_clv_model_is_the_run_rate_times_a_learned_chance_of_buying() -> Non
     assert model.card.extra["anchor"] == "spend" and model.card.extra["validation_rows"] > 0
 
 
+def test_the_run_rate_is_last_years_when_the_window_is_longer() -> None:
+    """With `orders_last_365d`, the rate is that year's orders at the customer's mean order value over
+    min(window, a year): the same as the whole window's rate when the window is a year or less, what the
+    customer does now when it is longer."""
+    train, test = _lapsing_world(2000, 1), _lapsing_world(500, 2)
+    model = ClvModel({"horizon_days": 90.0})
+    model.fit(train, RUN_RATE_COLUMNS)
+    window = ((test["event_timestamp"] - model.origin_) / pd.Timedelta(days=1)).clip(lower=1.0)
+    whole = model.predict(test)
+    same = model.predict(test.assign(orders_last_365d=test["total_purchases"]))
+    assert window.max() <= 365  # tenures of 270 to 365 days: last year's rate is the whole window's
+    np.testing.assert_allclose(same["clv"], whole["clv"])
+    half = test.assign(orders_last_365d=test["total_purchases"] // 2)
+    later = half.assign(event_timestamp=test["event_timestamp"] + pd.Timedelta(days=400))
+    out = model.predict(later)
+    rate = later["total_spend"] * (half["orders_last_365d"] / half["total_purchases"]) / 365.0
+    np.testing.assert_allclose(out["clv"], out["p_buy"] * rate * 90.0)
+
+
 def test_value_tiers_partition_by_value() -> None:
     values = pd.Series(np.random.default_rng(0).lognormal(size=1000), index=np.arange(1000) * 3)
     tiers = value_tiers(values)
