@@ -315,17 +315,43 @@ def bgnbd_loglik(params: Sequence[float], x: np.ndarray, tx: np.ndarray, t: np.n
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-def _fit_log_params(neg_ll: Any, start: np.ndarray) -> tuple[np.ndarray, float]:
-    """Minimise over log parameters: Nelder-Mead to get near, then L-BFGS-B to polish."""
-    best = optimize.minimize(
-        neg_ll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-10}
-    )
-    polish = optimize.minimize(neg_ll, best.x, method="L-BFGS-B", bounds=[(-20.0, 20.0)] * len(start))
-    if polish.success and polish.fun <= best.fun:
-        best = polish
-    if not np.isfinite(best.fun):
+COARSE_ROWS = 20_000
+"""Rows Nelder-Mead sees at most: on more, it runs on a seeded sample of this many distinct rows (hundreds
+of likelihood evaluations, cheap there) and L-BFGS-B polishes on all of them (tens of evaluations)."""
+
+
+def _fit_log_params(neg_ll: Any, start: np.ndarray, coarse: Any | None = None) -> tuple[np.ndarray, float]:
+    """Minimise over log parameters: Nelder-Mead to get near (on `coarse`, the objective on a sample of the
+    rows, when given), then L-BFGS-B on `neg_ll` to polish. If the polish fails after a coarse start,
+    Nelder-Mead runs again on all rows from where the sample left it."""
+    options = {"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-10}
+    best = optimize.minimize(coarse or neg_ll, start, method="Nelder-Mead", options=options)
+    x, fun = best.x, (float(neg_ll(best.x)) if coarse is not None else float(best.fun))
+    polish = optimize.minimize(neg_ll, x, method="L-BFGS-B", bounds=[(-20.0, 20.0)] * len(start))
+    if polish.success and polish.fun <= fun:
+        x, fun = polish.x, float(polish.fun)
+    elif coarse is not None:
+        again = optimize.minimize(neg_ll, x, method="Nelder-Mead", options=options)
+        if again.fun <= fun:
+            x, fun = again.x, float(again.fun)
+    if not np.isfinite(fun):
         raise ModelError("the likelihood could not be maximised (no finite value)")
-    return best.x, float(best.fun)
+    return x, fun
+
+
+def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the columns and how often each occurs: a likelihood summed over customers is
+    the same sum over distinct (x, t_x, T) weighted by their counts (day-grained data repeats them a lot)."""
+    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    return [rows[:, i] for i in range(rows.shape[1])], counts.astype("float64")
+
+
+def _sample(n: int) -> np.ndarray | None:
+    """Positions of a seeded uniform sample of `COARSE_ROWS` of `n` distinct rows, which keep their counts
+    (None when there are not more)."""
+    if n <= COARSE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n, COARSE_ROWS, replace=False))
 
 
 def fit_bgnbd(
@@ -339,15 +365,23 @@ def fit_bgnbd(
     if (x > 0).sum() == 0:
         raise ModelError("clv_bgnbd: no customer purchased twice; BG/NBD needs repeat purchases")
     scale = 10.0 / max(float(tt.max()), 1e-9)
-    tx_s, t_s = tx * scale, tt * scale
+    (ux, utx, ut), weight = _distinct(x, tx * scale, tt * scale)
 
-    def neg_ll(log_p: np.ndarray) -> float:
-        p = np.exp(log_p)
-        ll = bgnbd_loglik(p, x, tx_s, t_s)
-        value = -float(ll.sum()) / len(x) + penalizer * float((p**2).sum())
-        return value if np.isfinite(value) else 1e12
+    def objective(rows: np.ndarray | slice) -> Any:
+        w = weight[rows]
+        total = float(w.sum())
 
-    log_p, fun = _fit_log_params(neg_ll, np.zeros(4))
+        def neg_ll(log_p: np.ndarray) -> float:
+            p = np.exp(log_p)
+            ll = bgnbd_loglik(p, ux[rows], utx[rows], ut[rows])
+            value = -float(ll @ w) / total + penalizer * float((p**2).sum())
+            return value if np.isfinite(value) else 1e12
+
+        return neg_ll
+
+    sample = _sample(len(ux))
+    coarse = None if sample is None else objective(sample)
+    log_p, fun = _fit_log_params(objective(slice(None)), np.zeros(4), coarse)
     r, alpha, a, b = np.exp(log_p)
     params = BgNbdParams(float(r), float(alpha / scale), float(a), float(b))
     return params, float(bgnbd_loglik(astuple_(params), x, tx, tt).sum())
@@ -419,14 +453,23 @@ def fit_gamma_gamma(
     if len(x) < 2:
         raise ModelError("clv_bgnbd: fewer than two customers with repeat purchases; Gamma-Gamma needs them")
     scale = 10.0 / float(np.median(m))
-    m_s = m * scale
+    (ux, um), weight = _distinct(x, m * scale)
 
-    def neg_ll(log_p: np.ndarray) -> float:
-        p = np.exp(log_p)
-        value = -float(gamma_gamma_loglik(p, x, m_s).sum()) / len(x) + penalizer * float((p**2).sum())
-        return value if np.isfinite(value) else 1e12
+    def objective(rows: np.ndarray | slice) -> Any:
+        w = weight[rows]
+        total = float(w.sum())
 
-    log_p, _ = _fit_log_params(neg_ll, np.zeros(3))
+        def neg_ll(log_p: np.ndarray) -> float:
+            p = np.exp(log_p)
+            value = -float(gamma_gamma_loglik(p, ux[rows], um[rows]) @ w) / total
+            value += penalizer * float((p**2).sum())
+            return value if np.isfinite(value) else 1e12
+
+        return neg_ll
+
+    sample = _sample(len(ux))
+    coarse = None if sample is None else objective(sample)
+    log_p, _ = _fit_log_params(objective(slice(None)), np.zeros(3), coarse)
     p, q, v = np.exp(log_p)
     params = GammaGammaParams(float(p), float(q), float(v / scale))
     return params, float(gamma_gamma_loglik(astuple_(params), x, m).sum())

@@ -96,6 +96,21 @@ def test_bgnbd_recovers_parameters_of_simulated_customers() -> None:
     assert ll >= at_truth.sum() - 1e-6  # the maximum is at least as likely as the truth
 
 
+def test_a_fit_started_on_a_sample_reaches_the_full_data_maximum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On many customers Nelder-Mead runs on a sample and L-BFGS-B polishes on all of them: the same
+    maximum as Nelder-Mead on all of them (a million-customer fit took over 20 minutes that way)."""
+    import c360.models.bgnbd as bgnbd
+
+    s = _simulate_bgnbd(6000, BgNbdParams(r=0.8, alpha=40.0, a=0.6, b=2.5), seed=4)
+    columns = [s[c].to_numpy() for c in ("frequency", "recency", "T")]
+    full, full_ll = fit_bgnbd(*columns)
+    monkeypatch.setattr(bgnbd, "COARSE_ROWS", 300)
+    sampled, sampled_ll = fit_bgnbd(*columns)
+    assert sampled_ll == pytest.approx(full_ll, rel=1e-7)
+    for name in ("r", "alpha", "a", "b"):
+        assert getattr(sampled, name) == pytest.approx(getattr(full, name), rel=1e-3), (sampled, full)
+
+
 def _lines(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
