@@ -233,8 +233,8 @@ def cutoff_rows(facts: Facts, cutoff: pd.Timestamp, label_end: pd.Timestamp) -> 
     """Customers with a purchase at or before `cutoff`: profile features, behaviour features, BG/NBD's
     outputs over (cutoff, label_end] from a fit on this cutoff's summary, and the outcomes in that window
     (`y_purchases`, `y_spend`, `y_churn` over CHURN_DAYS)."""
-    from c360.models.bgnbd import SUMMARY_COLUMNS, holdout_outcomes, rfm_features
     from c360.models.clv import ClvBgNbd
+    from c360.models.rfm_summary import SUMMARY_COLUMNS, holdout_outcomes, rfm_features
 
     behaviour = rfm_features(facts.lines, cutoff, unit=UNIT)
     profile = facts.profile_features(cutoff).reindex(behaviour.index)

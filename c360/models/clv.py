@@ -34,8 +34,6 @@ from scipy import stats
 
 from c360.models.base import LABEL, Model, ModelError, check_training_frame, register
 from c360.models.bgnbd import (
-    DAY,
-    SUMMARY_COLUMNS,
     BgNbdParams,
     GammaGammaParams,
     bgnbd_expected,
@@ -43,7 +41,6 @@ from c360.models.bgnbd import (
     fit_bgnbd,
     fit_gamma_gamma,
     gamma_gamma_expected,
-    summary_of,
 )
 from c360.models.boosting import (
     XGB_TREE_DEFAULTS,
@@ -55,6 +52,7 @@ from c360.models.boosting import (
     plain_fit,
     save_booster,
 )
+from c360.models.rfm_summary import DAY, SUMMARY_COLUMNS, summary_of
 
 TIERS = ("top5", "next15", "rest")
 TIER_SHARES = (0.05, 0.15)

@@ -11,17 +11,9 @@ import pandas as pd
 import pytest
 
 from c360.models.base import Model, ModelError
-from c360.models.bgnbd import (
-    BgNbdParams,
-    bgnbd_expected,
-    bgnbd_loglik,
-    cdnow_summary,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    holdout_outcomes,
-    rfm_summary,
-)
+from c360.models.bgnbd import BgNbdParams, bgnbd_expected, bgnbd_loglik, fit_bgnbd, fit_gamma_gamma
 from c360.models.clv import TIERS, ClvBgNbd, ClvModel, clv_metrics, naive_rate, value_tiers
+from c360.models.rfm_summary import cdnow_summary, holdout_outcomes, rfm_summary
 
 pytestmark = pytest.mark.unit
 
@@ -394,7 +386,7 @@ def test_the_clv_model_through_ray_train_gives_the_plain_booster(ray_session) ->
 
 
 def test_the_summary_from_the_clv_feature_services_day_counts() -> None:
-    from c360.models.bgnbd import summary_from_features, summary_of
+    from c360.models.rfm_summary import summary_from_features, summary_of
 
     rows = pd.DataFrame(
         {
