@@ -389,6 +389,18 @@ def models(
     )
 
 
+@app.command("nba")
+def nba(
+    seeds: Annotated[list[int] | None, typer.Option("--seed", help="Simulator seeds (repeatable).")] = None,
+    decisions: Annotated[int, typer.Option(help="Decisions the bandit learns from per seed.")] = 50_000,
+) -> None:
+    """Next-best-action on the simulator: the VW bandit vs random and the best fixed action, off-policy
+    estimates against the true value, decision p99 and rewards learned per second."""
+    from c360.bench.nba import run
+
+    run(console=console, seeds=tuple(seeds) if seeds else (0, 1, 2), decisions=decisions)
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""

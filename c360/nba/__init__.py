@@ -1,0 +1,7 @@
+"""Next-best-action: an action catalogue with eligibility rules, a VW contextual bandit over the eligible
+actions, a replayable decision log, off-policy evaluation and a simulator that shows learning.
+
+`catalog` (what may be offered), `bandit` (VW cb_explore_adf), `decisions` (the log under
+`<lake>/decisions/`), `engine` (the three together), `ope` (IPS / SNIPS / DR), `warmstart` (from the
+exposures fact table), `simulator` (the demo generator's customers with hidden preferences).
+"""
