@@ -389,6 +389,21 @@ def models(
     )
 
 
+@app.command("recs")
+def recs(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Build (or reuse) the Online Retail example workspace here, not in a temp folder."),
+    ] = None,
+    windows: Annotated[int, typer.Option(help="Validation windows the hybrid ranker learns from.")] = 1,
+) -> None:
+    """Recommendations on Online Retail (train before 2011-09-01, test to 2011-12-09): popularity, repeat,
+    content, item-kNN, EASE, ALS and the hybrid; P/R/NDCG/MAP@10, coverage and one-customer p99."""
+    from c360.bench.recs import run
+
+    run(console=console, workdir=workdir, windows=windows)
+
+
 @app.command("nba")
 def nba(
     seeds: Annotated[list[int] | None, typer.Option("--seed", help="Simulator seeds (repeatable).")] = None,

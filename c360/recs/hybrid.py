@@ -1,0 +1,265 @@
+"""The hybrid: candidates from every generator, re-ranked by a LightGBM lambdarank model.
+
+Each generator (popularity, repeat-purchase, item-kNN, content, EASE, ALS, ...) proposes its top
+`candidates` items per customer; the union is described by features per (customer, candidate): every
+generator's score and rank, the item's popularity (all time, last 30 and 90 days) and repeat rate, the
+customer's breadth and recency, and the pair's history (orders of the item, days since its last purchase,
+the customer's share of purchases in the item's category). A lambdarank model, one query per customer,
+orders the candidates; items outside the union rank below every candidate.
+
+Training follows time: `train_ranker(history, relevant)` fits the generators on the period before a
+validation window and learns from the window's purchases (the labels); `fit(data)` then refits the
+generators on everything up to the cutoff and keeps the ranker. The number of boosting rounds is chosen by
+early stopping on a fifth of the validation customers, then the ranker is retrained on all of them.
+`new_items` decides the task: True ranks only items the customer never bought (and learns from new
+purchases), False ranks everything (and learns from every purchase, repeats included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from c360.recs.base import BATCH, Recommender, RecsError
+from c360.recs.data import Interactions, csr_rows, dense_rows
+from c360.recs.rules import Rules
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [10],
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "num_threads": 1,
+    "verbose": -1,
+    "seed": 0,
+}
+MAX_ROUNDS = 400
+BELOW = -1e9
+"""Score of an item outside the candidate union: below any candidate, above the rules' -inf."""
+
+
+def _window_counts(data: Interactions, days: float) -> np.ndarray:
+    recent = data.last_days.copy()
+    recent.data = (recent.data <= 1.0 + days).astype(np.float32)
+    return np.asarray(recent.sum(axis=0), dtype=np.float32).ravel()
+
+
+def _candidate_ranks(scores: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """0-based rank of item i[k] in row u[k] (items scoring strictly higher), for candidates only: one sort
+    per row and a binary search per candidate (u ascending, as np.nonzero gives it)."""
+    ordered = np.sort(scores, axis=1)
+    bounds = np.searchsorted(u, np.arange(scores.shape[0] + 1))
+    out = np.empty(len(u), dtype=np.float32)
+    for r in range(scores.shape[0]):
+        lo, hi = bounds[r], bounds[r + 1]
+        if hi > lo:
+            out[lo:hi] = scores.shape[1] - np.searchsorted(ordered[r], scores[r, i[lo:hi]], side="right")
+    return out
+
+
+class Hybrid(Recommender):
+    name = "hybrid"
+
+    def __init__(
+        self,
+        generators: dict[str, Recommender],
+        new_items: bool = True,
+        candidates: int = 50,
+        params: dict[str, Any] | None = None,
+        rules: Rules | None = None,
+    ) -> None:
+        super().__init__(rules)
+        self.generators = generators
+        self.new_items = new_items
+        self.candidates = candidates
+        self.params = {**DEFAULT_PARAMS, **(params or {})}
+
+    @property
+    def feature_names(self) -> list[str]:
+        per_generator = [f"{g}_{kind}" for g in self.generators for kind in ("score", "rank")]
+        return [
+            *per_generator,
+            "item_customers", "item_customers_30d", "item_customers_90d", "item_repeat_rate", "item_trend",
+            "user_items", "user_orders", "user_tenure", "user_order_rate", "user_days_since_last",
+            "pair_orders", "pair_days_since_last", "pair_days_since_first", "pair_interval", "pair_due",
+            "pair_order_share", "pair_category_share",
+        ]  # fmt: skip
+
+    def _fit(self, data: Interactions) -> None:
+        for generator in self.generators.values():
+            if getattr(generator, "data_", None) is not data:  # shared generators are fitted once per matrix
+                generator.fit(data)
+        buyers = np.asarray((data.orders > 0).sum(axis=0), dtype=np.float32).ravel()
+        repeaters = np.asarray((data.orders > 1).sum(axis=0), dtype=np.float32).ravel()
+        self.item_features_ = np.stack(
+            [
+                buyers,
+                _window_counts(data, 30.0),
+                _window_counts(data, 90.0),
+                np.divide(repeaters, buyers, out=np.zeros_like(buyers), where=buyers > 0),
+            ],
+            axis=1,
+        )
+        codes = np.full(len(data.items), -1, dtype=np.int64)
+        known = np.array([c is not None for c in data.category], dtype=bool)
+        if known.any():
+            _, codes[known] = np.unique(data.category[known].astype(str), return_inverse=True)
+        self.category_codes_ = codes
+        n_categories = int(codes.max()) + 1
+        self.category_onehot_ = (
+            sp.csr_matrix(
+                (np.ones(int(known.sum()), dtype=np.float32), (np.flatnonzero(known), codes[known])),
+                shape=(len(codes), n_categories),
+            )
+            if n_categories
+            else None
+        )
+
+    def candidate_features(
+        self, rows: np.ndarray, history: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position of the customer in `rows`, candidate item index, feature matrix) per candidate, grouped
+        by customer in `rows` order."""
+        data = self.data_
+        n_items = data.shape[1]
+        known = rows >= 0
+        safe = np.maximum(rows, 0)
+        orders = dense_rows(data.orders, rows)
+        last = dense_rows(data.last_days, rows)
+        first = dense_rows(data.first_days, rows)
+        chosen = np.zeros((len(rows), n_items), dtype=bool)
+        columns: list[np.ndarray] = []
+        m = min(self.candidates, n_items)
+        for generator in self.generators.values():
+            s = np.asarray(generator._scores(history, rows), dtype=np.float32)
+            if self.new_items:
+                s = np.where(orders > 0, -np.inf, s)
+            top = (
+                np.argpartition(-s, m - 1, axis=1)[:, :m]
+                if m < n_items
+                else np.tile(np.arange(n_items), (len(rows), 1))
+            )
+            finite = np.isfinite(np.take_along_axis(s, top, 1))
+            np.put_along_axis(chosen, top, finite | np.take_along_axis(chosen, top, 1), axis=1)
+            columns.append(s)
+        u, i = np.nonzero(chosen)
+        features: list[np.ndarray] = []
+        for s in columns:
+            features += [np.nan_to_num(s[u, i], neginf=-1e6), _candidate_ranks(s, u, i)]
+        user_items = (orders > 0).sum(axis=1).astype(np.float32)
+        user_orders = np.where(known, data.customer_orders[safe], 0.0)
+        user_tenure = np.where(known, data.customer_days[safe], np.nan)
+        user_rate = user_orders / np.maximum(user_tenure, 1.0)
+        with np.errstate(invalid="ignore"):
+            user_recency = np.where(last > 0, last, np.inf).min(axis=1) - 1.0
+        user_recency[~np.isfinite(user_recency)] = np.nan
+        pair_last, pair_first, pair_orders = last[u, i], first[u, i], orders[u, i]
+        since_last = np.where(pair_last > 0, pair_last - 1.0, np.nan)
+        interval = np.where(
+            pair_orders > 1, (pair_first - pair_last) / np.maximum(pair_orders - 1.0, 1.0), np.nan
+        )
+        item = self.item_features_[i]
+        features += [
+            *item.T,
+            item[:, 1] / np.maximum(item[:, 2], 1.0),
+            user_items[u],
+            user_orders[u],
+            user_tenure[u],
+            user_rate[u],
+            user_recency[u],
+            pair_orders,
+            since_last,
+            np.where(pair_first > 0, pair_first - 1.0, np.nan),
+            interval,
+            since_last / np.maximum(interval, 1.0),
+            pair_orders / np.maximum(user_orders[u], 1.0),
+            self._category_share(orders, u, i),
+        ]
+        x = np.column_stack(features).astype(np.float32)
+        return u, i, x
+
+    def _category_share(self, orders: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        if self.category_onehot_ is None:
+            return np.full(len(u), np.nan, dtype=np.float32)
+        per_category = np.asarray(
+            sp.csr_matrix(orders > 0, dtype=np.float32) @ self.category_onehot_.toarray()
+        )
+        totals = per_category.sum(axis=1)
+        codes = self.category_codes_[i]
+        share = np.where(
+            (codes >= 0) & (totals[u] > 0),
+            per_category[u, np.maximum(codes, 0)] / np.maximum(totals[u], 1),
+            np.nan,
+        )
+        return share.astype(np.float32)
+
+    def train_ranker(self, windows: Sequence[tuple[Interactions, dict[int, set[int]]]]) -> Hybrid:
+        """Learn the ranker from validation windows, each (history, relevant): the generators fitted on
+        `history`, the labels `relevant` (row of `history` -> items bought in the window after it). Several
+        windows (cutoffs a month apart, say) give the ranker more customers and more than one season.
+        Customers whose candidates hold no relevant item teach nothing and are left out. Returns self;
+        call `fit(data)` next, to refit the generators on the full period."""
+        import lightgbm as lgb
+
+        xs, ys, groups = [], [], []
+        offset = 0
+        for history, relevant in windows:
+            self.fit(history)
+            rows = np.array(sorted(relevant), dtype=np.int64)
+            for lo in range(0, len(rows), BATCH):
+                batch = rows[lo : lo + BATCH]
+                u, i, x = self.candidate_features(batch, csr_rows(history.weights, batch))
+                sets = [relevant[int(r)] for r in batch]
+                y = np.fromiter((item in sets[k] for k, item in zip(u, i, strict=True)), bool, len(u))
+                xs.append(x)
+                ys.append(y.astype(np.float32))
+                groups.append(u + offset + lo)
+            offset += len(rows)
+        if not offset:
+            raise RecsError("hybrid: no customer with a purchase in the validation windows")
+        x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
+        keep = np.bincount(g, weights=y, minlength=offset)[g] > 0
+        x, y, g = x[keep], y[keep], g[keep]
+        users = np.unique(g)
+        held = np.isin(g, np.random.default_rng(0).choice(users, size=max(1, len(users) // 5), replace=False))
+
+        def dataset(mask: np.ndarray) -> lgb.Dataset:
+            sizes = np.bincount(np.unique(g[mask], return_inverse=True)[1])
+            return lgb.Dataset(
+                x[mask], y[mask], group=sizes, feature_name=self.feature_names, free_raw_data=False
+            )
+
+        probe = lgb.train(
+            self.params,
+            dataset(~held),
+            MAX_ROUNDS,
+            valid_sets=[dataset(held)],
+            callbacks=[lgb.early_stopping(40, verbose=False)],
+        )
+        self.rounds_ = max(int(probe.best_iteration or MAX_ROUNDS), 10)
+        self.validation_ndcg_ = float(probe.best_score["valid_0"]["ndcg@10"])
+        self.ranker_ = lgb.train(self.params, dataset(np.ones(len(g), dtype=bool)), self.rounds_)
+        self.training_rows_ = int(len(g))
+        return self
+
+    def _scores(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "ranker_"):
+            raise RecsError("hybrid: call train_ranker() before recommending")
+        u, i, x = self.candidate_features(rows, history)
+        out = np.full((len(rows), self.data_.shape[1]), BELOW, dtype=np.float64)
+        if len(u):
+            out[u, i] = self.ranker_.predict(x, num_threads=1)
+        return out
+
+    def feature_importance(self) -> dict[str, float]:
+        gains = self.ranker_.feature_importance(importance_type="gain")
+        return dict(sorted(zip(self.feature_names, gains.tolist(), strict=True), key=lambda kv: -kv[1]))
