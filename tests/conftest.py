@@ -1,4 +1,10 @@
-"""Shared fixtures: one Ray instance per test session, stand-in services started on loopback ports."""
+"""Shared fixtures: one Ray instance per test session, stand-in services started on loopback ports.
+
+`make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`). Every test that touches the
+session's Ray (the `ray` marker, or a fixture built on `ray_session`) is in one group, so one worker runs them
+all on one Ray instance; every other module is a group of its own, so its module-scoped fixtures are built
+once. The second worker runs the rest beside it: unit tests, Feast subprocesses, the Azure stand-ins.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,16 @@ import pytest
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 pytest_plugins: list[str] = ["tests.fixtures_cosmos"]
+
+RAY_FIXTURES = frozenset({"ray_session", "online_retail_workspace"})
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Each test's xdist group, as it is collected: before xdist's worker appends the group to the test's id
+    (in its `pytest_collection_modifyitems`, which runs ahead of a conftest's)."""
+    fixtures = getattr(item, "fixturenames", ())
+    on_ray = item.get_closest_marker("ray") is not None or not RAY_FIXTURES.isdisjoint(fixtures)
+    item.add_marker(pytest.mark.xdist_group("ray" if on_ray else item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -27,13 +28,17 @@ def ensure_node_modules() -> Path:
         raise StoreUnavailableError("node and npm are needed for the Azure stand-ins; install Node.js 20")
     marker = folder / "node_modules" / ".package-lock.json"
     lock = folder / "package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        subprocess.run(
-            ["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],  # cache first
-            cwd=folder,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    # Two processes (the test suite's workers) starting stand-ins at once: `npm ci` deletes node_modules
+    # first, so the second would run a half-installed package. One installs; the other waits, finds it done.
+    with open(folder / ".npm-install.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
+            subprocess.run(
+                ["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],  # cache 1st
+                cwd=folder,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     return folder
 
 

@@ -44,8 +44,9 @@ def test_a_killed_stage_finishes_on_rerun_as_if_never_killed(
     suite: tuple[dict[str, list[str]], list[FaultRow]], stage: str
 ) -> None:
     found, rows = suite
-    assert found[stage], f"{stage} crossed no checkpoint(): nothing was killed"
     mine = [r for r in rows if r.stage == stage]
+    setup = [r.difference for r in mine]
+    assert found[stage], f"{stage} crossed no checkpoint(): nothing was killed; {setup}"
     control, killed = mine[0], mine[1:]
     assert control.rerun_ok and control.lake_equal is not False, (
         f"two uninterrupted runs differ: {control.difference}"
