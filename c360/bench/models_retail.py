@@ -43,7 +43,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -386,6 +387,24 @@ def churn_part(
     return rows, np.asarray(scores, dtype="float64")
 
 
+@contextmanager
+def example_workspace(workdir: Path | None, keep: bool, prefix: str) -> Iterator[Path]:
+    """The example workspace's folder: `workdir` (built there unless its facts exist, and kept), else a
+    temporary folder it is built in and removed from on exit unless `keep`."""
+    if workdir is None:
+        temp: Path | None = Path(tempfile.mkdtemp(prefix=prefix))
+        folder = temp / "online_retail"
+    else:
+        temp, folder = None, Path(workdir)
+    try:
+        if not (folder / "data" / "lake" / "facts").exists():
+            build_workspace(folder, dataset_path())
+        yield folder
+    finally:
+        if temp is not None and not keep:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
 def run(
     console: object | None = None,
     workdir: Path | None = None,
@@ -399,26 +418,16 @@ def run(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = console if isinstance(console, Console) else Console()
     started = time.perf_counter()
-    temp = None
-    if workdir is None:
-        temp = Path(tempfile.mkdtemp(prefix="c360-retail-"))
-        folder = temp / "online_retail"
-    else:
-        folder = Path(workdir)
     import ray
 
     ray_before = ray.is_initialized()
     try:
-        if not (folder / "data" / "lake" / "facts").exists():
-            build_workspace(folder)
-        built = time.perf_counter() - started
-        facts = Facts(folder)
-        rows = measure(facts)
+        with example_workspace(workdir, keep, "c360-retail-") as folder:
+            built = time.perf_counter() - started
+            rows = measure(Facts(folder))
     finally:
         if not ray_before and ray.is_initialized():
             ray.shutdown()
-        if temp is not None and not keep:
-            shutil.rmtree(temp, ignore_errors=True)
     load = os.getloadavg()
     print_rows(out, rows)
     if previous_year:

@@ -23,9 +23,7 @@ The issue's figures (measured with a protocol this module cannot see) are printe
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,25 +290,14 @@ def run(console: Any = None, workdir: Path | None = None, keep: bool = False, wi
     """Build (or reuse) the workspace, measure, print; the rows come back for `python -m c360.bench recs`."""
     from rich.console import Console
 
-    from c360.bench.models_retail import build_workspace, dataset_path
+    from c360.bench.models_retail import example_workspace
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = console if isinstance(console, Console) else Console(width=None if sys.stdout.isatty() else 160)
     started = time.perf_counter()
-    temp = None
-    if workdir is None:
-        temp = Path(tempfile.mkdtemp(prefix="c360-recs-"))
-        folder = temp / "online_retail"
-    else:
-        folder = Path(workdir)
-    try:
-        if not (folder / "data" / "lake" / "facts").exists():
-            build_workspace(folder, dataset_path())
+    with example_workspace(workdir, keep, "c360-recs-") as folder:
         built = time.perf_counter() - started
         rows, learnt = measure(folder, windows, out)
-    finally:
-        if temp is not None and not keep:
-            shutil.rmtree(temp, ignore_errors=True)
     load = os.getloadavg()
     print_rows(out, rows, learnt)
     out.print(
