@@ -1,16 +1,21 @@
 """Shared fixtures: one Ray instance per test session, stand-in services started on loopback ports.
 
-`make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`). Every test that touches the
-session's Ray (the `ray` marker, or a fixture built on `ray_session`) is in one group, so one worker runs them
-all on one Ray instance; every other module is a group of its own, so its module-scoped fixtures are built
-once. The second worker runs the rest beside it: unit tests, Feast subprocesses, the Azure stand-ins.
+`make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`, scheduled by `RayGroupScheduling`
+below). Every test that touches the session's Ray (the `ray` marker, or a fixture built on `ray_session`) is
+in one group, so one worker runs them all on one Ray instance; every other module is a group of its own, so
+its module-scoped fixtures are built once. The second worker runs the rest beside it: unit tests, Feast
+subprocesses, the Azure stand-ins. (xdist's own `xdist_group` marks do not work on pytest 9, whose test ids
+xdist can no longer rename, so the groups travel from the workers to the scheduler in a file.)
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +26,46 @@ pytest_plugins: list[str] = ["tests.fixtures_cosmos"]
 RAY_FIXTURES = frozenset({"ray_session", "online_retail_workspace"})
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """Each test's xdist group, as it is collected: before xdist's worker appends the group to the test's id
-    (in its `pytest_collection_modifyitems`, which runs ahead of a conftest's)."""
+def _ray_tests_file(controller_pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"c360-xdist-ray-tests-{controller_pid}.json"
+
+
+def _on_ray(item: pytest.Item) -> bool:
     fixtures = getattr(item, "fixturenames", ())
-    on_ray = item.get_closest_marker("ray") is not None or not RAY_FIXTURES.isdisjoint(fixtures)
-    item.add_marker(pytest.mark.xdist_group("ray" if on_ray else item.nodeid.split("::", 1)[0]))
+    return item.get_closest_marker("ray") is not None or not RAY_FIXTURES.isdisjoint(fixtures)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: write the ids of the tests on the session's Ray where the scheduler (the worker's
+    parent process) reads them. Both workers collect the same tests and write the same file; the scheduler
+    reads it only once every worker has finished collecting."""
+    if not hasattr(config, "workerinput"):
+        return
+    path = _ray_tests_file(os.getppid())
+    scratch = path.with_name(f"{path.name}.{os.getpid()}")
+    scratch.write_text(json.dumps(sorted(item.nodeid for item in items if _on_ray(item))), encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup`: `RayGroupScheduling` (see the module docstring); other modes are xdist's."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RayGroupScheduling(LoadScopeScheduling):
+        """Work units: "ray" (every test on the session's Ray) and one per module for the rest."""
+
+        ray_tests: frozenset[str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.ray_tests is None:
+                path = _ray_tests_file(os.getpid())
+                self.ray_tests = frozenset(json.loads(path.read_text(encoding="utf-8")))
+                path.unlink(missing_ok=True)
+            return "ray" if nodeid in self.ray_tests else nodeid.split("::", 1)[0]
+
+    return RayGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
