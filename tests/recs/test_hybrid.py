@@ -14,9 +14,8 @@ from c360.recs.baselines import Popularity, RepeatPopularity
 from c360.recs.data import build_interactions, relevant_items
 from c360.recs.ease import Ease
 from c360.recs.hybrid import BELOW, Hybrid
-from c360.recs.metrics import evaluate
 from c360.recs.neighbours import ItemKNN
-from tests.recs import END, SPLIT, make_world, products_of
+from tests.recs import SPLIT, held_out_ndcg, make_world, products_of
 
 pytestmark = pytest.mark.unit
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -37,11 +36,7 @@ def generators() -> dict:
 
 
 def ndcg(model, data, new: bool) -> float:
-    relevant = relevant_items(data, LINES, SPLIT, END, new_only=new)
-    users = np.array(sorted(relevant))
-    items, _ = model.top_items(users, 10, exclude_bought=new)
-    ranked = {int(u): [int(i) for i in row if i >= 0] for u, row in zip(users, items, strict=True)}
-    return evaluate(ranked, relevant, data.shape[1])["ndcg"]
+    return held_out_ndcg(model, data, LINES, new)
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,10 @@ import pytest
 from c360.recs.als import Als
 from c360.recs.base import POPULAR_REASON, RESULT_COLUMNS, Recommender, RecsError
 from c360.recs.baselines import Popularity, RepeatPopularity
-from c360.recs.data import build_interactions, relevant_items
+from c360.recs.data import build_interactions
 from c360.recs.ease import Ease
-from c360.recs.metrics import evaluate
 from c360.recs.neighbours import ContentBased, ItemKNN
-from tests.recs import END, SPLIT, make_world, products_of, similarity_of
+from tests.recs import SPLIT, held_out_ndcg, make_world, products_of, similarity_of
 
 pytestmark = pytest.mark.unit
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -37,11 +36,7 @@ def personalised() -> dict[str, Recommender]:
 
 
 def ndcg(model: Recommender, new: bool) -> float:
-    relevant = relevant_items(DATA, LINES, SPLIT, END, new_only=new)
-    users = np.array(sorted(relevant))
-    items, _ = model.top_items(users, 10, exclude_bought=new)
-    ranked = {int(u): [int(i) for i in row if i >= 0] for u, row in zip(users, items, strict=True)}
-    return evaluate(ranked, relevant, DATA.shape[1])["ndcg"]
+    return held_out_ndcg(model, DATA, LINES, new)
 
 
 @pytest.fixture(scope="module")
