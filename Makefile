@@ -37,10 +37,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -q -n 2 --dist loadgroup -m "not slow"
+	$(VENV)/bin/pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m c360.bench all
