@@ -109,12 +109,12 @@ def online_retail_workspace(tmp_path_factory, ray_session):
     """The Online Retail example workspace (examples/online_retail), built once per session with the user's
     commands (setup.sh, `c360 ingest`, `resolve`, `facts`); every test reading it shares this one build.
     Tests may run later stages on it (profiles, backfill) but must not change what those three wrote."""
-    from c360.bench import models_retail
+    from c360.bench import retail_data
 
     try:
-        dataset = models_retail.dataset_path()
+        dataset = retail_data.dataset_path()
     except Exception as exc:  # CI must not pass by skipping: there a missing dataset fails the test
         if os.environ.get("CI"):
             raise
         pytest.skip(f"Online Retail not in the shared datasets: {exc}")
-    return models_retail.build_workspace(tmp_path_factory.mktemp("online_retail_shared") / "ws", dataset)
+    return retail_data.build_workspace(tmp_path_factory.mktemp("online_retail_shared") / "ws", dataset)

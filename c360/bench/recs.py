@@ -1,6 +1,6 @@
 """Recommendations on UCI Online Retail, through the user's path (`python -m c360.bench.recs`).
 
-The example workspace (examples/online_retail) is built with the user's commands (`models_retail.
+The example workspace (examples/online_retail) is built with the user's commands (`retail_data.
 build_workspace`: setup.sh, ingest, resolve, facts) or reused with `--workdir`; everything below reads the
 facts it wrote: `facts/transaction_lines` (purchases), `facts/products`, `facts/product_similarity`, and the
 golden records' country (popularity by segment).
@@ -89,27 +89,19 @@ def _factory(method: str, params: dict[str, Any], similarity: pd.DataFrame) -> A
     return classes[method](**params)
 
 
-def scores_of(model: Any, data: Any, relevant: dict[int, set[int]], new: bool) -> dict[str, float]:
-    """The metrics of a fitted model's top K for the customers of `relevant`."""
-    from c360.recs.metrics import evaluate
-
-    users = np.array(sorted(relevant), dtype=np.int64)
-    items, _ = model.top_items(users, K, exclude_bought=new)
-    ranked = {int(u): [int(i) for i in row if i >= 0] for u, row in zip(users, items, strict=True)}
-    return evaluate(ranked, relevant, data.shape[1], K)
-
-
 def tune(
     history: Any, relevant: dict[str, dict[int, set[int]]], similarity: pd.DataFrame
 ) -> dict[str, tuple[dict[str, Any], float]]:
     """Method -> (chosen parameters, their validation NDCG@K)."""
+    from c360.recs.metrics import evaluate_model
+
     chosen: dict[str, tuple[dict[str, Any], float]] = {}
     for method, grid in GRIDS.items():
         protocol = "all" if method == "repeat + popularity" else "new"
         best: tuple[dict[str, Any], float] | None = None
         for params in grid:
             model = _factory(method, params, similarity).fit(history)
-            ndcg = scores_of(model, history, relevant[protocol], protocol == "new")["ndcg"]
+            ndcg = evaluate_model(model, relevant[protocol], K, protocol == "new")["ndcg"]
             if best is None or ndcg > best[1]:
                 best = (params, ndcg)
         if best is not None:
@@ -136,6 +128,7 @@ def measure(folder: Path, windows: int = 1, out: Any = None) -> tuple[list[Row],
     """Every method's rows on the built workspace in `folder`, and what the hybrid learnt."""
     from c360.recs import data as d
     from c360.recs.hybrid import Hybrid
+    from c360.recs.metrics import evaluate_model
     from c360.workspace import Workspace
 
     def say(text: str) -> None:
@@ -160,7 +153,6 @@ def measure(folder: Path, windows: int = 1, out: Any = None) -> tuple[list[Row],
         rng.choice(sorted(test["new"]), size=min(LATENCY_CUSTOMERS, len(test["new"])), replace=False)
     ]
     rows: list[Row] = []
-    fitted: dict[str, Any] = {}
     order = [
         "popularity",
         "popularity by segment",
@@ -172,11 +164,10 @@ def measure(folder: Path, windows: int = 1, out: Any = None) -> tuple[list[Row],
     ]
     for method in order:
         model = _factory(method, params[method], similarity).fit(data)
-        fitted[method] = model
         note = ", ".join(f"{k}={v}" for k, v in params[method].items())
         if method in chosen:
             note += f" (validation NDCG {chosen[method][1]:.3f})"
-        row = Row(method, {p: scores_of(model, data, test[p], p == "new") for p in PROTOCOLS}, note)
+        row = Row(method, {p: evaluate_model(model, test[p], K, p == "new") for p in PROTOCOLS}, note)
         row.latency_ms = latency(model, sample, True)
         rows.append(row)
         say(f"{method}: done")
@@ -216,7 +207,7 @@ def measure(folder: Path, windows: int = 1, out: Any = None) -> tuple[list[Row],
             "top_features": list(hybrid.feature_importance())[:6],
         }
         row = Row(
-            f"hybrid {'(a)' if new else '(b)'}", {protocol: scores_of(hybrid, data, test[protocol], new)}
+            f"hybrid {'(a)' if new else '(b)'}", {protocol: evaluate_model(hybrid, test[protocol], K, new)}
         )
         row.params = (
             f"lambdarank, {hybrid.rounds_} rounds, {len(cutoffs)} window(s), "
@@ -290,7 +281,7 @@ def run(console: Any = None, workdir: Path | None = None, keep: bool = False, wi
     """Build (or reuse) the workspace, measure, print; the rows come back for `python -m c360.bench recs`."""
     from rich.console import Console
 
-    from c360.bench.models_retail import example_workspace
+    from c360.bench.retail_data import example_workspace
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = console if isinstance(console, Console) else Console(width=None if sys.stdout.isatty() else 160)

@@ -23,7 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticError
 
-from c360.errors import ConfigError, ValidationError
+from c360.errors import ConfigError
+from c360.privacy.consent import check_purpose_channel, is_permitted
 from c360.schemas import CONSENT_CHANNELS, CONSENT_PURPOSES
 
 NO_ACTION = "no_action"
@@ -164,18 +165,9 @@ class Contact:
 
 
 def permitted_channels(consents: Mapping[str, Any] | None, purpose: str = "marketing") -> frozenset[str]:
-    """Channels the profile's `consent` section grants for `purpose` (the shape `c360.privacy.consent` reads).
-
-    Same rule as `is_permitted`: only an entry with `granted: true` counts; anything else is a deny.
-    """
-    section = (consents or {}).get(purpose)
-    if not isinstance(section, Mapping):
-        return frozenset()
-    return frozenset(
-        ch
-        for ch, entry in section.items()
-        if ch in CONSENT_CHANNELS and isinstance(entry, Mapping) and entry.get("granted") is True
-    )
+    """Channels the profile's `consent` section grants for `purpose`: `c360.privacy.consent.is_permitted`
+    per channel (only `granted: true` counts; anything else is a deny)."""
+    return frozenset(ch for ch in CONSENT_CHANNELS if is_permitted(consents, purpose, ch))
 
 
 @dataclass(frozen=True)
@@ -196,10 +188,8 @@ def eligible_actions(
     (only those before `now` count). A channel outside CONSENT_CHANNELS raises, like the consent check does.
     """
     allowed = frozenset(channels)
-    bad = allowed - set(CONSENT_CHANNELS)
-    if bad:
-        known = ", ".join(CONSENT_CHANNELS)
-        raise ValidationError(f"unknown consent channel {sorted(bad)[0]!r}; known: {known}")
+    for channel in sorted(allowed):
+        check_purpose_channel(catalog.purpose, channel)
     if history and now is None:
         raise ValueError("eligibility with a contact history needs `now`")
     per_channel: dict[str, int] = {}

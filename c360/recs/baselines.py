@@ -18,15 +18,20 @@ from c360.recs.data import Interactions, dense_rows
 from c360.recs.rules import Rules
 
 
+def bought_within(data: Interactions, window_days: float | None) -> sp.csr_matrix:
+    """Customer x item, True where the customer's last purchase of the item is within `window_days` before
+    as_of (any purchase when None)."""
+    if window_days is None:
+        return data.orders > 0
+    recent = data.last_days.copy()
+    recent.data = (recent.data <= 1.0 + window_days).astype(np.float32)
+    recent.eliminate_zeros()
+    return recent > 0
+
+
 def recent_popularity(data: Interactions, window_days: float | None) -> np.ndarray:
     """Customers who bought each item within `window_days` before as_of (all time when None)."""
-    bought = data.orders > 0
-    if window_days is not None:
-        recent = data.last_days.copy()
-        recent.data = (recent.data <= 1.0 + window_days).astype(np.float32)
-        recent.eliminate_zeros()
-        bought = recent > 0
-    return np.asarray(bought.sum(axis=0), dtype=np.float64).ravel()
+    return np.asarray(bought_within(data, window_days).sum(axis=0), dtype=np.float64).ravel()
 
 
 class Popularity(Recommender):
@@ -51,14 +56,11 @@ class Popularity(Recommender):
         self.counts_ = recent_popularity(data, self.window_days)
         self.segment_counts_: dict[object, np.ndarray] = {}
         if self.by_segment and data.segment is not None:
-            recent = data.last_days.copy()
-            if self.window_days is not None:
-                recent.data = (recent.data <= 1.0 + self.window_days).astype(np.float32)
-            recent.eliminate_zeros()
+            recent = bought_within(data, self.window_days)
             segments = pd.Series(data.segment)
             share = self.counts_ / max(self.counts_.sum(), 1.0)
             for seg, rows in segments.groupby(segments, dropna=True).indices.items():
-                counts = np.asarray((recent[rows] > 0).sum(axis=0), dtype=np.float64).ravel()
+                counts = np.asarray(recent[rows].sum(axis=0), dtype=np.float64).ravel()
                 # shrunk toward the overall shares: `blend` pseudo-purchases spread like the whole shop's
                 self.segment_counts_[seg] = counts + self.blend * share
         self.popularity_ = self.counts_

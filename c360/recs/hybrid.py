@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from c360.recs.base import BATCH, Recommender, RecsError
+from c360.recs.baselines import recent_popularity
 from c360.recs.data import Interactions, csr_rows, dense_rows
 from c360.recs.rules import Rules
 
@@ -45,12 +46,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 MAX_ROUNDS = 400
 BELOW = -1e9
 """Score of an item outside the candidate union: below any candidate, above the rules' -inf."""
-
-
-def _window_counts(data: Interactions, days: float) -> np.ndarray:
-    recent = data.last_days.copy()
-    recent.data = (recent.data <= 1.0 + days).astype(np.float32)
-    return np.asarray(recent.sum(axis=0), dtype=np.float32).ravel()
 
 
 def _candidate_ranks(scores: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -103,8 +98,8 @@ class Hybrid(Recommender):
         self.item_features_ = np.stack(
             [
                 buyers,
-                _window_counts(data, 30.0),
-                _window_counts(data, 90.0),
+                recent_popularity(data, 30.0),
+                recent_popularity(data, 90.0),
                 np.divide(repeaters, buyers, out=np.zeros_like(buyers), where=buyers > 0),
             ],
             axis=1,

@@ -12,8 +12,12 @@ the catalogue that appears in at least one customer's top k.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from c360.recs.base import Recommender
 
 METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "coverage")
 
@@ -64,3 +68,14 @@ def evaluate(
     out = {name: total / len(users) for name, total in sums.items()}
     out["coverage"] = coverage((ranked.get(u, ()) for u in users), catalogue_size, k)
     return out
+
+
+def evaluate_model(
+    model: Recommender, relevant: Mapping[int, set[int]], k: int = 10, exclude_bought: bool = True
+) -> dict[str, float]:
+    """`evaluate` of a fitted recommender's top k (under its rules) for the customers (rows of the matrix it
+    was fitted on) in `relevant`."""
+    users = np.array(sorted(relevant), dtype=np.int64)
+    items, _ = model.top_items(users, k, exclude_bought=exclude_bought)
+    ranked = {int(u): [int(i) for i in row if i >= 0] for u, row in zip(users, items, strict=True)}
+    return evaluate(ranked, relevant, model.data_.shape[1], k)

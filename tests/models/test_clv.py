@@ -352,8 +352,9 @@ def test_online_retail_bench_through_the_example_workspace(online_retail_workspa
     held-out half year on all three: RMSE of orders, Spearman of spend, the top decile's share of revenue (by
     hairlines: 2.963 / 0.591 / 0.593 against 2.976 / 0.589 / 0.592 when written, one thread)."""
     from c360.bench import models_retail
+    from c360.bench.retail_data import Facts
 
-    facts = models_retail.Facts(online_retail_workspace)
+    facts = Facts(online_retail_workspace)
     rows = {(r.part, r.method, r.metric): r.value for r in models_retail.measure(facts)}
     assert rows[("clv", "naive", "rmse_purchases")] == pytest.approx(3.02, abs=0.1)
     assert rows[("clv", "naive", "spearman")] == pytest.approx(0.594, abs=0.02)

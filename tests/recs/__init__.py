@@ -74,10 +74,7 @@ def similarity_of(lines: pd.DataFrame) -> pd.DataFrame:
 def held_out_ndcg(model: object, data: object, lines: pd.DataFrame, new: bool) -> float:
     """NDCG@10 of `model`'s top 10 on the window SPLIT..END of `lines` (new items only when `new`)."""
     from c360.recs.data import relevant_items
-    from c360.recs.metrics import evaluate
+    from c360.recs.metrics import evaluate_model
 
-    relevant = relevant_items(data, lines, SPLIT, END, new_only=new)
-    users = np.array(sorted(relevant))
-    items, _ = model.top_items(users, 10, exclude_bought=new)  # type: ignore[attr-defined]
-    ranked = {int(u): [int(i) for i in row if i >= 0] for u, row in zip(users, items, strict=True)}
-    return evaluate(ranked, relevant, data.shape[1])["ndcg"]  # type: ignore[attr-defined]
+    relevant = relevant_items(data, lines, SPLIT, END, new_only=new)  # type: ignore[arg-type]
+    return evaluate_model(model, relevant, 10, exclude_bought=new)["ndcg"]  # type: ignore[arg-type]
