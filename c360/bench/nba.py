@@ -32,6 +32,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from c360.io.lake import Lake
 from c360.nba.bandit import Bandit
 from c360.nba.catalog import DEFAULT_CATALOG, load_catalog
 from c360.nba.decisions import DecisionLog
@@ -96,7 +97,7 @@ def _seed_run(
     started = time.perf_counter()
     catalog = load_catalog(DEFAULT_CATALOG)
     best = best_fixed_action(catalog, seed, customers)
-    log = DecisionLog(tmp / f"seed{seed}" / "decisions", catalog.attribution_days, now=START)
+    log = DecisionLog(Lake(str(tmp / f"seed{seed}")), "decisions", catalog.attribution_days, now=START)
     engine = NextBestAction(catalog, Bandit(seed=seed), log)
     sim = Simulator(catalog, seed, customers)
     half = decisions // 2
@@ -114,7 +115,9 @@ def _seed_run(
     }
     rates = {k: [float(v[:c].mean()) for c in checkpoints] for k, v in runs.items()}
     # Off-policy evaluation: production (the halfway checkpoint, frozen) logs; the final model is candidate.
-    eval_log = DecisionLog(tmp / f"seed{seed}" / "eval_decisions", catalog.attribution_days, now=START)
+    eval_log = DecisionLog(
+        Lake(str(tmp / f"seed{seed}")), "eval_decisions", catalog.attribution_days, now=START
+    )
     production = NextBestAction(catalog, Bandit.load(production_path), eval_log)
     logged = run_bandit(sim, production, eval_decisions, learn=False)
     candidate = greedy_policy(engine.bandit)
@@ -131,7 +134,7 @@ def _seed_run(
 def _performance(engine: NextBestAction, sim: Simulator, tmp: Path, n: int = 5_000) -> tuple[float, ...]:
     """Decision latency (eligibility + bandit + log append) and rewards learned per second, in wall-clock
     and in this thread's CPU time (on a shared machine the wall clock includes other processes' turns)."""
-    engine.log = DecisionLog(tmp / "perf" / "decisions", engine.catalog.attribution_days, now=START)
+    engine.log = DecisionLog(Lake(str(tmp / "perf")), "decisions", engine.catalog.attribution_days, now=START)
     visits = [sim.visit() for _ in range(n)]
     times = np.zeros(n)
     cpu = np.zeros(n)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from c360.io.lake import Lake
 from c360.nba.bandit import Bandit, BanditError
 from c360.nba.catalog import NO_ACTION, load_catalog
 from c360.nba.decisions import (
@@ -30,8 +31,12 @@ def catalog():
     return load_catalog()
 
 
+def _log(tmp_path):
+    return DecisionLog(Lake(str(tmp_path)), attribution_days=7, now=T0)
+
+
 def _engine(tmp_path, catalog, seed=0):
-    return NextBestAction(catalog, Bandit(seed=seed), DecisionLog(tmp_path / "decisions", 7, now=T0))
+    return NextBestAction(catalog, Bandit(seed=seed), _log(tmp_path))
 
 
 def _context(i):
@@ -60,14 +65,14 @@ def test_log_round_trip_and_replay(tmp_path, catalog):
     d = engine.decide("C001", _context(1), ALL, now=T0)
     engine.replay(d)  # model unchanged since: the same pmf again, and the draw picks the logged action
     engine.log.close()
-    reopened = DecisionLog(tmp_path / "decisions", 7, now=T0)
+    reopened = _log(tmp_path)
     (back,) = list(reopened.decisions())
     assert back == d
     assert back.actions[-1] == NO_ACTION and back.action_id in back.actions
     assert back.probability == pytest.approx(back.pmf[back.action_index]) and 0 < back.probability <= 1
     assert sum(back.pmf) == pytest.approx(1.0)
-    files = list((tmp_path / "decisions").glob("*.jsonl"))
-    assert [f.name for f in files] == ["2026-12-01.jsonl"]
+    files = list((tmp_path / "decisions").rglob("*.jsonl"))
+    assert [f.parent.name for f in files] == ["2026-12-01"] and files[0].name.startswith("part-")
     record = json.loads(files[0].read_text())
     assert {"decision_id", "ts", "customer_id", "context", "actions", "probability", "model_version"} <= set(
         record
@@ -120,7 +125,7 @@ def test_reward_errors(tmp_path, catalog):
     assert [r.reward for r in engine.log.rewards()] == [1.0]
     # a reopened log still knows the decision was rewarded
     engine.log.close()
-    again = NextBestAction(catalog, engine.bandit, DecisionLog(tmp_path / "decisions", 7, now=T0))
+    again = NextBestAction(catalog, engine.bandit, _log(tmp_path))
     with pytest.raises(DuplicateRewardError):
         again.reward(d.decision_id, conversion=True, ts=T0 + timedelta(days=1))
 
@@ -140,7 +145,7 @@ def test_checkpoint_reload_and_restart_lose_no_reward(tmp_path, catalog):
     stale = [reloaded.pmf(ctx, actions) for ctx, actions in probe]
     assert not np.allclose(live, stale, atol=1e-6)  # the 200 rewards changed the model
     engine.log.close()
-    restored = NextBestAction.restore(catalog, path, DecisionLog(tmp_path / "decisions", 7, now=T0))
+    restored = NextBestAction.restore(catalog, path, _log(tmp_path))
     assert restored.bandit.rewards_learned_ == 500
     back = [restored.bandit.pmf(ctx, actions) for ctx, actions in probe]
     assert np.allclose(back, live, atol=1e-6)
@@ -176,7 +181,7 @@ def test_erasure_removes_a_customer_and_keeps_the_others(tmp_path, catalog):
     n_gone = sum(d.customer_id in gone for d in before)
     assert n_gone == 6
     removed = engine.log.erase(gone)
-    assert removed == (n_gone, n_gone)
+    assert (removed.decisions, removed.rewards) == (n_gone, n_gone)
     after = list(engine.log.decisions())
     assert len(after) == len(before) - n_gone
     assert not {d.customer_id for d in after} & gone
@@ -194,7 +199,7 @@ def test_erasure_removes_a_customer_and_keeps_the_others(tmp_path, catalog):
     _traffic(engine, 10, start=120)
     live = engine.bandit.pmf(_context(1), catalog.actions)
     engine.log.close()
-    restored = NextBestAction.restore(catalog, path, DecisionLog(tmp_path / "decisions", 7, now=T0))
+    restored = NextBestAction.restore(catalog, path, _log(tmp_path))
     assert restored.bandit.rewards_learned_ == 130
     assert np.allclose(restored.bandit.pmf(_context(1), catalog.actions), live, atol=1e-6)
 

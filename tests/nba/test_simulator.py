@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from c360.io.lake import Lake
 from c360.nba.bandit import Bandit
 from c360.nba.catalog import NO_ACTION, load_catalog
 from c360.nba.decisions import DecisionLog
@@ -45,7 +45,7 @@ def test_simulator_is_seeded_and_plants_segment_preferences(catalog):
 def test_bandit_learns_and_beats_random(catalog):
     n = 5_000
     with tempfile.TemporaryDirectory() as tmp:
-        log = DecisionLog(Path(tmp) / "decisions", catalog.attribution_days, now=START)
+        log = DecisionLog(Lake(tmp), attribution_days=catalog.attribution_days, now=START)
         engine = NextBestAction(catalog, Bandit(seed=1), log)
         bandit = run_bandit(Simulator(catalog, 1, CUSTOMERS), engine, n)
         log.close()
