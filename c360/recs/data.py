@@ -306,3 +306,67 @@ def neighbour_sums(sim: sp.csr_matrix, history: sp.csr_matrix) -> np.ndarray:
         idx = _ranges(sim.indptr[items], sim.indptr[items + 1] - sim.indptr[items])
         out[k] = np.bincount(sim.indices[idx], weights=sim.data[idx], minlength=sim.shape[1])
     return out
+
+
+def reindex_items(data: Interactions, items: np.ndarray, category: np.ndarray | None = None) -> Interactions:
+    """The same customers on another item axis (a registered model's catalogue): columns of items the
+    axis does not know are dropped, items nobody here bought get empty columns. Scoring attaches the
+    lake's customer histories to a model's item-side state this way."""
+    cols = pd.Index(items).get_indexer(data.items)
+    keep = cols >= 0
+
+    def moved(m: sp.csr_matrix) -> sp.csr_matrix:
+        coo = m.tocoo()
+        mask = keep[coo.col]
+        out = sp.csr_matrix(
+            (coo.data[mask], (coo.row[mask], cols[coo.col[mask]])), shape=(len(data.customers), len(items))
+        )
+        out.sort_indices()
+        return out
+
+    return Interactions(
+        customers=data.customers,
+        items=np.asarray(items, dtype=object),
+        weights=moved(data.weights),
+        orders=moved(data.orders),
+        last_days=moved(data.last_days),
+        first_days=moved(data.first_days),
+        customer_orders=data.customer_orders,
+        customer_days=data.customer_days,
+        as_of=data.as_of,
+        category=np.full(len(items), None, dtype=object) if category is None else category,
+        segment=data.segment,
+    )
+
+
+def with_customers(data: Interactions, extra: list[str]) -> Interactions:
+    """`data` with empty rows appended for `extra` customers (no history: they get the popular list)."""
+    k = len(extra)
+
+    def grown(m: sp.csr_matrix) -> sp.csr_matrix:
+        return sp.vstack([m, sp.csr_matrix((k, m.shape[1]), dtype=m.dtype)]).tocsr()
+
+    return Interactions(
+        customers=np.concatenate([data.customers, np.asarray(list(extra), dtype=object)]),
+        items=data.items,
+        weights=grown(data.weights),
+        orders=grown(data.orders),
+        last_days=grown(data.last_days),
+        first_days=grown(data.first_days),
+        customer_orders=np.concatenate([data.customer_orders, np.zeros(k)]),
+        customer_days=np.concatenate([data.customer_days, np.full(k, np.nan)]),
+        as_of=data.as_of,
+        category=data.category,
+    )
+
+
+def histories(lines: pd.DataFrame, customers: list[str] | np.ndarray) -> Interactions:
+    """Interactions of the purchase `lines` (any customers), with an empty row for each of `customers` they
+    do not hold: such a customer gets the popular list."""
+    if lines.empty:
+        lines = lines.assign(ts=pd.to_datetime(lines["ts"], utc=True))
+        data = build_interactions(lines, as_of=pd.Timestamp.now(tz="UTC"))
+    else:
+        data = build_interactions(lines)
+    missing = sorted(set(customers) - set(data.customers.tolist()))
+    return with_customers(data, missing) if missing else data

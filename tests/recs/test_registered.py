@@ -1,0 +1,145 @@
+"""`recs` as a registered model on a small workspace (tests/recs/workspace.py): trained on the purchases
+before a held-out window and measured on it beside popularity, registered with item-side state only,
+scored into `recommendations/` with the consent rule, erased by key."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from c360.errors import ValidationError
+from c360.models.base import ModelError
+from c360.recs.config import load_recs_config
+from c360.recs.rules import NO_CONSENT_REASON
+from tests.recs.workspace import consent_of, recs_workspace
+
+pytestmark = [pytest.mark.feast, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+CONFIG = {"ray": False, "holdout_days": 28}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    from c360.recs.train import train_recs
+
+    ws, lines = recs_workspace(tmp_path_factory.mktemp("recs") / "ws", customers=240, seed=1)
+    first = train_recs(ws, CONFIG)
+    return ws, lines, first
+
+
+@pytest.fixture(scope="module")
+def scored(trained):
+    from c360.recs.score import score_recs
+
+    ws, _, _ = trained
+    return score_recs(ws)
+
+
+def test_held_out_ndcg_beats_popularity_and_the_first_version_is_champion(trained):
+    from c360.models import registry
+
+    ws, _, first = trained
+    m = first.metrics
+    assert first.method == "ease" and first.version == "1" and first.champion
+    assert m["customers_evaluated"] > 50
+    assert m["ndcg"] > 0.3 and m["ndcg"] > 2 * m["popularity_ndcg"], m  # the planted home categories
+    shown = registry.show(ws, "recs")
+    assert shown.metrics["ndcg"] == pytest.approx(m["ndcg"]) and shown.champion
+
+
+def test_the_registered_artifact_holds_no_customer(trained):
+    ws, lines, first = trained
+    n_items = lines["product_id"].nunique()
+    with np.load(ws.lake.path("models", "recs", first.version, "recs.npz"), allow_pickle=False) as state:
+        assert set(state.files) == {
+            "items", "category", "has_category", "popularity", "sim_data", "sim_indices", "sim_indptr",
+            "item_state",
+        }  # fmt: skip
+        assert state["item_state"].shape == (n_items, n_items)  # EASE's item x item weights
+        assert state["popularity"].shape == (n_items,) and state["sim_indptr"].shape == (n_items + 1,)
+        assert set(state["items"].tolist()) == set(lines["product_id"])
+    named = re.compile(r"\bc\d{4}\b")  # a customer id of the test shop
+    texts = [p for p in ws.lake.glob("models/**/*") if p.endswith((".json", ".txt", ".yaml", "MLmodel"))]
+    assert texts and not [p for p in texts if named.search(ws.lake.read_text(p))]
+
+
+def test_a_later_version_can_be_promoted_and_rolled_back(trained):
+    from c360.models import registry
+    from c360.recs.train import train_recs
+
+    ws, _, _ = trained
+    second = train_recs(ws, {**CONFIG, "params": {"method": "als", "factors": 8, "iterations": 8}})
+    assert second.method == "als" and not second.champion
+    registry.promote(ws, "recs", int(second.version))
+    assert registry.champion(ws, "recs").version == int(second.version)
+    assert registry.load_champion(ws, "recs").method_ == "als"
+    registry.rollback(ws, "recs")
+    assert registry.champion(ws, "recs").version == 1
+
+
+def test_scores_follow_consent_and_name_a_reason(trained, scored):
+    ws, lines, _ = trained
+    from c360.recs.store import read_lists
+
+    lists = read_lists(ws)
+    assert scored.customers == lines["customer_id"].nunique() and len(lists) == 10 * scored.customers
+    for customer, rows in lists.groupby("customer_id"):
+        allowed = consent_of(customer)["personalization"]["web"]["granted"]
+        assert rows["personalized"].all() == allowed
+        if allowed:
+            bought = set(lines.loc[lines["customer_id"] == customer, "product_id"])
+            assert bought.isdisjoint(rows["product_id"])  # already-bought items are left out
+            assert rows["reason"].str.startswith(("because you bought", "popular")).all()
+        else:
+            assert (rows["reason"] == NO_CONSENT_REASON).all()
+    popular = lists[~lists["personalized"]]
+    assert popular.groupby("customer_id")["product_id"].apply(tuple).nunique() == 1  # one list for all
+
+
+def test_next_product_propensity_is_a_probability_that_ranks_buyers(trained, scored):
+    _, lines, _ = trained
+    p = scored.propensity.set_index("customer_id")
+    assert p["next_product_propensity"].between(0, 1).all()
+    personal = [c for c in p.index if consent_of(c)["personalization"]["web"]["granted"]]
+    # the no-consent customers all get the popular list's hit rate: one number, no personal signal
+    assert p.drop(index=personal)["next_product_propensity"].nunique() == 1
+    assert p.loc[personal, "next_product_propensity"].nunique() > 1
+
+
+def test_erasure_removes_the_customer_from_every_recs_folder(trained, scored):
+    from c360.privacy.subject import Subject
+    from c360.recs.erasure import RECS_STEP
+    from c360.recs.store import read_history, read_lists
+
+    ws, _, _ = trained
+    victim = "c0007"
+    assert len(read_history(ws, [victim])) and len(read_lists(ws, [victim]))
+    counts = RECS_STEP.run(ws, Subject(customer_id=victim, customer_ids={victim}))
+    assert counts.rows > 10
+    assert read_history(ws, [victim]).empty and read_lists(ws, [victim]).empty
+    for path in ws.lake.glob("recs/**/*.parquet") + ws.lake.glob("recommendations/**/*.parquet"):
+        assert victim not in ws.lake.read_table(path).column("customer_id").to_pylist()
+    assert RECS_STEP.run(ws, Subject(customer_id=victim, customer_ids={victim})).rows == 0  # idempotent
+    assert len(read_lists(ws)) == 10 * (scored.customers - 1)
+
+
+def test_the_config_refuses_unknown_keys_and_hyper_parameters(tmp_path):
+    with pytest.raises(ValidationError, match="holdout_dayz"):
+        load_recs_config({"holdout_dayz": 3})
+    with pytest.raises(ModelError, match="lambda"):
+        load_recs_config({"params": {"lambda": 3}})
+    with pytest.raises(ValidationError, match="consent_channel"):
+        load_recs_config({"consent_channel": "fax"})
+    shipped = load_recs_config("training/configs/recs.yaml")
+    assert shipped.tune is not None and shipped.metric == "ndcg"
+
+
+def test_a_window_with_no_history_before_it_is_refused(trained):
+    from c360.recs.train import holdout_start
+
+    _, lines, _ = trained
+    with pytest.raises(ModelError, match="holdout_days"):
+        holdout_start(lines, days=400)
+    assert holdout_start(lines, 28)[1] - holdout_start(lines, 28)[0] == pd.Timedelta(days=28)
