@@ -64,9 +64,19 @@ class Visit:
 class Simulator:
     """Visits, eligibility with contact history, and rewards drawn from the hidden rule."""
 
-    def __init__(self, catalog: Catalog, seed: int = 0, customers: int = 20_000) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        seed: int = 0,
+        customers: int = 20_000,
+        start: datetime = START,
+        stream: int = 0,
+    ) -> None:
+        """`seed` fixes the people and their hidden preferences; `stream` (and `start`) another run of visits
+        and outcomes over the same people, so a second `c360 nba simulate` continues instead of repeating."""
         self.catalog = catalog
         self.seed = seed
+        self.start = start
         world = _world(seed)
         rng = np.random.default_rng([seed, 11])
         people = simulate_people(world, 0, customers, customers, rng)
@@ -89,8 +99,9 @@ class Simulator:
         unknown = {a.offer for a in catalog.actions if a.id != NO_ACTION} - set(OFFERS)
         if unknown:
             raise ValueError(f"the simulator knows the generator's offers only, not {sorted(unknown)}")
-        self._contexts = np.random.default_rng([seed, 12])
-        self._outcomes = np.random.default_rng([seed, 13])
+        tail = [stream] if stream else []
+        self._contexts = np.random.default_rng([seed, 12, *tail])
+        self._outcomes = np.random.default_rng([seed, 13, *tail])
         self.history: dict[int, list[Contact]] = {}
         self.step = 0
 
@@ -110,7 +121,14 @@ class Simulator:
         }
         channels = frozenset(ch for ch, granted in self.consent.items() if granted[c])
         v = Visit(
-            self.step, c, f"C{c:06d}", START + timedelta(minutes=self.step), device, daypart, ctx, channels
+            self.step,
+            c,
+            f"C{c:06d}",
+            self.start + timedelta(minutes=self.step),
+            device,
+            daypart,
+            ctx,
+            channels,
         )
         self.step += 1
         return v

@@ -1,0 +1,142 @@
+"""`c360 nba simulate|evaluate`: the next-best-action stage of a workspace (c360.nba.workspace).
+
+`simulate` serves simulated visits of the workspace's demo people through the engine into the decision log
+(and saves the learnt model as `current`, or `--save-as` a candidate); `evaluate` judges a checkpoint's
+greedy policy on that log with IPS, SNIPS and doubly robust estimates before it is promoted. Errors go up
+to `c360.cli.run_cli`, which prints them and exits with their code: an unknown checkpoint or an empty log
+3, a catalogue with an unknown channel (or that does not match the log) 2.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from c360.nba.catalog import Catalog
+    from c360.nba.workspace import Evaluation
+
+nba_app = typer.Typer(
+    help="Next-best-action: simulate traffic into the decision log, evaluate a policy off-line.",
+    no_args_is_help=True,
+)
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
+WaitOpt = Annotated[float, typer.Option(help="Seconds to wait while another command holds the workspace.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Action catalogue (YAML); default training/configs/nba/catalog.yaml."),
+]
+
+
+def _console():
+    from c360.cli import console
+
+    return console
+
+
+def _ws(path: Path):
+    from c360.cli import _workspace
+
+    return _workspace(path)
+
+
+def _catalog(path: Path | None) -> Catalog:
+    from c360.nba.catalog import DEFAULT_CATALOG, load_catalog
+
+    return load_catalog(path or DEFAULT_CATALOG)
+
+
+@nba_app.command("simulate")
+def nba_simulate(
+    decisions: Annotated[int, typer.Option(help="Simulated visits to decide on.")] = 5_000,
+    frozen: Annotated[
+        bool, typer.Option("--frozen", help="Serve `current` without learning (an honest log for evaluate).")
+    ] = False,
+    save_as: Annotated[
+        Path | None, typer.Option("--save-as", help="Save the learnt model here instead of as `current`.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Demo seed; default: the workspace's demo data.")] = None,
+    customers: Annotated[int | None, typer.Option(help="Demo people; default: the demo data's.")] = None,
+    catalog: CatalogOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve simulated visits of the demo people through the bandit, logging every decision and reward."""
+    from c360.io.lease import workspace_lease
+    from c360.io.terminal import json_text, plain
+    from c360.nba.workspace import simulate
+
+    cat = _catalog(catalog)
+    with workspace_lease(_ws(workspace), "c360 nba simulate", wait) as ws:
+        report = simulate(ws, cat, decisions, not frozen, save_as, seed, customers)
+    console = _console()
+    if as_json:
+        console.print(json_text(asdict(report)))
+        return
+    saved = f"saved {report.checkpoint} ({report.version})" if report.checkpoint else "model frozen"
+    console.print(
+        plain(
+            f"{report.decisions:,} decisions logged to {report.log} (demo seed {report.seed}, "
+            f"{report.customers:,} people): conversion rate {report.reward_rate:.4f}, expected "
+            f"{report.expected_rate:.4f} against {report.random_rate:.4f} for random choice; {saved}"
+        )
+    )
+
+
+@nba_app.command("evaluate")
+def nba_evaluate(
+    policy: Annotated[str, typer.Option(help="The candidate: a checkpoint path, or 'current'.")],
+    baseline: Annotated[
+        str | None, typer.Option(help="A second checkpoint (or 'current') to judge on the same log.")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the reward model's folds.")] = 0,
+    catalog: CatalogOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """IPS, SNIPS and doubly robust estimates of a policy on the decision log, with 95% CIs and ESS."""
+    from c360.io.terminal import json_text
+    from c360.nba.workspace import evaluate
+
+    result = evaluate(_ws(workspace), _catalog(catalog), policy, baseline, n_boot, seed)
+    console = _console()
+    if as_json:
+        console.print(json_text(json.loads(json.dumps(asdict(result)))))
+        return
+    console.print(_evaluation_table(result))
+
+
+def _evaluation_table(result: Evaluation) -> Table:
+    from c360.io.terminal import plain
+
+    table = Table(title="Off-policy evaluation on the decision log")
+    for col in ("policy", "version", "estimator", "estimate", "95% CI", "ESS", "n"):
+        table.add_column(col, justify="left" if col in ("policy", "version", "estimator") else "right")
+    for p in (result.logged, result.candidate, result.baseline):
+        if p is None:
+            continue
+        for e in p.estimates:
+            table.add_row(
+                plain(p.name),
+                plain(p.version),
+                e.estimator,
+                f"{e.value:.4f}",
+                f"[{e.low:.4f}, {e.high:.4f}]",
+                f"{e.ess:,.0f}",
+                f"{e.n:,}",
+            )
+        table.add_section()
+    table.caption = plain(
+        f"{result.decisions:,} logged decisions ({result.rewarded:,} rewarded) in {result.log}; "
+        "ESS: how many logged decisions an estimate is worth"
+    )
+    return table
