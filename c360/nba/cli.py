@@ -1,10 +1,11 @@
-"""`c360 nba simulate|evaluate`: the next-best-action stage of a workspace (c360.nba.workspace).
+"""`c360 nba simulate|evaluate|warm-start`: the next-best-action stage of a workspace (c360.nba.workspace).
 
 `simulate` serves simulated visits of the workspace's demo people through the engine into the decision log
 (and saves the learnt model as `current`, or `--save-as` a candidate); `evaluate` judges a checkpoint's
-greedy policy on that log with IPS, SNIPS and doubly robust estimates before it is promoted. Errors go up
-to `c360.cli.run_cli`, which prints them and exits with their code: an unknown checkpoint or an empty log
-3, a catalogue with an unknown channel (or that does not match the log) 2.
+greedy policy on that log with IPS, SNIPS and doubly robust estimates before it is promoted; `warm-start`
+seeds a fresh model from the exposures table. Errors go up to `c360.cli.run_cli`, which prints them and
+exits with their code: an unknown checkpoint, an empty log or no exposures 3, a catalogue with an unknown
+channel (or one that does not match the log) 2.
 """
 
 from __future__ import annotations
@@ -87,6 +88,38 @@ def nba_simulate(
             f"{report.decisions:,} decisions logged to {report.log} (demo seed {report.seed}, "
             f"{report.customers:,} people): conversion rate {report.reward_rate:.4f}, expected "
             f"{report.expected_rate:.4f} against {report.random_rate:.4f} for random choice; {saved}"
+        )
+    )
+
+
+@nba_app.command("warm-start")
+def nba_warm_start(
+    passes: Annotated[int, typer.Option(help="Passes over the exposures.")] = 1,
+    save_as: Annotated[
+        Path | None, typer.Option("--save-as", help="Save the model here instead of as `current`.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing checkpoint.")] = False,
+    catalog: CatalogOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Seed a fresh bandit from the exposures table (campaign sends and their outcomes)."""
+    from c360.io.lease import workspace_lease
+    from c360.io.terminal import json_text, plain
+    from c360.nba.workspace import warm_start_from_exposures
+
+    cat = _catalog(catalog)
+    with workspace_lease(_ws(workspace), "c360 nba warm-start", wait) as ws:
+        report = warm_start_from_exposures(ws, cat, passes, save_as, force)
+    console = _console()
+    if as_json:
+        console.print(json_text(asdict(report)))
+        return
+    console.print(
+        plain(
+            f"warm start from {report.examples:,} of {report.exposures:,} exposures ({report.skipped:,} "
+            f"match no action), {report.updates:,} updates: saved {report.checkpoint} ({report.version})"
         )
     )
 

@@ -18,6 +18,10 @@ clock and draws new visits, so runs add up instead of repeating.
 on the logged decisions with IPS, SNIPS and DR, their bootstrap 95% intervals and the effective sample size,
 next to the logging policy's own value (the mean logged reward). A candidate that learnt from the same log
 it is judged on is judged in-sample: for an honest figure, log with `simulate --frozen` after it was trained.
+
+`warm_start` seeds a fresh bandit from `facts/exposures` (`c360.nba.warmstart`: its assumed propensities)
+and saves it as `current` (refusing to replace one unless forced) or a candidate. Exposures carry no profile
+context here, so it seeds what each action is worth on average; online learning refines it per customer.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ MANIFEST = ("ground_truth", "manifest.json")
 
 class NoCheckpointError(NotFoundError):
     """The checkpoint a command names does not exist (`current` before the first `c360 nba simulate`)."""
+
+
+class NoExposuresError(NotFoundError):
+    """`facts/exposures` holds no rows: there is nothing to warm-start from (run `c360 facts` first)."""
 
 
 class EmptyDecisionLogError(NotFoundError):
@@ -222,3 +230,46 @@ def evaluate(
         candidate=judged(policy),
         baseline=judged(baseline) if baseline is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class WarmStartReport:
+    exposures: int
+    examples: int
+    skipped: int  # exposures whose offer and channel match no catalogue action
+    updates: int
+    checkpoint: str
+    version: str
+
+
+def warm_start_from_exposures(
+    ws: Workspace, catalog: Catalog, passes: int = 1, save_as: Path | None = None, force: bool = False
+) -> WarmStartReport:
+    """A fresh bandit learnt from the exposures table, saved as `current` or `save_as` (see module doc)."""
+    from c360.facts.schemas import EXPOSURES
+    from c360.facts.store import read_facts
+    from c360.nba.warmstart import examples_from_exposures, warm_start
+
+    if passes < 1:
+        raise ValidationError(f"--passes must be at least 1, not {passes}")
+    target = save_as or current_checkpoint(ws)
+    if target.with_name(target.name + ".meta.json").is_file() and not force:
+        raise ValidationError(f"a checkpoint exists at {target}: pass --force to replace it by a warm start")
+    columns = ["customer_id", "channel", "offer_id", "variant", "clicked", "converted", "revenue_rc"]
+    exposures = read_facts(ws.lake, EXPOSURES, columns=columns).to_pandas()
+    if exposures.empty:
+        where = f"{ws.lake.display_uri}/facts/exposures"
+        raise NoExposuresError(f"no exposures in {where}: run `c360 facts` first")
+    warm = examples_from_exposures(exposures, catalog)
+    if not warm.examples:
+        raise ValidationError(
+            f"none of {len(exposures):,} exposures matches a catalogue action (offer and channel): "
+            "check the catalogue's offers against the campaigns' offer ids"
+        )
+    bandit = Bandit(seed=0)
+    try:
+        updates = warm_start(bandit, warm, passes)
+        version = bandit.save(target)
+    finally:
+        bandit.close()
+    return WarmStartReport(len(exposures), len(warm.examples), warm.skipped, updates, str(target), version)
