@@ -17,9 +17,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from c360.recs.base import recommend_with_consent
 from c360.recs.data import histories
@@ -44,7 +46,6 @@ class RecsScores:
 def consented_customers(ws: Workspace, channel: str, customers: Sequence[str] | None = None) -> set[str]:
     """Customers (of `customers`, when given) whose profile grants `personalization` on `channel` (the
     lake's `profiles/`)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from c360.privacy.consent import is_permitted
@@ -141,3 +142,22 @@ def score_recs(
     out.customers = len(ids)
     out.personalized = int(lists.loc[lists["personalized"], "customer_id"].nunique())
     return out
+
+
+def fill_next_product(ws: Workspace, scores: pa.Table, now: datetime, report: Any) -> pa.Table:
+    """The ml_scores table of a `c360 score` run with `next_product_propensity` filled by the recs champion
+    for its customers; the run's report names the version and the lists written."""
+    t0 = time.perf_counter()
+    ids = scores.column("customer_id").to_pylist()
+    done = score_recs(ws, ids, now)
+    if done is None:
+        return scores
+    values = done.propensity.set_index("customer_id")["next_product_propensity"].reindex(ids)
+    column = pa.array(values.to_numpy(dtype=float), pa.float64(), from_pandas=True)
+    at = scores.schema.get_field_index("next_product_propensity")
+    scores = scores.set_column(at, "next_product_propensity", column)
+    report.models["nextProductPropensity"] = f"{NAME} v{done.version}"
+    report.unscored = [s for s in report.unscored if s != "nextProductPropensity"]
+    report.recommendations_path = done.lists_path
+    report.seconds["recs"] = time.perf_counter() - t0
+    return scores

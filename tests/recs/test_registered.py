@@ -4,7 +4,9 @@ scored into `recommendations/` with the consent rule, erased by key."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ import pytest
 
 from c360.errors import ValidationError
 from c360.models.base import ModelError
+from c360.privacy.subject import Subject
 from c360.recs.config import load_recs_config
 from c360.recs.rules import NO_CONSENT_REASON
 from tests.recs.workspace import consent_of, recs_workspace
@@ -108,21 +111,45 @@ def test_next_product_propensity_is_a_probability_that_ranks_buyers(trained, sco
     assert p.loc[personal, "next_product_propensity"].nunique() > 1
 
 
-def test_erasure_removes_the_customer_from_every_recs_folder(trained, scored):
-    from c360.privacy.subject import Subject
-    from c360.recs.erasure import RECS_STEP
+def _names(ws, customer_id: str) -> list[str]:
+    """Every lake file whose text or string columns hold `customer_id`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in Path(ws.lake.path()).rglob("*"):
+        if not path.is_file():
+            continue
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            text = " ".join(
+                str(v) for c in table.columns if pa.types.is_string(c.type) for v in c.to_pylist()
+            )
+        else:
+            text = path.read_bytes().decode("utf-8", errors="ignore")
+        if re.search(rf"\b{customer_id}\b", text):
+            found.append(str(path.relative_to(ws.lake.path())))
+    return found
+
+
+def test_an_erasure_leaves_nothing_in_the_lake_that_names_the_customer(trained, scored):
+    """Train, score, erase through the real erasure plan (this workspace has no identity graph: the subject
+    is the customer id alone), then no file of the lake names them."""
+    from c360.erasure_plan import erasure_plan
+    from c360.privacy import erase as orchestrator
     from c360.recs.store import read_history, read_lists
 
     ws, _, _ = trained
     victim = "c0007"
     assert len(read_history(ws, [victim])) and len(read_lists(ws, [victim]))
-    counts = RECS_STEP.run(ws, Subject(customer_id=victim, customer_ids={victim}))
-    assert counts.rows > 10
+    assert {"recs", "recommendations", "facts", "profiles"} <= {p.split("/")[0] for p in _names(ws, victim)}
+    plan = dataclasses.replace(erasure_plan(), find_subject=lambda ws, c: Subject(c, {c}))
+    assert "recs" in [s.name for s in plan.steps]
+    report = orchestrator.erase_customers(ws, plan, [victim], reason="test")
+    assert report.stores["recs"].rows > 10  # its history lines and its list
+    assert _names(ws, victim) == []
     assert read_history(ws, [victim]).empty and read_lists(ws, [victim]).empty
-    for path in ws.lake.glob("recs/**/*.parquet") + ws.lake.glob("recommendations/**/*.parquet"):
-        assert victim not in ws.lake.read_table(path).column("customer_id").to_pylist()
-    assert RECS_STEP.run(ws, Subject(customer_id=victim, customer_ids={victim})).rows == 0  # idempotent
-    assert len(read_lists(ws)) == 10 * (scored.customers - 1)
+    assert len(read_lists(ws)) == 10 * (scored.customers - 1)  # everyone else's list is still there
 
 
 def test_the_config_refuses_unknown_keys_and_hyper_parameters(tmp_path):
