@@ -109,11 +109,16 @@ def scored_customers(ws: Workspace, lines: pd.DataFrame) -> list[str]:
 
 
 def score_recs(
-    ws: Workspace, customers: Sequence[str] | None = None, now: datetime | None = None
+    ws: Workspace,
+    customers: Sequence[str] | None = None,
+    now: datetime | None = None,
+    replace: bool | None = None,
 ) -> RecsScores | None:
-    """Recommend for every current customer (or `customers`) with the champion; None without a champion."""
+    """Recommend for every current customer (or `customers`) with the champion; None without a champion.
+    `replace` (default: when scoring everyone): the run's lists replace every earlier file of
+    `recommendations/`; else they are added as an update."""
     from c360.models import registry
-    from c360.recs.store import read_history, write_history, write_lists
+    from c360.recs.store import append_lists, read_history, write_history, write_lists
     from c360.recs.train import read_purchases
 
     version = registry.champion(ws, NAME)
@@ -138,7 +143,11 @@ def score_recs(
     out.seconds["recommend"] = time.perf_counter() - t0
     lists["model_version"] = out.version
     lists["scored_at"] = pd.Timestamp(now)
-    out.lists_path = ws.lake.relative(write_lists(ws, lists, now.strftime("%Y%m%dT%H%M%SZ")))
+    if replace if replace is not None else customers is None:
+        path = write_lists(ws, lists, now.strftime("%Y%m%dT%H%M%SZ"))
+    else:
+        path = append_lists(ws, lists)
+    out.lists_path = ws.lake.relative(path)
     out.customers = len(ids)
     out.personalized = int(lists.loc[lists["personalized"], "customer_id"].nunique())
     return out
@@ -149,7 +158,7 @@ def fill_next_product(ws: Workspace, scores: pa.Table, now: datetime, report: An
     for its customers; the run's report names the version and the lists written."""
     t0 = time.perf_counter()
     ids = scores.column("customer_id").to_pylist()
-    done = score_recs(ws, ids, now)
+    done = score_recs(ws, ids, now, replace=True)  # a score run covers every current customer
     if done is None:
         return scores
     values = done.propensity.set_index("customer_id")["next_product_propensity"].reindex(ids)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,40 @@ def test_next_product_propensity_is_a_probability_that_ranks_buyers(trained, sco
     assert p.loc[personal, "next_product_propensity"].nunique() > 1
 
 
+def test_a_score_run_gets_next_product_propensity_from_the_champion(trained, scored):
+    """`c360 score`'s ml_scores table: the recs champion fills next_product_propensity (c360.models.score
+    calls fill_next_product), the other columns stay as they were."""
+    import pyarrow as pa
+
+    from c360.models.score import ScoreReport, conform
+    from c360.recs.score import fill_next_product
+
+    ws, _, _ = trained
+    ids = [*scored.propensity["customer_id"], "nobody"]
+    risk = np.linspace(0, 1, len(ids))
+    table = conform(pa.table({"customer_id": ids, "churn_risk": risk}))
+    report = ScoreReport(run_id="t", unscored=["clv", "nextProductPropensity"])
+    out = fill_next_product(ws, table, datetime.now(UTC), report)
+    expected = scored.propensity.set_index("customer_id")["next_product_propensity"]
+    got = out.column("next_product_propensity").to_pylist()
+    assert got[:-1] == pytest.approx(expected.loc[ids[:-1]].tolist())
+    assert got[-1] == pytest.approx(expected.loc["c0000"])  # no history: the popular list's rate, as c0000's
+    assert out.column("churn_risk").to_pylist() == pytest.approx(risk)
+    assert report.models["nextProductPropensity"] == "recs v1" and report.unscored == ["clv"]
+    assert report.recommendations_path.startswith("recommendations/")
+
+
+def test_the_cli_trains_from_the_shipped_config_and_lists_the_versions(trained, capsys):
+    from c360.cli import run_cli
+
+    ws, _, _ = trained
+    assert run_cli(["train", "recs", "-c", "training/configs/recs.yaml", "-w", str(ws.root)]) == 0
+    out = capsys.readouterr().out
+    assert "recs version" in out and "NDCG@k" in out and "(popularity" in out
+    assert run_cli(["models", "list", "recs", "-w", str(ws.root)]) == 0
+    assert "recs" in capsys.readouterr().out
+
+
 def _names(ws, customer_id: str) -> list[str]:
     """Every lake file whose text or string columns hold `customer_id`."""
     import pyarrow as pa
@@ -141,7 +176,8 @@ def test_an_erasure_leaves_nothing_in_the_lake_that_names_the_customer(trained, 
 
     ws, _, _ = trained
     victim = "c0007"
-    assert len(read_history(ws, [victim])) and len(read_lists(ws, [victim]))
+    lists, own = len(read_lists(ws)), len(read_lists(ws, [victim]))
+    assert len(read_history(ws, [victim])) and own == 10
     assert {"recs", "recommendations", "facts", "profiles"} <= {p.split("/")[0] for p in _names(ws, victim)}
     plan = dataclasses.replace(erasure_plan(), find_subject=lambda ws, c: Subject(c, {c}))
     assert "recs" in [s.name for s in plan.steps]
@@ -149,7 +185,7 @@ def test_an_erasure_leaves_nothing_in_the_lake_that_names_the_customer(trained, 
     assert report.stores["recs"].rows > 10  # its history lines and its list
     assert _names(ws, victim) == []
     assert read_history(ws, [victim]).empty and read_lists(ws, [victim]).empty
-    assert len(read_lists(ws)) == 10 * (scored.customers - 1)  # everyone else's list is still there
+    assert len(read_lists(ws)) == lists - own  # everyone else's list is still there
 
 
 def test_the_config_refuses_unknown_keys_and_hyper_parameters(tmp_path):
