@@ -14,7 +14,7 @@ its evaluation window.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -312,6 +312,9 @@ def reindex_items(data: Interactions, items: np.ndarray, category: np.ndarray | 
     """The same customers on another item axis (a registered model's catalogue): columns of items the
     axis does not know are dropped, items nobody here bought get empty columns. Scoring attaches the
     lake's customer histories to a model's item-side state this way."""
+    category = np.full(len(items), None, dtype=object) if category is None else category
+    if data.items is items:  # already on this axis (an incremental update builds it so)
+        return replace(data, category=category)
     cols = pd.Index(items).get_indexer(data.items)
     keep = cols >= 0
 
@@ -334,7 +337,7 @@ def reindex_items(data: Interactions, items: np.ndarray, category: np.ndarray | 
         customer_orders=data.customer_orders,
         customer_days=data.customer_days,
         as_of=data.as_of,
-        category=np.full(len(items), None, dtype=object) if category is None else category,
+        category=category,
         segment=data.segment,
     )
 

@@ -199,6 +199,13 @@ class RecsModel(Model):
         if not hasattr(self, "items_"):
             raise ModelError("recs: the model is not fitted")
 
+    def item_index(self) -> dict[str, int]:
+        """product_id -> column (built once per loaded version)."""
+        if getattr(self, "_item_index", None) is None:
+            self._check()
+            self._item_index = {p: i for i, p in enumerate(self.items_.tolist())}
+        return self._item_index
+
     def attach(self, customers: Interactions) -> Recommender:
         """The method's recommender over `customers` (histories from the lake, any item axis): the version's
         item state, the customers' rows. ALS customers get factors solved from their history."""

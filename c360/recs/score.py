@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.recs.base import recommend_with_consent
-from c360.recs.data import histories
+from c360.recs.data import Interactions, histories
 from c360.recs.model import RecsModel
 from c360.workspace import Workspace
 
@@ -69,16 +69,16 @@ def consented_customers(ws: Workspace, channel: str, customers: Sequence[str] | 
 
 def recommend_for(
     model: RecsModel,
-    lines: pd.DataFrame,
+    data: Interactions,
     customers: Sequence[str],
     consented: Iterable[str],
     n: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lists: customer_id, rank, product_id, score, reason, personalized; propensity: PROPENSITY_COLUMNS)
-    for `customers` from their purchase `lines`, by the model's method and rules."""
+    for `customers` from their histories `data` (`histories(lines, customers)`), by the model's method
+    and rules."""
     n = int(model.params["n"]) if n is None else n
     exclude = bool(model.params["exclude_bought"])
-    data = histories(lines, customers)
     allowed = set(consented)
     lists = recommend_with_consent(
         model.attach(data), model.popular(data), list(customers), allowed, n, exclude
@@ -139,7 +139,7 @@ def score_recs(
         return out
     t0 = time.perf_counter()
     consented = consented_customers(ws, model.consent_channel_)
-    lists, out.propensity = recommend_for(model, lines, ids, consented)
+    lists, out.propensity = recommend_for(model, histories(lines, ids), ids, consented)
     out.seconds["recommend"] = time.perf_counter() - t0
     lists["model_version"] = out.version
     lists["scored_at"] = pd.Timestamp(now)

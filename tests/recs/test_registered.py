@@ -146,6 +146,31 @@ def test_the_cli_trains_from_the_shipped_config_and_lists_the_versions(trained, 
     assert "recs" in capsys.readouterr().out
 
 
+def test_an_incremental_update_writes_the_customers_new_list(trained, scored):
+    from c360.recs.incremental import update_customer
+    from c360.recs.store import read_history, read_lists
+
+    ws, _, _ = trained
+    customer = "c0002"  # shops in category 2, consented
+    before = read_lists(ws, [customer])
+    fresh = pd.DataFrame(
+        {
+            "customer_id": customer,
+            "order_id": ["fresh-1", "fresh-2"],
+            "ts": pd.Timestamp("2011-07-02", tz="UTC"),
+            "product_id": ["p5_00", "p5_01"],
+            "quantity": 1,
+            "kind": "purchase",
+        }
+    )
+    written = update_customer(ws, customer, fresh)
+    after = read_lists(ws, [customer])
+    assert list(after["product_id"]) == list(written["product_id"]) != list(before["product_id"])
+    assert after["personalized"].all() and (after["model_version"] == "1").all()
+    assert after["product_id"].str.startswith("p5_").sum() > before["product_id"].str.startswith("p5_").sum()
+    assert {"fresh-1", "fresh-2"} <= set(read_history(ws, [customer])["order_id"])
+
+
 def _names(ws, customer_id: str) -> list[str]:
     """Every lake file whose text or string columns hold `customer_id`."""
     import pyarrow as pa
