@@ -54,5 +54,10 @@ def als_factors_on_ray(confidence: sp.csr_matrix, params: AlsParams) -> tuple[np
     """`als_factors` in a Ray task holding `num_threads` CPUs (Ray must be started by the caller)."""
     import ray
 
-    task = ray.remote(num_cpus=params.num_threads, max_retries=0)(als_factors)
+    task = ray.remote(num_cpus=params.num_threads, max_retries=0)(_writable_fit)
     return ray.get(task.remote(confidence, params))
+
+
+def _writable_fit(confidence: sp.csr_matrix, params: AlsParams) -> tuple[np.ndarray, np.ndarray]:
+    """`als_factors` on a copy: arrays from Ray's object store are read-only, implicit's solver writes."""
+    return als_factors(confidence.copy(), params)
