@@ -1,11 +1,13 @@
-"""`c360 nba simulate|evaluate|warm-start`: the next-best-action stage of a workspace (c360.nba.workspace).
+"""`c360 nba simulate|evaluate|warm-start|register`: the next-best-action stage of a workspace
+(`c360.nba.workspace`).
 
 `simulate` serves simulated visits of the workspace's demo people through the engine into the decision log
 (and saves the learnt model as `current`, or `--save-as` a candidate); `evaluate` judges a checkpoint's
 greedy policy on that log with IPS, SNIPS and doubly robust estimates before it is promoted; `warm-start`
-seeds a fresh model from the exposures table. Errors go up to `c360.cli.run_cli`, which prints them and
-exits with their code: an unknown checkpoint, an empty log or no exposures 3, a catalogue with an unknown
-channel (or one that does not match the log) 2.
+seeds a fresh model from the exposures table; `register` makes a checkpoint an `nba` model version
+(`c360 models list` shows it). Errors go up to `c360.cli.run_cli`, which prints them and exits with their
+code: an unknown checkpoint, an empty log or no exposures 3, a catalogue with an unknown channel (or one that
+does not match the log) 2.
 """
 
 from __future__ import annotations
@@ -124,9 +126,43 @@ def nba_warm_start(
     )
 
 
+@nba_app.command("register")
+def nba_register(
+    policy: Annotated[str, typer.Option(help="The checkpoint: 'current' or a path.")] = "current",
+    promote: Annotated[
+        bool | None,
+        typer.Option(
+            "--promote/--no-promote", help="Make it the champion (default: the first version only)."
+        ),
+    ] = None,
+    catalog: CatalogOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    wait: WaitOpt = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a checkpoint as the next `nba` model version, with its off-policy estimates as metrics."""
+    from c360.io.lease import workspace_lease
+    from c360.io.terminal import json_text, plain
+    from c360.nba.workspace import register_checkpoint
+
+    cat = _catalog(catalog)
+    with workspace_lease(_ws(workspace), "c360 nba register", wait) as ws:
+        v = register_checkpoint(ws, cat, policy, promote)
+    console = _console()
+    if as_json:
+        console.print(json_text(json.loads(json.dumps(asdict(v), default=str))))
+        return
+    metrics = ", ".join(f"{k} {x:.4g}" for k, x in sorted(v.metrics.items())) or "no decisions to judge it on"
+    champ = " (champion)" if v.champion else ""
+    console.print(plain(f"nba version {v.version} registered{champ}: {metrics}"))
+
+
 @nba_app.command("evaluate")
 def nba_evaluate(
-    policy: Annotated[str, typer.Option(help="The candidate: a checkpoint path, or 'current'.")],
+    policy: Annotated[
+        str,
+        typer.Option(help="'current', a checkpoint path or a registered version (nba:3, nba:champion)."),
+    ],
     baseline: Annotated[
         str | None, typer.Option(help="A second checkpoint (or 'current') to judge on the same log.")
     ] = None,

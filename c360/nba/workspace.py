@@ -27,9 +27,11 @@ context here, so it seeds what each action is worth on average; online learning 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,7 +44,11 @@ from c360.nba.ope import Estimate, estimate, evaluate_policy, greedy_policy
 from c360.nba.simulator import START, Simulator, random_policy, run_bandit, run_policy
 from c360.workspace import Workspace
 
+if TYPE_CHECKING:
+    from c360.models.registry import ModelVersion
+
 CURRENT = "current"
+_REGISTERED = re.compile(r"^(?:models:/)?nba[:/@](\w+)$")
 DEMO_SEED, DEMO_CUSTOMERS = 42, 5000  # `c360 demo-data`'s defaults
 MANIFEST = ("ground_truth", "manifest.json")
 
@@ -65,7 +71,11 @@ def current_checkpoint(ws: Workspace) -> Path:
 
 
 def resolve_checkpoint(ws: Workspace, policy: str) -> Path:
-    """`current` or a checkpoint path (a folder holding `nba.vw` too); a named error when there is none."""
+    """`current`, a registered version (`nba:3`, `nba:champion`, `models:/nba/3`, `models:/nba@champion`)
+    or a checkpoint path (a folder holding `nba.vw` too); a named error when there is none."""
+    registered = _REGISTERED.match(policy)
+    if registered:
+        return registered_checkpoint(ws, registered.group(1))
     path = current_checkpoint(ws) if policy == CURRENT else Path(policy).expanduser().resolve()
     if path.is_dir():
         path = path / "nba.vw"
@@ -73,6 +83,26 @@ def resolve_checkpoint(ws: Workspace, policy: str) -> Path:
         hint = " (run `c360 nba simulate` first)" if policy == CURRENT else ""
         raise NoCheckpointError(f"no bandit checkpoint at {path}{hint}")
     return path
+
+
+def registered_checkpoint(ws: Workspace, version: str) -> Path:
+    """The checkpoint of a registered `nba` version (a local copy when the lake is remote)."""
+    from c360.models.registry import champion, load_version
+    from c360.nba.model import NbaPolicy
+
+    if version == "champion":
+        best = champion(ws, NbaPolicy.name)
+        if best is None:
+            raise NoCheckpointError("no champion nba version: register one with `c360 nba register`")
+        number = best.version
+    elif version.isdigit():
+        number = int(version)
+    else:
+        raise ValidationError(f"nba version {version!r}: give a number or 'champion'")
+    model = load_version(ws, NbaPolicy.name, number)
+    if not isinstance(model, NbaPolicy):
+        raise ValidationError(f"nba version {number} is not a bandit checkpoint")
+    return model.checkpoint_
 
 
 def checkpoint_version(path: Path) -> str:
@@ -273,3 +303,25 @@ def warm_start_from_exposures(
     finally:
         bandit.close()
     return WarmStartReport(len(exposures), len(warm.examples), warm.skipped, updates, str(target), version)
+
+
+def register_checkpoint(
+    ws: Workspace, catalog: Catalog, policy: str = CURRENT, promote: bool | None = None, n_boot: int = 200
+) -> ModelVersion:
+    """Register a checkpoint as the next `nba` version (`c360.nba.model`); its metrics are the off-policy
+    estimates of its greedy policy on the workspace's decision log, when the log holds decisions."""
+    from c360.models.registry import register_model
+    from c360.nba.model import NbaPolicy
+
+    path = resolve_checkpoint(ws, policy)
+    model = NbaPolicy.from_checkpoint(path, catalog)
+    try:
+        judged = evaluate(ws, catalog, str(path), n_boot=n_boot)
+    except EmptyDecisionLogError:
+        judged = None
+    if judged is not None:
+        model.card.metrics = {e.estimator.lower(): e.value for e in judged.candidate.estimates}
+        model.card.metrics["ess"] = judged.candidate.estimates[0].ess
+        model.card.extra["evaluated_on"] = {"log": judged.log, "decisions": judged.decisions}
+    description = f"bandit checkpoint {checkpoint_version(path)} ({policy})"
+    return register_model(ws, model, promote=promote, description=description)
