@@ -18,11 +18,13 @@ memory and each flush writes new, immutable files
     decisions/rewards/<YYYY-MM-DD>/part-<flush time>-<writer>-<n>.jsonl   rewards, by UTC day of reward
 
 named so they sort in write order and two writers never collide (one writer per log assigns the reward
-sequence numbers). A flush happens every `batch` lines, when the oldest buffered line is `flush_seconds`
-old (checked on the next write), before any read, on `checkpoint` and on `close`: so a decision costs a
-list append, and the file write is paid once per batch. The price: a crash loses the unflushed buffer (at
-most `batch` lines or `flush_seconds`). That is consistent, not wrong: `checkpoint` flushes first, so a
-checkpoint never counts a reward the log lost, and a reward for a lost decision is refused as unknown.
+sequence numbers). A flush happens when `batch` lines are buffered or the oldest is `flush_seconds` old
+(checked at the next write, before it is buffered), before any read, on `checkpoint` and on `close`: so a
+decision costs a list append, and the file write is paid once per batch. A part is written whole or not at
+all; a failed flush keeps its lines buffered for the next one and raises to the write that triggered it.
+The price of buffering: a crash loses the unflushed lines (at most `batch`, or `flush_seconds` of them).
+That is consistent, not wrong: `checkpoint` flushes first, so a checkpoint never counts a reward the log
+lost, and a reward for a lost decision is refused as unknown.
 
 `erase(customer_ids)` is the one rewrite: each part holding an erased customer is rewritten without their
 decisions (written beside, then moved over: `Lake.replace_bytes`), or removed when nothing is left; the
@@ -165,12 +167,16 @@ class DecisionLog:
         return [p for _, p in _day_parts(self.lake, f"{self.folder}/{REWARDS}")]
 
     def _buffer(self, where: str, record: Mapping[str, Any]) -> None:
+        """Buffer one line, flushing what is due first: if the lake fails that flush, this line is neither
+        buffered nor (the error reaching the caller) served or learned, and nothing buffered is lost."""
+        if self._pending_n and (
+            self._pending_n >= self.batch or time.monotonic() - self._oldest >= self.flush_seconds
+        ):
+            self.flush()
         if not self._pending_n:
             self._oldest = time.monotonic()
         self._pending.setdefault(where, []).append(record)
         self._pending_n += 1
-        if self._pending_n >= self.batch or time.monotonic() - self._oldest >= self.flush_seconds:
-            self.flush()
 
     def append(self, decision: Decision) -> None:
         ts = _parse_ts(decision.ts)
@@ -257,15 +263,17 @@ class DecisionLog:
         if not self._pending_n:
             return
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        pending, self._pending, self._pending_n = self._pending, {}, 0
-        for where in sorted(pending, key=lambda w: (w.startswith(REWARDS), w)):
+        for where in sorted(self._pending, key=lambda w: (w.startswith(REWARDS), w)):
             self._parts += 1
             path = self.lake.path(self.folder, where, f"part-{stamp}-{self._writer}-{self._parts:06d}.jsonl")
-            data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in pending[where]).encode()
+            lines = self._pending[where]
+            data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in lines).encode()
             if self.lake.is_local:  # a kill mid-write must not leave half a part; a blob is committed whole
                 self.lake.replace_bytes(path, data)
             else:
                 self.lake.write_bytes(path, data)
+            del self._pending[where]  # only once written: a failed write keeps its lines for the next flush
+            self._pending_n -= len(lines)
 
     def close(self) -> None:
         self.flush()

@@ -84,3 +84,36 @@ def test_decisions_rewards_and_erase_on_abfs(azurite_lake, tmp_path):
     assert {d.customer_id for d in again.decisions()} == {"C2"}
     assert [r.seq for r in again.rewards()] == list(range(40))  # tombstones keep the sequence
     assert again.erase({"C1"}).counts.files_rewritten == 0  # idempotent
+
+
+@pytest.mark.unit
+def test_a_failed_flush_loses_nothing_and_refuses_the_write_that_triggered_it(tmp_path):
+    catalog = load_catalog()
+    log = DecisionLog(Lake(str(tmp_path)), batch=1, now=T0)
+    engine = NextBestAction(catalog, Bandit(seed=0), log)
+    blocker = tmp_path / "decisions" / "2026-12-01"  # a file where the day's folder must go
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    first = engine.decide("C1", {"seg": "vip"}, ALL, now=T0)  # buffered: nothing is due yet
+    with pytest.raises(OSError):
+        engine.decide("C2", {"seg": "vip"}, ALL, now=T0, decision_id="second")  # flushing `first` fails
+    with pytest.raises(UnknownDecisionError):
+        log.get("second")  # the decision that met the failure was not logged (nor served)
+    blocker.unlink()
+    log.flush()
+    assert [d.decision_id for d in DecisionLog(Lake(str(tmp_path)), now=T0).decisions()] == [
+        first.decision_id
+    ]
+    engine.decide("C2", {"seg": "vip"}, ALL, now=T0, decision_id="second")
+    assert [d.decision_id for d in log.decisions()] == [first.decision_id, "second"]
+
+
+@pytest.mark.unit
+def test_old_lines_are_flushed_at_the_next_write(tmp_path):
+    log = DecisionLog(Lake(str(tmp_path)), batch=1_000, flush_seconds=0.0, now=T0)
+    engine = NextBestAction(load_catalog(), Bandit(seed=0), log)
+    engine.decide("C1", {"seg": "vip"}, ALL, now=T0)
+    assert not list(tmp_path.rglob("*.jsonl"))
+    engine.decide("C2", {"seg": "vip"}, ALL, now=T0)  # the first line is due: written before this one
+    (part,) = tmp_path.rglob("*.jsonl")
+    assert '"C1"' in part.read_text() and '"C2"' not in part.read_text()
