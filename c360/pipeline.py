@@ -117,12 +117,25 @@ def finish_open_erasures(ws: Workspace, console: Console) -> list[object]:
     return list(reports)
 
 
+def import_feast_before_threads() -> None:
+    """Import Feast before Ray and the stages' pools start their threads.
+
+    Feast's import runs typeguard's `@typechecked`, which `ast.parse`s a module's source once per method
+    (seconds of parsing). CPython 3.11 keeps the AST constructor's recursion depth in state that all threads
+    share, so a parse on another thread at that moment fails one of them with "SystemError: AST constructor
+    recursion depth mismatch" (python/cpython#106905). It did, once in a few test runs on two busy cores, in
+    `c360 run`'s features stage, which imported Feast after the Ray stages had started their threads."""
+    import feast  # noqa: F401
+
+
 def run_pipeline(ws: Workspace, console: Console, only: list[str] | None = None, wait_s: float = 0.0) -> None:
     """Every stage under one workspace lease (`c360.io.lease`), taken once, so no other command (an erasure,
     say) runs between two stages; re-entrant, so `c360 run`, which already holds it, does not wait on itself.
     """
     from c360.io.lease import workspace_lease
 
+    if not only or {"features", "score"} & set(only):
+        import_feast_before_threads()
     with workspace_lease(ws, "c360 run", wait_s):
         finish_open_erasures(ws, console)
         for stage in STAGES:

@@ -187,7 +187,7 @@ class Harness:
     def c360(self, args: list[str], name: str, extra: dict[str, str] | None = None) -> Proc:
         """`c360 <args>` as a child (profiles with its clock pinned); output in `<workdir>/logs/`."""
         cmd = [sys.executable, "-c", "from c360.cli import entrypoint; entrypoint()", *args]
-        if args[0] == "profiles":
+        if next(a for a in args if not a.startswith("-")) == "profiles":
             cmd = [sys.executable, "-c", PINNED_PROFILES, AS_OF, *args]
         self._n += 1
         logs = self.workdir / "logs"
@@ -195,9 +195,13 @@ class Harness:
         return run_child(cmd, {**self.env, **(extra or {})}, logs / f"{self._n:03d}-{name}.log")
 
     def must(self, args: list[str], name: str) -> None:
-        proc = self.c360(args, name)
+        """A setup step that must succeed; run with `-v`, so a failure's traceback is in the error."""
+        proc = self.c360(["-v", *args], name)
         if proc.returncode != 0:
-            raise RuntimeError(f"c360 {' '.join(args)} failed ({proc.returncode}):\n{proc.tail}")
+            log = self.workdir / "logs" / f"{self._n:03d}-{name}.log"
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            tail = "\n".join(lines[-40:])
+            raise RuntimeError(f"c360 {' '.join(args)} failed ({proc.returncode}):\n{tail}")
 
     def base(self, stage: str) -> Path:
         """The workspace every scenario of `stage` copies: demo data and the stages before `stage`.
