@@ -67,3 +67,18 @@ def load(config: dict):
     from c360.recs.config import load_recs_config
 
     return load_recs_config(config)
+
+
+def test_the_overhead_benchmark_prints_both_times_the_ratio_and_the_load(ray_session):
+    import io
+
+    from rich.console import Console
+
+    from c360.bench.recs_als import run
+
+    buffer = io.StringIO()
+    result = run(console=Console(file=buffer, width=200), synthetic=True, repeats=1)
+    text = buffer.getvalue()
+    assert len(result.bare) == len(result.ray) == 1 and result.nnz > 50_000
+    assert "bare implicit" in text and "Ray task" in text and f"{result.ratio:.3f}x" in text
+    assert "load average" in text
