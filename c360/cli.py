@@ -22,6 +22,7 @@ from c360.io.lease import workspace_lease  # light: the lake is imported only on
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
 from c360.models.cli import models_app
 from c360.models.commands import add_commands
+from c360.nba.cli import nba_app
 
 if TYPE_CHECKING:
     from c360.workspace import Workspace
@@ -437,6 +438,7 @@ def run(
 
 add_commands(app)  # c360 train | tune | score (c360/models/commands.py)
 app.add_typer(models_app, name="models")  # c360 models list | show | promote | rollback (c360/models/cli.py)
+app.add_typer(nba_app, name="nba")  # c360 nba simulate | evaluate (c360/nba/cli.py)
 
 
 def _report(message: str, code: int) -> int:

@@ -18,11 +18,13 @@ from c360.facts.erasure import FACTS_STEP, TRAINING_SETS_STEP
 from c360.features.erasure import FEAST_ONLINE_STEP
 from c360.identity.erasure import IDENTITY_STEP, find_subject
 from c360.models.erasure import SEGMENTS_STEP
+from c360.nba.erasure import NBA_STEP
 from c360.privacy import erase as orchestrator
 from c360.privacy.erase import DEFAULT_REASON, ErasureReport
-from c360.privacy.lakefiles import DECISIONS_STEP, EVENTS_STEP, OTHER_TABLES_STEP
+from c360.privacy.lakefiles import EVENTS_STEP, OTHER_TABLES_STEP
 from c360.privacy.subject import ErasurePlan
 from c360.profile.erasure import FEATURES_STEP, PROFILE_STORE_STEP, PROFILES_STEP
+from c360.recs.erasure import RECS_STEP
 from c360.sources.erasure import QUARANTINE_STEP, RAW_STEP, STANDARDIZED_STEP
 from c360.workspace import Workspace
 
@@ -38,8 +40,9 @@ def erasure_plan() -> ErasurePlan:
             FACTS_STEP,
             TRAINING_SETS_STEP,
             SEGMENTS_STEP,
+            RECS_STEP,
             EVENTS_STEP,
-            DECISIONS_STEP,
+            NBA_STEP,
             RAW_STEP,
             STANDARDIZED_STEP,
             QUARANTINE_STEP,

@@ -2,8 +2,9 @@
 
 - a derived folder (`profiles/`, `features/<view>/`, `events/`, `decisions/`, `facts/`, `training_sets/`):
   rows keyed by one of the person's customer ids, record keys or device/cookie/user ids (parquet, and JSON
-  lines for append-only logs). `events/` and `decisions/` are erasure steps of their own here; the profile and
-  facts stages use the same function for the folders they write.
+  lines for append-only logs). `events/` is an erasure step of its own here; `decisions/` is the next-best-
+  action stage's (c360/nba/erasure.py: rewards stay as tombstones); the profile and facts stages use the same
+  function for the folders they write.
 - any other folder of parquet tables (the demo's `ground_truth/`, say): rows where any text column holds one
   of the person's ids or identifiers.
 
@@ -102,5 +103,4 @@ def _folder_step(folder: str) -> FunctionStep:
 
 
 EVENTS_STEP = _folder_step("events")
-DECISIONS_STEP = _folder_step("decisions")
 OTHER_TABLES_STEP = FunctionStep("other_tables", erase_from_other_tables)
