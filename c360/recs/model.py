@@ -216,13 +216,16 @@ class RecsModel(Model):
         if self.method_ == "ease":
             rec.weights_ = self.item_state_
         else:
+            from threadpoolctl import threadpool_limits
+
             from c360.recs.als import confidence
             from c360.recs.ray_fit import new_als
 
-            model = new_als(self.als_params())
-            model.item_factors = np.ascontiguousarray(self.item_state_, dtype=np.float32)
-            conf = confidence(data.weights, float(self.params["alpha"]))
-            model.user_factors = model.recalculate_user(np.arange(data.shape[0]), conf)
+            with threadpool_limits(limits=1, user_api="blas"):  # as in the fit (c360.recs.als)
+                model = new_als(self.als_params())
+                model.item_factors = np.ascontiguousarray(self.item_state_, dtype=np.float32)
+                conf = confidence(data.weights, float(self.params["alpha"]))
+                model.user_factors = model.recalculate_user(np.arange(data.shape[0]), conf)
             rec.model_ = model
         return rec
 

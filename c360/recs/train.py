@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 NAME = "recs"
 
 
+class NoPurchasesError(ModelError):
+    """The facts hold no purchase with a product: nothing to recommend from (`c360 train all` skips recs)."""
+
+
 @dataclass
 class RecsTrainResult:
     version: str
@@ -60,7 +64,7 @@ def read_purchases(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
 def holdout_start(lines: pd.DataFrame, days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[start, end): the last `days` whole days up to and including the newest purchase's day."""
     if lines.empty:
-        raise ModelError("recs: the facts hold no purchase with a product; nothing to learn from")
+        raise NoPurchasesError("recs: the facts hold no purchase with a product; nothing to learn from")
     end = lines["ts"].max().floor("D") + pd.Timedelta(days=1)
     start = end - pd.Timedelta(days=days)
     if not (lines["ts"] < start).any():

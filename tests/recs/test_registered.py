@@ -225,9 +225,11 @@ def test_the_config_refuses_unknown_keys_and_hyper_parameters(tmp_path):
 
 
 def test_a_window_with_no_history_before_it_is_refused(trained):
-    from c360.recs.train import holdout_start
+    from c360.recs.train import NoPurchasesError, holdout_start
 
     _, lines, _ = trained
     with pytest.raises(ModelError, match="holdout_days"):
         holdout_start(lines, days=400)
+    with pytest.raises(NoPurchasesError):  # `c360 train all` skips recs on such a workspace
+        holdout_start(lines.iloc[:0], days=28)
     assert holdout_start(lines, 28)[1] - holdout_start(lines, 28)[0] == pd.Timedelta(days=28)
