@@ -82,3 +82,25 @@ def test_the_overhead_benchmark_prints_both_times_the_ratio_and_the_load(ray_ses
     assert len(result.bare) == len(result.ray) == 1 and result.nnz > 50_000
     assert "bare implicit" in text and "Ray task" in text and f"{result.ratio:.3f}x" in text
     assert "load average" in text
+
+
+def test_the_tune_table_prints_one_row_per_trial():
+    import io
+
+    from rich.console import Console
+
+    from c360.recs.tune import RecsTuneResult, print_result
+
+    table = pd.DataFrame(
+        {
+            "trial": [2, 1],
+            "lambda_": [200.0, 50.0],
+            "ndcg": [0.0945, float("nan")],
+            "status": ["done", "error"],
+        }
+    )
+    result = RecsTuneResult("r", "ndcg", table, {"lambda_": 200.0}, 0.0945, ("2011-10-15", "2011-11-12"))
+    buffer = io.StringIO()
+    print_result(result, Console(file=buffer, width=150))
+    text = buffer.getvalue()
+    assert "0.0945" in text and "error" in text and "\\x0a" not in text and "{'lambda_': 200.0}" in text
