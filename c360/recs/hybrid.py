@@ -134,6 +134,7 @@ class Hybrid(Recommender):
         chosen = np.zeros((len(rows), n_items), dtype=bool)
         columns: list[np.ndarray] = []
         m = min(self.candidates, n_items)
+        at = np.arange(len(rows))[:, None]
         for generator in self.generators.values():
             s = np.asarray(generator._scores(history, rows), dtype=np.float32)
             if self.new_items:
@@ -141,15 +142,14 @@ class Hybrid(Recommender):
             top = (
                 np.argpartition(-s, m - 1, axis=1)[:, :m]
                 if m < n_items
-                else np.tile(np.arange(n_items), (len(rows), 1))
+                else np.broadcast_to(np.arange(n_items), (len(rows), n_items))
             )
-            finite = np.isfinite(np.take_along_axis(s, top, 1))
-            np.put_along_axis(chosen, top, finite | np.take_along_axis(chosen, top, 1), axis=1)
+            chosen[at, top] |= np.isfinite(s[at, top])
             columns.append(s)
         u, i = np.nonzero(chosen)
         features: list[np.ndarray] = []
         for s in columns:
-            features += [np.nan_to_num(s[u, i], neginf=-1e6), _candidate_ranks(s, u, i)]
+            features += [np.nan_to_num(s[u, i], copy=False, neginf=-1e6), _candidate_ranks(s, u, i)]
         user_items = (orders > 0).sum(axis=1).astype(np.float32)
         user_orders = np.where(known, data.customer_orders[safe], 0.0)
         user_tenure = np.where(known, data.customer_days[safe], np.nan)
