@@ -36,6 +36,9 @@ CatalogOpt = Annotated[
     Path | None,
     typer.Option("--catalog", help="Action catalogue (YAML); default training/configs/nba/catalog.yaml."),
 ]
+SaveAsOpt = Annotated[
+    Path | None, typer.Option("--save-as", help="Save the model here instead of as `current`.")
+]
 
 
 def _console():
@@ -50,6 +53,14 @@ def _ws(path: Path):
     return _workspace(path)
 
 
+def _print(report: object, as_json: bool, text: str) -> None:
+    """The report as JSON, or `text` as a plain line."""
+    from c360.io.terminal import json_text, plain
+
+    console = _console()
+    console.print(json_text(json.loads(json.dumps(asdict(report), default=str))) if as_json else plain(text))
+
+
 def _catalog(path: Path | None) -> Catalog:
     from c360.nba.catalog import DEFAULT_CATALOG, load_catalog
 
@@ -62,9 +73,7 @@ def nba_simulate(
     frozen: Annotated[
         bool, typer.Option("--frozen", help="Serve `current` without learning (an honest log for evaluate).")
     ] = False,
-    save_as: Annotated[
-        Path | None, typer.Option("--save-as", help="Save the learnt model here instead of as `current`.")
-    ] = None,
+    save_as: SaveAsOpt = None,
     seed: Annotated[int | None, typer.Option(help="Demo seed; default: the workspace's demo data.")] = None,
     customers: Annotated[int | None, typer.Option(help="Demo people; default: the demo data's.")] = None,
     catalog: CatalogOpt = None,
@@ -74,32 +83,25 @@ def nba_simulate(
 ) -> None:
     """Serve simulated visits of the demo people through the bandit, logging every decision and reward."""
     from c360.io.lease import workspace_lease
-    from c360.io.terminal import json_text, plain
     from c360.nba.workspace import simulate
 
     cat = _catalog(catalog)
     with workspace_lease(_ws(workspace), "c360 nba simulate", wait) as ws:
         report = simulate(ws, cat, decisions, not frozen, save_as, seed, customers)
-    console = _console()
-    if as_json:
-        console.print(json_text(asdict(report)))
-        return
     saved = f"saved {report.checkpoint} ({report.version})" if report.checkpoint else "model frozen"
-    console.print(
-        plain(
-            f"{report.decisions:,} decisions logged to {report.log} (demo seed {report.seed}, "
-            f"{report.customers:,} people): conversion rate {report.reward_rate:.4f}, expected "
-            f"{report.expected_rate:.4f} against {report.random_rate:.4f} for random choice; {saved}"
-        )
+    _print(
+        report,
+        as_json,
+        f"{report.decisions:,} decisions logged to {report.log} (demo seed {report.seed}, "
+        f"{report.customers:,} people): conversion rate {report.reward_rate:.4f}, expected "
+        f"{report.expected_rate:.4f} against {report.random_rate:.4f} for random choice; {saved}",
     )
 
 
 @nba_app.command("warm-start")
 def nba_warm_start(
     passes: Annotated[int, typer.Option(help="Passes over the exposures.")] = 1,
-    save_as: Annotated[
-        Path | None, typer.Option("--save-as", help="Save the model here instead of as `current`.")
-    ] = None,
+    save_as: SaveAsOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing checkpoint.")] = False,
     catalog: CatalogOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -108,21 +110,16 @@ def nba_warm_start(
 ) -> None:
     """Seed a fresh bandit from the exposures table (campaign sends and their outcomes)."""
     from c360.io.lease import workspace_lease
-    from c360.io.terminal import json_text, plain
     from c360.nba.workspace import warm_start_from_exposures
 
     cat = _catalog(catalog)
     with workspace_lease(_ws(workspace), "c360 nba warm-start", wait) as ws:
         report = warm_start_from_exposures(ws, cat, passes, save_as, force)
-    console = _console()
-    if as_json:
-        console.print(json_text(asdict(report)))
-        return
-    console.print(
-        plain(
-            f"warm start from {report.examples:,} of {report.exposures:,} exposures ({report.skipped:,} "
-            f"match no action), {report.updates:,} updates: saved {report.checkpoint} ({report.version})"
-        )
+    _print(
+        report,
+        as_json,
+        f"warm start from {report.examples:,} of {report.exposures:,} exposures ({report.skipped:,} "
+        f"match no action), {report.updates:,} updates: saved {report.checkpoint} ({report.version})",
     )
 
 
@@ -142,19 +139,14 @@ def nba_register(
 ) -> None:
     """Register a checkpoint as the next `nba` model version, with its off-policy estimates as metrics."""
     from c360.io.lease import workspace_lease
-    from c360.io.terminal import json_text, plain
     from c360.nba.workspace import register_checkpoint
 
     cat = _catalog(catalog)
     with workspace_lease(_ws(workspace), "c360 nba register", wait) as ws:
         v = register_checkpoint(ws, cat, policy, promote)
-    console = _console()
-    if as_json:
-        console.print(json_text(json.loads(json.dumps(asdict(v), default=str))))
-        return
     metrics = ", ".join(f"{k} {x:.4g}" for k, x in sorted(v.metrics.items())) or "no decisions to judge it on"
     champ = " (champion)" if v.champion else ""
-    console.print(plain(f"nba version {v.version} registered{champ}: {metrics}"))
+    _print(v, as_json, f"nba version {v.version} registered{champ}: {metrics}")
 
 
 @nba_app.command("evaluate")
@@ -173,15 +165,13 @@ def nba_evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """IPS, SNIPS and doubly robust estimates of a policy on the decision log, with 95% CIs and ESS."""
-    from c360.io.terminal import json_text
     from c360.nba.workspace import evaluate
 
     result = evaluate(_ws(workspace), _catalog(catalog), policy, baseline, n_boot, seed)
-    console = _console()
     if as_json:
-        console.print(json_text(json.loads(json.dumps(asdict(result)))))
+        _print(result, True, "")
         return
-    console.print(_evaluation_table(result))
+    _console().print(_evaluation_table(result))
 
 
 def _evaluation_table(result: Evaluation) -> Table:
