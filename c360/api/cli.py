@@ -1,0 +1,172 @@
+"""`c360 keys create | list | revoke` and `c360 serve`; registered on the main CLI by `add_commands(app)`.
+
+Only typer is imported at module level so `c360 --help` stays instant; Ray and Serve load when `serve` runs.
+`c360 serve` runs the Serve application the same way `serve run serving.app:build_app` does, by import path
+(c360 never imports `serving`, ARCHITECTURE.md): run it from the repository root, where `serving` is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from c360.io.terminal import SafeConsole, markup_safe, plain
+
+if TYPE_CHECKING:
+    from ray.serve import Application
+
+    from c360.workspace import Workspace
+
+console = SafeConsole(width=None if sys.stdout.isatty() else 160)
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
+SERVE_APP = "serving.app:build_app"
+"""The application builder `c360 serve` runs, as Serve's CLI names it."""
+
+keys_app = typer.Typer(
+    help="API keys of the HTTP API: stored hashed in data/api_keys.json, each with scopes.",
+    no_args_is_help=True,
+)
+
+
+def _workspace(path: Path) -> Workspace:
+    from c360.workspace import Workspace
+
+    return Workspace.load(path)
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope", "-s", help="profiles:read, events:write, decide or admin:erase (repeatable)."
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="A label for people: who or what uses the key.")] = "",
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Create a key and print it once: only its salted hash is stored."""
+    from c360.api.keys import KeyStore
+
+    key, plain_key = KeyStore.for_workspace(_workspace(workspace)).create(scope, name=name)
+    console.print(plain(f"created key {key.prefix}… with scopes {', '.join(sorted(key.scopes))}"))
+    console.print("store it now; it cannot be shown again:")
+    console.print(plain(plain_key), soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    workspace: WorkspaceOpt = Path("."),
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """The keys by prefix, with their scopes and dates (the keys themselves are not stored)."""
+    from rich.table import Table
+
+    from c360.api.keys import KeyStore
+
+    keys = KeyStore.for_workspace(_workspace(workspace)).list(include_revoked=all_keys)
+    if not keys:
+        console.print("no API keys; create one with `c360 keys create --scope profiles:read`")
+        return
+    table = Table("prefix", "name", "scopes", "created", "revoked")
+    for key in keys:
+        table.add_row(
+            markup_safe(key.prefix + "…"),
+            markup_safe(key.name),
+            ", ".join(sorted(key.scopes)),
+            key.created_at,
+            key.revoked_at or "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[
+        str, typer.Argument(help="The key's id or prefix (c360_<id>_), as `c360 keys list` shows.")
+    ],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Revoke a key; a running server refuses it from its next request on."""
+    from c360.api.keys import KeyStore
+
+    revoked = KeyStore.for_workspace(_workspace(workspace)).revoke(key)
+    console.print(plain(f"revoked {revoked.prefix}… at {revoked.revoked_at}"))
+
+
+def load_builder(import_path: str) -> Any:
+    """The `module:function` an application is built by, imported the way Serve's CLI does."""
+    from c360.errors import ConfigError
+
+    module_name, _, attr = import_path.partition(":")
+    try:
+        builder = getattr(importlib.import_module(module_name), attr or "build_app")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"cannot import the Serve application {import_path!r} ({type(exc).__name__}: {exc}); "
+            "run `c360 serve` from the c360 repository root, or pass --app"
+        ) from None
+    return builder
+
+
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    app_path: Annotated[
+        str, typer.Option("--app", help="The application builder, module:function.")
+    ] = SERVE_APP,
+) -> None:
+    """Serve the HTTP API on Ray Serve in the foreground (Ctrl-C stops it)."""
+    ws = _workspace(workspace)
+    builder = load_builder(app_path)
+    # Read by the Serve controller, proxy and replicas when they start (COMPONENTS.md: p50 4.8 -> 0.73 ms
+    # for one deployment on 2 cores); an explicit RAY_SERVE_THROUGHPUT_OPTIMIZED=0 wins.
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    import ray
+    from ray import serve as ray_serve
+
+    from c360.runtime import ensure_ray
+
+    ensure_ray(ws.settings.ray, progress=False)
+    application: Application = builder({"workspace": str(ws.root)})
+    try:
+        ray_serve.start(http_options={"host": host, "port": port})
+        ray_serve.run(application, name="c360", route_prefix="/", blocking=False)
+        _print_urls(ws, host, port)
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        ray_serve.shutdown()
+        ray.shutdown()
+
+
+def _print_urls(ws: Workspace, host: str, port: int) -> None:
+    from c360.api.keys import KeyStore
+
+    base = f"http://{host}:{port}"
+    console.print(plain(f"c360 API serving workspace {ws.root}"))
+    console.print(plain(f"  health  {base}/healthz   ready {base}/readyz"))
+    console.print(plain(f"  docs    {base}/docs"))
+    readers = [k for k in KeyStore.for_workspace(ws).list(include_revoked=False) if k.allows("profiles:read")]
+    if not readers:
+        console.print(
+            plain(f"  no key can read profiles yet: c360 keys create -w {ws.root} --scope profiles:read")
+        )
+    console.print(plain(f'  try     curl -H "X-API-Key: $C360_API_KEY" {base}/v1/profiles/<customer_id>'))
+    console.print(plain(f'          curl -H "X-API-Key: $C360_API_KEY" "{base}/v1/profiles?email=<email>"'))
+    console.print("Ctrl-C stops the service")
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Register `c360 keys ...` and `c360 serve` on the main CLI."""
+    app.add_typer(keys_app, name="keys")
+    app.command("serve")(serve)
