@@ -63,4 +63,24 @@ def test_the_calibration_orders_customers_by_how_often_their_top_item_is_bought(
     assert model.resolve_method(data.shape[1]) == "ease"
     assert RecsModel({"ease_max_items": 10}).resolve_method(data.shape[1]) == "als"
     with pytest.raises(ModelError, match="method"):
-        RecsModel({"method": "hybrid"})
+        RecsModel({"method": "bandit"})
+
+
+def test_the_hybrid_registers_its_item_side_and_falls_back_to_ease_on_a_small_shop(tmp_path):
+    lines = make_world(customers=300, seed=2)
+    before, window = lines[lines["ts"] < SPLIT], lines[lines["ts"] >= SPLIT]
+    model = RecsModel({"method": "hybrid", "lambda_": 20.0, "factors": 8, "iterations": 8})
+    metrics = model.fit(before, (), window, products=products_of(lines))
+    assert model.method_ == "hybrid" and "fallback" not in model.card.extra
+    assert metrics["ndcg"] > metrics["popularity_ndcg"] + 0.3
+    loaded = Model.load(model.save(tmp_path / "v1"))
+    assert {"hybrid_ranker", "hybrid_ease", "hybrid_als"} <= set(loaded.hybrid_state_)
+    customers = sorted(lines["customer_id"].unique())[:20]
+    data = histories(before, customers)
+    pd.testing.assert_frame_equal(
+        model.attach(data).recommend(customers), loaded.attach(data).recommend(customers)
+    )
+    few = lines[lines["customer_id"].isin(customers[:10])]
+    small = RecsModel({"method": "hybrid"})
+    small.fit(few[few["ts"] < SPLIT], (), few[few["ts"] >= SPLIT])
+    assert small.method_ == "ease" and "at least 50" in small.card.extra["fallback"]
