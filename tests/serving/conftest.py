@@ -1,0 +1,40 @@
+"""The one real Serve application of the test session, on the session's Ray and a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import pytest
+
+from tests.serving.api_data import ApiWorkspace, api_workspace
+
+
+@dataclass(frozen=True)
+class ServedApi:
+    url: str
+    data: ApiWorkspace
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_api(tmp_path_factory, ray_session) -> ServedApi:
+    """`serving.app:build_app` under `serve.run` on the small API workspace; Serve stops at the end of the
+    session (Ray itself is the session's, stopped by `ray_session`)."""
+    from ray import serve
+
+    from serving.app import build_app
+
+    data = api_workspace(tmp_path_factory.mktemp("served") / "ws")
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        serve.run(build_app({"workspace": str(data.ws.root)}), name="c360", route_prefix="/", blocking=False)
+        yield ServedApi(f"http://127.0.0.1:{port}", data)
+    finally:
+        serve.shutdown()

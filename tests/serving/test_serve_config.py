@@ -1,0 +1,32 @@
+"""serving/serve_config.yaml through Serve's own schema, and `build_app` without Ray running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from ray.serve.schema import ServeDeploySchema
+
+from serving.app import build_app
+
+pytestmark = pytest.mark.unit
+CONFIG = Path(__file__).resolve().parents[2] / "serving" / "serve_config.yaml"
+
+
+def test_serve_config_passes_serves_schema_and_builds():
+    config = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text(encoding="utf-8")))
+    (app,) = config.applications
+    assert app.import_path == "serving.app:build_app" and app.route_prefix == "/"
+    (gateway,) = app.deployments
+    assert gateway.name == "Gateway" and gateway.ray_actor_options.num_cpus <= 0.5
+    built = build_app(app.args)  # binds only: nothing starts before serve.run
+    assert built._bound_deployment.ray_actor_options["num_cpus"] <= 0.5
+
+
+def test_build_app_rejects_unknown_args_and_too_many_cpus():
+    with pytest.raises(ValidationError):
+        build_app({"workspce": "."})
+    with pytest.raises(ValidationError):
+        build_app({"num_cpus": 1})

@@ -1,0 +1,39 @@
+"""The API over HTTP through a real Ray Serve application (`serving.app:build_app`)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+pytestmark = [pytest.mark.serving, pytest.mark.ray]
+
+
+def test_health_without_a_key(served_api):
+    r = requests.get(f"{served_api.url}/healthz", timeout=10)
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert requests.get(f"{served_api.url}/readyz", timeout=10).json() == {"status": "ready"}
+
+
+def test_a_profile_with_a_key_and_401_without(served_api):
+    url = f"{served_api.url}/v1/profiles/C-ADA-OLD"
+    r = requests.get(url, headers={"X-API-Key": served_api.data.read_key}, timeout=10)
+    assert r.status_code == 200 and r.json()["customerId"] == "C-ADA"
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    r = requests.get(url, headers={"X-API-Key": served_api.data.events_key}, timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = requests.get(
+        f"{served_api.url}/v1/profiles",
+        params={"email": "bob@example.com"},
+        headers={"Authorization": f"Bearer {served_api.data.read_key}"},
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.json()["customerId"] == "C-BOB"
+
+
+def test_docs_are_served(served_api):
+    assert requests.get(f"{served_api.url}/docs", timeout=10).status_code == 200
+    assert (
+        "/v1/profiles/{customer_id}"
+        in requests.get(f"{served_api.url}/openapi.json", timeout=10).json()["paths"]
+    )
