@@ -404,6 +404,24 @@ def recs(
     run(console=console, workdir=workdir, windows=windows)
 
 
+@app.command("recs-als-overhead")
+def recs_als_overhead(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Build (or reuse) the Online Retail example workspace here, not in a temp folder."),
+    ] = None,
+    synthetic: Annotated[
+        bool, typer.Option(help="A seeded synthetic matrix instead of Online Retail.")
+    ] = False,
+    threads: Annotated[int, typer.Option(help="implicit's threads (and the Ray task's CPUs).")] = 1,
+    repeats: Annotated[int, typer.Option(help="Timed fits of each path.")] = 3,
+) -> None:
+    """ALS by bare implicit and through a Ray task on the same matrix, side by side (goal: Ray <= 1.1x)."""
+    from c360.bench.recs_als import run
+
+    run(console=console, workdir=workdir, synthetic=synthetic, threads=threads, repeats=repeats)
+
+
 @app.command("nba")
 def nba(
     seeds: Annotated[list[int] | None, typer.Option("--seed", help="Simulator seeds (repeatable).")] = None,

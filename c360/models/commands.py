@@ -20,13 +20,14 @@ ConfigOpt = Annotated[
     ),
 ]
 ModelArg = Annotated[
-    str, typer.Argument(help="churn, churn_survival, clv, clv_bgnbd, propensity, response or segments.")
+    str,
+    typer.Argument(help="churn, churn_survival, clv, clv_bgnbd, propensity, response, segments or recs."),
 ]
 TrainArg = Annotated[
     str,
     typer.Argument(
-        help="churn, churn_survival, clv, clv_bgnbd, propensity, response, segments, or all (every model in "
-        "one process: one Ray start; --config then names a folder of <model>.yaml files)."
+        help="churn, churn_survival, clv, clv_bgnbd, propensity, response, segments, recs, or all (every "
+        "model in one process: one Ray start; --config then names a folder of <model>.yaml files)."
     ),
 ]
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
@@ -48,6 +49,12 @@ def train(
     from c360.models.train import print_result, train_model
 
     with workspace_lease(_workspace(workspace), "c360 train", wait) as ws:
+        if model == "recs":
+            from c360.recs.train import print_result as print_recs
+            from c360.recs.train import train_recs
+
+            print_recs(train_recs(ws, config, promote=promote), console)
+            return
         if model != "all":
             print_result(train_model(ws, model, config, promote=promote), console)
             return
@@ -81,11 +88,33 @@ def train_all(ws: object, configs: Path | None, promote: str | None, console: ob
             continue
         print_result(result, console)
         trained.append(name)
+    try:
+        if train_recs_too(ws, configs, promote, console):
+            trained.append("recs")
+    except C360Error as exc:
+        console.print(f"recs: not trained: {exc}")  # type: ignore[attr-defined]
+        failed.append("recs")
     if failed:
         raise ModelError(
             f"{len(failed)} of {len(trained) + len(failed)} models not trained: {', '.join(failed)}"
         )
     return trained
+
+
+def train_recs_too(ws: object, configs: Path | None, promote: str | None, console: object) -> bool:
+    """`train all`'s last step: the recommender (`configs/recs.yaml` when there), skipped with a note when
+    the facts hold no purchase with a product (False); a refusal raises, as any model's."""
+    from c360.recs.train import NoPurchasesError, train_recs
+    from c360.recs.train import print_result as print_recs
+
+    path = configs / "recs.yaml" if configs is not None else None
+    try:
+        result = train_recs(ws, path if path is not None and path.exists() else None, promote=promote)
+    except NoPurchasesError as exc:
+        console.print(f"recs: skipped: {exc}")  # type: ignore[attr-defined]
+        return False
+    print_recs(result, console)
+    return True
 
 
 def tune(
@@ -103,6 +132,12 @@ def tune(
     from c360.models.tune import print_result, tune_model
 
     with workspace_lease(_workspace(workspace), "c360 tune", wait) as ws:
+        if model == "recs":
+            from c360.recs.tune import print_result as print_recs
+            from c360.recs.tune import tune_recs
+
+            print_recs(tune_recs(ws, config, promote=promote), console)
+            return
         print_result(tune_model(ws, model, config, promote=promote), console)
 
 

@@ -1,9 +1,9 @@
 """`c360 score`: every champion model over every customer's latest feature rows, written where apps read.
 
 1. Champions: for each profile score (`churnRisk`, `clv`, `segment`) the first model that fills it and has a
-   champion in the registry (`clv` before `clv_bgnbd`). `nextProductPropensity` waits for the
-   recommendations work and stays null; so does every score whose model was never trained: null, never a
-   made-up value.
+   champion in the registry (`clv` before `clv_bgnbd`). `nextProductPropensity` comes from the `recs`
+   champion (`c360.recs.score`, which also writes every customer's list to `recommendations/`). A score
+   whose model was never trained stays null, never a made-up value.
 2. Features: every current customer (the golden records) as of now, through Feast's
    `get_historical_features` on the references each champion was trained on, so a score reads exactly the
    features, and the day counts, its model learnt from. Erased customers are left out.
@@ -37,7 +37,12 @@ from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SCORES: dict[str, str] = {"churnRisk": "churn_risk", "clv": "clv", "segment": "segment"}
+SCORES: dict[str, str] = {
+    "churnRisk": "churn_risk",
+    "clv": "clv",
+    "segment": "segment",
+    "nextProductPropensity": "next_product_propensity",
+}
 """Profile mlScores field -> ml_scores view column, for the scores this stage fills."""
 PREFERENCE: dict[str, tuple[str, ...]] = {
     "churnRisk": ("churn",),
@@ -74,6 +79,8 @@ class ScoreReport:
     lake_path: str | None = None
     history_path: str | None = None
     """The run's segment history file (segments/history/), when the segments champion scored."""
+    recommendations_path: str | None = None
+    """The run's lists (recommendations/), when the recs champion scored."""
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -119,7 +126,7 @@ def any_champion(ws: Workspace) -> bool:
                 continue
             if registry.champion(ws, name) is not None:
                 return True
-    return False
+    return registry.champion(ws, "recs") is not None
 
 
 def feature_refs(models: Mapping[str, Model], ws: Workspace) -> list[str]:
@@ -340,7 +347,10 @@ def score_all(ws: Workspace, *, online: bool = True, profiles: bool = True) -> S
     chosen = champions(ws)
     report.models = {s: f"{m.name} v{v}" for s, (m, v) in chosen.items()}
     report.unscored = [s for s in SCORES if s not in chosen]
-    if not chosen:
+    from c360.models import registry
+
+    recs = registry.champion(ws, "recs") is not None
+    if not chosen and not recs:
         return report
     models = {s: m for s, (m, _) in chosen.items()}
     customers = current_customers(ws)
@@ -355,6 +365,10 @@ def score_all(ws: Workspace, *, online: bool = True, profiles: bool = True) -> S
     scores = scored.select(ML_SCORES_SCHEMA.names)
     report.customers = scores.num_rows
     report.seconds["predict"] = time.perf_counter() - t0
+    if recs:
+        from c360.recs.score import fill_next_product
+
+        scores = fill_next_product(ws, scores, now, report)
     t0 = time.perf_counter()
     report.lake_path = ws.lake.relative(write_lake(ws, scores, report.run_id))
     if segmented:
@@ -385,6 +399,7 @@ def print_report(report: ScoreReport, console: Any) -> None:
         plain(
             f"scored {report.customers:,} customer(s): {used}{left}; {report.profiles:,} profile(s) updated, "
             f"{report.online_rows:,} row(s) online; {report.lake_path}"
-            f"{f', segment history {report.history_path}' if report.history_path else ''} ({timings})"
+            f"{f', segment history {report.history_path}' if report.history_path else ''}"
+            f"{f', lists {report.recommendations_path}' if report.recommendations_path else ''} ({timings})"
         )
     )

@@ -87,6 +87,8 @@ def test_the_shipped_configs_load():
     from pathlib import Path
 
     for path in sorted(Path("training/configs").glob("*.yaml")):
+        if path.stem == "recs":  # its own config model (c360.recs.config), checked in tests/recs
+            continue
         config = load_config(path)
         assert config.model == path.stem and config.tune is not None
 
