@@ -23,7 +23,7 @@ against the model's own `defaults` before any data is read, so a typo never cost
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field
@@ -32,6 +32,8 @@ from pydantic import ValidationError as PydanticError
 from c360.errors import ValidationError
 from c360.models.base import ModelError, model_class
 from c360.settings import Strict
+
+M = TypeVar("M", bound=Strict)
 
 DEFAULT_LABEL = {
     "churn": "churn",
@@ -100,38 +102,49 @@ class TrainConfig(Strict):
         return self.features or DEFAULT_FEATURES.get(self.model)
 
 
+def read_document(
+    source: str | Path | dict[str, Any] | None, empty: str = "defaults"
+) -> tuple[dict[str, Any], str]:
+    """A config's mapping and where it came from (for error messages): a YAML file, a dict or nothing
+    (`empty`); a missing file, bad YAML or a document that is not a mapping are named errors."""
+    if source is None:
+        return {}, empty
+    if isinstance(source, dict):
+        return dict(source), "config"
+    path = Path(source)
+    if not path.exists():
+        raise ValidationError(f"config file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValidationError(f"{path}: a training config is a mapping")
+    return doc, str(path)
+
+
+def validate_document(kind: type[M], doc: dict[str, Any], where: str) -> M:
+    """`doc` as the pydantic model `kind`; every problem named by its dotted path, in one error."""
+    try:
+        return kind.model_validate(doc)
+    except PydanticError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValidationError(f"{where}: {problems}") from None
+
+
 def load_config(source: str | Path | dict[str, Any] | None, model: str | None = None) -> TrainConfig:
     """A config from a YAML file, a dict or nothing (the model's defaults); `model` fills or must match the
     file's `model:`. Unknown keys and unknown hyper-parameters are named errors."""
-    if source is None:
-        doc: dict[str, Any] = {}
-        where = "defaults"
-    elif isinstance(source, dict):
-        doc, where = dict(source), "config"
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise ValidationError(f"config file {path} does not exist")
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(doc, dict):
-            raise ValidationError(f"{path}: a training config is a mapping")
-        where = str(path)
+    doc, where = read_document(source)
     if model is not None:
         if doc.get("model") not in (None, model):
             raise ValidationError(f"{where} configures model {doc['model']!r}, not {model!r}")
         doc["model"] = model
     if "model" not in doc:
         raise ValidationError(f"{where}: name the model (`model: churn`)")
-    try:
-        config = TrainConfig.model_validate(doc)
-    except PydanticError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ValidationError(f"{where}: {problems}") from None
+    config = validate_document(TrainConfig, doc, where)
     check_params(config)
     return config
 

@@ -278,19 +278,12 @@ def _plain(value: Any) -> Any:
 
 
 def print_result(result: TuneResult, console: Any) -> None:
-    from rich.table import Table
 
     from c360.io.terminal import plain
     from c360.models.train import print_result as print_trained
 
-    table = Table(
-        title=f"{result.name}: {len(result.table)} trial(s), {result.metric} ({result.mode}) on validation"
-    )
-    for column in result.table.columns:
-        table.add_column(str(column), justify="right" if column != "status" else "left")
-    for row in result.table.itertuples(index=False):
-        table.add_row(*[_cell(v) for v in row])
-    console.print(table)
+    title = f"{result.name}: {len(result.table)} trial(s), {result.metric} ({result.mode}) on validation"
+    console.print(trials_table(result.table, title))
     console.print(
         plain(
             f"best: {result.best_params} ({result.metric} {result.best_value:.4g}); "
@@ -300,6 +293,18 @@ def print_result(result: TuneResult, console: Any) -> None:
     )
     if result.promoted is not None:
         print_trained(result.promoted, console)
+
+
+def trials_table(frame: pd.DataFrame, title: str) -> Any:
+    """A tuning run's trials (one row each, the status column left-aligned) as a rich table."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if column != "status" else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(v) for v in row])
+    return table
 
 
 def _cell(value: Any) -> str:

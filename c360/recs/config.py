@@ -12,12 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field
-from pydantic import ValidationError as PydanticError
 
 from c360.errors import ValidationError
-from c360.models.train_config import DISTRIBUTIONS, TuneSpec
+from c360.models.train_config import DISTRIBUTIONS, TuneSpec, read_document, validate_document
 from c360.schemas import CONSENT_CHANNELS
 from c360.settings import Strict
 
@@ -56,29 +54,8 @@ def load_recs_config(source: str | Path | dict[str, Any] | RecsConfig | None) ->
 
     if isinstance(source, RecsConfig):
         return source
-    where = "config"
-    if source is None:
-        doc: dict[str, Any] = {}
-    elif isinstance(source, dict):
-        doc = dict(source)
-    else:
-        path = Path(source)
-        where = str(path)
-        if not path.exists():
-            raise ValidationError(f"config file {path} does not exist")
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(doc, dict):
-            raise ValidationError(f"{path}: a training config is a mapping")
-    try:
-        config = RecsConfig.model_validate(doc)
-    except PydanticError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ValidationError(f"{where}: {problems}") from None
+    doc, where = read_document(source, empty="config")
+    config = validate_document(RecsConfig, doc, where)
     if config.consent_channel not in CONSENT_CHANNELS:
         raise ValidationError(
             f"{where}: consent_channel {config.consent_channel!r} is not one of {CONSENT_CHANNELS}"

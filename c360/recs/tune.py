@@ -161,17 +161,12 @@ def tune_recs(
 
 
 def print_result(result: RecsTuneResult, console: Any) -> None:
-    from rich.table import Table
-
     from c360.io.terminal import plain
+    from c360.models.tune import trials_table
     from c360.recs.train import print_result as print_trained
 
-    table = Table(title=f"recs: {len(result.table)} trial(s), {result.metric} on the validation window")
-    for column in result.table.columns:
-        table.add_column(str(column), justify="left" if column == "status" else "right")
-    for row in result.table.itertuples(index=False):
-        table.add_row(*[_cell(v) for v in row])
-    console.print(table)
+    title = f"recs: {len(result.table)} trial(s), {result.metric} on the validation window"
+    console.print(trials_table(result.table, title))
     console.print(
         plain(
             f"best on the validation window {result.validation[0][:10]} to {result.validation[1][:10]}: "
@@ -182,9 +177,3 @@ def print_result(result: RecsTuneResult, console: Any) -> None:
     )
     if result.promoted is not None:
         print_trained(result.promoted, console)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"  # NaN: an empty cell
-    return "" if value is None else str(value)
