@@ -1,5 +1,6 @@
 """Thin Ray Train / Ray Tune entrypoints: a config in, `c360.models.train.train_model` (or `tune_model`
-with `--tune`), the result registered in the workspace's model registry.
+with `--tune`; `c360.recs.train.train_recs` / `c360.recs.tune.tune_recs` for recs), the result registered in
+the workspace's model registry.
 
 Each `training/<model>.py` runs as a module, locally or as a Ray job:
 
@@ -35,7 +36,16 @@ def main(model: str, argv: list[str] | None = None) -> int:
     console = Console()
     try:
         ws = Workspace.load(args.workspace)
-        if args.tune:
+        if model == "recs":  # trained on purchases before a held-out window, not on feature-service cutoffs
+            if args.tune:
+                from c360.recs.tune import print_result, tune_recs
+
+                print_result(tune_recs(ws, args.config, promote=args.promote), console)
+            else:
+                from c360.recs.train import print_result, train_recs
+
+                print_result(train_recs(ws, args.config), console)
+        elif args.tune:
             from c360.models.tune import print_result, tune_model
 
             print_result(tune_model(ws, model, args.config, promote=args.promote), console)

@@ -233,3 +233,18 @@ def test_a_window_with_no_history_before_it_is_refused(trained):
     with pytest.raises(NoPurchasesError):  # `c360 train all` skips recs on such a workspace
         holdout_start(lines.iloc[:0], days=28)
     assert holdout_start(lines, 28)[1] - holdout_start(lines, 28)[0] == pd.Timedelta(days=28)
+
+
+def test_the_training_entrypoint_trains_recs_and_names_a_bad_config(trained, tmp_path, capsys):
+    from c360.models import registry
+    from training import main
+
+    ws, _, _ = trained
+    before = len(registry.list_versions(ws, "recs"))
+    assert main("recs", ["--config", "training/configs/recs.yaml", "-w", str(ws.root)]) == 0
+    assert "recs version" in capsys.readouterr().out
+    assert len(registry.list_versions(ws, "recs")) == before + 1
+    bad = tmp_path / "recs.yaml"
+    bad.write_text("model: recs\nparams: {lambda: 3}\n")
+    assert main("recs", ["--config", str(bad), "-w", str(ws.root)]) == 2
+    assert "lambda" in capsys.readouterr().err
