@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from c360.api.keys import ApiKey, KeyStore
+from c360.api.metrics import ApiMetrics
 from c360.errors import C360Error, NotFoundError, StoreUnavailableError, ValidationError
 from c360.profile.store import ProfileStore, open_profile_store
 from c360.settings import Settings
@@ -142,9 +143,12 @@ class RequestGuard:
     """Pure ASGI middleware: the body size limit, one access log line without PII, and the last line of
     defence that turns an unexpected exception into a bare 500 instead of a traceback."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES, metrics: ApiMetrics | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -173,10 +177,10 @@ class RequestGuard:
                 await response(scope, receive, send_status)
         finally:
             key_id = (scope.get("state") or {}).get("key_id", "-")
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info(
-                "%s %s %s %.1fms key=%s", scope["method"], _route(scope), status["code"], elapsed, key_id
-            )
+            elapsed, route = time.perf_counter() - started, _route(scope)
+            if self.metrics is not None:
+                self.metrics.observe(route, scope["method"], status["code"], elapsed)
+            log.info("%s %s %s %.1fms key=%s", scope["method"], route, status["code"], elapsed * 1000, key_id)
 
     def _limited(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
         seen = 0
@@ -238,7 +242,8 @@ def create_api(
         lifespan=lifespan,
         responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}},
     )
-    api.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
+    metrics = ApiMetrics()
+    api.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, metrics=metrics)
     api.state.services = services
 
     @api.exception_handler(C360Error)
@@ -298,6 +303,11 @@ def create_api(
             log.warning("not ready: %s", type(exc).__name__)
             return error_response(503, "not_ready", "a backing store does not answer yet")
         return _json({"status": "ready"})
+
+    @api.get("/metrics", tags=["health"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Requests and latency per route template in Prometheus' text format (no key needed)."""
+        return Response(metrics.render(), media_type=metrics.content_type)
 
     v1 = APIRouter(prefix=f"/{API_VERSION}", tags=["profiles"])
     profile_doc = {200: {"content": {"application/json": {"schema": {"type": "object"}}}}}

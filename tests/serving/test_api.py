@@ -207,3 +207,23 @@ def test_openapi_documents_the_versioned_routes_and_both_key_schemes(client):
     assert {"/healthz", "/readyz", "/v1/profiles", "/v1/profiles/{customer_id}"} <= set(spec["paths"])
     assert {"ApiKeyHeader", "Bearer"} <= set(spec["components"]["securitySchemes"])
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_count_requests_and_latency_per_route_template(data):
+    with TestClient(create_api(data.ws)) as c:
+        c.get("/v1/profiles/C-ADA", headers=read(data))
+        c.get("/v1/profiles/C-ADA-OLD", headers=read(data))
+        c.get("/v1/profiles/C-ADA")
+        c.get("/v1/profiles?email=ada@example.com", headers=read(data))
+        c.get("/no/such/route/C-ADA")
+        r = c.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'c360_api_requests_total{method="GET",route="/v1/profiles/{customer_id}",status="200"} 2.0' in text
+    assert 'c360_api_requests_total{method="GET",route="/v1/profiles/{customer_id}",status="401"} 1.0' in text
+    assert 'c360_api_requests_total{method="GET",route="/v1/profiles",status="200"} 1.0' in text
+    assert 'c360_api_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    assert (
+        'c360_api_request_duration_seconds_count{method="GET",route="/v1/profiles/{customer_id}"} 3.0' in text
+    )
+    assert "C-ADA" not in text and "example.com" not in text

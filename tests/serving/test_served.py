@@ -31,7 +31,11 @@ def test_a_profile_with_a_key_and_401_without(served_api):
     assert r.status_code == 200 and r.json()["customerId"] == "C-BOB"
 
 
-def test_docs_are_served(served_api):
+def test_docs_and_metrics_are_served(served_api):
+    requests.get(f"{served_api.url}/healthz", timeout=10)
+    metrics = requests.get(f"{served_api.url}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert 'c360_api_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
     assert requests.get(f"{served_api.url}/docs", timeout=10).status_code == 200
     assert (
         "/v1/profiles/{customer_id}"
