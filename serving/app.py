@@ -31,7 +31,9 @@ class AppArgs(BaseModel):
 
     workspace: str = "."
     """The workspace folder holding c360.yaml; resolved to an absolute path where the app is built."""
-    num_cpus: float = Field(default=INGRESS_CPUS, gt=0, le=INGRESS_CPUS)
+    num_cpus: float = Field(default=INGRESS_CPUS, ge=0, le=INGRESS_CPUS)
+    """0 on a Ray shared with jobs that need every CPU (the test session runs Ray Train on 2 workers of one
+    CPU each beside the app: any reservation would leave them waiting forever)."""
     num_replicas: int = Field(default=1, ge=1)
 
 

@@ -34,7 +34,10 @@ def served_api(tmp_path_factory, ray_session) -> ServedApi:
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        serve.run(build_app({"workspace": str(data.ws.root)}), name="c360", route_prefix="/", blocking=False)
+        # No CPU reserved: tests/ray trains on 2 workers x 1 CPU on this same 2-CPU Ray after these tests, and
+        # a replica holding 0.5 CPU for the rest of the session would leave that training waiting forever.
+        app = build_app({"workspace": str(data.ws.root), "num_cpus": 0})
+        serve.run(app, name="c360", route_prefix="/", blocking=False)
         yield ServedApi(f"http://127.0.0.1:{port}", data)
     finally:
         serve.shutdown()

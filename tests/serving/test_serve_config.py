@@ -30,3 +30,14 @@ def test_build_app_rejects_unknown_args_and_too_many_cpus():
         build_app({"workspce": "."})
     with pytest.raises(ValidationError):
         build_app({"num_cpus": 1})
+
+
+def test_c360_serve_finds_the_builder_by_import_path():
+    from c360.api.cli import SERVE_APP, load_builder
+    from c360.errors import ConfigError
+
+    assert load_builder(SERVE_APP) is build_app
+    with pytest.raises(ConfigError, match="repository root"):
+        load_builder("no_such_module:build_app")
+    with pytest.raises(ConfigError):
+        load_builder("serving.app:no_such_builder")
