@@ -16,6 +16,7 @@ a feature. A test reads a checkpoint's bytes for the erased ids.
 from __future__ import annotations
 
 from c360.nba.decisions import erase_from_log
+from c360.privacy.lakefiles import erase_from_folder
 from c360.privacy.rewrite import StoreCounts
 from c360.privacy.subject import FunctionStep, Subject
 from c360.workspace import Workspace
@@ -25,7 +26,11 @@ DECISIONS_FOLDER = "decisions"
 
 def erase_decisions(ws: Workspace, subject: Subject) -> StoreCounts:
     ids = subject.customer_ids | {subject.customer_id}
-    return erase_from_log(ws.lake, DECISIONS_FOLDER, ids).counts
+    counts = erase_from_log(ws.lake, DECISIONS_FOLDER, ids).counts
+    # Then every other file under decisions/ (one another tool wrote, an older layout), by the generic
+    # filter: the log's own parts name nobody erased any more, so it finds nothing there to drop.
+    counts.add(erase_from_folder(ws.lake, DECISIONS_FOLDER, subject))
+    return counts
 
 
 NBA_STEP = FunctionStep("decisions", erase_decisions)
