@@ -42,6 +42,7 @@ class AppArgs(BaseModel):
     ray_actor_options={"num_cpus": INGRESS_CPUS},
     max_ongoing_requests=64,
     health_check_period_s=10,
+    graceful_shutdown_timeout_s=5,  # requests take milliseconds: a replica being replaced drains for 5 s
 )
 @serve.ingress()
 class Gateway:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,11 +34,14 @@ def test_build_app_rejects_unknown_args_and_too_many_cpus():
         build_app({"num_cpus": 1})
 
 
-def test_c360_serve_finds_the_builder_by_import_path():
+def test_c360_serve_finds_the_builder_by_import_path(monkeypatch):
     from c360.api.cli import SERVE_APP, load_builder
     from c360.errors import ConfigError
 
-    assert load_builder(SERVE_APP) is build_app
+    monkeypatch.setattr(sys, "path", list(sys.path))  # load_builder adds the app folder to both
+    monkeypatch.setenv("PYTHONPATH", "elsewhere")
+    assert load_builder(SERVE_APP, CONFIG.parents[1]) is build_app
+    assert os.environ["PYTHONPATH"] == os.pathsep.join([str(CONFIG.parents[1]), "elsewhere"])
     with pytest.raises(ConfigError, match="repository root"):
         load_builder("no_such_module:build_app")
     with pytest.raises(ConfigError):
