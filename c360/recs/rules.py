@@ -60,17 +60,24 @@ class Rules:
 def reasons(data: Interactions, row: int, chosen: np.ndarray, similarity: sp.csr_matrix) -> list[str]:
     """One reason per chosen item for the customer of `row`: "bought before" for an item in their history,
     "because you bought <title or id>" for the most similar item they bought, else "popular"."""
-    history = data.orders.indices[data.orders.indptr[row] : data.orders.indptr[row + 1]]
-    bought = set(history.tolist())
+    history = data.orders.indices[data.orders.indptr[row] : data.orders.indptr[row + 1]] if row >= 0 else []
+    bought = np.zeros(data.shape[1], dtype=bool)
+    bought[history] = True
     out: list[str] = []
-    sub = similarity[chosen][:, history].toarray() if len(chosen) and len(history) else None
-    for k, i in enumerate(chosen.tolist()):
-        if i in bought:
+    for i in chosen.tolist():
+        if bought[i]:
             out.append(BOUGHT_BEFORE)
-        elif sub is not None and sub[k].max() > 0:
-            out.append(f"because you bought {data.items[history[int(np.argmax(sub[k]))]]}")
-        else:
-            out.append("popular")
+            continue
+        # the most similar bought item, from the item's own similarity row (the first of equals by index)
+        lo, hi = similarity.indptr[i], similarity.indptr[i + 1]
+        neighbours, values = similarity.indices[lo:hi], similarity.data[lo:hi]
+        mine = bought[neighbours]
+        best = -1
+        if mine.any():
+            candidates, scores = neighbours[mine], values[mine]
+            top = scores.max()
+            best = int(candidates[scores == top].min()) if top > 0 else -1
+        out.append(f"because you bought {data.items[best]}" if best >= 0 else "popular")
     return out
 
 
