@@ -17,6 +17,7 @@ import typer
 from rich.logging import RichHandler
 from rich.text import Text
 
+from c360.api.cli import add_commands as add_api_commands
 from c360.errors import C360Error, ValidationError
 from c360.io.lease import workspace_lease  # light: the lake is imported only once a lease is taken
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
@@ -439,6 +440,7 @@ def run(
 add_commands(app)  # c360 train | tune | score (c360/models/commands.py)
 app.add_typer(models_app, name="models")  # c360 models list | show | promote | rollback (c360/models/cli.py)
 app.add_typer(nba_app, name="nba")  # c360 nba simulate | evaluate (c360/nba/cli.py)
+add_api_commands(app)  # c360 keys create | list | revoke, c360 serve (c360/api/cli.py)
 
 
 def _report(message: str, code: int) -> int:
