@@ -35,6 +35,7 @@ class Als(Recommender):
         random_state: int = 0,
         num_threads: int = 1,
         rules: Rules | None = None,
+        on_ray: bool = False,
     ) -> None:
         super().__init__(rules)
         self.factors = factors
@@ -43,21 +44,22 @@ class Als(Recommender):
         self.iterations = iterations
         self.random_state = random_state
         self.num_threads = num_threads
+        self.on_ray = on_ray
+        """Fit in a Ray task (`c360.recs.ray_fit`; Ray started by the caller) instead of in this process."""
 
     def _fit(self, data: Interactions) -> None:
-        from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
+        from c360.recs.ray_fit import AlsParams, als_factors, als_factors_on_ray, new_als
+
+        params = AlsParams(
+            self.factors, self.regularization, self.iterations, self.random_state, self.num_threads
+        )
+        fit = als_factors_on_ray if self.on_ray else als_factors
+        users, items = fit(confidence(data.weights, self.alpha), params)
         with threadpool_limits(limits=1, user_api="blas"):  # inside: implicit checks the limit when built
-            self.model_ = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=1.0,  # confidence is built here, on log weights
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads,
-            )
-            self.model_.fit(confidence(data.weights, self.alpha), show_progress=False)
+            self.model_ = new_als(params)  # the fitted factors, for scoring and recalculate_user
+        self.model_.user_factors, self.model_.item_factors = users, items
 
     def _scores(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         users = np.empty((len(rows), self.model_.item_factors.shape[1]), dtype=np.float32)

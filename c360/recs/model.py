@@ -92,18 +92,8 @@ class RecsModel(Model):
             raise ModelError("recs: no purchases with a product to learn from")
 
         self.method_ = self.resolve_method(data.shape[1])
-        rec = self._recommender(self.method_)
-        if self.method_ == "als" and use_ray:
-            from c360.recs.als import confidence
-            from c360.recs.ray_fit import als_factors_on_ray, new_als
-
-            users, items = als_factors_on_ray(confidence(data.weights, rec.alpha), self.als_params())
-            rec.data_, rec._reason_sim = data, None
-            rec.popularity_ = np.asarray((data.orders > 0).sum(axis=0), dtype=np.float64).ravel()
-            rec.model_ = new_als(self.als_params())
-            rec.model_.user_factors, rec.model_.item_factors = users, items
-        else:
-            rec.fit(data)
+        rec = self._recommender(self.method_, on_ray=use_ray)
+        rec.fit(data)
         self._keep_state(rec, data)
         return rec
 
@@ -135,7 +125,7 @@ class RecsModel(Model):
             random_state=int(self.params["seed"]),
         )
 
-    def _recommender(self, method: str) -> Recommender:
+    def _recommender(self, method: str, on_ray: bool = False) -> Recommender:
         if method == "ease":
             from c360.recs.ease import Ease
 
@@ -150,6 +140,7 @@ class RecsModel(Model):
             p.iterations,
             p.random_state,
             rules=self.rules,
+            on_ray=on_ray,
         )
 
     def fit(
