@@ -19,6 +19,7 @@ from rich.text import Text
 
 from c360.api.cli import add_commands as add_api_commands
 from c360.errors import C360Error, ValidationError
+from c360.features.cli import features_app
 from c360.io.lease import workspace_lease  # light: the lake is imported only once a lease is taken
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
 from c360.models.cli import models_app
@@ -290,108 +291,6 @@ def facts(
         print_report(build_facts(ws, full=full, progress=True), console)
 
 
-features_app = typer.Typer(help="The Feast feature store of the workspace.", no_args_is_help=True)
-app.add_typer(features_app, name="features")
-
-
-@features_app.command("plan")
-def features_plan(workspace: WorkspaceOpt = Path(".")) -> None:
-    """`feast plan` with the workspace's rendered config."""
-    from c360.features.store import plan
-
-    console.print(Text(safe_text(plan(_workspace(workspace)), allow_newlines=True)))  # Feast's words, as-is
-
-
-@features_app.command("apply")
-def features_apply(workspace: WorkspaceOpt = Path(".")) -> None:
-    """`feast apply`: register entities, views and services; create the online tables."""
-    from c360.features.store import apply
-
-    console.print(Text(safe_text(apply(_workspace(workspace)), allow_newlines=True)))
-
-
-@features_app.command("materialize")
-def features_materialize(workspace: WorkspaceOpt = Path("."), wait: WaitOpt = 0.0) -> None:
-    """Load feature values written since the last run into the configured online store."""
-    from c360.features.materialize import materialize
-
-    with workspace_lease(_workspace(workspace), "c360 features materialize", wait) as ws:
-        r = materialize(ws)
-    console.print(
-        f"materialized {r.rows:,} row(s) of {len(r.views)} view(s) up to {r.end} in {r.seconds:.1f}s"
-    )
-
-
-@features_app.command("backfill")
-def features_backfill(
-    start: Annotated[str, typer.Option(help="First cutoff, YYYY-MM-DD (the day's start, 00:00 UTC).")],
-    end: Annotated[str, typer.Option(help="Last cutoff, YYYY-MM-DD (included when on the --every grid).")],
-    every: Annotated[
-        str | None, typer.Option(help="Cutoff spacing, like 7d or 2w (default features.backfill_every).")
-    ] = None,
-    workspace: WorkspaceOpt = Path("."),
-    wait: WaitOpt = 0.0,
-) -> None:
-    """Feature rows as of each cutoff, from the fact tables truncated there (Feast point-in-time history)."""
-    from c360.features.backfill import backfill
-
-    with workspace_lease(_workspace(workspace), "c360 features backfill", wait) as ws:
-        r = backfill(ws, start, end, every)
-    console.print(
-        plain(
-            f"backfill {r.cutoffs[0]}..{r.cutoffs[-1]}: {len(r.cutoffs)} cutoff(s), "
-            f"{r.customers:,} customer(s) at the last, {r.rows:,} row(s); {r.written} file(s) written, "
-            f"{r.unchanged} unchanged, "
-            f"{r.removed} removed in {r.seconds:.1f}s"
-        )
-    )
-
-
-@features_app.command("training-set")
-def features_training_set(
-    label: Annotated[str, typer.Option(help="A label declared in features.labels (c360.yaml).")],
-    cutoffs: Annotated[
-        str | None, typer.Option(help="Comma-separated cutoff dates, like 2025-01-05,2025-02-02.")
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="First cutoff (with --end instead of --cutoffs).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last cutoff (included when on the --every grid).")] = None,
-    every: Annotated[
-        str | None, typer.Option(help="Cutoff spacing from --start, like 7d or 2w (features.backfill_every).")
-    ] = None,
-    features: Annotated[
-        str | None, typer.Option(help="Feature service to join (default: the label's model's service).")
-    ] = None,
-    out: Annotated[str, typer.Option(help="Folder in the lake the set is written under.")] = "training_sets",
-    workspace: WorkspaceOpt = Path("."),
-    wait: WaitOpt = 0.0,
-) -> None:
-    """Write a point-in-time training set (labels from facts, features through Feast) as Parquet."""
-    from c360.features.training_inputs import cutoff_range, parse_cutoffs, parse_every, parse_time
-    from c360.features.training_set import build_training_set
-
-    if (cutoffs is None) == (start is None and end is None):
-        raise ValidationError("give either --cutoffs or --start and --end")
-    ws0 = _workspace(workspace)
-    if cutoffs is not None:
-        cuts = parse_cutoffs(cutoffs)
-    else:
-        if start is None or end is None:
-            raise ValidationError("--start and --end go together")
-        step = parse_every(every or ws0.settings.features.backfill_every)
-        cuts = cutoff_range(parse_time(start, "--start"), parse_time(end, "--end"), step)
-    with workspace_lease(ws0, "c360 features training-set", wait) as ws:
-        r = build_training_set(ws, label, cuts, features=features, out=out)
-    console.print(
-        plain(
-            f"training set {r.label}/{r.set_id}: {r.rows:,} row(s), {r.positives:,} positive, "
-            f"{len(r.features)} feature(s) of service {r.feature_service} in {r.seconds:.1f}s"
-        )
-    )
-    if r.missing_views:
-        console.print(plain(f"left out (no rows in the lake): {', '.join(r.missing_views)}"))
-    console.print(plain(f"written: {ws.lake.relative(r.path)} and {ws.lake.relative(r.spec_path)}"))
-
-
 profile_app = typer.Typer(help="Read unified profiles from the profile store.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
 
@@ -438,6 +337,7 @@ def run(
 
 
 add_commands(app)  # c360 train | tune | score (c360/models/commands.py)
+app.add_typer(features_app, name="features")  # c360 features plan | apply | materialize | backfill | ...
 app.add_typer(models_app, name="models")  # c360 models list | show | promote | rollback (c360/models/cli.py)
 app.add_typer(nba_app, name="nba")  # c360 nba simulate | evaluate (c360/nba/cli.py)
 add_api_commands(app)  # c360 keys create | list | revoke, c360 serve (c360/api/cli.py)
