@@ -12,11 +12,11 @@ run again ends exactly where an uninterrupted run ends. For each stage this modu
 4. compares the copy with the reference (`lakediff`), and for an erasure scans every file for the person.
 
 Each run is a child process in its own session; its process group is killed afterwards, so nothing a
-killed driver started (a local Ray) outlives the scenario. The stages join one Ray cluster started here
-(`shared_ray`), since starting Ray is most of a small run's time; its address file lives in its own temp dir,
-so other `ray.init()` calls on the machine never find it. Boundaries in code that runs inside Ray tasks are
-not seen that way (the cluster's workers do not carry the driver's environment): driver-side boundaries are
-the ones a process kill can hit.
+killed driver started (a local Ray) outlives the scenario (`c360.bench.children`). The stages join one Ray
+cluster started here (`shared_ray`), since starting Ray is most of a small run's time; its address file
+lives in its own temp dir, so other `ray.init()` calls on the machine never find it. Boundaries in code
+that runs inside Ray tasks are not seen that way (the cluster's workers do not carry the driver's
+environment): driver-side boundaries are the ones a process kill can hit.
 
 `c360 profiles` runs with its clock pinned (`PINNED_PROFILES`): profiles are computed as of the run's start,
 so two correct runs a minute apart differ in every recency; the CLI has no `--as-of` to ask for that.
@@ -27,29 +27,24 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from c360.bench.children import FIXED_ENV, Proc, run_child, shared_ray
 from c360.bench.lakediff import differences, scan, snapshot
 from c360.faults import KILL_ENV, LOG_ENV, boundaries_seen
 
 STAGES = ("erase", "resolve", "profiles")
 KILLED = -signal.SIGKILL
 AS_OF = "2026-06-30T12:00:00+00:00"
-RUN_TIMEOUT = 600.0
-FIXED_ENV = {"PYTHONWARNINGS": "ignore"}
-"""For every child and the Ray cluster. The hash seed is left random on purpose: a stage whose output depends
-on it (a set's order) fails the control run, as a refusal reason in `identity/links` once did."""
 PINNED_PROFILES = """
 import sys
 from datetime import datetime
@@ -74,14 +69,6 @@ entrypoint()
 
 
 @dataclass(frozen=True)
-class Proc:
-    returncode: int
-    seconds: float
-    tail: str
-    """Last lines of the output, to say why a run failed."""
-
-
-@dataclass(frozen=True)
 class FaultRow:
     stage: str
     step: str
@@ -101,74 +88,6 @@ class FaultRow:
             self.killed is not False and self.rerun_ok is not False and not self.traces
             and self.lake_equal is not False
         )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kill_group(pid: int) -> None:
-    """SIGKILL what is left of a child's session (Ray processes a killed driver started)."""
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def run_child(cmd: list[str], env: dict[str, str], log: Path, timeout: float = RUN_TIMEOUT) -> Proc:
-    """One command in its own session, output to `log`; its process group is killed afterwards."""
-    t0 = time.perf_counter()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=log.parent, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )  # cwd: `python -c` puts it first on sys.path, so a checkout there would shadow the installed c360
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            code = proc.wait()
-        finally:
-            _kill_group(proc.pid)
-    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    return Proc(code, time.perf_counter() - t0, "\n".join(lines[-3:]))
-
-
-@contextmanager
-def shared_ray(workdir: Path) -> Iterator[dict[str, str]]:
-    """A one-node Ray cluster for the stages to join (environment to give them); stopped on exit.
-
-    Started with `ray start --block` in its own session and stopped by killing that process group: never
-    `ray stop`, which stops every cluster on the machine. Its temp dir (short: socket paths are limited)
-    holds its address file, so `ray.init()` elsewhere does not join it.
-    """
-    temp = Path(tempfile.mkdtemp(prefix="c360f-", dir="/tmp"))
-    port = _free_port()
-    cmd = [
-        str(Path(sys.executable).with_name("ray")),
-        "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-        f"--dashboard-port={_free_port()}", f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats", f"--temp-dir={temp}",
-    ]  # fmt: skip
-    log = (workdir / "ray.log").open("wb")
-    env = {**os.environ, **FIXED_ENV}
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (temp / "ray_current_cluster").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ray start failed; see {workdir / 'ray.log'}")
-            time.sleep(0.5)
-        yield {"RAY_ADDRESS": f"127.0.0.1:{port}", "RAY_AUTH_MODE": "token"}
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            time.sleep(2)
-        proc.wait()
-        log.close()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 class Harness:
