@@ -233,7 +233,14 @@ class ModelsSettings(Strict):
 class ServingSettings(Strict):
     host: str = "127.0.0.1"
     port: int = 8000
-    api_keys: list[SecretStr] = Field(default_factory=lambda: [SecretStr("${C360_API_KEY:-dev-key}")])
+    rate_limit_per_second: float = Field(default=1000.0, gt=0)
+    """Requests a second one API key may make, on average (a key's own `--rate-limit` overrides it); past it
+    the API answers 429 with Retry-After. Each replica counts on its own."""
+    rate_limit_burst: int = Field(default=2000, ge=1)
+    """Requests a key may make at once after a quiet spell (the token bucket's size)."""
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    """Not read: API keys live hashed in `data/api_keys.json` (`c360 keys create`). Kept so c360.yaml files
+    written by earlier versions still load."""
 
 
 class LLMSettings(Strict):

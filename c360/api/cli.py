@@ -52,12 +52,17 @@ def keys_create(
         ),
     ],
     name: Annotated[str, typer.Option(help="A label for people: who or what uses the key.")] = "",
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(help="Requests a second (default: serving.rate_limit_per_second in c360.yaml)."),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Create a key and print it once: only its salted hash is stored."""
     from c360.api.keys import KeyStore
 
-    key, plain_key = KeyStore.for_workspace(_workspace(workspace)).create(scope, name=name)
+    store = KeyStore.for_workspace(_workspace(workspace))
+    key, plain_key = store.create(scope, name=name, rate_limit=rate_limit)
     console.print(plain(f"created key {key.prefix}… with scopes {', '.join(sorted(key.scopes))}"))
     console.print("store it now; it cannot be shown again:")
     console.print(plain(plain_key), soft_wrap=True)

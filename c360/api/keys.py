@@ -13,13 +13,16 @@ when it changes, so a revoked key stops working on its next request without a re
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +49,8 @@ class ApiKey:
     name: str = ""
     revoked_at: str | None = None
     digest: str = field(default="", repr=False, compare=False)
+    rate_limit: float | None = None
+    """Requests a second this key may make; None: the workspace's `serving.rate_limit_per_second`."""
 
     @property
     def prefix(self) -> str:
@@ -67,6 +72,7 @@ class ApiKey:
             "hash": self.digest,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
+            "rate_limit": self.rate_limit,
         }
 
     @classmethod
@@ -78,6 +84,7 @@ class ApiKey:
             name=str(record.get("name") or ""),
             revoked_at=record.get("revoked_at"),
             digest=str(record["hash"]),
+            rate_limit=float(record["rate_limit"]) if record.get("rate_limit") else None,
         )
 
 
@@ -148,6 +155,18 @@ class KeyStore:
 
     # ------------------------------------------------------------------ writing
 
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Serialize writers across processes (two `c360 keys create` at once would each save the file
+        without the other's key): an advisory lock on a file beside the key file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _save(self) -> None:
         data = {
             "version": FORMAT_VERSION,
@@ -162,10 +181,14 @@ class KeyStore:
         os.replace(scratch, self.path)  # readers see the old file or the new one, never half of one
         self._stamp = self._file_stamp()
 
-    def create(self, scopes: Iterable[str], name: str = "") -> tuple[ApiKey, str]:
+    def create(
+        self, scopes: Iterable[str], name: str = "", rate_limit: float | None = None
+    ) -> tuple[ApiKey, str]:
         """A new key with these scopes: its record, and the plain key (returned once, stored nowhere)."""
         chosen = check_scopes(scopes)
-        with self._lock:
+        if rate_limit is not None and not rate_limit > 0:
+            raise ValidationError(f"a rate limit is a number of requests a second above 0, not {rate_limit}")
+        with self._lock, self._file_lock():
             self._refresh()
             if not self._salt:
                 self._salt = secrets.token_bytes(32)
@@ -173,7 +196,9 @@ class KeyStore:
             while key_id in self._keys:
                 key_id = secrets.token_hex(ID_CHARS // 2)
             plain = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-            key = ApiKey(key_id, chosen, _now(), name=name.strip(), digest=self._digest(plain))
+            key = ApiKey(
+                key_id, chosen, _now(), name=name.strip(), digest=self._digest(plain), rate_limit=rate_limit
+            )
             self._keys[key_id] = key
             self._save()
         return key, plain
@@ -182,13 +207,13 @@ class KeyStore:
         """Revoke a key by its id or its prefix (`c360_<id>_` or the plain key itself). Revoking twice is
         harmless: the first date stays."""
         key_id = _key_id_of(key) or key.strip()
-        with self._lock:
+        with self._lock, self._file_lock():
             self._refresh()
             found = self._keys.get(key_id)
             if found is None:
                 raise NotFoundError(f"no API key with id {key_id!r}")
             if found.active:
-                found = ApiKey(found.key_id, found.scopes, found.created_at, found.name, _now(), found.digest)
+                found = dataclasses.replace(found, revoked_at=_now())
                 self._keys[key_id] = found
                 self._save()
         return found

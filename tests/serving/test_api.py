@@ -252,3 +252,18 @@ def test_two_apps_count_apart_even_in_prometheus_multiprocess_mode(tmp_path):
     out = run.stdout
     assert 'c360_api_requests_total{method="GET",route="/x",status="200"} 1.0' in out
     assert 'c360_api_request_duration_seconds_bucket{le="0.0025",method="GET",route="/x"} 1.0' in out
+
+
+def test_a_key_past_its_rate_gets_429_with_retry_after(data):
+    from c360.api.keys import KeyStore
+
+    _, slow_key = KeyStore.for_workspace(data.ws).create(["profiles:read"], name="slow", rate_limit=0.5)
+    with TestClient(create_api(data.ws.root)) as client:
+        headers = {"X-API-Key": slow_key}
+        # A bucket of 1 s of traffic at the default 1000/s with burst 2000 holds 2 s: one request at 0.5/s.
+        assert client.get("/v1/profiles/C-ADA", headers=headers).status_code == 200
+        r = client.get("/v1/profiles/C-ADA", headers=headers)
+        assert_error(r, 429, "rate_limited")
+        assert 1 <= int(r.headers["Retry-After"]) <= 2
+        # Another key is not held back by this one's rate.
+        assert client.get("/v1/profiles/C-ADA", headers=read(data)).status_code == 200
