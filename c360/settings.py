@@ -244,11 +244,42 @@ class ServingSettings(Strict):
 
 
 class LLMSettings(Strict):
+    """The content writer's model (c360/genai). `offline` fills templates and needs no network."""
+
     provider: Literal["offline", "openai", "azure_openai"] = "offline"
     base_url: str | None = None
+    """OpenAI-compatible endpoint (`http://host:port/v1`); for azure_openai, the resource endpoint."""
     api_key: SecretStr | None = None
+    """For azure_openai without a key, an Entra ID token comes from azure-identity (if installed)."""
     model: str = "gpt-4o-mini"
+    deployment: str | None = None
+    """azure_openai: the deployment name (default: `model`)."""
     api_version: str | None = None
+    timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    """Per call: connecting, and the longest wait for the next bytes (a stalled stream ends here)."""
+    max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries after a 429 (waiting its Retry-After), a 5xx, a timeout or a refused connection."""
+    max_retry_wait_seconds: float = Field(default=10.0, ge=0)
+    """A Retry-After longer than this is not waited for: the template answers instead."""
+    requests_per_second: float = Field(default=50.0, gt=0)
+    """Client-side pacing of calls to the backend, per process, to stay within its rate limit."""
+    breaker_failures: int = Field(default=5, ge=1)
+    """Consecutive failed calls that open the circuit breaker (templates answer while it is open)."""
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    max_output_tokens: int = Field(default=600, ge=16, le=16384)
+    daily_token_budget: int = Field(default=2_000_000, ge=0)
+    """Prompt + completion tokens a day (UTC), per process; past it every request gets a template."""
+    daily_cost_budget: float | None = Field(default=None, ge=0)
+    """Optional cost cap a day, in the currency of the two prices below."""
+    price_per_1k_input_tokens: float = Field(default=0.0, ge=0)
+    price_per_1k_output_tokens: float = Field(default=0.0, ge=0)
+    cache_ttl_seconds: int = Field(default=86_400, ge=0)
+    """0 turns the content cache off."""
+    cache_path: str = "data/genai_cache.sqlite"
+    allow_pii_fields: list[Literal["email", "phone", "street", "birth_date"]] = Field(default_factory=list)
+    """Profile fields that may go to the model; none by default."""
+    deny_terms: list[str] = Field(default_factory=list)
+    """Words no generated text may contain, added to the built-in list (c360.genai.guardrails)."""
 
 
 class RayRuntimeSettings(Strict):
