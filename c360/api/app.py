@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from c360.api.context import ApiContext, RateLimiter, Services
+from c360.api.customers import customer_routes
 from c360.api.http import (
     API_VERSION,
     HTTP_CODES,
@@ -225,5 +226,5 @@ def _health_routes(ctx: ApiContext) -> APIRouter:
     return health
 
 
-ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (profile_routes,)
+ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (profile_routes, customer_routes)
 """Each group of `/v1` routes, in the order the OpenAPI document lists them."""

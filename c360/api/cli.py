@@ -48,7 +48,9 @@ def keys_create(
     scope: Annotated[
         list[str],
         typer.Option(
-            "--scope", "-s", help="profiles:read, events:write, decide or admin:erase (repeatable)."
+            "--scope",
+            "-s",
+            help="profiles:read, events:write, decide, consent:write or admin:erase (repeatable).",
         ),
     ],
     name: Annotated[str, typer.Option(help="A label for people: who or what uses the key.")] = "",

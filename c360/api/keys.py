@@ -30,7 +30,7 @@ from typing import Any
 
 from c360.errors import ConfigError, NotFoundError, ValidationError
 
-SCOPES: tuple[str, ...] = ("profiles:read", "events:write", "decide", "admin:erase")
+SCOPES: tuple[str, ...] = ("profiles:read", "events:write", "decide", "consent:write", "admin:erase")
 """What a key may do: read profiles; write events; ask for decisions (personalize, NBA); erase customers."""
 KEYS_FILE = "data/api_keys.json"
 """Where a workspace keeps its keys, relative to the workspace folder."""

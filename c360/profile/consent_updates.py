@@ -8,6 +8,7 @@ Feast online store's `consent` view, so a withdrawal is enforced within the call
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from c360.privacy.consent import (
     ledger_from_document,
     ledger_to_document,
 )
-from c360.profile.store import open_profile_store
+from c360.profile.store import ProfileStore, open_profile_store
 from c360.schemas import CONSENT_CHANNELS, CONSENT_PURPOSES
 from c360.workspace import Workspace
 
@@ -58,11 +59,13 @@ def record_consent(
     source: str,
     ts: datetime | None = None,
     feature_store: Any | None = None,
+    profile_store: ProfileStore | None = None,
 ) -> ConsentChange:
-    """Record one consent statement (NotFoundError: unknown customer; StoreUnavailableError: store down)."""
+    """Record one consent statement (NotFoundError: unknown customer; StoreUnavailableError: store down).
+    `profile_store`: an open store to use (a server's), left open; else the workspace's, for the call."""
     check_purpose_channel(purpose, channel)
     ts = (ts or datetime.now(UTC)).astimezone(UTC)
-    with open_profile_store(ws) as store:
+    with nullcontext(profile_store) if profile_store is not None else open_profile_store(ws) as store:
         doc = store.get(customer_id)
         cid = doc["customerId"]
         ledger = ledger_from_document(doc.get("consent"))

@@ -94,7 +94,7 @@ def test_revoke_by_id_or_prefix_takes_effect_in_a_running_store(store):
 
 def test_scopes_are_checked():
     assert check_scopes([" decide ", "admin:erase"]) == {"decide", "admin:erase"}
-    assert set(SCOPES) == {"profiles:read", "events:write", "decide", "admin:erase"}
+    assert set(SCOPES) == {"profiles:read", "events:write", "decide", "consent:write", "admin:erase"}
     with pytest.raises(ValidationError, match="unknown scope profiles:write"):
         check_scopes(["profiles:write"])
     with pytest.raises(ValidationError, match="at least one scope"):
