@@ -1,0 +1,128 @@
+"""Calling a model that may be slow, busy or down: retries, pacing and a circuit breaker.
+
+- `call_with_retries` retries a call that failed with a `RetryableError` (429, 5xx, timeout, refused
+  connection): after a 429 it waits the server's Retry-After, otherwise exponential backoff with jitter; it
+  gives up when the retries are spent or a Retry-After is longer than the caller will wait.
+- `Pacer` spaces calls out to at most `rate` a second per process, so a burst stays within the backend's
+  rate limit instead of collecting 429s.
+- `CircuitBreaker` opens after `failures` consecutive failed calls; while open, the writer answers from its
+  templates without calling; after `reset_seconds` one trial call decides whether it closes again.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from c360.errors import C360Error
+
+T = TypeVar("T")
+
+
+class BackendError(C360Error):
+    """The model could not give an answer (the writer falls back to its template)."""
+
+    status_code = 502
+
+
+class RetryableError(BackendError):
+    """A failure worth another try: 429, 5xx, timeout, connection refused. `retry_after` in seconds when
+    the server said how long to wait."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RefusalError(BackendError):
+    """The model refused to answer."""
+
+
+def call_with_retries(
+    call: Callable[[], T],
+    retries: int,
+    max_wait: float,
+    base_delay: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call()`, retried up to `retries` times on RetryableError. Raises the last error when giving up."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except RetryableError as exc:
+            if attempt >= retries:
+                raise
+            if exc.retry_after is not None:
+                wait = exc.retry_after
+            else:
+                wait = base_delay * (2**attempt) * (0.5 + random.random() / 2)
+            if wait > max_wait:
+                raise
+            attempt += 1
+            sleep(wait)
+
+
+class Pacer:
+    """At most `rate` calls a second (a token bucket of `burst`), shared by the process's threads; `wait()`
+    blocks until the next call may go."""
+
+    def __init__(self, rate: float, burst: float = 1.0) -> None:
+        self.rate, self.burst = float(rate), max(1.0, float(burst))
+        self._tokens = self.burst
+        self._since = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._since) * self.rate)
+                self._since = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                pause = (1.0 - self._tokens) / self.rate
+            time.sleep(pause)
+
+
+class CircuitBreaker:
+    """closed -> (failures in a row) -> open -> (reset_seconds) -> half-open: one trial call -> closed or
+    open again."""
+
+    def __init__(self, failures: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.failures, self.reset_seconds, self._clock = failures, reset_seconds, clock
+        self._failed = 0
+        self._opened_at: float | None = None
+        self._trial = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            return "half_open" if self._clock() - self._opened_at >= self.reset_seconds else "open"
+
+    def allow(self) -> bool:
+        """Whether a call may go now (in half-open state, only one trial at a time)."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._clock() - self._opened_at < self.reset_seconds or self._trial:
+                return False
+            self._trial = True
+            return True
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            self._trial = False
+            if ok:
+                self._failed, self._opened_at = 0, None
+                return
+            self._failed += 1
+            if self._opened_at is not None or self._failed >= self.failures:
+                self._opened_at = self._clock()

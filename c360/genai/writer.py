@@ -1,0 +1,280 @@
+"""`ContentWriter`: one piece of content for one customer, grounded, checked, cached and budgeted.
+
+The order of a request is the order of the rules: read the profile, product and offer; check consent
+(`grounding.consent_for`) before anything else sees the profile; minimize it; answer from the cache when the
+same prompt inputs were answered before; otherwise ask the model (if one is configured, its circuit breaker
+is closed and the day's budget has room), check the answer (`guardrails`), ask once more when the format or
+the offer's terms were wrong, and fall back to the template writer when it still fails. Every generation is
+logged (logger `c360.genai`) with task, source, model, prompt version, token counts, latency and flags: no
+customer id, no text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from c360.errors import NotFoundError
+from c360.genai.backends import OpenAIBackend
+from c360.genai.budget import Budget
+from c360.genai.cache import ContentCache, cache_key
+from c360.genai.grounding import consent_for, minimized_view, pii_values, view_version
+from c360.genai.guardrails import DENY_TERMS, check_answer, check_fields
+from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens
+from c360.genai.resilience import BackendError, CircuitBreaker, Pacer, RefusalError, call_with_retries
+from c360.genai.tasks import CACHED_TASKS, LIMITS, Content, ContentRequest, OfferTerms, Product, offer_terms
+from c360.genai.templates import template_content
+from c360.nba.catalog import Catalog
+from c360.settings import LLMSettings
+
+log = logging.getLogger("c360.genai")
+REGENERATE_ON = frozenset({"invalid_output", "offer_mismatch"})
+
+
+@dataclass
+class ChatEvent:
+    """One server-sent event of a streamed chat reply: `delta` text as it arrives, then `done` with the
+    checked reply, or `replace` with the template reply that supersedes every delta sent before it."""
+
+    kind: Literal["delta", "done", "replace"]
+    text: str = ""
+    content: Content | None = None
+
+
+@dataclass
+class _Prepared:
+    request: ContentRequest
+    view: dict[str, Any]
+    product: Product | None
+    offer: OfferTerms | None
+    personalized: bool
+    pii: list[str]
+    flags: list[str] = field(default_factory=list)
+
+
+class ContentWriter:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        catalog: Catalog,
+        profiles: Callable[[str], Mapping[str, Any]],
+        products: Callable[[str], Product | None],
+        backend: OpenAIBackend | None = None,
+        cache: ContentCache | None = None,
+        budget: Budget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings, self.catalog = settings, catalog
+        self.profiles, self.products = profiles, products
+        self.backend, self.cache = backend, cache
+        self.budget = budget or Budget(
+            settings.daily_token_budget,
+            settings.daily_cost_budget,
+            settings.price_per_1k_input_tokens,
+            settings.price_per_1k_output_tokens,
+        )
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds)
+        self.pacer = Pacer(settings.requests_per_second, burst=max(1.0, settings.requests_per_second / 10))
+        self.deny_terms = (*DENY_TERMS, *settings.deny_terms)
+        self._sleep = sleep
+
+    @property
+    def model_name(self) -> str:
+        return self.backend.model if self.backend is not None else "template"
+
+    # ------------------------------------------------------------------ one request
+
+    def prepare(self, request: ContentRequest) -> _Prepared:
+        """Profile, product and offer read; consent checked (ConsentRequiredError); profile minimized."""
+        profile = self.profiles(request.customer_id)
+        product = None
+        if request.product_id:
+            product = self.products(request.product_id)
+            if product is None:
+                raise NotFoundError("no product with this product_id")
+        offer = None
+        if request.task in ("email", "offer") and request.action_id:
+            offer = offer_terms(self.catalog, request.action_id, request.decided_at, product)
+        decision = consent_for(request, profile, offer)
+        view = minimized_view(profile, request, decision.personalized, self.settings.allow_pii_fields)
+        flags = [] if decision.personalized else ["no_personalization_consent"]
+        return _Prepared(request, view, product, offer, decision.personalized, pii_values(profile), flags)
+
+    def write(self, request: ContentRequest) -> Content:
+        """The content for one request (chat included, unstreamed)."""
+        started = time.perf_counter()
+        p = self.prepare(request)
+        key = None
+        if self.cache is not None and request.task in CACHED_TASKS:
+            key = cache_key(
+                request.task,
+                view_version(p.view),
+                request.product_id,
+                sorted(p.offer.as_data().items()) if p.offer else None,
+                PROMPT_VERSION,
+                self.model_name,
+            )
+            hit = self.cache.get(key)
+            if hit is not None:
+                content = self._content(p, hit["fields"], "cache", hit["model"])
+                return self._logged(content, started)
+        content = self._generate(p)
+        if key is not None and content.source == "model" and self.cache is not None:
+            self.cache.put(key, request.customer_id, {"fields": content.fields, "model": content.model})
+        return self._logged(content, started)
+
+    def _content(self, p: _Prepared, fields: dict[str, Any], source: Any, model: str, flags=()) -> Content:
+        return Content(
+            task=p.request.task,
+            fields=fields,
+            source=source,
+            personalized=p.personalized,
+            offer=p.offer,
+            flags=[*p.flags, *flags],
+            model=model,
+            prompt_version=PROMPT_VERSION,
+        )
+
+    def template(self, p: _Prepared, flags: list[str] = ()) -> Content:  # type: ignore[assignment]
+        fields = template_content(p.request.task, p.view, p.product, p.offer, p.request.message)
+        return self._content(p, fields, "template", "template", list(dict.fromkeys(flags)))
+
+    def _may_call(self, p: _Prepared) -> str | None:
+        """Why the model may not be called now, or None."""
+        if self.backend is None:
+            return ""
+        if not self.breaker.allow():
+            return "breaker_open"
+        return None
+
+    def _generate(self, p: _Prepared) -> Content:
+        refusal = self._may_call(p)
+        if refusal is not None:
+            return self.template(p, [refusal] if refusal else [])
+        backend = self.backend
+        if backend is None:  # narrowed for the type checker; _may_call returned "" above
+            return self.template(p)
+        messages = build_messages(p.request, p.view, p.product, p.offer)
+        estimate = (estimate_tokens(messages), self.settings.max_output_tokens)
+        flags: list[str] = []
+        tokens = [0, 0]
+        for _attempt in range(2):
+            if not self.budget.reserve(*estimate):
+                self.breaker.record(True)  # not the backend's fault; release a half-open trial
+                return self._with_usage(self.template(p, [*flags, "budget_exhausted"]), tokens)
+            try:
+                answer = call_with_retries(
+                    lambda: self._paced(lambda: backend.complete(messages, p.request.task, estimate[1])),
+                    self.settings.max_retries,
+                    self.settings.max_retry_wait_seconds,
+                    sleep=self._sleep,
+                )
+            except RefusalError:
+                self.budget.settle(estimate, (0, 0))
+                self.breaker.record(True)
+                return self._with_usage(self.template(p, [*flags, "refusal"]), tokens)
+            except BackendError:
+                self.budget.settle(estimate, (0, 0))
+                self.breaker.record(False)
+                return self._with_usage(self.template(p, [*flags, "backend_error"]), tokens)
+            self.breaker.record(True)
+            self.budget.settle(estimate, (answer.tokens_in, answer.tokens_out))
+            tokens[0] += answer.tokens_in
+            tokens[1] += answer.tokens_out
+            verdict = check_answer(p.request.task, answer.text, p.offer, p.product, p.pii, self.deny_terms)
+            if verdict.ok and verdict.fields is not None:
+                content = self._content(p, verdict.fields, "model", answer.model, flags)
+                return self._with_usage(content, tokens)
+            flags += verdict.problems
+            if not REGENERATE_ON.issuperset(verdict.problems):
+                break
+        return self._with_usage(self.template(p, flags), tokens)
+
+    def _paced(self, call: Callable[[], Any]) -> Any:
+        self.pacer.wait()
+        return call()
+
+    @staticmethod
+    def _with_usage(content: Content, tokens: list[int]) -> Content:
+        content.tokens_in, content.tokens_out = tokens
+        return content
+
+    def _logged(self, content: Content, started: float) -> Content:
+        content.latency_ms = (time.perf_counter() - started) * 1000.0
+        log.info(
+            "generation task=%s source=%s model=%s prompt=%s tokens_in=%d tokens_out=%d latency_ms=%.1f "
+            "flags=%s",
+            content.task,
+            content.source,
+            content.model,
+            content.prompt_version,
+            content.tokens_in,
+            content.tokens_out,
+            content.latency_ms,
+            ",".join(content.flags) or "-",
+        )
+        return content
+
+    # ------------------------------------------------------------------ streamed chat
+
+    def stream_chat(self, request: ContentRequest) -> Iterator[ChatEvent]:
+        """A chat reply as events. Every delta is checked with the text before it; a reply that fails a check
+        (or a stream that stalls) ends with `replace` and the template reply."""
+        started = time.perf_counter()
+        p = self.prepare(request)
+        refusal = self._may_call(p)
+        backend = self.backend
+        if refusal is not None or backend is None:
+            content = self._logged(self.template(p, [refusal] if refusal else []), started)
+            yield ChatEvent("done", content.fields["reply"], content)
+            return
+        messages = build_messages(request, p.view, p.product, p.offer)
+        estimate = (estimate_tokens(messages), self.settings.max_output_tokens)
+        if not self.budget.reserve(*estimate):
+            content = self._logged(self.template(p, ["budget_exhausted"]), started)
+            yield ChatEvent("done", content.fields["reply"], content)
+            return
+        text, problem, stream = "", None, None
+        try:
+            stream = call_with_retries(
+                lambda: self._paced(lambda: backend.stream(messages, estimate[1])),
+                self.settings.max_retries,
+                self.settings.max_retry_wait_seconds,
+                sleep=self._sleep,
+            )
+            for delta in stream:
+                text += delta
+                verdict = check_fields({"reply": text}, None, None, p.pii, self.deny_terms)
+                if len(text) > LIMITS["chat"]["reply"]:
+                    problem = "invalid_output"
+                elif verdict.problems:
+                    problem = verdict.problems[0]
+                if problem:
+                    break
+                yield ChatEvent("delta", delta)
+        except RefusalError:
+            problem = "refusal"
+        except BackendError:
+            problem = "backend_error"
+        self.breaker.record(problem != "backend_error")
+        used = (stream.tokens_in, stream.tokens_out) if stream is not None else (0, 0)
+        self.budget.settle(estimate, used)
+        if problem is None and not text.strip():
+            problem = "invalid_output"
+        if problem is None:
+            content = self._content(p, {"reply": text.strip()}, "model", backend.model)
+            kind: Literal["done", "replace"] = "done"
+        else:
+            content = self.template(p, [problem])
+            kind = "replace" if text else "done"
+        content = self._logged(self._with_usage(content, list(used)), started)
+        yield ChatEvent(kind, content.fields["reply"], content)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        if self.backend is not None:
+            self.backend.close()
