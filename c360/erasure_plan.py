@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from c360.facts.erasure import FACTS_STEP, TRAINING_SETS_STEP
 from c360.features.erasure import FEAST_ONLINE_STEP
+from c360.genai.erasure import GENAI_STEP
 from c360.identity.erasure import IDENTITY_STEP, find_subject
 from c360.models.erasure import SEGMENTS_STEP
 from c360.nba.erasure import NBA_STEP
@@ -35,6 +36,7 @@ def erasure_plan() -> ErasurePlan:
         steps=(
             PROFILE_STORE_STEP,
             FEAST_ONLINE_STEP,
+            GENAI_STEP,
             PROFILES_STEP,
             FEATURES_STEP,
             FACTS_STEP,
