@@ -7,12 +7,15 @@ C360 := $(abspath $(VENV)/bin/c360)
 WORKSPACE ?= demo-workspace
 CUSTOMERS ?= 5000
 SEED ?= 42
+SERVE ?= 1
+PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv demo test test-fast bench lint clean mlflow-ui
 
 help:
-	@echo "make demo   - fresh environment, demo data ($(CUSTOMERS) customers), the whole pipeline, every model trained and scored"
+	@echo "make demo   - fresh environment, demo data ($(CUSTOMERS) customers), the whole pipeline, every model trained and scored,"
+	@echo "              then the HTTP API in the foreground on port $(PORT) (SERVE=0 skips serving)"
 	@echo "make test   - the full test suite (unit, Ray, Azure stand-ins, end-to-end)"
 	@echo "make bench  - benchmarks; figures printed as tables"
 	@echo "make lint   - ruff"
@@ -33,6 +36,9 @@ demo: $(STAMP)
 	cd $(WORKSPACE) && $(C360) run
 	cd $(WORKSPACE) && $(C360) train all --config $(abspath training/configs)
 	cd $(WORKSPACE) && $(C360) score
+	@if [ "$(SERVE)" = "1" ]; then \
+		cd $(WORKSPACE) && exec $(C360) serve --port $(PORT) --app-dir $(CURDIR) --create-key; \
+	else echo "SERVE=0: not serving; start it with: cd $(WORKSPACE) && $(C360) serve --app-dir $(CURDIR)"; fi
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -139,6 +139,9 @@ def serve(
         str, typer.Option("--app", help="The application builder, module:function.")
     ] = SERVE_APP,
     app_dir: Annotated[Path, typer.Option(help="Folder the application is imported from.")] = Path("."),
+    create_key: Annotated[
+        bool, typer.Option("--create-key", help="Create a key with every scope and print it (make demo).")
+    ] = False,
 ) -> None:
     """Serve the HTTP API on Ray Serve in the foreground (Ctrl-C stops it)."""
     ws = _workspace(workspace)
@@ -159,7 +162,12 @@ def serve(
     try:
         ray_serve.start(http_options={"host": host, "port": port})
         ray_serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
-        _print_urls(ws, host, port)
+        new_key = None
+        if create_key:
+            from c360.api.keys import SCOPES, KeyStore
+
+            new_key = KeyStore.for_workspace(ws).create(SCOPES, name="c360 serve --create-key")[1]
+        _print_urls(ws, host, port, new_key)
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
@@ -176,20 +184,42 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _print_urls(ws: Workspace, host: str, port: int) -> None:
+def _example_customer(ws: Workspace) -> str:
+    """A customer id of this workspace for the curl examples, or a placeholder before `c360 run`."""
+    try:
+        from c360.identity.store import IdentityStore
+
+        ids = IdentityStore(ws.lake).read("clusters")["customer_id"]
+        return str(ids.sort_values().iloc[0]) if len(ids) else "<customer_id>"
+    except Exception:  # noqa: BLE001 - only an example: any failure gives the placeholder
+        return "<customer_id>"
+
+
+def _print_urls(ws: Workspace, host: str, port: int, new_key: str | None) -> None:
     from c360.api.keys import KeyStore
 
     base = f"http://{host}:{port}"
     console.print(plain(f"c360 API serving workspace {ws.root}"))
-    console.print(plain(f"  health  {base}/healthz   ready {base}/readyz"))
+    console.print(plain(f"  health  {base}/healthz   ready {base}/readyz   metrics {base}/metrics"))
     console.print(plain(f"  docs    {base}/docs"))
-    readers = [k for k in KeyStore.for_workspace(ws).list(include_revoked=False) if k.allows("profiles:read")]
-    if not readers:
-        console.print(
-            plain(f"  no key can read profiles yet: c360 keys create -w {ws.root} --scope profiles:read")
-        )
-    console.print(plain(f'  try     curl -H "X-API-Key: $C360_API_KEY" {base}/v1/profiles/<customer_id>'))
-    console.print(plain(f'          curl -H "X-API-Key: $C360_API_KEY" "{base}/v1/profiles?email=<email>"'))
+    if new_key is not None:
+        console.print(plain(f"  API key (every scope; shown once, stored hashed): {new_key}"))
+        console.print(plain(f"          export C360_API_KEY={new_key}"))
+    elif not KeyStore.for_workspace(ws).list(include_revoked=False):
+        console.print(plain(f"  no API key yet: c360 keys create -w {ws.root} --scope profiles:read"))
+    cid = _example_customer(ws)
+    auth = '-H "X-API-Key: $C360_API_KEY"'
+    json_type = "-H 'Content-Type: application/json'"
+    console.print(plain(f"  try     curl {auth} {base}/v1/profiles/{cid}"))
+    console.print(plain(f'          curl {auth} "{base}/v1/profiles?email=<email>"'))
+    console.print(plain(f"          curl {auth} {base}/v1/customers/{cid}/recommendations?n=5"))
+    personalize = f'{{"customer_id": "{cid}", "context": {{"page": "home", "channel": "web"}}}}'
+    console.print(plain(f"          curl {auth} {json_type} -d '{personalize}' {base}/v1/personalize"))
+    event = (
+        f'{{"batch": [{{"type": "track", "message_id": "demo-1", "user_id": "{cid}", '
+        '"event": "Product Added", "properties": {"product_id": "<product_id>", "price": 9.5}}]}'
+    )
+    console.print(plain(f"          curl {auth} {json_type} -d '{event}' {base}/v1/events"))
     console.print("Ctrl-C stops the service")
 
 

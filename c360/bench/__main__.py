@@ -133,6 +133,24 @@ def stores(
     )
 
 
+@app.command("serve")
+def serve(
+    backend: Annotated[
+        list[str] | None, typer.Option(help="sqlite, redis or cosmos (repeatable; default: all three).")
+    ] = None,
+    profiles: Annotated[int, typer.Option(help="Profiles in the store.")] = 10_000,
+    rate: Annotated[float, typer.Option(help="Open-loop requests per second.")] = 500.0,
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="Connections of the saturation run.")] = 16,
+    workdir: Annotated[Path | None, typer.Option(help="Keep the benchmark workspaces here.")] = None,
+) -> None:
+    """GET /v1/profiles/{id} on Ray Serve beside bare FastAPI + uvicorn: p50/p99 at a rate, saturation rps."""
+    from c360.bench.serving import BACKENDS, run
+
+    chosen = tuple(backend) if backend else BACKENDS
+    run(chosen, profiles, rate, seconds, concurrency, workdir, console)
+
+
 @app.command("identity")
 def identity(
     customers: Annotated[
