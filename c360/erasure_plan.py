@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from c360.events.erasure import EVENTS_STEP
 from c360.facts.erasure import FACTS_STEP, TRAINING_SETS_STEP
 from c360.features.erasure import FEAST_ONLINE_STEP
 from c360.genai.erasure import GENAI_STEP
@@ -22,7 +23,7 @@ from c360.models.erasure import SEGMENTS_STEP
 from c360.nba.erasure import NBA_STEP
 from c360.privacy import erase as orchestrator
 from c360.privacy.erase import DEFAULT_REASON, ErasureReport
-from c360.privacy.lakefiles import EVENTS_STEP, OTHER_TABLES_STEP
+from c360.privacy.lakefiles import OTHER_TABLES_STEP
 from c360.privacy.subject import ErasurePlan
 from c360.profile.erasure import FEATURES_STEP, PROFILE_STORE_STEP, PROFILES_STEP
 from c360.recs.erasure import RECS_STEP

@@ -238,12 +238,17 @@ class RedisEventState(EventState):
         out: list[str] = []
         for cid in set(customer_ids):
             (anons,) = self._run(lambda p, cid=cid: p.smembers(f"{self.prefix}stitched-by:{cid}"))
+            anons = sorted(anons)
             keys = [f"{self.prefix}{anonymous_key(a)}" for a in anons]
             current = self._run(lambda p, keys=keys: [p.hget(k, "c") for k in keys]) if keys else []
             # An anonymous id stitched to someone else since then is that person's now: leave it.
-            mine = [k for k, c in zip(keys, current, strict=True) if c == cid]
-            self._run(lambda p, cid=cid, mine=mine: p.delete(f"{self.prefix}stitched-by:{cid}", *mine))
-            out += sorted(anons)
+            mine = [(a, k) for a, k, c in zip(anons, keys, current, strict=True) if c == cid]
+            self._run(
+                lambda p, cid=cid, mine=mine: p.delete(
+                    f"{self.prefix}stitched-by:{cid}", *[k for _, k in mine]
+                )
+            )
+            out += [a for a, _ in mine]
         return sorted(out)
 
     def close(self) -> None:

@@ -2,9 +2,9 @@
 
 - a derived folder (`profiles/`, `features/<view>/`, `events/`, `decisions/`, `facts/`, `training_sets/`):
   rows keyed by one of the person's customer ids, record keys or device/cookie/user ids (parquet, and JSON
-  lines for append-only logs). `events/` is an erasure step of its own here; `decisions/` is the next-best-
-  action stage's (c360/nba/erasure.py: rewards stay as tombstones); the profile and facts stages use the same
-  function for the folders they write.
+  lines for append-only logs). `events/` is the events stage's step (c360/events/erasure.py: it adds the
+  anonymous ids stitched to the person); `decisions/` is the next-best-action stage's (c360/nba/erasure.py:
+  rewards stay as tombstones); the profile and facts stages use the same function for the folders they write.
 - any other folder of parquet tables (the demo's `ground_truth/`, say): rows where any text column holds one
   of the person's ids or identifiers.
 
@@ -98,9 +98,4 @@ def erase_from_other_tables(ws: Workspace, subject: Subject) -> StoreCounts:
     return total
 
 
-def _folder_step(folder: str) -> FunctionStep:
-    return FunctionStep(folder, lambda ws, subject: erase_from_folder(ws.lake, folder, subject))
-
-
-EVENTS_STEP = _folder_step("events")
 OTHER_TABLES_STEP = FunctionStep("other_tables", erase_from_other_tables)

@@ -83,7 +83,11 @@ def test_a_visitor_absorbed_by_a_customer_brings_cart_and_pages():
         ({"type": "track", "message_id": "m", "user_id": "u"}, "invalid_event", "event"),
         ({"type": "track", "event": "x", "message_id": "m"}, "invalid_event", "anonymous_id or user_id"),
         ({"type": "page", "message_id": "m", "user_id": 5}, "invalid_event", "user_id"),
-        ({"type": "page", "message_id": "m", "user_id": "u", "properties": []}, "invalid_event", "properties"),
+        (
+            {"type": "page", "message_id": "m", "user_id": "u", "properties": []},
+            "invalid_event",
+            "properties",
+        ),
         (
             track("Product Added", user_id="u", properties={"price": "12"}),
             "invalid_event",
