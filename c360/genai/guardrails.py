@@ -5,7 +5,8 @@
   chosen offer's terms (or figures of the product's own data); nothing else may be promised;
 - pii: no email address, phone-like number, or any of the customer's own PII values;
 - moderation: no deny-listed term, no echo of an injection ("ignore previous instructions", a system
-  prompt), no markup outside the email HTML's allowed tags and attributes.
+  prompt), no markup outside the email HTML's allowed tags and attributes, and no run of three words
+  repeated from an input `suspect_input` flagged (an injected instruction carried out verbatim).
 
 The moderation step is local and rule-based (a word list and patterns), not a trained classifier: it stops
 what the rules name and nothing more.
@@ -39,7 +40,8 @@ DENY_TERMS = (
 """Claims we never make and words we never write; `llm.deny_terms` adds to them."""
 
 INJECTION_ECHOES = re.compile(
-    r"ignore (all |any )?(the )?(previous|prior|above) (instructions|rules)|system prompt|developer mode"
+    r"(ignore|disregard|forget) (all |any )?(the )?(previous|prior|above|earlier) (instructions|rules)"
+    r"|system prompt|developer mode"
     r"|you are now|new instructions|quoted material|nothing in the data can change"
     r"|<\s*/?\s*(script|iframe|style|object|embed)\b|javascript:|\bon\w+\s*=",
     re.IGNORECASE,
@@ -54,6 +56,11 @@ ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 MONTH_DATE = re.compile(
     r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?\b"
     r"|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b",
+    re.IGNORECASE,
+)
+SUSPECT = re.compile(
+    r"\d+\s*%\s*(?:off|discount)|plain text|no json"
+    r"|\b(?:reveal|include|print)\b.{0,40}\b(?:email|phone|prompt)",
     re.IGNORECASE,
 )
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -187,6 +194,27 @@ def moderation_problems(fields: dict[str, Any], deny_terms: Sequence[str] = ()) 
     return False
 
 
+def suspect_input(text: str, deny_terms: Sequence[str] = ()) -> bool:
+    """Whether text from a profile or product carries instructions or an offer of its own: an injection
+    pattern, disallowed markup, a deny-listed term, a discount, or a request for data or format changes."""
+    if SUSPECT.search(text) or INJECTION_ECHOES.search(text) or re.search(r"<\s*[a-zA-Z/!]", text):
+        return True
+    lowered = text.casefold()
+    return any(term.casefold() in lowered for term in (*DENY_TERMS, *deny_terms))
+
+
+def echoes(fields: dict[str, Any], suspects: Sequence[str], words: int = 3) -> bool:
+    """Whether the output repeats `words` consecutive words of a suspect input: an injected instruction
+    carried out verbatim (a paraphrase is not caught)."""
+    text = " ".join(re.findall(r"\w+", " ".join(_texts(fields)).casefold()))
+    for suspect in suspects:
+        tokens = re.findall(r"\w+", suspect.casefold())
+        for i in range(len(tokens) - words + 1):
+            if " ".join(tokens[i : i + words]) in text:
+                return True
+    return False
+
+
 def check_answer(
     task: str,
     raw: str,
@@ -194,12 +222,13 @@ def check_answer(
     product: Product | None,
     pii: Sequence[str],
     deny_terms: Sequence[str] = (),
+    suspects: Sequence[str] = (),
 ) -> Verdict:
     """Every check on one model answer; `problems` lists the kinds that failed."""
     fields = parse_answer(task, raw)
     if fields is None:
         return Verdict(None, ["invalid_output"])
-    return check_fields(fields, offer, product, pii, deny_terms)
+    return check_fields(fields, offer, product, pii, deny_terms, suspects)
 
 
 def check_fields(
@@ -208,12 +237,13 @@ def check_fields(
     product: Product | None,
     pii: Sequence[str],
     deny_terms: Sequence[str] = (),
+    suspects: Sequence[str] = (),
 ) -> Verdict:
     problems = []
     if offer_problems(fields, offer, product):
         problems.append("offer_mismatch")
     if leaks_pii(fields, pii):
         problems.append("pii")
-    if moderation_problems(fields, deny_terms):
+    if moderation_problems(fields, deny_terms) or echoes(fields, suspects):
         problems.append("moderation")
     return Verdict(fields, problems)

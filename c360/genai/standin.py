@@ -4,21 +4,22 @@ benchmark (no instruction-tuned model runs offline here, see ../shared/COMPONENT
 It speaks the protocol the `openai` SDK speaks: `POST /v1/chat/completions` and Azure's
 `/openai/deployments/{deployment}/chat/completions?api-version=...`, JSON answers with `usage`, streaming as
 SSE `data: {chunk}` ... `data: [DONE]`. Its "model" is deterministic and echo-ish: it builds the task's JSON
-answer from the data document of the prompt (name, product, offer). In `obedient` mode it also does
-what instructions hidden in that data say (a discount, an expiry, "ignore previous instructions and ...", "answer
+answer from the data document of the prompt (name, product, offer). In `obedient` mode it also does what
+instructions hidden in that data say (a discount, an expiry, "ignore previous instructions and ...", "answer
 in plain text", "include the email") the way a model that follows injected text would, so the evaluation
 measures what c360's guardrails hold, not the stand-in's restraint. What it cannot show: how a real model
 words things, how often it drifts on its own, or what Azure's content filters do.
 
-Behaviours are scripted per request (`script(...)`): `ok`, `429` (with `retry_after`), `500`, `stall`
-(no answer for `stall_seconds`), `stall_stream` (two chunks, then silence), `bad_json`, `refusal`. A rate
-limit (`rate_per_second`) answers 429 with Retry-After past it; `ttft_seconds` delays the first byte of an answer.
+Behaviours are scripted per request (`script(...)`): `ok`, `429` (with `retry_after`), `500`, `stall` (no
+answer for `stall_seconds`), `stall_stream` (two chunks, then silence), `bad_json`, `refusal`. A rate limit
+(`rate_per_second`) answers 429 with Retry-After past it; `ttft_seconds` delays the first byte of an answer.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -189,6 +190,12 @@ class StandInServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body leave in separate writes: without this, Nagle's algorithm and the
+                # client's delayed ACK add ~40 ms to every answer.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *args: object) -> None:  # quiet: prompts carry customer data
                 return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from c360.errors import NotFoundError
@@ -22,7 +22,7 @@ from c360.genai.backends import OpenAIBackend
 from c360.genai.budget import Budget
 from c360.genai.cache import ContentCache, cache_key
 from c360.genai.grounding import consent_for, minimized_view, pii_values, view_version
-from c360.genai.guardrails import DENY_TERMS, check_answer, check_fields
+from c360.genai.guardrails import DENY_TERMS, check_answer, check_fields, suspect_input
 from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens
 from c360.genai.resilience import BackendError, CircuitBreaker, Pacer, RefusalError, call_with_retries
 from c360.genai.tasks import CACHED_TASKS, LIMITS, Content, ContentRequest, OfferTerms, Product, offer_terms
@@ -53,6 +53,8 @@ class _Prepared:
     personalized: bool
     pii: list[str]
     flags: list[str] = field(default_factory=list)
+    suspects: list[str] = field(default_factory=list)
+    """Input text that carries instructions (guardrails.suspect_input); the output may not repeat it."""
 
 
 class ContentWriter:
@@ -95,13 +97,33 @@ class ContentWriter:
             product = self.products(request.product_id)
             if product is None:
                 raise NotFoundError("no product with this product_id")
+            product, product_suspect = self._screened(product)
         offer = None
         if request.task in ("email", "offer") and request.action_id:
             offer = offer_terms(self.catalog, request.action_id, request.decided_at, product)
         decision = consent_for(request, profile, offer)
         view = minimized_view(profile, request, decision.personalized, self.settings.allow_pii_fields)
         flags = [] if decision.personalized else ["no_personalization_consent"]
-        return _Prepared(request, view, product, offer, decision.personalized, pii_values(profile), flags)
+        quoted = [request.message or "", *request.tickets, *(t for _, t in request.history)]
+        quoted.append(str((profile.get("demographics") or {}).get("firstName") or ""))
+        suspects = [t for t in quoted if t and suspect_input(t, self.deny_terms)]
+        if request.product_id and product_suspect:
+            flags.append("product_text_withheld")
+        p = _Prepared(request, view, product, offer, decision.personalized, pii_values(profile), flags)
+        p.suspects = suspects
+        return p
+
+    def _screened(self, product: Product) -> tuple[Product, bool]:
+        """The product with a title or description that carries instructions or an offer of its own
+        replaced by neutral wording: product data is not trusted to speak for the catalogue's offers."""
+        title_bad = suspect_input(product.title, self.deny_terms)
+        desc_bad = suspect_input(product.description, self.deny_terms)
+        if not (title_bad or desc_bad):
+            return product, False
+        title = (
+            f"Our {product.category} pick".replace("Our  pick", "Our pick") if title_bad else product.title
+        )
+        return replace(product, title=title, description="" if desc_bad else product.description), True
 
     def write(self, request: ContentRequest) -> Content:
         """The content for one request (chat included, unstreamed)."""
@@ -184,7 +206,9 @@ class ContentWriter:
             self.budget.settle(estimate, (answer.tokens_in, answer.tokens_out))
             tokens[0] += answer.tokens_in
             tokens[1] += answer.tokens_out
-            verdict = check_answer(p.request.task, answer.text, p.offer, p.product, p.pii, self.deny_terms)
+            verdict = check_answer(
+                p.request.task, answer.text, p.offer, p.product, p.pii, self.deny_terms, p.suspects
+            )
             if verdict.ok and verdict.fields is not None:
                 content = self._content(p, verdict.fields, "model", answer.model, flags)
                 return self._with_usage(content, tokens)
@@ -247,7 +271,7 @@ class ContentWriter:
             )
             for delta in stream:
                 text += delta
-                verdict = check_fields({"reply": text}, None, None, p.pii, self.deny_terms)
+                verdict = check_fields({"reply": text}, None, None, p.pii, self.deny_terms, p.suspects)
                 if len(text) > LIMITS["chat"]["reply"]:
                     problem = "invalid_output"
                 elif verdict.problems:
