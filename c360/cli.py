@@ -20,6 +20,7 @@ from rich.text import Text
 from c360.api.cli import add_commands as add_api_commands
 from c360.errors import C360Error, ValidationError
 from c360.features.cli import features_app
+from c360.genai.cli import genai_app
 from c360.io.lease import workspace_lease  # light: the lake is imported only once a lease is taken
 from c360.io.terminal import SafeConsole, json_text, markup_safe, plain, safe_text
 from c360.models.cli import models_app
@@ -340,6 +341,7 @@ add_commands(app)  # c360 train | tune | score (c360/models/commands.py)
 app.add_typer(features_app, name="features")  # c360 features plan | apply | materialize | backfill | ...
 app.add_typer(models_app, name="models")  # c360 models list | show | promote | rollback (c360/models/cli.py)
 app.add_typer(nba_app, name="nba")  # c360 nba simulate | evaluate (c360/nba/cli.py)
+app.add_typer(genai_app, name="genai")  # c360 genai write | evaluate (c360/genai/cli.py)
 add_api_commands(app)  # c360 keys create | list | revoke, c360 serve (c360/api/cli.py)
 
 
