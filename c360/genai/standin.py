@@ -135,7 +135,7 @@ class StandInServer:
         self._tokens, self._since = float(rate_per_second or 0), time.monotonic()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def port(self) -> int:

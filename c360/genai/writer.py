@@ -133,6 +133,7 @@ class ContentWriter:
         if self.cache is not None and request.task in CACHED_TASKS:
             key = cache_key(
                 request.task,
+                request.customer_id,
                 view_version(p.view),
                 request.product_id,
                 sorted(p.offer.as_data().items()) if p.offer else None,
