@@ -33,10 +33,13 @@ from c360.api.http import (
     error_response,
     json_response,
 )
+from c360.api.events import event_routes
 from c360.api.keys import KeyStore
 from c360.api.metrics import ApiMetrics
+from c360.api.personalize import MODELS, personalize_routes
 from c360.api.profiles import profile_routes
 from c360.errors import C360Error
+from c360.inference.clients import ModelClients
 from c360.profile.store import ProfileStore
 from c360.settings import Settings
 from c360.workspace import Workspace
@@ -129,13 +132,17 @@ def create_api(
     profile_store: ProfileStore | None = None,
     keys: KeyStore | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    models: ModelClients | None = None,
 ) -> FastAPI:
     """The c360 API over one workspace (a `Workspace`, its `Settings`, or its folder).
 
     `profile_store` and `keys` replace the workspace's own (tests, benchmarks); the app closes only a store
-    it opened itself.
+    it opened itself. `models` reaches the models where they run (Serve's deployments); without it they
+    load in this process (`LocalModels`).
     """
     services = Services(_workspace_of(source), profile_store, keys)
+    if models is not None:
+        services.provide(MODELS, models)
     serving = services.ws.settings.serving
     ctx = ApiContext(
         services, ApiMetrics(), RateLimiter(serving.rate_limit_per_second, serving.rate_limit_burst)
@@ -226,5 +233,10 @@ def _health_routes(ctx: ApiContext) -> APIRouter:
     return health
 
 
-ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (profile_routes, customer_routes)
+ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (
+    profile_routes,
+    customer_routes,
+    personalize_routes,
+    event_routes,
+)
 """Each group of `/v1` routes, in the order the OpenAPI document lists them."""

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Seconds; dense below 10 ms, the profile route's budget."""
@@ -35,6 +35,8 @@ class ApiMetrics:
         self._requests: dict[tuple[str, str, str], int] = {}
         self._latency: dict[tuple[str, str], list[float]] = {}
         """(route, method) -> a count per bucket (the last: above every bound), then the sum of seconds."""
+        self._fallbacks: dict[tuple[str, str], int] = {}
+        self._versions: dict[str, str] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -46,11 +48,23 @@ class ApiMetrics:
             cells[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             cells[-1] += seconds
 
+    def part(self, part: str, fallback: str | None, version: str | None) -> None:
+        """One personalization part answered: its fallback reason (None: the model answered) and the model
+        version in use (None: no model; the last version seen is kept). Both are bounded sets: part names
+        and reason codes are constants, versions change when a model is promoted."""
+        with self._lock:
+            if fallback is not None:
+                key = (part, fallback)
+                self._fallbacks[key] = self._fallbacks.get(key, 0) + 1
+            if version is not None:
+                self._versions[part] = version
+
     def collect(self) -> Iterator[Metric]:
         """The metric families, as `prometheus_client` asks a registered collector for them."""
         with self._lock:
             requests = dict(self._requests)
             latency = {k: list(v) for k, v in self._latency.items()}
+            fallbacks, versions = dict(self._fallbacks), dict(self._versions)
         counter = CounterMetricFamily(
             "c360_api_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -71,6 +85,22 @@ class ApiMetrics:
                 buckets.append((bound, cumulative))
             histogram.add_metric(list(labels), buckets, sum_value=cells[-1])
         yield histogram
+        fell_back = CounterMetricFamily(
+            "c360_personalize_fallbacks",
+            "Personalization parts answered by their fallback, by part and reason code.",
+            labels=["part", "reason"],
+        )
+        for labels, n in sorted(fallbacks.items()):
+            fell_back.add_metric(list(labels), n)
+        yield fell_back
+        in_use = GaugeMetricFamily(
+            "c360_model_version_info",
+            "The model version answering each personalization part (1 for the version in use).",
+            labels=["part", "version"],
+        )
+        for part, version in sorted(versions.items()):
+            in_use.add_metric([part, version], 1)
+        yield in_use
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,64 @@
+"""`SignalReader`: a customer's real-time session and cart signals from Feast's online `realtime_signals`
+view (pushed by the events stage), for the personalization answer.
+
+The feature store is opened on first use and kept. A view that is not applied yet, an online store that
+does not answer, or a read that raises gives `store_unavailable`, and for `RETRY_SECONDS` after a failure
+every read answers so without trying (one warning per failure, not one per request); a customer with no
+signals within the view's TTL gets nulls, which is an answer, not a fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from c360.inference.parts import STORE_UNAVAILABLE, UNKNOWN_CUSTOMER, Part
+
+if TYPE_CHECKING:
+    from c360.workspace import Workspace
+
+log = logging.getLogger("c360.inference")
+VIEW = "realtime_signals"
+SIGNALS = ("cart_items", "cart_value", "session_page_views")
+RETRY_SECONDS = 30.0
+
+
+class SignalReader:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._store: Any = None
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+
+    def _feature_store(self) -> Any:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from c360.features.store import open_feature_store
+
+                    self._store = open_feature_store(self.ws)
+        return self._store
+
+    def read(self, customer_id: str | None) -> Part:
+        """`value`: {cart_items, cart_value, session_page_views}, null where none arrived."""
+        if customer_id is None:
+            return Part(None, UNKNOWN_CUSTOMER)
+        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_SECONDS:
+            return Part(None, STORE_UNAVAILABLE)
+        try:
+            found = (
+                self._feature_store()
+                .get_online_features(
+                    features=[f"{VIEW}:{name}" for name in SIGNALS],
+                    entity_rows=[{"customer_id": customer_id}],
+                )
+                .to_dict()
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure of the store degrades to the fallback
+            log.warning("realtime signals unavailable: %s", type(exc).__name__)
+            self._failed_at = time.monotonic()
+            return Part(None, STORE_UNAVAILABLE)
+        self._failed_at = None
+        return Part({name: (found.get(name) or [None])[0] for name in SIGNALS})
