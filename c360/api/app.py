@@ -33,7 +33,6 @@ from c360.api.http import (
     error_response,
     json_response,
 )
-from c360.api.events import event_routes
 from c360.api.keys import KeyStore
 from c360.api.metrics import ApiMetrics
 from c360.api.personalize import MODELS, personalize_routes
@@ -237,6 +236,5 @@ ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (
     profile_routes,
     customer_routes,
     personalize_routes,
-    event_routes,
 )
 """Each group of `/v1` routes, in the order the OpenAPI document lists them."""
