@@ -1,9 +1,22 @@
-"""The Ray Serve application: one ingress deployment around `c360.api.create_api`, bound by `build_app`.
+"""The Ray Serve application: the ingress around `c360.api.create_api` and one deployment per model family,
+bound by `build_app`.
+
+```
+Gateway (FastAPI: keys, validation, errors; profile lookup and real-time signals in-process)
+  -> Recommender      c360.inference.Recommender            (recommendations, popular, similar items)
+  -> NextBestAction   c360.inference.NextBestActionPolicy   (decide, reward; the decision log)
+  -> Scorer           c360.inference.Scorer                 (scores and segment)
+```
 
 The profile lookup stays inside the ingress: on 2 cores every handle hop between deployments costs
-milliseconds (COMPONENTS.md), more than the lookup itself. The FastAPI app is built on the replica
-(`__serve_build_asgi_app__`), so nothing opens a store or reads the workspace when this module is imported
-or when the application is built; only the workspace's path travels to the replica.
+milliseconds (COMPONENTS.md), more than the lookup itself. The models are asked at once, not in a chain,
+each under its own timeout (`c360.inference.personalizer`): the ingress reaches them through `ServeModels`,
+the `ModelClients` protocol over deployment handles. A model deployment that is slow or down degrades the
+answer to its flagged fallback; it never fails the request.
+
+Nothing opens a store, reads the workspace or loads a model when this module is imported or the
+application is built: the FastAPI app is built on the ingress replica (`__serve_build_asgi_app__`), each
+model in its replica's constructor, and only the workspace's path travels.
 
 Started by `c360 serve`, `serve run serving.app:build_app workspace=/path/to/ws` or
 `serve deploy serving/serve_config.yaml`, from the repository root (replicas import `serving.app`).
@@ -11,6 +24,7 @@ Started by `c360 serve`, `serve run serving.app:build_app workspace=/path/to/ws`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +32,18 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
 
 INGRESS_CPUS = 0.5
 """A replica reserves half a core: at Serve's default of one, an ingress and a model deployment would not
 both fit on a 2-CPU node, and `serve.run` waits for them forever without an error."""
+MODEL_CPUS = 0.25
+"""Each model replica: the three fit beside the ingress on a 2-CPU node with 0.75 CPU left for others."""
+MODEL_DEPLOYMENT = {
+    "max_ongoing_requests": 64,
+    "health_check_period_s": 10,
+    "graceful_shutdown_timeout_s": 5,
+}
 
 
 class AppArgs(BaseModel):
@@ -35,6 +57,127 @@ class AppArgs(BaseModel):
     """0 on a Ray shared with jobs that need every CPU (the test session runs Ray Train on 2 workers of one
     CPU each beside the app: any reservation would leave them waiting forever)."""
     num_replicas: int = Field(default=1, ge=1)
+    model_num_cpus: float | None = Field(default=None, ge=0, le=INGRESS_CPUS)
+    """Per model replica; unset: MODEL_CPUS, or 0 when `num_cpus` is 0."""
+
+
+def _answer(call: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """A model's answer as a plain dict; a refusal the caller must see travels as a value."""
+    from c360.errors import C360Error
+    from c360.inference.clients import refusal
+
+    try:
+        out = call(*args)
+    except C360Error as exc:
+        return refusal(exc)
+    return out if isinstance(out, dict) else out.to_dict()
+
+
+def _workspace(path: str) -> Any:
+    from c360.workspace import Workspace
+
+    return Workspace.load(path)
+
+
+@serve.deployment(name="Recommender", ray_actor_options={"num_cpus": MODEL_CPUS}, **MODEL_DEPLOYMENT)
+class RecommenderDeployment:
+    """`c360.inference.Recommender` over the workspace's production `recs`, loaded once per replica."""
+
+    def __init__(self, workspace: str) -> None:
+        from c360.inference.recommender import Recommender
+
+        self.model = Recommender.for_workspace(_workspace(workspace))
+
+    def recommend(self, *args: Any) -> dict[str, Any]:
+        return _answer(self.model.recommend, *args)
+
+    def popular(self, n: int, category: str | None) -> dict[str, Any]:
+        return _answer(self.model.popular, n, category)
+
+    def similar(self, product_id: str, n: int) -> dict[str, Any]:
+        return _answer(self.model.similar, product_id, n)
+
+
+@serve.deployment(name="NextBestAction", ray_actor_options={"num_cpus": MODEL_CPUS}, **MODEL_DEPLOYMENT)
+class NextBestActionDeployment:
+    """`c360.inference.NextBestActionPolicy`: the bandit and the decision log of this replica. One replica:
+    a decision's reward must reach the replica whose log holds it (the log's index is per process)."""
+
+    def __init__(self, workspace: str) -> None:
+        from c360.inference.nba import NextBestActionPolicy
+
+        self.model = NextBestActionPolicy.for_workspace(_workspace(workspace))
+
+    def decide(self, *args: Any) -> dict[str, Any]:
+        return _answer(self.model.decide, *args)
+
+    def reward(self, *args: Any) -> dict[str, Any]:
+        return _answer(self.model.reward, *args)
+
+    def __del__(self) -> None:
+        self.model.close()  # the decision log's buffered lines reach the lake
+
+
+@serve.deployment(name="Scorer", ray_actor_options={"num_cpus": MODEL_CPUS}, **MODEL_DEPLOYMENT)
+class ScorerDeployment:
+    """`c360.inference.Scorer`: scores and segment with the versions of the champions filling them."""
+
+    def __init__(self, workspace: str) -> None:
+        from c360.inference.scorer import Scorer
+
+        self.model = Scorer.for_workspace(_workspace(workspace))
+
+    def scores(self, *args: Any) -> dict[str, Any]:
+        return _answer(self.model.scores, *args)
+
+
+class ServeModels:
+    """`c360.inference.clients.ModelClients` over the model deployments' handles (the Personalizer applies
+    the timeouts: a cancelled wait cancels the handle's request)."""
+
+    def __init__(
+        self, recommender: DeploymentHandle, policy: DeploymentHandle, scorer: DeploymentHandle
+    ) -> None:
+        self.recommender, self.policy, self.scorer = recommender, policy, scorer
+
+    async def recommend(
+        self,
+        customer_id: str | None,
+        n: int,
+        category: str | None,
+        exclude: Sequence[str],
+        consent: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return _checked(
+            await self.recommender.recommend.remote(customer_id, n, category, list(exclude), consent)
+        )
+
+    async def popular(self, n: int, category: str | None) -> dict[str, Any]:
+        return _checked(await self.recommender.popular.remote(n, category))
+
+    async def similar(self, product_id: str, n: int) -> dict[str, Any]:
+        return _checked(await self.recommender.similar.remote(product_id, n))
+
+    async def decide(
+        self,
+        customer_id: str | None,
+        profile: Mapping[str, Any] | None,
+        context: Mapping[str, Any],
+        deadline: float | None,
+    ) -> dict[str, Any]:
+        return _checked(await self.policy.decide.remote(customer_id, profile, dict(context), deadline))
+
+    async def reward(self, decision_id: str, click: bool, conversion: bool, revenue: float) -> dict[str, Any]:
+        return _checked(await self.policy.reward.remote(decision_id, click, conversion, revenue))
+
+    async def scores(self, customer_id: str | None, profile: Mapping[str, Any] | None) -> dict[str, Any]:
+        return _checked(await self.scorer.scores.remote(customer_id, profile))
+
+
+def _checked(answer: dict[str, Any]) -> dict[str, Any]:
+    from c360.inference.clients import raise_refusal
+
+    return raise_refusal(answer)
 
 
 @serve.deployment(
@@ -46,21 +189,36 @@ class AppArgs(BaseModel):
 )
 @serve.ingress()
 class Gateway:
-    """The HTTP ingress: keys, validation, errors and the profile routes of `create_api`."""
+    """The HTTP ingress: keys, validation, errors, the profile routes and the personalization routes of
+    `create_api`, with the models behind `ServeModels`."""
 
-    def __init__(self, workspace: str) -> None:
+    def __init__(
+        self,
+        workspace: str,
+        recommender: DeploymentHandle,
+        policy: DeploymentHandle,
+        scorer: DeploymentHandle,
+    ) -> None:
         self.workspace = workspace
+        self.models = ServeModels(recommender, policy, scorer)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from c360.api.app import create_api
 
-        return create_api(self.workspace)
+        return create_api(self.workspace, models=self.models)
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Bind the graph: today the ingress alone (model deployments join it as their issues land)."""
+    """Bind the graph: the ingress over the three model deployments."""
     config = AppArgs.model_validate(args)
     workspace = str(Path(config.workspace).expanduser().resolve())
+    model_cpus = config.model_num_cpus
+    if model_cpus is None:
+        model_cpus = MODEL_CPUS if config.num_cpus > 0 else 0.0
+    models = [
+        deployment.options(ray_actor_options={"num_cpus": model_cpus}).bind(workspace)
+        for deployment in (RecommenderDeployment, NextBestActionDeployment, ScorerDeployment)
+    ]
     return Gateway.options(
         ray_actor_options={"num_cpus": config.num_cpus}, num_replicas=config.num_replicas
-    ).bind(workspace)
+    ).bind(workspace, *models)

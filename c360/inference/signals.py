@@ -1,5 +1,5 @@
 """`SignalReader`: a customer's real-time session and cart signals from Feast's online `realtime_signals`
-view (pushed by the events stage), for the personalization answer.
+view, as the events stage pushes them and reads them back (`c360.events.signals.read_signals`).
 
 The feature store is opened on first use and kept. A view that is not applied yet, an online store that
 does not answer, or a read that raises gives `store_unavailable`, and for `RETRY_SECONDS` after a failure
@@ -14,13 +14,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from c360.events.signals import read_signals
 from c360.inference.parts import STORE_UNAVAILABLE, UNKNOWN_CUSTOMER, Part
 
 if TYPE_CHECKING:
     from c360.workspace import Workspace
 
 log = logging.getLogger("c360.inference")
-VIEW = "realtime_signals"
 SIGNALS = ("cart_items", "cart_value", "session_page_views")
 RETRY_SECONDS = 30.0
 
@@ -48,17 +48,10 @@ class SignalReader:
         if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_SECONDS:
             return Part(None, STORE_UNAVAILABLE)
         try:
-            found = (
-                self._feature_store()
-                .get_online_features(
-                    features=[f"{VIEW}:{name}" for name in SIGNALS],
-                    entity_rows=[{"customer_id": customer_id}],
-                )
-                .to_dict()
-            )
+            found = read_signals(self._feature_store(), customer_id)
         except Exception as exc:  # noqa: BLE001 - any failure of the store degrades to the fallback
             log.warning("realtime signals unavailable: %s", type(exc).__name__)
             self._failed_at = time.monotonic()
             return Part(None, STORE_UNAVAILABLE)
         self._failed_at = None
-        return Part({name: (found.get(name) or [None])[0] for name in SIGNALS})
+        return Part({name: found.get(name) for name in SIGNALS})

@@ -21,10 +21,14 @@ def test_serve_config_passes_serves_schema_and_builds():
     config = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text(encoding="utf-8")))
     (app,) = config.applications
     assert app.import_path == "serving.app:build_app" and app.route_prefix == "/"
-    (gateway,) = app.deployments
+    gateway, *models = app.deployments
     assert gateway.name == "Gateway" and gateway.ray_actor_options.num_cpus <= 0.5
+    assert [m.name for m in models] == ["Recommender", "NextBestAction", "Scorer"]
+    assert sum(d.ray_actor_options.num_cpus for d in app.deployments) <= 1.5  # a 2-CPU node keeps room
     built = build_app(app.args)  # binds only: nothing starts before serve.run
     assert built._bound_deployment.ray_actor_options["num_cpus"] <= 0.5
+    bound = {a._bound_deployment.name: a for a in built._bound_deployment.init_args[1:]}
+    assert set(bound) == {m.name for m in models}  # the config names the deployments the app binds
 
 
 def test_build_app_rejects_unknown_args_and_too_many_cpus():
