@@ -24,6 +24,7 @@ from c360.api.context import ApiContext
 from c360.api.http import API_VERSION, MAX_ID_CHARS, ErrorBody, json_response
 from c360.genai.tasks import ContentRequest
 from c360.genai.writer import ContentWriter
+from c360.workspace import Workspace
 
 WRITER = "content_writer"
 
@@ -35,7 +36,7 @@ class Turn(BaseModel):
 
 
 class ContentBody(BaseModel):
-    """What to write about; which fields a task needs is checked by the writer (400 when missing)."""
+    """What to write about; which fields a task needs is checked by the writer (422 when missing)."""
 
     model_config = ConfigDict(extra="forbid")
     customer_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
@@ -51,13 +52,17 @@ class ContentBody(BaseModel):
     stream: bool = False
 
 
-def _writer_factory(ctx: ApiContext):
-    def build(ws) -> ContentWriter:
+def _writer(ctx: ApiContext) -> ContentWriter:
+    """The process's writer over the API's profile store. The store is opened first: `component` holds
+    the services' lock while it builds, and `profiles()` takes that same lock."""
+    store = ctx.services.profiles()
+
+    def build(ws: Workspace) -> ContentWriter:
         from c360.genai.service import writer_for_workspace
 
-        return writer_for_workspace(ws, profiles=ctx.services.profiles())
+        return writer_for_workspace(ws, profiles=store)
 
-    return build
+    return ctx.services.component(WRITER, build)
 
 
 def _sse(events: Iterator) -> Iterator[bytes]:
@@ -89,7 +94,7 @@ def content_routes(ctx: ApiContext) -> APIRouter:
     ) -> Response:
         """Content for one customer: product_description, email (subject, preheader, text, html), chat, or
         offer copy, grounded in the profile and the chosen action's offer."""
-        writer = ctx.services.component(WRITER, _writer_factory(ctx))
+        writer = _writer(ctx)
         req = ContentRequest(
             task=task,
             customer_id=body.customer_id,
