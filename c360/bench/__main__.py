@@ -452,6 +452,19 @@ def nba(
     run(console=console, seeds=tuple(seeds) if seeds else (0, 1, 2), decisions=decisions)
 
 
+@app.command("genai")
+def genai(
+    repeats: Annotated[int, typer.Option(help="Timed calls for the offline and cache-hit figures.")] = 2000,
+    ttft_requests: Annotated[int, typer.Option(help="Streamed chat replies timed, raw SDK and writer.")] = 200,
+    burst: Annotated[int, typer.Option(help="Emails in the burst against the rate-limited stand-in.")] = 1000,
+) -> None:
+    """GenAI content writer: offline p99, time-to-first-token overhead over the raw SDK, cache-hit p99, and a
+    burst of emails within the budget and the stand-in backend's rate limit."""
+    from c360.bench.genai import run
+
+    run(console=console, repeats=repeats, ttft_requests=ttft_requests, burst=burst)
+
+
 @app.command("all")
 def run_all() -> None:
     """Every registered benchmark with its default sizes."""
