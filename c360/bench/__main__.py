@@ -455,7 +455,7 @@ def nba(
 @app.command("genai")
 def genai(
     repeats: Annotated[int, typer.Option(help="Timed calls for the offline and cache-hit figures.")] = 2000,
-    ttft_requests: Annotated[int, typer.Option(help="Streamed chat replies timed, raw SDK and writer.")] = 200,
+    ttft_requests: Annotated[int, typer.Option(help="Streamed replies timed, raw SDK and writer.")] = 200,
     burst: Annotated[int, typer.Option(help="Emails in the burst against the rate-limited stand-in.")] = 1000,
 ) -> None:
     """GenAI content writer: offline p99, time-to-first-token overhead over the raw SDK, cache-hit p99, and a
