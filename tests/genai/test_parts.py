@@ -1,0 +1,96 @@
+"""Smaller parts: the budget's day and cost cap, the Entra ID token path of Azure OpenAI, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from datetime import date
+
+import pytest
+from typer.testing import CliRunner
+
+from c360.errors import NotFoundError
+from c360.genai.budget import Budget
+from c360.profile.store import open_profile_store
+from c360.settings import LLMSettings
+from c360.workspace import Workspace
+from tests.genai.conftest import DECIDED, make_writer, profile
+
+pytestmark = pytest.mark.unit
+
+
+def test_budget_caps_tokens_and_cost_and_starts_again_each_day():
+    day = [date(2026, 12, 1)]
+    budget = Budget(1000, daily_cost=0.01, price_in_per_1k=0.01, price_out_per_1k=0.02, today=lambda: day[0])
+    assert budget.reserve(400, 100)
+    budget.settle((400, 100), (300, 50))
+    assert budget.tokens == 350 and budget.cost == pytest.approx(0.004)
+    assert not budget.reserve(100, 300)  # cost: 0.004 + 0.001 + 0.006 > 0.01
+    assert budget.reserve(100, 100) and not budget.reserve(600, 0)
+    day[0] = date(2026, 12, 2)
+    assert budget.reserve(900, 0) and budget.snapshot()["day"] == "2026-12-02"
+
+
+def test_azure_without_a_key_uses_an_entra_id_token(server, monkeypatch):
+    calls = {}
+    fake = types.ModuleType("azure.identity")
+
+    class DefaultAzureCredential:
+        pass
+
+    def get_bearer_token_provider(credential, scope):
+        calls["scope"] = scope
+        return lambda: "entra-token"
+
+    fake.DefaultAzureCredential = DefaultAzureCredential
+    fake.get_bearer_token_provider = get_bearer_token_provider
+    monkeypatch.setitem(sys.modules, "azure.identity", fake)
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_AD_TOKEN", raising=False)
+    settings = LLMSettings(
+        provider="azure_openai",
+        base_url=server.endpoint,
+        api_version="2024-10-21",
+        deployment="d",
+        timeout_seconds=2,
+    )
+    from c360.genai.tasks import ContentRequest
+
+    content = make_writer(settings).write(
+        ContentRequest("offer", "C-1", action_id="d10_email", decided_at=DECIDED)
+    )
+    assert content.source == "model"
+    assert calls["scope"] == "https://cognitiveservices.azure.com/.default"
+    headers = {k.lower(): v for k, v in server.requests[-1]["headers"].items()}
+    assert headers.get("authorization") == "Bearer entra-token" and "api-key" not in headers
+
+
+def test_cli_writes_offline_content_for_a_workspace_customer(tmp_path):
+    from c360.cli import app
+
+    (tmp_path / "c360.yaml").write_text("workspace: genai-cli\n", encoding="utf-8")
+    with open_profile_store(Workspace.load(tmp_path)) as store:
+        store.upsert_many([profile("C-1")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "genai",
+            "write",
+            "offer",
+            "--customer",
+            "C-1",
+            "--action",
+            "d25_email",
+            "-w",
+            str(tmp_path),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["source"] == "template" and doc["offer"]["discount_percent"] == 25
+    missing = CliRunner().invoke(
+        app, ["genai", "write", "offer", "--customer", "C-X", "--action", "d25_email", "-w", str(tmp_path)]
+    )
+    assert isinstance(missing.exception, NotFoundError)  # run_cli maps it to exit code 3
