@@ -1,10 +1,10 @@
 """Generated content kept for reuse: one SQLite file in the workspace (`llm.cache_path`), shared by every
 process of the workspace, so an erasure run from the CLI reaches what a running server cached.
 
-The key is a digest of task, customer, profile version (`grounding.view_version`: exactly what the prompt showed),
-product, offer terms, prompt version and model; a changed profile, offer or prompt therefore misses.
-Entries expire after `llm.cache_ttl_seconds`. Each row also names its customer, for erasure only: keys are
-digests, so nothing in a key identifies anyone.
+The key is a digest of task, customer, profile version (`grounding.view_version`: exactly what the prompt
+showed), product data, offer terms, prompt version and model; a changed profile, product, offer or prompt
+therefore misses. Entries expire after `llm.cache_ttl_seconds`. Each row also names its customer, for
+erasure only: keys are digests, so nothing in a key identifies anyone.
 """
 
 from __future__ import annotations

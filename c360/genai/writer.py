@@ -11,9 +11,10 @@ customer id, no text.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from c360.genai.budget import Budget
 from c360.genai.cache import ContentCache, cache_key
 from c360.genai.grounding import consent_for, minimized_view, pii_values, view_version
 from c360.genai.guardrails import DENY_TERMS, check_answer, check_fields, suspect_input
-from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens
+from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens, product_data
 from c360.genai.resilience import BackendError, CircuitBreaker, Pacer, RefusalError, call_with_retries
 from c360.genai.tasks import CACHED_TASKS, LIMITS, Content, ContentRequest, OfferTerms, Product, offer_terms
 from c360.genai.templates import template_content
@@ -136,6 +137,7 @@ class ContentWriter:
                 request.customer_id,
                 view_version(p.view),
                 request.product_id,
+                json.dumps(product_data(p.product), sort_keys=True) if p.product else None,
                 sorted(p.offer.as_data().items()) if p.offer else None,
                 PROMPT_VERSION,
                 self.model_name,
@@ -149,7 +151,9 @@ class ContentWriter:
             self.cache.put(key, request.customer_id, {"fields": content.fields, "model": content.model})
         return self._logged(content, started)
 
-    def _content(self, p: _Prepared, fields: dict[str, Any], source: Any, model: str, flags=()) -> Content:
+    def _content(
+        self, p: _Prepared, fields: dict[str, Any], source: Any, model: str, flags: Sequence[str] = ()
+    ) -> Content:
         return Content(
             task=p.request.task,
             fields=fields,
@@ -161,25 +165,17 @@ class ContentWriter:
             prompt_version=PROMPT_VERSION,
         )
 
-    def template(self, p: _Prepared, flags: list[str] = ()) -> Content:  # type: ignore[assignment]
+    def template(self, p: _Prepared, flags: Sequence[str] = ()) -> Content:
+        """The offline writer's answer; `flags` say why it answers (each once)."""
         fields = template_content(p.request.task, p.view, p.product, p.offer, p.request.message)
         return self._content(p, fields, "template", "template", list(dict.fromkeys(flags)))
 
-    def _may_call(self, p: _Prepared) -> str | None:
-        """Why the model may not be called now, or None."""
-        if self.backend is None:
-            return ""
-        if not self.breaker.allow():
-            return "breaker_open"
-        return None
-
     def _generate(self, p: _Prepared) -> Content:
-        refusal = self._may_call(p)
-        if refusal is not None:
-            return self.template(p, [refusal] if refusal else [])
         backend = self.backend
-        if backend is None:  # narrowed for the type checker; _may_call returned "" above
+        if backend is None:
             return self.template(p)
+        if not self.breaker.allow():
+            return self.template(p, ["breaker_open"])
         messages = build_messages(p.request, p.view, p.product, p.offer)
         estimate = (estimate_tokens(messages), self.settings.max_output_tokens)
         flags: list[str] = []
@@ -250,10 +246,9 @@ class ContentWriter:
         (or a stream that stalls) ends with `replace` and the template reply."""
         started = time.perf_counter()
         p = self.prepare(request)
-        refusal = self._may_call(p)
         backend = self.backend
-        if refusal is not None or backend is None:
-            content = self._logged(self.template(p, [refusal] if refusal else []), started)
+        if backend is None or not self.breaker.allow():
+            content = self._logged(self.template(p, [] if backend is None else ["breaker_open"]), started)
             yield ChatEvent("done", content.fields["reply"], content)
             return
         messages = build_messages(request, p.view, p.product, p.offer)
