@@ -17,6 +17,7 @@ tails.
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import threading
@@ -48,6 +49,8 @@ def _ms(values: list[float]) -> tuple[float, float]:
 
 
 def _load() -> float:
+    """The 1-minute load average; a collection first, so garbage left by the part before is not timed."""
+    gc.collect()
     return os.getloadavg()[0]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from datetime import date
@@ -94,3 +95,13 @@ def test_cli_writes_offline_content_for_a_workspace_customer(tmp_path):
         app, ["genai", "write", "offer", "--customer", "C-X", "--action", "d25_email", "-w", str(tmp_path)]
     )
     assert isinstance(missing.exception, NotFoundError)  # run_cli maps it to exit code 3
+
+
+def test_benchmark_runs_small_and_its_burst_fails_nothing():
+    from rich.console import Console
+
+    from c360.bench.genai import run
+
+    figures = run(Console(file=open(os.devnull, "w")), repeats=50, ttft_requests=5, burst=40)  # noqa: SIM115
+    assert figures["burst_sources"] == {"model": 40} and figures["burst_429"] == 0
+    assert figures["offline_p99_ms"] < 50 and figures["cache_hit_p99_ms"] < 50  # loose: shared cores
