@@ -1,4 +1,5 @@
-"""Request counts and latencies per route for `GET /metrics`, in Prometheus' text format.
+"""Request counts and latencies per route for `GET /metrics`, in Prometheus' text format, and for
+personalization the fallbacks per part and reason code and the model version answering each part.
 
 Labels are the route template, the method and the status: bounded sets, and no customer id or identifier
 can reach a label (paths that match no route count as `<unmatched>`). Each app keeps its own counts, so two

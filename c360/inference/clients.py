@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from c360.errors import C360Error, NotFoundError, ValidationError
+from c360.errors import C360Error, NotFoundError, StoreUnavailableError, ValidationError
 from c360.inference.nba import NextBestActionPolicy
 from c360.inference.recommender import Recommender
 from c360.inference.scorer import Scorer
@@ -26,7 +27,7 @@ from c360.nba.decisions import DuplicateRewardError, RewardWindowError, UnknownD
 from c360.workspace import Workspace
 
 log = logging.getLogger("c360.inference")
-T = TypeVar("T")
+RETRY_SECONDS = 30.0
 REFUSALS: dict[str, type[C360Error]] = {
     cls.__name__: cls
     for cls in (UnknownDecisionError, DuplicateRewardError, RewardWindowError, NotFoundError, ValidationError)
@@ -82,8 +83,10 @@ def raise_refusal(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 class LocalModels:
-    """`ModelClients` in this process: each model built on first use (a failed build is retried at the next
-    call) and called in a worker thread, so a slow model holds a thread, never the event loop."""
+    """`ModelClients` in this process: each model built on first use and called in a worker thread, so a
+    slow model holds a thread, never the event loop. A failed build (the registry or the lake down) is
+    retried `RETRY_SECONDS` later; until then the model's calls fail at once (`store_unavailable`) instead
+    of queueing worker threads behind another slow attempt."""
 
     def __init__(
         self,
@@ -97,6 +100,7 @@ class LocalModels:
             "scorer": scorer,
         }
         self._built: dict[str, Any] = {}
+        self._failed: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -113,7 +117,15 @@ class LocalModels:
             with self._lock:
                 found = self._built.get(name)
                 if found is None:
-                    found = self._built[name] = self._factories[name]()
+                    failed = self._failed.get(name)
+                    if failed is not None and time.monotonic() - failed < RETRY_SECONDS:
+                        raise StoreUnavailableError(f"the {name} could not be loaded; retrying later")
+                    try:
+                        found = self._built[name] = self._factories[name]()
+                    except Exception:
+                        self._failed[name] = time.monotonic()
+                        raise
+                    self._failed.pop(name, None)
         return found
 
     def load(self) -> None:

@@ -142,3 +142,28 @@ def test_the_signals_part_times_out_like_any_other(models, store):
     answer, seconds = run(Personalizer(models, lambda: store, stuck), "c0002", None, {})
     assert answer["fallbacks"] == [{"part": SIGNALS, "reason": "timeout"}] and answer["signals"] is None
     assert seconds < 0.07
+
+
+def test_a_model_that_cannot_load_is_flagged_and_not_retried_at_every_request(trained, store):
+    attempts = []
+
+    def registry_down() -> Recommender:
+        attempts.append(1)
+        raise StoreUnavailableError("the model registry does not answer")
+
+    models = LocalModels(
+        registry_down,
+        lambda: NextBestActionPolicy.for_workspace(trained.ws),
+        lambda: Scorer.for_workspace(trained.ws),
+    )
+    personalizer = Personalizer(models, lambda: store, no_signals)
+    try:
+        run(personalizer, "c0002", None, {})  # the other models load meanwhile (their parts may time out)
+        time.sleep(1.0)
+        for _ in range(3):
+            answer, _ = run(personalizer, "c0002", None, {})
+            assert answer["fallbacks"] == [{"part": RECS, "reason": "store_unavailable"}]
+            assert answer["nextBestAction"]["decisionId"] and answer["recommendations"] == []
+    finally:
+        models.close()
+    assert len(attempts) == 1
