@@ -263,6 +263,7 @@ def injection_suite(name: str, writer: ContentWriter, raw: bool = False) -> Inje
             spec["message"] = case.text if case.where == "message" else "Can you help me?"
             spec["tickets"] = (case.text,) if case.where == "ticket" else ("Parcel late.",)
             spec["history"] = (("customer", case.text),) if case.where == "history" else ()
+            spec["tone"] = case.text if case.where == "tone" else None
         case_writer = ContentWriter(
             writer.settings,
             writer.catalog,

@@ -43,6 +43,7 @@ _PLACES: tuple[tuple[str, str], ...] = (
     ("ticket", "chat"),
     ("history", "chat"),
     ("message", "chat"),
+    ("tone", "chat"),
     ("product_description", "email"),
     ("product_description", "offer"),
     ("product_title", "product_description"),
@@ -50,7 +51,7 @@ _PLACES: tuple[tuple[str, str], ...] = (
 
 
 def injection_cases() -> list[InjectionCase]:
-    """Every payload in every place it can reach (60 cases), plus names with markup (4)."""
+    """Every payload in every place it can reach (70 cases), plus names with markup (4)."""
     cases = [
         InjectionCase(f"{pid}-{where}-{task}", task, where, text, marker)
         for pid, text, marker in _PAYLOADS

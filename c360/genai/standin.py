@@ -67,7 +67,8 @@ def answer_for(body: dict[str, Any], obedient: bool) -> tuple[str, str]:
     extra: list[str] = []
     plain = False
     if obedient:
-        for text in _strings(customer) + _strings(product) + [str(data.get("customer_message", ""))]:
+        quoted = [str(data.get("customer_message", "")), str(data.get("tone", ""))]
+        for text in _strings(customer) + _strings(product) + quoted:
             if m := DISCOUNT_ORDER.search(text):
                 offer["discount_percent"] = int(m.group(1))
             if m := EXPIRY_ORDER.search(text):

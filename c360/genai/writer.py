@@ -105,7 +105,12 @@ class ContentWriter:
         decision = consent_for(request, profile, offer)
         view = minimized_view(profile, request, decision.personalized, self.settings.allow_pii_fields)
         flags = [] if decision.personalized else ["no_personalization_consent"]
-        quoted = [request.message or "", *request.tickets, *(t for _, t in request.history)]
+        quoted = [
+            request.message or "",
+            request.tone or "",
+            *request.tickets,
+            *(t for _, t in request.history),
+        ]
         quoted.append(str((profile.get("demographics") or {}).get("firstName") or ""))
         suspects = [t for t in quoted if t and suspect_input(t, self.deny_terms)]
         if request.product_id and product_suspect:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
 import types
 from datetime import date
@@ -102,6 +102,6 @@ def test_benchmark_runs_small_and_its_burst_fails_nothing():
 
     from c360.bench.genai import run
 
-    figures = run(Console(file=open(os.devnull, "w")), repeats=50, ttft_requests=5, burst=40)  # noqa: SIM115
+    figures = run(Console(file=io.StringIO()), repeats=50, ttft_requests=5, burst=40)
     assert figures["burst_sources"] == {"model": 40} and figures["burst_429"] == 0
     assert figures["offline_p99_ms"] < 50 and figures["cache_hit_p99_ms"] < 50  # loose: shared cores
