@@ -114,18 +114,20 @@ def genai_evaluate(
     _quiet_http_log()
     ws = _workspace(workspace)
     catalog = load_catalog()
-    writers: dict[str, Any] = {"offline": ContentWriter(LLMSettings(), catalog, PROFILES.get, PRODUCTS.get)}
+    writers: dict[str, Any] = {
+        "offline": ContentWriter(LLMSettings(), catalog, PROFILES.__getitem__, PRODUCTS.get)
+    }
     if ws.settings.llm.provider != "offline":
         llm = ws.settings.llm
         writers[f"configured ({llm.provider})"] = ContentWriter(
-            llm, catalog, PROFILES.get, PRODUCTS.get, backend=backend_from_settings(llm)
+            llm, catalog, PROFILES.__getitem__, PRODUCTS.get, backend=backend_from_settings(llm)
         )
     servers = [StandInServer().start(), StandInServer(obedient=True).start()] if stand_in else []
     raw_too: set[str] = set()
     for server, name in zip(servers, ("stand-in", "stand-in obedient"), strict=False):
         llm = LLMSettings(provider="openai", base_url=server.url, timeout_seconds=5)
         writers[name] = ContentWriter(
-            llm, catalog, PROFILES.get, PRODUCTS.get, backend=backend_from_settings(llm)
+            llm, catalog, PROFILES.__getitem__, PRODUCTS.get, backend=backend_from_settings(llm)
         )
         raw_too.add(name)
     try:

@@ -18,6 +18,7 @@ templates.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -226,6 +227,10 @@ def _product(request: ContentRequest) -> Product | None:
     return PRODUCTS.get(request.product_id or "")
 
 
+def _constant(doc: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
+    return lambda _customer_id: doc
+
+
 @dataclass
 class InjectionRates:
     backend: str
@@ -267,7 +272,7 @@ def injection_suite(name: str, writer: ContentWriter, raw: bool = False) -> Inje
         case_writer = ContentWriter(
             writer.settings,
             writer.catalog,
-            lambda _cid, p=profile: p,
+            _constant(profile),
             {"P-LAMP": product}.get,
             backend=writer.backend,
         )

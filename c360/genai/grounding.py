@@ -144,12 +144,12 @@ def pii_values(profile: Mapping[str, Any]) -> list[str]:
         found = _get(profile, *path)
         if isinstance(found, list):
             values += [v for v in found if isinstance(v, str) and len(v) >= 5]
-    for path in (
+    for text_path in (
         ("demographics", "lastName"),
         ("demographics", "location", "street"),
         ("demographics", "birthDate"),
     ):
-        found = _get(profile, *path)
+        found = _get(profile, *text_path)
         if isinstance(found, str) and len(found) >= 3:
             values.append(found)
     return values
