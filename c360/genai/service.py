@@ -5,13 +5,16 @@ and the content cache in the workspace."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from c360.genai.backends import backend_from_settings
 from c360.genai.cache import ContentCache
-from c360.genai.tasks import Product
+from c360.genai.tasks import ContentRequest, Product
 from c360.genai.writer import ContentWriter
-from c360.nba.catalog import DEFAULT_CATALOG, load_catalog
+from c360.nba.catalog import DEFAULT_CATALOG, NO_ACTION, load_catalog
+from c360.privacy.consent import ConsentRequiredError
 from c360.profile.store import ProfileStore, open_profile_store
 from c360.workspace import Workspace
 
@@ -58,3 +61,20 @@ def writer_for_workspace(
         backend=backend_from_settings(llm),
         cache=content_cache(ws) if llm.cache_ttl_seconds > 0 else None,
     )
+
+
+def offer_copy_for_decision(
+    writer: ContentWriter, customer_id: str, action_id: str, decided_at: datetime | None = None
+) -> dict[str, Any] | None:
+    """The offer copy of a decision, for a response that includes content when asked (`/v1/personalize`):
+    None for `no_action` or when the customer's consent does not allow the copy; the decision itself
+    stands either way."""
+    if action_id == NO_ACTION:
+        return None
+    try:
+        content = writer.write(
+            ContentRequest("offer", customer_id, action_id=action_id, decided_at=decided_at)
+        )
+    except ConsentRequiredError:
+        return None
+    return content.as_dict()

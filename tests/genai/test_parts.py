@@ -105,3 +105,13 @@ def test_benchmark_runs_small_and_its_burst_fails_nothing():
     figures = run(Console(file=io.StringIO()), repeats=50, ttft_requests=5, burst=40)
     assert figures["burst_sources"] == {"model": 40} and figures["burst_429"] == 0
     assert figures["offline_p99_ms"] < 50 and figures["cache_hit_p99_ms"] < 50  # loose: shared cores
+
+
+def test_offer_copy_for_a_decision_is_optional_content():
+    from c360.genai.service import offer_copy_for_decision
+
+    writer = make_writer(LLMSettings(), {"C-1": profile(), "C-NO": profile("C-NO", email=False)})
+    doc = offer_copy_for_decision(writer, "C-1", "d25_email", DECIDED)
+    assert doc is not None and doc["offer"]["discount_percent"] == 25
+    assert offer_copy_for_decision(writer, "C-1", "no_action") is None
+    assert offer_copy_for_decision(writer, "C-NO", "d25_email") is None
