@@ -78,7 +78,9 @@ def _mapped(exc: Exception) -> BackendError:
     import openai
 
     if isinstance(exc, openai.RateLimitError):
-        return RetryableError("the model's endpoint is rate limiting (429)", _retry_after(exc))
+        return RetryableError(
+            "the model's endpoint is rate limiting (429)", _retry_after(exc), rate_limited=True
+        )
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
             return RetryableError(f"the model's endpoint failed ({exc.status_code})", _retry_after(exc))

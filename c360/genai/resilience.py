@@ -4,7 +4,8 @@
   connection): after a 429 it waits the server's Retry-After, otherwise exponential backoff with jitter; it
   gives up when the retries are spent or a Retry-After is longer than the caller will wait.
 - `Pacer` spaces calls out to at most `rate` a second per process, so a burst stays within the backend's
-  rate limit instead of collecting 429s.
+  rate limit instead of collecting 429s. A 429 halves its rate and holds every thread for the Retry-After
+  (the limit is the backend's, shared by all threads); each success wins back 1% of the configured rate.
 - `CircuitBreaker` opens after `failures` consecutive failed calls; while open, the writer answers from its
   templates without calling; after `reset_seconds` one trial call decides whether it closes again.
 """
@@ -32,9 +33,10 @@ class RetryableError(BackendError):
     """A failure worth another try: 429, 5xx, timeout, connection refused. `retry_after` in seconds when
     the server said how long to wait."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class RefusalError(BackendError):
@@ -71,22 +73,40 @@ class Pacer:
     blocks until the next call may go."""
 
     def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate, self.burst = float(rate), max(1.0, float(burst))
+        self.max_rate = self.rate = float(rate)
+        self.burst = max(1.0, float(burst))
         self._tokens = self.burst
         self._since = time.monotonic()
+        self._hold_until = 0.0
         self._lock = threading.Lock()
 
     def wait(self) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._since) * self.rate)
-                self._since = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                pause = (1.0 - self._tokens) / self.rate
+                if now < self._hold_until:
+                    pause = self._hold_until - now
+                else:
+                    self._tokens = min(self.burst, self._tokens + (now - self._since) * self.rate)
+                    self._since = now
+                    if self._tokens >= 1.0:
+                        self._tokens -= 1.0
+                        return
+                    pause = (1.0 - self._tokens) / self.rate
             time.sleep(pause)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """The backend answered 429: half the rate (at least 1/64 of the configured one), no saved-up
+        burst, and no call from any thread before its Retry-After has passed."""
+        with self._lock:
+            self.rate = max(self.max_rate / 64, self.rate / 2)
+            self._tokens = 0.0
+            if retry_after:
+                self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.rate = min(self.max_rate, self.rate + self.max_rate / 100)
 
 
 class CircuitBreaker:

@@ -25,7 +25,14 @@ from c360.genai.cache import ContentCache, cache_key
 from c360.genai.grounding import consent_for, minimized_view, pii_values, view_version
 from c360.genai.guardrails import DENY_TERMS, check_answer, check_fields, suspect_input
 from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens, product_data
-from c360.genai.resilience import BackendError, CircuitBreaker, Pacer, RefusalError, call_with_retries
+from c360.genai.resilience import (
+    BackendError,
+    CircuitBreaker,
+    Pacer,
+    RefusalError,
+    RetryableError,
+    call_with_retries,
+)
 from c360.genai.tasks import CACHED_TASKS, LIMITS, Content, ContentRequest, OfferTerms, Product, offer_terms
 from c360.genai.templates import template_content
 from c360.nba.catalog import Catalog
@@ -221,7 +228,14 @@ class ContentWriter:
 
     def _paced(self, call: Callable[[], Any]) -> Any:
         self.pacer.wait()
-        return call()
+        try:
+            answer = call()
+        except RetryableError as exc:
+            if exc.rate_limited:
+                self.pacer.rate_limited(exc.retry_after)
+            raise
+        self.pacer.succeeded()
+        return answer
 
     @staticmethod
     def _with_usage(content: Content, tokens: list[int]) -> Content:

@@ -177,3 +177,39 @@ def test_a_stream_that_carries_out_an_injection_is_cut_and_replaced(obedient):
     sent = "".join(e.text for e in events if e.kind == "delta")
     assert sent and "pwned" not in sent.casefold()
     assert "pwned" not in events[-1].text.casefold()
+
+
+def test_a_burst_past_the_backends_rate_limit_is_absorbed_by_retry_after():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from c360.genai.standin import StandInServer
+
+    with StandInServer(rate_per_second=40) as limited:
+        settings = http_settings(limited, requests_per_second=500, max_retries=10)
+        people = {f"C-{i}": profile(f"C-{i}") for i in range(80)}
+        writer = make_writer(settings, people)
+        with ThreadPoolExecutor(8) as pool:
+            sources = list(pool.map(lambda cid: writer.write(offer_request_for(cid)).source, people))
+        assert limited.statuses.get(429, 0) > 0  # the pacing was set above the limit on purpose
+        assert sources == ["model"] * 80
+
+
+def offer_request_for(cid: str) -> ContentRequest:
+    return ContentRequest("offer", cid, action_id="d10_email", decided_at=DECIDED)
+
+
+def test_the_pacer_halves_and_holds_on_a_429_and_recovers_slowly():
+    from c360.genai.resilience import Pacer
+
+    pacer = Pacer(100.0, burst=10)
+    pacer.rate_limited(0.2)
+    assert pacer.rate == 50.0
+    started = time.perf_counter()
+    pacer.wait()
+    assert time.perf_counter() - started >= 0.19
+    for _ in range(10):
+        pacer.succeeded()
+    assert pacer.rate == 60.0
+    for _ in range(100):
+        pacer.rate_limited(None)
+    assert pacer.rate == pytest.approx(100 / 64)
