@@ -131,3 +131,10 @@ def test_every_generation_is_logged_without_pii(server, caplog):
     assert "latency_ms=" in line
     for value in ("C-1", "Ada", "example.com", "Quill"):
         assert value not in line
+
+
+def test_the_erasure_plan_runs_the_genai_step_after_the_serving_stores():
+    from c360.erasure_plan import erasure_plan
+
+    names = [s.name for s in erasure_plan().steps]
+    assert names.index("genai_cache") < names.index("profiles")
