@@ -41,6 +41,36 @@ def lake_products(ws: Workspace) -> Callable[[str], Product | None]:
     return products.get
 
 
+def lake_open_tickets(ws: Workspace, limit: int = 5) -> Callable[[str], tuple[str, ...]]:
+    """customer_id -> the texts of their open support tickets, newest first, read from the customer's one
+    partition of `facts/interactions` at each call (nothing is copied or kept)."""
+    import pyarrow.dataset as ds
+
+    from c360.facts.schemas import INTERACTIONS, SCHEMAS
+    from c360.facts.store import partition_files
+    from c360.profile.staging import partition_of
+
+    partitions = ws.settings.facts.partitions
+
+    def open_tickets(customer_id: str) -> tuple[str, ...]:
+        files = partition_files(ws.lake, INTERACTIONS, int(partition_of([customer_id], partitions)[0]))
+        if not files:
+            return ()
+        wanted = (
+            (ds.field("customer_id") == customer_id)
+            & (ds.field("type") == "support_ticket")
+            & (ds.field("status") == "open")
+        )
+        dataset = ds.dataset(
+            files, schema=SCHEMAS[INTERACTIONS], format="parquet", filesystem=ws.lake.arrow_fs
+        )
+        rows = dataset.to_table(columns=["ts", "text"], filter=wanted).to_pylist()
+        rows.sort(key=lambda r: r["ts"].timestamp() if r["ts"] is not None else 0.0, reverse=True)
+        return tuple(r["text"] for r in rows if r["text"])[:limit]
+
+    return open_tickets
+
+
 def content_cache(ws: Workspace) -> ContentCache:
     llm = ws.settings.llm
     return ContentCache(ws.resolve_path(llm.cache_path), llm.cache_ttl_seconds)
@@ -60,6 +90,7 @@ def writer_for_workspace(
         lake_products(ws),
         backend=backend_from_settings(llm),
         cache=content_cache(ws) if llm.cache_ttl_seconds > 0 else None,
+        open_tickets=lake_open_tickets(ws),
     )
 
 

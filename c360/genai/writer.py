@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from c360.errors import NotFoundError
+from c360.errors import C360Error, NotFoundError
 from c360.genai.backends import OpenAIBackend
 from c360.genai.budget import Budget
 from c360.genai.cache import ContentCache, cache_key
@@ -76,6 +76,7 @@ class ContentWriter:
         cache: ContentCache | None = None,
         budget: Budget | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        open_tickets: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         self.settings, self.catalog = settings, catalog
         self.profiles, self.products = profiles, products
@@ -89,6 +90,8 @@ class ContentWriter:
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds)
         self.pacer = Pacer(settings.requests_per_second, burst=max(1.0, settings.requests_per_second / 10))
         self.deny_terms = (*DENY_TERMS, *settings.deny_terms)
+        self.open_tickets = open_tickets
+        """customer_id -> open ticket texts, for chat requests that bring none (service.lake_open_tickets)."""
         self._sleep = sleep
 
     @property
@@ -110,8 +113,14 @@ class ContentWriter:
         if request.task in ("email", "offer") and request.action_id:
             offer = offer_terms(self.catalog, request.action_id, request.decided_at, product)
         decision = consent_for(request, profile, offer)
-        view = minimized_view(profile, request, decision.personalized, self.settings.allow_pii_fields)
         flags = [] if decision.personalized else ["no_personalization_consent"]
+        if request.task == "chat" and decision.personalized and not request.tickets and self.open_tickets:
+            try:
+                request = replace(request, tickets=tuple(self.open_tickets(request.customer_id)))
+            except (C360Error, OSError) as exc:  # the reply goes out without them
+                log.warning("open tickets unavailable: %s", type(exc).__name__)
+                flags.append("tickets_unavailable")
+        view = minimized_view(profile, request, decision.personalized, self.settings.allow_pii_fields)
         quoted = [
             request.message or "",
             request.tone or "",
@@ -270,7 +279,7 @@ class ContentWriter:
             content = self._logged(self.template(p, [] if backend is None else ["breaker_open"]), started)
             yield ChatEvent("done", content.fields["reply"], content)
             return
-        messages = build_messages(request, p.view, p.product, p.offer)
+        messages = build_messages(p.request, p.view, p.product, p.offer)
         estimate = (estimate_tokens(messages), self.settings.max_output_tokens)
         if not self.budget.reserve(*estimate):
             content = self._logged(self.template(p, ["budget_exhausted"]), started)

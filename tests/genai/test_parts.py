@@ -115,3 +115,63 @@ def test_offer_copy_for_a_decision_is_optional_content():
     assert doc is not None and doc["offer"]["discount_percent"] == 25
     assert offer_copy_for_decision(writer, "C-1", "no_action") is None
     assert offer_copy_for_decision(writer, "C-NO", "d25_email") is None
+
+
+def test_chat_reads_open_ticket_texts_from_the_lake(tmp_path, server):
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from c360.facts.schemas import INTERACTIONS, SCHEMAS
+    from c360.facts.store import partition_file
+    from c360.genai.service import lake_open_tickets
+    from c360.genai.tasks import ContentRequest
+    from c360.profile.staging import partition_of
+    from tests.genai.conftest import http_settings
+
+    (tmp_path / "c360.yaml").write_text("workspace: genai-tickets\n", encoding="utf-8")
+    ws = Workspace.load(tmp_path)
+    ts = [datetime(2026, 11, d, tzinfo=UTC) for d in (1, 2, 3, 4)]
+    rows = [
+        {
+            "customer_id": "C-1",
+            "ts": ts[0],
+            "type": "support_ticket",
+            "status": "open",
+            "text": "Lamp flickers",
+        },
+        {
+            "customer_id": "C-1",
+            "ts": ts[1],
+            "type": "support_ticket",
+            "status": "closed",
+            "text": "Old issue",
+        },
+        {"customer_id": "C-1", "ts": ts[2], "type": "social_mention", "text": "Love the shop"},
+        {
+            "customer_id": "C-1",
+            "ts": ts[3],
+            "type": "support_ticket",
+            "status": "open",
+            "text": "Parcel late",
+        },
+        {"customer_id": "C-2", "ts": ts[3], "type": "support_ticket", "status": "open", "text": "Not yours"},
+    ]
+    parts = partition_of([r["customer_id"] for r in rows], ws.settings.facts.partitions)
+    for part in set(parts.tolist()):
+        mine = [r for r, p in zip(rows, parts, strict=True) if p == part]
+        ws.lake.write_table(
+            pa.Table.from_pylist(mine, schema=SCHEMAS[INTERACTIONS]),
+            partition_file(ws.lake, INTERACTIONS, part),
+        )
+    tickets = lake_open_tickets(ws)
+    assert tickets("C-1") == ("Parcel late", "Lamp flickers") and tickets("C-9") == ()
+    writer = make_writer(http_settings(server), {"C-1": profile()}, open_tickets=tickets)
+    writer.write(ContentRequest("chat", "C-1", message="Any news?"))
+    sent = server.requests[-1]["body"]["messages"][1]["content"]
+    assert "Parcel late" in sent and "Old issue" not in sent and "Not yours" not in sent
+    generic = make_writer(
+        http_settings(server), {"C-1": profile(personalization=False)}, open_tickets=tickets
+    )
+    generic.write(ContentRequest("chat", "C-1", message="Any news?"))
+    assert "Parcel late" not in server.requests[-1]["body"]["messages"][1]["content"]
