@@ -70,7 +70,9 @@ def genai_write(
         _console().print(json_text(doc))
         return
     for name, value in content.fields.items():
-        _console().print(plain(f"{name}: {value if isinstance(value, str) else json.dumps(value)}"))
+        text = value if isinstance(value, str) else json.dumps(value)
+        for i, line in enumerate(text.split("\n")):  # line by line: plain() escapes control characters
+            _console().print(plain(f"{name}: {line}" if i == 0 else f"  {line}"))
     flags = ", ".join(content.flags) or "none"
     _console().print(plain(f"-- source {content.source}, model {content.model}, flags {flags}"))
 
