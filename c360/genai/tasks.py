@@ -77,7 +77,10 @@ def offer_terms(
     if action.id == NO_ACTION or action.channel is None:
         raise ValidationError("the chosen action is no_action: there is no offer to write about")
     when = decided_at or datetime.now(UTC)
-    expires = (when + timedelta(days=catalog.attribution_days)).date()
+    try:
+        expires = (when + timedelta(days=catalog.attribution_days)).date()
+    except OverflowError:
+        raise ValidationError("decided_at is too far in the future") from None
     price = offer_price = None
     if product is not None and product.price is not None:
         price = round(float(product.price), 2)

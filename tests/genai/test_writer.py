@@ -138,3 +138,14 @@ def test_the_erasure_plan_runs_the_genai_step_after_the_serving_stores():
 
     names = [s.name for s in erasure_plan().steps]
     assert names.index("genai_cache") < names.index("profiles")
+
+
+def test_a_decision_time_at_the_end_of_the_calendar_is_a_validation_error():
+    from datetime import UTC, datetime
+
+    with pytest.raises(ValidationError):
+        make_writer(LLMSettings()).write(
+            ContentRequest(
+                "offer", "C-1", action_id="d10_email", decided_at=datetime(9999, 12, 30, tzinfo=UTC)
+            )
+        )
