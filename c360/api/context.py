@@ -41,7 +41,8 @@ class Services:
         self._profiles = profile_store
         self._owns_profiles = profile_store is None
         self._components: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: a component's factory may open the profile store (or another component) under it.
+        self._lock = threading.RLock()
 
     def profiles(self) -> ProfileStore:
         if self._profiles is None:
