@@ -151,6 +151,31 @@ def serve(
     run(chosen, profiles, rate, seconds, concurrency, workdir, console)
 
 
+@app.command("personalize")
+def personalize(
+    workspace: Annotated[
+        Path | None, typer.Option(help="Demo workspace to use (built there when it holds none).")
+    ] = None,
+    customers: Annotated[int, typer.Option(help="Demo customers when the workspace is built.")] = 2000,
+    rate: Annotated[float, typer.Option(help="Open-loop requests per second.")] = 100.0,
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 20.0,
+    server: Annotated[
+        list[str] | None, typer.Option(help="in-process or serve (repeatable; default: both).")
+    ] = None,
+) -> None:
+    """POST /v1/personalize with every model in place: p50/p99 at a rate, fallbacks, load."""
+    from c360.bench.personalize import run
+
+    run(
+        workspace,
+        customers,
+        rate=rate,
+        seconds=seconds,
+        servers=tuple(server or ("in-process", "serve")),
+        console=console,
+    )
+
+
 @app.command("identity")
 def identity(
     customers: Annotated[
