@@ -33,6 +33,7 @@ from c360.api.http import (
     error_response,
     json_response,
 )
+from c360.api.events import event_routes
 from c360.api.keys import KeyStore
 from c360.api.metrics import ApiMetrics
 from c360.api.personalize import MODELS, personalize_routes
@@ -236,5 +237,6 @@ ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (
     profile_routes,
     customer_routes,
     personalize_routes,
+    event_routes,
 )
 """Each group of `/v1` routes, in the order the OpenAPI document lists them."""
