@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from c360.api.context import ApiContext, RateLimiter, Services
 from c360.api.customers import customer_routes
+from c360.api.events import event_routes
 from c360.api.http import (
     API_VERSION,
     HTTP_CODES,
@@ -33,7 +34,6 @@ from c360.api.http import (
     error_response,
     json_response,
 )
-from c360.api.events import event_routes
 from c360.api.keys import KeyStore
 from c360.api.metrics import ApiMetrics
 from c360.api.personalize import MODELS, personalize_routes
