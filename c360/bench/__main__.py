@@ -60,6 +60,12 @@ def _profiles_defaults() -> None:
     run(console=console)
 
 
+def _events_defaults() -> None:
+    from c360.bench.events import run
+
+    run(console=console)
+
+
 def _sentiment_defaults() -> None:
     from c360.bench.sentiment import run
 
@@ -73,6 +79,7 @@ DEFAULT_RUNS: dict[str, Callable[[], object]] = {
     "identity": _identity_defaults,
     "erase": _erase_defaults,
     "sentiment": _sentiment_defaults,
+    "events": _events_defaults,
 }
 
 
@@ -174,6 +181,24 @@ def personalize(
         servers=tuple(server or ("in-process", "serve")),
         console=console,
     )
+
+
+@app.command("events")
+def events(
+    customers: Annotated[int, typer.Option(help="Customers in the profile store.")] = 1000,
+    concurrency: Annotated[int, typer.Option(help="Connections of the saturation run.")] = 4,
+    seconds: Annotated[float, typer.Option(help="Seconds per phase.")] = 15.0,
+    rate: Annotated[float, typer.Option(help="Batches of 100 a second beside the freshness probes.")] = 50.0,
+    probes: Annotated[int, typer.Option(help="Freshness probes (at most one per request answered).")] = 200,
+    backend: Annotated[str, typer.Option(help="sqlite or redis (profile, event state and Feast online).")] = (
+        "sqlite"
+    ),
+    workdir: Annotated[Path | None, typer.Option(help="Keep the benchmark workspace here.")] = None,
+) -> None:
+    """POST /v1/events in batches of 100: events/s at saturation, and push-to-online latency under load."""
+    from c360.bench.events import run
+
+    run(customers, concurrency, seconds, rate, probes, backend, workdir, console)
 
 
 @app.command("identity")

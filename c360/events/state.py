@@ -15,6 +15,7 @@ database, keys under the workspace's Redis prefix, or one Cosmos DB container `<
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -100,29 +101,29 @@ class SqliteEventState(EventState):
 
     def claim(self, message_ids: Sequence[str]) -> list[bool]:
         now = time.time()
-        out: list[bool] = []
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if self._claims >= self.PRUNE_EVERY:
-                        self._conn.execute("DELETE FROM seen WHERE expires < ?", (now,))
-                        self._claims = 0
-                    for mid in message_ids:
-                        # An expired row counts as unseen: it is replaced, not kept.
-                        cur = self._conn.execute(
-                            "INSERT INTO seen VALUES (?, ?) ON CONFLICT(message_id) DO UPDATE "
-                            "SET expires = excluded.expires WHERE seen.expires < ?",
-                            (mid, now + self.ttl_seconds, now),
-                        )
-                        out.append(cur.rowcount == 1)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+                if self._claims >= self.PRUNE_EVERY:
+                    self._conn.execute("DELETE FROM seen WHERE expires < ?", (now,))
+                    self._claims = 0
+                # One statement for the batch; an expired row counts as unseen (it is replaced, not kept),
+                # and RETURNING names the ids written, so a repeat within the batch is not among them twice.
+                new = {
+                    row[0]
+                    for row in self._conn.execute(
+                        "INSERT INTO seen SELECT value, ? FROM json_each(?) WHERE true "
+                        "ON CONFLICT(message_id) DO UPDATE SET expires = excluded.expires "
+                        "WHERE seen.expires < ? RETURNING message_id",
+                        (now + self.ttl_seconds, json.dumps(list(message_ids)), now),
+                    ).fetchall()
+                }
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from None
             self._claims += len(message_ids)
+        out: list[bool] = []
+        for mid in message_ids:
+            out.append(mid in new)
+            new.discard(mid)
         return out
 
     def release(self, message_ids: Collection[str]) -> None:
