@@ -61,22 +61,29 @@ class AppArgs(BaseModel):
     """Per model replica; unset: MODEL_CPUS, or 0 when `num_cpus` is 0."""
 
 
-def _answer(call: Callable[..., Any], *args: Any) -> dict[str, Any]:
+def _answer(call: Callable[[], Any]) -> dict[str, Any]:
     """A model's answer as a plain dict; a refusal the caller must see travels as a value."""
     from c360.errors import C360Error
     from c360.inference.clients import refusal
 
     try:
-        out = call(*args)
+        out = call()
     except C360Error as exc:
         return refusal(exc)
     return out if isinstance(out, dict) else out.to_dict()
 
 
-def _workspace(path: str) -> Any:
+def _loader(name: str, build: Callable[[Any], Any], workspace: str) -> Any:
+    """The replica's model, loaded now when it can be (`c360.inference.loader.Loader`: loads serialized
+    across the replicas of a machine, a failed one retried later while calls answer `store_unavailable`):
+    a replica whose registry or lake is down still starts, and its callers degrade to their fallback."""
+    from c360.inference.loader import Loader
     from c360.workspace import Workspace
 
-    return Workspace.load(path)
+    ws = Workspace.load(workspace)
+    loader = Loader(name, lambda: build(ws), ws)
+    loader.try_load()
+    return loader
 
 
 @serve.deployment(name="Recommender", ray_actor_options={"num_cpus": MODEL_CPUS}, **MODEL_DEPLOYMENT)
@@ -86,16 +93,16 @@ class RecommenderDeployment:
     def __init__(self, workspace: str) -> None:
         from c360.inference.recommender import Recommender
 
-        self.model = Recommender.for_workspace(_workspace(workspace))
+        self.model = _loader("recommender", Recommender.for_workspace, workspace)
 
     def recommend(self, *args: Any) -> dict[str, Any]:
-        return _answer(self.model.recommend, *args)
+        return _answer(lambda: self.model.get().recommend(*args))
 
     def popular(self, n: int, category: str | None) -> dict[str, Any]:
-        return _answer(self.model.popular, n, category)
+        return _answer(lambda: self.model.get().popular(n, category))
 
     def similar(self, product_id: str, n: int) -> dict[str, Any]:
-        return _answer(self.model.similar, product_id, n)
+        return _answer(lambda: self.model.get().similar(product_id, n))
 
 
 @serve.deployment(name="NextBestAction", ray_actor_options={"num_cpus": MODEL_CPUS}, **MODEL_DEPLOYMENT)
@@ -106,13 +113,13 @@ class NextBestActionDeployment:
     def __init__(self, workspace: str) -> None:
         from c360.inference.nba import NextBestActionPolicy
 
-        self.model = NextBestActionPolicy.for_workspace(_workspace(workspace))
+        self.model = _loader("next-best-action policy", NextBestActionPolicy.for_workspace, workspace)
 
     def decide(self, *args: Any) -> dict[str, Any]:
-        return _answer(self.model.decide, *args)
+        return _answer(lambda: self.model.get().decide(*args))
 
     def reward(self, *args: Any) -> dict[str, Any]:
-        return _answer(self.model.reward, *args)
+        return _answer(lambda: self.model.get().reward(*args))
 
     def __del__(self) -> None:
         self.model.close()  # the decision log's buffered lines reach the lake
@@ -125,10 +132,10 @@ class ScorerDeployment:
     def __init__(self, workspace: str) -> None:
         from c360.inference.scorer import Scorer
 
-        self.model = Scorer.for_workspace(_workspace(workspace))
+        self.model = _loader("scorer", Scorer.for_workspace, workspace)
 
     def scores(self, *args: Any) -> dict[str, Any]:
-        return _answer(self.model.scores, *args)
+        return _answer(lambda: self.model.get().scores(*args))
 
 
 class ServeModels:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from c360.errors import C360Error, NotFoundError, StoreUnavailableError, ValidationError
+from c360.inference.loader import Loader
 from c360.inference.nba import NextBestActionPolicy
 from c360.inference.recommender import Recommender
 from c360.inference.scorer import Scorer
@@ -27,12 +26,19 @@ from c360.nba.decisions import DuplicateRewardError, RewardWindowError, UnknownD
 from c360.workspace import Workspace
 
 log = logging.getLogger("c360.inference")
-RETRY_SECONDS = 30.0
 REFUSALS: dict[str, type[C360Error]] = {
     cls.__name__: cls
-    for cls in (UnknownDecisionError, DuplicateRewardError, RewardWindowError, NotFoundError, ValidationError)
+    for cls in (
+        UnknownDecisionError,
+        DuplicateRewardError,
+        RewardWindowError,
+        NotFoundError,
+        ValidationError,
+        StoreUnavailableError,
+    )
 }
-"""The errors a model may answer a caller with, by class name; anything else is the model's failure."""
+"""The errors a model answers its caller with, by class name (a model that could not load: the store is
+unavailable); anything else is the model's failure."""
 
 
 class ModelClients(Protocol):
@@ -83,25 +89,22 @@ def raise_refusal(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 class LocalModels:
-    """`ModelClients` in this process: each model built on first use and called in a worker thread, so a
-    slow model holds a thread, never the event loop. A failed build (the registry or the lake down) is
-    retried `RETRY_SECONDS` later; until then the model's calls fail at once (`store_unavailable`) instead
-    of queueing worker threads behind another slow attempt."""
+    """`ModelClients` in this process: each model loaded on first use (`Loader`: serialized across
+    processes, a failed load retried later) and called in a worker thread, so a slow model holds a thread,
+    never the event loop."""
 
     def __init__(
         self,
         recommender: Callable[[], Recommender],
         policy: Callable[[], NextBestActionPolicy],
         scorer: Callable[[], Scorer],
+        ws: Workspace | None = None,
     ) -> None:
-        self._factories: dict[str, Callable[[], Any]] = {
-            "recommender": recommender,
-            "policy": policy,
-            "scorer": scorer,
+        self._loaders: dict[str, Loader[Any]] = {
+            "recommender": Loader("recommender", recommender, ws),
+            "policy": Loader("next-best-action policy", policy, ws),
+            "scorer": Loader("scorer", scorer, ws),
         }
-        self._built: dict[str, Any] = {}
-        self._failed: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     @classmethod
     def for_workspace(cls, ws: Workspace) -> LocalModels:
@@ -109,29 +112,16 @@ class LocalModels:
             lambda: Recommender.for_workspace(ws),
             lambda: NextBestActionPolicy.for_workspace(ws),
             lambda: Scorer.for_workspace(ws),
+            ws,
         )
 
     def _model(self, name: str) -> Any:
-        found = self._built.get(name)
-        if found is None:
-            with self._lock:
-                found = self._built.get(name)
-                if found is None:
-                    failed = self._failed.get(name)
-                    if failed is not None and time.monotonic() - failed < RETRY_SECONDS:
-                        raise StoreUnavailableError(f"the {name} could not be loaded; retrying later")
-                    try:
-                        found = self._built[name] = self._factories[name]()
-                    except Exception:
-                        self._failed[name] = time.monotonic()
-                        raise
-                    self._failed.pop(name, None)
-        return found
+        return self._loaders[name].get()
 
     def load(self) -> None:
-        """Build every model now (a server's start-up, a benchmark's warm-up)."""
-        for name in self._factories:
-            self._model(name)
+        """Load every model now (a server's start-up, a benchmark's warm-up)."""
+        for loader in self._loaders.values():
+            loader.get()
 
     async def _call(self, name: str, method: str, *args: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -175,8 +165,5 @@ class LocalModels:
         return await self._call("scorer", "scores", customer_id, profile)
 
     def close(self) -> None:
-        for model in self._built.values():
-            close = getattr(model, "close", None)
-            if callable(close):
-                close()
-        self._built.clear()
+        for loader in self._loaders.values():
+            loader.close()
