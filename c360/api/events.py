@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from c360.api.context import ApiContext
 from c360.api.http import API_VERSION, ErrorBody, error_response, json_response
 from c360.events.schema import MAX_BATCH
-from c360.events.sink import BatchTooLargeError, EventSink
+from c360.events.sink import BatchTooLargeError, EventSink, open_event_sink
 from c360.workspace import Workspace
 
 COMPONENT = "events.sink"
@@ -68,9 +68,7 @@ def event_routes(ctx: ApiContext) -> APIRouter:
     v1 = APIRouter(prefix=f"/{API_VERSION}", tags=["events"])
 
     def build_sink(ws: Workspace) -> EventSink:
-        from c360.features.store import open_feature_store
-
-        return EventSink(ws, services.profiles(), open_feature_store(ws))
+        return open_event_sink(ws, services.profiles())
 
     @v1.post(
         "/events",

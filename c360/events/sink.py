@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from c360.errors import NotFoundError, ValidationError
+from c360.errors import NotFoundError, StoreUnavailableError, ValidationError
 from c360.events.log import EventLog, event_row
 from c360.events.schema import (
     FUTURE_SKEW,
@@ -47,6 +47,7 @@ from c360.events.schema import (
 )
 from c360.events.signals import ANONYMOUS, SignalPusher, Signals, online_signals
 from c360.events.state import EventState, event_state_ttl, open_event_state
+from c360.io.outages import online_store_call
 from c360.profile.store import ProfileStore
 from c360.workspace import Workspace
 
@@ -54,6 +55,8 @@ log = logging.getLogger("c360.events")
 KNOWN_TTL = 30.0
 """Seconds a customer id found in the profile store is trusted without asking again (an erased customer's
 events may be accepted for this long after the erasure)."""
+KNOWN_MAX = 100_000
+"""Customer ids remembered at most; the memory is emptied when it is full."""
 
 
 class BatchTooLargeError(ValidationError):
@@ -185,6 +188,8 @@ class EventSink:
         except NotFoundError:
             cid = self._from_index(user_id=user_id)
         if cid is not None:
+            if len(self._known) >= KNOWN_MAX:
+                self._known = {}
             self._known[user_id] = (cid, time.monotonic())
         return cid
 
@@ -224,7 +229,8 @@ class EventSink:
         rows = self.pusher.pending(keys)
         missing = keys - rows.keys()
         if missing:
-            rows.update(online_signals(self.feature_store, missing))
+            with online_store_call(self.ws.settings):
+                rows.update(online_signals(self.feature_store, missing))
         changed: dict[str, Signals] = {}
         for r in sorted(kept, key=lambda r: r.received.ts):
             if r.stitch:
@@ -261,8 +267,17 @@ class EventSink:
 
 
 def open_event_sink(ws: Workspace, profiles: ProfileStore | None = None) -> EventSink:
-    """The workspace's sink on its profile store and Feast online store (the view must be applied)."""
+    """The workspace's sink on its profile store (the caller closes it) and Feast online store.
+
+    StoreUnavailableError when the Feast repo was never applied: the signals would have nowhere to go.
+    """
     from c360.features.store import open_feature_store
     from c360.profile.store import open_profile_store
 
+    feast = ws.settings.stores.feast
+    if feast.registry == "file" and not ws.resolve_path(feast.registry_path).exists():
+        raise StoreUnavailableError(
+            "the Feast registry does not exist yet, so real-time signals cannot be pushed; "
+            "run `c360 features apply` (or `c360 run`) first"
+        )
     return EventSink(ws, profiles or open_profile_store(ws), open_feature_store(ws))

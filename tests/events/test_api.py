@@ -169,3 +169,47 @@ def test_a_cart_change_is_served_online_within_a_second_of_the_request(api):
         cleared = found if found["cart_items"] == 0 else None
         time.sleep(0.02)
     assert before >= 2 and cleared is not None and cleared["cart_value"] == 0.0
+
+
+def test_events_change_the_cart_signal_personalize_answers_within_a_second(api):
+    """The end-to-end path: POST /v1/events -> Feast online -> POST /v1/personalize's `signals` part.
+
+    Personalize loads its models on first use and answers flagged fallbacks meanwhile, so the test first
+    waits (up to 30 s) for an answer whose signals part did not fall back; only then does the second count.
+    """
+    _, decide_key = KeyStore.for_workspace(api.ws).create(["decide"], name="storefront")
+    decide = {"X-API-Key": decide_key}
+
+    def signals() -> dict | None:
+        r = api.client.post("/v1/personalize", json={"customer_id": "C-EVE"}, headers=decide)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        fell_back = any(f["part"] == "signals" for f in body["fallbacks"])
+        return None if fell_back else (body["signals"] or {})
+
+    deadline = time.monotonic() + 30
+    while (warm := signals()) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert warm is not None, "personalize never answered its signals part"
+    before = warm.get("cart_items") or 0
+    started = time.monotonic()
+    added = track("Product Added", user_id="C-EVE", properties={"price": 3.0, "quantity": 4})
+    assert post(api, {"batch": [added]}).json()["accepted"] == 1
+    seen, answers = None, []
+    while time.monotonic() - started < 1.0 and seen != before + 4:
+        answers.append(signals())
+        seen = (answers[-1] or {}).get("cart_items", seen)
+    shown = [(a or {}).get("cart_items", "fallback") for a in answers]
+    assert seen == before + 4, f"personalize did not answer the new cart within 1 s: {before} -> {shown}"
+
+
+def test_without_an_applied_feast_repo_events_answer_503_and_keep_nothing(tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "c360.yaml").write_text("workspace: no-feast\n", encoding="utf-8")
+    ws = Workspace.load(root)
+    _, key = KeyStore.for_workspace(ws).create(["events:write"], name="writer")
+    with TestClient(create_api(ws)) as client:
+        r = client.post("/v1/events", json={"batch": [page(user_id="C-EVE")]}, headers={"X-API-Key": key})
+    assert_error(r, 503, "store_unavailable")
+    assert not list(root.rglob("events/**/*.parquet"))
