@@ -113,9 +113,24 @@ def scrape(url: str) -> tuple[dict[str, int], dict[str, str]]:
     return fallbacks, versions
 
 
+def wait_for_models(url: str, headers: dict[str, str], body: bytes, timeout_s: float = 300.0) -> None:
+    """Until an answer names a version for every model: `/readyz` answers once the ingress is up, while
+    Serve may still be starting the model replicas (they load one at a time: `c360.inference.loader`)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"{url}/v1/personalize", body, headers, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            versions = json.loads(r.read())["modelVersions"]
+        if all(versions.values()):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the models did not all answer within {timeout_s:g} s: {versions}")
+
+
 def measure(name: str, url: str, key: str, bodies: list, rate: float, seconds: float) -> Measured:
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
     requests = cycle(bodies)
+    wait_for_models(url, headers, bodies[0][2])
     closed_loop(url, headers, requests, 4, 3.0)  # warm: connections, handles, the popular cache
     before, _ = scrape(url)
     load_before = os.getloadavg()[0]
