@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from c360.api.content import content_routes
 from c360.api.context import ApiContext, RateLimiter, Services
 from c360.api.customers import customer_routes
 from c360.api.events import event_routes
@@ -238,5 +239,6 @@ ROUTE_GROUPS: tuple[Callable[[ApiContext], APIRouter], ...] = (
     customer_routes,
     personalize_routes,
     event_routes,
+    content_routes,
 )
 """Each group of `/v1` routes, in the order the OpenAPI document lists them."""

@@ -52,7 +52,7 @@ class ContentBody(BaseModel):
     stream: bool = False
 
 
-def _writer(ctx: ApiContext) -> ContentWriter:
+def content_writer(ctx: ApiContext) -> ContentWriter:
     """The process's writer over the API's profile store. The store is opened first: `component` holds
     the services' lock while it builds, and `profiles()` takes that same lock."""
     store = ctx.services.profiles()
@@ -94,7 +94,7 @@ def content_routes(ctx: ApiContext) -> APIRouter:
     ) -> Response:
         """Content for one customer: product_description, email (subject, preheader, text, html), chat, or
         offer copy, grounded in the profile and the chosen action's offer."""
-        writer = _writer(ctx)
+        writer = content_writer(ctx)
         req = ContentRequest(
             task=task,
             customer_id=body.customer_id,

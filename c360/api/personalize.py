@@ -15,6 +15,8 @@ error: only a refusal about the request itself (an unknown product or decision, 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from c360.api.context import ApiContext
 from c360.api.http import API_VERSION, MAX_ID_CHARS, ErrorBody, error_response, json_response
 from c360.inference.clients import LocalModels, ModelClients
-from c360.inference.parts import RECS, Part
+from c360.inference.parts import MODEL_ERROR, RECS, TIMEOUT, Part
 from c360.inference.personalizer import Personalizer
 from c360.inference.signals import SignalReader
 from c360.nba.decisions import DuplicateRewardError
@@ -36,6 +38,8 @@ PERSONALIZER = "personalizer"
 MAX_ITEMS = 50
 ANSWER_DOC = {200: {"content": {"application/json": {"schema": {"type": "object"}}}}}
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+
+log = logging.getLogger("c360.api")
 
 
 class _Strict(BaseModel):
@@ -59,6 +63,8 @@ class PersonalizeRequest(_Strict):
     context: PersonalizeContext = Field(default_factory=PersonalizeContext)
     n: int = Field(default=10, ge=1, le=MAX_ITEMS)
     category: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    content: bool = False
+    """Include the offer copy of the chosen action (`c360.genai`, consent-gated) under `content.offer`."""
 
     @model_validator(mode="after")
     def _one_id(self) -> PersonalizeRequest:
@@ -91,6 +97,29 @@ def personalizer_for(ctx: ApiContext) -> Personalizer:
     return services.component(PERSONALIZER, build)
 
 
+async def _add_offer_copy(ctx: ApiContext, answer: dict[str, Any]) -> None:
+    """`answer["content"] = {"offer": ...}`: the copy of the offer the bandit chose (None for no action, or
+    without the consent the copy needs). Written off the event loop, within the LLM's own timeout; a writer
+    that fails or is late leaves None, flagged in `fallbacks` like any part."""
+    from c360.api.content import content_writer
+    from c360.genai.service import offer_copy_for_decision
+
+    action = answer.get("nextBestAction") or {}
+    answer["content"] = {"offer": None}
+    if not answer.get("customerId") or not action.get("decisionId"):
+        return
+    timeout = ctx.ws.settings.llm.timeout_seconds
+    try:
+        writer = content_writer(ctx)
+        write = asyncio.to_thread(offer_copy_for_decision, writer, answer["customerId"], action["action"])
+        answer["content"]["offer"] = await asyncio.wait_for(write, timeout)
+    except TimeoutError:
+        answer["fallbacks"].append({"part": "content", "reason": TIMEOUT})
+    except Exception as exc:  # noqa: BLE001 - content is an extra: its failure never fails the decision
+        log.warning("offer copy failed: %s", type(exc).__name__)
+        answer["fallbacks"].append({"part": "content", "reason": MODEL_ERROR})
+
+
 def personalize_routes(ctx: ApiContext) -> APIRouter:
     v1 = APIRouter(prefix=f"/{API_VERSION}", tags=["personalization"])
     decide = [Depends(ctx.require("decide"))]
@@ -104,6 +133,8 @@ def personalize_routes(ctx: ApiContext) -> APIRouter:
         answer = await personalizer_for(ctx).personalize(
             body.customer_id, body.anonymous_id, context, body.n, body.category
         )
+        if body.content:
+            await _add_offer_copy(ctx, answer)
         return json_response(answer)
 
     @v1.get(

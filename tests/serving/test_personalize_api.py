@@ -125,3 +125,21 @@ def test_metrics_show_fallbacks_and_model_versions(client):
     assert 'c360_personalize_fallbacks_total{part="recommendations",reason="no_consent"}' in text
     assert 'c360_model_version_info{part="recommendations",version="1"} 1.0' in text
     assert 'c360_model_version_info{part="nextBestAction",version="nba-' in text
+
+
+def test_personalize_includes_the_offer_copy_of_the_chosen_action_when_asked(client):
+    plain = client.post("/v1/personalize", json={"customer_id": "c0002"}).json()
+    assert "content" not in plain
+    offered = 0
+    for cid in ("c0004", "c0006", "c0008", "c0010"):
+        body = client.post("/v1/personalize", json={"customer_id": cid, "content": True}).json()
+        action, copy = body["nextBestAction"], body["content"]["offer"]
+        assert "content" not in {f["part"] for f in body["fallbacks"]}
+        if action["action"] == "no_action":
+            assert copy is None
+            continue
+        offered += 1
+        # The copy is of the offer the bandit chose, never another, and its terms are that offer's.
+        assert copy["task"] == "offer" and copy["offer"]["offer"] == action["offer"], (action, copy)
+        assert copy["content"]["offer"]["discount_percent"] == copy["offer"]["discount_percent"]
+    assert offered, "the bandit chose an offer for at least one of these customers"
