@@ -2,11 +2,16 @@
 bound by `build_app`.
 
 ```
-Gateway (FastAPI: keys, validation, errors; profile lookup and real-time signals in-process)
+Gateway (FastAPI: keys, validation, errors; profile lookup, scores and segment, real-time signals in-process)
   -> Recommender      c360.inference.Recommender            (recommendations, popular, similar items)
   -> NextBestAction   c360.inference.NextBestActionPolicy   (decide, reward; the decision log)
-  -> Scorer           c360.inference.Scorer                 (scores and segment)
 ```
+
+Scores and segment are read from the profile the ingress already holds (`c360 score` writes them there):
+a deployment of their own would cost a handle hop for a dictionary lookup. With `models: ingress` the two
+models run inside the ingress too (`LocalModels`, in threads): no hop at all, for a single machine where
+every hop's milliseconds come out of the same two cores; `deployments` (the default) lets each model scale
+on its own replicas across a cluster.
 
 The profile lookup stays inside the ingress: on 2 cores every handle hop between deployments costs
 milliseconds (COMPONENTS.md), more than the lookup itself. The models are asked at once, not in a chain,
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +64,8 @@ class AppArgs(BaseModel):
     num_replicas: int = Field(default=1, ge=1)
     model_num_cpus: float | None = Field(default=None, ge=0, le=INGRESS_CPUS)
     """Per model replica; unset: MODEL_CPUS, or 0 when `num_cpus` is 0."""
+    models: Literal["deployments", "ingress"] = "deployments"
+    """Where the models run: their own deployments (scaled apart, one handle hop each) or the ingress."""
 
 
 def _answer(call: Callable[[], Any]) -> dict[str, Any]:
@@ -125,27 +132,16 @@ class NextBestActionDeployment:
         self.model.close()  # the decision log's buffered lines reach the lake
 
 
-@serve.deployment(name="Scorer", ray_actor_options={"num_cpus": MODEL_CPUS}, **MODEL_DEPLOYMENT)
-class ScorerDeployment:
-    """`c360.inference.Scorer`: scores and segment with the versions of the champions filling them."""
-
-    def __init__(self, workspace: str) -> None:
-        from c360.inference.scorer import Scorer
-
-        self.model = _loader("scorer", Scorer.for_workspace, workspace)
-
-    def scores(self, *args: Any) -> dict[str, Any]:
-        return _answer(lambda: self.model.get().scores(*args))
-
-
 class ServeModels:
     """`c360.inference.clients.ModelClients` over the model deployments' handles (the Personalizer applies
-    the timeouts: a cancelled wait cancels the handle's request)."""
+    the timeouts: a cancelled wait cancels the handle's request); scores from the ingress's own `Scorer`."""
 
-    def __init__(
-        self, recommender: DeploymentHandle, policy: DeploymentHandle, scorer: DeploymentHandle
-    ) -> None:
-        self.recommender, self.policy, self.scorer = recommender, policy, scorer
+    def __init__(self, workspace: str, recommender: DeploymentHandle, policy: DeploymentHandle) -> None:
+        from c360.inference.clients import LocalModels
+        from c360.workspace import Workspace
+
+        self.recommender, self.policy = recommender, policy
+        self.local = LocalModels.for_workspace(Workspace.load(workspace))
 
     async def recommend(
         self,
@@ -178,7 +174,10 @@ class ServeModels:
         return _checked(await self.policy.reward.remote(decision_id, click, conversion, revenue))
 
     async def scores(self, customer_id: str | None, profile: Mapping[str, Any] | None) -> dict[str, Any]:
-        return _checked(await self.scorer.scores.remote(customer_id, profile))
+        return await self.local.scores(customer_id, profile)
+
+    def close(self) -> None:
+        self.local.close()
 
 
 def _checked(answer: dict[str, Any]) -> dict[str, Any]:
@@ -202,30 +201,34 @@ class Gateway:
     def __init__(
         self,
         workspace: str,
-        recommender: DeploymentHandle,
-        policy: DeploymentHandle,
-        scorer: DeploymentHandle,
+        recommender: DeploymentHandle | None = None,
+        policy: DeploymentHandle | None = None,
     ) -> None:
         self.workspace = workspace
-        self.models = ServeModels(recommender, policy, scorer)
+        self.models = None
+        if recommender is not None and policy is not None:
+            self.models = ServeModels(workspace, recommender, policy)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from c360.api.app import create_api
 
+        # models=None: the app loads the models in this process (`LocalModels`).
         return create_api(self.workspace, models=self.models)
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Bind the graph: the ingress over the three model deployments."""
+    """Bind the graph: the ingress over the two model deployments (or alone, with `models: ingress`)."""
     config = AppArgs.model_validate(args)
     workspace = str(Path(config.workspace).expanduser().resolve())
     model_cpus = config.model_num_cpus
     if model_cpus is None:
         model_cpus = MODEL_CPUS if config.num_cpus > 0 else 0.0
-    models = [
-        deployment.options(ray_actor_options={"num_cpus": model_cpus}).bind(workspace)
-        for deployment in (RecommenderDeployment, NextBestActionDeployment, ScorerDeployment)
-    ]
+    models = []
+    if config.models == "deployments":
+        models = [
+            deployment.options(ray_actor_options={"num_cpus": model_cpus}).bind(workspace)
+            for deployment in (RecommenderDeployment, NextBestActionDeployment)
+        ]
     return Gateway.options(
         ray_actor_options={"num_cpus": config.num_cpus}, num_replicas=config.num_replicas
     ).bind(workspace, *models)

@@ -139,6 +139,10 @@ def serve(
         str, typer.Option("--app", help="The application builder, module:function.")
     ] = SERVE_APP,
     app_dir: Annotated[Path, typer.Option(help="Folder the application is imported from.")] = Path("."),
+    models: Annotated[
+        str,
+        typer.Option(help="deployments (one Serve deployment a model) or ingress (in the API process)."),
+    ] = "deployments",
     create_key: Annotated[
         bool, typer.Option("--create-key", help="Create a key with every scope and print it (make demo).")
     ] = False,
@@ -156,7 +160,7 @@ def serve(
 
     joined = bool(ws.settings.ray.address or os.environ.get("RAY_ADDRESS"))  # as ensure_ray decides
     ensure_ray(ws.settings.ray, progress=False)
-    application: Application = builder({"workspace": str(ws.root)})
+    application: Application = builder({"workspace": str(ws.root), "models": models})
     for signum in (signal.SIGINT, signal.SIGTERM):  # `kill` and a container stop shut down as Ctrl-C does
         signal.signal(signum, _interrupt)
     try:

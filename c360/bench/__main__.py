@@ -167,7 +167,7 @@ def personalize(
     rate: Annotated[float, typer.Option(help="Open-loop requests per second.")] = 100.0,
     seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 20.0,
     server: Annotated[
-        list[str] | None, typer.Option(help="in-process or serve (repeatable; default: both).")
+        list[str] | None, typer.Option(help="in-process, serve or serve-ingress (repeatable; default: all).")
     ] = None,
 ) -> None:
     """POST /v1/personalize with every model in place: p50/p99 at a rate, fallbacks, load."""
@@ -178,7 +178,7 @@ def personalize(
         customers,
         rate=rate,
         seconds=seconds,
-        servers=tuple(server or ("in-process", "serve")),
+        servers=tuple(server or ("in-process", "serve", "serve-ingress")),
         console=console,
     )
 

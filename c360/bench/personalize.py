@@ -10,9 +10,9 @@ Each server runs alone in its own processes; the load generator (`c360.bench.loa
 from each request's due time) runs in this one, on the same cores:
 
 - `in-process`: the API under uvicorn with the models in its process (`LocalModels`), one worker;
-- `Serve proxy` / `Serve direct`: `c360 serve` (the Gateway with the Recommender, NextBestAction and
-  Scorer deployments, throughput-optimized mode), through Serve's HTTP proxy and on the ingress replica's
-  direct port.
+- `Serve proxy` / `Serve direct`: `c360 serve` (throughput-optimized mode), through Serve's HTTP proxy and
+  on the ingress replica's direct port, twice: `models: deployments` (the Gateway with the Recommender and
+  NextBestAction deployments) and `models: ingress` (the models in the Gateway's process).
 
 Per server: p50 / p99 / max over the run, the statuses, the fallbacks counted in `/metrics` during the run
 (a timeout is a fallback, so a server that answers fast by degrading shows it here), and the load average
@@ -39,6 +39,8 @@ from rich.table import Table
 
 from c360.bench.loadgen import LoadResult, closed_loop, cycle, open_loop
 from c360.bench.serving import DIRECT_PORTS, REPO, _answers, _server, free_port
+
+CLI = "from c360.cli import entrypoint; entrypoint()"
 
 READY = "personalize_bench_ready"
 BENCH_KEY_RATE = 1_000_000.0
@@ -180,7 +182,7 @@ def run(
     seed: int = 42,
     rate: float = 100.0,
     seconds: float = 20.0,
-    servers: tuple[str, ...] = ("in-process", "serve"),
+    servers: tuple[str, ...] = ("in-process", "serve", "serve-ingress"),
     console: Console | None = None,
 ) -> list[Measured]:
     from c360.api.keys import KeyStore
@@ -204,27 +206,23 @@ def run(
         with _server([sys.executable, "-c", child], f"{url}/healthz", {}):
             results.append(measure("in-process (uvicorn)", url, key, bodies, rate, seconds))
         console.print("  in-process measured")
-    if "serve" in servers:
+    for mode in ("deployments", "ingress"):
+        if (mode == "deployments" and "serve" not in servers) or (
+            mode == "ingress" and "serve-ingress" not in servers
+        ):
+            continue
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable,
-            "-c",
-            "from c360.cli import entrypoint; entrypoint()",
-            "serve",
-            "-w",
-            str(root),
-        ]
+        cmd = [sys.executable, "-c", CLI, "serve", "-w", str(root)]
         env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_ADDRESS": ""}
-        with _server([*cmd, "--port", str(port)], f"{url}/readyz", env):
+        with _server([*cmd, "--port", str(port), "--models", mode], f"{url}/readyz", env):
             # direct first: a proxy run that falls behind leaves a backlog the next run would inherit
             direct = next((p for p in DIRECT_PORTS if _answers(f"http://127.0.0.1:{p}/healthz")), None)
             if direct is not None:
-                results.append(
-                    measure("Serve direct", f"http://127.0.0.1:{direct}", key, bodies, rate, seconds)
-                )
-            results.append(measure("Serve proxy", url, key, bodies, rate, seconds))
-        console.print("  Serve measured")
+                name = f"Serve direct, models: {mode}"
+                results.append(measure(name, f"http://127.0.0.1:{direct}", key, bodies, rate, seconds))
+            results.append(measure(f"Serve proxy, models: {mode}", url, key, bodies, rate, seconds))
+        console.print(f"  Serve (models: {mode}) measured")
     console.print(table(results, rate, seconds))
     for m in results:
         console.print(f"{m.server}: versions in use {m.versions or 'none'}")

@@ -1,5 +1,5 @@
-"""The personalization routes through a real Ray Serve application: the Gateway reaching the Recommender,
-NextBestAction and Scorer deployments through their handles. On the session's untrained API workspace
+"""The personalization routes through a real Ray Serve application: the Gateway reaching the Recommender and
+NextBestAction deployments through their handles (scores are read in the Gateway). On the session's untrained API workspace
 every model part falls back, flagged `not_trained`; on a trained workspace (a second application beside
 it) the deployments answer, and a reward's refusal crosses the handle as its own status."""
 

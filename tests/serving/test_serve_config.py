@@ -23,12 +23,19 @@ def test_serve_config_passes_serves_schema_and_builds():
     assert app.import_path == "serving.app:build_app" and app.route_prefix == "/"
     gateway, *models = app.deployments
     assert gateway.name == "Gateway" and gateway.ray_actor_options.num_cpus <= 0.5
-    assert [m.name for m in models] == ["Recommender", "NextBestAction", "Scorer"]
+    assert [m.name for m in models] == ["Recommender", "NextBestAction"]
     assert sum(d.ray_actor_options.num_cpus for d in app.deployments) <= 1.5  # a 2-CPU node keeps room
     built = build_app(app.args)  # binds only: nothing starts before serve.run
     assert built._bound_deployment.ray_actor_options["num_cpus"] <= 0.5
     bound = {a._bound_deployment.name: a for a in built._bound_deployment.init_args[1:]}
     assert set(bound) == {m.name for m in models}  # the config names the deployments the app binds
+
+
+def test_models_in_the_ingress_bind_no_model_deployment():
+    built = build_app({"workspace": ".", "models": "ingress"})
+    assert built._bound_deployment.name == "Gateway" and built._bound_deployment.init_args[1:] == ()
+    with pytest.raises(ValidationError):
+        build_app({"models": "elsewhere"})
 
 
 def test_build_app_rejects_unknown_args_and_too_many_cpus():
