@@ -11,8 +11,10 @@ generator (`c360.bench.loadgen`, keep-alive HTTP/1.1 on asyncio) runs in this pr
    both phases (the child flushes on shutdown), which must be 100 times every 2xx answer.
 2. Freshness under load: an open loop at `rate` batches/s (the target: 50/s = 5,000 events/s), for
    `seconds` or half a second per probe if longer, while this process sends `probes` batches one at a
-   time, each ending with a `Product Added` of a price no cart had before, and reads the customer's `cart_value` through `FeatureStore.get_online_features` every 2 ms until
-   it shows. Latency runs from just before the POST to the first read that sees it.
+   time, each ending with a `Product Added` of a price no cart had before, and reads the customer's
+   `cart_value` through `FeatureStore.get_online_features` every 2 ms until it shows. Latency runs from
+   just before the POST to the first read that sees it. Answers of status 0 are requests of the open loop
+   that got no answer (still in flight when the loop ended, or a dropped connection).
 
 The load average (`os.getloadavg()`) is printed before and after each phase.
 """

@@ -213,3 +213,11 @@ def test_without_an_applied_feast_repo_events_answer_503_and_keep_nothing(tmp_pa
         r = client.post("/v1/events", json={"batch": [page(user_id="C-EVE")]}, headers={"X-API-Key": key})
     assert_error(r, 503, "store_unavailable")
     assert not list(root.rglob("events/**/*.parquet"))
+
+
+def test_the_route_is_in_the_openapi_document_with_its_body(api):
+    doc = api.client.get("/openapi.json").json()
+    post_doc = doc["paths"]["/v1/events"]["post"]
+    schema = post_doc["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["batch"]["maxItems"] == 500
+    assert {"200", "400", "409", "413"} <= set(post_doc["responses"])
