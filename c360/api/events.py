@@ -99,8 +99,9 @@ def event_routes(ctx: ApiContext) -> APIRouter:
     )
     async def post_events(request: Request) -> Response:
         """Accept a batch of events: the valid ones are kept, the others reported by index."""
+        raw = await request.body()
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return error_response(400, "malformed_json", "the request body is not valid JSON")
         batch = body.get("batch") if isinstance(body, dict) else None
@@ -108,7 +109,7 @@ def event_routes(ctx: ApiContext) -> APIRouter:
             return error_response(422, "invalid_request", 'the body must be {"batch": [event, ...]}')
         sink = services.component(COMPONENT, build_sink)
         try:
-            result = await run_in_threadpool(sink.accept, batch)
+            result = await run_in_threadpool(sink.accept, batch, None, len(raw))
         except BatchTooLargeError as exc:
             return error_response(413, "batch_too_large", exc.message)
         doc = result.as_dict()

@@ -39,6 +39,7 @@ from c360.events.log import EventLog, event_row
 from c360.events.schema import (
     FUTURE_SKEW,
     MAX_BATCH,
+    MAX_EVENT_JSON_BYTES,
     EventError,
     IdentifyEvent,
     Received,
@@ -120,9 +121,12 @@ class EventSink:
 
     # ------------------------------------------------------------------ accepting a batch
 
-    def accept(self, batch: Sequence[Any], now: datetime | None = None) -> AcceptResult:
+    def accept(
+        self, batch: Sequence[Any], now: datetime | None = None, body_bytes: int | None = None
+    ) -> AcceptResult:
         """Accept the valid events of one batch; StoreUnavailableError when a store fails (nothing is kept,
-        and the batch can be sent again)."""
+        and the batch can be sent again). `body_bytes`, the size of the request the batch came in, spares
+        measuring each event when the whole request is within one event's limit."""
         if len(batch) > self.max_batch:
             raise BatchTooLargeError(
                 f"a batch holds at most {self.max_batch} events; this one has {len(batch)}"
@@ -130,8 +134,9 @@ class EventSink:
         now = now or datetime.now(UTC)
         result = AcceptResult()
         received: list[Received] = []
+        check_size = body_bytes is None or body_bytes > MAX_EVENT_JSON_BYTES
         for i, raw in enumerate(batch):
-            ok, err = parse_event(i, raw, now, self.max_age)
+            ok, err = parse_event(i, raw, now, self.max_age, check_size)
             if err is not None:
                 result.errors.append(err)
             elif ok is not None:

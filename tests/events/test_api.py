@@ -221,3 +221,10 @@ def test_the_route_is_in_the_openapi_document_with_its_body(api):
     schema = post_doc["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["batch"]["maxItems"] == 500
     assert {"200", "400", "409", "413"} <= set(post_doc["responses"])
+
+
+def test_an_event_over_32_kb_is_refused_by_index_beside_a_small_one(api):
+    big = page(user_id="C-EVE", properties={"blob": "x" * 40_000})
+    r = post(api, {"batch": [page(user_id="C-EVE"), big]})
+    assert r.status_code == 200, r.text
+    assert [(e["index"], e["code"]) for e in r.json()["errors"]] == [(1, "event_too_large")]
