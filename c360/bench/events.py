@@ -13,8 +13,8 @@ generator (`c360.bench.loadgen`, keep-alive HTTP/1.1 on asyncio) runs in this pr
    `seconds` or half a second per probe if longer, while this process sends `probes` batches one at a
    time, each ending with a `Product Added` of a price no cart had before, and reads the customer's
    `cart_value` through `FeatureStore.get_online_features` every 2 ms until it shows. Latency runs from
-   just before the POST to the first read that sees it. Answers of status 0 are requests of the open loop
-   that got no answer (still in flight when the loop ended, or a dropped connection).
+   just before the POST to the first read that sees it. Status 0 counts requests that got no answer (a
+   dropped connection).
 
 The load average (`os.getloadavg()`) is printed before and after each phase.
 """
@@ -82,7 +82,10 @@ def serve_child(workspace: str, port: int) -> None:
 
     from c360.api.app import create_api
 
-    uvicorn.run(create_api(workspace), host="127.0.0.1", port=port, log_level="warning")
+    # Keep-alive longer than the load generator leaves a connection idle: with uvicorn's 5 s default, a
+    # pooled connection the server had just closed fails its next request (a client artifact, not a refusal).
+    app = create_api(workspace)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=75)
 
 
 def batch_body(rng: random.Random, customers: list[str], tail: list[dict] | None = None) -> bytes:
@@ -176,6 +179,7 @@ def run(
     console = console or Console()
     holder = None if workdir else tempfile.TemporaryDirectory(prefix="c360-bench-events-")
     root = Path(workdir or holder.name) / "ws"
+    ids: list[str] = []
     try:
         key, ids = prepare(root, customers, backend)
         probe_customers, background = ids[:50], ids[50:]
@@ -199,8 +203,31 @@ def run(
         kept = lake_events(root)
         console.print(table(sat, elapsed, kept, (load_before, load_after), fresh, rate, backend, concurrency))
     finally:
+        if backend == "redis" and (root / "c360.yaml").exists():
+            clean_redis(root, ids)
         if holder is not None:
             holder.cleanup()
+
+
+def clean_redis(root: Path, customers: list[str]) -> None:
+    """Remove the run's keys: its workspace prefix (profiles, seen ids, stitches) and its Feast rows."""
+    import redis
+
+    from c360.features.store import delete_online_entities, open_feature_store
+    from c360.workspace import Workspace
+
+    ws = Workspace.load(root)
+    delete_online_entities(open_feature_store(ws), customers)
+    client = redis.Redis.from_url(REDIS_URL)
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"c360:{ws.settings.workspace}:*", count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            client.delete(*batch)
+            batch = []
+    if batch:
+        client.delete(*batch)
+    client.close()
 
 
 def _others(result: LoadResult) -> str:
