@@ -79,6 +79,20 @@ class RewardRequest(_Strict):
     revenue: float = Field(default=0.0, ge=0.0, le=1e9)
 
 
+EVENT_STATE = "event_state_reader"
+
+
+def _event_state(ws: Any) -> Any:
+    """The events' shared state (stitches), read here: the store every replica and the event sink share."""
+    from c360.events.state import open_event_state
+
+    return open_event_state(ws, ttl_seconds=STITCH_READER_TTL_S)
+
+
+STITCH_READER_TTL_S = 86_400.0
+"""The state's claim TTL, unused by a reader (it only looks stitches up)."""
+
+
 def personalizer_for(ctx: ApiContext) -> Personalizer:
     """The process's Personalizer over its `ModelClients` (Serve's, or `LocalModels`)."""
     services = ctx.services
@@ -92,7 +106,12 @@ def personalizer_for(ctx: ApiContext) -> Personalizer:
         def observe(part: str, answer: Part) -> None:
             ctx.metrics.part(part, answer.fallback, answer.version)
 
-        return Personalizer(models, services.profiles, signals.read, observe=observe)
+        state = services.component(EVENT_STATE, _event_state)
+
+        def stitched(anonymous_id: str) -> str | None:
+            return state.stitched([anonymous_id]).get(anonymous_id)
+
+        return Personalizer(models, services.profiles, signals.read, observe=observe, stitched=stitched)
 
     return services.component(PERSONALIZER, build)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from c360.errors import StoreUnavailableError
+from c360.privacy.rewrite import StoreCounts, wipe_sqlite
 from c360.workspace import Workspace
 
 SQLITE_FILE = "events_state.db"
@@ -159,14 +160,20 @@ class SqliteEventState(EventState):
                 raise self._unavailable(exc) from None
 
     def forget_customers(self, customer_ids: Collection[str]) -> list[str]:
+        """Delete the customers' stitches so that no byte of them stays on disk: with `secure_delete` on,
+        then the file rebuilt and its write-ahead log emptied (`wipe_sqlite`; a plain DELETE leaves the
+        rows in free pages and in the log, where the erasure scan found them)."""
         out: list[str] = []
         with self._lock:
             try:
+                self._conn.execute("PRAGMA secure_delete=ON")
                 for cid in set(customer_ids):
                     rows = self._conn.execute(
                         "DELETE FROM stitches WHERE customer_id = ? RETURNING anonymous_id", (cid,)
                     ).fetchall()
                     out += [r[0] for r in rows]
+                if out:
+                    wipe_sqlite(self._conn, StoreCounts())
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from None
         return sorted(out)

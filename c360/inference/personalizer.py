@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,9 @@ class Budget:
     popular_ttl: float = 300.0
 
 
+PROFILE_THREADS = 8
+
+
 class Personalizer:
     def __init__(
         self,
@@ -66,16 +70,22 @@ class Personalizer:
         signals: Callable[[str | None], Part] | None = None,
         budget: Budget | None = None,
         observe: Callable[[str, Part], None] | None = None,
+        stitched: Callable[[str], str | None] | None = None,
     ) -> None:
         """`signals(customer_id)`: the real-time signals part (a blocking read, run in a thread);
-        `observe(part, answer)`: called once per part answered (metrics)."""
+        `observe(part, answer)`: called once per part answered (metrics); `stitched(anonymous_id)`: the
+        customer an identify event stitched the anonymous id to, or None (a blocking read)."""
         self.models = models
         self.profiles = profiles
         self.signals = signals
+        self.stitched = stitched
         self.budget = budget or Budget()
         self.observe = observe
         self._popular: tuple[float, Part] | None = None
         self._refreshing: asyncio.Task[None] | None = None
+        # The profile lookup has threads of its own: in the loop's shared pool it would queue behind model
+        # calls and signal reads, and miss its 10 ms whenever they are slow.
+        self._profile_pool = ThreadPoolExecutor(PROFILE_THREADS, thread_name_prefix="c360-profile")
 
     # ------------------------------------------------------------------------------------------ profile
 
@@ -89,6 +99,10 @@ class Personalizer:
             if customer_id is not None:
                 doc = store().get(customer_id)
                 return str(doc.get("customerId") or customer_id), doc
+            stitched = self.stitched(str(anonymous_id)) if self.stitched is not None else None
+            if stitched is not None:  # stitched in real time, before any batch run saw the link
+                doc = store().get(stitched)
+                return str(doc.get("customerId") or stitched), doc
             for kind in ANONYMOUS_KINDS:
                 try:
                     found = store().lookup(kind, str(anonymous_id))
@@ -98,7 +112,8 @@ class Personalizer:
             raise NotFoundError("no profile holds this anonymous id")
 
         try:
-            found, doc = await asyncio.wait_for(asyncio.to_thread(lookup), self.budget.profile)
+            running = asyncio.get_running_loop().run_in_executor(self._profile_pool, lookup)
+            found, doc = await asyncio.wait_for(running, self.budget.profile)
         except NotFoundError:
             return None, None, Part(None, UNKNOWN_CUSTOMER)
         except TimeoutError:

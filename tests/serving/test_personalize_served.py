@@ -69,7 +69,10 @@ def test_the_model_deployments_answer_and_refusals_cross_the_handle(trained_app)
         if not [f for f in body["fallbacks"] if f["part"] != "signals"]:
             break
         time.sleep(0.2)
-    assert body["fallbacks"] == [{"part": "signals", "reason": "store_unavailable"}], body
+    # No Feast repo is applied here: the signals part falls back (store_unavailable, or a timeout when the
+    # busy replica's thread for it starts late), and nothing else does.
+    assert [f["part"] for f in body["fallbacks"]] == ["signals"], body
+    assert body["fallbacks"][0]["reason"] in ("store_unavailable", "timeout"), body
     bought = set(data.lines.loc[data.lines["customer_id"] == "c0002", "product_id"])
     items = [i["productId"] for i in body["recommendations"]]
     assert len(items) == 10 and not set(items) & bought and body["modelVersions"]["recommendations"] == "1"
