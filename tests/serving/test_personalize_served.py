@@ -1,7 +1,8 @@
 """The personalization routes through a real Ray Serve application: the Gateway reaching the Recommender and
-NextBestAction deployments through their handles (scores are read in the Gateway). On the session's untrained API workspace
-every model part falls back, flagged `not_trained`; on a trained workspace (a second application beside
-it) the deployments answer, and a reward's refusal crosses the handle as its own status."""
+NextBestAction deployments through their handles (scores are read in the Gateway). On the session's
+untrained API workspace every model part falls back, flagged `not_trained`; on a trained workspace (a second
+application beside it) the deployments answer, and a reward's refusal crosses the handle as its own
+status."""
 
 from __future__ import annotations
 
