@@ -114,17 +114,33 @@ def demo_data(
 def ingest(
     workspace: WorkspaceOpt = Path("."),
     source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable).")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="A file set whose path matches no file is an error, not a warning.")
+    ] = False,
+    allow_partial: Annotated[
+        bool, typer.Option(help="Exit 0 when some files failed but others were ingested.")
+    ] = False,
     wait: WaitOpt = 0.0,
 ) -> None:
-    """Load new raw files into standardized/, quarantining bad rows with the reason."""
+    """Load new raw files into standardized/, quarantining bad rows with the reason.
+
+    Exits 5 when any file could not be ingested (the others are kept; `--allow-partial` accepts that) and,
+    with `--strict`, when a file set's path matches no file."""
     from c360.sources.ingest import ingest as run_ingest
     from c360.sources.ingest import print_summary
 
     with workspace_lease(_workspace(workspace), "c360 ingest", wait) as ws:
         report = run_ingest(ws, sources=source, progress=True)
     print_summary(report, console)
-    if report.rows_accepted == 0 and report.failed_files:
-        raise typer.Exit(5)  # EXIT_CODES: nothing could be ingested
+    if report.failed_files and (report.rows_accepted == 0 or not allow_partial):
+        err_console.print(
+            f"error: {len(report.failed_files)} file(s) not ingested (listed above); the rest were kept"
+            + ("" if report.rows_accepted == 0 else "; --allow-partial accepts a partial load")
+        )
+        raise typer.Exit(5)  # EXIT_CODES: a whole file could not be read
+    if strict and report.unmatched:
+        err_console.print(f"error: {len(report.unmatched)} file set(s) match no file (--strict)")
+        raise typer.Exit(5)
 
 
 @app.command()

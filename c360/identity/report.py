@@ -69,6 +69,11 @@ def print_report(report: ResolveReport, console: Console) -> None:
     for what, count in rows:
         t.add_row(what, f"{count:,}")
     console.print(t)
+    if report.records == 0:
+        console.print(
+            "[yellow]warning[/yellow]: nothing to resolve: the workspace has no standardized identity "
+            "records (run `c360 ingest` first, or check that a source maps a file set to `record: identity`)"
+        )
     if len(report.refused_identifiers):
         r = report.refused_identifiers.groupby(["field", "reason"]).size().reset_index(name="values")
         console.print(

@@ -40,6 +40,8 @@ class FileSetReport:
     """Values that lost control, bidi-override or invisible characters (counted, never shown)."""
     duplicates_quarantined: int = 0
     """Rows quarantined as `duplicate_id` (part of `rows_quarantined`)."""
+    pattern: str = ""
+    """The file set's `path` glob, for the warning when it matches nothing."""
 
 
 @dataclass
@@ -51,6 +53,11 @@ class IngestReport:
     engine: str = "ray"
     duplicate_ids: str = "last"
     """The `ingest.duplicate_ids` policy the run applied, named under the summary."""
+
+    @property
+    def unmatched(self) -> list[FileSetReport]:
+        """File sets whose path matched no file at all (not even one already ingested): a typo, usually."""
+        return [f for f in self.file_sets if f.files_listed == 0]
 
     @property
     def rows_read(self) -> int:
@@ -110,7 +117,7 @@ class Committer:
         self.reports: dict[tuple[str, str], FileSetReport] = {}
         for plan in plans:
             key = (plan.source, plan.file_set)
-            rep = FileSetReport(plan.source, plan.file_set, plan.settings.record)
+            rep = FileSetReport(plan.source, plan.file_set, plan.settings.record, pattern=plan.settings.path)
             rep.files_listed, rep.files_skipped, rep.files_failed = (
                 plan.files_listed,
                 plan.files_skipped,
@@ -207,6 +214,11 @@ def print_summary(report: IngestReport, console: Console) -> None:
         _count(report.fields_cleaned),
     )  # fmt: skip
     console.print(table)
+    for f in report.unmatched:
+        console.print(
+            f"[yellow]warning[/yellow]: {escape(f.source)}.{escape(f.file_set)}: path "
+            f"{escape(f.pattern)} matches no file in the lake"
+        )
     if report.failed_files:
         failed = Table(title="files not ingested", title_justify="left", show_lines=False)
         failed.add_column("file")

@@ -228,6 +228,27 @@ def test_cli_ingest_exit_codes(ray_session, tmp_path):
     result = CliRunner().invoke(app, ["ingest", "--workspace", str(good), "--source", "crm"])
     assert result.exit_code == 0, result.output
     assert "customers" in result.output and "orders" not in result.output
+    assert "matches no file" not in result.output
+
+    # One file failed, the others were ingested: an error (the rest kept), unless --allow-partial.
+    for name, extra in (("partial", []), ("accepted", ["--allow-partial"])):
+        ws = _cli_workspace(tmp_path / name)
+        write_all(ws.lake, parts=1, n=20)
+        ws.lake.write_text(ws.lake.path("raw/shop/orders/part-9.csv"), "order,customer\nO1,C1\n")
+        result = CliRunner().invoke(app, ["ingest", "--workspace", str(ws.root), *extra])
+        assert "part-9.csv" in result.output
+        assert result.exit_code == (0 if extra else 5), result.output
+        assert len(list((ws.root / "lake" / "standardized").rglob("*.parquet"))) > 0, "the rest were kept"
+
+    # A file set whose path matches nothing: a warning naming it, an error with --strict.
+    empty = _cli_workspace(tmp_path / "empty")
+    write_all(empty.lake, parts=1, n=20)
+    empty.lake.rm(empty.lake.path("raw/shop"), recursive=True)
+    result = CliRunner().invoke(app, ["ingest", "--workspace", str(empty.root)])
+    assert result.exit_code == 0, result.output
+    assert "warning: shop.orders: path raw/shop/orders/" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["ingest", "--workspace", str(empty.root), "--strict"])
+    assert result.exit_code == 5 and "match no file" in result.output
 
 
 def test_demo_generator_ground_truth_is_reproduced(ray_session, tmp_path):
@@ -330,3 +351,13 @@ def test_an_erased_persons_malformed_row_is_suppressed_and_the_summary_adds_up(r
     cells = [c.strip() for c in total.split("│") if c.strip()]
     read, accepted, quarantined, suppressed = (int(c.replace(",", "")) for c in cells[3:7])
     assert read == accepted + quarantined + suppressed == 60 and suppressed == 2
+
+
+def test_resolve_over_an_empty_workspace_says_so(ray_session, tmp_path):
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+
+    ws = _cli_workspace(tmp_path / "nothing")
+    result = CliRunner().invoke(app, ["resolve", "--workspace", str(ws.root)])
+    assert "nothing to resolve" in " ".join(result.output.split()), result.output
