@@ -10,7 +10,7 @@ event carry no customer id), and deletes the online rows the visitors' signals l
 from __future__ import annotations
 
 from c360.events.signals import ANONYMOUS
-from c360.events.state import event_state_ttl, open_event_state
+from c360.events.state import SQLITE_FILE, event_state_ttl, open_event_state
 from c360.privacy.lakefiles import KEY_COLUMNS
 from c360.privacy.rewrite import StoreCounts, filter_parquet
 from c360.privacy.subject import FunctionStep, Subject
@@ -20,11 +20,7 @@ FOLDER = "events"
 
 
 def erase_events(ws: Workspace, subject: Subject) -> StoreCounts:
-    state = open_event_state(ws, event_state_ttl(0, 0))
-    try:
-        anonymous = set(state.forget_customers(subject.customer_ids))
-    finally:
-        state.close()
+    anonymous = _forget_stitches(ws, subject)
     keys = subject.key_values() | anonymous
     counts = StoreCounts(keys=len(anonymous))
     lake = ws.lake
@@ -33,6 +29,19 @@ def erase_events(ws: Workspace, subject: Subject) -> StoreCounts:
     if anonymous:
         counts.add(StoreCounts(keys=_delete_visitor_signals(ws, anonymous)))
     return counts
+
+
+def _forget_stitches(ws: Workspace, subject: Subject) -> set[str]:
+    """The person's stitched anonymous ids, removed from the shared state (none if no sink ever ran)."""
+    profile = ws.settings.stores.profile
+    state_file = ws.resolve_path(profile.sqlite_path).parent / SQLITE_FILE
+    if profile.backend == "sqlite" and not state_file.exists():
+        return set()
+    state = open_event_state(ws, event_state_ttl(0, 0))
+    try:
+        return set(state.forget_customers(subject.customer_ids))
+    finally:
+        state.close()
 
 
 def _delete_visitor_signals(ws: Workspace, anonymous: set[str]) -> int:

@@ -10,6 +10,7 @@ from c360.events import read_signals
 from c360.events.erasure import EVENTS_STEP
 from c360.events.signals import ANONYMOUS
 from c360.privacy.subject import Subject
+from c360.workspace import Workspace
 from tests.events.event_data import identify, page, track, uid
 
 pytestmark = [pytest.mark.feast, pytest.mark.filterwarnings("ignore:Stream feature views:RuntimeWarning")]
@@ -51,3 +52,11 @@ def test_erasure_removes_the_persons_events_stitches_and_visitor_signals(events_
     assert counts.rows >= len(theirs) and counts.keys >= 1
     assert events_ws.sink().state.stitched([visitor, other_visitor]) == {other_visitor: kept}
     assert read_signals(events_ws.feature_store, ANONYMOUS + visitor)["last_event_time"] is None
+
+
+def test_erasure_where_no_sink_ever_ran_changes_nothing(tmp_path):
+    (tmp_path / "c360.yaml").write_text("workspace: never-ran\n", encoding="utf-8")
+    ws = Workspace.load(tmp_path)
+    counts = EVENTS_STEP.run(ws, Subject(customer_id="C-1", customer_ids={"C-1"}))
+    assert (counts.rows, counts.keys) == (0, 0)
+    assert not list(tmp_path.rglob("events_state.db"))
