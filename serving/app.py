@@ -189,6 +189,9 @@ def _checked(answer: dict[str, Any]) -> dict[str, Any]:
 @serve.deployment(
     name="Gateway",
     ray_actor_options={"num_cpus": INGRESS_CPUS},
+    # c360's own access line (route template, status, ms, key id: c360.api.app.RequestGuard) replaces
+    # Serve's, which would log every request a second time.
+    logging_config={"enable_access_log": False},
     max_ongoing_requests=64,
     health_check_period_s=10,
     graceful_shutdown_timeout_s=5,  # requests take milliseconds: a replica being replaced drains for 5 s

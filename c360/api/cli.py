@@ -150,21 +150,22 @@ def serve(
     """Serve the HTTP API on Ray Serve in the foreground (Ctrl-C stops it)."""
     ws = _workspace(workspace)
     builder = load_builder(app_path, app_dir)
-    # Read by the Serve controller, proxy and replicas when they start (COMPONENTS.md: p50 4.8 -> 0.73 ms
-    # for one deployment on 2 cores); an explicit RAY_SERVE_THROUGHPUT_OPTIMIZED=0 wins.
-    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    joined = bool(ws.settings.ray.address or os.environ.get("RAY_ADDRESS"))  # as ensure_ray decides
+    direct = not joined and _direct_ingress(host, port)
     import ray
     from ray import serve as ray_serve
 
     from c360.runtime import ensure_ray
 
-    joined = bool(ws.settings.ray.address or os.environ.get("RAY_ADDRESS"))  # as ensure_ray decides
     ensure_ray(ws.settings.ray, progress=False)
     application: Application = builder({"workspace": str(ws.root), "models": models})
     for signum in (signal.SIGINT, signal.SIGTERM):  # `kill` and a container stop shut down as Ctrl-C does
         signal.signal(signum, _interrupt)
     try:
-        ray_serve.start(http_options={"host": host, "port": port})
+        if direct:  # the Gateway replica listens on `port` itself: no proxy in front of it
+            ray_serve.start(proxy_location="Disabled", http_options={"host": host, "port": port})
+        else:
+            ray_serve.start(http_options={"host": host, "port": port})
         ray_serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
         new_key = None
         if create_key:
@@ -182,6 +183,24 @@ def serve(
         # A Ray of our own goes down with everything on it. serve.shutdown() first would wait 30 s: in
         # throughput-optimized mode the replica does not finish draining (measured: 34 s; 8 s without it).
         ray.shutdown()
+
+
+def _direct_ingress(host: str, port: int) -> bool:
+    """Set up Serve's throughput-optimized mode with direct ingress on `port`, for a Ray this command starts
+    (the variables are read by the Serve controller and replicas when they start; a variable already set
+    wins). True when the Gateway will listen on `port` itself.
+
+    Through Serve's HTTP proxy a request crosses two more processes: on 2 cores the proxy alone sustained
+    about 250-450 profile reads a second against 2,300 on the replica's own port (`python -m c360.bench
+    serve`). So the proxy is turned off and the ingress replica binds the port users were told."""
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    if os.environ.get("RAY_SERVE_ENABLE_DIRECT_INGRESS", "1") != "1":
+        return False
+    os.environ.setdefault("RAY_SERVE_ENABLE_DIRECT_INGRESS", "1")
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", str(port))
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(port + 100))
+    os.environ.setdefault("RAY_SERVE_DEFAULT_HTTP_HOST", host)
+    return os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] == str(port)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -10,8 +10,8 @@ Each server runs alone in its own processes; the load generator (`c360.bench.loa
 from each request's due time) runs in this one, on the same cores:
 
 - `in-process`: the API under uvicorn with the models in its process (`LocalModels`), one worker;
-- `Serve proxy` / `Serve direct`: `c360 serve` (throughput-optimized mode), through Serve's HTTP proxy and
-  on the ingress replica's direct port, twice: `models: deployments` (the Gateway with the Recommender and
+- `c360 serve`: Serve in throughput-optimized mode with the Gateway listening on the port itself (direct
+  ingress, as `c360 serve` runs it), twice: `models: deployments` (the Gateway with the Recommender and
   NextBestAction deployments) and `models: ingress` (the models in the Gateway's process).
 
 Per server: p50 / p99 / max over the run, the statuses, the fallbacks counted in `/metrics` during the run
@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.bench.loadgen import LoadResult, closed_loop, cycle, open_loop
-from c360.bench.serving import DIRECT_PORTS, REPO, _answers, _server, free_port
+from c360.bench.serving import REPO, _server, free_port
 
 CLI = "from c360.cli import entrypoint; entrypoint()"
 
@@ -216,12 +216,8 @@ def run(
         cmd = [sys.executable, "-c", CLI, "serve", "-w", str(root)]
         env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_ADDRESS": ""}
         with _server([*cmd, "--port", str(port), "--models", mode], f"{url}/readyz", env):
-            # direct first: a proxy run that falls behind leaves a backlog the next run would inherit
-            direct = next((p for p in DIRECT_PORTS if _answers(f"http://127.0.0.1:{p}/healthz")), None)
-            if direct is not None:
-                name = f"Serve direct, models: {mode}"
-                results.append(measure(name, f"http://127.0.0.1:{direct}", key, bodies, rate, seconds))
-            results.append(measure(f"Serve proxy, models: {mode}", url, key, bodies, rate, seconds))
+            # `c360 serve` puts the Gateway on the port itself (direct ingress, no proxy)
+            results.append(measure(f"c360 serve, models: {mode}", url, key, bodies, rate, seconds))
         console.print(f"  Serve (models: {mode}) measured")
     console.print(table(results, rate, seconds))
     for m in results:

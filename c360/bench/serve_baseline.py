@@ -1,7 +1,11 @@
-"""The baseline of `python -m c360.bench serve`: a bare FastAPI app under uvicorn doing the same store read as
-`GET /v1/profiles/{customer_id}`, with no Serve, no keys, no middleware.
+"""The baselines of `python -m c360.bench serve`, under uvicorn without Serve:
 
-    python -m c360.bench.serve_baseline WORKSPACE PORT
+- `bare`: a FastAPI app doing the same store read as `GET /v1/profiles/{customer_id}`, with no keys, no
+  middleware, no logging;
+- `c360`: c360's own app (`create_api`), everything but Serve: what c360 adds on top of `bare`, apart from
+  what Serve adds.
+
+    python -m c360.bench.serve_baseline WORKSPACE PORT [bare|c360]
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import sys
 
 import uvicorn
 from fastapi import FastAPI, Response
+from starlette.concurrency import run_in_threadpool
 
 from c360.profile.store import open_profile_store
 from c360.workspace import Workspace
@@ -25,12 +30,22 @@ def baseline_app(workspace: str) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/v1/profiles/{customer_id}")
-    def profile(customer_id: str) -> Response:
-        doc = store.get(customer_id)
+    async def profile(customer_id: str) -> Response:
+        # The same read as c360's route: on the loop for SQLite, in a worker thread for a networked store.
+        if store.backend == "sqlite":
+            doc = store.get(customer_id)
+        else:
+            doc = await run_in_threadpool(store.get, customer_id)
         return Response(json.dumps(doc, separators=(",", ":")), media_type="application/json")
 
     return app
 
 
 if __name__ == "__main__":
-    uvicorn.run(baseline_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    if (sys.argv[3:] or ["bare"])[0] == "c360":
+        from c360.api.app import create_api
+
+        app = create_api(sys.argv[1])
+    else:
+        app = baseline_app(sys.argv[1])
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)

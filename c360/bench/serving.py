@@ -1,11 +1,12 @@
 """`python -m c360.bench serve`: `GET /v1/profiles/{id}` under load, c360 on Ray Serve beside a bare FastAPI +
 uvicorn app doing the same store read, per profile store backend.
 
-Each server runs alone (the other is stopped) in its own processes; the load generator (`loadgen`) runs in
+A third server, c360's own app under uvicorn without Serve, tells what c360 adds apart from what Serve adds.
+Each server runs alone (the others are stopped) in its own processes; the load generator (`loadgen`) runs in
 this one, on the same 2 cores. Per server: p50/p99 at a fixed open-loop rate (500 requests/s by default) and
-the saturation rate of 16 keep-alive connections. c360 is started as users start it (`c360 serve`, which
-turns on Serve's throughput-optimized mode) and measured twice: through Serve's HTTP proxy (the port
-`c360 serve` prints) and on the replica's direct-ingress port, which that mode opens.
+the saturation rate of 16 keep-alive connections. c360 is started as users start it, `c360 serve`: Serve's
+throughput-optimized mode with direct ingress, the Gateway replica listening on the port itself; and once more
+through Serve's HTTP proxy (`RAY_SERVE_ENABLE_DIRECT_INGRESS=0`), to show what the proxy costs.
 
 The benchmark's API key has a rate limit of its own (printed): the default 1,000 requests/s per key would cap
 the saturation figure, which measures the server, not the limit.
@@ -47,6 +48,7 @@ from c360.workspace import Workspace
 REPO = Path(__file__).resolve().parents[2]
 BENCH_KEY_RATE = 1_000_000.0
 DIRECT_PORTS = range(30000, 30010)
+"""Where Serve's direct ingress puts an ingress replica by default (`serve run`, `serve deploy`)."""
 
 
 @dataclass(frozen=True)
@@ -139,17 +141,21 @@ def bench_backend(backend: str, root: Path, profiles: int, plan: Plan, console: 
             cmd = [sys.executable, "-m", "c360.bench.serve_baseline", str(ws.root), str(port)]
             with _server(cmd, f"{base}/healthz", {}):
                 results.append(_measure("uvicorn (bare)", backend, base, key, ids, plan))
-            console.print(f"  {backend}: baseline measured")
             port = free_port()
             base = f"http://127.0.0.1:{port}"
+            with _server([*cmd[:-1], str(port), "c360"], f"{base}/healthz", {}):
+                results.append(_measure("c360 app, uvicorn", backend, base, key, ids, plan))
+            console.print(f"  {backend}: baselines measured")
             serve_cmd = [sys.executable, "-c", "from c360.cli import entrypoint; entrypoint()", "serve"]
-            env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_ADDRESS": ""}
-            with _server([*serve_cmd, "-w", str(ws.root), "--port", str(port)], f"{base}/readyz", env):
-                results.append(_measure("c360 Serve proxy", backend, base, key, ids, plan))
-                direct = next((p for p in DIRECT_PORTS if _answers(f"http://127.0.0.1:{p}/healthz")), None)
-                if direct is not None:
-                    url = f"http://127.0.0.1:{direct}"
-                    results.append(_measure("c360 Serve direct", backend, url, key, ids, plan))
+            for name, env in (
+                ("c360 serve (direct ingress)", {}),
+                ("c360 serve, Serve proxy", {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}),
+            ):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                cmd = [*serve_cmd, "-w", str(ws.root), "--port", str(port)]
+                with _server(cmd, f"{base}/readyz", {"RAY_ADDRESS": "", **env}):
+                    results.append(_measure(name, backend, base, key, ids, plan))
             console.print(f"  {backend}: c360 measured")
         finally:
             if backend == "redis":
