@@ -190,6 +190,7 @@ def run(
 
     console = console or Console()
     root = (workspace or Path(tempfile.mkdtemp(prefix="c360-bench-personalize-")) / "ws").resolve()
+    root.parent.mkdir(parents=True, exist_ok=True)  # the workspace's commands run from its parent
     console.print(f"workspace {root} ({customers:,} demo customers, seed {seed})")
     prepare(root, customers, seed, console)
     _, key = KeyStore.for_workspace(Workspace.load(root)).create(
