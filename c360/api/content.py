@@ -53,16 +53,15 @@ class ContentBody(BaseModel):
 
 
 def content_writer(ctx: ApiContext) -> ContentWriter:
-    """The process's writer over the API's profile store. The store is opened first: `component` holds
-    the services' lock while it builds, and `profiles()` takes that same lock."""
-    store = ctx.services.profiles()
+    """The process's writer over the API's profile store."""
+    services = ctx.services
 
     def build(ws: Workspace) -> ContentWriter:
         from c360.genai.service import writer_for_workspace
 
-        return writer_for_workspace(ws, profiles=store)
+        return writer_for_workspace(ws, profiles=services.profiles())
 
-    return ctx.services.component(WRITER, build)
+    return services.component(WRITER, build)
 
 
 def _sse(events: Iterator) -> Iterator[bytes]:

@@ -67,7 +67,7 @@ def erasure_worker(ws: Workspace) -> Any:
     from c360.erasure_plan import erase_or_resume
     from c360.privacy.requests import ErasureWorker
 
-    return ErasureWorker(ws, lambda w, ids: erase_or_resume(w, ids))
+    return ErasureWorker(ws, erase_or_resume)
 
 
 def customer_routes(ctx: ApiContext) -> APIRouter:

@@ -96,11 +96,9 @@ STITCH_READER_TTL_S = 86_400.0
 def personalizer_for(ctx: ApiContext) -> Personalizer:
     """The process's Personalizer over its `ModelClients` (Serve's, or `LocalModels`)."""
     services = ctx.services
-    # Built outside the personalizer's factory: `Services.component` holds its (non-reentrant) lock while a
-    # factory runs.
-    models: ModelClients = services.component(MODELS, LocalModels.for_workspace)
 
     def build(ws: Any) -> Personalizer:
+        models: ModelClients = services.component(MODELS, LocalModels.for_workspace)
         signals = SignalReader(ws)
 
         def observe(part: str, answer: Part) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from c360.errors import StoreUnavailableError
+from c360.io.sqlite import connect
 from c360.privacy.rewrite import StoreCounts, wipe_sqlite
 from c360.workspace import Workspace
 
@@ -86,12 +87,7 @@ class SqliteEventState(EventState):
         super().__init__(ttl_seconds)
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
-            self._conn.executescript(self.SCHEMA)
+            self._conn = connect(self.path, self.SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise self._unavailable(exc) from None
         self._lock = threading.Lock()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from c360.io.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS content (
@@ -41,11 +42,7 @@ class ContentCache:
         self.path = Path(path)
         self.ttl = float(ttl_seconds)
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(self.path, SCHEMA, busy_timeout_ms=10_000)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:

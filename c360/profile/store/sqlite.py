@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from c360.errors import ValidationError
+from c360.io.sqlite import connect
 from c360.profile.store.base import MAX_ALIAS_HOPS, EncodedProfile, ProfileStore, identifier_key
 
 SCHEMA = """
@@ -44,11 +45,7 @@ class SqliteProfileStore(ProfileStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn = connect(self.path)
             self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._conn.executescript(SCHEMA)
             self._migrate()
