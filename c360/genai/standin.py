@@ -203,6 +203,7 @@ class StandInServer:
 
             def _json(self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 body = json.dumps(doc).encode()
+                server._count(status)  # before the answer leaves: the client may look the moment it arrives
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -210,7 +211,6 @@ class StandInServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(body)
-                server._count(status)
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -262,12 +262,12 @@ class StandInServer:
             def _stream(
                 self, model: str, text: str, refusal: str | None, usage: dict, stall: bool, body: dict
             ) -> None:
+                server._count(200)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                server._count(200)
 
                 def send(delta: dict[str, Any], finish: str | None = None, extra: dict | None = None) -> None:
                     chunk = {
