@@ -257,18 +257,23 @@ class LLMSettings(Strict):
     api_version: str | None = None
     timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     """Per call: connecting, and the longest wait for the next bytes (a stalled stream ends here)."""
+    request_deadline_seconds: float = Field(default=30.0, gt=0, le=600)
+    """The most time one content request may spend calling the backend: every attempt, Retry-After wait,
+    backoff and the one regeneration included. Past it the template answers (flag `deadline`)."""
     max_retries: int = Field(default=2, ge=0, le=10)
     """Retries after a 429 (waiting its Retry-After), a 5xx, a timeout or a refused connection."""
     max_retry_wait_seconds: float = Field(default=10.0, ge=0)
     """A Retry-After longer than this is not waited for: the template answers instead."""
     requests_per_second: float = Field(default=50.0, gt=0)
-    """Client-side pacing of calls to the backend, per process, to stay within its rate limit."""
+    """Client-side pacing of calls to the backend, to stay within its rate limit: per workspace, shared by
+    every process through llm.ledger_path."""
     breaker_failures: int = Field(default=5, ge=1)
     """Consecutive failed calls that open the circuit breaker (templates answer while it is open)."""
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
     max_output_tokens: int = Field(default=600, ge=16, le=16384)
     daily_token_budget: int = Field(default=2_000_000, ge=0)
-    """Prompt + completion tokens a day (UTC), per process; past it every request gets a template."""
+    """Prompt + completion tokens a day (UTC), per workspace, shared by every process through
+    llm.ledger_path; past it every request gets a template."""
     daily_cost_budget: float | None = Field(default=None, ge=0)
     """Optional cost cap a day, in the currency of the two prices below."""
     price_per_1k_input_tokens: float = Field(default=0.0, ge=0)
@@ -276,6 +281,9 @@ class LLMSettings(Strict):
     cache_ttl_seconds: int = Field(default=86_400, ge=0)
     """0 turns the content cache off."""
     cache_path: str = "data/genai_cache.sqlite"
+    ledger_path: str = "data/genai_ledger.sqlite"
+    """The daily budget's counters and the pacing of calls, shared by every process of the workspace (no
+    customer data)."""
     allow_pii_fields: list[Literal["email", "phone", "street", "birth_date"]] = Field(default_factory=list)
     """Profile fields that may go to the model; none by default."""
     deny_terms: list[str] = Field(default_factory=list)

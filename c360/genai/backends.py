@@ -100,11 +100,14 @@ class OpenAIBackend:
     def __init__(self, client: Any, model: str, name: str) -> None:
         self.client, self.model, self.name = client, model, name
 
-    def complete(self, messages: list[dict[str, str]], task: str, max_tokens: int) -> Completion:
-        """One answer as JSON of the task's schema (chat: plain text)."""
+    def complete(
+        self, messages: list[dict[str, str]], task: str, max_tokens: int, timeout: float | None = None
+    ) -> Completion:
+        """One answer as JSON of the task's schema (chat: plain text). `timeout` shortens the client's
+        `llm.timeout_seconds` for this call (the time left before the request's deadline)."""
         import openai
 
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         if task != "chat":
             kwargs["response_format"] = {
                 "type": "json_schema",
@@ -129,11 +132,15 @@ class OpenAIBackend:
             answer.model or self.model,
         )
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int) -> ChatStream:
+    def stream(
+        self, messages: list[dict[str, str]], max_tokens: int, timeout: float | None = None
+    ) -> ChatStream:
         """A streamed plain-text answer; errors before the first chunk raise here, later ones while
-        iterating."""
+        iterating. `timeout` shortens the client's for this call: connecting and every read, the wait for
+        the first chunk included."""
         import openai
 
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             chunks = self.client.chat.completions.create(
                 model=self.model,
@@ -142,6 +149,7 @@ class OpenAIBackend:
                 temperature=0.4,
                 stream=True,
                 stream_options={"include_usage": True},
+                **kwargs,
             )
         except openai.OpenAIError as exc:
             raise _mapped(exc) from None

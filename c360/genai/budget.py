@@ -1,10 +1,10 @@
-"""The daily token (and optional cost) budget of the content writer, per process.
+"""The daily token (and optional cost) budget of the content writer.
 
 Before a call the writer reserves an estimate (prompt size plus the most output tokens); after it, the
 reservation is settled with the usage the server reported. Past the budget, `reserve` says no and the
 writer answers from its template with the flag `budget_exhausted`. The day is the UTC date; a new day
-starts from zero. Per process like the API's rate limits: N replicas may spend N budgets, so set it per
-replica.
+starts from zero. `Budget` counts in memory, for one process (library use without a workspace); a
+workspace's writer uses `c360.genai.ledger.SharedBudget`, one budget for all its processes.
 """
 
 from __future__ import annotations
@@ -12,10 +12,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 
 def _today() -> date:
     return datetime.now(UTC).date()
+
+
+class TokenBudget(Protocol):
+    """What the writer asks of a budget: `Budget` (one process) or `ledger.SharedBudget` (the workspace)."""
+
+    def reserve(self, tokens_in: int, tokens_out: int) -> bool: ...
+
+    def settle(self, reserved: tuple[int, int], used: tuple[int, int]) -> None: ...
+
+    def snapshot(self) -> dict[str, float | int | str]: ...
 
 
 class Budget:

@@ -2,10 +2,14 @@
 
 - `call_with_retries` retries a call that failed with a `RetryableError` (429, 5xx, timeout, refused
   connection): after a 429 it waits the server's Retry-After, otherwise exponential backoff with jitter; it
-  gives up when the retries are spent or a Retry-After is longer than the caller will wait.
-- `Pacer` spaces calls out to at most `rate` a second per process, so a burst stays within the backend's
-  rate limit instead of collecting 429s. A 429 halves its rate and holds every thread for the Retry-After
-  (the limit is the backend's, shared by all threads); each success wins back 1% of the configured rate.
+  gives up when the retries are spent or a Retry-After is longer than the caller will wait. With a
+  `deadline` (a time.monotonic() instant, `llm.request_deadline_seconds` after the request began) a retry
+  whose wait would end past it is not made: `DeadlineExceeded` carries the last failure.
+- `Pacer` spaces calls out to at most `rate` a second, so a burst stays within the backend's rate limit
+  instead of collecting 429s. A 429 halves its rate and holds every caller for the Retry-After (the limit
+  is the backend's, shared by all callers); each success wins back 1% of the configured rate. `Pacer`
+  counts one process's threads; `c360.genai.ledger.SharedPacer` keeps the same rules for every process of
+  a workspace.
 - `CircuitBreaker` opens after `failures` consecutive failed calls; while open, the writer answers from its
   templates without calling; after `reset_seconds` one trial call decides whether it closes again.
 """
@@ -16,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from c360.errors import C360Error
 
@@ -43,14 +47,37 @@ class RefusalError(BackendError):
     """The model refused to answer."""
 
 
+class DeadlineExceeded(BackendError):
+    """The request's deadline came before an answer. `cause` is the last failed attempt; None when no
+    call could start in time (the pacer's queue was longer than the time left)."""
+
+    def __init__(self, message: str, cause: BackendError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def remaining(deadline: float | None, clock: Callable[[], float] = time.monotonic) -> float | None:
+    """Seconds left before `deadline`; DeadlineExceeded when none are (None: no deadline)."""
+    if deadline is None:
+        return None
+    left = deadline - clock()
+    if left <= 0:
+        raise DeadlineExceeded("the request's deadline has passed")
+    return left
+
+
 def call_with_retries(
     call: Callable[[], T],
     retries: int,
     max_wait: float,
     base_delay: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """`call()`, retried up to `retries` times on RetryableError. Raises the last error when giving up."""
+    """`call()`, retried up to `retries` times on RetryableError. Raises the last error when giving up, or
+    DeadlineExceeded (from it) when the wait before the next try would end past `deadline`. The call
+    itself should bound its attempt by the time left (`remaining(deadline)`)."""
     attempt = 0
     while True:
         try:
@@ -64,8 +91,20 @@ def call_with_retries(
                 wait = base_delay * (2**attempt) * (0.5 + random.random() / 2)
             if wait > max_wait:
                 raise
+            if deadline is not None and clock() + wait >= deadline:
+                raise DeadlineExceeded("the request's deadline comes before the next try", exc) from exc
             attempt += 1
             sleep(wait)
+
+
+class Pacing(Protocol):
+    """What the writer asks of a pacer: `Pacer` (one process) or `ledger.SharedPacer` (the workspace)."""
+
+    def wait(self, deadline: float | None = None) -> None: ...
+
+    def rate_limited(self, retry_after: float | None) -> None: ...
+
+    def succeeded(self) -> None: ...
 
 
 class Pacer:
@@ -80,7 +119,9 @@ class Pacer:
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self, deadline: float | None = None) -> None:
+        """Block until the next call may go; DeadlineExceeded at once when that is past `deadline` (a
+        time.monotonic() instant)."""
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -93,6 +134,8 @@ class Pacer:
                         self._tokens -= 1.0
                         return
                     pause = (1.0 - self._tokens) / self.rate
+            if deadline is not None and now + pause > deadline:
+                raise DeadlineExceeded("no call to the model's endpoint fits before the request's deadline")
             time.sleep(pause)
 
     def rate_limited(self, retry_after: float | None) -> None:

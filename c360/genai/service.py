@@ -1,6 +1,6 @@
 """A `ContentWriter` for a workspace: `llm` settings from c360.yaml, the profile store, the lake's
-`facts/products` table, the next-best-action catalogue (`training/configs/nba/catalog.yaml` unless given)
-and the content cache in the workspace."""
+`facts/products` table, the next-best-action catalogue (`training/configs/nba/catalog.yaml` unless given),
+the content cache and the ledger (the daily budget and the pacing every process of the workspace shares)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from c360.genai.backends import backend_from_settings
 from c360.genai.cache import ContentCache
+from c360.genai.ledger import SharedBudget, SharedPacer
 from c360.genai.tasks import ContentRequest, Product
 from c360.genai.writer import ContentWriter
 from c360.nba.catalog import DEFAULT_CATALOG, NO_ACTION, load_catalog
@@ -76,6 +77,26 @@ def content_cache(ws: Workspace) -> ContentCache:
     return ContentCache(ws.resolve_path(llm.cache_path), llm.cache_ttl_seconds)
 
 
+def shared_budget(ws: Workspace) -> SharedBudget:
+    llm = ws.settings.llm
+    return SharedBudget(
+        ws.resolve_path(llm.ledger_path),
+        llm.daily_token_budget,
+        llm.daily_cost_budget,
+        llm.price_per_1k_input_tokens,
+        llm.price_per_1k_output_tokens,
+    )
+
+
+def shared_pacer(ws: Workspace) -> SharedPacer:
+    """The workspace's pacer for its configured backend (the row is named after provider, endpoint and
+    model: a changed backend starts at its full rate)."""
+    llm = ws.settings.llm
+    name = f"{llm.provider}|{llm.base_url or ''}|{llm.deployment or llm.model}"
+    rate = llm.requests_per_second
+    return SharedPacer(ws.resolve_path(llm.ledger_path), rate, burst=max(1.0, rate / 10), name=name)
+
+
 def writer_for_workspace(
     ws: Workspace, profiles: ProfileStore | None = None, catalog: str | Path = DEFAULT_CATALOG
 ) -> ContentWriter:
@@ -83,14 +104,17 @@ def writer_for_workspace(
     given one, the writer's `close` does not)."""
     store = profiles if profiles is not None else open_profile_store(ws)
     llm = ws.settings.llm
+    backend = backend_from_settings(llm)
     return ContentWriter(
         llm,
         load_catalog(catalog),
         store.get,
         lake_products(ws),
-        backend=backend_from_settings(llm),
+        backend=backend,
         cache=content_cache(ws) if llm.cache_ttl_seconds > 0 else None,
+        budget=shared_budget(ws) if backend is not None else None,
         open_tickets=lake_open_tickets(ws),
+        pacer=shared_pacer(ws) if backend is not None else None,
     )
 
 

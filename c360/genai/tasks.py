@@ -135,7 +135,8 @@ class Content:
     offer: OfferTerms | None = None
     flags: list[str] = field(default_factory=list)
     """Why a template answered or what was noticed: breaker_open, budget_exhausted, backend_error,
-    offer_mismatch, invalid_output, refusal, moderation, pii, no_personalization_consent."""
+    deadline (llm.request_deadline_seconds passed before an answer), offer_mismatch, invalid_output,
+    refusal, moderation, pii, no_personalization_consent."""
     model: str = "template"
     prompt_version: str = ""
     tokens_in: int = 0

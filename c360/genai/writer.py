@@ -4,7 +4,8 @@ The order of a request is the order of the rules: read the profile, product and 
 (`grounding.consent_for`) before anything else sees the profile; minimize it; answer from the cache when the
 same prompt inputs were answered before; otherwise ask the model (if one is configured, its circuit breaker
 is closed and the day's budget has room), check the answer (`guardrails`), ask once more when the format or
-the offer's terms were wrong, and fall back to the template writer when it still fails. Every generation is
+the offer's terms were wrong, and fall back to the template writer when it still fails. The calls of one
+request, retries and the regeneration included, end by `llm.request_deadline_seconds`. Every generation is
 logged (logger `c360.genai`) with task, source, model, prompt version, token counts, latency and flags: no
 customer id, no text.
 """
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from c360.errors import C360Error, NotFoundError
 from c360.genai.backends import OpenAIBackend
-from c360.genai.budget import Budget
+from c360.genai.budget import Budget, TokenBudget
 from c360.genai.cache import ContentCache, cache_key
 from c360.genai.grounding import consent_for, minimized_view, pii_values, view_version
 from c360.genai.guardrails import DENY_TERMS, check_answer, check_fields, suspect_input
@@ -28,10 +29,13 @@ from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens, 
 from c360.genai.resilience import (
     BackendError,
     CircuitBreaker,
+    DeadlineExceeded,
     Pacer,
+    Pacing,
     RefusalError,
     RetryableError,
     call_with_retries,
+    remaining,
 )
 from c360.genai.tasks import CACHED_TASKS, LIMITS, Content, ContentRequest, OfferTerms, Product, offer_terms
 from c360.genai.templates import template_content
@@ -74,21 +78,26 @@ class ContentWriter:
         products: Callable[[str], Product | None],
         backend: OpenAIBackend | None = None,
         cache: ContentCache | None = None,
-        budget: Budget | None = None,
+        budget: TokenBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         open_tickets: Callable[[str], Sequence[str]] | None = None,
+        pacer: Pacing | None = None,
     ) -> None:
+        """`budget` and `pacer` default to in-memory ones for this process; a workspace's writer gets the
+        shared ones of its ledger (service.writer_for_workspace)."""
         self.settings, self.catalog = settings, catalog
         self.profiles, self.products = profiles, products
         self.backend, self.cache = backend, cache
-        self.budget = budget or Budget(
+        self.budget: TokenBudget = budget or Budget(
             settings.daily_token_budget,
             settings.daily_cost_budget,
             settings.price_per_1k_input_tokens,
             settings.price_per_1k_output_tokens,
         )
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds)
-        self.pacer = Pacer(settings.requests_per_second, burst=max(1.0, settings.requests_per_second / 10))
+        self.pacer: Pacing = pacer or Pacer(
+            settings.requests_per_second, burst=max(1.0, settings.requests_per_second / 10)
+        )
         self.deny_terms = (*DENY_TERMS, *settings.deny_terms)
         self.open_tickets = open_tickets
         """customer_id -> open ticket texts, for chat requests that bring none (service.lake_open_tickets)."""
@@ -201,21 +210,29 @@ class ContentWriter:
         estimate = (estimate_tokens(messages), self.settings.max_output_tokens)
         flags: list[str] = []
         tokens = [0, 0]
+        deadline = time.monotonic() + self.settings.request_deadline_seconds
         for _attempt in range(2):
             if not self.budget.reserve(*estimate):
                 self.breaker.record(True)  # not the backend's fault; release a half-open trial
                 return self._with_usage(self.template(p, [*flags, "budget_exhausted"]), tokens)
             try:
                 answer = call_with_retries(
-                    lambda: self._paced(lambda: backend.complete(messages, p.request.task, estimate[1])),
+                    lambda: self._paced(
+                        lambda t: backend.complete(messages, p.request.task, estimate[1], t), deadline
+                    ),
                     self.settings.max_retries,
                     self.settings.max_retry_wait_seconds,
                     sleep=self._sleep,
+                    deadline=deadline,
                 )
             except RefusalError:
                 self.budget.settle(estimate, (0, 0))
                 self.breaker.record(True)
                 return self._with_usage(self.template(p, [*flags, "refusal"]), tokens)
+            except DeadlineExceeded as exc:  # a failure of the backend's, unless no call could start
+                self.budget.settle(estimate, (0, 0))
+                self.breaker.record(exc.cause is None)
+                return self._with_usage(self.template(p, [*flags, "deadline"]), tokens)
             except BackendError:
                 self.budget.settle(estimate, (0, 0))
                 self.breaker.record(False)
@@ -235,10 +252,12 @@ class ContentWriter:
                 break
         return self._with_usage(self.template(p, flags), tokens)
 
-    def _paced(self, call: Callable[[], Any]) -> Any:
-        self.pacer.wait()
+    def _paced(self, call: Callable[[float], Any], deadline: float) -> Any:
+        """`call(timeout)` in its turn, its timeout cut to the time left before `deadline`."""
+        self.pacer.wait(deadline)
+        timeout = min(self.settings.timeout_seconds, remaining(deadline) or 0.0)
         try:
-            answer = call()
+            answer = call(timeout)
         except RetryableError as exc:
             if exc.rate_limited:
                 self.pacer.rate_limited(exc.retry_after)
@@ -285,13 +304,15 @@ class ContentWriter:
             content = self._logged(self.template(p, ["budget_exhausted"]), started)
             yield ChatEvent("done", content.fields["reply"], content)
             return
-        text, problem, stream = "", None, None
+        text, problem, stream, backend_ok = "", None, None, True
+        deadline = time.monotonic() + self.settings.request_deadline_seconds
         try:
             stream = call_with_retries(
-                lambda: self._paced(lambda: backend.stream(messages, estimate[1])),
+                lambda: self._paced(lambda t: backend.stream(messages, estimate[1], t), deadline),
                 self.settings.max_retries,
                 self.settings.max_retry_wait_seconds,
                 sleep=self._sleep,
+                deadline=deadline,
             )
             for delta in stream:
                 text += delta
@@ -305,9 +326,11 @@ class ContentWriter:
                 yield ChatEvent("delta", delta)
         except RefusalError:
             problem = "refusal"
+        except DeadlineExceeded as exc:
+            problem, backend_ok = "deadline", exc.cause is None
         except BackendError:
-            problem = "backend_error"
-        self.breaker.record(problem != "backend_error")
+            problem, backend_ok = "backend_error", False
+        self.breaker.record(backend_ok)
         used = (stream.tokens_in, stream.tokens_out) if stream is not None else (0, 0)
         self.budget.settle(estimate, used)
         if problem is None and not text.strip():
@@ -322,7 +345,12 @@ class ContentWriter:
         yield ChatEvent(kind, content.fields["reply"], content)
 
     def close(self) -> None:
+        """The cache, the backend's client and a shared budget's or pacer's ledger connection."""
         if self.cache is not None:
             self.cache.close()
         if self.backend is not None:
             self.backend.close()
+        for part in (self.budget, self.pacer):
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
