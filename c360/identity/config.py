@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from c360.identity.emails import EmailSettings
 from c360.schemas import STRONG_IDENTIFIERS, canonical_fields
 
 IDENTITY_FIELDS: tuple[str, ...] = ("source", *canonical_fields("identity"))
@@ -49,7 +50,15 @@ class IdentifierSettings(_Strict):
 
     field: str
     enabled: bool = True
-    normalize: Literal["lower", "digits", "alnum", "none"] = "lower"
+    normalize: Literal["lower", "digits", "alnum", "email", "none"] = "lower"
+    """`email`: lower case, then the mailbox key of `identity.email` (provider tags, Gmail dots, typos)."""
+    strip_prefixes: list[str] = Field(default_factory=list)
+    """Prefixes one system writes and another does not (`LY` in `LY00123`), cut (first match, longest
+    first, compared after normalization) when something remains."""
+    strip_leading_zeros: bool = False
+    """`00123` and `123` are one id (a spreadsheet or a numeric column lost or added the zeros)."""
+    zero_pad: int | None = Field(default=None, ge=1, le=64)
+    """All-digit values left-padded with zeros to this width (after `strip_leading_zeros`)."""
     min_length: int = 3
     """Shorter values (after normalization) are not used to link."""
     block_list: list[str] = Field(default_factory=list)
@@ -184,7 +193,7 @@ class EMSettings(_Strict):
 class IdentitySettings(_Strict):
     identifiers: list[IdentifierSettings] = Field(
         default_factory=lambda: [
-            IdentifierSettings(field="email", normalize="lower"),
+            IdentifierSettings(field="email", normalize="email"),
             IdentifierSettings(field="phone", normalize="digits", min_length=7),
             IdentifierSettings(field="device_id", normalize="lower"),
             IdentifierSettings(field="cookie_id", normalize="lower"),
@@ -250,6 +259,8 @@ class IdentitySettings(_Strict):
         default_factory=lambda: SurvivorshipRule(rule="most_frequent")
     )
     em: EMSettings = Field(default_factory=EMSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    """How an email address becomes its matching key (`c360.identity.emails`)."""
     partitions: int = 8
     """Blocking-key partitions scored in parallel by Ray Data (on a cluster of more than one node)."""
     ray_min_keys: int = 200_000
@@ -292,7 +303,7 @@ class IdentitySettings(_Strict):
 
         out = set()
         for raw in [*self.block_list, *ident.block_list]:
-            norm = normalize_identifier_value(raw, ident.normalize)
+            norm = normalize_identifier_value(raw, ident.normalize, ident, self.email)
             if norm:
                 out.add(norm)
         return out

@@ -14,8 +14,10 @@ import jellyfish
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from c360.identity.config import IDENTITY_FIELDS, IdentitySettings, parse_blocking_key
+from c360.identity.config import IDENTITY_FIELDS, IdentifierSettings, IdentitySettings, parse_blocking_key
+from c360.identity.emails import EmailSettings, canonical_emails
 from c360.identity.nicknames import nickname_map, nickname_signature
 
 RECORD_KEY = "record_key"
@@ -29,22 +31,75 @@ _STREET_ABBREVIATIONS = {
 _NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
 _SPACES = re.compile(r"\s+")
 
-PREPARED_VERSION = "5"
+PREPARED_VERSION = "6"
 """Bumped when prepared records gain or change a column: a workspace prepared before is prepared again."""
 
 
-def normalize_identifier_value(value: str | None, mode: str) -> str | None:
-    """The form an identifier is compared in; None when nothing usable remains."""
+def normalize_identifier_value(
+    value: str | None,
+    mode: str,
+    ident: IdentifierSettings | None = None,
+    email: EmailSettings | None = None,
+) -> str | None:
+    """The form an identifier is compared in; None when nothing usable remains.
+
+    One value at a time, for block lists and real-time look-ups; `identifier_keys` is the same over a column.
+    """
     if value is None:
         return None
-    v = str(value).strip()
-    if mode in ("lower", "alnum", "digits"):
-        v = v.lower()
+    keys = identifier_keys(pd.Series([value], dtype=object), mode, ident, email)
+    return keys.iloc[0]
+
+
+def _base_form(values: pa.Array, mode: str, email: EmailSettings | None) -> pa.Array:
+    v = pc.utf8_trim_whitespace(values)
+    if mode in ("lower", "alnum", "digits", "email"):
+        v = pc.utf8_lower(v)
     if mode == "digits":
-        v = re.sub(r"\D", "", v)
+        v = pc.replace_substring_regex(v, r"\D", "")
     elif mode == "alnum":
-        v = re.sub(r"[^0-9a-z]", "", v)
-    return v or None
+        v = pc.replace_substring_regex(v, r"[^0-9a-z]", "")
+    elif mode == "email":
+        v = canonical_emails(v, email)
+    return v
+
+
+def identifier_keys(
+    values: pd.Series, mode: str, ident: IdentifierSettings | None = None, email: EmailSettings | None = None
+) -> pd.Series:
+    """Each value's identifier key: the mode's form, then the identifier's prefixes and zeros handled.
+
+    Vectorised in arrow compute (a million values in about a second); empty results are None.
+    """
+    # Once per distinct value (ids repeat across sources), then spread back by the factorized codes.
+    codes, uniq = pd.factorize(values.astype(object), use_na_sentinel=True)
+    try:
+        text = pa.array(uniq, type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # numbers among the strings (a numeric id column)
+        text = pa.array([_as_text(u) for u in uniq], type=pa.string())
+    v = _base_form(text, mode, email)
+    if ident is not None:
+        if ident.strip_prefixes:
+            forms = {
+                _base_form(pa.array([p], pa.string()), mode, email)[0].as_py() for p in ident.strip_prefixes
+            }
+            alts = "|".join(re.escape(p) for p in sorted(filter(None, forms), key=len, reverse=True))
+            if alts:
+                v = pc.replace_substring_regex(v, f"^(?:{alts})(.+)$", r"\1")
+        digits = pc.fill_null(pc.match_substring_regex(v, r"^[0-9]+$"), False)
+        if ident.strip_leading_zeros:
+            v = pc.if_else(digits, pc.replace_substring_regex(v, r"^0+(.+)$", r"\1"), v)
+        if ident.zero_pad:
+            v = pc.if_else(digits, pc.utf8_lpad(v, ident.zero_pad, "0"), v)
+    mapped = np.empty(len(uniq) + 1, dtype=object)
+    mapped[:-1] = v.to_numpy(zero_copy_only=False)
+    mapped[-1] = None
+    mapped[mapped == ""] = None
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def _as_text(v: object) -> str:
+    return v if isinstance(v, str) else str(v)
 
 
 def _fold(s: pd.Series) -> pd.Series:
@@ -164,10 +219,7 @@ def prepare_records(table: pa.Table | pd.DataFrame, settings: IdentitySettings) 
     df["birth_date"] = bd.dt.date.where(bd.notna(), None)
     df["first_name__nicks"] = _map_unique(df["first_name"], nickname_signature)
     for ident in settings.identifiers:
-        norm = _map_unique(
-            df[ident.field].astype(object), lambda v, m=ident.normalize: normalize_identifier_value(v, m)
-        )
-        df[f"{ident.field}__id"] = norm
+        df[f"{ident.field}__id"] = identifier_keys(df[ident.field], ident.normalize, ident, settings.email)
     for i, rule in enumerate(settings.blocking_rules):
         df[f"k{i}"] = key_hash([blocking_part(df, k) for k in rule.keys])
     if "observed_at" in df:
