@@ -7,9 +7,11 @@ as the model (c360.genai.standin), so every figure is c360's work plus a loopbac
    through `ContentWriter.stream_chat` (consent, minimization, prompt, budget, pacing, the check of the first
    delta), interleaved; c360's overhead is the difference. Bar: p99 overhead <= 20 ms.
 3. Cache hits: the same email again, answered from the SQLite content cache. Bar: p99 <= 2 ms.
-4. A burst of `burst` emails for distinct customers from 16 threads against a stand-in that answers 429
-   past `server_rate` requests a second; the writer paces itself below it. Bar: every email comes from the
-   model (no template fallback, no failed request), the tokens spent stay within the daily budget.
+4. A burst of `burst` emails for distinct customers from 16 threads split between two writers (as two
+   replicas would be) against a stand-in that answers 429 past `server_rate` requests a second. The writers
+   share one ledger file (c360.genai.ledger: one pace at 80% of the limit, one daily budget), as the
+   processes of a workspace do. Bar: every email comes from the model (no template fallback, no failed
+   request), the tokens spent stay within the daily budget.
 
 The load average (1 min) is printed before and after each part: on 2 shared cores, other work moves the
 tails.
@@ -32,9 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.genai.backends import backend_from_settings
-from c360.genai.budget import Budget
 from c360.genai.cache import ContentCache
 from c360.genai.evaluate import PRODUCTS, _profile
+from c360.genai.ledger import SharedBudget, SharedPacer
 from c360.genai.prompts import build_messages
 from c360.genai.standin import StandInServer
 from c360.genai.tasks import ContentRequest
@@ -163,8 +165,8 @@ def run(
         )
         cached.close()
 
-    # 4. burst against a rate-limited backend
-    with StandInServer(rate_per_second=server_rate) as server:
+    # 4. burst against a rate-limited backend, two writers sharing one ledger
+    with tempfile.TemporaryDirectory() as tmp, StandInServer(rate_per_second=server_rate) as server:
         settings = LLMSettings(
             provider="openai",
             base_url=server.url,
@@ -172,49 +174,59 @@ def run(
             requests_per_second=server_rate * 0.8,
             daily_token_budget=1_000_000,
         )
-        budget = Budget(settings.daily_token_budget)
-        burst_writer = ContentWriter(
-            settings,
-            catalog,
-            people.__getitem__,
-            PRODUCTS.get,
-            backend_from_settings(settings),
-            budget=budget,
-        )
+        ledger = Path(tmp) / "genai_ledger.sqlite"
+        rate = settings.requests_per_second
+        burst_writers = [
+            ContentWriter(
+                settings,
+                catalog,
+                people.__getitem__,
+                PRODUCTS.get,
+                backend_from_settings(settings),
+                budget=SharedBudget(ledger, settings.daily_token_budget),
+                pacer=SharedPacer(ledger, rate, burst=max(1.0, rate / 10)),
+            )
+            for _ in range(2)
+        ]
         before = _load()
         started = time.perf_counter()
         sources: dict[str, int] = {}
         lock = threading.Lock()
 
-        def one(cid: str) -> None:
+        def one(i: int) -> None:
             source: str
             try:
-                source = burst_writer.write(_email(cid)).source
+                source = burst_writers[i % 2].write(_email(ids[i])).source
             except Exception as exc:  # noqa: BLE001 - a failed request is what this part counts
                 source = f"error:{type(exc).__name__}"
             with lock:
                 sources[source] = sources.get(source, 0) + 1
 
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(one, ids[:burst]))
+            list(pool.map(one, range(burst)))
         seconds = time.perf_counter() - started
-        used = budget.snapshot()
+        used = SharedBudget(ledger, settings.daily_token_budget).snapshot()
+        failed = burst - sources.get("model", 0)
         figures.update(
             burst_sources=sources,
             burst_429=server.statuses.get(429, 0),
+            burst_failed=failed,
             burst_tokens=used["tokens"],
+            burst_budget=settings.daily_token_budget,
             burst_s=seconds,
         )
         rows.append(
             (
-                f"burst of {burst} emails, 16 threads, server limit {server_rate:.0f}/s",
+                f"burst of {burst} emails, 2 writers x 8 threads on one ledger, server limit "
+                f"{server_rate:.0f}/s",
                 f"{burst / seconds:.0f}/s; sources {sources}; 429s {server.statuses.get(429, 0)}; "
-                f"tokens {used['tokens']:,} of {settings.daily_token_budget:,}",
+                f"failed {failed}; tokens {used['tokens']:,} of {settings.daily_token_budget:,}",
                 "all from the model, within budget",
                 f"{before:.2f} -> {_load():.2f}",
             )
         )
-        burst_writer.close()
+        for burst_writer in burst_writers:
+            burst_writer.close()
 
     table = Table(title=f"genai content writer ({os.cpu_count()} cores)")
     for col in ("what", "p50 / p99 or result", "bar", "load 1m"):

@@ -107,6 +107,7 @@ def genai_evaluate(
     from c360.cli import _workspace
     from c360.genai.backends import backend_from_settings
     from c360.genai.evaluate import PRODUCTS, PROFILES
+    from c360.genai.service import shared_budget, shared_pacer
     from c360.genai.standin import StandInServer
     from c360.genai.writer import ContentWriter
     from c360.io.terminal import json_text
@@ -122,7 +123,13 @@ def genai_evaluate(
     if ws.settings.llm.provider != "offline":
         llm = ws.settings.llm
         writers[f"configured ({llm.provider})"] = ContentWriter(
-            llm, catalog, PROFILES.__getitem__, PRODUCTS.get, backend=backend_from_settings(llm)
+            llm,
+            catalog,
+            PROFILES.__getitem__,
+            PRODUCTS.get,
+            backend=backend_from_settings(llm),
+            budget=shared_budget(ws),  # the evaluation spends the workspace's budget and pace
+            pacer=shared_pacer(ws),
         )
     servers = [StandInServer().start(), StandInServer(obedient=True).start()] if stand_in else []
     raw_too: set[str] = set()

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS pacing (
   hold_until REAL NOT NULL DEFAULT 0
 );
 """
+HORIZON_SECONDS = 600.0
+"""No call waits longer than a request's deadline (600 s at most): a `tat` further ahead than this is a
+wall clock that was set back, and is pulled in rather than holding every call."""
 RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """UPDATE ... RETURNING (SQLite 3.35+) takes a pacing slot in one statement; older libraries use an
 immediate transaction around SELECT and UPDATE."""
@@ -167,11 +170,17 @@ class SharedPacer:
     def _take_slot(self, now: float) -> float:
         """The wall-clock time this call may go. The slot is `max(tat, now -
         span)` with a span of `burst - 1` intervals (the saved-up burst); `tat` moves one interval on."""
-        args: dict[str, object] = {"name": self.name, "now": now, "burst": self.burst, "max": self.max_rate}
+        args: dict[str, object] = {
+            "name": self.name,
+            "now": now,
+            "horizon": now + HORIZON_SECONDS,
+            "burst": self.burst,
+            "max": self.max_rate,
+        }
         rate_now = "min(rate, :max)"
         update = (
-            f"UPDATE pacing SET tat = max(tat, :now - (:burst - 1) / {rate_now}) + 1.0 / {rate_now} "
-            "WHERE name = :name"
+            f"UPDATE pacing SET tat = max(min(tat, :horizon), :now - (:burst - 1) / {rate_now}) "
+            f"+ 1.0 / {rate_now} WHERE name = :name"
         )
         with self._lock:
             if RETURNING:

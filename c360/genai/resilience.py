@@ -97,6 +97,17 @@ def call_with_retries(
             sleep(wait)
 
 
+def failure_flag(exc: BackendError) -> tuple[str, bool]:
+    """The flag a failed call leaves on the template's answer, and whether the backend is blameless (for
+    the circuit breaker): a refusal is an answer, and a deadline that came before any call could start is
+    the pacer's queue, not the backend."""
+    if isinstance(exc, RefusalError):
+        return "refusal", True
+    if isinstance(exc, DeadlineExceeded):
+        return "deadline", exc.cause is None
+    return "backend_error", False
+
+
 class Pacing(Protocol):
     """What the writer asks of a pacer: `Pacer` (one process) or `ledger.SharedPacer` (the workspace)."""
 
@@ -150,6 +161,21 @@ class Pacer:
     def succeeded(self) -> None:
         with self._lock:
             self.rate = min(self.max_rate, self.rate + self.max_rate / 100)
+
+
+def paced(pacer: Pacing, call: Callable[[float], T], deadline: float | None, timeout: float) -> T:
+    """`call(timeout)` in its turn, `timeout` cut to the time left before `deadline`; the answer (a 429, a
+    success) adjusts the pacer."""
+    pacer.wait(deadline)
+    left = remaining(deadline)
+    try:
+        answer = call(timeout if left is None else min(timeout, left))
+    except RetryableError as exc:
+        if exc.rate_limited:
+            pacer.rate_limited(exc.retry_after)
+        raise
+    pacer.succeeded()
+    return answer
 
 
 class CircuitBreaker:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from c360.errors import C360Error, NotFoundError
 from c360.genai.backends import OpenAIBackend
@@ -29,13 +29,11 @@ from c360.genai.prompts import PROMPT_VERSION, build_messages, estimate_tokens, 
 from c360.genai.resilience import (
     BackendError,
     CircuitBreaker,
-    DeadlineExceeded,
     Pacer,
     Pacing,
-    RefusalError,
-    RetryableError,
     call_with_retries,
-    remaining,
+    failure_flag,
+    paced,
 )
 from c360.genai.tasks import CACHED_TASKS, LIMITS, Content, ContentRequest, OfferTerms, Product, offer_terms
 from c360.genai.templates import template_content
@@ -43,6 +41,7 @@ from c360.nba.catalog import Catalog
 from c360.settings import LLMSettings
 
 log = logging.getLogger("c360.genai")
+T = TypeVar("T")
 REGENERATE_ON = frozenset({"invalid_output", "offer_mismatch"})
 
 
@@ -216,27 +215,14 @@ class ContentWriter:
                 self.breaker.record(True)  # not the backend's fault; release a half-open trial
                 return self._with_usage(self.template(p, [*flags, "budget_exhausted"]), tokens)
             try:
-                answer = call_with_retries(
-                    lambda: self._paced(
-                        lambda t: backend.complete(messages, p.request.task, estimate[1], t), deadline
-                    ),
-                    self.settings.max_retries,
-                    self.settings.max_retry_wait_seconds,
-                    sleep=self._sleep,
-                    deadline=deadline,
+                answer = self._call(
+                    lambda t: backend.complete(messages, p.request.task, estimate[1], t), deadline
                 )
-            except RefusalError:
+            except BackendError as exc:
                 self.budget.settle(estimate, (0, 0))
-                self.breaker.record(True)
-                return self._with_usage(self.template(p, [*flags, "refusal"]), tokens)
-            except DeadlineExceeded as exc:  # a failure of the backend's, unless no call could start
-                self.budget.settle(estimate, (0, 0))
-                self.breaker.record(exc.cause is None)
-                return self._with_usage(self.template(p, [*flags, "deadline"]), tokens)
-            except BackendError:
-                self.budget.settle(estimate, (0, 0))
-                self.breaker.record(False)
-                return self._with_usage(self.template(p, [*flags, "backend_error"]), tokens)
+                flag, blameless = failure_flag(exc)
+                self.breaker.record(blameless)
+                return self._with_usage(self.template(p, [*flags, flag]), tokens)
             self.breaker.record(True)
             self.budget.settle(estimate, (answer.tokens_in, answer.tokens_out))
             tokens[0] += answer.tokens_in
@@ -252,18 +238,15 @@ class ContentWriter:
                 break
         return self._with_usage(self.template(p, flags), tokens)
 
-    def _paced(self, call: Callable[[float], Any], deadline: float) -> Any:
-        """`call(timeout)` in its turn, its timeout cut to the time left before `deadline`."""
-        self.pacer.wait(deadline)
-        timeout = min(self.settings.timeout_seconds, remaining(deadline) or 0.0)
-        try:
-            answer = call(timeout)
-        except RetryableError as exc:
-            if exc.rate_limited:
-                self.pacer.rate_limited(exc.retry_after)
-            raise
-        self.pacer.succeeded()
-        return answer
+    def _call(self, call: Callable[[float], T], deadline: float) -> T:
+        """`call(timeout)`, paced and retried, all of it by `deadline`."""
+        return call_with_retries(
+            lambda: paced(self.pacer, call, deadline, self.settings.timeout_seconds),
+            self.settings.max_retries,
+            self.settings.max_retry_wait_seconds,
+            sleep=self._sleep,
+            deadline=deadline,
+        )
 
     @staticmethod
     def _with_usage(content: Content, tokens: list[int]) -> Content:
@@ -304,16 +287,10 @@ class ContentWriter:
             content = self._logged(self.template(p, ["budget_exhausted"]), started)
             yield ChatEvent("done", content.fields["reply"], content)
             return
-        text, problem, stream, backend_ok = "", None, None, True
+        text, problem, stream, blameless = "", None, None, True
         deadline = time.monotonic() + self.settings.request_deadline_seconds
         try:
-            stream = call_with_retries(
-                lambda: self._paced(lambda t: backend.stream(messages, estimate[1], t), deadline),
-                self.settings.max_retries,
-                self.settings.max_retry_wait_seconds,
-                sleep=self._sleep,
-                deadline=deadline,
-            )
+            stream = self._call(lambda t: backend.stream(messages, estimate[1], t), deadline)
             for delta in stream:
                 text += delta
                 verdict = check_fields({"reply": text}, None, None, p.pii, self.deny_terms, p.suspects)
@@ -324,13 +301,9 @@ class ContentWriter:
                 if problem:
                     break
                 yield ChatEvent("delta", delta)
-        except RefusalError:
-            problem = "refusal"
-        except DeadlineExceeded as exc:
-            problem, backend_ok = "deadline", exc.cause is None
-        except BackendError:
-            problem, backend_ok = "backend_error", False
-        self.breaker.record(backend_ok)
+        except BackendError as exc:
+            problem, blameless = failure_flag(exc)
+        self.breaker.record(blameless)
         used = (stream.tokens_in, stream.tokens_out) if stream is not None else (0, 0)
         self.budget.settle(estimate, used)
         if problem is None and not text.strip():

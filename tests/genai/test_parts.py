@@ -104,6 +104,7 @@ def test_benchmark_runs_small_and_its_burst_fails_nothing():
 
     figures = run(Console(file=io.StringIO()), repeats=50, ttft_requests=5, burst=40)
     assert figures["burst_sources"] == {"model": 40} and figures["burst_429"] == 0
+    assert figures["burst_failed"] == 0 and 0 < figures["burst_tokens"] <= figures["burst_budget"]
     assert figures["offline_p99_ms"] < 50 and figures["cache_hit_p99_ms"] < 50  # loose: shared cores
 
 
