@@ -139,6 +139,7 @@ realtime_signals = StreamFeatureView(
         Field(name="session_page_views", dtype=Int64),
         Field(name="cart_items", dtype=Int64),
         Field(name="cart_value", dtype=Float64),
+        Field(name="last_viewed_product_id", dtype=String),
         Field(name="last_event_time", dtype=UnixTimestamp),
     ],
     source=realtime_signals_push,

@@ -38,6 +38,9 @@ LINE_EVENTS = frozenset({"Product Added", "Product Removed"})
 """Track events whose properties are one cart line (product_id, price, quantity)."""
 CART_EVENTS = frozenset({"Cart Viewed", "Order Completed"})
 """Track events whose `properties.products` list the whole cart (or order)."""
+PRODUCT_VIEWED = "Product Viewed"
+"""The track event whose `properties.product_id` becomes the customer's last viewed product."""
+MAX_PRODUCT_ID = 200
 MAX_QUANTITY = 10_000
 MAX_PRICE = 1e9
 
@@ -47,6 +50,19 @@ OptId = Annotated[str | None, Field(default=None, min_length=1, max_length=MAX_I
 
 def _alias(snake: str, camel: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(snake, camel))
+
+
+def viewed_product(properties: dict[str, Any]) -> str | None:
+    """The `product_id` of a Product Viewed event (a number is taken as its text); None when absent."""
+    value = properties.get("product_id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("properties.product_id must be a string")
+    text = str(value).strip()
+    if not text or len(text) > MAX_PRODUCT_ID:
+        raise ValueError(f"properties.product_id must be 1 to {MAX_PRODUCT_ID} characters")
+    return text
 
 
 def cart_line(properties: dict[str, Any]) -> tuple[int, float]:
@@ -91,6 +107,8 @@ class TrackEvent(_Event):
         """The cart events' lines must have a usable price and quantity, or the signal would be wrong."""
         if self.event in LINE_EVENTS:
             cart_line(self.properties)
+        elif self.event == PRODUCT_VIEWED:
+            viewed_product(self.properties)
         elif self.event in CART_EVENTS:
             products = self.properties.get("products", [])
             if not isinstance(products, list) or not all(isinstance(p, dict) for p in products):

@@ -5,6 +5,7 @@ The rules, in the Segment e-commerce spec's terms:
 - a page event counts one page view of the current session; a session ends after 30 minutes without an
   event, and the next event starts a new one at zero;
 - `Product Added` / `Product Removed` add or take away one line (`quantity`, default 1, times `price`);
+- `Product Viewed` makes its `product_id` the last viewed product;
 - `Cart Viewed` lists the whole cart in `properties.products`, so it replaces the cart; `Order Completed`
   empties it (the order is the cart bought);
 - every event moves `last_event_time` forward (never back: a late event does not reopen an old session).
@@ -31,17 +32,19 @@ import pandas as pd
 from c360.events.schema import (
     CART_EVENTS,
     LINE_EVENTS,
+    PRODUCT_VIEWED,
     IdentifyEvent,
     PageEvent,
     Received,
     TrackEvent,
     cart_line,
+    viewed_product,
 )
 
 log = logging.getLogger("c360.events")
 VIEW = "realtime_signals"
 PUSH_SOURCE = "realtime_signals_push"
-FIELDS = ("session_page_views", "cart_items", "cart_value", "last_event_time")
+FIELDS = ("session_page_views", "cart_items", "cart_value", "last_viewed_product_id", "last_event_time")
 SESSION_GAP = timedelta(minutes=30)
 VIEW_REFRESH_SECONDS = 60.0
 ANONYMOUS = "anon:"
@@ -55,12 +58,13 @@ class Signals:
     cart_items: int = 0
     cart_value: float = 0.0
     last_event_time: datetime | None = None
+    last_viewed_product_id: str | None = None
 
     def apply(self, received: Received) -> Signals:
         """These signals after one more event."""
         event, ts = received.event, received.ts
         views, items, value = self.session_page_views, self.cart_items, self.cart_value
-        last = self.last_event_time
+        last, viewed = self.last_event_time, self.last_viewed_product_id
         if last is not None and ts - last > SESSION_GAP:
             views = 0
         if isinstance(event, PageEvent):
@@ -76,24 +80,32 @@ class Signals:
                 items, value = sum(q for q, _ in lines), sum(q * p for q, p in lines)
             elif event.event in CART_EVENTS:  # Order Completed
                 items, value = 0, 0.0
+            elif event.event == PRODUCT_VIEWED and (last is None or ts >= last):  # a late view is older news
+                viewed = viewed_product(props) or viewed
         elif not isinstance(event, IdentifyEvent):  # pragma: no cover - the schema admits three types
             raise TypeError(type(event).__name__)
         items = max(0, items)
         value = round(max(0.0, value), 2) if items else 0.0
-        return Signals(views, items, value, ts if last is None or ts > last else last)
+        return Signals(views, items, value, ts if last is None or ts > last else last, viewed)
 
     def absorb(self, other: Signals) -> Signals:
         """These signals with an anonymous visitor's added (their session and cart become the customer's)."""
         times = [t for t in (self.last_event_time, other.last_event_time) if t is not None]
+        newer, older = (other, self) if _later(other.last_event_time, self.last_event_time) else (self, other)
         return Signals(
             self.session_page_views + other.session_page_views,
             self.cart_items + other.cart_items,
             round(self.cart_value + other.cart_value, 2),
             max(times) if times else None,
+            newer.last_viewed_product_id or older.last_viewed_product_id,
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in FIELDS}
+
+
+def _later(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and (b is None or a > b)
 
 
 def signals_frame(rows: dict[str, Signals], pushed_at: datetime) -> pd.DataFrame:
@@ -107,6 +119,7 @@ def signals_frame(rows: dict[str, Signals], pushed_at: datetime) -> pd.DataFrame
             "session_page_views": pd.Series([rows[k].session_page_views for k in keys], dtype="int64"),
             "cart_items": pd.Series([rows[k].cart_items for k in keys], dtype="int64"),
             "cart_value": pd.Series([rows[k].cart_value for k in keys], dtype="float64"),
+            "last_viewed_product_id": pd.Series([rows[k].last_viewed_product_id for k in keys], dtype=object),
             "last_event_time": pd.Series(
                 [rows[k].last_event_time for k in keys], dtype="datetime64[us, UTC]"
             ),
@@ -133,6 +146,7 @@ def online_signals(store: Any, keys: Collection[str]) -> dict[str, Signals]:
             int(found["cart_items"][i] or 0),
             float(found["cart_value"][i] or 0.0),
             last if last.tzinfo else last.replace(tzinfo=UTC),
+            found["last_viewed_product_id"][i] or None,
         )
     return out
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from c360.workspace import Workspace
 
 log = logging.getLogger("c360.inference")
-SIGNALS = ("cart_items", "cart_value", "session_page_views")
+SIGNALS = ("cart_items", "cart_value", "session_page_views", "last_viewed_product_id")
 RETRY_SECONDS = 30.0
 
 
@@ -58,7 +58,8 @@ class SignalReader:
         return self._store
 
     def read(self, customer_id: str | None) -> Part:
-        """`value`: {cart_items, cart_value, session_page_views}, null where none arrived."""
+        """`value`: {cart_items, cart_value, session_page_views, last_viewed_product_id}, null where none
+        arrived."""
         if customer_id is None:
             return Part(None, UNKNOWN_CUSTOMER)
         if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_SECONDS:

@@ -67,11 +67,33 @@ def test_a_late_event_does_not_move_the_clock_back():
     assert s.last_event_time == T0 and s.session_page_views == 1
 
 
-def test_a_visitor_absorbed_by_a_customer_brings_cart_and_pages():
-    customer = Signals(2, 1, 5.0, T0)
-    visitor = Signals(3, 2, 7.25, T0 + timedelta(minutes=5))
+def test_product_viewed_sets_the_last_viewed_product_and_a_late_view_does_not():
+    def viewed(product_id: object) -> dict:
+        return track("Product Viewed", user_id="u", properties={"product_id": product_id})
+
+    s = run([(viewed("p1"), T0), (viewed(42), T0 + timedelta(minutes=1))])
+    assert s.last_viewed_product_id == "42"
+    s = run([(viewed("p-old"), T0 - timedelta(minutes=5)), (page(user_id="u"), T0 + timedelta(minutes=2))], s)
+    assert s.last_viewed_product_id == "42"  # the late view is older than the one held; a page keeps it
+    s = run([(track("Product Viewed", user_id="u"), T0 + timedelta(minutes=3))], s)
+    assert s.last_viewed_product_id == "42"  # a view without a product names none
+
+
+@pytest.mark.parametrize("product_id", [{"id": "p1"}, True, "", "x" * 201])
+def test_a_product_viewed_with_an_unusable_product_id_is_refused(product_id):
+    raw = track("Product Viewed", user_id="u", properties={"product_id": product_id})
+    ok, err = parse_event(0, {**raw, "timestamp": T0.isoformat()}, T0, AGE)
+    assert ok is None and err is not None and "product_id" in err.message
+
+
+def test_a_visitor_absorbed_by_a_customer_brings_cart_pages_and_the_newer_view():
+    customer = Signals(2, 1, 5.0, T0, "p-customer")
+    visitor = Signals(3, 2, 7.25, T0 + timedelta(minutes=5), "p-visitor")
     merged = customer.absorb(visitor)
-    assert merged == Signals(5, 3, 12.25, T0 + timedelta(minutes=5))
+    assert merged == Signals(5, 3, 12.25, T0 + timedelta(minutes=5), "p-visitor")
+    assert Signals(1, 0, 0.0, T0, "p-customer").absorb(Signals(last_event_time=T0 - timedelta(hours=1))) == (
+        Signals(1, 0, 0.0, T0, "p-customer")
+    )
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,7 @@ def test_the_pushed_cart_is_served_online_within_a_second_without_a_flush(events
     sink.accept(
         [
             page(user_id=cid),
+            track("Product Viewed", user_id=cid, properties={"product_id": "P-LAMP"}),
             track("Product Added", user_id=cid, properties={"price": 19.99, "quantity": 3}),
         ]
     )
@@ -123,6 +124,7 @@ def test_the_pushed_cart_is_served_online_within_a_second_without_a_flush(events
     assert found is not None, "the cart was not served online within 1 s"
     assert time.monotonic() - started < 1.0
     assert found["cart_value"] == pytest.approx(59.97) and found["session_page_views"] == 1
+    assert found["last_viewed_product_id"] == "P-LAMP"
     online = events_ws.feature_store.get_online_features(
         ["realtime_signals:cart_value"], [{"customer_id": cid}]
     ).to_dict()

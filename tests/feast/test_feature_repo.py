@@ -93,6 +93,7 @@ TABLES: dict[str, dict[str, list]] = {
         "session_page_views": [6, 0],
         "cart_items": [2, 0],
         "cart_value": [35.5, 0.0],
+        "last_viewed_product_id": ["P-7", None],
         "last_event_time": [NOW - timedelta(hours=1)] * 2,
     },
 }
