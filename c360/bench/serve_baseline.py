@@ -10,12 +10,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import uvicorn
 from fastapi import FastAPI, Response
-from starlette.concurrency import run_in_threadpool
 
 from c360.profile.store import open_profile_store
 from c360.workspace import Workspace
@@ -31,12 +29,8 @@ def baseline_app(workspace: str) -> FastAPI:
 
     @app.get("/v1/profiles/{customer_id}")
     async def profile(customer_id: str) -> Response:
-        # The same read as c360's route: on the loop for SQLite, in a worker thread for a networked store.
-        if store.backend == "sqlite":
-            doc = store.get(customer_id)
-        else:
-            doc = await run_in_threadpool(store.get, customer_id)
-        return Response(json.dumps(doc, separators=(",", ":")), media_type="application/json")
+        # The same read as c360's route: on the loop (SQLite), asyncio client (Redis), a thread (Cosmos).
+        return Response(await store.get_json_async(customer_id), media_type="application/json")
 
     return app
 

@@ -6,6 +6,8 @@ upserts, deletes and aliases, and fail the same way when their store is down.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -293,3 +295,26 @@ def test_store_down_names_the_store_and_its_address(backend: str, tmp_path, requ
     assert address in err.value.message
     assert backend in err.value.message
     assert "s3cret" not in err.value.message
+
+
+# ---------------------------------------------------------------------------------------------- the route's read
+
+
+def test_the_json_reads_give_the_document_through_aliases_on_a_loop_too(store: ProfileStore):
+    """`get_json` / `get_json_async` (the profile route's body) equal `get`, alias hops and misses included;
+    the async read twice on one loop and once on another (a client belongs to the loop that opened it)."""
+    store.upsert_many([profile("A"), profile("B", email="b@example.com", extra={"name": "Zoë"})])
+    store.add_aliases({"A": "B"})
+    expected = store.get("B")
+    assert json.loads(store.get_json("B")) == expected and json.loads(store.get_json("A")) == expected
+    assert "Zoë" in store.get_json("B")  # kept as text, not escaped
+
+    async def reads() -> list[str]:
+        return [await store.get_json_async("A"), await store.get_json_async("B")]
+
+    for _ in range(2):
+        assert [json.loads(body) for body in asyncio.run(reads())] == [expected, expected]
+    with pytest.raises(NotFoundError):
+        store.get_json("C-missing")
+    with pytest.raises(NotFoundError):
+        asyncio.run(store.get_json_async("C-missing"))

@@ -14,6 +14,7 @@ What goes in comes back out as JSON would return it (dates as ISO strings, tuple
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -150,6 +151,19 @@ class ProfileStore(ABC):
     @abstractmethod
     def get(self, customer_id: str) -> dict[str, Any]:
         """The profile of a customer (following aliases). Raises NotFoundError for an unknown id."""
+
+    def get_json(self, customer_id: str) -> str:
+        """`get` as compact JSON text: the body of the profile route. Backends holding the document as text
+        return it as stored, with no parse and re-serialization of a ~2 KB document per request."""
+        return json.dumps(
+            self.get(customer_id), default=_json_default, separators=(",", ":"), ensure_ascii=False
+        )
+
+    async def get_json_async(self, customer_id: str) -> str:
+        """`get_json` for a caller on an event loop, which a network round trip must not hold: in a worker
+        thread unless the backend has an asynchronous client (Redis) or answers faster than the hop to a
+        thread and back (embedded SQLite)."""
+        return await asyncio.to_thread(self.get_json, customer_id)
 
     @abstractmethod
     def lookup(self, kind: str, value: str) -> str:

@@ -14,11 +14,13 @@ so two profiles that briefly claim the same identifier never erase each other's 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import redis
+import redis.asyncio as redis_async
 
 from c360.errors import StoreUnavailableError, ValidationError
 from c360.io.outages import redact_url, redis_hint, unavailable
@@ -54,6 +56,8 @@ class RedisProfileStore(ProfileStore):
         except (redis.RedisError, ValueError) as exc:
             raise self._unavailable(exc) from None
         self._cad = self._client.register_script(_COMPARE_AND_DELETE)
+        self._aclient: redis_async.Redis | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
 
     @property
     def address(self) -> str:
@@ -99,25 +103,56 @@ class RedisProfileStore(ProfileStore):
             raise self._unavailable(exc) from None
 
     def get(self, customer_id: str) -> dict[str, Any]:
+        return json.loads(self.get_json(customer_id))
+
+    def get_json(self, customer_id: str) -> str:
         try:
             with self._client.pipeline(transaction=False) as pipe:
-                pipe.get(self._profile(customer_id))
-                pipe.get(self._alias(customer_id))
-                doc, alias = pipe.execute()
+                doc, alias = pipe.get(self._profile(customer_id)).get(self._alias(customer_id)).execute()
             hops = 0
             while doc is None and alias is not None:
-                hops += 1
-                if hops > MAX_ALIAS_HOPS:
-                    raise self._alias_cycle(customer_id)
+                hops = self._hop(customer_id, hops)
                 with self._client.pipeline(transaction=False) as pipe:
-                    pipe.get(self._profile(alias))
-                    pipe.get(self._alias(alias))
-                    doc, alias = pipe.execute()
+                    doc, alias = pipe.get(self._profile(alias)).get(self._alias(alias)).execute()
         except redis.RedisError as exc:
             raise self._unavailable(exc) from None
         if doc is None:
             raise self._not_found(customer_id)
-        return json.loads(doc)
+        return str(doc)
+
+    async def get_json_async(self, customer_id: str) -> str:
+        """The same reads through redis-py's asyncio client, on the caller's loop: no worker thread."""
+        client = self._async_client()
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                doc, alias = (
+                    await pipe.get(self._profile(customer_id)).get(self._alias(customer_id)).execute()
+                )
+            hops = 0
+            while doc is None and alias is not None:
+                hops = self._hop(customer_id, hops)
+                async with client.pipeline(transaction=False) as pipe:
+                    doc, alias = await pipe.get(self._profile(alias)).get(self._alias(alias)).execute()
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+        if doc is None:
+            raise self._not_found(customer_id)
+        return str(doc)
+
+    def _hop(self, customer_id: str, hops: int) -> int:
+        if hops >= MAX_ALIAS_HOPS:
+            raise self._alias_cycle(customer_id)
+        return hops + 1
+
+    def _async_client(self) -> redis_async.Redis:
+        """One asyncio client per event loop (its connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aloop is not loop:
+            self._aclient = redis_async.Redis.from_url(
+                self.url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
+            )
+            self._aloop = loop
+        return self._aclient
 
     def lookup(self, kind: str, value: str) -> str:
         key = identifier_key(kind, value)
@@ -212,3 +247,14 @@ class RedisProfileStore(ProfileStore):
 
     def close(self) -> None:
         self._client.close()
+        aclient, loop, self._aclient = self._aclient, self._aloop, None
+        if aclient is None or loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.create_task(aclient.aclose())
+        elif loop.is_running():
+            asyncio.run_coroutine_threadsafe(aclient.aclose(), loop)

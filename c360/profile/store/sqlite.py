@@ -99,6 +99,14 @@ class SqliteProfileStore(ProfileStore):
                 raise self._unavailable(exc) from None
 
     def get(self, customer_id: str) -> dict[str, Any]:
+        return json.loads(self.get_json(customer_id))
+
+    async def get_json_async(self, customer_id: str) -> str:
+        """On the caller's event loop: a point read takes tens of microseconds, less than the hop to a worker
+        thread and back, which cost the profile route a third of its throughput on 2 cores."""
+        return self.get_json(customer_id)
+
+    def get_json(self, customer_id: str) -> str:
         with self._lock:
             try:
                 row = self._conn.execute(
@@ -114,7 +122,7 @@ class SqliteProfileStore(ProfileStore):
                 raise self._unavailable(exc) from None
         if row is None:
             raise self._not_found(customer_id)
-        return json.loads(row[0])
+        return str(row[0])
 
     def lookup(self, kind: str, value: str) -> str:
         key = identifier_key(kind, value)
