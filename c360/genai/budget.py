@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 
-def _today() -> date:
+def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
@@ -36,7 +36,7 @@ class Budget:
         daily_cost: float | None = None,
         price_in_per_1k: float = 0.0,
         price_out_per_1k: float = 0.0,
-        today: Callable[[], date] = _today,
+        today: Callable[[], date] = utc_today,
     ) -> None:
         self.daily_tokens, self.daily_cost = daily_tokens, daily_cost
         self.price_in, self.price_out = price_in_per_1k / 1000.0, price_out_per_1k / 1000.0

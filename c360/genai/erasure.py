@@ -2,7 +2,8 @@
 
 `GENAI_STEP` removes every cached text of every id the subject answers to. The cache is one SQLite file
 shared by the workspace's processes, so what a running server cached goes too. The generation log holds no
-customer id and no text, and the budget holds counts only: neither needs erasing.
+customer id and no text, and the budget and pacing ledger (`llm.ledger_path`) holds counts and clocks
+only: neither needs erasing.
 """
 
 from __future__ import annotations

@@ -13,11 +13,16 @@ write-ahead log, autocommit, busy timeout), so the budget and the rate limit are
   configured one) and holds every process until its Retry-After, each success wins back 1% of the rate.
 
 The ledger holds counters and clocks only, never a customer id or any text: an erasure has nothing to do
-here.
+here. Like the content cache, it is shared by the processes of one host: SQLite's write-ahead log needs
+shared memory, so the file must not sit on a network file system, and processes on several hosts keep a
+budget and a pace per host. A ledger that cannot be read or written (a lock held past the busy timeout,
+a full disk) makes the budget say no and the pacer fail the call: the templates answer, nothing is spent
+unaccounted.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -25,9 +30,11 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from c360.genai.budget import _today
-from c360.genai.resilience import DeadlineExceeded
+from c360.genai.budget import utc_today
+from c360.genai.resilience import BackendError, DeadlineExceeded
 from c360.io.sqlite import connect
+
+log = logging.getLogger("c360.genai")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_day (
@@ -67,7 +74,7 @@ class SharedBudget:
         daily_cost: float | None = None,
         price_in_per_1k: float = 0.0,
         price_out_per_1k: float = 0.0,
-        today: Callable[[], date] = _today,
+        today: Callable[[], date] = utc_today,
     ) -> None:
         self.daily_tokens, self.daily_cost = daily_tokens, daily_cost
         self.price_in, self.price_out = price_in_per_1k / 1000.0, price_out_per_1k / 1000.0
@@ -98,13 +105,16 @@ class SharedBudget:
             "AND (:cost_cap IS NULL OR cost + :cost <= :cost_cap)"
         )
         with self._lock:
-            day = args["day"] = self._day(create=False)
-            if self._conn.execute(take, args).rowcount == 1:
-                return True
-            self._day()
-            if self._conn.execute(take, args).rowcount == 1:
-                return True
-            self._conn.execute("UPDATE budget_day SET refused = refused + 1 WHERE day = ?", (day,))
+            try:
+                day = args["day"] = self._day(create=False)
+                if self._conn.execute(take, args).rowcount == 1:
+                    return True
+                self._day()
+                if self._conn.execute(take, args).rowcount == 1:
+                    return True
+                self._conn.execute("UPDATE budget_day SET refused = refused + 1 WHERE day = ?", (day,))
+            except sqlite3.Error as exc:
+                log.warning("genai ledger unavailable (%s): the budget says no", type(exc).__name__)
             self.refused += 1
             return False
 
@@ -115,11 +125,17 @@ class SharedBudget:
         if d_in == 0 and d_out == 0:
             return
         with self._lock:
-            day = self._day()
-            self._conn.execute(
-                "UPDATE budget_day SET tokens = max(0, tokens + ?), cost = max(0.0, cost + ?) WHERE day = ?",
-                (d_in + d_out, d_in * self.price_in + d_out * self.price_out, day),
-            )
+            try:
+                day = self._day()
+                self._conn.execute(
+                    "UPDATE budget_day SET tokens = max(0, tokens + ?), cost = max(0.0, cost + ?) "
+                    "WHERE day = ?",
+                    (d_in + d_out, d_in * self.price_in + d_out * self.price_out, day),
+                )
+            except sqlite3.Error as exc:  # the estimate stays counted: the budget errs on the safe side
+                log.warning(
+                    "genai ledger unavailable (%s): a call's usage was not settled", type(exc).__name__
+                )
 
     def snapshot(self) -> dict[str, float | int | str]:
         with self._lock:
@@ -201,46 +217,59 @@ class SharedPacer:
 
     def wait(self, deadline: float | None = None) -> None:
         """Block until this call's slot. `deadline` (a time.monotonic() instant): a slot past it raises
-        DeadlineExceeded at once (the slot stays taken: the workspace's rate only errs low)."""
-        while True:
-            now = time.time()
-            slot = self._take_slot(now)
-            pause = slot - now
-            if pause <= 0:
-                return
-            if deadline is not None and time.monotonic() + pause > deadline:
-                raise DeadlineExceeded("no call to the model's endpoint fits before the request's deadline")
-            time.sleep(pause)
-            (hold,) = self._conn.execute(
-                "SELECT hold_until FROM pacing WHERE name = ?", (self.name,)
-            ).fetchone()
-            if float(hold) <= time.time():
-                return
-            # a 429 arrived while this call waited: no call before its Retry-After, take a later slot
+        DeadlineExceeded at once (the slot stays taken: the workspace's rate only errs low). A ledger that
+        cannot be read raises BackendError: an unpaced call could break the backend's rate limit."""
+        try:
+            while True:
+                now = time.time()
+                slot = self._take_slot(now)
+                pause = slot - now
+                if pause <= 0:
+                    return
+                if deadline is not None and time.monotonic() + pause > deadline:
+                    raise DeadlineExceeded(
+                        "no call to the model's endpoint fits before the request's deadline"
+                    )
+                time.sleep(pause)
+                (hold,) = self._conn.execute(
+                    "SELECT hold_until FROM pacing WHERE name = ?", (self.name,)
+                ).fetchone()
+                if float(hold) <= time.time():
+                    return
+                # a 429 arrived while this call waited: none before its Retry-After, take a later slot
+        except sqlite3.Error as exc:
+            log.warning("genai ledger unavailable (%s): no call without pacing", type(exc).__name__)
+            raise BackendError("the pacing ledger is unavailable") from None
 
     def rate_limited(self, retry_after: float | None) -> None:
         """The backend answered 429: half the shared rate (at least 1/64 of the configured one), no
         saved-up burst, and no call from any process before its Retry-After has passed."""
         now = time.time()
         until = now + (retry_after or 0.0)
-        with self._lock:
-            self._conn.execute(
-                "UPDATE pacing SET rate = max(:floor, min(rate, :max) / 2), tat = max(tat, :until), "
-                "hold_until = max(hold_until, :until) WHERE name = :name",
-                {"floor": self.max_rate / 64, "max": self.max_rate, "until": until, "name": self.name},
-            )
-            self._known_rate = 0.0
+        self._write(
+            "UPDATE pacing SET rate = max(:floor, min(rate, :max) / 2), tat = max(tat, :until), "
+            "hold_until = max(hold_until, :until) WHERE name = :name",
+            {"floor": self.max_rate / 64, "max": self.max_rate, "until": until, "name": self.name},
+        )
 
     def succeeded(self) -> None:
         """Win back 1% of the configured rate (nothing to write while the rate is full)."""
         if self._known_rate >= self.max_rate:
             return
+        self._write(
+            "UPDATE pacing SET rate = min(:max, rate + :step) WHERE name = :name",
+            {"max": self.max_rate, "step": self.max_rate / 100, "name": self.name},
+        )
+
+    def _write(self, sql: str, args: dict[str, object]) -> None:
+        """A change of the shared rate; the next slot reads it back. Lost when the ledger is unavailable
+        (logged): the next call's `wait` fails then anyway."""
         with self._lock:
-            self._conn.execute(
-                "UPDATE pacing SET rate = min(:max, rate + :step) WHERE name = :name",
-                {"max": self.max_rate, "step": self.max_rate / 100, "name": self.name},
-            )
-            self._known_rate = 0.0  # read again at the next slot
+            try:
+                self._conn.execute(sql, args)
+            except sqlite3.Error as exc:
+                log.warning("genai ledger unavailable (%s): the pace was not adjusted", type(exc).__name__)
+            self._known_rate = 0.0
 
     def close(self) -> None:
         self._conn.close()

@@ -191,3 +191,17 @@ def test_a_stalled_call_is_cut_at_the_deadline_not_at_its_timeout(server):
     )
     assert time.perf_counter() - started < 0.8 + 0.5
     assert events[-1].kind == "done" and events[-1].content.flags == ["deadline"]
+
+
+def test_an_unavailable_ledger_spends_nothing_and_paces_no_call(tmp_path):
+    from c360.genai.resilience import BackendError
+
+    budget, pacer = SharedBudget(tmp_path / "l.sqlite", 1000), SharedPacer(tmp_path / "l.sqlite", 10.0)
+    budget.close()
+    pacer.close()
+    assert not budget.reserve(1, 1) and budget.refused == 1
+    budget.settle((1, 1), (0, 0))  # logged, not raised
+    with pytest.raises(BackendError):
+        pacer.wait()
+    pacer.rate_limited(1.0)
+    pacer.succeeded()
