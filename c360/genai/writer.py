@@ -273,7 +273,9 @@ class ContentWriter:
 
     def stream_chat(self, request: ContentRequest) -> Iterator[ChatEvent]:
         """A chat reply as events. Every delta is checked with the text before it; a reply that fails a check
-        (or a stream that stalls) ends with `replace` and the template reply."""
+        (or a stream that stalls) ends with `replace` and the template reply. The request's deadline bounds
+        the tries until the answer starts; once it streams, a stall ends at the per-read timeout (the time
+        that was left at its start when that was shorter than `timeout_seconds`)."""
         started = time.perf_counter()
         p = self.prepare(request)
         backend = self.backend
