@@ -66,12 +66,16 @@ RECORD_FIELDS: dict[str, list[pa.Field]] = {
     "identity": [
         pa.field("email", pa.string()),
         pa.field("phone", pa.string()),
+        # True where the phone is well-formed for its country but not a number libphonenumber knows to be
+        # assigned (an unassigned area code): kept and compared as digits, flagged. Set by ingest, not mapped.
+        pa.field("phone_possible_only", pa.bool_()),
         pa.field("device_id", pa.string()),
         pa.field("cookie_id", pa.string()),
         pa.field("social_handle", pa.string()),
         pa.field("loyalty_id", pa.string()),
         pa.field("first_name", pa.string()),
         pa.field("last_name", pa.string()),
+        pa.field("name_suffix", pa.string()),  # generational: Jr, Sr, II, III, IV (titles are dropped)
         pa.field("birth_date", pa.date32()),
         pa.field("gender", pa.string()),
         pa.field("street", pa.string()),
@@ -189,9 +193,23 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
+# Stored fields ingest derives itself (a mapping may not target them).
+DERIVED_FIELDS: dict[str, tuple[str, ...]] = {"identity": ("phone_possible_only",)}
+# Mapping targets that are not stored as they are: a full name is split into first, last name and suffix.
+MAPPING_ONLY_FIELDS: dict[str, tuple[str, ...]] = {"identity": ("full_name",)}
+
+
 def canonical_fields(record: str) -> list[str]:
-    """Names a source mapping may target for this record type."""
+    """The stored fields of this record type (its standardized columns, lineage aside)."""
     return [f.name for f in RECORD_FIELDS[record]]
+
+
+def mapping_targets(record: str) -> list[str]:
+    """Names a source mapping may target for this record type."""
+    derived = DERIVED_FIELDS.get(record, ())
+    return [f for f in canonical_fields(record) if f not in derived] + list(
+        MAPPING_ONLY_FIELDS.get(record, ())
+    )
 
 
 def standardized_schema(record: str) -> pa.Schema:

@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from c360.errors import ConfigError
 from c360.identity.config import IdentitySettings
-from c360.schemas import ENUM_FIELDS, REQUIRED_FIELDS, FileFormat, RecordType, SourceKind, canonical_fields
+from c360.schemas import ENUM_FIELDS, REQUIRED_FIELDS, FileFormat, RecordType, SourceKind, mapping_targets
 
 CONFIG_FILE = "c360.yaml"
 ENV_PREFIX = "C360_"
@@ -94,12 +94,19 @@ class FileSetSettings(Strict):
     csv: CsvOptions = Field(default_factory=CsvOptions)
     timestamp_format: str | None = None
     """strptime format for timestamps; ISO 8601 and epoch seconds are understood without one."""
-    date_format: str | None = None
+    date_format: str | list[str] | None = None
+    """strptime format(s) for dates, tried in order after ISO `YYYY-MM-DD`. When the list holds a day-first
+    and a month-first format (`%d/%m/%Y`, `%m/%d/%Y`), each file is read in the order its own unambiguous
+    rows show (a `25/03/1980` makes the file day-first); ambiguous rows follow the file's order."""
     timezone: str = "UTC"
     """Zone of timestamps that carry none."""
     default_region: str = "US"
     """ISO country used to read phone numbers written without a country code."""
     default_currency: str = "USD"
+    postcode_digits: dict[str, int] = Field(default_factory=dict)
+    """Country (ISO alpha-2) -> digits of its postcodes, added to the built-in table (US, DE, FR, IT, ES: 5;
+    AU, NZ, NO, DK: 4; see `c360.sources.identity_fields`); 0 removes a country. An all-digit postcode
+    shorter than its row's country's length gets its leading zeros back."""
 
     @field_validator("path")
     @classmethod
@@ -120,7 +127,7 @@ class FileSetSettings(Strict):
 
     @model_validator(mode="after")
     def _mapping_targets_known_fields(self) -> FileSetSettings:
-        known = set(canonical_fields(self.record))
+        known = set(mapping_targets(self.record))
         for section in ("mapping", "constants", "value_maps", "value_patterns"):
             for name in getattr(self, section):
                 if name not in known:

@@ -234,6 +234,8 @@ class IdentitySettings(_Strict):
             ComparisonSettings(field="email", method="exact"),
             ComparisonSettings(field="phone", method="exact"),
             ComparisonSettings(field="loyalty_id", method="identifier", max_edits=2, conflict=True),
+            # Jr and Sr of one name and address are two people: two different suffixes are a conflict.
+            ComparisonSettings(field="name_suffix", method="exact", conflict=True),
         ]
     )
     match_threshold: float = 0.99

@@ -31,7 +31,7 @@ _STREET_ABBREVIATIONS = {
 _NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
 _SPACES = re.compile(r"\s+")
 
-PREPARED_VERSION = "6"
+PREPARED_VERSION = "7"
 """Bumped when prepared records gain or change a column: a workspace prepared before is prepared again."""
 
 
@@ -206,7 +206,16 @@ def prepare_records(table: pa.Table | pd.DataFrame, settings: IdentitySettings) 
     df["rid"] = np.arange(len(df), dtype=np.int64)
     raw_fields = [f for f in IDENTITY_FIELDS if f not in ("source",)]
     df["fingerprint"] = fingerprint(df, raw_fields)
-    for f in ("first_name", "last_name", "city", "state", "country", "gender", "social_handle"):
+    for f in (
+        "first_name",
+        "last_name",
+        "name_suffix",
+        "city",
+        "state",
+        "country",
+        "gender",
+        "social_handle",
+    ):
         df[f] = _fold(df[f].astype(object).where(df[f].notna(), None).astype("string"))
     df["street"] = _street(df["street"].astype("string"))
     df["postcode"] = _fold(df["postcode"].astype("string")).str.replace(" ", "", regex=False)

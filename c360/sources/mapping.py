@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.schemas import (
+    DERIVED_FIELDS,
     ENUM_FIELDS,
+    MAPPING_ONLY_FIELDS,
     MONEY,
     QUARANTINE_SCHEMA,
     RECORD_FIELDS,
@@ -30,6 +32,7 @@ from c360.schemas import (
 )
 from c360.settings import FileSetSettings
 from c360.sources.arrowkit import true_mask
+from c360.sources.identity_fields import finish_identity
 from c360.sources.normalize import (
     INVALID_REASON,
     NormalizeOptions,
@@ -46,6 +49,7 @@ FIELD_KINDS: dict[str, str] = {
     "phone": "phone",
     "first_name": "name",
     "last_name": "name",
+    "name_suffix": "name",
     "text": "free_text",
     "description": "free_text",
     "attributes": "json",
@@ -95,7 +99,8 @@ def describe_problem(reason: str, name: str, fs: FileSetSettings, record: str) -
         fmt = f", or {fs.timestamp_format!r}" if fs.timestamp_format else ""
         return f"{where} is not a timestamp (ISO 8601, epoch seconds or milliseconds{fmt})"
     if reason == "invalid_date":
-        fmt = f" or {fs.date_format!r}" if fs.date_format else ""
+        fmts = [fs.date_format] if isinstance(fs.date_format, str) else (fs.date_format or [])
+        fmt = "".join(f" or {f!r}" for f in fmts)
         return f"{where} is not a date (YYYY-MM-DD{fmt})"
     if reason == "invalid_number":
         what = "a whole number" if name == "quantity" else "an amount of money"
@@ -312,7 +317,13 @@ def standardize_batch(
         issues.add(no_id, "source_record_id", "missing_required", ROW_REJECTED, message)
         rejected |= no_id
 
+    delivered_text: dict[str, pa.Array] = {}  # identity: the phone and full name as delivered (cleaned)
+    for name in MAPPING_ONLY_FIELDS.get(record, ()):
+        if (column := _source_column(table, fs, name, n)) is not None:
+            delivered_text[name] = apply_value_map(strip_controls(column)[0], fs.value_maps.get(name, {}))
     for f in RECORD_FIELDS[record]:
+        if f.name in DERIVED_FIELDS.get(record, ()):
+            continue  # set by finish_identity below
         delivered = _source_column(table, fs, f.name, n)
         if delivered is None:
             values[f.name] = pa.nulls(n, f.type)
@@ -323,10 +334,12 @@ def standardize_batch(
             cleaned += int(changed.sum())
         if f.name in fs.value_maps:
             delivered = apply_value_map(delivered, fs.value_maps[f.name])
+        if record == "identity" and f.name == "phone":
+            delivered_text["phone"] = delivered
         options = NormalizeOptions(
             region=fs.default_region,
             timestamp_format=fs.timestamp_format,
-            date_format=fs.date_format,
+            date_format=fs.date_format if isinstance(fs.date_format, str | None) else tuple(fs.date_format),
             timezone=fs.timezone,
             vocabulary=tuple(enums.get(f.name, ())),
         )
@@ -344,6 +357,8 @@ def standardize_batch(
         issues.add(result.invalid, f.name, reason, ROW_REJECTED, describe_problem(reason, f.name, fs, record))
         rejected |= result.invalid
 
+    if record == "identity":
+        values = finish_identity(values, fs, delivered_text.get("phone"), delivered_text.get("full_name"))
     if "currency" in values and record != "fx_rate":  # a rate names its currency; no default applies
         values["currency"] = pc.coalesce(values["currency"], pa.scalar(fs.default_currency.upper()))
     if record == "transaction" and "amount" not in fs.mapping and "amount" not in fs.constants:

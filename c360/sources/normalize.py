@@ -15,10 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
 
 import numpy as np
-import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,6 +31,7 @@ from c360.sources.arrowkit import (
     present_mask,
     true_mask,
 )
+from c360.sources.phones import normalize_phone, phone_possible_only, phone_to_e164
 from c360.sources.temporal import normalize_date, normalize_timestamp
 
 __all__ = [
@@ -57,6 +56,7 @@ __all__ = [
     "normalize_rate",
     "normalize_timestamp",
     "parse_money",
+    "phone_possible_only",
     "phone_to_e164",
     "present_mask",
     "strip_controls",
@@ -82,7 +82,8 @@ class NormalizeOptions:
 
     region: str = "US"
     timestamp_format: str | None = None
-    date_format: str | None = None
+    date_format: str | tuple[str, ...] | None = None
+    """One strptime format or several, tried in order (`c360.sources.dates`)."""
     timezone: str = "UTC"
     vocabulary: tuple[str, ...] = field(default_factory=tuple)
 
@@ -210,29 +211,6 @@ def normalize_email(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     text = pc.replace_substring_regex(text, pattern=r"^mailto:", replacement="")
     ok = true_mask(pc.match_substring_regex(text, pattern=EMAIL_PATTERN))
     return pc.if_else(ok, text, pa.scalar(None, pa.string()))
-
-
-@lru_cache(maxsize=1 << 18)
-def phone_to_e164(raw: str, region: str) -> str | None:
-    """One phone number in E.164, or None when libphonenumber does not consider it a valid number."""
-    candidates = [raw]
-    digits = raw.lstrip()
-    if digits.startswith("00"):  # the ITU international prefix, whatever the region's own IDD is
-        candidates.append("+" + digits[2:])
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
-
-
-def normalize_phone(values: pa.Array | pa.ChunkedArray, region: str = "US") -> pa.Array:
-    """E.164 (`+442079460958`); national numbers read in `region`, extensions dropped."""
-    text = clean_text(values)
-    return map_unique(text, lambda v: phone_to_e164(v, region), pa.string())
 
 
 def normalize_enum(values: pa.Array | pa.ChunkedArray, vocabulary: tuple[str, ...]) -> pa.Array:

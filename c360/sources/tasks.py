@@ -24,8 +24,9 @@ import pyarrow.compute as pc
 from c360.errors import ConfigError
 from c360.io.lake import Lake
 from c360.privacy.suppression import IngestSuppression, drop_quarantine_rows, raw_text_drop_mask
-from c360.schemas import QUARANTINE_SCHEMA, standardized_schema
+from c360.schemas import QUARANTINE_SCHEMA, RECORD_FIELDS, standardized_schema
 from c360.settings import FileSetSettings, Settings
+from c360.sources.dates import order_for_file
 from c360.sources.duplicates import DuplicatePolicy, deduplicate
 from c360.sources.layout import file_hash, quarantine_rel, standardized_rel
 from c360.sources.mapping import ROW_REJECTED, BatchContext, malformed_quarantine, standardize_batch
@@ -214,6 +215,7 @@ def _standardize(
     raw: RawFile, fs: FileSetSettings, ctx: BatchContext, suppression: IngestSuppression, result: FileResult
 ) -> tuple[pa.Table, list[pa.Table], int, int]:
     """Standardize batch by batch; returns standardized rows, quarantine parts, rejected, suppressed."""
+    fs = _dates_ordered_for_file(raw.table, fs, ctx.file)
     parts: list[pa.Table] = []
     quarantine: list[pa.Table] = [malformed_quarantine(raw.malformed, ctx)]
     rejected = len(raw.malformed)
@@ -238,6 +240,32 @@ def _standardize(
         result.fields_cleaned += out.fields_cleaned
     standardized = pa.concat_tables(parts) if parts else standardized_schema(fs.record).empty_table()
     return standardized, quarantine, rejected, suppressed
+
+
+def _dates_ordered_for_file(table: pa.Table, fs: FileSetSettings, rel: str) -> FileSetSettings:
+    """The file set's settings with its date formats in the order this file's unambiguous dates show."""
+    if isinstance(fs.date_format, str) or not fs.date_format:
+        return fs
+    names = [f.name for f in RECORD_FIELDS[fs.record] if pa.types.is_date(f.type)]
+    columns = [fs.mapping[n] for n in names if fs.mapping.get(n) in table.column_names]
+    order = order_for_file([table.column(c).combine_chunks() for c in columns], fs.date_format)
+    if order.decision is None:
+        if order.day_only and order.month_only:
+            log.warning(
+                "%s: dates both day-first only (%d values) and month-first only (%d); read in the configured "
+                "order",
+                rel,
+                order.day_only,
+                order.month_only,
+            )
+        return fs
+    log.info(
+        "%s: dates read %s (%d values read only that way, none only the other way)",
+        rel,
+        order.decision.replace("_", "-"),
+        order.day_only if order.decision == "day_first" else order.month_only,
+    )
+    return fs.model_copy(update={"date_format": order.formats})
 
 
 def process_file(lake: Lake, task: FileTask) -> FileResult:

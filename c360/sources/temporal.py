@@ -8,7 +8,7 @@ arrow lets through (its strptime rolls `31/02` over into March).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -139,8 +139,11 @@ def _parse_date(raw: str, date_format: str | None) -> date | None:
     return None
 
 
-def normalize_date(values: pa.Array | pa.ChunkedArray, date_format: str | None = None) -> pa.Array:
-    """Calendar dates from ISO `YYYY-MM-DD` (a time part is ignored) or the file set's strptime format."""
+def normalize_date(
+    values: pa.Array | pa.ChunkedArray, date_format: str | Sequence[str] | None = None
+) -> pa.Array:
+    """Calendar dates from the file set's strptime format(s), tried in order, or ISO `YYYY-MM-DD` (a time
+    part is ignored)."""
     arr = as_array(values)
     t = arr.type
     if pa.types.is_date(t):
@@ -149,8 +152,10 @@ def normalize_date(values: pa.Array | pa.ChunkedArray, date_format: str | None =
         return arr.cast(pa.date32()) if t.tz is None else _utc_date(arr)
     text = clean_text(arr)
     out = pa.nulls(len(text), pa.date32())
-    if date_format:
-        parsed = strptime_strict(text, date_format)
+    for fmt in [date_format] if isinstance(date_format, str) else (date_format or ()):
+        if not fmt or not pc.any(pc.and_(text.is_valid(), out.is_null())).as_py():
+            continue
+        parsed = strptime_strict(only_where(text, out.is_null()), fmt)
         out = pc.coalesce(out, parsed.cast(pa.timestamp("us")).cast(pa.date32()))
     todo = pc.and_(text.is_valid(), out.is_null())
     iso = true_mask(pc.and_(todo, pc.match_substring_regex(text, pattern=ISO_DATE_PATTERN + r"([T ].*)?$")))

@@ -70,7 +70,11 @@ def test_email(raw, expected):
         ("0000000000", "GB", None),
         ("12345", "US", None),
         ("call me", "US", None),
-        ("(212) 555-0142", "GB", None),  # a US number without +1 is not a British number
+        # Well-formed for Britain though no 0212 area code is assigned: kept (flagged possible-only, like an
+        # unassigned US area code), so two records carrying it still meet.
+        ("(212) 555-0142", "GB", "+442125550142"),
+        ("(999) 555-0142", "US", "+19995550142"),  # unassigned area code: kept, flagged
+        ("0212 345 678", "US", None),  # no US number starts with 0, whatever its length
         ("", "US", None),
     ],
 )
