@@ -85,8 +85,10 @@ def _loader(name: str, build: Callable[[Any], Any], workspace: str) -> Any:
     across the replicas of a machine, a failed one retried later while calls answer `store_unavailable`):
     a replica whose registry or lake is down still starts, and its callers degrade to their fallback."""
     from c360.inference.loader import Loader
+    from c360.io import heap
     from c360.workspace import Workspace
 
+    heap.enable()  # a replica lives long: settle its heap after the load (c360.io.heap)
     ws = Workspace.load(workspace)
     loader = Loader(name, lambda: build(ws), ws)
     loader.try_load()
@@ -207,6 +209,9 @@ class Gateway:
         recommender: DeploymentHandle | None = None,
         policy: DeploymentHandle | None = None,
     ) -> None:
+        from c360.io import heap
+
+        heap.enable()  # a server process: settle the heap after each warm-up step (c360.io.heap)
         self.workspace = workspace
         self.models = None
         if recommender is not None and policy is not None:

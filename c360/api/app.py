@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,6 +42,7 @@ from c360.api.personalize import MODELS, personalize_routes
 from c360.api.profiles import profile_routes
 from c360.errors import C360Error
 from c360.inference.clients import ModelClients
+from c360.io import heap
 from c360.profile.store import ProfileStore
 from c360.settings import Settings
 from c360.workspace import Workspace
@@ -127,6 +129,16 @@ def _workspace_of(source: Workspace | Settings | str | Path) -> Workspace:
     return Workspace.load(source)
 
 
+def _warm_up(services: Services) -> None:
+    """A server's start: open the stores now rather than on the first request, then settle the heap
+    (`c360.io.heap`). A store that does not answer yet is left to `/readyz` and the first request."""
+    try:
+        services.check()
+    except C360Error as exc:
+        log.warning("a store does not answer at start-up: %s", type(exc).__name__)
+    heap.settle_heap("start-up")
+
+
 def create_api(
     source: Workspace | Settings | str | Path,
     *,
@@ -151,6 +163,8 @@ def create_api(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if heap.enabled():
+            await run_in_threadpool(_warm_up, services)
         yield
         services.close()
 

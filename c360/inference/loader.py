@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from c360.errors import StoreUnavailableError
+from c360.io.heap import settle_heap
 
 if TYPE_CHECKING:
     from c360.workspace import Workspace
@@ -59,6 +60,7 @@ class Loader(Generic[T]):
                     log.warning("loading the %s failed: %s", self.name, type(exc).__name__)
                     raise
                 self._failed_at = None
+                settle_heap(f"loading the {self.name}")
             return self._value
 
     def try_load(self) -> bool:

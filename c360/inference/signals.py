@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from c360.events.signals import read_signals
 from c360.inference.parts import STORE_UNAVAILABLE, UNKNOWN_CUSTOMER, Part
+from c360.io.heap import settle_heap
 
 if TYPE_CHECKING:
     from c360.workspace import Workspace
@@ -39,6 +40,7 @@ class SignalReader:
             from c360.features.store import open_feature_store
 
             self._store = open_feature_store(self.ws)
+            settle_heap("opening the feature store")
         except Exception as exc:  # noqa: BLE001 - reported as the store being unavailable, retried later
             log.warning("realtime signals unavailable: %s", type(exc).__name__)
             self._failed_at = time.monotonic()
