@@ -103,7 +103,7 @@ def demo_data(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Generate realistic raw files for all eight source kinds, plus a ground-truth folder."""
-    from c360.sources.demo import generate_demo_data
+    from c360.demo import generate_demo_data
 
     ws = _workspace(workspace)
     summary = generate_demo_data(ws, customers=customers, seed=seed, console=console)

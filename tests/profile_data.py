@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from c360.demo import generate_demo_data
 from c360.identity.resolve import resolve
 from c360.identity.store import IdentityStore
-from c360.sources.demo import generate_demo_data
 from c360.sources.ingest import ingest
 from c360.sources.layout import read_standardized
 from c360.workspace import Workspace, init_workspace

@@ -87,7 +87,7 @@ def bench_size(
     directory: Path, customers: int, seed: int = 42, chunk_size: int = 50_000, workers: int | None = None
 ) -> DemoBenchRow:
     """Generate `customers` into a new workspace at `directory` and measure it."""
-    from c360.sources.demo import GROUND_TRUTH, generate_demo_data
+    from c360.demo import GROUND_TRUTH, generate_demo_data
 
     init_workspace(directory, force=True)
     ws = Workspace.load(directory)

@@ -49,8 +49,8 @@ def _lake_size(ws: Workspace) -> tuple[int, int]:
 
 def prepare_workspace(root: Path, customers: int, seed: int, console: Console) -> Workspace:
     """demo-data -> ingest -> resolve, unless the workspace already holds a resolved lake."""
+    from c360.demo import generate_demo_data
     from c360.identity.resolve import resolve
-    from c360.sources.demo import generate_demo_data
     from c360.sources.ingest import ingest
 
     if not (root / "c360.yaml").exists():

@@ -139,7 +139,7 @@ def febrl_quality(which: int, with_ssn: bool, splink: bool = True, workdir: Path
 
 
 def _demo_workspace(root: Path, customers: int, seed: int) -> tuple[Workspace, float, float]:
-    from c360.sources.demo import generate_demo_data
+    from c360.demo import generate_demo_data
     from c360.sources.ingest import ingest
 
     init_workspace(root, force=True)

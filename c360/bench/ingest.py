@@ -52,7 +52,7 @@ class IngestBenchRow:
 
 
 def _demo_generator(ws: Workspace, customers: int, seed: int, console: Console) -> object:
-    from c360.sources.demo import generate_demo_data
+    from c360.demo import generate_demo_data
 
     return generate_demo_data(ws, customers=customers, seed=seed, console=console)
 

@@ -79,12 +79,12 @@ class DemoRow:
 
 def prepare(root: Path, customers: int, seed: int) -> Workspace:
     """A demo workspace through facts, backfill and feast apply (reused when `root` already holds one)."""
+    from c360.demo import generate_demo_data
     from c360.facts.build import build_facts
     from c360.features.backfill import backfill
     from c360.features.store import apply
     from c360.identity.resolve import resolve
     from c360.runtime import ensure_ray
-    from c360.sources.demo import generate_demo_data
     from c360.sources.ingest import ingest
 
     if (root / READY).exists():
@@ -308,9 +308,9 @@ def propensity_rows(ws: Workspace, people: pd.DataFrame) -> list[DemoRow]:
 
 
 def response_rows(ws: Workspace, people: pd.DataFrame) -> list[DemoRow]:
+    from c360.demo.world import OFFER_AFFINITY, OFFERS, SEGMENTS
     from c360.features.training_inputs import read_fact
     from c360.models.response import Response, exposure_context, exposure_history
-    from c360.sources.demo.world import OFFER_AFFINITY, OFFERS, SEGMENTS
 
     data = exposure_context(ws, _set(ws, "response", CUTOFFS[-1:], features="clv"))
     data = exposure_history(read_fact(ws.lake, "exposures", list(EXPOSURE_COLUMNS)), data)

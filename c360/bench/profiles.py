@@ -23,6 +23,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from c360.demo import generate_demo_data
 from c360.facts.build import build_facts
 from c360.features.materialize import materialize
 from c360.features.store import apply as feast_apply
@@ -31,7 +32,6 @@ from c360.identity.resolve import resolve
 from c360.identity.store import IdentityStore
 from c360.profile.build import build_profiles
 from c360.settings import parse_settings
-from c360.sources.demo import generate_demo_data
 from c360.sources.ingest import ingest
 from c360.workspace import Workspace, init_workspace
 

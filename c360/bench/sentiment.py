@@ -84,7 +84,7 @@ def evaluate(planted: pa.Array | list[str | None], predicted: pa.Array | list[st
 
 def labelled_texts(ws: Workspace) -> pa.Table:
     """kind, source_record_id, text and planted label of every demo text that has a label."""
-    from c360.sources.demo import GROUND_TRUTH
+    from c360.demo import GROUND_TRUTH
 
     lake = ws.lake
     truth = lake.read_table(lake.path(GROUND_TRUTH, "sentiment.parquet"))
@@ -219,7 +219,7 @@ def run(
     console: Console | None = None,
 ) -> SentimentBenchResult:
     """Generate demo data (or use `workspace`, which must hold demo ground truth), score, print, return."""
-    from c360.sources.demo import generate_demo_data
+    from c360.demo import generate_demo_data
 
     console = console or Console()
     if workspace is not None:

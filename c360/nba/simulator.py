@@ -1,6 +1,6 @@
 """A seeded simulator of next-best-action decisions over the demo generator's customers.
 
-Customers are the demo generator's own people (`c360.sources.demo`: `build_world(seed)` then
+Customers are the demo generator's own people (`c360.demo`: `build_world(seed)` then
 `simulate_people`), with the traits it plants: segment, engagement, preferred channel, churn risk, age. The
 hidden response rule is the generator's for offers, extended to channels by a fixed rule documented here:
 
@@ -31,11 +31,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from c360.demo.people import simulate_people
+from c360.demo.world import CHANNELS, OFFER_AFFINITY, OFFERS, SEGMENTS, World, build_world
 from c360.nba.catalog import NO_ACTION, Action, Catalog, Contact, eligible_actions
 from c360.nba.decisions import Decision
 from c360.nba.engine import NextBestAction
-from c360.sources.demo.people import simulate_people
-from c360.sources.demo.world import CHANNELS, OFFER_AFFINITY, OFFERS, SEGMENTS, World, build_world
 
 PREFERRED_TO_CHANNEL = {"web": "web", "app": "push", "email": "email", "store": "sms"}
 GRANT = {"email": 0.85, "sms": 0.35, "push": 0.5, "web": 0.75}

@@ -14,9 +14,9 @@ import pytest
 from rich.console import Console
 
 from c360.bench.identity import demo_truth
+from c360.demo import generate_demo_data
 from c360.identity.evaluate import clustering_quality, evidence_groups, evidence_quality
 from c360.identity.resolve import resolve
-from c360.sources.demo import generate_demo_data
 from c360.sources.ingest import ingest
 from c360.workspace import Workspace, init_workspace
 

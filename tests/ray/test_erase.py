@@ -36,6 +36,7 @@ import yaml
 from rich.console import Console
 
 from c360.bench.lakediff import scan
+from c360.demo import generate_demo_data
 from c360.erasure_plan import erase_customer, erasure_plan
 from c360.errors import NotFoundError
 from c360.faults import KILL_ENV
@@ -52,7 +53,6 @@ from c360.privacy.suppression import exclude_suppressed, is_suppressed_customer
 from c360.profile.store import open_profile_store
 from c360.profile.store.base import profile_identifier_keys
 from c360.settings import FileSetSettings
-from c360.sources.demo import generate_demo_data
 from c360.sources.ingest import ingest
 from c360.workspace import Workspace, init_workspace
 

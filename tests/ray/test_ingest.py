@@ -252,7 +252,7 @@ def test_cli_ingest_exit_codes(ray_session, tmp_path):
 
 
 def test_demo_generator_ground_truth_is_reproduced(ray_session, tmp_path):
-    demo = pytest.importorskip("c360.sources.demo")
+    demo = pytest.importorskip("c360.demo")
     if not hasattr(demo, "generate_demo_data"):
         pytest.skip("the demo-data generator has not landed yet")
     from rich.console import Console

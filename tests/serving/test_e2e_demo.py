@@ -20,9 +20,9 @@ from rich.console import Console
 
 from c360.api.keys import SCOPES, KeyStore
 from c360.bench.lakediff import scan
+from c360.demo import generate_demo_data
 from c360.identity.store import IdentityStore
 from c360.pipeline import run_pipeline
-from c360.sources.demo import generate_demo_data
 from c360.workspace import Workspace, init_workspace
 
 pytestmark = [pytest.mark.serving, pytest.mark.ray, pytest.mark.slow]

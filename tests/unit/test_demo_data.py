@@ -14,9 +14,7 @@ import phonenumbers
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from c360.schemas import ENUM_FIELDS, QUARANTINE_REASONS
-from c360.settings import parse_settings
-from c360.sources.demo import (
+from c360.demo import (
     FILE_SETS,
     JUNK_EMAILS,
     JUNK_PHONES,
@@ -25,6 +23,8 @@ from c360.sources.demo import (
     generate_demo_data,
     same_given_name,
 )
+from c360.schemas import ENUM_FIELDS, QUARANTINE_REASONS
+from c360.settings import parse_settings
 from c360.workspace import Workspace, default_config_text, init_workspace
 
 pytestmark = pytest.mark.unit

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 from c360.bench.sentiment import bench_workspace, evaluate
+from c360.demo import generate_demo_data
 from c360.facts import sentiment
 from c360.facts.sentiment import SENTIMENT_MODEL, score_texts
-from c360.sources.demo import generate_demo_data
 from c360.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.unit

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from c360.sources.demo import vec
-from c360.sources.demo.catalogue import N_CATEGORIES
-from c360.sources.demo.people import People
-from c360.sources.demo.records import SourceRecords, members
-from c360.sources.demo.world import World
+from c360.demo import vec
+from c360.demo.catalogue import N_CATEGORIES
+from c360.demo.people import People
+from c360.demo.records import SourceRecords, members
+from c360.demo.world import World
 
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
 METRICS = (

@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from c360.sources.demo import vec
-from c360.sources.demo.catalogue import CATEGORIES, CATEGORY_NAMES
-from c360.sources.demo.layout import FileSet
-from c360.sources.demo.people import NEVER, SOURCES, People, monthly_hazard
-from c360.sources.demo.world import CHANNELS, COUNTRIES, CURRENCIES, FX_FROM_USD, SEASON, SEGMENTS, World
-from c360.sources.demo.writers import Injected
+from c360.demo import vec
+from c360.demo.catalogue import CATEGORIES, CATEGORY_NAMES
+from c360.demo.layout import FileSet
+from c360.demo.people import NEVER, SOURCES, People, monthly_hazard
+from c360.demo.world import CHANNELS, COUNTRIES, CURRENCIES, FX_FROM_USD, SEASON, SEGMENTS, World
+from c360.demo.writers import Injected
 
 IDENTITY_MAP = pa.schema(
     [

@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from c360.sources.demo import layout, text, vec
-from c360.sources.demo.catalogue import CATEGORY_NAMES
-from c360.sources.demo.commerce import ORDER_CHANNELS
-from c360.sources.demo.engagement import Consents
-from c360.sources.demo.identity_tables import PLATFORMS, device_codes, platform_of
-from c360.sources.demo.sim import ChunkSim
-from c360.sources.demo.world import CURRENCIES, OFFERS
+from c360.demo import layout, text, vec
+from c360.demo.catalogue import CATEGORY_NAMES
+from c360.demo.commerce import ORDER_CHANNELS
+from c360.demo.engagement import Consents
+from c360.demo.identity_tables import PLATFORMS, device_codes, platform_of
+from c360.demo.sim import ChunkSim
+from c360.demo.world import CURRENCIES, OFFERS
 
 _CATEGORIES = pa.array(CATEGORY_NAMES)
 _UNITS = ("C", "kWh", "min", "count")

@@ -203,7 +203,7 @@ FILE_SETS: tuple[FileSet, ...] = (
         ),
     ),
     FileSet("thirdparty", "enrichment", "parquet", "identity", "record_id"),
-    # One file of dated exchange rates for the whole history (c360/sources/demo/rates.py), not per chunk.
+    # One file of dated exchange rates for the whole history (c360/demo/rates.py), not per chunk.
     FileSet("fx", "rates", "csv", "fx_rate", None, kind="reference"),
 )
 

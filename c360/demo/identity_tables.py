@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from c360.sources.demo import layout, vec
-from c360.sources.demo.noise import Identity, Noise, render_identity
-from c360.sources.demo.records import SourceRecords
-from c360.sources.demo.sim import ChunkSim
-from c360.sources.demo.world import COUNTRIES, COUNTRY_NAMES
+from c360.demo import layout, vec
+from c360.demo.noise import Identity, Noise, render_identity
+from c360.demo.records import SourceRecords
+from c360.demo.sim import ChunkSim
+from c360.demo.world import COUNTRIES, COUNTRY_NAMES
 
 _GB_STYLES = (0.2, 0.1, 0.1, 0.45, 0.15, 0.0, 0.0, 0.0)
 _US_STYLES = (0.15, 0.1, 0.02, 0.35, 0.1, 0.15, 0.05, 0.08)

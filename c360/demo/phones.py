@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from c360.sources.demo import vec
-from c360.sources.demo.world import CALLING_CODES, COUNTRIES, TRUNK
+from c360.demo import vec
+from c360.demo.world import CALLING_CODES, COUNTRIES, TRUNK
 
 # (country, leading digits choices, unique body width, display groups of the full national number)
 MOBILE_PLANS: dict[str, tuple[tuple[str, ...], int, tuple[int, ...]]] = {

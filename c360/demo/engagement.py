@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c360.sources.demo import vec
-from c360.sources.demo.commerce import CampaignOrders, Orders
-from c360.sources.demo.people import People
-from c360.sources.demo.records import SourceRecords
-from c360.sources.demo.world import OFFER_AFFINITY, SEASON, World
+from c360.demo import vec
+from c360.demo.commerce import CampaignOrders, Orders
+from c360.demo.people import People
+from c360.demo.records import SourceRecords
+from c360.demo.world import OFFER_AFFINITY, SEASON, World
 
 SEND, OPEN, CLICK, RESPONSE = 0, 1, 2, 3
 PURPOSES = ("marketing", "analytics", "personalization", "third_party")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from c360.sources.demo import vec
-from c360.sources.demo.people import SOURCES, People
-from c360.sources.demo.world import World
+from c360.demo import vec
+from c360.demo.people import SOURCES, People
+from c360.demo.world import World
 
 
 @dataclass

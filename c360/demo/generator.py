@@ -24,16 +24,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from c360.demo import truth
+from c360.demo.activity_tables import activity_tables
+from c360.demo.identity_tables import identity_tables
+from c360.demo.layout import FILE_SET_INDEX, FILE_SETS
+from c360.demo.rates import rates_table
+from c360.demo.sim import simulate_chunk
+from c360.demo.vec import MAX_CHUNKS
+from c360.demo.world import HISTORY_START, REFERENCE_DATE, World, build_world
+from c360.demo.writers import inject_defects, write_table
 from c360.io.lake import Lake
-from c360.sources.demo import truth
-from c360.sources.demo.activity_tables import activity_tables
-from c360.sources.demo.identity_tables import identity_tables
-from c360.sources.demo.layout import FILE_SET_INDEX, FILE_SETS
-from c360.sources.demo.rates import rates_table
-from c360.sources.demo.sim import simulate_chunk
-from c360.sources.demo.vec import MAX_CHUNKS
-from c360.sources.demo.world import HISTORY_START, REFERENCE_DATE, World, build_world
-from c360.sources.demo.writers import inject_defects, write_table
 from c360.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from c360.sources.demo import vec
+from c360.demo import vec
 
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
 BRAND = "@NorthwindShop"

@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from c360.sources.demo import phones, vec
-from c360.sources.demo.people import People
-from c360.sources.demo.records import SourceRecords
-from c360.sources.demo.world import World
+from c360.demo import phones, vec
+from c360.demo.people import People
+from c360.demo.records import SourceRecords
+from c360.demo.world import World
 
 JUNK_EMAILS = ("test@test.com", "none@none.com", "noemail@example.com", "n/a")
 _ABBREVIATIONS = (

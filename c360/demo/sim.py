@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c360.sources.demo.care import Contacts, Readings, simulate_mentions, simulate_readings, simulate_tickets
-from c360.sources.demo.commerce import Orders, simulate_orders
-from c360.sources.demo.engagement import (
+from c360.demo.care import Contacts, Readings, simulate_mentions, simulate_readings, simulate_tickets
+from c360.demo.commerce import Orders, simulate_orders
+from c360.demo.engagement import (
     CRM_COMBOS,
     CRM_GRANT,
     MARKETING_COMBOS,
@@ -24,9 +24,9 @@ from c360.sources.demo.engagement import (
     simulate_campaigns,
     simulate_sessions,
 )
-from c360.sources.demo.people import NEVER, People, simulate_people
-from c360.sources.demo.records import SourceRecords, standard_records, support_records
-from c360.sources.demo.world import World
+from c360.demo.people import NEVER, People, simulate_people
+from c360.demo.records import SourceRecords, standard_records, support_records
+from c360.demo.world import World
 
 
 @dataclass

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pyarrow as pa
 
-from c360.sources.demo.world import CURRENCIES, FX_FROM_USD, HISTORY_START, REFERENCE_DATE
+from c360.demo.world import CURRENCIES, FX_FROM_USD, HISTORY_START, REFERENCE_DATE
 
 BASE = "EUR"
 LEAD_DAYS = 14

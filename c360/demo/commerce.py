@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from c360.sources.demo import vec
-from c360.sources.demo.catalogue import CATEGORIES
-from c360.sources.demo.people import People
-from c360.sources.demo.world import FX_FROM_USD, OFFER_DISCOUNT, SEASON, World
+from c360.demo import vec
+from c360.demo.catalogue import CATEGORIES
+from c360.demo.people import People
+from c360.demo.world import FX_FROM_USD, OFFER_DISCOUNT, SEASON, World
 
 PURCHASE, RETURN, CANCEL = 0, 1, 2
 ORDER_CHANNELS = ("web", "app", "store")

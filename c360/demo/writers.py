@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.demo import vec
+from c360.demo.layout import FileSet
 from c360.io.lake import Lake
-from c360.sources.demo import vec
-from c360.sources.demo.layout import FileSet
 
 BATCH_ROWS = 200_000
 

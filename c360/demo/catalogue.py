@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from c360.sources.demo import vec
+from c360.demo import vec
 
 # name, display nouns (also used in ticket and social texts), median price in USD, relative return rate
 CATEGORIES: tuple[tuple[str, tuple[str, ...], float, float], ...] = (

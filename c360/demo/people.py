@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from c360.sources.demo import phones, vec
-from c360.sources.demo.catalogue import CATEGORY_NAMES, N_CATEGORIES
-from c360.sources.demo.world import COUNTRIES, COUNTRY_WEIGHTS, NUMBER_AFTER_STREET, SEGMENT_WEIGHTS, World
+from c360.demo import phones, vec
+from c360.demo.catalogue import CATEGORY_NAMES, N_CATEGORIES
+from c360.demo.world import COUNTRIES, COUNTRY_WEIGHTS, NUMBER_AFTER_STREET, SEGMENT_WEIGHTS, World
 
 SOURCES: tuple[str, ...] = ("crm", "ecommerce", "support", "marketing", "web", "iot", "social", "thirdparty")
 NEVER = 2**62  # "no such time" for move and churn timestamps

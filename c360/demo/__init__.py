@@ -4,12 +4,12 @@
 `ground_truth/` beside it. The nickname table is exported for identity resolution to reuse.
 """
 
-from c360.sources.demo.generator import GROUND_TRUTH, generate_demo_data
-from c360.sources.demo.layout import FILE_SETS, FileSet
-from c360.sources.demo.nicknames import NICKNAMES, formal_names, name_variants, same_given_name
-from c360.sources.demo.noise import JUNK_EMAILS
-from c360.sources.demo.phones import JUNK_PHONES
-from c360.sources.demo.world import HISTORY_START, REFERENCE_DATE
+from c360.demo.generator import GROUND_TRUTH, generate_demo_data
+from c360.demo.layout import FILE_SETS, FileSet
+from c360.demo.nicknames import NICKNAMES, formal_names, name_variants, same_given_name
+from c360.demo.noise import JUNK_EMAILS
+from c360.demo.phones import JUNK_PHONES
+from c360.demo.world import HISTORY_START, REFERENCE_DATE
 
 __all__ = [
     "FILE_SETS",

@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 from faker import Faker
 
-from c360.sources.demo import vec
-from c360.sources.demo.catalogue import N_CATEGORIES, Catalogue, build_catalogue
-from c360.sources.demo.nicknames import NICKNAMES
+from c360.demo import vec
+from c360.demo.catalogue import N_CATEGORIES, Catalogue, build_catalogue
+from c360.demo.nicknames import NICKNAMES
 
 REFERENCE_DATE = "2026-10-31"
 """The last day of simulated history; ground-truth churn and CLV are stated as of its end."""
