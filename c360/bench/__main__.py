@@ -216,9 +216,26 @@ def identity(
     splink: Annotated[bool, typer.Option(help="Splink side by side in the quality runs.")] = True,
     splink_at_scale: Annotated[bool, typer.Option(help="Splink also on the scale run.")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Keep the workspaces here.")] = None,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            help="Precision-recall of both tools over match thresholds, each at the shared and at its oracle "
+            "threshold (c360 resolves in full once per threshold)."
+        ),
+    ] = True,
+    threshold: Annotated[
+        list[float] | None,
+        typer.Option("--threshold", help="A threshold of the sweep (repeatable; default 0.05 to 0.999)."),
+    ] = None,
+    demo_threshold: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--demo-threshold", help="A threshold of the demo's sweep (repeatable; default: --threshold)."
+        ),
+    ] = None,
 ) -> None:
-    """Identity resolution: quality vs ground truth and Splink, time, memory, identify p99."""
-    from c360.bench.identity import run
+    """Identity resolution: quality vs ground truth and a fair Splink, precision-recall, time, memory, p99."""
+    from c360.bench.identity import THRESHOLDS, run
 
     run(
         out=console,
@@ -231,6 +248,9 @@ def identity(
         splink=splink,
         splink_at_scale=splink_at_scale,
         workdir=workdir,
+        sweep=sweep,
+        thresholds=threshold or THRESHOLDS,
+        demo_thresholds=demo_threshold,
     )
 
 

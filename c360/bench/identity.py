@@ -1,4 +1,7 @@
-"""Identity-resolution benchmark: quality against ground truth, Splink side by side, time, memory, latency.
+"""Identity-resolution benchmark: quality against ground truth, a fair Splink beside c360, time, memory, p99.
+
+Splink (`splink_baseline`) gets c360's normalized records and cleaned identifiers; both tools are reported at
+the shared threshold and, swept over a grid (`identity_sweep`), at each one's oracle threshold.
 
 - demo quality: the generator's ground truth (pairwise and B-cubed P/R/F1, over-merged clusters), c360 and
   Splink on the same normalized records; and recall over the true pairs that share evidence (an identifier,
@@ -15,8 +18,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,16 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from c360.bench.identity_report import EVIDENCE_COLUMNS, curve_table, quality_table, summary_table
+from c360.bench.identity_sweep import (
+    THRESHOLDS,
+    Curve,
+    c360_curve,
+    c360_labels,
+    check_grid,
+    splink_curve,
+    summary_rows,
+)
 from c360.identity.evaluate import clustering_quality, evidence_groups, evidence_quality, pairs_quality
 from c360.identity.store import IdentityStore
 from c360.runtime import ensure_ray
@@ -95,9 +109,28 @@ def _quality_row(name: str, q: Any, seconds: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ FEBRL
 
 
-def febrl_quality(which: int, with_ssn: bool, splink: bool = True, workdir: Path | None = None) -> list[dict]:
+@dataclass
+class QualityRuns:
+    """Quality rows (c360, Splink) at the shared threshold; the precision-recall curve when swept."""
+
+    rows: list[dict]
+    curve: Curve | None = None
+
+
+def _grid(thresholds: Sequence[float] | None, shared: float) -> list[float]:
+    return sorted({*(thresholds or ()), shared})
+
+
+def febrl_quality(
+    which: int,
+    with_ssn: bool,
+    splink: bool = True,
+    workdir: Path | None = None,
+    thresholds: Sequence[float] | None = None,
+) -> QualityRuns:
+    """c360 and the fair Splink on FEBRL at the shared threshold; both swept over `thresholds` when given."""
     from c360.bench.febrl import febrl_frames, febrl_identity_settings, write_febrl_workspace
-    from c360.bench.splink_baseline import splink_resolve
+    from c360.bench.splink_baseline import fair_splink
     from c360.identity.resolve import resolve
     from c360.sources.ingest import ingest
 
@@ -115,24 +148,27 @@ def febrl_quality(which: int, with_ssn: bool, splink: bool = True, workdir: Path
         store = IdentityStore(ws.lake)
         id_map = store.read("id_map")
         truth = febrl_frames(which)[1]
-        rows.append(
-            _quality_row(
-                f"c360 {label}", pairs_quality(id_map["customer_id"], truth, id_map["record_key"]), secs
-            )
-        )
+        keys = id_map["record_key"]
+        rows.append(_quality_row(f"c360 {label}", pairs_quality(id_map["customer_id"], truth, keys), secs))
+        shared = ws.settings.identity.match_threshold
+        points = []
         if splink:
             prepared = store.read("prepared")
-            labels, s_secs = splink_resolve(
-                prepared,
-                ws.settings.identity,
-                ws.settings.identity.match_threshold,
-                False,
-                separate_address=True,
-            )
-            rows.append(
-                _quality_row(f"Splink {label}", pairs_quality(labels, truth, prepared["record_key"]), s_secs)
-            )
-    return rows
+            run = fair_splink(prepared, ws.settings.identity, store.read("refused_identifiers"), False)
+            labels, c_secs = run.labels(shared)
+            q = pairs_quality(labels.reindex(keys).to_numpy(), truth, keys)
+            rows.append(_quality_row(f"Splink {label}", q, run.train_predict_seconds + c_secs))
+            if thresholds is not None:
+                points += splink_curve(
+                    run, _grid(thresholds, shared), lambda s: pairs_quality(s.reindex(keys), truth, keys)
+                )
+        if thresholds is None:
+            return QualityRuns(rows)
+        known = {shared: c360_labels(ws)}
+        c360_points = c360_curve(
+            ws, _grid(thresholds, shared), lambda s: pairs_quality(s.reindex(keys), truth, keys), known
+        )
+    return QualityRuns(rows, Curve(label, shared, c360_points + points))
 
 
 # ------------------------------------------------------------------------------------------------ demo data
@@ -164,8 +200,15 @@ def demo_truth(ws: Workspace) -> pd.DataFrame:
     )
 
 
-def demo_quality(customers: int, seed: int, splink: bool = True, workdir: Path | None = None) -> list[dict]:
-    from c360.bench.splink_baseline import splink_resolve
+def demo_quality(
+    customers: int,
+    seed: int,
+    splink: bool = True,
+    workdir: Path | None = None,
+    thresholds: Sequence[float] | None = None,
+) -> QualityRuns:
+    """c360 and the fair Splink on the generator's ground truth; both swept over `thresholds` when given."""
+    from c360.bench.splink_baseline import fair_splink
     from c360.identity.resolve import resolve
 
     rows = []
@@ -176,20 +219,31 @@ def demo_quality(customers: int, seed: int, splink: bool = True, workdir: Path |
         resolve(ws, progress=False)
         secs = time.perf_counter() - t
         joined = demo_truth(ws)
-        groups = evidence_groups(joined["person_id"], joined)
+        keys, person = joined["record_key"], joined["person_id"]
+        groups = evidence_groups(person, joined)
         runs = {f"c360 demo {customers:,}": (joined["customer_id"], secs)}
+        shared = ws.settings.identity.match_threshold
+        points = []
         if splink:
-            labels, s_secs = splink_resolve(
-                IdentityStore(ws.lake).read("prepared"),
-                ws.settings.identity,
-                ws.settings.identity.match_threshold,
-            )
-            runs[f"Splink demo {customers:,}"] = (joined["record_key"].map(labels), s_secs)
+            store = IdentityStore(ws.lake)
+            run = fair_splink(store.read("prepared"), ws.settings.identity, store.read("refused_identifiers"))
+            labels, c_secs = run.labels(shared)
+            runs[f"Splink demo {customers:,}"] = (keys.map(labels), run.train_predict_seconds + c_secs)
+            if thresholds is not None:
+                points += splink_curve(
+                    run, _grid(thresholds, shared), lambda s: clustering_quality(s.reindex(keys), person)
+                )
         for name, (labels, seconds) in runs.items():
-            row = _quality_row(name, clustering_quality(labels, joined["person_id"]), seconds)
-            ev = evidence_quality(labels, joined["person_id"], groups)
+            row = _quality_row(name, clustering_quality(labels, person), seconds)
+            ev = evidence_quality(labels, person, groups)
             rows.append(row | {f"evidence_{k}": v for k, v in ev.as_dict().items()})
-    return rows
+        if thresholds is None:
+            return QualityRuns(rows)
+        known = {shared: c360_labels(ws)}
+        c360_points = c360_curve(
+            ws, _grid(thresholds, shared), lambda s: clustering_quality(s.reindex(keys), person), known
+        )
+    return QualityRuns(rows, Curve(f"demo {customers:,}", shared, c360_points + points))
 
 
 # ------------------------------------------------------------------------------------------------ scale
@@ -272,9 +326,12 @@ def measure_resolve(ws: Workspace, seed: int, splink: bool = False) -> dict[str,
     if splink:
         from c360.bench.splink_baseline import splink_resolve
 
-        prepared = IdentityStore(ws.lake).read("prepared")
+        store = IdentityStore(ws.lake)
+        prepared, refused = store.read("prepared"), store.read("refused_identifiers")
         with PeakMemory() as smem:
-            _, s_secs = splink_resolve(prepared, ws.settings.identity, ws.settings.identity.match_threshold)
+            _, s_secs = splink_resolve(
+                prepared, ws.settings.identity, ws.settings.identity.match_threshold, refused=refused
+            )
         out.update(splink_s=round(s_secs, 1), splink_peak_gib=round(smem.peak_bytes / GIB, 2))
     return out
 
@@ -300,39 +357,7 @@ def scale(customers: int, seed: int, splink: bool = False, workdir: Path | None 
     return out
 
 
-# ------------------------------------------------------------------------------------------------ report
-
-
-QUALITY_COLUMNS = [
-    "records",
-    "pairwise_precision",
-    "pairwise_recall",
-    "pairwise_f1",
-    "bcubed_precision",
-    "bcubed_recall",
-    "bcubed_f1",
-    "over_merged_clusters",
-    "seconds",
-]
-EVIDENCE_COLUMNS = [
-    "evidence_true_pairs",
-    "evidence_evidenced_pairs",
-    "evidence_ceiling",
-    "evidence_pairwise_precision",
-    "evidence_evidenced_recall",
-    "evidence_evidenced_f1",
-]
-
-
-def quality_table(rows: list[dict], title: str, columns: list[str] = QUALITY_COLUMNS) -> Table:
-    """One row per run; fractions to four places (seconds as they are), headers without `evidence_`."""
-    t = Table(title=title)
-    cols = ["run", *columns]
-    for c in cols:
-        t.add_column(c.removeprefix("evidence_").replace("_", " "), justify="left" if c == "run" else "right")
-    for r in rows:
-        t.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) and c != "seconds" else str(r[c]) for c in cols))
-    return t
+# ------------------------------------------------------------------------------------------------ run
 
 
 def run(
@@ -346,21 +371,36 @@ def run(
     splink: bool = True,
     splink_at_scale: bool = False,
     workdir: Path | None = None,
+    sweep: bool = True,
+    thresholds: Sequence[float] = THRESHOLDS,
+    demo_thresholds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
+    """The identity benchmark; with `sweep`, both tools over `thresholds` (the demo over `demo_thresholds`
+    when given: c360 resolves the demo in full once per threshold)."""
     results: dict[str, Any] = {}
+    curves: list[Curve] = []
+    grid = check_grid(thresholds) if sweep else None
+    demo_grid = check_grid(demo_thresholds or thresholds) if sweep else None
     if febrl:
-        rows = [
-            r for which in (4, 3) for ssn in (True, False) for r in febrl_quality(which, ssn, splink, workdir)
-        ]
+        runs = [febrl_quality(which, ssn, splink, workdir, grid) for which in (4, 3) for ssn in (True, False)]
+        rows = [r for q in runs for r in q.rows]
         out.print(quality_table(rows, "FEBRL (pairs within the truth's entities)"))
         results["febrl"] = rows
+        curves += [q.curve for q in runs if q.curve is not None]
     if demo:
-        rows = demo_quality(customers, seed, splink, workdir)
-        out.print(quality_table(rows, f"demo generator ground truth, {customers:,} customers"))
+        dq = demo_quality(customers, seed, splink, workdir, demo_grid)
+        out.print(quality_table(dq.rows, f"demo generator ground truth, {customers:,} customers"))
         out.print(
-            quality_table(rows, "demo: recall over the true pairs that share evidence", EVIDENCE_COLUMNS)
+            quality_table(dq.rows, "demo: recall over the true pairs that share evidence", EVIDENCE_COLUMNS)
         )
-        results["demo"] = rows
+        results["demo"] = dq.rows
+        curves += [dq.curve] if dq.curve is not None else []
+    if curves:
+        for c in curves:
+            out.print(curve_table(c))
+        out.print(summary_table(curves))
+        results["curves"] = {c.dataset: [asdict(p) for p in c.points] for c in curves}
+        results["best"] = summary_rows(curves)
     if do_scale:
         s = scale(scale_customers, seed, splink_at_scale, workdir)
         t = Table(title=f"scale: {s['records']:,} identity records ({scale_customers:,} people)")

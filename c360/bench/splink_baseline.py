@@ -1,15 +1,21 @@
-"""Splink (DuckDB backend) on the same records, with blocking and comparisons comparable to c360's.
+"""A fair Splink (DuckDB backend): the same records, identifiers, blocking and kinds of evidence as c360.
 
-It reads c360's normalized record table (so both see identical values), trains the way Splink's documentation
-recommends (u by random sampling, the prior from deterministic rules, m by EM over two blocking rules),
-predicts
-with the same blocking rules and clusters at the same threshold by connected components.
+It reads c360's normalized record table, so both tools see identical values, and takes from it what c360
+links on: the identifier keys c360 computes (`email__id`, ...), with every value c360's hygiene refused
+(placeholders, block-listed, shared by too many people: the run's `refused_identifiers` table) nulled, so a
+call-centre phone neither blocks nor scores. Names are compared with term-frequency adjustment, the first
+name with a nickname level (c360's nickname groups), and street, city and postcode always, each on its own.
+It trains the way Splink's documentation recommends (u by random sampling, the prior from deterministic
+rules, m by EM over two blocking rules), predicts once at a low probability and clusters by connected
+components at any threshold above it, so a precision-recall sweep costs one clustering per threshold.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -17,10 +23,13 @@ from c360.identity.config import IdentitySettings, parse_blocking_key
 from c360.identity.normalize import blocking_part
 
 IDENTIFIER_COLUMNS = ("email", "phone", "device_id", "cookie_id", "social_handle")
+"""Identifiers Splink blocks on and compares exactly (loyalty_id is compared with edits, as c360 does)."""
 SPLINK_COLUMNS = [
-    "record_key", "first_name", "last_name", "birth_date", "street", "city", "postcode", "gender", "email",
-    "phone", "loyalty_id", "device_id", "cookie_id", "social_handle",
+    "record_key", "first_name", "last_name", "birth_date", "street", "city", "postcode", "gender",
+    "first_name__nicks",
 ]  # fmt: skip
+PREDICT_FLOOR = 0.01
+"""Pairs below this probability are never kept: the lowest threshold a sweep can cluster at."""
 
 
 def _blocking_sql(settings: IdentitySettings) -> list[str]:
@@ -51,71 +60,145 @@ def _blocking_sql(settings: IdentitySettings) -> list[str]:
     return rules
 
 
-def splink_resolve(
-    prepared: pd.DataFrame,
-    settings: IdentitySettings,
-    threshold: float,
-    with_gender: bool = True,
-    separate_address: bool = False,
-) -> tuple[pd.Series, float]:
-    """Cluster labels per record key from Splink, and the seconds it took (training included)."""
-    import splink.comparison_library as cl
-    from splink import Linker, SettingsCreator, block_on
-    from splink.backends.duckdb import DuckDBAPI
+def cleaned_identifiers(prepared: pd.DataFrame, refused: pd.DataFrame | None) -> pd.DataFrame:
+    """c360's identifier keys per record (columns named by field), every value c360 refused set to null."""
+    out = pd.DataFrame(index=prepared.index)
+    bad = refused if refused is not None else pd.DataFrame(columns=["field", "value"])
+    for field in (*IDENTIFIER_COLUMNS, "loyalty_id"):
+        col = f"{field}__id"
+        values = prepared[col] if col in prepared else pd.Series(None, index=prepared.index, dtype=object)
+        values = values.astype(object).where(values.notna(), None)
+        drop = set(bad.loc[bad["field"] == field, "value"].astype(str))
+        if drop:
+            values = values.where(~values.astype(str).isin(drop), None)
+        out[field] = values
+    return out
 
-    logging.getLogger("splink").setLevel(logging.ERROR)
+
+def splink_input(
+    prepared: pd.DataFrame, settings: IdentitySettings, refused: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The frame Splink reads: c360's normalized fields, cleaned identifiers, blocking-key columns."""
     cols = [c for c in SPLINK_COLUMNS if c in prepared]
     df = prepared[cols].rename(columns={"record_key": "unique_id"}).copy()
+    for c in ("first_name", "last_name", "street", "city", "postcode", "gender", "first_name__nicks"):
+        df[c] = df[c].astype(object).where(df[c].notna(), None) if c in df else None
     df["first_name__nick"] = blocking_part(prepared, "nickname(first_name)").to_numpy()
     df["birth_date"] = pd.to_datetime(df["birth_date"], errors="coerce")
     for key in (k for rule in settings.blocking_rules for k in rule.keys):
         fn, field = parse_blocking_key(key)
         if fn == "soundex":
             df[f"{field}__soundex"] = blocking_part(prepared, key).to_numpy()
-    for c in ("email", "phone", "loyalty_id", "device_id", "cookie_id", "social_handle"):
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
+    ids = cleaned_identifiers(prepared, refused)
+    for c in ids:
+        df[c] = ids[c].to_numpy()
+    return df
+
+
+def _comparisons(with_gender: bool) -> list[Any]:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    first_name = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.ExactMatchLevel("first_name", term_frequency_adjustments=True),
+            # c360's nickname groups ("a|b" per name): Bob and Robert agree when a group is shared
+            cll.CustomLevel(
+                "list_has_any(string_split(first_name__nicks_l, '|'), "
+                "string_split(first_name__nicks_r, '|'))",
+                label_for_charts="Same nickname group",
+            ),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.JaroWinklerLevel("first_name", 0.88),
+            cll.ElseLevel(),
+        ],
+        comparison_description="first name: exact (tf), nickname, Jaro-Winkler",
+    )
     comparisons = [
-        cl.NameComparison("first_name"),
-        cl.NameComparison("last_name"),
+        first_name,
+        cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
         cl.DateOfBirthComparison("birth_date", input_is_string=False),
         cl.JaroWinklerAtThresholds("street", [0.9, 0.8]),
-        cl.ExactMatch("email"),
-        cl.ExactMatch("phone"),
-        cl.ExactMatch("device_id"),
-        cl.ExactMatch("cookie_id"),
-        cl.ExactMatch("social_handle"),
+        cl.JaroWinklerAtThresholds("city", [0.9]).configure(term_frequency_adjustments=True),
+        cl.DamerauLevenshteinAtThresholds("postcode", [1]),
+        *(cl.ExactMatch(c) for c in IDENTIFIER_COLUMNS),
         cl.DamerauLevenshteinAtThresholds("loyalty_id", [2]),
     ]
-    if separate_address:
-        comparisons += [
-            cl.JaroWinklerAtThresholds("city", [0.9]),
-            cl.DamerauLevenshteinAtThresholds("postcode", [1]),
-        ]
     if with_gender:
         comparisons.append(cl.ExactMatch("gender"))
+    return comparisons
+
+
+@dataclass
+class SplinkRun:
+    """A trained Splink model's predictions above `PREDICT_FLOOR`, clustered on demand at any threshold."""
+
+    linker: Any
+    predictions: Any
+    record_keys: pd.Series
+    train_predict_seconds: float
+
+    def labels(self, threshold: float) -> tuple[pd.Series, float]:
+        """Cluster labels indexed by record key (a singleton's own key), and the clustering seconds."""
+        if threshold < PREDICT_FLOOR:
+            raise ValueError(f"threshold {threshold} is below the prediction floor {PREDICT_FLOOR}")
+        t0 = time.perf_counter()
+        clusters = self.linker.clustering.cluster_pairwise_predictions_at_threshold(
+            self.predictions, threshold
+        ).as_pandas_dataframe()
+        seconds = time.perf_counter() - t0
+        labels = clusters.set_index("unique_id")["cluster_id"].reindex(self.record_keys)
+        labels = labels.where(labels.notna(), self.record_keys.to_numpy())
+        return labels, seconds
+
+
+def fair_splink(
+    prepared: pd.DataFrame,
+    settings: IdentitySettings,
+    refused: pd.DataFrame | None = None,
+    with_gender: bool = True,
+) -> SplinkRun:
+    """Train Splink on c360's prepared records and predict every blocked pair at `PREDICT_FLOOR` or above."""
+    import duckdb
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    df = splink_input(prepared, settings, refused)
     t0 = time.perf_counter()
-    db_api = DuckDBAPI()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # a bar per query would flood the benchmark's output
+    db_api = DuckDBAPI(con)
     sdf = db_api.register(df)
     creator = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=comparisons,
+        comparisons=_comparisons(with_gender),
         blocking_rules_to_generate_predictions=_blocking_sql(settings),
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
     linker = Linker(sdf, creator, log_level=logging.ERROR)
-    deterministic = [block_on("email"), block_on("phone"), block_on("first_name", "last_name", "birth_date")]
-    if df["loyalty_id"].notna().any():
-        deterministic.append(block_on("loyalty_id"))
+    deterministic = [block_on("first_name", "last_name", "birth_date")]
+    deterministic += [block_on(c) for c in ("email", "phone", "loyalty_id") if df[c].notna().any()]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("first_name", "last_name"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
-    predictions = linker.inference.predict(threshold_match_probability=threshold)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold
-    ).as_pandas_dataframe()
-    seconds = time.perf_counter() - t0
-    labels = clusters.set_index("unique_id")["cluster_id"].reindex(prepared["record_key"]).fillna("singleton")
-    labels = labels.where(labels != "singleton", prepared["record_key"].to_numpy())
-    return labels, seconds
+    predictions = linker.inference.predict(threshold_match_probability=PREDICT_FLOOR)
+    keys = prepared["record_key"].reset_index(drop=True)
+    return SplinkRun(linker, predictions, keys, time.perf_counter() - t0)
+
+
+def splink_resolve(
+    prepared: pd.DataFrame,
+    settings: IdentitySettings,
+    threshold: float,
+    with_gender: bool = True,
+    refused: pd.DataFrame | None = None,
+) -> tuple[pd.Series, float]:
+    """Cluster labels per record key from the fair Splink, and the seconds it took (training included)."""
+    run = fair_splink(prepared, settings, refused, with_gender)
+    labels, seconds = run.labels(threshold)
+    return labels, run.train_predict_seconds + seconds
