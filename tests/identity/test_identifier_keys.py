@@ -124,3 +124,23 @@ def test_loyalty_prefix_from_config_links():
     df = _records(loyalty_id=["LY00123", "00123", "124"])
     links, _ = deterministic_links(prepare_records(df, settings), settings)
     assert links[["rid_l", "rid_r"]].values.tolist() == [[0, 1]]
+
+
+SAMPLES = [
+    " Jane.Doe+Shop@GMAIL.com ", "jane.doe@gmial.com", "+x@gmail.com", "a-b@yahoo.com", "-a@yahoo.com",
+    "no-at-sign", "j.d+x@acme.com", "x@y@gmail.com", "LY00123", "ly-0", "00123", "LY", "L", "0000",
+    "(212) 555-0142", "+1 212 555 0142", "Ünïcode-Ⅳ", "", "  ", "٣٤٥",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["lower", "digits", "alnum", "email", "none"])
+def test_one_value_and_a_column_give_the_same_key(mode):
+    """The real-time look-up (one value, plain Python) and the batch (a column, arrow) must agree."""
+    ident = IdentifierSettings(
+        field="loyalty_id", strip_prefixes=["LY", "L"], strip_leading_zeros=True, zero_pad=4
+    )
+    email = EmailSettings(domain_fixes={"acme.com": "acme.org"})
+    for settings in (None, ident):
+        column = identifier_keys(pd.Series(SAMPLES, dtype=object), mode, settings, email).tolist()
+        one = [normalize_identifier_value(v, mode, settings, email) for v in SAMPLES]
+        assert column == one, (mode, settings)
