@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from c360.bench.identity_report import EVIDENCE_COLUMNS, curve_table, quality_ta
 from c360.bench.identity_sweep import (
     THRESHOLDS,
     Curve,
+    QualityRuns,
     c360_curve,
     c360_labels,
     check_grid,
@@ -109,18 +110,6 @@ def _quality_row(name: str, q: Any, seconds: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ FEBRL
 
 
-@dataclass
-class QualityRuns:
-    """Quality rows (c360, Splink) at the shared threshold; the precision-recall curve when swept."""
-
-    rows: list[dict]
-    curve: Curve | None = None
-
-
-def _grid(thresholds: Sequence[float] | None, shared: float) -> list[float]:
-    return sorted({*(thresholds or ()), shared})
-
-
 def febrl_quality(
     which: int,
     with_ssn: bool,
@@ -160,13 +149,18 @@ def febrl_quality(
             rows.append(_quality_row(f"Splink {label}", q, run.train_predict_seconds + c_secs))
             if thresholds is not None:
                 points += splink_curve(
-                    run, _grid(thresholds, shared), lambda s: pairs_quality(s.reindex(keys), truth, keys)
+                    run,
+                    check_grid([*thresholds, shared]),
+                    lambda s: pairs_quality(s.reindex(keys), truth, keys),
                 )
         if thresholds is None:
             return QualityRuns(rows)
         known = {shared: c360_labels(ws)}
         c360_points = c360_curve(
-            ws, _grid(thresholds, shared), lambda s: pairs_quality(s.reindex(keys), truth, keys), known
+            ws,
+            check_grid([*thresholds, shared]),
+            lambda s: pairs_quality(s.reindex(keys), truth, keys),
+            known,
         )
     return QualityRuns(rows, Curve(label, shared, c360_points + points))
 
@@ -224,14 +218,21 @@ def demo_quality(
         runs = {f"c360 demo {customers:,}": (joined["customer_id"], secs)}
         shared = ws.settings.identity.match_threshold
         points = []
-        if splink:
-            store = IdentityStore(ws.lake)
-            run = fair_splink(store.read("prepared"), ws.settings.identity, store.read("refused_identifiers"))
+        # the fair Splink compares the address as c360's config does (one comparison by default); "address
+        # apart" compares street, city and postcode as three, as on FEBRL
+        variants = {"Splink": "as_c360", "Splink address apart": "apart"} if splink else {}
+        store = IdentityStore(ws.lake)
+        for tool, address in variants.items():
+            prepared, refused = store.read("prepared"), store.read("refused_identifiers")
+            run = fair_splink(prepared, ws.settings.identity, refused, address=address)
             labels, c_secs = run.labels(shared)
-            runs[f"Splink demo {customers:,}"] = (keys.map(labels), run.train_predict_seconds + c_secs)
+            runs[f"{tool} demo {customers:,}"] = (keys.map(labels), run.train_predict_seconds + c_secs)
             if thresholds is not None:
                 points += splink_curve(
-                    run, _grid(thresholds, shared), lambda s: clustering_quality(s.reindex(keys), person)
+                    run,
+                    check_grid([*thresholds, shared]),
+                    lambda s: clustering_quality(s.reindex(keys), person),
+                    tool,
                 )
         for name, (labels, seconds) in runs.items():
             row = _quality_row(name, clustering_quality(labels, person), seconds)
@@ -241,7 +242,10 @@ def demo_quality(
             return QualityRuns(rows)
         known = {shared: c360_labels(ws)}
         c360_points = c360_curve(
-            ws, _grid(thresholds, shared), lambda s: clustering_quality(s.reindex(keys), person), known
+            ws,
+            check_grid([*thresholds, shared]),
+            lambda s: clustering_quality(s.reindex(keys), person),
+            known,
         )
     return QualityRuns(rows, Curve(f"demo {customers:,}", shared, c360_points + points))
 

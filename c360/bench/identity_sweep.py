@@ -68,6 +68,14 @@ class Curve:
         return max(mine, key=lambda p: (round(p.f1, 12), -abs(p.threshold - self.shared)))
 
 
+@dataclass
+class QualityRuns:
+    """Quality rows (c360, Splink) at the shared threshold; the precision-recall curve when swept."""
+
+    rows: list[dict]
+    curve: Curve | None = None
+
+
 def with_threshold(ws: Workspace, threshold: float) -> Workspace:
     """The workspace with another `identity.match_threshold` (its files untouched; nothing is validated
     again: the threshold is the only change)."""
@@ -101,9 +109,11 @@ def c360_curve(
     return points
 
 
-def splink_curve(run: SplinkRun, thresholds: Sequence[float], score: Scorer) -> list[CurvePoint]:
+def splink_curve(
+    run: SplinkRun, thresholds: Sequence[float], score: Scorer, tool: str = "Splink"
+) -> list[CurvePoint]:
     """The fair Splink's one set of predictions clustered at each threshold."""
-    return [CurvePoint.of("Splink", t, score(run.labels(t)[0])) for t in thresholds]
+    return [CurvePoint.of(tool, t, score(run.labels(t)[0])) for t in thresholds]
 
 
 def summary_rows(curves: Sequence[Curve]) -> list[dict]:

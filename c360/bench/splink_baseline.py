@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -95,7 +95,49 @@ def splink_input(
     return df
 
 
-def _comparisons(with_gender: bool) -> list[Any]:
+def _address_levels(thresholds: list[float]) -> list[Any]:
+    """c360's `address` comparison as Splink levels: street, postcode and city as one piece of evidence.
+
+    The same levels, in the same order, as `c360.identity.compare` (a household shares all three, which as
+    three comparisons would count as three independent proofs)."""
+    import splink.comparison_level_library as cll
+
+    def same(f: str) -> str:
+        return f"({f}_l = {f}_r)"
+
+    def missing(f: str) -> str:
+        return f"({f}_l IS NULL OR {f}_r IS NULL)"
+
+    post_ok = f"({same('postcode')} OR {missing('postcode')})"
+    known = f"NOT {missing('street')}"
+    street_ok = f"{known} AND jaro_winkler_similarity(street_l, street_r) >= {min(thresholds)}"
+    levels = [
+        cll.CustomLevel(
+            f"{missing('street')} AND {missing('postcode')} AND {missing('city')}", "address unknown"
+        ).configure(is_null_level=True),
+        cll.CustomLevel(f"{same('street')} AND {post_ok}", "same street, postcode agrees"),
+    ]
+    levels += [
+        cll.CustomLevel(
+            f"{known} AND jaro_winkler_similarity(street_l, street_r) >= {t} AND {post_ok}",
+            f"street jw>={t:g}",
+        )
+        for t in thresholds
+    ]
+    tail = [
+        (f"{street_ok} AND {same('city')}", "street and city"),
+        (street_ok, "street only"),
+        (f"{known} AND {same('postcode')} AND {same('city')}", "postcode and city"),
+        (f"{known} AND {same('postcode')}", "same postcode"),
+        (f"{known} AND {same('city')}", "same city"),
+        (f"{same('postcode')} AND {same('city')}", "postcode and city, street unknown"),
+        (same("postcode"), "postcode, street unknown"),
+        (same("city"), "city, street unknown"),
+    ]
+    return [*levels, *(cll.CustomLevel(sql, label) for sql, label in tail), cll.ElseLevel()]
+
+
+def _comparisons(settings: IdentitySettings, with_gender: bool, address: str) -> list[Any]:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -120,9 +162,17 @@ def _comparisons(with_gender: bool) -> list[Any]:
         first_name,
         cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
         cl.DateOfBirthComparison("birth_date", input_is_string=False),
-        cl.JaroWinklerAtThresholds("street", [0.9, 0.8]),
-        cl.JaroWinklerAtThresholds("city", [0.9]).configure(term_frequency_adjustments=True),
-        cl.DamerauLevenshteinAtThresholds("postcode", [1]),
+    ]
+    combined = next((c for c in settings.comparisons if c.method == "address"), None)
+    if address == "as_c360" and combined is not None:
+        comparisons.append(cl.CustomComparison(_address_levels(combined.thresholds), "address"))
+    else:
+        comparisons += [
+            cl.JaroWinklerAtThresholds("street", [0.9, 0.8]),
+            cl.JaroWinklerAtThresholds("city", [0.9]).configure(term_frequency_adjustments=True),
+            cl.DamerauLevenshteinAtThresholds("postcode", [1]),
+        ]
+    comparisons += [
         *(cl.ExactMatch(c) for c in IDENTIFIER_COLUMNS),
         cl.DamerauLevenshteinAtThresholds("loyalty_id", [2]),
     ]
@@ -159,8 +209,13 @@ def fair_splink(
     settings: IdentitySettings,
     refused: pd.DataFrame | None = None,
     with_gender: bool = True,
+    address: Literal["as_c360", "apart"] = "as_c360",
 ) -> SplinkRun:
-    """Train Splink on c360's prepared records and predict every blocked pair at `PREDICT_FLOOR` or above."""
+    """Train Splink on c360's prepared records and predict every blocked pair at `PREDICT_FLOOR` or above.
+
+    `address`: as c360's config compares it (one comparison of street, postcode and city when c360 has an
+    `address` comparison, as by default; three apart when c360 compares them apart, as for FEBRL), or always
+    three apart (street by Jaro-Winkler bands, city with tf adjustment, postcode exact or one edit)."""
     import duckdb
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
@@ -174,7 +229,7 @@ def fair_splink(
     sdf = db_api.register(df)
     creator = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=_comparisons(with_gender),
+        comparisons=_comparisons(settings, with_gender, address),
         blocking_rules_to_generate_predictions=_blocking_sql(settings),
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
@@ -197,8 +252,9 @@ def splink_resolve(
     threshold: float,
     with_gender: bool = True,
     refused: pd.DataFrame | None = None,
+    address: Literal["as_c360", "apart"] = "as_c360",
 ) -> tuple[pd.Series, float]:
     """Cluster labels per record key from the fair Splink, and the seconds it took (training included)."""
-    run = fair_splink(prepared, settings, refused, with_gender)
+    run = fair_splink(prepared, settings, refused, with_gender, address)
     labels, seconds = run.labels(threshold)
     return labels, run.train_predict_seconds + seconds

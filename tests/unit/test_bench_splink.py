@@ -59,7 +59,16 @@ def test_fair_splink_links_bob_and_robert_by_the_nickname_level():
     names = ["bob", "robert", "rupert"]  # Rupert: as far from Bob as Robert is, but no nickname of his
     hand = [{"first_name": n, **PAIR} for n in names]
     hand.append(
-        {"first_name": "bob", **PAIR, "last_name": "quennell", "street": "3 ord pl", "postcode": "2000"}
+        {
+            **PAIR,
+            "first_name": "bob",
+            "last_name": "quennell",
+            "birth_date": "1975-08-09",
+            "street": "3 ord pl",
+            "postcode": "2000",
+            "city": "sydney",
+            "state": "nsw",
+        }  # fmt: skip
     )
     prepared = _prepared(hand, febrl_people=40)
     run = fair_splink(prepared, IdentitySettings(), refused=None, with_gender=False)
@@ -94,3 +103,17 @@ def test_with_threshold_changes_only_the_match_threshold(tmp_path):
     assert ws.settings.identity.match_threshold == IdentitySettings().match_threshold
     assert at.settings.identity.model_copy(update={"match_threshold": 0.99}) == ws.settings.identity
     assert at.root == ws.root
+
+
+def test_splink_compares_the_address_as_c360_config_does():
+    from c360.bench.febrl import febrl_identity_settings
+    from c360.bench.splink_baseline import _comparisons
+
+    def names(settings: IdentitySettings, address: str) -> list[str]:
+        return [c.get_comparison("duckdb").output_column_name for c in _comparisons(settings, False, address)]
+
+    default, febrl = IdentitySettings(), IdentitySettings.model_validate(febrl_identity_settings())
+    assert "address" in names(default, "as_c360") and "street" not in names(default, "as_c360")
+    for settings, address in ((default, "apart"), (febrl, "as_c360")):
+        assert {"street", "city", "postcode"} <= set(names(settings, address))
+        assert "address" not in names(settings, address)
