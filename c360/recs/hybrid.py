@@ -2,10 +2,10 @@
 
 Each generator (popularity, repeat-purchase, item-kNN, content, EASE, ALS, ...) proposes its top
 `candidates` items per customer; the union is described by features per (customer, candidate): every
-generator's score and rank, the item's popularity (all time, last 30 and 90 days) and repeat rate, the
-customer's breadth and recency, and the pair's history (orders of the item, days since its last purchase,
-the customer's share of purchases in the item's category). A lambdarank model, one query per customer,
-orders the candidates; items outside the union rank below every candidate.
+generator's score and rank, and the item's, the customer's and the pair's features of
+`c360.recs.hybrid_features` (popularity and its trend, repeat rate and typical repurchase interval, the
+customer's breadth, recency and repeat share, the pair's orders, recency and how due it is). A lambdarank
+model, one query per customer, orders the candidates; items outside the union rank below every candidate.
 
 Training follows time: `train_ranker(history, relevant)` fits the generators on the period before a
 validation window and learns from the window's purchases (the labels); `fit(data)` then refits the
@@ -24,8 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from c360.recs.base import BATCH, Recommender, RecsError
-from c360.recs.baselines import recent_popularity
 from c360.recs.data import Interactions, csr_rows, dense_rows
+from c360.recs.hybrid_features import FEATURES, customer_features, item_features
 from c360.recs.rules import Rules
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -81,29 +81,13 @@ class Hybrid(Recommender):
     @property
     def feature_names(self) -> list[str]:
         per_generator = [f"{g}_{kind}" for g in self.generators for kind in ("score", "rank")]
-        return [
-            *per_generator,
-            "item_customers", "item_customers_30d", "item_customers_90d", "item_repeat_rate", "item_trend",
-            "user_items", "user_orders", "user_tenure", "user_order_rate", "user_days_since_last",
-            "pair_orders", "pair_days_since_last", "pair_days_since_first", "pair_interval", "pair_due",
-            "pair_order_share", "pair_category_share",
-        ]  # fmt: skip
+        return [*per_generator, *FEATURES]
 
     def _fit(self, data: Interactions) -> None:
         for generator in self.generators.values():
             if getattr(generator, "data_", None) is not data:  # shared generators are fitted once per matrix
                 generator.fit(data)
-        buyers = np.asarray((data.orders > 0).sum(axis=0), dtype=np.float32).ravel()
-        repeaters = np.asarray((data.orders > 1).sum(axis=0), dtype=np.float32).ravel()
-        self.item_features_ = np.stack(
-            [
-                buyers,
-                recent_popularity(data, 30.0),
-                recent_popularity(data, 90.0),
-                np.divide(repeaters, buyers, out=np.zeros_like(buyers), where=buyers > 0),
-            ],
-            axis=1,
-        )
+        self.item_features_ = item_features(data)
         codes = np.full(len(data.items), -1, dtype=np.int64)
         known = np.array([c is not None for c in data.category], dtype=bool)
         if known.any():
@@ -126,8 +110,6 @@ class Hybrid(Recommender):
         by customer in `rows` order."""
         data = self.data_
         n_items = data.shape[1]
-        known = rows >= 0
-        safe = np.maximum(rows, 0)
         orders = dense_rows(data.orders, rows)
         last = dense_rows(data.last_days, rows)
         first = dense_rows(data.first_days, rows)
@@ -150,35 +132,9 @@ class Hybrid(Recommender):
         features: list[np.ndarray] = []
         for s in columns:
             features += [np.nan_to_num(s[u, i], copy=False, neginf=-1e6), _candidate_ranks(s, u, i)]
-        user_items = (orders > 0).sum(axis=1).astype(np.float32)
-        user_orders = np.where(known, data.customer_orders[safe], 0.0)
-        user_tenure = np.where(known, data.customer_days[safe], np.nan)
-        user_rate = user_orders / np.maximum(user_tenure, 1.0)
-        with np.errstate(invalid="ignore"):
-            user_recency = np.where(last > 0, last, np.inf).min(axis=1) - 1.0
-        user_recency[~np.isfinite(user_recency)] = np.nan
-        pair_last, pair_first, pair_orders = last[u, i], first[u, i], orders[u, i]
-        since_last = np.where(pair_last > 0, pair_last - 1.0, np.nan)
-        interval = np.where(
-            pair_orders > 1, (pair_first - pair_last) / np.maximum(pair_orders - 1.0, 1.0), np.nan
+        features += customer_features(
+            data, self.item_features_, rows, u, i, orders, last, first, self._category_share(orders, u, i)
         )
-        item = self.item_features_[i]
-        features += [
-            *item.T,
-            item[:, 1] / np.maximum(item[:, 2], 1.0),
-            user_items[u],
-            user_orders[u],
-            user_tenure[u],
-            user_rate[u],
-            user_recency[u],
-            pair_orders,
-            since_last,
-            np.where(pair_first > 0, pair_first - 1.0, np.nan),
-            interval,
-            since_last / np.maximum(interval, 1.0),
-            pair_orders / np.maximum(user_orders[u], 1.0),
-            self._category_share(orders, u, i),
-        ]
         x = np.column_stack(features).astype(np.float32)
         return u, i, x
 
@@ -224,27 +180,32 @@ class Hybrid(Recommender):
         x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
         keep = np.bincount(g, weights=y, minlength=offset)[g] > 0
         x, y, g = x[keep], y[keep], g[keep]
-        users = np.unique(g)
-        held = np.isin(g, np.random.default_rng(0).choice(users, size=max(1, len(users) // 5), replace=False))
-
-        def dataset(mask: np.ndarray) -> lgb.Dataset:
-            sizes = np.bincount(np.unique(g[mask], return_inverse=True)[1])
-            return lgb.Dataset(
-                x[mask], y[mask], group=sizes, feature_name=self.feature_names, free_raw_data=False
-            )
-
-        probe = lgb.train(
-            self.params,
-            dataset(~held),
-            MAX_ROUNDS,
-            valid_sets=[dataset(held)],
-            callbacks=[lgb.early_stopping(40, verbose=False)],
-        )
-        self.rounds_ = max(int(probe.best_iteration or MAX_ROUNDS), 10)
-        self.validation_ndcg_ = float(probe.best_score["valid_0"]["ndcg@10"])
-        self.ranker_ = lgb.train(self.params, dataset(np.ones(len(g), dtype=bool)), self.rounds_)
+        self.rounds_, self.validation_ndcg_ = self._choose_rounds(x, y, g)
+        self.ranker_ = lgb.train(self.params, self._dataset(x, y, g), self.rounds_)
         self.training_rows_ = int(len(g))
         return self
+
+    def _dataset(self, x: np.ndarray, y: np.ndarray, g: np.ndarray) -> Any:
+        import lightgbm as lgb
+
+        sizes = np.bincount(np.unique(g, return_inverse=True)[1])
+        return lgb.Dataset(x, y, group=sizes, feature_name=self.feature_names, free_raw_data=False)
+
+    def _choose_rounds(self, x: np.ndarray, y: np.ndarray, g: np.ndarray) -> tuple[int, float]:
+        """Boosting rounds and their NDCG@10: early stopping on a fifth of the customers held out."""
+        import lightgbm as lgb
+
+        users = np.unique(g)
+        held = np.isin(g, np.random.default_rng(0).choice(users, size=max(1, len(users) // 5), replace=False))
+        probe = lgb.train(
+            self.params,
+            self._dataset(x[~held], y[~held], g[~held]),
+            MAX_ROUNDS,
+            valid_sets=[self._dataset(x[held], y[held], g[held])],
+            callbacks=[lgb.early_stopping(40, verbose=False)],
+        )
+        rounds = max(int(probe.best_iteration or MAX_ROUNDS), 10)
+        return rounds, float(probe.best_score["valid_0"]["ndcg@10"])
 
     def _scores(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         if not hasattr(self, "ranker_"):

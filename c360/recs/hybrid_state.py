@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from c360.recs.base import Recommender, RecsError
 from c360.recs.data import Interactions, build_interactions, relevant_items
 from c360.recs.hybrid import Hybrid
+from c360.recs.hybrid_features import ITEM_FEATURES
 
 if TYPE_CHECKING:
     from c360.recs.model import RecsModel
@@ -114,6 +115,11 @@ def attach_hybrid(model: RecsModel, state: dict[str, np.ndarray], data: Interact
         g["ease"].weights_ = s["ease"]
     g["als"].model_ = model.als_for(data, s["als"])
     hybrid.data_, hybrid.popularity_, hybrid._reason_sim = data, model.popularity_, model.reason_sim_
+    if s["item_features"].shape[1] != len(ITEM_FEATURES):
+        raise RecsError(
+            f"hybrid: this version keeps {s['item_features'].shape[1]} item features, the code reads "
+            f"{len(ITEM_FEATURES)}: it was registered by an older c360; retrain (c360 train recs)"
+        )
     hybrid.item_features_ = s["item_features"]
     codes = s["category_codes"]
     hybrid.category_codes_ = codes

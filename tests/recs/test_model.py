@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from c360.models.base import Model, ModelError
+from c360.recs.base import RecsError
 from c360.recs.data import build_interactions, histories
 from c360.recs.model import RecsModel
 from c360.recs.rules import Rules
@@ -80,6 +81,10 @@ def test_the_hybrid_registers_its_item_side_and_falls_back_to_ease_on_a_small_sh
     pd.testing.assert_frame_equal(
         model.attach(data).recommend(customers), loaded.attach(data).recommend(customers)
     )
+    # a version registered when the hybrid kept fewer item features is refused, not read askew
+    loaded.hybrid_state_["hybrid_item_features"] = loaded.hybrid_state_["hybrid_item_features"][:, :4]
+    with pytest.raises(RecsError, match="older c360"):
+        loaded.attach(data)
     few = lines[lines["customer_id"].isin(customers[:10])]
     small = RecsModel({"method": "hybrid"})
     small.fit(few[few["ts"] < SPLIT], (), few[few["ts"] >= SPLIT])
