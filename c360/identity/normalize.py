@@ -89,7 +89,8 @@ def identifier_keys(
 ) -> pd.Series:
     """Each value's identifier key: the mode's form, then the identifier's prefixes and zeros handled.
 
-    Vectorised in arrow compute (a million values in about a second); empty results are None.
+    Vectorised in arrow compute, once per distinct value (a million emails in about two seconds, other ids
+    in half a second); empty results are None.
     """
     # Once per distinct value (ids repeat across sources), then spread back by the factorized codes.
     codes, uniq = pd.factorize(values.astype(object), use_na_sentinel=True)
