@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from c360.identity.config import IdentifierSettings
+from c360.identity.emails import EmailSettings
 from c360.identity.normalize import normalize_identifier_value
 from c360.identity.store import IdentityStore
 from c360.workspace import Workspace
@@ -45,11 +47,23 @@ class IdentityIndex:
     """identifier (field, normalized value) -> customer id, plus aliases and stitched anonymous ids."""
 
     def __init__(
-        self, index: dict[tuple[str, str], str], aliases: dict[str, str], modes: dict[str, str]
+        self,
+        index: dict[tuple[str, str], str],
+        aliases: dict[str, str],
+        identifiers: dict[str, IdentifierSettings],
+        email: EmailSettings | None = None,
     ) -> None:
+        """`identifiers`: field -> its settings (normalization, prefixes, zeros), so a value is keyed here
+        exactly as the batch run keyed it; `email`: the mailbox-key tables of `identity.email`."""
         self.index = index
         self.aliases = aliases
-        self.modes = modes
+        self.identifiers = identifiers
+        self.email = email
+
+    def _key(self, fld: str, value: str, default_mode: str) -> str:
+        ident = self.identifiers.get(fld)
+        mode = ident.normalize if ident is not None else default_mode
+        return normalize_identifier_value(value, mode, ident, self.email) or ""
 
     @classmethod
     def load(cls, ws: Workspace) -> IdentityIndex:
@@ -57,14 +71,14 @@ class IdentityIndex:
         id_map = store.read("id_map")
         prepared = store.read("prepared")
         index: dict[tuple[str, str], str] = {}
-        modes = {i.field: i.normalize for i in ws.settings.identity.identifiers}
+        identifiers = {i.field: i for i in ws.settings.identity.identifiers}
         if id_map is not None and prepared is not None:
             cust = prepared["record_key"].map(
                 dict(zip(id_map["record_key"], id_map["customer_id"], strict=True))
             )
             refused = store.read("refused_identifiers")
             bad = set(zip(refused["field"], refused["value"], strict=True)) if refused is not None else set()
-            for fld in modes:
+            for fld in identifiers:
                 col = f"{fld}__id"
                 if col not in prepared:
                     continue
@@ -82,21 +96,19 @@ class IdentityIndex:
             if aliases_df is not None
             else {}
         )
-        return cls(index, aliases, modes)
+        return cls(index, aliases, identifiers, ws.settings.identity.email)
 
     def _lookup(self, kind: str, value: str) -> str | None:
         if kind == "user_id":
             hit = self.index.get(("record_key", value)) or self.index.get(
-                ("loyalty_id", normalize_identifier_value(value, self.modes.get("loyalty_id", "alnum")) or "")
+                ("loyalty_id", self._key("loyalty_id", value, "alnum"))
             )
         elif kind == "anonymous_id":
             hit = self.index.get(("anonymous_id", value))
             for fld in ("cookie_id", "device_id"):
-                hit = hit or self.index.get(
-                    (fld, normalize_identifier_value(value, self.modes.get(fld, "lower")) or "")
-                )
+                hit = hit or self.index.get((fld, self._key(fld, value, "lower")))
         else:
-            norm = normalize_identifier_value(value, self.modes.get(kind, "lower"))
+            norm = self._key(kind, value, "lower")
             hit = self.index.get((kind, norm)) if norm else None
         return self.aliases.get(hit, hit) if hit else None
 
