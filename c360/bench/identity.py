@@ -218,9 +218,9 @@ def demo_quality(
         runs = {f"c360 demo {customers:,}": (joined["customer_id"], secs)}
         shared = ws.settings.identity.match_threshold
         points = []
-        # the fair Splink compares the address as c360's config does (one comparison by default); "address
+        # the fair Splink compares the address as c360's config does (one comparison by default); "addr.
         # apart" compares street, city and postcode as three, as on FEBRL
-        variants = {"Splink": "as_c360", "Splink address apart": "apart"} if splink else {}
+        variants = {"Splink": "as_c360", "Splink addr. apart": "apart"} if splink else {}
         store = IdentityStore(ws.lake)
         for tool, address in variants.items():
             prepared, refused = store.read("prepared"), store.read("refused_identifiers")
