@@ -9,8 +9,10 @@ model, one query per customer, orders the candidates; items outside the union ra
 
 Training follows time: `train_ranker(history, relevant)` fits the generators on the period before a
 validation window and learns from the window's purchases (the labels); `fit(data)` then refits the
-generators on everything up to the cutoff and keeps the ranker. The number of boosting rounds is chosen by
-early stopping on a fifth of the validation customers, then the ranker is retrained on all of them.
+generators on everything up to the cutoff and keeps the ranker. The ranker is `seeds` LightGBM models
+(bagging seeds 0, 1, ...) whose scores are averaged: one model's rounds, chosen by early stopping on a fifth
+of the validation customers, swing from 10 to 200 between seeds and its NDCG@10 with them (Online Retail's
+validation window, (a): 0.142 to 0.173); each model is retrained on all the customers with its own rounds.
 `new_items` decides the task: True ranks only items the customer never bought (and learns from new
 purchases), False ranks everything (and learns from every purchase, repeats included).
 """
@@ -71,12 +73,14 @@ class Hybrid(Recommender):
         candidates: int = 50,
         params: dict[str, Any] | None = None,
         rules: Rules | None = None,
+        seeds: int = 3,
     ) -> None:
         super().__init__(rules)
         self.generators = generators
         self.new_items = new_items
         self.candidates = candidates
         self.params = {**DEFAULT_PARAMS, **(params or {})}
+        self.seeds = seeds
 
     @property
     def feature_names(self) -> list[str]:
@@ -180,8 +184,14 @@ class Hybrid(Recommender):
         x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
         keep = np.bincount(g, weights=y, minlength=offset)[g] > 0
         x, y, g = x[keep], y[keep], g[keep]
-        self.rounds_, self.validation_ndcg_ = self._choose_rounds(x, y, g)
-        self.ranker_ = lgb.train(self.params, self._dataset(x, y, g), self.rounds_)
+        self.rankers_, self.rounds_, scores = [], [], []
+        for k in range(max(self.seeds, 1)):
+            params = {**self.params, "seed": int(self.params["seed"]) + k}
+            rounds, score = self._choose_rounds(params, x, y, g)
+            self.rankers_.append(lgb.train(params, self._dataset(x, y, g), rounds))
+            self.rounds_.append(rounds)
+            scores.append(score)
+        self.validation_ndcg_ = float(np.mean(scores))
         self.training_rows_ = int(len(g))
         return self
 
@@ -191,14 +201,16 @@ class Hybrid(Recommender):
         sizes = np.bincount(np.unique(g, return_inverse=True)[1])
         return lgb.Dataset(x, y, group=sizes, feature_name=self.feature_names, free_raw_data=False)
 
-    def _choose_rounds(self, x: np.ndarray, y: np.ndarray, g: np.ndarray) -> tuple[int, float]:
+    def _choose_rounds(
+        self, params: dict[str, Any], x: np.ndarray, y: np.ndarray, g: np.ndarray
+    ) -> tuple[int, float]:
         """Boosting rounds and their NDCG@10: early stopping on a fifth of the customers held out."""
         import lightgbm as lgb
 
         users = np.unique(g)
         held = np.isin(g, np.random.default_rng(0).choice(users, size=max(1, len(users) // 5), replace=False))
         probe = lgb.train(
-            self.params,
+            params,
             self._dataset(x[~held], y[~held], g[~held]),
             MAX_ROUNDS,
             valid_sets=[self._dataset(x[held], y[held], g[held])],
@@ -208,14 +220,14 @@ class Hybrid(Recommender):
         return rounds, float(probe.best_score["valid_0"]["ndcg@10"])
 
     def _scores(self, history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "ranker_"):
+        if not hasattr(self, "rankers_"):
             raise RecsError("hybrid: call train_ranker() before recommending")
         u, i, x = self.candidate_features(rows, history)
         out = np.full((len(rows), self.data_.shape[1]), BELOW, dtype=np.float64)
         if len(u):
-            out[u, i] = self.ranker_.predict(x, num_threads=1)
+            out[u, i] = np.mean([r.predict(x, num_threads=1) for r in self.rankers_], axis=0)
         return out
 
     def feature_importance(self) -> dict[str, float]:
-        gains = self.ranker_.feature_importance(importance_type="gain")
+        gains = np.sum([r.feature_importance(importance_type="gain") for r in self.rankers_], axis=0)
         return dict(sorted(zip(self.feature_names, gains.tolist(), strict=True), key=lambda kv: -kv[1]))

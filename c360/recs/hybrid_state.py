@@ -91,7 +91,7 @@ def state_of(hybrid: Hybrid) -> dict[str, np.ndarray]:
         "als": np.asarray(g["als"].model_.item_factors),
         "item_features": hybrid.item_features_,
         "category_codes": hybrid.category_codes_,
-        "ranker": np.array(hybrid.ranker_.model_to_string()),
+        "ranker": np.array([r.model_to_string() for r in hybrid.rankers_]),
     }
     if "ease" in g:
         state["ease"] = g["ease"].weights_
@@ -133,5 +133,5 @@ def attach_hybrid(model: RecsModel, state: dict[str, np.ndarray], data: Interact
         if width
         else None
     )
-    hybrid.ranker_ = lgb.Booster(model_str=str(s["ranker"]))
+    hybrid.rankers_ = [lgb.Booster(model_str=str(text)) for text in np.atleast_1d(s["ranker"])]
     return hybrid

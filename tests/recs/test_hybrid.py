@@ -63,8 +63,9 @@ def test_hybrid_ranks_as_well_as_its_best_generator(trained):
 
 def test_the_ranker_learnt_from_both_kinds_of_signal(trained):
     new_items, everything = trained[True], trained[False]
-    assert len(everything.feature_names) == everything.ranker_.num_feature()
-    assert everything.rounds_ >= 10 and 0 < everything.validation_ndcg_ <= 1
+    assert len(everything.rankers_) == 3 == len(everything.rounds_)
+    assert all(len(everything.feature_names) == r.num_feature() for r in everything.rankers_)
+    assert min(everything.rounds_) >= 10 and 0 < everything.validation_ndcg_ <= 1
     gains = everything.feature_importance()
     # repeats count in (b): the pair's own history carries weight; never in (a), where bought items are gone
     assert gains["pair_orders"] + gains["pair_order_share"] + gains["repeat_score"] > 0
