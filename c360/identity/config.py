@@ -18,6 +18,8 @@ IDENTITY_FIELDS: tuple[str, ...] = ("source", *canonical_fields("identity"))
 # Functions a blocking key may apply to a field: `soundex(last_name)`, `prefix3(first_name)`, `year(...)`.
 BLOCKING_FUNCTIONS: tuple[str, ...] = ("soundex", "metaphone", "prefix3", "prefix4", "year", "nickname")
 SURVIVORSHIP_RULES = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
+SHARED_BY_DEFAULT: tuple[str, ...] = ("device_id", "cookie_id")
+"""Identifiers a household shares by nature (`IdentifierSettings.shared`)."""
 _KEY = re.compile(r"^(?:(?P<fn>[a-z0-9_]+)\((?P<inner>[a-z_]+)\)|(?P<plain>[a-z_]+))$")
 
 
@@ -65,6 +67,18 @@ class IdentifierSettings(_Strict):
     """Values never used to link, on top of the global block list."""
     max_people: int | None = None
     """Cardinality guard for this identifier; the global `max_people_per_identifier` when absent."""
+    shared: bool | None = None
+    """Shared by nature (a family tablet's device id, a browser cookie, a household landline): its values link
+    pair by pair, on each pair's own comparison, and a value whose records show two people links none of
+    them (`c360.identity.shared`). Absent: true for device_id and cookie_id, false otherwise."""
+    shared_match_probability: float = Field(default=0.9, gt=0.0, lt=1.0)
+    """For a shared identifier: how likely two records sharing a value are one person before anything else
+    is known of them. A pair links when this and its own comparison reach `match_threshold`: at 0.9, two
+    anonymous cookies of one device (nothing else to compare) stay apart; a pair whose names agree links."""
+
+    @property
+    def is_shared(self) -> bool:
+        return self.shared if self.shared is not None else self.field in SHARED_BY_DEFAULT
 
     @field_validator("field")
     @classmethod
@@ -195,8 +209,8 @@ class IdentitySettings(_Strict):
         default_factory=lambda: [
             IdentifierSettings(field="email", normalize="email"),
             IdentifierSettings(field="phone", normalize="digits", min_length=7),
-            IdentifierSettings(field="device_id", normalize="lower"),
-            IdentifierSettings(field="cookie_id", normalize="lower"),
+            IdentifierSettings(field="device_id", normalize="lower", shared=True),
+            IdentifierSettings(field="cookie_id", normalize="lower", shared=True),
             IdentifierSettings(field="social_handle", normalize="lower"),
             IdentifierSettings(field="loyalty_id", normalize="alnum"),
         ]

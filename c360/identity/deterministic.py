@@ -4,6 +4,9 @@ Records with the same normalized email (phone, device, ...) link, except for pla
 list, too-short values, one repeated digit) and values carried by more than K different people (the
 cardinality guard): a shared family email or a call-centre phone number must not glue strangers together.
 Refused values are returned so the run can report them.
+
+Identifiers shared by nature (a family tablet's device id, a cookie) are judged pair by pair afterwards
+(`c360.identity.shared`).
 """
 
 from __future__ import annotations

@@ -39,14 +39,17 @@ class LinkExplanation:
     record_key_l: str
     record_key_r: str
     kind: str
-    """deterministic, probabilistic, or correction."""
+    """deterministic, probabilistic, evidence (two records of a shared identifier value, a device or a
+    cookie, that did not link: scored like any pair), or correction."""
     rule: str
     """The identifier(s) shared, or the blocking rule that proposed the pair."""
     accepted: bool
     weight: float
     probability: float
     reason: str
-    """Why a link was refused (conflict:<field>, do_not_link, max_cluster_size); empty when accepted."""
+    """Why a link was refused (conflict:<field>, do_not_link, max_cluster_size; for evidence, what the
+    pair's own comparison held against its shared identifier: "shared device_id: first_name and birth_date
+    differ", "... weighs -7.2 bits", "... its other records show several people"); empty when accepted."""
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     """field -> {level, weight}: the comparison level reached and the bits it contributed."""
 

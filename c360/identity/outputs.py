@@ -134,6 +134,14 @@ def write_outputs(
     n = len(prepared)
     links = links.copy()
     links["weight"] = links["weight"].astype(float)
+    # Evidence (the pairs of a demoted shared or crowded identifier value) clusters like a scored pair when
+    # its own comparison clears the match threshold; otherwise it stays in the table with why it was refused.
+    evidence = (links["kind"] == "evidence").to_numpy()
+    refusal = links["refusal"] if "refusal" in links else pd.Series("", index=links.index)
+    refusal = refusal.where(evidence, "").fillna("")
+    links = links.drop(columns=["refusal"], errors="ignore")
+    clustered = ~evidence | (links["weight"].to_numpy() >= threshold_weight(settings.match_threshold))
+    refusal = refusal.where(~clustered, "")
     cluster_weight = links["weight"] + np.where(links["kind"] == "deterministic", DETERMINISTIC_WEIGHT, 0.0)
     min_w = threshold_weight(settings.conflict_match_probability)
     direct = links["weight"].to_numpy() >= min_w
@@ -165,7 +173,9 @@ def write_outputs(
 
     result = cluster_records(
         n,
-        links[["rid_l", "rid_r"]].assign(weight=cluster_weight.to_numpy(), direct=direct),
+        links.loc[clustered, ["rid_l", "rid_r"]].assign(
+            weight=cluster_weight.to_numpy()[clustered], direct=direct[clustered]
+        ),
         conflict_values(prepared, settings),
         settings,
         must_links=[g for g in must if len(g) > 1],
@@ -178,7 +188,7 @@ def write_outputs(
         rid_l=result.refused["rid_l"].to_numpy(dtype=np.int64),
         rid_r=result.refused["rid_r"].to_numpy(dtype=np.int64),
     )
-    reasons = _reasons(labels, links, refused, prev_of_rid, touched)
+    reasons = _reasons(labels, links.loc[clustered], refused, prev_of_rid, touched)
     ids = assign_ids(keys, labels, prev_sub, history, taken, run_id, run_at, reasons)
     cust = pd.Series(labels).map(ids.customer_of_label).to_numpy(dtype=object)
 
@@ -219,6 +229,7 @@ def write_outputs(
     )
     link_pairs = links["rid_l"].to_numpy(np.int64) * n_keys + links["rid_r"].to_numpy(np.int64)
     pair_reason = pd.Series(reason_of.reindex(link_pairs).to_numpy(), index=links.index)
+    pair_reason = pair_reason.where(refusal == "", refusal)
     both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
@@ -249,16 +260,17 @@ def write_outputs(
     store.append_changes(ids.changes, run_id)
     checkpoint("resolve", "changes")
     det = int((links_mine["kind"] == "deterministic").sum())
-    prob = len(links_mine) - det
+    prob = int((links_mine["kind"] == "probabilistic").sum())
     customers = len(clusters_mine)
     if previous.incremental:
         customers += len(history) - len(before)
         if previous.links is not None:
             # Counted from masks: the kept links are not materialized.
             kept = ~member(previous.links, "record_key_l", key_array)
-            is_det = pc.equal(previous.links.column("kind"), "deterministic").to_numpy(zero_copy_only=False)
-            rest_det = int((kept & is_det).sum())
-            det, prob = det + rest_det, prob + int(kept.sum()) - rest_det
+            kind = previous.links.column("kind")
+            is_det = pc.equal(kind, "deterministic").to_numpy(zero_copy_only=False)
+            is_prob = pc.equal(kind, "probabilistic").to_numpy(zero_copy_only=False)
+            det, prob = det + int((kept & is_det).sum()), prob + int((kept & is_prob).sum())
     return {
         "customers": customers,
         "changes": ids.changes["kind"].value_counts().to_dict(),

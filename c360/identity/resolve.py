@@ -43,6 +43,7 @@ from c360.identity.normalize import PREPARED_VERSION, latest_records, prepare_re
 from c360.identity.outputs import Previous, write_outputs
 from c360.identity.report import ResolveReport, nothing, print_report  # noqa: F401 (the CLI imports it here)
 from c360.identity.scoring import score_candidates
+from c360.identity.shared import kept_evidence, pair_verdicts, shared_links
 from c360.identity.store import IdentityStore, read_standardized, standardized_identity_files
 from c360.identity.suppressed import Suppressed
 from c360.workspace import Workspace
@@ -191,15 +192,18 @@ class Run:
         prob["record_key_r"] = keys[prob["rid_r"].to_numpy()]
         return prob
 
-    def _scored_deterministic(self, det: pd.DataFrame, records: pa.Table, model: FSModel) -> pd.DataFrame:
-        """Deterministic pairs (rid_l, rid_r, rule) with their comparison levels and match weight."""
+    def _scored_deterministic(
+        self, det: pd.DataFrame, records: pa.Table, model: FSModel, kind: str = "deterministic"
+    ) -> pd.DataFrame:
+        """Deterministic pairs (rid_l, rid_r, rule) with their comparison levels and match weight; `kind`
+        "evidence" for the pairs of demoted identifier values (with `refusal`, why they do not link)."""
         pairs = pa.Table.from_pandas(
             det[["rid_l", "rid_r"]].assign(rule=np.int8(-1), rules_mask=np.int32(0)), preserve_index=False
         )
         g = comparison_vectors(records, pairs, self.settings, threads=None).to_pandas().drop(columns=["rule"])
         det = det.merge(g, on=["rid_l", "rid_r"], how="left")
         det["weight"] = model.match_weight(det) if len(det) else np.zeros(0)
-        det["kind"] = "deterministic"
+        det["kind"] = kind
         return det
 
     def _write(
@@ -271,7 +275,17 @@ class Run:
 
         t3 = time.perf_counter()
         det, refused_ids = deterministic_links(prepared, settings)
-        det = self._scored_deterministic(det, records_arrow, model)
+        shared = shared_links(
+            prepared, settings, det, refused_ids, pair_verdicts(records_arrow, model, settings)
+        )
+        refused_ids = shared.refused
+        det = pd.concat(
+            [
+                self._scored_deterministic(shared.links, records_arrow, model),
+                self._scored_deterministic(shared.evidence, records_arrow, model, "evidence"),
+            ],
+            ignore_index=True,
+        )
         det["record_key_l"] = keys[det["rid_l"].to_numpy()]
         det["record_key_r"] = keys[det["rid_r"].to_numpy()]
         links = pd.concat([det, prob], ignore_index=True)
@@ -334,9 +348,15 @@ class Run:
         prob_new = self._labelled(scored, near_keys)
         secs["score"] = time.perf_counter() - t1
         t3 = time.perf_counter()
-        det_new, refused_new = deterministic_links(touched_only(near, hood.touched), settings)
-        det_new["record_key_l"] = near_keys[det_new["rid_l"].to_numpy()]
-        det_new["record_key_r"] = near_keys[det_new["rid_r"].to_numpy()]
+        touched = touched_only(near, hood.touched)
+        det_new, refused_new = deterministic_links(touched, settings)
+        shared = shared_links(
+            touched, settings, det_new, refused_new, pair_verdicts(near_arrow, model, settings)
+        )
+        det_new, refused_new, ev_new = shared.links, shared.refused, shared.evidence
+        for frame in (det_new, ev_new):
+            frame["record_key_l"] = near_keys[frame["rid_l"].to_numpy()]
+            frame["record_key_r"] = near_keys[frame["rid_r"].to_numpy()]
 
         # ---------------------------------------------------------------- the components to cluster again
         previous = previous_future.result()
@@ -351,6 +371,7 @@ class Run:
                 prob_new["record_key_l"].to_numpy(object),
                 prob_new["record_key_r"].to_numpy(object),
                 det_new["record_key_l"].to_numpy(object),
+                ev_new["record_key_l"].to_numpy(object),
                 np.asarray(correction_keys, dtype=object),
             ]
         )
@@ -370,6 +391,9 @@ class Run:
         mine = rows_with(previous.links, "record_key_l", stored)
         old_links = mine.to_pandas()
         is_prob = (old_links["kind"] == "probabilistic").to_numpy()
+        is_ev = (old_links["kind"] == "evidence").to_numpy()
+        evidence = kept_evidence(old_links.loc[is_ev], hood.carriers, ev_new)
+        old_links, is_prob = old_links.loc[~is_ev].reset_index(drop=True), is_prob[~is_ev]
         gone = old_links["record_key_l"].isin(changed_keys) | old_links["record_key_r"].isin(changed_keys)
         prob_old = old_links.loc[is_prob & ~gone.to_numpy()]
         prob_old = prob_old.drop(columns=["accepted", "probability", "reason"])
@@ -387,7 +411,15 @@ class Run:
         )
         det["rid_l"] = index.get_indexer(det["record_key_l"])
         det["rid_r"] = index.get_indexer(det["record_key_r"])
-        det = self._scored_deterministic(det, records_arrow, model)
+        evidence["rid_l"] = index.get_indexer(evidence["record_key_l"])
+        evidence["rid_r"] = index.get_indexer(evidence["record_key_r"])
+        det = pd.concat(
+            [
+                self._scored_deterministic(det, records_arrow, model),
+                self._scored_deterministic(evidence, records_arrow, model, "evidence"),
+            ],
+            ignore_index=True,
+        )
         prob["rid_l"] = index.get_indexer(prob["record_key_l"])
         prob["rid_r"] = index.get_indexer(prob["record_key_r"])
         links = pd.concat([det, prob], ignore_index=True)
