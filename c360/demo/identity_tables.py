@@ -31,6 +31,8 @@ NOISE: dict[str, Noise] = {
         phone_styles=_GB_STYLES,
         dob_swap=0.01,
         abbrev=0.25,
+        email_variant=0.03,
+        suffix=0.6,
         missing={
             "email": 0.08,
             "phone": 0.12,
@@ -53,6 +55,8 @@ NOISE: dict[str, Noise] = {
         landline=0.1,
         phone_styles=_US_STYLES,
         abbrev=0.15,
+        email_variant=0.08,
+        suffix=0.2,
         missing={"phone": 0.3, "birth_date": 0.55, "gender": 0.45, "street": 0.08, "loyalty_id": 0.7},
     ),
     "support": Noise(
@@ -67,6 +71,8 @@ NOISE: dict[str, Noise] = {
         junk_phone=0.03,
         landline=0.3,
         phone_styles=_GB_STYLES,
+        email_variant=0.04,
+        suffix=0.5,
         missing={"last_name": 0.15, "phone": 0.35},
     ),
     "marketing": Noise(
@@ -77,6 +83,7 @@ NOISE: dict[str, Noise] = {
         email_messy=0.3,
         landline=0.0,
         phone_styles=_US_STYLES,
+        email_variant=0.08,
         missing={"first_name": 0.15, "last_name": 0.35, "phone": 0.6, "postcode": 0.5},
     ),
     "web": Noise("US", email_weights=(0.7, 0.2, 0.05, 0.05), email_messy=0.05, missing={"email": 0.7}),
@@ -88,6 +95,8 @@ NOISE: dict[str, Noise] = {
         junk_email=0.01,
         landline=0.1,
         phone_styles=_US_STYLES,
+        email_variant=0.03,
+        suffix=0.2,
         missing={"phone": 0.45, "postcode": 0.3},
     ),
     "social": Noise(
@@ -110,6 +119,8 @@ NOISE: dict[str, Noise] = {
         phone_styles=_US_STYLES,
         stale_address=0.3,
         dob_swap=0.03,
+        email_variant=0.02,
+        suffix=0.5,
         missing={"email": 0.4, "phone": 0.4, "birth_date": 0.15, "street": 0.05},
     ),
 }
@@ -177,6 +188,48 @@ def _social_logins(
     return vec.null_where(~signed, vec.take(sim.people.handle, rec.person))
 
 
+# A share of households with a family tablet or laptop: the browser cookies of members who use it sit on one
+# device (its app-instance id), so two to four people show one device id. Everyone else's cookies sit on
+# their own one or two devices, which is how one person's cookies find each other.
+FAMILY_DEVICE = 0.3
+ON_FAMILY_DEVICE = 0.6
+# A slashed CRM birth date from the US office's export reads month-first (every other part file), and the
+# records migrated from the old system are ISO dates.
+CRM_US_DATE = "%m/%d/%Y"
+CRM_LEGACY = 0.15
+
+
+def web_devices(sim: ChunkSim, rng: np.random.Generator) -> pa.Array:
+    """The device id of each cookie: a household's shared device, or one of its owner's own two."""
+    web, people = sim.records["web"], sim.people
+    p = web.person
+    draw = vec.scramble(people.household_gid[p], 1000, vec.key_of("family_device", sim.world.seed))
+    family = (people.hh_size[p] >= 2) & (draw < FAMILY_DEVICE * 1000)
+    on_family = family & (web.copy == 0) & (rng.random(len(web)) < ON_FAMILY_DEVICE)
+    key = np.where(on_family, people.household_gid[p] * 4 + 3, people.gid[p] * 4 + web.copy % 2)
+    scrambled = vec.scramble(key, 16**12, vec.key_of("app_device", sim.world.seed))
+    return vec.join("dev-", vec.codes(scrambled, 12, b"0123456789abcdef"))
+
+
+def _crm_dates(sim: ChunkSim, ident: Identity, rng: np.random.Generator) -> pa.Array:
+    slashed = CRM_US_DATE if sim.chunk % 2 == 1 else layout.CRM_DATE
+    legacy = rng.random(len(ident.birth_day)) < CRM_LEGACY
+    return vec.pick(legacy, _date(ident, "%Y-%m-%d"), _date(ident, slashed))
+
+
+def full_names(first: pa.Array, last: pa.Array, rng: np.random.Generator) -> pa.Array:
+    """One name field, "Jane Doe" or "Doe, Jane" (a first name alone where the last is unknown)."""
+    reversed_ = rng.random(len(first)) < 0.3
+    both = vec.pick(reversed_, vec.join(last, ", ", first), vec.join(first, " ", last))
+    return pc.coalesce(both, first, last)
+
+
+def numeric_postcodes(postcode: pa.Array) -> pa.Array:
+    """All-digit postcodes as a spreadsheet saves them: as numbers, leading zeros gone (02139 -> 2139)."""
+    digits = pc.fill_null(pc.match_substring_regex(postcode, r"^[0-9]+$"), False)
+    return pc.if_else(digits, pc.replace_substring_regex(postcode, r"^0+([0-9])", "\\1"), postcode)
+
+
 def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
     rng = sim.rngs[0]
     w, people = sim.world, sim.people
@@ -195,7 +248,7 @@ def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
             "title": vec.null_where(rng.random(len(rec)) < 0.2, title),
             "first_name": f["first_name"],
             "last_name": f["last_name"],
-            "date_of_birth": _date(ident, layout.CRM_DATE),
+            "date_of_birth": _crm_dates(sim, ident, rng),
             "gender": _gender(ident, ("F", "M", "X")),
             "email": f["email"],
             "phone": f["phone"],
@@ -240,8 +293,7 @@ def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
     out["support", "contacts"] = pa.table(
         {
             "contact_id": rec.record_id,
-            "first_name": f["first_name"],
-            "last_name": f["last_name"],
+            "name": full_names(f["first_name"], f["last_name"], rng),
             "email": f["email"],
             "phone": f["phone"],
             "country": _country(ident),
@@ -261,7 +313,7 @@ def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
             "last_name": f["last_name"],
             "mobile": f["phone"],
             "country": _country(ident),
-            "zip": f["postcode"],
+            "zip": numeric_postcodes(f["postcode"]),
             "signup_ts": vec.strftime(rec.created, layout.ISO_OFFSET),
             "list": vec.choose(rng, ("newsletter", "offers", "newsletter,offers"), (0.4, 0.2, 0.4), len(rec)),
         }
@@ -273,6 +325,7 @@ def identity_tables(sim: ChunkSim) -> dict[tuple[str, str], pa.Table]:
             "visitor_id": rec.record_id,
             "email": _visitor_emails(sim, ids, rng),
             "first_seen": vec.timestamps(rec.created),
+            "device_id": web_devices(sim, rng),
             "country": _country(ident),
             "device_type": vec.choose(rng, ("desktop", "mobile", "tablet"), (0.45, 0.45, 0.1), len(rec)),
             "browser": vec.choose(

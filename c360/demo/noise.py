@@ -7,6 +7,7 @@ them the source's column names and formats.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,12 +45,14 @@ class Noise:
         0.05,
     )  # personal, personal2, work, family
     email_messy: float = 0.0
+    email_variant: float = 0.0  # one mailbox written another way: a +tag, Gmail dots, a misspelt provider
     email_typo: float = 0.0
     junk_email: float = 0.0
     junk_phone: float = 0.0
     landline: float = 0.3  # chance of giving the landline when the person has both
     phone_styles: tuple[float, ...] = (0.3, 0.1, 0.05, 0.4, 0.15, 0.0, 0.0, 0.0)  # see phones.STYLES
     dob_swap: float = 0.0  # day and month swapped (US / EU confusion)
+    suffix: float = 0.0  # chance a record writes the person's generational suffix ("Smith Jr")
     abbrev: float = 0.0
     stale_address: float = 0.0
     missing: dict[str, float] = field(default_factory=dict)
@@ -85,6 +88,7 @@ def _emails(people: People, p: np.ndarray, noise: Noise, rng: np.random.Generato
     email = stacked[0]
     for s in (1, 2, 3):
         email = pc.if_else(pa.array(choice == s), stacked[s], email)
+    email = _email_variants(email, rng.random(len(p)) < noise.email_variant, rng)
     u = rng.random(len(p))
     messy = rng.random(len(p)) < noise.email_messy
     email = vec.pick(messy & (u < 0.35), pc.utf8_upper(email), email)
@@ -94,6 +98,34 @@ def _emails(people: People, p: np.ndarray, noise: Noise, rng: np.random.Generato
     email = vec.typo(email, rng.random(len(p)) < noise.email_typo, rng)
     junk = rng.random(len(p)) < noise.junk_email
     return vec.pick(junk, vec.choose(rng, JUNK_EMAILS, (0.45, 0.3, 0.15, 0.1), len(p)), email)
+
+
+_TAGGED = r"^([^@+]+)@(gmail\.com|outlook\.com|hotmail\.com|icloud\.com)$"
+_DOMAIN_TYPOS = (
+    ("@gmail.com", "@gmial.com"),
+    ("@hotmail.com", "@hotmial.com"),
+    ("@yahoo.com", "@yaho.com"),
+    ("@outlook.com", "@outlok.com"),
+    ("@icloud.com", "@iclod.com"),
+)
+
+
+def _email_variants(email: pa.Array, mask: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """The same mailbox as people write it on sign-up forms: `jane.doe+shop@gmail.com`, `j.anedoe@gmail.com`
+    (Gmail ignores dots), `jane.doe@gmial.com`. Rows whose provider has no such form keep their address."""
+    u = rng.random(len(email))
+    tagged = vec.pick(
+        u < 0.25,
+        pc.replace_substring_regex(email, _TAGGED, "\\1+shop@\\2"),
+        pc.replace_substring_regex(email, _TAGGED, "\\1+news@\\2"),
+    )
+    dotted = pc.replace_substring_regex(email, r"^([^@.])([^@.][^@]*)@gmail\.com$", "\\1.\\2@gmail.com")
+    typo = email
+    for right, wrong in _DOMAIN_TYPOS:
+        typo = pc.replace_substring_regex(typo, f"{re.escape(right)}$", wrong)
+    out = vec.pick(mask & (u < 0.5), tagged, email)
+    out = vec.pick(mask & (u >= 0.5) & (u < 0.75), dotted, out)
+    return vec.pick(mask & (u >= 0.75), typo, out)
 
 
 def _phones(people: People, p: np.ndarray, noise: Noise, rng: np.random.Generator) -> pa.Array:
@@ -160,6 +192,9 @@ def render_identity(
     last = vec.typo(last, rng.random(n) < noise.typo, rng)
     fold = rng.random(n) < noise.fold
     first, last = vec.pick(fold, vec.fold(first), first), vec.pick(fold, vec.fold(last), last)
+    suffix = vec.take(people.suffix, p)
+    written = (rng.random(n) < noise.suffix) & np.asarray(suffix.is_valid())
+    last = vec.pick(written, vec.join(last, vec.pick(rng.random(n) < 0.7, " ", ", "), suffix), last)
     fields = {
         "first_name": first,
         "last_name": last,

@@ -50,6 +50,12 @@ SEG_SOURCES = np.array(
 )
 
 
+JUNIOR_SHARE_US = 0.25
+JUNIOR_SHARE = 0.03
+"""Of the sons (third household members, male, of a male head), the share named after their father: an
+American habit (Jr and Sr), rare in Europe."""
+
+
 def monthly_hazard(risk: np.ndarray) -> np.ndarray:
     """Monthly churn hazard of a customer with latent risk in [0, 1]."""
     return 0.003 + 0.05 * risk**1.5
@@ -69,6 +75,7 @@ class People:
     first_idx: np.ndarray
     first: pa.Array
     last: pa.Array
+    suffix: pa.Array  # generational suffix ("Jr" for a son named after his father, "Sr" for him), else null
     birth_day: np.ndarray  # epoch days
     address: dict[str, pa.Array]  # street, city, postcode, state (current)
     old_address: dict[str, pa.Array]  # before the move; equal to address when not moved
@@ -193,6 +200,16 @@ def simulate_people(world: World, g0: int, n: int, total: int, rng: np.random.Ge
     hh_last = world.last_sampler.sample(hh_country, rng)
     own_last = world.last_sampler.sample(country, rng)
     last_idx = np.where((member > 0) & (rng.random(n) < 0.15), own_last, hh_last[household])
+    # A father and the son named after him: one first and last name, one address, two birth dates, told apart
+    # only by "Sr" and "Jr" where a source writes them. They are two people and must stay two customers.
+    head = first_member[household]
+    named_after = np.where(country == COUNTRIES.index("US"), JUNIOR_SHARE_US, JUNIOR_SHARE)
+    junior = (member == 2) & (gender == 1) & (gender[head] == 1) & (rng.random(n) < named_after)
+    first_idx = np.where(junior, first_idx[head], first_idx)
+    last_idx = np.where(junior, hh_last[household], last_idx)
+    senior = np.zeros(n, dtype=bool)
+    senior[head[junior]] = True
+    suffix = vec.pick(junior, "Jr", vec.pick(senior, "Sr", pa.nulls(n, pa.string())))
     first = vec.take(world.first_names, first_idx)
     last = vec.take(world.last_names, last_idx)
 
@@ -313,6 +330,7 @@ def simulate_people(world: World, g0: int, n: int, total: int, rng: np.random.Ge
         first_idx=first_idx,
         first=first,
         last=last,
+        suffix=suffix,
         birth_day=birth_day,
         address=address,
         old_address=old_address,

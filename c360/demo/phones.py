@@ -56,6 +56,11 @@ US_AREA_CODES = (
     "512",
     "615",
 )
+UNASSIGNED_AREA_CODES = ("222", "237", "244", "258")
+"""Well-formed NANP area codes no carrier holds (libphonenumber: possible, not valid). Number portability and
+new overlays mean some real customers' numbers look like this to a validator that lags behind."""
+UNASSIGNED_SHARE = 0.02
+"""Of US mobile numbers, the share under an unassigned area code."""
 
 STYLES = (
     "intl_spaced",
@@ -106,6 +111,11 @@ def make_numbers(
         nsn = _plan_numbers(
             plan, body, lead[idx], area[idx] % len(US_AREA_CODES), 200 if kind == "mobile" else 600
         )
+        if name == "US" and kind == "mobile":
+            draw = vec.scramble(key_values[idx], 10_000, vec.key_of("unassigned", name))
+            odd = draw < UNASSIGNED_SHARE * 10_000
+            unassigned = pa.array(UNASSIGNED_AREA_CODES).take(pa.array(body % len(UNASSIGNED_AREA_CODES)))
+            nsn = vec.pick(odd, vec.join(unassigned, pc.utf8_slice_codeunits(nsn, 3)), nsn)
         mask = np.zeros(n, dtype=bool)
         mask[idx] = True
         out = pc.replace_with_mask(out, pa.array(mask), nsn)

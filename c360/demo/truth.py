@@ -1,8 +1,8 @@
 """Ground truth under `ground_truth/` (parquet), which the pipeline never reads and evaluations do.
 
 - identity_map: every identity row -> the person behind it (source, file_set, source_record_id, person_id)
-- people: one row per person: household, true name / birth date / address, segment, preferences, churn
-  (flag, date, latent risk) and the traits customer value follows from
+- people: one row per person: household, true name (and Jr / Sr suffix) / birth date / address, segment,
+  preferences, churn (flag, date, latent risk) and the traits customer value follows from
 - sentiment: the label of every support ticket and social mention
 - bad_rows: every row spoiled on purpose (file relative to the lake root, 1-based row, canonical field,
   reason)
@@ -36,6 +36,7 @@ PEOPLE = pa.schema(
         ("household_id", pa.string()),
         ("first_name", pa.string()),
         ("last_name", pa.string()),
+        ("name_suffix", pa.string()),
         ("gender", pa.string()),
         ("birth_date", pa.date32()),
         ("street", pa.string()),
@@ -139,6 +140,7 @@ def people_table(world: World, people: People) -> pa.Table:
             "household_id": vec.join("H", vec.codes(people.household_gid, 8)),
             "first_name": people.first,
             "last_name": people.last,
+            "name_suffix": people.suffix,
             "gender": vec.take(pa.array(["female", "male", "other"]), people.gender),
             "birth_date": pa.array(people.birth_day.astype("datetime64[D]"), pa.date32()),
             "street": people.address["street"],
