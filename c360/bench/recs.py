@@ -16,8 +16,8 @@ before 2011-06-01, score on 2011-06-01 to 2011-09-01 (NDCG@10 of protocol (a); o
 baseline, whose task it is). The hybrid's ranker learns from the same window (generators fitted before
 the window, labels in it), then its generators are refit on the whole training period; in (b) it also
 learns from `--windows` - 1 earlier three-month windows a month apart. The settings behind the hybrid (its
-features, three seeds averaged, one window for (a) and two for (b)) were chosen on the validation window
-with a ranker learnt on the three months before it. The test window is read only to report.
+features, one window for (a) and two for (b)) were chosen on the validation window with a ranker learnt on
+the three months before it. The test window is read only to report.
 
 The issue's figures (measured with a protocol this module cannot see) are printed beside in brackets.
 """

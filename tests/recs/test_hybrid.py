@@ -11,7 +11,7 @@ import pytest
 from c360.recs.als import Als
 from c360.recs.base import RecsError
 from c360.recs.baselines import Popularity, RepeatPopularity
-from c360.recs.data import build_interactions, relevant_items
+from c360.recs.data import build_interactions, csr_rows, relevant_items
 from c360.recs.ease import Ease
 from c360.recs.hybrid import BELOW, Hybrid
 from c360.recs.neighbours import ItemKNN
@@ -47,7 +47,9 @@ def trained() -> dict:
     out = {"data": data, "generators": shared}
     for new in (True, False):
         labels = relevant_items(history, LINES, VALIDATION, SPLIT, new_only=new)
-        hybrid = Hybrid(shared, new_items=new, candidates=15, params={"min_data_in_leaf": 20})
+        hybrid = Hybrid(
+            shared, new_items=new, candidates=15, params={"min_data_in_leaf": 20}, seeds=1 if new else 3
+        )
         out[new] = hybrid.train_ranker([(history, labels)]).fit(data)
     return out
 
@@ -82,3 +84,13 @@ def test_new_items_mode_and_candidate_floor(trained):
     assert (scores > BELOW).sum(axis=1).min() >= 15  # the candidate union; the rest sit below
     with pytest.raises(RecsError):
         Hybrid(generators()).fit(data).recommend(["c0000"])
+
+
+def test_seeded_rankers_are_averaged(trained):
+    hybrid, data = trained[False], trained["data"]
+    rows = np.arange(5)
+    u, i, x = hybrid.candidate_features(rows, csr_rows(data.weights, rows))
+    each = [r.predict(x) for r in hybrid.rankers_]
+    assert not np.allclose(each[0], each[1])  # another bagging seed, another model
+    assert np.allclose(hybrid.scores(rows)[u, i], np.mean(each, axis=0))
+    assert len(trained[True].rankers_) == 1  # the default: one
