@@ -48,9 +48,19 @@ def _join_rules(links: pd.DataFrame) -> pd.DataFrame:
         {
             "rid_l": g["rid_l"].to_numpy(),
             "rid_r": g["rid_r"].to_numpy(),
-            "rule": g["joined"].to_numpy(zero_copy_only=False),
+            "rule": sorted_rules(g["joined"].to_numpy(zero_copy_only=False)),
         }
     )
+
+
+def sorted_rules(rules: np.ndarray) -> np.ndarray:
+    """'+'-joined identifier lists in sorted order: Arrow's distinct aggregation does not promise the order
+    of a group's values, and a full and an incremental run must name a link alike."""
+    out = np.asarray(rules, dtype=object).copy()
+    joined = pd.Series(out, dtype=object).str.contains("+", regex=False).fillna(False)
+    multi = np.flatnonzero(joined.to_numpy(dtype=bool))
+    out[multi] = ["+".join(sorted(str(r).split("+"))) for r in out[multi]]
+    return out
 
 
 def deterministic_links(df: pd.DataFrame, settings: IdentitySettings) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -27,7 +27,7 @@ from c360.faults import checkpoint
 from c360.identity.compare import comparison_columns, comparison_vectors, random_pairs
 from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.corrections import as_list, correction_groups, load_corrections
-from c360.identity.deterministic import deterministic_links
+from c360.identity.deterministic import deterministic_links, sorted_rules
 from c360.identity.incremental import (
     combine,
     component_records,
@@ -409,6 +409,7 @@ class Run:
                 ignore_index=True,
             )
         )
+        det["rule"] = sorted_rules(det["rule"].to_numpy(object))
         det["rid_l"] = index.get_indexer(det["record_key_l"])
         det["rid_r"] = index.get_indexer(det["record_key_r"])
         evidence["rid_l"] = index.get_indexer(evidence["record_key_l"])

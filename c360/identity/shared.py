@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
-from c360.identity.deterministic import _join_rules, person_signature
+from c360.identity.deterministic import person_signature
 from c360.identity.model import FSModel, threshold_weight
 
 EVIDENCE_MAX_RECORDS = 20
@@ -105,8 +105,19 @@ def _with_pairs(links: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     code = links["rid_l"].to_numpy(np.int64) * width + links["rid_r"].to_numpy(np.int64)
     new_code = pairs["rid_l"].to_numpy(np.int64) * width + pairs["rid_r"].to_numpy(np.int64)
     both = np.isin(code, new_code)
-    touched = links.loc[both].assign(rule=links.loc[both, "rule"].astype(str).str.split("+")).explode("rule")
-    joined = _join_rules(pd.concat([touched, pairs[["rid_l", "rid_r", "rule"]]], ignore_index=True))
+    rules: dict[int, set[str]] = {}
+    for c, rule in zip(code[both].tolist(), links.loc[both, "rule"].astype(str).tolist(), strict=True):
+        rules.setdefault(c, set()).update(rule.split("+"))
+    for c, rule in zip(new_code.tolist(), pairs["rule"].astype(str).tolist(), strict=True):
+        rules.setdefault(c, set()).add(rule)
+    keys = np.fromiter(rules.keys(), dtype=np.int64, count=len(rules))
+    joined = pd.DataFrame(
+        {
+            "rid_l": keys // width,
+            "rid_r": keys % width,
+            "rule": ["+".join(sorted(r)) for r in rules.values()],
+        }
+    )
     out = pd.concat([links.loc[~both], joined], ignore_index=True)
     return out.sort_values(["rid_l", "rid_r"], kind="stable").reset_index(drop=True)
 
