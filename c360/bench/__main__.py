@@ -483,7 +483,10 @@ def recs(
         Path | None,
         typer.Option(help="Build (or reuse) the Online Retail example workspace here, not in a temp folder."),
     ] = None,
-    windows: Annotated[int, typer.Option(help="Validation windows the hybrid ranker learns from.")] = 1,
+    windows: Annotated[
+        int,
+        typer.Option(help="Validation windows the (b) hybrid ranker learns from; (a) uses the latest only."),
+    ] = 2,
 ) -> None:
     """Recommendations on Online Retail (train before 2011-09-01, test to 2011-12-09): popularity, repeat,
     content, item-kNN, EASE, ALS and the hybrid; P/R/NDCG/MAP@10, coverage and one-customer p99."""
