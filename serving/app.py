@@ -29,6 +29,7 @@ Started by `c360 serve`, `serve run serving.app:build_app workspace=/path/to/ws`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,8 @@ INGRESS_CPUS = 0.5
 both fit on a 2-CPU node, and `serve.run` waits for them forever without an error."""
 MODEL_CPUS = 0.25
 """Each model replica: the three fit beside the ingress on a 2-CPU node with 0.75 CPU left for others."""
+READY_SECONDS = 1.0
+"""How long `/readyz` waits for the model deployments to answer."""
 MODEL_DEPLOYMENT = {
     "max_ongoing_requests": 64,
     "health_check_period_s": 10,
@@ -104,6 +107,10 @@ class RecommenderDeployment:
 
         self.model = _loader("recommender", Recommender.for_workspace, workspace)
 
+    def ready(self) -> bool:
+        """Answered once the constructor (the model's load) has finished: the ingress's `/readyz` asks."""
+        return True
+
     def recommend(self, *args: Any) -> dict[str, Any]:
         return _answer(lambda: self.model.get().recommend(*args))
 
@@ -123,6 +130,10 @@ class NextBestActionDeployment:
         from c360.inference.nba import NextBestActionPolicy
 
         self.model = _loader("next-best-action policy", NextBestActionPolicy.for_workspace, workspace)
+
+    def ready(self) -> bool:
+        """Answered once the constructor (the policy's load) has finished: the ingress's `/readyz` asks."""
+        return True
 
     def decide(self, *args: Any) -> dict[str, Any]:
         return _answer(lambda: self.model.get().decide(*args))
@@ -178,6 +189,17 @@ class ServeModels:
     async def scores(self, customer_id: str | None, profile: Mapping[str, Any] | None) -> dict[str, Any]:
         return await self.local.scores(customer_id, profile)
 
+    async def ready(self) -> bool:
+        """Both model deployments answer within `READY_SECONDS` (their replicas have loaded their models:
+        until then `/personalize` would wait for them or fall back) and the ingress's scorer has loaded."""
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(self.recommender.ready.remote(), self.policy.ready.remote()), READY_SECONDS
+            )
+        except Exception:  # noqa: BLE001 - a timeout or a replica still starting: not ready yet
+            return False
+        return await self.local.ready(("scorer",))
+
     def close(self) -> None:
         self.local.close()
 
@@ -209,18 +231,21 @@ class Gateway:
         recommender: DeploymentHandle | None = None,
         policy: DeploymentHandle | None = None,
     ) -> None:
+        from c360.inference.clients import LocalModels, ModelClients
         from c360.io import heap
+        from c360.workspace import Workspace
 
         heap.enable()  # a server process: settle the heap after each warm-up step (c360.io.heap)
         self.workspace = workspace
-        self.models = None
+        self.models: ModelClients
         if recommender is not None and policy is not None:
             self.models = ServeModels(workspace, recommender, policy)
+        else:  # models: ingress; given to the app (not built on first use) so `/readyz` waits for them
+            self.models = LocalModels.for_workspace(Workspace.load(workspace))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from c360.api.app import create_api
 
-        # models=None: the app loads the models in this process (`LocalModels`).
         return create_api(self.workspace, models=self.models)
 
 

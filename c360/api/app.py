@@ -231,13 +231,17 @@ def _health_routes(ctx: ApiContext) -> APIRouter:
         return HealthStatus(status="ok")
 
     @health.get("/readyz", response_model=HealthStatus, responses={503: {"model": ErrorBody}})
-    def readyz() -> Response:
-        """The stores answer (no key needed); 503 until they do."""
+    async def readyz() -> Response:
+        """The stores answer and the models given to the app have finished starting (no key needed); 503
+        until then. A model not trained yet counts as started: it answers its fallback."""
         try:
-            services.check()
+            await run_in_threadpool(services.check)
         except C360Error as exc:
             log.warning("not ready: %s", type(exc).__name__)
             return error_response(503, "not_ready", "a backing store does not answer yet")
+        models: ModelClients | None = services.provided(MODELS)
+        if models is not None and not await models.ready():
+            return error_response(503, "not_ready", "the models are still loading")
         return json_response({"status": "ready"})
 
     @health.get("/metrics", response_class=Response)

@@ -65,6 +65,10 @@ class Services:
                     settle_heap(f"building the {name}")
         return found
 
+    def provided(self, name: str) -> Any | None:
+        """The component `name` if it was put in place or built already; None otherwise (nothing built)."""
+        return self._components.get(name)
+
     def provide(self, name: str, component: Any) -> None:
         """Put a ready component in place (tests, benchmarks); the app still closes it."""
         self._components[name] = component

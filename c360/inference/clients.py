@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -71,6 +72,11 @@ class ModelClients(Protocol):
 
     async def scores(self, customer_id: str | None, profile: Mapping[str, Any] | None) -> dict[str, Any]: ...
 
+    async def ready(self) -> bool:
+        """Whether the models have finished starting: each loaded, or its load tried (a model not trained
+        yet answers its documented fallback, which is an answer). Quick: a server's `/readyz` asks it."""
+        ...
+
 
 def refusal(exc: C360Error) -> dict[str, Any]:
     """`exc` as a value, when the caller may see it (REFUSALS); else raised again."""
@@ -105,6 +111,8 @@ class LocalModels:
             "policy": Loader("next-best-action policy", policy, ws),
             "scorer": Loader("scorer", scorer, ws),
         }
+        self._warming: dict[tuple[str, ...], threading.Thread] = {}
+        self._warm_lock = threading.Lock()
 
     @classmethod
     def for_workspace(cls, ws: Workspace) -> LocalModels:
@@ -122,6 +130,24 @@ class LocalModels:
         """Load every model now (a server's start-up, a benchmark's warm-up)."""
         for loader in self._loaders.values():
             loader.get()
+
+    async def ready(self, names: Sequence[str] | None = None) -> bool:
+        """Whether these models' (all by default) loads have been tried. The first call starts them on a
+        thread of their own and answers False until they are done: a readiness probe must not wait seconds
+        for a model, and the first request should not either."""
+        wanted = tuple(names or self._loaders)
+        with self._warm_lock:
+            warming = self._warming.get(wanted)
+            if warming is None:
+                loaders = [self._loaders[name] for name in wanted]
+                warming = threading.Thread(
+                    target=lambda: [loader.try_load() for loader in loaders],
+                    name="c360-models-load",
+                    daemon=True,
+                )
+                self._warming[wanted] = warming
+                warming.start()
+        return not warming.is_alive()
 
     async def _call(self, name: str, method: str, *args: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 
 import pytest
 from fastapi import FastAPI, Request
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from c360.api.app import RequestGuard, create_api
 from c360.errors import StoreUnavailableError
+from c360.inference.clients import LocalModels
 from c360.profile.store import ProfileStore
 from tests.serving.api_data import ApiWorkspace, api_workspace
 
@@ -168,6 +171,30 @@ class DownStore(ProfileStore):
 
     def close(self):
         pass
+
+
+def test_readyz_waits_for_the_models_given_to_the_app_and_a_model_that_cannot_load_counts_as_started(data):
+    """Models given to the app (a server's) are loaded on a thread of their own from the first probe on;
+    `/readyz` says 503 until every load has been tried. A load that fails leaves the fallback: ready."""
+    release = threading.Event()
+
+    def slow() -> object:
+        release.wait(10)
+        return object()
+
+    def broken() -> object:
+        raise StoreUnavailableError("no registered model")
+
+    models = LocalModels(slow, broken, slow)
+    with TestClient(create_api(data.ws, models=models)) as c:
+        r = c.get("/readyz")
+        assert_error(r, 503, "not_ready")
+        assert "models" in r.json()["error"]["message"]
+        release.set()
+        deadline = time.monotonic() + 10
+        while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/readyz").json() == {"status": "ready"}
 
 
 def test_503_when_the_store_is_down_and_readyz_says_so(data):
