@@ -45,7 +45,7 @@ INGRESS_CPUS = 0.5
 both fit on a 2-CPU node, and `serve.run` waits for them forever without an error."""
 MODEL_CPUS = 0.25
 """Each model replica: the three fit beside the ingress on a 2-CPU node with 0.75 CPU left for others."""
-READY_SECONDS = 1.0
+READY_SECONDS = 2.0
 """How long `/readyz` waits for the model deployments to answer."""
 MODEL_DEPLOYMENT = {
     "max_ongoing_requests": 64,
@@ -238,10 +238,15 @@ class Gateway:
         heap.enable()  # a server process: settle the heap after each warm-up step (c360.io.heap)
         self.workspace = workspace
         self.models: ModelClients
+        # The models this process holds load here, before Serve counts the replica as started (`serve.run`
+        # waits for it); `/readyz` also waits for the model deployments, which start on their own.
         if recommender is not None and policy is not None:
             self.models = ServeModels(workspace, recommender, policy)
-        else:  # models: ingress; given to the app (not built on first use) so `/readyz` waits for them
-            self.models = LocalModels.for_workspace(Workspace.load(workspace))
+            self.models.local.try_load(("scorer",))
+        else:  # models: ingress
+            local = LocalModels.for_workspace(Workspace.load(workspace))
+            local.try_load()
+            self.models = local
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from c360.api.app import create_api

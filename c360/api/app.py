@@ -163,8 +163,11 @@ def create_api(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if heap.enabled():
+        if heap.enabled():  # a server: open the stores and start the model loads now, not on first use
             await run_in_threadpool(_warm_up, services)
+            models: ModelClients | None = services.provided(MODELS)
+            if models is not None:
+                await models.ready()
         yield
         services.close()
 

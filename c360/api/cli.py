@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from c360.workspace import Workspace
 
 console = SafeConsole(width=None if sys.stdout.isatty() else 160)
+READY_TIMEOUT_S = 180.0
+"""How long `c360 serve` waits for `/readyz` before printing its URLs anyway."""
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder holding c360.yaml.")]
 SERVE_APP = "serving.app:build_app"
 """The application builder `c360 serve` runs, as Serve's CLI names it."""
@@ -169,6 +171,7 @@ def serve(
         else:
             ray_serve.start(http_options={"host": host, "port": port})
         ray_serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
+        _wait_until_ready(f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}")
         new_key = None
         if create_key:
             from c360.api.keys import SCOPES, KeyStore
@@ -203,6 +206,28 @@ def _direct_ingress(host: str, port: int) -> bool:
     os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT", str(port + 100))
     os.environ.setdefault("RAY_SERVE_DEFAULT_HTTP_HOST", host)
     return os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] == str(port)
+
+
+def _wait_until_ready(base: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Poll `/readyz` until the stores answer and the models have loaded, so the URLs printed next answer
+    at full quality; past `timeout_s` say so and go on (the routes answer their fallbacks meanwhile)."""
+    import urllib.error
+    import urllib.request
+
+    started = time.monotonic()
+    said = False
+    while time.monotonic() - started < timeout_s:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2.0) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # 503 (an HTTPError) while loading, or the port not open yet
+        if not said and time.monotonic() - started > 2:
+            console.print("waiting for the stores and models to be ready ...")
+            said = True
+        time.sleep(0.25)
+    console.print(f"not ready after {timeout_s:.0f} s ({base}/readyz says why); serving fallbacks meanwhile")
 
 
 def _free_port(host: str) -> int:

@@ -131,6 +131,12 @@ class LocalModels:
         for loader in self._loaders.values():
             loader.get()
 
+    def try_load(self, names: Sequence[str] | None = None) -> None:
+        """Try these models' (all by default) loads now, in this thread (a server replica's constructor); a
+        load that fails leaves its model answering the fallback, and is retried on use."""
+        for name in names or self._loaders:
+            self._loaders[name].try_load()
+
     async def ready(self, names: Sequence[str] | None = None) -> bool:
         """Whether these models' (all by default) loads have been tried. The first call starts them on a
         thread of their own and answers False until they are done: a readiness probe must not wait seconds
@@ -139,11 +145,8 @@ class LocalModels:
         with self._warm_lock:
             warming = self._warming.get(wanted)
             if warming is None:
-                loaders = [self._loaders[name] for name in wanted]
                 warming = threading.Thread(
-                    target=lambda: [loader.try_load() for loader in loaders],
-                    name="c360-models-load",
-                    daemon=True,
+                    target=self.try_load, args=(wanted,), name="c360-models-load", daemon=True
                 )
                 self._warming[wanted] = warming
                 warming.start()

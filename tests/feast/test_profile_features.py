@@ -117,12 +117,17 @@ def test_training_sets_never_see_values_from_after_the_label_time(ws):
     assert {"total_spend", "rfm_score", "age", "label", "days_since_last_purchase"} <= set(ds.schema().names)
 
 
-def test_a_withdrawal_reaches_the_profile_store_and_the_online_store_at_once(ws):
-    materialize(ws)
-    # someone whose batch row grants marketing sms, so a late batch write would visibly bring it back
+def sms_granted_in_batch(ws) -> str:
+    """Someone whose batch row grants marketing sms, so a late batch write would visibly bring it back: the
+    customer the withdrawal test withdraws, and the next test finds in the ledger."""
     batch = pd.concat([pd.read_parquet(f) for f in ws.lake.glob("features/consent/*.parquet")])
     batch = batch.sort_values("event_timestamp").drop_duplicates("customer_id", keep="last")
-    cid = sorted(batch.loc[batch["marketing_sms"] == 1, "customer_id"])[0]
+    return sorted(batch.loc[batch["marketing_sms"] == 1, "customer_id"])[0]
+
+
+def test_a_withdrawal_reaches_the_profile_store_and_the_online_store_at_once(ws):
+    materialize(ws)
+    cid = sms_granted_in_batch(ws)
     store = open_feature_store(ws)
 
     def online() -> int:
@@ -158,7 +163,7 @@ def test_a_withdrawal_reaches_the_profile_store_and_the_online_store_at_once(ws)
 
 
 def test_the_next_build_folds_api_consent_into_the_ledger(ws):
-    cid = read_profiles(ws.lake, ["customer_id"])["customer_id"].iloc[7]
+    cid = sms_granted_in_batch(ws)  # withdrawn through the API by the test before
     build_profiles(ws, as_of=datetime.now(UTC) + timedelta(minutes=1))
     profiles = read_profiles(ws.lake).set_index("customer_id")
     import json

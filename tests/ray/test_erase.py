@@ -71,6 +71,7 @@ PERSON = {
     "social_handle": "@zquaxworth7731",
     "loyalty_id": "LC777000111",
     "street": "1 Forgetme Lane",
+    "full_name": "Zephyrine Quaxworth",
 }
 NEEDLES = [
     "zephyrine.quaxworth@example.org",
@@ -92,7 +93,8 @@ def _fmt(fs: FileSetSettings, field: str, template: object) -> object:
     if isinstance(value, date):
         if isinstance(template, date):
             return value
-        return value.strftime(fs.date_format) if fs.date_format else value.isoformat()
+        fmt = fs.date_format if isinstance(fs.date_format, str) else (fs.date_format or [None])[0]
+        return value.strftime(fmt) if fmt else value.isoformat()
     return value
 
 

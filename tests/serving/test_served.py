@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -11,7 +13,12 @@ pytestmark = [pytest.mark.serving, pytest.mark.ray]
 def test_health_without_a_key(served_api):
     r = requests.get(f"{served_api.url}/healthz", timeout=10)
     assert r.status_code == 200 and r.json() == {"status": "ok"}
-    assert requests.get(f"{served_api.url}/readyz", timeout=10).json() == {"status": "ready"}
+    # ready once both model deployments answer, as a probe sees it: polled, not asked once
+    deadline = time.monotonic() + 60
+    while (ready := requests.get(f"{served_api.url}/readyz", timeout=10)).status_code != 200:
+        assert ready.json()["error"]["code"] == "not_ready" and time.monotonic() < deadline, ready.text
+        time.sleep(0.2)
+    assert ready.json() == {"status": "ready"}
 
 
 def test_a_profile_with_a_key_and_401_without(served_api):
