@@ -297,7 +297,7 @@ def test_store_down_names_the_store_and_its_address(backend: str, tmp_path, requ
     assert "s3cret" not in err.value.message
 
 
-# ---------------------------------------------------------------------------------------------- the route's read
+# ------------------------------------------------------------------------------------------- the route's read
 
 
 def test_the_json_reads_give_the_document_through_aliases_on_a_loop_too(store: ProfileStore):
