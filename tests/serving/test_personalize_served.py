@@ -31,10 +31,9 @@ def test_untrained_models_fall_back_flagged_never_an_error(served_api):
         "decisionId": None, "action": "no_action", "channel": None, "offer": None, "propensity": None
     }  # fmt: skip
     reasons = {f["part"]: f["reason"] for f in body["fallbacks"]}
-    assert {k: reasons.get(k) for k in ("recommendations", "nextBestAction", "scores")} in (
-        dict.fromkeys(("recommendations", "nextBestAction", "scores"), "not_trained"),
-        dict.fromkeys(("recommendations", "nextBestAction", "scores"), "timeout"),  # a cold first hop
-    )
+    assert reasons["scores"] == "not_trained"  # the ingress's own scorer, loaded in its constructor
+    # the model deployments' parts: not trained, or a cold first hop past its timeout, flagged either way
+    assert {reasons.get("recommendations"), reasons.get("nextBestAction")} <= {"not_trained", "timeout"}
     r = requests.post(f"{served_api.url}/v1/decisions/d-1/reward", json={}, headers=headers, timeout=30)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
