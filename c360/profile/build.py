@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -34,12 +35,13 @@ from c360.identity.store import IdentityStore
 from c360.io.lake import Lake
 from c360.io.outages import online_store_call
 from c360.profile.aggregates import ENGAGEMENT_FORMULA, rfm_thresholds
-from c360.profile.partition import aggregate_partition, finish_partition
+from c360.profile.partition import IDENTITY_COLUMNS, aggregate_partition, encoded_profiles, finish_partition
 from c360.profile.staging import stage_inputs
 from c360.workspace import Workspace
 
 if TYPE_CHECKING:
     from c360.facts.build import FactsReport
+    from c360.profile.store import ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +286,57 @@ def _update_store(ws: Workspace, removed: set[str], since: str | None) -> tuple[
         every_alias = set(aliases["alias_id"]) if aliases is not None else set()
         for cid in removed - every_alias:
             store.delete(cid)
+        settled = _settle_shared_identifiers(ws.lake, store)
+        if settled:
+            log.info("profiles: %d profile(s) rewritten to hold the identifiers they share", settled)
     return len(mapping), newest
+
+
+def _settle_shared_identifiers(lake: Lake, store: ProfileStore) -> int:
+    """An identifier several profiles hold (a family's device, a couple's email) is indexed to the one with
+    the smallest customer id, whatever order the partitions' tasks wrote in: the store keeps the last
+    writer's claim, so `GET /v1/profiles?device_id=` depended on which task finished last and two identical
+    runs differed. Rewrites only the profiles that hold such an identifier, largest id first, so every
+    shared identifier ends with its smallest claimant. Returns how many were rewritten."""
+    columns = list(IDENTITY_COLUMNS.values())
+    profiles = read_profiles(lake, ["customer_id", *columns])
+    if profiles.empty:
+        return 0
+    claims = pd.concat(
+        [
+            profiles[["customer_id", col]]
+            .explode(col)
+            .dropna()
+            .rename(columns={col: "value"})
+            .assign(kind=col)
+            for col in columns
+        ],
+        ignore_index=True,
+    )
+    claims["value"] = claims["value"].astype(str)
+    holders = claims.groupby(["kind", "value"])["customer_id"]
+    shared = holders.transform("nunique") > 1
+    winners = sorted(set(claims.loc[shared].groupby(["kind", "value"])["customer_id"].min()), reverse=True)
+    if not winners:
+        return 0
+    ids = pa.array(winners, pa.string())
+    rows = pd.concat(
+        [
+            pq.read_table(
+                f,
+                filesystem=lake.arrow_fs,
+                columns=["customer_id", "document", *columns],
+                filters=pc.field("customer_id").isin(ids),
+            ).to_pandas()
+            for f in lake.glob("profiles/part-*.parquet")
+        ],
+        ignore_index=True,
+    )
+    order = {cid: i for i, cid in enumerate(winners)}
+    rows = rows.sort_values("customer_id", key=lambda c: c.map(order)).reset_index(drop=True)
+    for encoded in encoded_profiles(rows):  # in that order: the last claim of a key is the one kept
+        store.upsert_encoded([encoded])
+    return len(rows)
 
 
 def _forget_online(ws: Workspace, removed: set[str]) -> None:
