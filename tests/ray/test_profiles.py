@@ -228,8 +228,10 @@ def _split_candidate(ws) -> tuple[str, str, set[tuple[str, str]], set[tuple[str,
         mine = records[records["customer_id"] == cid].sort_values("record_key")
         for key in mine["record_key"]:
             rest = mine[mine["record_key"] != key]
-            own = _identifiers(mine[mine["record_key"] == key]) - _identifiers(rest)
-            kept = _identifiers(rest) - _identifiers(mine[mine["record_key"] == key])
+            # identifiers another customer also holds (a family's device) are indexed to one of them: left out
+            others = _identifiers(records[records["customer_id"] != cid])
+            own = _identifiers(mine[mine["record_key"] == key]) - _identifiers(rest) - others
+            kept = _identifiers(rest) - _identifiers(mine[mine["record_key"] == key]) - others
             if own and kept and _connected(rest["record_key"].tolist(), links):
                 return cid, key, own, kept
     raise AssertionError("no customer to split in the demo data")
