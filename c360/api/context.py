@@ -17,7 +17,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from c360.api.http import ForbiddenError, RateLimitedError, UnauthorizedError
 from c360.api.keys import ApiKey, KeyStore
 from c360.api.metrics import ApiMetrics
-from c360.io.heap import settle_heap
 from c360.profile.store import ProfileStore, open_profile_store
 from c360.workspace import Workspace
 
@@ -50,7 +49,6 @@ class Services:
             with self._lock:
                 if self._profiles is None:
                     self._profiles = open_profile_store(self.ws)
-                    settle_heap("opening the profile store")
         return self._profiles
 
     def component(self, name: str, factory: Callable[[Workspace], T]) -> T:
@@ -62,7 +60,6 @@ class Services:
                 found = self._components.get(name)
                 if found is None:
                     found = self._components[name] = factory(self.ws)
-                    settle_heap(f"building the {name}")
         return found
 
     def provided(self, name: str) -> Any | None:

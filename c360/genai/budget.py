@@ -29,7 +29,10 @@ class TokenBudget(Protocol):
     def snapshot(self) -> dict[str, float | int | str]: ...
 
 
-class Budget:
+class BudgetCaps:
+    """The caps and prices of a budget, whatever keeps its counters; `refused` counts this process's
+    refusals."""
+
     def __init__(
         self,
         daily_tokens: int,
@@ -41,10 +44,28 @@ class Budget:
         self.daily_tokens, self.daily_cost = daily_tokens, daily_cost
         self.price_in, self.price_out = price_in_per_1k / 1000.0, price_out_per_1k / 1000.0
         self._today = today
+        self.refused = 0
+
+    def price(self, tokens_in: int, tokens_out: int) -> float:
+        """What these tokens cost at the configured prices."""
+        return tokens_in * self.price_in + tokens_out * self.price_out
+
+
+class Budget(BudgetCaps):
+    """Counters in memory, for one process."""
+
+    def __init__(
+        self,
+        daily_tokens: int,
+        daily_cost: float | None = None,
+        price_in_per_1k: float = 0.0,
+        price_out_per_1k: float = 0.0,
+        today: Callable[[], date] = utc_today,
+    ) -> None:
+        super().__init__(daily_tokens, daily_cost, price_in_per_1k, price_out_per_1k, today)
         self._day = today()
         self.tokens = 0
         self.cost = 0.0
-        self.refused = 0
         self._lock = threading.Lock()
 
     def _roll(self) -> None:
@@ -54,7 +75,7 @@ class Budget:
 
     def reserve(self, tokens_in: int, tokens_out: int) -> bool:
         """Take an estimate out of today's budget; False (and nothing taken) when it does not fit."""
-        cost = tokens_in * self.price_in + tokens_out * self.price_out
+        cost = self.price(tokens_in, tokens_out)
         with self._lock:
             self._roll()
             over_tokens = self.tokens + tokens_in + tokens_out > self.daily_tokens
@@ -72,7 +93,7 @@ class Budget:
         d_in, d_out = used[0] - reserved[0], used[1] - reserved[1]
         with self._lock:
             self.tokens = max(0, self.tokens + d_in + d_out)
-            self.cost = max(0.0, self.cost + d_in * self.price_in + d_out * self.price_out)
+            self.cost = max(0.0, self.cost + self.price(d_in, d_out))
 
     def snapshot(self) -> dict[str, float | int | str]:
         with self._lock:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from c360.genai.budget import utc_today
+from c360.genai.budget import BudgetCaps, utc_today
 from c360.genai.resilience import BackendError, DeadlineExceeded
 from c360.io.sqlite import connect
 
@@ -63,7 +63,7 @@ def open_ledger(path: str | Path) -> sqlite3.Connection:
     return connect(path, SCHEMA)
 
 
-class SharedBudget:
+class SharedBudget(BudgetCaps):
     """`Budget`'s interface over the ledger: reserve / settle / snapshot, `refused` (this process's
     refusals; `snapshot()` counts the whole workspace's)."""
 
@@ -76,10 +76,7 @@ class SharedBudget:
         price_out_per_1k: float = 0.0,
         today: Callable[[], date] = utc_today,
     ) -> None:
-        self.daily_tokens, self.daily_cost = daily_tokens, daily_cost
-        self.price_in, self.price_out = price_in_per_1k / 1000.0, price_out_per_1k / 1000.0
-        self._today = today
-        self.refused = 0
+        super().__init__(daily_tokens, daily_cost, price_in_per_1k, price_out_per_1k, today)
         self._conn = open_ledger(path)
         self._lock = threading.Lock()
 
@@ -95,7 +92,7 @@ class SharedBudget:
         try finds none to update."""
         args: dict[str, object] = {
             "tokens": tokens_in + tokens_out,
-            "cost": tokens_in * self.price_in + tokens_out * self.price_out,
+            "cost": self.price(tokens_in, tokens_out),
             "cap": self.daily_tokens,
             "cost_cap": self.daily_cost,
         }
@@ -130,7 +127,7 @@ class SharedBudget:
                 self._conn.execute(
                     "UPDATE budget_day SET tokens = max(0, tokens + ?), cost = max(0.0, cost + ?) "
                     "WHERE day = ?",
-                    (d_in + d_out, d_in * self.price_in + d_out * self.price_out, day),
+                    (d_in + d_out, self.price(d_in, d_out), day),
                 )
             except sqlite3.Error as exc:  # the estimate stays counted: the budget errs on the safe side
                 log.warning(

@@ -1,20 +1,18 @@
-"""Short garbage-collector pauses for a long-running server: `settle_heap` after each warm-up step.
+"""Short garbage-collector pauses for a long-running server: `settle_heap` after a warm-up step.
 
-CPython's full collection walks every object that survived the younger generations. A server process with
-Ray, FastAPI, Feast and the models loaded holds a few hundred thousand of them, and one full pass takes
-about 130 ms on this machine's cores; it runs whenever the objects that survived since the last one reach a
-quarter of the heap, so a steady request load met one every few seconds: the profile route's p99 jumped
-from ~3 ms to 14 or 140 ms from one run to the next.
+CPython's full collection walks every object that survived the younger generations; in a process holding
+Ray, FastAPI and the app, one pass took ~130 ms (170,000 objects, load 9). Serve collects and freezes once
+at the end of a replica's constructor (`RAY_SERVE_FREEZE_GC_ON_STARTUP`); what a server builds after that
+and keeps for its life (the stores opened at start-up, a model loaded on a thread of its own, the feature
+store's registry) would be walked again by every later full pass. `settle_heap` collects once and freezes
+what is left (`gc.freeze`), so later passes see only what requests created since.
 
-Everything a server builds while warming up (stores, the feature store's registry, models, the app) lives
-as long as the process. `settle_heap` collects once and then freezes what is left (`gc.freeze`): frozen
-objects are never walked again, so later full passes see only what requests created since, and take well
-under a millisecond. It is called after the application starts and after each component that opens on
-first use (profile store, feature store, model loads, the content writer): one full pass each, during
-warm-up, instead of one every few seconds for ever.
+It runs where a server warms up, not where it answers: the app's start-up (`c360.api.app`), a model's load
+(`c360.inference.loader`: a replica's constructor or the warm-up thread; a load retried after a failure
+is the exception) and the feature store's opening (`c360.inference.signals`, on a thread of its own).
 
-Off unless `enable()` was called, which the server entry points do (`serving.app`'s deployments, `c360
-serve`): in a test process, hundreds of apps come and go, and freezing them would keep them all.
+Off unless `enable()` was called, which the server entry points do (`serving.app`'s deployments and
+ingress): in a test process, hundreds of apps come and go, and freezing them would keep them all.
 """
 
 from __future__ import annotations

@@ -297,7 +297,9 @@ def _settle_shared_identifiers(lake: Lake, store: ProfileStore) -> int:
     the smallest customer id, whatever order the partitions' tasks wrote in: the store keeps the last
     writer's claim, so `GET /v1/profiles?device_id=` depended on which task finished last and two identical
     runs differed. Rewrites only the profiles that hold such an identifier, largest id first, so every
-    shared identifier ends with its smallest claimant. Returns how many were rewritten."""
+    shared identifier ends with its smallest claimant. Runs on every store update, a resumed one too (its
+    killed run may have written in any order): one read of the identity columns. Returns how many were
+    rewritten."""
     columns = list(IDENTITY_COLUMNS.values())
     profiles = read_profiles(lake, ["customer_id", *columns])
     if profiles.empty:
