@@ -41,6 +41,7 @@ class LoadResult:
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.answered = 0
 
     async def call(self, raw: bytes) -> int:
         self.writer.write(raw)
@@ -54,6 +55,7 @@ class _Connection:
                 break
         if length:
             await self.reader.readexactly(length)
+        self.answered += 1
         return status
 
     def close(self) -> None:
@@ -105,7 +107,17 @@ async def _one(pool: _Pool, raw: bytes, due: float, out: list[float], statuses: 
     conn = None
     try:
         conn = await pool.take()
-        status = await conn.call(raw)
+        try:
+            status = await conn.call(raw)
+        except asyncio.IncompleteReadError as exc:
+            if not conn.answered or exc.partial:
+                raise
+            # The server closed this keep-alive connection while it sat idle (uvicorn does after 5 s) and
+            # never read the request: as HTTP clients do, send it once more on a new connection. Its latency
+            # still runs from the due time.
+            conn.close()
+            conn = _Connection(*await asyncio.open_connection(pool.host, pool.port))
+            status = await conn.call(raw)
         statuses[status] = statuses.get(status, 0) + 1
         if 200 <= status < 300:
             out.append((time.perf_counter() - due) * 1000)

@@ -5,8 +5,8 @@ A third server, c360's own app under uvicorn without Serve, tells what c360 adds
 Each server runs alone (the others are stopped) in its own processes; the load generator (`loadgen`) runs in
 this one, on the same 2 cores. Per server: p50/p99 at a fixed open-loop rate (500 requests/s by default) and
 the saturation rate of 16 keep-alive connections. c360 is started as users start it, `c360 serve`: Serve's
-throughput-optimized mode with direct ingress, the Gateway replica listening on the port itself; and once more
-through Serve's HTTP proxy (`RAY_SERVE_ENABLE_DIRECT_INGRESS=0`), to show what the proxy costs.
+throughput-optimized mode with direct ingress, the Gateway replica listening on the port itself; with `--proxy`,
+once more through Serve's HTTP proxy (`RAY_SERVE_ENABLE_DIRECT_INGRESS=0`), to show what the proxy costs.
 
 The benchmark's API key has a rate limit of its own (printed): the default 1,000 requests/s per key would cap
 the saturation figure, which measures the server, not the limit.
@@ -130,7 +130,9 @@ def _workspace(root: Path, stores_yaml: str, backend: str, profiles: int) -> tup
     return ws, key
 
 
-def bench_backend(backend: str, root: Path, profiles: int, plan: Plan, console: Console) -> list[Measured]:
+def bench_backend(
+    backend: str, root: Path, profiles: int, plan: Plan, console: Console, proxy: bool = False
+) -> list[Measured]:
     results: list[Measured] = []
     with _backend_settings(backend) as stores_yaml:
         ws, key = _workspace(root / backend, stores_yaml, backend, profiles)
@@ -147,10 +149,10 @@ def bench_backend(backend: str, root: Path, profiles: int, plan: Plan, console: 
                 results.append(_measure("c360 app, uvicorn", backend, base, key, ids, plan))
             console.print(f"  {backend}: baselines measured")
             serve_cmd = [sys.executable, "-c", "from c360.cli import entrypoint; entrypoint()", "serve"]
-            for name, env in (
-                ("c360 serve (direct ingress)", {}),
-                ("c360 serve, Serve proxy", {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}),
-            ):
+            servers: list[tuple[str, dict[str, str]]] = [("c360 serve (direct ingress)", {})]
+            if proxy:
+                servers.append(("c360 serve, Serve proxy", {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}))
+            for name, env in servers:
                 port = free_port()
                 base = f"http://127.0.0.1:{port}"
                 cmd = [*serve_cmd, "-w", str(ws.root), "--port", str(port)]
@@ -164,6 +166,17 @@ def bench_backend(backend: str, root: Path, profiles: int, plan: Plan, console: 
     return results
 
 
+def _errors(m: Measured) -> str:
+    """Failed requests of both runs by what failed: an HTTP status, or `conn` (refused, reset or cut off)."""
+    failed: dict[str, int] = {}
+    for run in (m.at_rate, m.saturated):
+        for status, n in run.statuses.items():
+            if not 200 <= status < 300:
+                name = "conn" if status == 0 else str(status)
+                failed[name] = failed.get(name, 0) + n
+    return ", ".join(f"{n} {name}" for name, n in sorted(failed.items())) or "0"
+
+
 def table(results: list[Measured], rate: float, concurrency: int) -> Table:
     t = Table(
         "backend", "server", f"p50 ms @{rate:g}/s", f"p99 ms @{rate:g}/s", "errors",
@@ -175,7 +188,7 @@ def table(results: list[Measured], rate: float, concurrency: int) -> Table:
         ratio = m.at_rate.percentile(50) / base.at_rate.percentile(50) if base else float("nan")
         t.add_row(
             m.backend, m.server, f"{m.at_rate.percentile(50):.2f}", f"{m.at_rate.percentile(99):.2f}",
-            f"{m.at_rate.errors + m.saturated.errors}", f"{m.saturated.rps:,.0f}", f"{ratio:.2f}x",
+            _errors(m), f"{m.saturated.rps:,.0f}", f"{ratio:.2f}x",
         )  # fmt: skip
     return t
 
@@ -184,10 +197,11 @@ def run(
     backends: tuple[str, ...] = BACKENDS,
     profiles: int = 10_000,
     rate: float = 500.0,
-    seconds: float = 10.0,
+    seconds: float = 30.0,
     concurrency: int = 16,
     workdir: Path | None = None,
     console: Console | None = None,
+    proxy: bool = False,
 ) -> list[Measured]:
     console = console or Console()
     root = workdir or Path(tempfile.mkdtemp(prefix="c360-bench-serve-"))
@@ -200,7 +214,9 @@ def run(
     results: list[Measured] = []
     try:
         for backend in backends:
-            results += bench_backend(backend, root, profiles, Plan(rate, seconds, concurrency), console)
+            results += bench_backend(
+                backend, root, profiles, Plan(rate, seconds, concurrency), console, proxy=proxy
+            )
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)
