@@ -23,8 +23,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from c360.identity.compare import comparison_columns
 from c360.identity.config import IdentitySettings
+from c360.identity.corrections import as_list
+from c360.identity.deterministic import sorted_rules
+from c360.identity.links import LinkParts
+from c360.identity.normalize import prepare_records
+from c360.identity.shared import kept_evidence
 from c360.identity.store import snapshot_frame
+
+
+def snapshot_columns(settings: IdentitySettings) -> set[str]:
+    """The columns of last run's prepared snapshot an incremental run reads: what blocking, comparisons,
+    deterministic links and conflicts use (the source bookkeeping columns cost most of the read)."""
+    wanted = set(comparison_columns(settings)) | {"record_key", "fingerprint", "first_name", "last_name"}
+    wanted |= {f"{i.field}__id" for i in settings.identifiers}
+    return wanted | {f"{c.field}__s" for c in settings.comparisons}
 
 
 def member(table: pa.Table, column: str, values: pa.Array) -> np.ndarray:
@@ -169,3 +183,100 @@ def component_records(id_map: pa.Table, keys: pa.Array) -> pa.Array:
     """Every stored record key in a component holding one of `keys`."""
     comps = pc.unique(rows_with(id_map, "record_key", keys).column("component"))
     return rows_with(id_map, "component", comps).column("record_key").combine_chunks()
+
+
+@dataclass(frozen=True)
+class FreshRecords:
+    """The records of the new files that are new or changed since last run (unchanged ones are dropped)."""
+
+    raw: pd.DataFrame
+    prepared: pd.DataFrame
+    new_keys: set[str]
+    changed_keys: set[str]
+    """Keys last run held with another fingerprint."""
+
+
+def fresh_records(old: pa.Table, raw: pd.DataFrame, settings: IdentitySettings) -> FreshRecords:
+    """`raw`, the latest rows of the new files, prepared and compared with last run's prepared snapshot
+    `old` by fingerprint. Adds the fingerprint to `raw`."""
+    mine = rows_with(old.select(["record_key", "fingerprint"]), "record_key", key_array(raw["record_key"]))
+    old_fp = dict(
+        zip(mine.column("record_key").to_pylist(), mine.column("fingerprint").to_pylist(), strict=True)
+    )
+    prepared = prepare_records(raw, settings)
+    raw["fingerprint"] = prepared["fingerprint"].to_numpy()
+    known = raw["record_key"].isin(old_fp.keys()).to_numpy()
+    same = known & (raw["fingerprint"] == raw["record_key"].map(old_fp)).to_numpy()
+    return FreshRecords(
+        raw=raw.loc[~same].reset_index(drop=True),
+        prepared=prepared.loc[~same].reset_index(drop=True),
+        new_keys=set(raw.loc[~known, "record_key"]),
+        changed_keys=set(raw.loc[known & ~same, "record_key"]),
+    )
+
+
+def reclustered_records(
+    id_map: pa.Table, fresh: FreshRecords, hood: Neighbourhood, new: LinkParts, corrections: pd.DataFrame
+) -> pa.Array:
+    """Every stored record key of a component that something new reaches: a fresh record, a carrier of a
+    touched identifier value, a new link, a correction."""
+    correction_keys = [
+        k for col in ("left_keys", "right_keys") for ks in corrections[col] for k in as_list(ks)
+    ]
+    reach = np.concatenate(
+        [
+            fresh.prepared["record_key"].to_numpy(object),
+            *(c.to_numpy(zero_copy_only=False) for c in hood.carriers.values()),
+            new.probabilistic["record_key_l"].to_numpy(object),
+            new.probabilistic["record_key_r"].to_numpy(object),
+            new.deterministic["record_key_l"].to_numpy(object),
+            new.evidence["record_key_l"].to_numpy(object),
+            np.asarray(correction_keys, dtype=object),
+        ]
+    )
+    return component_records(id_map, key_array(pd.unique(reach)))
+
+
+def merged_links(
+    stored: pa.Table, records: pa.Array, hood: Neighbourhood, changed: set[str], new: LinkParts
+) -> LinkParts:
+    """The links among `records` (the keys clustered again, whole stored components), by record key: last
+    run's (`stored`, the links table) that this run does not find again, with this run's `new` ones."""
+    old = rows_with(stored, "record_key_l", records).to_pandas()
+    is_prob = (old["kind"] == "probabilistic").to_numpy()
+    is_ev = (old["kind"] == "evidence").to_numpy()
+    evidence = kept_evidence(old.loc[is_ev], hood.carriers, new.evidence)
+    old, is_prob = old.loc[~is_ev].reset_index(drop=True), is_prob[~is_ev]
+    # A changed record's candidate pairs are scored again; its old ones go.
+    gone = old["record_key_l"].isin(changed) | old["record_key_r"].isin(changed)
+    prob_old = old.loc[is_prob & ~gone.to_numpy()].drop(columns=["accepted", "probability", "reason"])
+    prob = pd.concat([prob_old, new.probabilistic.drop(columns=["rid_l", "rid_r"])], ignore_index=True)
+    det_new = new.deterministic
+    det = join_rules(
+        pd.concat(
+            [
+                kept_deterministic(old.loc[~is_prob], hood.carriers),
+                det_new[["record_key_l", "record_key_r", "rule"]]
+                .assign(rule=det_new["rule"].str.split("+"))
+                .explode("rule"),
+            ],
+            ignore_index=True,
+        )
+    )
+    det["rule"] = sorted_rules(det["rule"].to_numpy(object))
+    return LinkParts(deterministic=det, evidence=evidence, probabilistic=prob)
+
+
+def refused_identifiers(
+    old: pd.DataFrame | None, touched: dict[str, pa.Array], fresh: pd.DataFrame
+) -> pd.DataFrame:
+    """Last run's refused identifier values (`old`), those of the touched values replaced by this run's
+    verdict (`fresh`)."""
+    if old is None or old.empty:
+        return fresh
+    drop = np.zeros(len(old), dtype=bool)
+    for col, values in touched.items():
+        field_ = col.removesuffix("__id")
+        drop |= ((old["field"] == field_) & old["value"].isin(set(values.to_pylist()))).to_numpy()
+    both = pd.concat([old.loc[~drop], fresh], ignore_index=True)
+    return both.sort_values(["field", "value"]).reset_index(drop=True)
