@@ -132,7 +132,8 @@ class IdentityStore:
                     mine.append(later)
                 if path != parts[0]:  # the oldest part has no part before it to filter
                     later = pa.concat_arrays([m.cast(pa.string()) for m in mine])
-            both = pa.concat_tables(kept[::-1], promote_options="default")
+            # Permissive: an older part may hold list<null> where a later one learned list<string>.
+            both = pa.concat_tables(kept[::-1], promote_options="permissive")
             if sort:
                 both = both.take(pc.sort_indices(both, sort_keys=[(c, "ascending") for c in order]))
         else:
@@ -167,8 +168,8 @@ class IdentityStore:
                     if spec.name in table.column_names
                     else pa.nulls(len(table), spec.type)
                 )
-                if pa.types.is_null(spec.type):  # undeclared and all null before: this batch's type wins
-                    spec = pa.field(spec.name, col.type)
+                if _holds_null(spec.type):  # undeclared and all null (or empty lists) before: this batch's
+                    spec = _widened(spec, col.type)  # type wins where the stored one says nothing
                 cols.append(col if col.type == spec.type else col.cast(spec.type))
                 fields.append(spec)
             table = pa.Table.from_arrays(cols, schema=pa.schema(fields))
@@ -244,6 +245,19 @@ class IdentityStore:
             )
         tables = [typed("changes", self.lake.read_table(f)) for f in files]
         return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def _holds_null(t: pa.DataType) -> bool:
+    """Whether a type says nothing somewhere: null itself, or a list (or struct) of nulls."""
+    if pa.types.is_null(t):
+        return True
+    return any(_holds_null(t.field(i).type) for i in range(t.num_fields))
+
+
+def _widened(stored: pa.Field, batch: pa.DataType) -> pa.Field:
+    """The stored field with its null parts given the batch's types (list<null> + list<string>)."""
+    both = [pa.schema([stored]), pa.schema([pa.field(stored.name, batch)])]
+    return pa.unify_schemas(both, promote_options="permissive").field(0)
 
 
 def _arrow(df: pd.DataFrame | pa.Table) -> pa.Table:

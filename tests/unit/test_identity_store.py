@@ -49,3 +49,26 @@ def test_appended_parts_keep_the_first_schema_and_compact(tmp_path: Path) -> Non
     got = store.read("golden")
     assert got["customer_id"].tolist() == ["b"] + sorted(f"x{i}" for i in range(1, MAX_PARTS + 2))
     assert store.read_arrow("golden").schema.field("first_name").type == pa.string()
+
+
+def test_a_column_empty_in_the_full_run_takes_the_type_a_later_run_brings(tmp_path: Path) -> None:
+    """FEBRL-like data has no emails, so the full run stores `emails` as list<null> and a nickname column of
+    nulls; an incremental run that brings the first email must append (it failed to cast string to null)."""
+    store = IdentityStore(Lake(str(tmp_path)))
+    first = pa.table(
+        {
+            "customer_id": ["a", "b"],
+            "emails": pa.array([[], []], pa.list_(pa.null())),
+            "nickname": pa.array([None, None], pa.null()),
+        }
+    )
+    store.write("golden", first, "r1")
+    later = pa.table({"customer_id": ["c"], "emails": pa.array([["c@example.com"]]), "nickname": ["Jo"]})
+    store.append("golden", later, "r2")
+    got = store.read_arrow("golden")
+    assert got.schema.field("emails").type == pa.list_(pa.string())
+    assert got.to_pydict() == {
+        "customer_id": ["a", "b", "c"],
+        "emails": [[], [], ["c@example.com"]],
+        "nickname": [None, None, "Jo"],
+    }
