@@ -3,6 +3,7 @@
 FEBRL4 is two files of 5,000 records where every record of A has one true match in B; FEBRL3 is one file of
 5,000 records with up to nine duplicates of each original. The columns map onto the identity record; the
 social security number is the loyalty id (or left out, to measure matching on names, dates and addresses).
+The identity settings are the defaults `c360 init` writes: only the column mapping is FEBRL's own.
 """
 
 from __future__ import annotations
@@ -16,14 +17,10 @@ from c360.schemas import standardized_schema
 
 
 def febrl_identity_settings(with_ssn: bool = True) -> dict:
-    """The identity config FEBRL is resolved with: the defaults, street, city and postcode compared apart.
-
-    The default config compares an address as one piece of evidence, because in customer data a household
-    shares street, postcode and city (and often a phone): three agreements that would otherwise be counted as
-    three independent proofs. FEBRL has no households and corrupts the three fields independently, so there
-    each is evidence of its own. Blocking, comparisons of names and dates, EM and clustering are the defaults;
-    the two probabilities below differ (see there).
-    """
+    """The FEBRL-specific identity config the benchmark used before the defaults travelled, kept as a
+    comparison row: street, city and postcode compared apart, conflicts vetoing only below 0.001, threshold
+    0.5. The defaults (and `c360 init`) compare an address as one piece and estimate the conflict
+    probability from the data (`c360.identity.estimate`)."""
     from c360.identity.config import IdentitySettings
 
     d = IdentitySettings().model_dump(mode="json")
@@ -34,8 +31,6 @@ def febrl_identity_settings(with_ssn: bool = True) -> dict:
         {"field": "postcode", "method": "identifier", "max_edits": 1},
     ]
     d["comparisons"] = comps
-    # FEBRL corrupts birth dates and social security numbers wholesale, and has no households: two records
-    # whose strong attributes disagree may share a cluster whenever their own comparison leans to a match.
     d["conflict_match_probability"] = 0.001
     d["match_threshold"] = 0.5
     if not with_ssn:
@@ -122,7 +117,8 @@ FEBRL_MAPPING = {
 def write_febrl_workspace(
     root: Path, which: int, with_ssn: bool = True, identity: dict | None = None
 ) -> None:
-    """A workspace whose raw/ holds FEBRL as CSV and whose c360.yaml maps it (soc_sec_id -> loyalty_id).
+    """A workspace whose raw/ holds FEBRL as CSV and whose c360.yaml maps it (soc_sec_id -> loyalty_id),
+    with the default identity settings unless `identity` is given.
 
     The same path a user takes: `c360 ingest` then `c360 resolve`.
     """

@@ -5,8 +5,9 @@ the shared threshold and, swept over a grid (`identity_sweep`), at each one's or
 
 - demo quality: the generator's ground truth (pairwise and B-cubed P/R/F1, over-merged clusters), c360 and
   Splink on the same normalized records; and recall over the true pairs that share evidence (an identifier,
-  or two of name, surname, birth date, street, postcode): a web visitor known only by its cookie, or a
-  social profile with a first name only, cannot be matched to its person by anyone;
+  or two of name, surname, birth date, street, postcode; an identifier a household shares by nature counts
+  as one of the two, `demo_evidence_groups`): a web visitor known only by its cookie, or a social profile
+  with a first name only, cannot be matched to its person by anyone;
 - FEBRL3 / FEBRL4 F1 with and without soc_sec_id, c360 and Splink;
 - scale: identity records of ~300,000 people (about a million), full run time and peak memory (PSS of this
   process and its children, Ray's workers included), an incremental run adding 1% records, identify p99.
@@ -42,7 +43,15 @@ from c360.bench.identity_sweep import (
     splink_curve,
     summary_rows,
 )
-from c360.identity.evaluate import clustering_quality, evidence_groups, evidence_quality, pairs_quality
+from c360.identity.config import IdentitySettings
+from c360.identity.evaluate import (
+    EVIDENCE_IDENTIFIERS,
+    EVIDENCE_QUASI,
+    clustering_quality,
+    evidence_groups,
+    evidence_quality,
+    pairs_quality,
+)
 from c360.identity.store import IdentityStore
 from c360.runtime import ensure_ray
 from c360.workspace import Workspace, init_workspace
@@ -118,7 +127,7 @@ def febrl_quality(
     thresholds: Sequence[float] | None = None,
 ) -> QualityRuns:
     """c360 and the fair Splink on FEBRL at the shared threshold; both swept over `thresholds` when given."""
-    from c360.bench.febrl import febrl_frames, febrl_identity_settings, write_febrl_workspace
+    from c360.bench.febrl import febrl_frames, write_febrl_workspace
     from c360.bench.splink_baseline import fair_splink
     from c360.identity.resolve import resolve
     from c360.sources.ingest import ingest
@@ -126,8 +135,9 @@ def febrl_quality(
     label = f"FEBRL{which} {'with' if with_ssn else 'without'} soc_sec_id"
     rows = []
     with _scratch(workdir, f"febrl{which}{'ssn' if with_ssn else ''}") as root:
-        # the user's path: CSV under raw/, columns mapped in c360.yaml, ingest, then resolve
-        write_febrl_workspace(root, which, with_ssn, identity=febrl_identity_settings(with_ssn))
+        # the user's path: CSV under raw/, columns mapped in c360.yaml, default identity settings, ingest,
+        # resolve
+        write_febrl_workspace(root, which, with_ssn)
         ws = Workspace.load(root)
         ensure_ray(ws.settings.ray, progress=False)  # Ray start-up is not identity work
         ingest(ws, progress=False)
@@ -139,6 +149,7 @@ def febrl_quality(
         truth = febrl_frames(which)[1]
         keys = id_map["record_key"]
         rows.append(_quality_row(f"c360 {label}", pairs_quality(id_map["customer_id"], truth, keys), secs))
+        rows.append(_former_settings_row(root / "former", which, with_ssn, label, truth))
         shared = ws.settings.identity.match_threshold
         points = []
         if splink:
@@ -163,6 +174,24 @@ def febrl_quality(
             known,
         )
     return QualityRuns(rows, Curve(label, shared, c360_points + points))
+
+
+def _former_settings_row(root: Path, which: int, with_ssn: bool, label: str, truth: set) -> dict[str, Any]:
+    """c360 with the FEBRL-specific settings the benchmark used before the defaults travelled, a
+    comparison row beside the defaults' (`febrl_identity_settings`)."""
+    from c360.bench.febrl import febrl_identity_settings, write_febrl_workspace
+    from c360.identity.resolve import resolve
+    from c360.sources.ingest import ingest
+
+    write_febrl_workspace(root, which, with_ssn, identity=febrl_identity_settings(with_ssn))
+    ws = Workspace.load(root)
+    ingest(ws, progress=False)
+    t = time.perf_counter()
+    resolve(ws, progress=False)
+    secs = time.perf_counter() - t
+    id_map = IdentityStore(ws.lake).read("id_map")
+    q = pairs_quality(id_map["customer_id"], truth, id_map["record_key"])
+    return _quality_row(f"former c360 settings, {label}", q, secs)
 
 
 # ------------------------------------------------------------------------------------------------ demo data
@@ -194,6 +223,40 @@ def demo_truth(ws: Workspace) -> pd.DataFrame:
     )
 
 
+def demo_evidence_groups(person: pd.Series, joined: pd.DataFrame, settings: IdentitySettings) -> np.ndarray:
+    """`evidence_groups`, with an identifier shared by nature (a device id, a cookie) counted as a
+    quasi-identifier: evidence together with one more agreeing field, not alone.
+
+    Two records of one person that share only a device id are tied by nothing a matcher can tell from the tie
+    of two members of a household on their family tablet: linking every such pair links the household, which
+    the issue asks c360 to refuse (`IdentifierSettings.shared`). A device id and a first name that agree are
+    evidence, as two quasi-identifiers are."""
+    shared = [f"{i.field}__id" for i in settings.identifiers if i.is_shared and f"{i.field}__id" in joined]
+    partitions = [evidence_groups(person, joined.drop(columns=shared))]
+    quasi = [c for c in EVIDENCE_QUASI if c in joined]
+    for ident in shared:
+        for other in quasi:
+            both = joined[ident].astype("string") + "\x1f" + joined[other].astype("string")
+            partitions.append(evidence_groups(person, pd.DataFrame({EVIDENCE_IDENTIFIERS[0]: both})))
+    return _joined_partitions(partitions)
+
+
+def _joined_partitions(partitions: list[np.ndarray]) -> np.ndarray:
+    """The finest grouping coarser than each partition (records one label of any partition ties are one)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    left, right = [], []
+    for labels in partitions:
+        order = np.argsort(labels, kind="stable")
+        same = labels[order][1:] == labels[order][:-1]
+        left.append(order[:-1][same])
+        right.append(order[1:][same])
+    n = len(partitions[0])
+    a, b = np.concatenate(left), np.concatenate(right)
+    return connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)[1]
+
+
 def demo_quality(
     customers: int,
     seed: int,
@@ -214,7 +277,7 @@ def demo_quality(
         secs = time.perf_counter() - t
         joined = demo_truth(ws)
         keys, person = joined["record_key"], joined["person_id"]
-        groups = evidence_groups(person, joined)
+        groups = demo_evidence_groups(person, joined, ws.settings.identity)
         runs = {f"c360 demo {customers:,}": (joined["customer_id"], secs)}
         shared = ws.settings.identity.match_threshold
         points = []

@@ -73,8 +73,16 @@ def compatible_fn(c: ComparisonSettings) -> Callable[[str, str], bool]:
     return lambda a, b: a == b
 
 
+GENERATION_UNKNOWN = ""
+"""The generational-suffix value of a record that writes none and has no birth date (`conflict_values`)."""
+
+
 def conflict_values(df: pd.DataFrame, settings: IdentitySettings) -> dict[str, np.ndarray]:
-    """Per conflict field, the value each record is compared on (object array, None when missing)."""
+    """Per conflict field, the value each record is compared on (object array, None when missing).
+
+    A record without a generational suffix and without a birth date may be the Jr as well as the Sr of its
+    name and address: its suffix is `GENERATION_UNKNOWN`, which conflicts with every written suffix, so it
+    joins a cluster holding one only on direct evidence (an email, a phone), never through a chain."""
     out = {}
     for c in settings.comparisons:
         if not c.conflict:
@@ -84,7 +92,11 @@ def conflict_values(df: pd.DataFrame, settings: IdentitySettings) -> dict[str, n
             if c.method == "date"
             else (f"{c.field}__id" if f"{c.field}__id" in df else c.field)
         )
-        out[c.field] = df[col].to_numpy(dtype=object)
+        values = df[col].to_numpy(dtype=object)
+        if c.field == "name_suffix" and "birth_date__s" in df:
+            unknown = pd.isna(values) & df["birth_date__s"].isna().to_numpy()
+            values = np.where(unknown, GENERATION_UNKNOWN, values)
+        out[c.field] = values
     return out
 
 

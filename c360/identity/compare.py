@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from c360.identity.config import ComparisonSettings, IdentitySettings
+from c360.identity.config import ComparisonSettings, IdentitySettings, comparison_level_names
 
 PAIR_COLUMNS = ("rid_l", "rid_r", "rule")
+GIVEN_NAME = "first_name"
+GENERATION_COLUMNS = ("name_suffix", "birth_date__s")
+"""What the given-name comparison reads besides the names, to tell a Jr from a Sr (`level_sql`)."""
 
 
 def gamma_name(c: ComparisonSettings) -> str:
@@ -31,10 +34,30 @@ def value_column(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
 
 def level_sql(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
     """A SQL CASE giving the comparison level of l.<field> against r.<field>."""
-    col = value_column(c, columns)
-    a, b = f'l."{col}"', f'r."{col}"'
     if c.method == "address":
         return _address_sql(c)
+    case = _level_case(c, columns)
+    if c.field == GIVEN_NAME and c.method == "name" and set(GENERATION_COLUMNS) <= set(columns):
+        # A first name that agrees is no evidence between a record that names a generation and one that may
+        # be either: "John Smith" at the address of John Smith Jr and John Smith Sr is one of two people.
+        last = len(comparison_level_names(c)) - 1
+        ambiguous = f"CASE WHEN ({case}) = {last} THEN {last} ELSE -1 END"
+        case = f"CASE WHEN {_generation_unknown_sql()} THEN {ambiguous} ELSE {case} END"
+    return f"CAST({case} AS TINYINT)"
+
+
+def _generation_unknown_sql() -> str:
+    """One record writes a generational suffix (Jr, Sr, III), the other none, and a birth date (what tells a
+    father from his son) is missing on either side."""
+    s_l, s_r = 'l."name_suffix"', 'r."name_suffix"'
+    d_l, d_r = 'l."birth_date__s"', 'r."birth_date__s"'
+    return f"(({s_l} IS NULL) <> ({s_r} IS NULL) AND ({d_l} IS NULL OR {d_r} IS NULL))"
+
+
+def _level_case(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
+    """The CASE expression (untyped) of a comparison other than an address."""
+    col = value_column(c, columns)
+    a, b = f'l."{col}"', f'r."{col}"'
     parts = [f"WHEN {a} IS NULL OR {b} IS NULL THEN -1", f"WHEN {a} = {b} THEN 0"]
     lvl = 1
     if c.method in ("string", "name", "address"):
@@ -64,7 +87,7 @@ def level_sql(c: ComparisonSettings, columns: set[str] | list[str]) -> str:
         parts.append(f"WHEN damerau_levenshtein({a}, {b}) <= {c.max_edits} THEN {lvl}")
         lvl += 1
     parts.append(f"ELSE {lvl}")
-    return "CAST(CASE " + " ".join(parts) + " END AS TINYINT)"
+    return "CASE " + " ".join(parts) + " END"
 
 
 def _address_sql(c: ComparisonSettings) -> str:
@@ -113,6 +136,8 @@ def comparison_columns(settings: IdentitySettings) -> list[str]:
             cols.append(f"{c.field}__id")
         if c.method == "name" and c.nicknames:
             cols.append(f"{c.field}__nicks")
+        if c.method == "name" and c.field == GIVEN_NAME:
+            cols += GENERATION_COLUMNS
         if c.method == "date":
             cols.append(f"{c.field}__s")
         if c.tf_adjustment:

@@ -18,6 +18,8 @@ IDENTITY_FIELDS: tuple[str, ...] = ("source", *canonical_fields("identity"))
 # Functions a blocking key may apply to a field: `soundex(last_name)`, `prefix3(first_name)`, `year(...)`.
 BLOCKING_FUNCTIONS: tuple[str, ...] = ("soundex", "metaphone", "prefix3", "prefix4", "year", "nickname")
 SURVIVORSHIP_RULES = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
+AUTO = "auto"
+"""A setting the data decides when the model is learned (`c360.identity.estimate`)."""
 SHARED_BY_DEFAULT: tuple[str, ...] = ("device_id", "cookie_id")
 """Identifiers a household shares by nature (`IdentifierSettings.shared`)."""
 _KEY = re.compile(r"^(?:(?P<fn>[a-z0-9_]+)\((?P<inner>[a-z_]+)\)|(?P<plain>[a-z_]+))$")
@@ -254,14 +256,16 @@ class IdentitySettings(_Strict):
     )
     match_threshold: float = 0.99
     """Posterior match probability at or above which a scored pair becomes a link."""
-    conflict_match_probability: float = 0.99999
+    conflict_match_probability: float | Literal["auto"] = AUTO
     """Two records whose strong attributes conflict share a cluster only when their own comparison (the
     conflict priced in) reaches this probability; a chain of links through other records never suffices.
 
-    Stricter than `match_threshold`: a father and son of one name and address disagree only on their birth
-    dates and first names, and EM, which learns m from blocks that hold such households, prices those
-    disagreements low. At 0.99 they merged; at 0.99999 two records with conflicting attributes need evidence
-    beyond a shared household (an email, a phone) to join."""
+    `auto`: estimated when the model is learned, from how often one person's records disagree on a conflict
+    field (EM's m) against two people's (u): `match_threshold` plus the weakest conflict field's veto, in
+    bits (`c360.identity.estimate`); `c360 resolve` prints the value and why. Where one person's birth
+    dates almost never differ, a father and son of one name and address need evidence beyond their shared
+    household (an email, a phone) to join; where records are corrupted wholesale, a differing birth date
+    barely vetoes."""
     max_cluster_size: int = 50
     """A cluster that would grow past this is split at its weakest links, and reported."""
     survivorship: dict[str, SurvivorshipRule] = Field(
@@ -285,9 +289,9 @@ class IdentitySettings(_Strict):
 
     @field_validator("match_threshold", "conflict_match_probability")
     @classmethod
-    def _probability(cls, v: float) -> float:
-        if not 0.0 < v < 1.0:
-            raise ValueError("match_threshold is a probability strictly between 0 and 1")
+    def _probability(cls, v: float | str) -> float | str:
+        if v != AUTO and not 0.0 < float(v) < 1.0:
+            raise ValueError("a probability strictly between 0 and 1")
         return v
 
     @field_validator("survivorship")

@@ -24,6 +24,7 @@ from c360.identity.config import (
     comparison_level_names,
     parse_blocking_key,
 )
+from c360.identity.estimate import estimate_settings
 
 _EPS = 1e-6
 
@@ -42,6 +43,9 @@ class FSModel:
     tf: dict[str, dict[str, float]] = field(default_factory=dict)
     """field -> value -> share of records with that value (tf-adjusted fields only)."""
     em_iterations: dict[str, int] = field(default_factory=dict)
+    estimated: dict[str, float | str] = field(default_factory=dict)
+    """Settings the data decided when the model was learned (`c360.identity.estimate`), kept with it so an
+    incremental run and `c360 identity explain` apply what the full run chose."""
 
     # ---------------------------------------------------------------- weights
 
@@ -95,6 +99,7 @@ class FSModel:
                 "prior": self.prior,
                 "n_records": self.n_records,
                 "em_iterations": self.em_iterations,
+                "estimated": self.estimated,
                 "tf_fields": sorted(self.tf),
             },
             indent=1,
@@ -127,6 +132,7 @@ class FSModel:
             n_records=d["n_records"],
             tf=tf_map,
             em_iterations=d.get("em_iterations", {}),
+            estimated=d.get("estimated", {}),
         )
 
 
@@ -266,7 +272,8 @@ def train_model(
     records: pd.DataFrame,
     settings: IdentitySettings,
 ) -> FSModel:
-    """u from random pairs, m by EM per blocking rule, the prior from the expected number of matches."""
+    """u from random pairs, m by EM per blocking rule, the prior from the expected number of matches, and
+    the settings left to the data (`c360.identity.estimate`)."""
     comps = settings.comparisons
     names = [gamma_name(c) for c in comps]
     n_levels = [len(comparison_level_names(c)) for c in comps]
@@ -322,7 +329,7 @@ def train_model(
     total_pairs = max(n * (n - 1) / 2, 1.0)
     expected_matches = max(lam * float(cnt.sum()), 1.0)
     prior = min(expected_matches / total_pairs, 0.5)
-    return FSModel(
+    model = FSModel(
         fields=[c.field for c in comps],
         levels={c.field: comparison_level_names(c) for c in comps},
         m={c.field: m[j].tolist() for j, c in enumerate(comps)},
@@ -332,6 +339,8 @@ def train_model(
         tf=term_frequencies(records, settings),
         em_iterations=iterations,
     )
+    model.estimated = estimate_settings(candidates, model, settings, expected_matches)
+    return model
 
 
 def threshold_weight(probability: float) -> float:

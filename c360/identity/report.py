@@ -31,6 +31,8 @@ class ResolveReport:
     seconds: dict[str, float] = field(default_factory=dict)
     reclustered: int = 0
     """Records clustered again: all of them in a full run, the touched components in an incremental one."""
+    estimated: list[str] = field(default_factory=list)
+    """The settings left to the data (`auto`), each with its value and why (`c360.identity.estimate`)."""
 
 
 def nothing(store: IdentityStore, run_id: str, state: dict) -> ResolveReport:
@@ -81,5 +83,7 @@ def print_report(report: ResolveReport, console: Console) -> None:
             + ", ".join(f"{row.field} {row.reason} x{row.values}" for row in r.itertuples())
             + " (details in identity/state/refused_identifiers.parquet)"
         )
+    for line in report.estimated:
+        console.print(f"estimated: {line}")
     if report.seconds:
         console.print("seconds: " + ", ".join(f"{k} {v}" for k, v in report.seconds.items()))

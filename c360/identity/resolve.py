@@ -34,6 +34,7 @@ from c360.identity.assign import customer_ids
 from c360.identity.clustering import LinkedRecords, RidCorrections, cluster_links
 from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.corrections import correction_groups, load_corrections
+from c360.identity.estimate import describe, effective_settings
 from c360.identity.incremental import (
     combine,
     fresh_records,
@@ -157,6 +158,7 @@ def resolve(ws: Workspace, full: bool = False, progress: bool = True, retrain: b
         oversized_clusters=counts.oversized_clusters,
         reclustered=counts.reclustered,
         seconds={k: round(v, 2) for k, v in run.secs.items()},
+        estimated=describe(settings, out.model),
     )
 
 
@@ -253,7 +255,8 @@ class Run:
             t2 = time.perf_counter()
             model, scored = learned_model(scored, comparable, prepared, settings)
             secs["train"] = time.perf_counter() - t2
-        # From here on the model is known, learned or loaded.
+        # From here on the model is known, learned or loaded: the settings it estimated apply.
+        self.settings = settings = effective_settings(self.settings, model)
         prob = probabilistic_links(scored, keys, settings)
         t3 = time.perf_counter()
         ident = identifier_links(prepared, comparable, model, settings)
@@ -274,6 +277,7 @@ class Run:
         data has grown by `em.retrain_growth` since the model was learned."""
         from c360.runtime import ensure_ray
 
+        self.settings = effective_settings(self.settings, model)  # what the full run estimated
         settings, secs, store = self.settings, self.secs, self.store
         # Last run's tables load on other threads while this one prepares and scores the new records (Arrow
         # reads release the GIL): the record snapshot only its rows clustered again need, and the tables

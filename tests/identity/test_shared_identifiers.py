@@ -11,6 +11,7 @@ import pytest
 from c360.identity.compare import comparison_columns
 from c360.identity.config import IdentifierSettings, IdentitySettings, comparison_level_names
 from c360.identity.deterministic import deterministic_links
+from c360.identity.estimate import effective_settings
 from c360.identity.model import FSModel
 from c360.identity.normalize import prepare_records
 from c360.identity.shared import kept_evidence, pair_verdicts, shared_links
@@ -59,10 +60,12 @@ def _model(settings: IdentitySettings) -> FSModel:
 
 
 def _run(settings: IdentitySettings):
+    model = _model(settings)
+    settings = effective_settings(settings, model)  # as a run applies them once the model is known
     prepared = _prepared(settings)
     key = dict(zip(prepared["source_record_id"], prepared["rid"], strict=True))
     links, refused = deterministic_links(prepared, settings)
-    judge = pair_verdicts(_arrow(prepared, settings), _model(settings), settings)
+    judge = pair_verdicts(_arrow(prepared, settings), model, settings)
     return key, shared_links(prepared, settings, links, refused, judge)
 
 

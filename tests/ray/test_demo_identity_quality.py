@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from c360.bench.identity import demo_truth
+from c360.bench.identity import demo_evidence_groups, demo_truth
 from c360.demo import generate_demo_data
-from c360.identity.evaluate import clustering_quality, evidence_groups, evidence_quality
+from c360.identity.evaluate import clustering_quality, evidence_quality
 from c360.identity.resolve import resolve
 from c360.sources.ingest import ingest
 from c360.workspace import Workspace, init_workspace
@@ -35,9 +35,9 @@ def test_demo_identity_quality(ray_session, tmp_path: Path) -> None:
     assert len(joined) == truth.num_rows  # every identity row resolved, none dropped
 
     q = clustering_quality(joined["customer_id"], joined["person_id"])
-    ev = evidence_quality(
-        joined["customer_id"], joined["person_id"], evidence_groups(joined["person_id"], joined)
-    )
+    # the bench's evidence: a device id or cookie a household may share is evidence with one more field only
+    groups = demo_evidence_groups(joined["person_id"], joined, ws.settings.identity)
+    ev = evidence_quality(joined["customer_id"], joined["person_id"], groups)
     assert q.pairwise_precision >= 0.995  # an over-merge costs more than a miss
     assert ev.evidenced_f1 >= 0.97
     assert 0.85 < ev.ceiling < 0.97  # anonymous cookies and bare social profiles exist, and are few

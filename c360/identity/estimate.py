@@ -1,0 +1,145 @@
+"""Settings the data decides: what a user would otherwise have to know about their data to write.
+
+`conflict_match_probability` is what a pair whose strong attributes disagree (two first names, two birth
+dates) must reach to share a cluster. The veto exists for look-alikes: a household's members share a surname
+and an address, so Fellegi-Sunter, which multiplies the chances that two people agree on each field as if the
+fields were independent, takes their agreement for far stronger evidence than it is; only their first names
+and birth dates tell them apart. Whether a dataset holds such look-alikes is measured, not assumed: among the
+candidate pairs, those that agree exactly on every name and address comparison that is not a conflict field
+(the surname, the address) yet differ on a conflict field are counted, and set against the number the model
+itself predicts (two people agreeing by chance, from u; one person's records disagreeing, from m and the
+expected number of matches). Their ratio, the look-alike lift, is how many times more often such pairs occur
+than the model believes; log2 of it is how many bits the model overstates their agreement by.
+
+- Look-alikes (the lift of some conflict field above 2, one bit): a conflicting pair must clear
+  `match_threshold` by the largest overstatement, in bits. In customer data (households, a father and son of
+  one name and address) that is several bits.
+- None (FEBRL, whose records are corrupted independently, field by field): a disagreement is ordinary
+  evidence, already priced by its comparison (EM's m says how often one person's records disagree). A
+  conflicting pair may share a cluster unless its own comparison is against a match: the threshold is the
+  prior. A stricter one would cut true duplicates of one person apart, since each of them must be matched
+  directly with every other record it conflicts with.
+
+The estimate is made once, when the model is learned, and kept in it (`FSModel.estimated`), so every run on
+that model (incremental, `c360 identity explain`) applies the same value. A value the user writes in
+`identity:` wins (`effective_settings`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from c360.identity.config import AUTO, IdentitySettings
+
+if TYPE_CHECKING:  # the model module records its estimates when it learns: it imports this one
+    from c360.identity.model import FSModel
+
+LOOKALIKE_BITS = 1.0
+"""Look-alikes are present when the model understates how often they occur by more than one bit (a factor
+of 2): below that, the counts agree with the model within what two sampling errors explain."""
+UNESTIMATED_CONFLICT = 0.99999
+"""The conflict probability of a model learned before c360 estimated it (the former default)."""
+
+
+@dataclass(frozen=True)
+class Lookalikes:
+    """Candidate pairs agreeing on the surname and address comparisons yet differing on `field`."""
+
+    field: str
+    observed: int
+    expected: float
+    """What the model predicts: random agreement of two people plus disagreement of one person's records."""
+
+    @property
+    def bits(self) -> float:
+        """How many bits the model overstates such pairs' agreement by (log2 of the lift, smoothed)."""
+        return math.log2((self.observed + 1.0) / (self.expected + 1.0))
+
+
+def _agreeing(settings: IdentitySettings) -> list[str]:
+    """Comparisons a household shares: names and addresses that are not conflict fields (the surname)."""
+    return [c.field for c in settings.comparisons if c.method in ("name", "address") and not c.conflict]
+
+
+def lookalikes(
+    candidates: pd.DataFrame, model: FSModel, settings: IdentitySettings, expected_matches: float
+) -> list[Lookalikes]:
+    """Per conflict field, the look-alike count among `candidates` (their comparison levels) against the
+    model's prediction over every pair of the `model.n_records` records; largest overstatement first."""
+    agree = [f for f in _agreeing(settings) if f"g_{f}" in candidates and f in model.m]
+    if not agree or candidates.empty:
+        return []
+    same = np.logical_and.reduce([candidates[f"g_{f}"].to_numpy() == 0 for f in agree])
+    u_same = math.prod(model.u[f][0] for f in agree)
+    m_same = math.prod(model.m[f][0] for f in agree)
+    n = model.n_records
+    pairs = n * (n - 1) / 2
+    out = []
+    for c in settings.comparisons:
+        if not c.conflict or f"g_{c.field}" not in candidates or c.field not in model.m:
+            continue
+        last = len(model.m[c.field]) - 1
+        observed = int((same & (candidates[f"g_{c.field}"].to_numpy() == last)).sum())
+        non_match = max(pairs - expected_matches, 0.0) * u_same * model.u[c.field][last]
+        expected = non_match + expected_matches * m_same * model.m[c.field][last]
+        out.append(Lookalikes(c.field, observed, expected))
+    return sorted(out, key=lambda x: (-x.bits, x.field))
+
+
+def conflict_probability(model: FSModel, settings: IdentitySettings, found: list[Lookalikes]) -> float:
+    """`match_threshold` raised by the largest look-alike overstatement, or the prior where there is none."""
+    if not found or found[0].bits <= LOOKALIKE_BITS:
+        return float(min(max(model.prior, 1e-12), 0.5))
+    p = settings.match_threshold
+    bits = math.log2(p / (1 - p)) + found[0].bits
+    return float(1.0 / (1.0 + 2.0**-bits))
+
+
+def estimate_settings(
+    candidates: pd.DataFrame, model: FSModel, settings: IdentitySettings, expected_matches: float
+) -> dict[str, float | str]:
+    """Every setting left to the data (`auto`), with what decided it: what `FSModel.estimated` holds."""
+    if settings.conflict_match_probability != AUTO:
+        return {}
+    found = lookalikes(candidates, model, settings, expected_matches)
+    out: dict[str, float | str] = {"conflict_match_probability": conflict_probability(model, settings, found)}
+    if found:
+        top = found[0]
+        out |= {"lookalike_field": top.field, "lookalike_observed": top.observed}
+        out |= {"lookalike_expected": round(float(top.expected), 3), "lookalike_bits": round(top.bits, 3)}
+    return out
+
+
+def effective_settings(settings: IdentitySettings, model: FSModel) -> IdentitySettings:
+    """`settings` with each `auto` value replaced by the model's estimate."""
+    if settings.conflict_match_probability != AUTO:
+        return settings
+    chosen = float(model.estimated.get("conflict_match_probability", UNESTIMATED_CONFLICT))
+    return settings.model_copy(update={"conflict_match_probability": chosen})
+
+
+def describe(settings: IdentitySettings, model: FSModel) -> list[str]:
+    """What was estimated and why, for people (`c360 resolve` prints it)."""
+    if settings.conflict_match_probability != AUTO:
+        return [f"conflict_match_probability {settings.conflict_match_probability:g} (set in identity:)"]
+    chosen = effective_settings(settings, model).conflict_match_probability
+    e = model.estimated
+    if "conflict_match_probability" not in e:
+        return [f"conflict_match_probability {chosen:g} (the model predates estimation: resolve --full)"]
+    if "lookalike_field" not in e:
+        return [f"conflict_match_probability {chosen:.3g} (estimated: no surname or address to compare)"]
+    seen = (
+        f"{e['lookalike_observed']} pairs share surname and address with a different {e['lookalike_field']}"
+        f" against {float(e['lookalike_expected']):.1f} the model expects"
+    )
+    if float(e["lookalike_bits"]) <= LOOKALIKE_BITS:
+        return [f"conflict_match_probability {chosen:.3g} (estimated: {seen}; no look-alikes, the prior)"]
+    return [
+        f"conflict_match_probability {chosen:.6g} (estimated: {seen}; look-alikes, match_threshold"
+        f" + {float(e['lookalike_bits']):.1f} bits)"
+    ]

@@ -1,0 +1,83 @@
+"""A father and his son of one name and address: a record that writes neither a generational suffix nor a
+birth date may be either of them, so its first name is no evidence against a Jr or Sr record, and it joins a
+cluster holding one only on direct evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from c360.identity.cluster import cluster_records, conflict_values
+from c360.identity.compare import comparison_columns, comparison_vectors
+from c360.identity.config import IDENTITY_FIELDS, IdentitySettings
+from c360.identity.normalize import prepare_records
+
+pytestmark = pytest.mark.unit
+
+# ingest splits "Smith Jr" into last name and suffix (c360.sources.identity_fields)
+SON = {"first_name": "John", "last_name": "Smith", "name_suffix": "Jr", "birth_date": dt.date(1990, 5, 1)}
+BARE = {"first_name": "John", "last_name": "Smith"}  # no suffix, no birth date: father or son
+ADDRESS = {"street": "12 Oak Street", "postcode": "02139", "city": "Cambridge"}
+
+
+def prepared(rows: list[dict]) -> pd.DataFrame:
+    base = dict.fromkeys(f for f in IDENTITY_FIELDS if f != "source")
+    df = pd.DataFrame([{**base, "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)])
+    df["record_key"] = "s:" + df["source_record_id"]
+    return prepare_records(df, IdentitySettings())
+
+
+def first_name_level(left: dict, right: dict) -> str:
+    s = IdentitySettings()
+    prep = prepared([{**ADDRESS, **left}, {**ADDRESS, **right}])
+    for c in s.comparisons:
+        if c.tf_adjustment:
+            prep[f"{c.field}__tf"] = 0.01
+    rec = pa.Table.from_pandas(prep[comparison_columns(s)], preserve_index=False)
+    level = comparison_vectors(rec, pa.table({"rid_l": [0], "rid_r": [1]}), s).to_pylist()[0]["g_first_name"]
+    names = next(c for c in s.comparisons if c.field == "first_name").level_names
+    return "missing" if level < 0 else names[level]
+
+
+def test_a_first_name_shared_with_a_record_that_may_be_either_generation_is_no_evidence() -> None:
+    assert first_name_level(SON, BARE) == "missing"
+    # the birth date missing on the suffixed side is as ambiguous
+    assert (
+        first_name_level({**SON, "birth_date": None}, {**BARE, "birth_date": dt.date(1962, 2, 3)})
+        == "missing"
+    )
+
+
+def test_the_first_name_counts_where_the_generation_is_known_or_irrelevant() -> None:
+    # both birth dates known: the birth-date comparison tells father from son
+    assert first_name_level(SON, {**BARE, "birth_date": dt.date(1990, 5, 1)}) == "exact"
+    assert first_name_level(BARE, {**BARE, "street": "12 oak st"}) == "exact"  # no suffix on either side
+    assert first_name_level(SON, {**SON, "birth_date": None}) == "exact"  # the same suffix on both
+    # a first name that differs stays evidence against the pair
+    assert first_name_level(SON, {**BARE, "first_name": "Mary"}) == "different"
+
+
+def test_a_bare_record_joins_no_cluster_holding_a_suffix_through_a_chain() -> None:
+    s = IdentitySettings()
+    # 0: the son as Jr; 1: the son without suffix (his birth date); 2: bare, links strongly to 1
+    prep = prepared([SON, {**BARE, "birth_date": dt.date(1990, 5, 1)}, BARE])
+    conflicts = conflict_values(prep, s)
+    chain = pd.DataFrame({"rid_l": [0, 1], "rid_r": [1, 2], "weight": [30.0, 25.0], "direct": [True, True]})
+    labels = cluster_records(3, chain, conflicts, s).labels
+    assert labels.tolist() == [0, 0, 2]
+    # direct evidence between the bare record and the Jr one (an email they share) joins them
+    direct = pd.concat(
+        [chain, pd.DataFrame({"rid_l": [0], "rid_r": [2], "weight": [40.0], "direct": [True]})]
+    )
+    assert np.unique(cluster_records(3, direct, conflicts, s).labels).tolist() == [0]
+
+
+def test_without_suffixed_records_nothing_changes() -> None:
+    s = IdentitySettings()
+    prep = prepared([{**BARE, "birth_date": dt.date(1990, 5, 1)}, BARE])
+    links = pd.DataFrame({"rid_l": [0], "rid_r": [1], "weight": [25.0], "direct": [False]})
+    assert cluster_records(2, links, conflict_values(prep, s), s).labels.tolist() == [0, 0]
