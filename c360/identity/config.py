@@ -266,6 +266,12 @@ class IdentitySettings(_Strict):
     dates almost never differ, a father and son of one name and address need evidence beyond their shared
     household (an email, a phone) to join; where records are corrupted wholesale, a differing birth date
     barely vetoes."""
+    address_comparison: Literal["auto", "one", "apart"] = AUTO
+    """How a `method: address` comparison reads street, postcode and city. `one`: as one piece of evidence (a
+    household shares all three, and three agreements are not three proofs). `apart`: three comparisons
+    (street and city as strings, the city frequency-adjusted; the postcode as an identifier, one edit a
+    typo), right where the parts vary independently. `auto`: one, unless the model learned with it finds no
+    look-alikes (`c360.identity.estimate`); the model is then learned again with the parts apart."""
     max_cluster_size: int = 50
     """A cluster that would grow past this is split at its weakest links, and reported."""
     survivorship: dict[str, SurvivorshipRule] = Field(

@@ -20,7 +20,12 @@ than the model believes; log2 of it is how many bits the model overstates their 
   prior. A stricter one would cut true duplicates of one person apart, since each of them must be matched
   directly with every other record it conflicts with.
 
-The estimate is made once, when the model is learned, and kept in it (`FSModel.estimated`), so every run on
+`address_comparison` follows from the same count: where there are no look-alikes, nothing makes street,
+postcode and city agree together more than by their own chances, and three comparisons say more than one
+(FEBRL corrupts each part on its own). The model learned with the address as one piece is then learned again
+with the parts apart, and keeps the first model's decisions.
+
+The estimates are made once, when the model is learned, and kept in it (`FSModel.estimated`), so every run on
 that model (incremental, `c360 identity explain`) applies the same value. A value the user writes in
 `identity:` wins (`effective_settings`).
 """
@@ -34,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from c360.identity.config import AUTO, IdentitySettings
+from c360.identity.config import AUTO, ComparisonSettings, IdentitySettings
 
 if TYPE_CHECKING:  # the model module records its estimates when it learns: it imports this one
     from c360.identity.model import FSModel
@@ -104,11 +109,14 @@ def estimate_settings(
     candidates: pd.DataFrame, model: FSModel, settings: IdentitySettings, expected_matches: float
 ) -> dict[str, float | str]:
     """Every setting left to the data (`auto`), with what decided it: what `FSModel.estimated` holds."""
-    if settings.conflict_match_probability != AUTO:
-        return {}
     found = lookalikes(candidates, model, settings, expected_matches)
-    out: dict[str, float | str] = {"conflict_match_probability": conflict_probability(model, settings, found)}
-    if found:
+    households = bool(found) and found[0].bits > LOOKALIKE_BITS
+    out: dict[str, float | str] = {}
+    if settings.address_comparison == AUTO and any(c.method == "address" for c in settings.comparisons):
+        out["address_comparison"] = "one" if households or not found else "apart"
+    if settings.conflict_match_probability == AUTO:
+        out["conflict_match_probability"] = conflict_probability(model, settings, found)
+    if found and out:
         top = found[0]
         out |= {"lookalike_field": top.field, "lookalike_observed": top.observed}
         out |= {"lookalike_expected": round(float(top.expected), 3), "lookalike_bits": round(top.bits, 3)}
@@ -116,15 +124,56 @@ def estimate_settings(
 
 
 def effective_settings(settings: IdentitySettings, model: FSModel) -> IdentitySettings:
-    """`settings` with each `auto` value replaced by the model's estimate."""
-    if settings.conflict_match_probability != AUTO:
-        return settings
-    chosen = float(model.estimated.get("conflict_match_probability", UNESTIMATED_CONFLICT))
-    return settings.model_copy(update={"conflict_match_probability": chosen})
+    """`settings` with each `auto` value replaced by the model's estimate (an address compared apart as
+    `address_apart` gives it)."""
+    out = settings
+    if settings.conflict_match_probability == AUTO:
+        chosen = float(model.estimated.get("conflict_match_probability", UNESTIMATED_CONFLICT))
+        out = settings.model_copy(update={"conflict_match_probability": chosen})
+    return address_apart(out) if _apart(settings, model.estimated) else out
+
+
+def initial_settings(settings: IdentitySettings) -> IdentitySettings:
+    """The settings a model is learned with before the data has decided anything (an address compared
+    apart only when the config says so)."""
+    return address_apart(settings) if settings.address_comparison == "apart" else settings
+
+
+def _apart(settings: IdentitySettings, estimated: dict[str, float | str]) -> bool:
+    chosen = settings.address_comparison
+    return chosen == "apart" or (chosen == AUTO and estimated.get("address_comparison") == "apart")
+
+
+def address_apart(settings: IdentitySettings) -> IdentitySettings:
+    """Each `method: address` comparison as street, city and postcode apart (a part already compared on its
+    own keeps its comparison)."""
+    present = {c.field for c in settings.comparisons}
+    comparisons = []
+    for c in settings.comparisons:
+        if c.method != "address":
+            comparisons.append(c)
+            continue
+        comparisons.append(c.model_copy(update={"method": "string"}))
+        if "city" not in present:
+            comparisons.append(
+                ComparisonSettings(field="city", method="string", thresholds=[0.9], tf_adjustment=True)
+            )
+        if "postcode" not in present:
+            comparisons.append(ComparisonSettings(field="postcode", method="identifier", max_edits=1))
+    return settings.model_copy(update={"comparisons": comparisons})
 
 
 def describe(settings: IdentitySettings, model: FSModel) -> list[str]:
     """What was estimated and why, for people (`c360 resolve` prints it)."""
+    lines = []
+    if settings.address_comparison == AUTO and "address_comparison" in model.estimated:
+        how = model.estimated["address_comparison"]
+        why = "look-alikes share addresses" if how == "one" else "no look-alikes"
+        lines.append(f"address_comparison {how} (estimated: {why})")
+    return lines + _describe_conflict(settings, model)
+
+
+def _describe_conflict(settings: IdentitySettings, model: FSModel) -> list[str]:
     if settings.conflict_match_probability != AUTO:
         return [f"conflict_match_probability {settings.conflict_match_probability:g} (set in identity:)"]
     chosen = effective_settings(settings, model).conflict_match_probability

@@ -34,7 +34,7 @@ from c360.identity.assign import customer_ids
 from c360.identity.clustering import LinkedRecords, RidCorrections, cluster_links
 from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.corrections import correction_groups, load_corrections
-from c360.identity.estimate import describe, effective_settings
+from c360.identity.estimate import describe, effective_settings, initial_settings
 from c360.identity.incremental import (
     combine,
     fresh_records,
@@ -242,6 +242,8 @@ class Run:
         grown = bool(state) and n >= settings.em.retrain_growth * max(state.get("trained_records", 1), 1)
         train = model_text is None or grown
         model = None if train else FSModel.from_json(model_text, self.store.read_arrow("tf"))
+        # A stored model's estimates apply from the start; a model to learn starts from the config.
+        settings = effective_settings(settings, model) if model else initial_settings(settings)
         comparable = comparable_records(prepared, settings, model)
 
         # ---------------------------------------------------------------- stage 1: links
@@ -254,6 +256,13 @@ class Run:
         if model is None:
             t2 = time.perf_counter()
             model, scored = learned_model(scored, comparable, prepared, settings)
+            apart = effective_settings(settings, model)
+            if apart.comparisons != settings.comparisons:  # no look-alikes: learned again, the address apart
+                decided, settings = model.estimated, apart
+                comparable = comparable_records(prepared, settings, None)
+                scored, _ = score_candidates(comparable, prepared, settings, None, None, None)
+                model, scored = learned_model(scored, comparable, prepared, settings)
+                model.estimated = decided
             secs["train"] = time.perf_counter() - t2
         # From here on the model is known, learned or loaded: the settings it estimated apply.
         self.settings = settings = effective_settings(self.settings, model)

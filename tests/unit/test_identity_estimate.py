@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from c360.identity.config import AUTO, ComparisonSettings, IdentitySettings
-from c360.identity.estimate import conflict_probability, describe, effective_settings, lookalikes
+from c360.identity.estimate import (
+    conflict_probability,
+    describe,
+    effective_settings,
+    estimate_settings,
+    lookalikes,
+)
 from c360.identity.model import FSModel, train_model
 
 pytestmark = pytest.mark.unit
@@ -90,14 +96,14 @@ def test_em_learned_model_stands_the_veto_aside_without_households(corrupted: fl
     # the veto stands aside: a conflicting pair shares a cluster unless its comparison is against a match
     assert model.estimated["conflict_match_probability"] == pytest.approx(model.prior)
     assert abs(float(model.estimated["lookalike_bits"])) < 1
-    assert "no look-alikes, the prior" in describe(SETTINGS, model)[0]
+    assert "no look-alikes, the prior" in describe(SETTINGS, model)[-1]
 
 
 def test_a_written_value_wins_and_auto_applies_the_models_estimate() -> None:
     model = learned(0.15)
     written = SETTINGS.model_copy(update={"conflict_match_probability": 0.5})
     assert effective_settings(written, model).conflict_match_probability == 0.5
-    assert "set in identity:" in describe(written, model)[0]
+    assert "set in identity:" in describe(written, model)[-1]
     auto = effective_settings(SETTINGS, model)
     assert auto.conflict_match_probability == model.estimated["conflict_match_probability"]
     # the estimate travels with the model: an incremental run or explain applies the full run's choice
@@ -109,3 +115,25 @@ def test_lookalikes_need_a_shared_surname_or_address_to_compare() -> None:
     model = learned(0.002)
     no_names = pd.DataFrame({"g_first_name": [4], "g_birth_date": [4]})
     assert lookalikes(no_names, model, SETTINGS, 100.0) == []
+
+
+def test_without_lookalikes_the_address_is_compared_apart() -> None:
+    model = learned(0.15)
+    assert model.estimated["address_comparison"] == "apart"
+    apart = effective_settings(SETTINGS, model)
+    methods = {c.field: c.method for c in apart.comparisons}
+    assert (
+        methods["street"] == "string" and methods["city"] == "string" and methods["postcode"] == "identifier"
+    )
+    assert "address_comparison apart (estimated: no look-alikes)" in describe(SETTINGS, model)
+    # a config that says how wins over the estimate
+    one = SETTINGS.model_copy(update={"address_comparison": "one"})
+    assert effective_settings(one, model).comparisons == one.comparisons
+
+
+def test_households_keep_the_address_one_piece() -> None:
+    model = known_model(0.002)
+    found = estimate_settings(candidates(0.002, 1_500), model, SETTINGS, 6_000.0)
+    assert found["address_comparison"] == "one"
+    model.estimated = found
+    assert effective_settings(SETTINGS, model).comparisons[3].method == "address"
