@@ -6,7 +6,8 @@ can tell what failed without parsing the message (the table is in `c360 --help`)
 
     1  an internal error (a bug, or a C360Error without a more precise kind)
     2  usage, validation or configuration: fix the command line or c360.yaml
-    3  not found: the customer, file or table asked for does not exist
+    3  not found: the customer, file or table asked for does not exist, or no single customer holds the
+       identifier asked for (several do: look the profile up by customer id)
     4  a store or the lake is unavailable: check the endpoint named in the message
     5  ingest or data: a whole file could not be read
     6  busy: another command holds the workspace lease (c360.io.lease); wait, or pass --wait SECONDS
@@ -46,6 +47,15 @@ class NotFoundError(C360Error):
 
     status_code = 404
     exit_code = 3
+
+
+class AmbiguousIdentifierError(NotFoundError):
+    """Several customers hold the identifier asked for (a family's tablet, a couple's email), so it names
+    nobody: no single profile holds it. A NotFoundError, so a caller that falls back on an unknown identifier
+    (an anonymous visitor, the identity index next) does so here too; the API answers 409, not 404, because
+    the identifier is known, and asking by customer id resolves it."""
+
+    status_code = 409
 
 
 class StoreUnavailableError(C360Error):

@@ -13,7 +13,13 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from c360.errors import C360Error, NotFoundError, StoreUnavailableError, ValidationError
+from c360.errors import (
+    AmbiguousIdentifierError,
+    C360Error,
+    NotFoundError,
+    StoreUnavailableError,
+    ValidationError,
+)
 
 API_VERSION = "v1"
 MAX_ID_CHARS = 256
@@ -56,6 +62,7 @@ ERROR_CODES: tuple[tuple[type[C360Error], str], ...] = (
     (ForbiddenError, "forbidden"),
     (PayloadTooLargeError, "payload_too_large"),
     (RateLimitedError, "rate_limited"),
+    (AmbiguousIdentifierError, "ambiguous_identifier"),  # before its base class, NotFoundError
     (NotFoundError, "not_found"),
     (ValidationError, "invalid_request"),
     (StoreUnavailableError, "store_unavailable"),

@@ -2,7 +2,8 @@
 
 They read the workspace's profile store (`stores.profile` in c360.yaml), which follows the aliases identity
 merges leave behind: a merged-away id answers with the surviving profile, whose `customerId` tells the caller
-the id it lives under now.
+the id it lives under now. An identifier several customers hold (a family's tablet, a couple's email) names
+nobody: the lookup by identifier answers 409 `ambiguous_identifier` instead of one of their profiles.
 """
 
 from __future__ import annotations
@@ -45,7 +46,15 @@ def profile_routes(ctx: ApiContext) -> APIRouter:
     @v1.get(
         "/profiles",
         dependencies=read_profiles,
-        responses={**PROFILE_DOC, 404: {"model": ErrorBody}},
+        responses={
+            **PROFILE_DOC,
+            404: {"model": ErrorBody, "description": "No customer holds the identifier (`not_found`)."},
+            409: {
+                "model": ErrorBody,
+                "description": "Several customers hold the identifier (`ambiguous_identifier`): look the "
+                "profile up by customer id.",
+            },
+        },
         response_class=Response,
     )
     def find_profile(
@@ -54,7 +63,9 @@ def profile_routes(ctx: ApiContext) -> APIRouter:
         device_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
         cookie_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
     ) -> Response:
-        """The profile holding one identifier: exactly one of email, phone (E.164), device_id, cookie_id."""
+        """The profile holding one identifier: exactly one of email, phone (E.164), device_id, cookie_id.
+        404 when no customer holds it; 409 `ambiguous_identifier` when several do: a shared device or email
+        is nobody's in particular, and answering one holder would hand that person's profile to the others."""
         given = {
             param: value
             for param, value in {

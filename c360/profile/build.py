@@ -9,8 +9,9 @@ they are current), so profiles never read stale facts. Then three steps, each ve
 3. pass 2 (Ray Data, one task per partition): RFM scores, documents, the profile file, feature rows.
 
 Pass 2 tasks upsert their rebuilt documents into the profile store; the driver then records the aliases
-of identity merges made since the last run (old ids keep answering) and removes customers that no longer
-exist from the store and the Feast online store.
+of identity merges made since the last run (old ids keep answering), removes customers that no longer
+exist from the store and the Feast online store, and records which identifiers several customers hold
+(a lookup by one of them names nobody).
 Time-relative values (engagementScore, RFM, days since ...) are as of the customer's last rebuild, recorded
 as `engagement.asOf` and as the feature rows' event_timestamp; `full=True` refreshes everyone.
 Money is in the reporting currency of the facts (`transactions.currency` in the document); the state
@@ -37,6 +38,7 @@ from c360.io.outages import online_store_call
 from c360.profile.aggregates import ENGAGEMENT_FORMULA, rfm_thresholds
 from c360.profile.partition import IDENTITY_COLUMNS, aggregate_partition, encoded_profiles, finish_partition
 from c360.profile.staging import stage_inputs
+from c360.profile.store.base import IDENTIFIER_FIELDS, identifier_key
 from c360.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -288,41 +290,66 @@ def _update_store(ws: Workspace, removed: set[str], since: str | None) -> tuple[
             store.delete(cid)
         settled = _settle_shared_identifiers(ws.lake, store)
         if settled:
-            log.info("profiles: %d profile(s) rewritten to hold the identifiers they share", settled)
+            log.info("profiles: %d profile(s) rewritten to hold identifiers no longer shared", settled)
     return len(mapping), newest
 
 
 def _settle_shared_identifiers(lake: Lake, store: ProfileStore) -> int:
-    """An identifier several profiles hold (a family's device, a couple's email) is indexed to the one with
-    the smallest customer id, whatever order the partitions' tasks wrote in: the store keeps the last
-    writer's claim, so `GET /v1/profiles?device_id=` depended on which task finished last and two identical
-    runs differed. Rewrites only the profiles that hold such an identifier, largest id first, so every
-    shared identifier ends with its smallest claimant. Runs on every store update, a resumed one too (its
-    killed run may have written in any order): one read of the identity columns. Returns how many were
+    """Records in the store which identifiers several profiles hold (a family's device, a couple's email):
+    such an identifier names nobody, so a lookup answers AmbiguousIdentifierError instead of whichever
+    holder's task wrote last. An identifier that stops being shared is first re-pointed to its one remaining
+    holder (that profile is written again: the holder that last claimed the entry may have dropped it with
+    the identifier), and only then leaves the set, so it never answers a former holder. Runs on every store
+    update, a resumed one too (a killed run rewrote what it rewrote; the set left in the store says what is
+    still to do): one read of the identity columns. Between pass 2's writes and this step an identifier
+    that became shared in this run still answers its last writer. Returns how many profiles were
     rewritten."""
-    columns = list(IDENTITY_COLUMNS.values())
-    profiles = read_profiles(lake, ["customer_id", *columns])
-    if profiles.empty:
-        return 0
+    shared, holders = _shared_identifier_keys(
+        read_profiles(lake, ["customer_id", *IDENTITY_COLUMNS.values()])
+    )
+    leaving = store.shared_identifiers() - shared
+    rewrite = sorted({holders[key] for key in leaving if key in holders})
+    if rewrite:
+        store.upsert_encoded(encoded_profiles(_profile_rows(lake, rewrite)))
+    store.replace_shared_identifiers(shared)
+    log.info("profiles: %d identifier(s) held by several customers", len(shared))
+    return len(rewrite)
+
+
+def _shared_identifier_keys(profiles: pd.DataFrame) -> tuple[frozenset[str], dict[str, str]]:
+    """(index keys several customers hold, index key -> its holder for the keys only one customer holds).
+
+    Keys, not raw values: the store indexes the normalized value, so `Ada@x.com` and `ada@x.com` on two
+    profiles are one shared email."""
+    kinds = {IDENTITY_COLUMNS[field]: kind for kind, field in IDENTIFIER_FIELDS.items()}
     claims = pd.concat(
         [
             profiles[["customer_id", col]]
             .explode(col)
             .dropna()
             .rename(columns={col: "value"})
-            .assign(kind=col)
-            for col in columns
+            .assign(kind=kind)
+            for col, kind in kinds.items()
         ],
         ignore_index=True,
     )
     claims["value"] = claims["value"].astype(str)
-    holders = claims.groupby(["kind", "value"])["customer_id"]
-    shared = holders.transform("nunique") > 1
-    winners = sorted(set(claims.loc[shared].groupby(["kind", "value"])["customer_id"].min()), reverse=True)
-    if not winners:
-        return 0
-    ids = pa.array(winners, pa.string())
-    rows = pd.concat(
+    claims = claims[claims["value"].str.strip() != ""]
+    pairs = claims[["kind", "value"]].drop_duplicates()  # each distinct value hashed once
+    pairs = pairs.assign(
+        key=[identifier_key(k, v) for k, v in zip(pairs["kind"], pairs["value"], strict=True)]
+    )
+    claims = claims.merge(pairs, on=["kind", "value"])
+    per_key = claims.drop_duplicates(["key", "customer_id"]).groupby("key")["customer_id"]
+    counts, first = per_key.size(), per_key.first()
+    return frozenset(counts.index[counts > 1]), first[counts == 1].to_dict()
+
+
+def _profile_rows(lake: Lake, customer_ids: list[str]) -> pd.DataFrame:
+    """The document and identity columns of some customers, read from `profiles/` with a filter."""
+    columns = list(IDENTITY_COLUMNS.values())
+    ids = pa.array(customer_ids, pa.string())
+    return pd.concat(
         [
             pq.read_table(
                 f,
@@ -334,11 +361,6 @@ def _settle_shared_identifiers(lake: Lake, store: ProfileStore) -> int:
         ],
         ignore_index=True,
     )
-    order = {cid: i for i, cid in enumerate(winners)}
-    rows = rows.sort_values("customer_id", key=lambda c: c.map(order)).reset_index(drop=True)
-    for encoded in encoded_profiles(rows):  # in that order: the last claim of a key is the one kept
-        store.upsert_encoded([encoded])
-    return len(rows)
 
 
 def _forget_online(ws: Workspace, removed: set[str]) -> None:

@@ -15,8 +15,8 @@ from datetime import date
 import pytest
 
 from c360.devservices.node import free_port
-from c360.errors import NotFoundError, StoreUnavailableError, ValidationError
-from c360.profile.store import ProfileStore
+from c360.errors import AmbiguousIdentifierError, NotFoundError, StoreUnavailableError, ValidationError
+from c360.profile.store import ProfileStore, identifier_key
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -179,6 +179,60 @@ def test_last_writer_holds_a_shared_identifier(store: ProfileStore):
     store.upsert(profile("C1", email="c1@example.com"))
     assert store.lookup("email", "shared@example.com") == "C2"
     assert store.lookup("email", "c1@example.com") == "C1"
+
+
+SHARED = "family@example.com"
+
+
+def test_a_shared_identifier_names_nobody(store: ProfileStore):
+    store.upsert_many([profile("C1", email=SHARED), profile("C2", email=SHARED)])
+    store.upsert(profile("C3", email="c3@example.com"))
+    store.replace_shared_identifiers({identifier_key("email", SHARED)})
+    assert store.shared_identifiers() == {identifier_key("email", SHARED)}
+    with pytest.raises(AmbiguousIdentifierError) as err:
+        store.lookup("email", " Family@Example.com ")  # the normalized key, like every lookup
+    assert isinstance(err.value, NotFoundError) and err.value.status_code == 409
+    assert "family" not in err.value.message.lower() and "C1" not in err.value.message
+    assert store.lookup("device", "dev-C1") == "C1"  # what only one customer holds answers as before
+    assert store.lookup("email", "c3@example.com") == "C3"
+    with pytest.raises(NotFoundError) as missing:
+        store.lookup("email", "nobody@example.com")
+    assert not isinstance(missing.value, AmbiguousIdentifierError)
+
+
+def test_an_upsert_of_one_holder_leaves_the_identifier_ambiguous(store: ProfileStore):
+    store.upsert_many([profile("C1", email=SHARED), profile("C2", email=SHARED)])
+    store.replace_shared_identifiers({identifier_key("email", SHARED)})
+    store.upsert(profile("C1", email=SHARED, note="rebuilt"))  # C1 claims the index entry last
+    store.upsert_many([profile("C2", email=SHARED), profile("C4", email=SHARED)])
+    with pytest.raises(AmbiguousIdentifierError):
+        store.lookup("email", SHARED)
+    assert store.shared_identifiers() == {identifier_key("email", SHARED)}
+
+
+def test_an_identifier_no_longer_shared_answers_its_remaining_holder(store: ProfileStore):
+    store.upsert(profile("C2", email=SHARED))
+    store.upsert(profile("C1", email=SHARED))  # C1 holds the index entry
+    store.replace_shared_identifiers({identifier_key("email", SHARED), identifier_key("device", "dev-C9")})
+    store.upsert(profile("C1", email="c1@example.com"))  # C1 drops it, and its entry goes with it
+    with pytest.raises(AmbiguousIdentifierError):
+        store.lookup("email", SHARED)  # still recorded as shared: no answer until the set is replaced
+    # What the profiles stage does: the remaining holder is written again, then the set is replaced.
+    store.upsert(profile("C2", email=SHARED))
+    store.replace_shared_identifiers({identifier_key("device", "dev-C9")})
+    assert store.lookup("email", SHARED) == "C2"
+    assert store.shared_identifiers() == {identifier_key("device", "dev-C9")}
+    store.replace_shared_identifiers(set())
+    assert store.shared_identifiers() == frozenset()
+
+
+def test_shared_identifiers_are_index_keys_never_values(store: ProfileStore):
+    with pytest.raises(ValidationError) as err:
+        store.replace_shared_identifiers({SHARED})
+    assert SHARED not in err.value.message
+    with pytest.raises(ValidationError):
+        store.replace_shared_identifiers({f"email:{SHARED}"})
+    assert store.shared_identifiers() == frozenset()
 
 
 def test_batch_upsert(store: ProfileStore):

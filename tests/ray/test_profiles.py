@@ -11,14 +11,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from c360.errors import NotFoundError, StoreUnavailableError
+from c360.errors import AmbiguousIdentifierError, NotFoundError, StoreUnavailableError
 from c360.facts.sentiment import score_texts
 from c360.identity.corrections import add_correction
 from c360.identity.resolve import resolve
 from c360.identity.store import IdentityStore
-from c360.profile.build import build_profiles, read_profiles
+from c360.profile.build import _settle_shared_identifiers, build_profiles, read_profiles
 from c360.profile.feature_tables import FEATURE_COLUMNS
-from c360.profile.store import open_profile_store
+from c360.profile.store import IDENTIFIER_FIELDS, identifier_key, open_profile_store
 from c360.settings import ProfileStoreSettings
 from c360.workspace import Workspace
 from tests.profile_data import demo_workspace, keyed, reporting_factors
@@ -140,6 +140,43 @@ def test_documents_follow_the_seed_schema(built):
     last = consent[consent["customer_id"] == someone].sort_values("ts").iloc[-1]
     entry = doc["consent"][last["purpose"]][last["channel"]]
     assert isinstance(entry["granted"], bool) and entry["source"] in {"crm", "marketing"}
+
+
+def _identifiers_by_key(profiles: pd.DataFrame) -> dict[str, tuple[str, str, set[str]]]:
+    """Index key -> (kind, one value, the customers holding it), from the documents in `profiles/`."""
+    out: dict[str, tuple[str, str, set[str]]] = {}
+    for cid, document in zip(profiles["customer_id"], profiles["document"], strict=True):
+        identities = json.loads(document)["identities"]
+        for kind, field in IDENTIFIER_FIELDS.items():
+            for value in identities.get(field) or []:
+                key = identifier_key(kind, value)
+                out.setdefault(key, (kind, value, set()))[2].add(cid)
+    return out
+
+
+def test_identifiers_several_customers_hold_name_nobody(built):
+    ws, _ = built
+    by_key = _identifiers_by_key(read_profiles(ws.lake))
+    shared = {key for key, (_, _, holders) in by_key.items() if len(holders) > 1}
+    assert shared, "the demo has households sharing a device"
+    with open_profile_store(ws) as store:
+        assert store.shared_identifiers() == shared
+        for key in sorted(shared)[:5]:
+            kind, value, _ = by_key[key]
+            with pytest.raises(AmbiguousIdentifierError):
+                store.lookup(kind, value)
+        # An identifier that stops being shared answers its one holder again, even when the former holder
+        # that last claimed its index entry took the entry with it.
+        key = min(k for k, (_, _, holders) in by_key.items() if len(holders) == 1)
+        kind, value, (holder,) = by_key[key]
+        store.upsert({"customerId": "zz-former", "identities": {IDENTIFIER_FIELDS[kind]: [value]}})
+        store.replace_shared_identifiers(shared | {key})
+        store.delete("zz-former")
+        with pytest.raises(AmbiguousIdentifierError):
+            store.lookup(kind, value)
+        assert _settle_shared_identifiers(ws.lake, store) == 1
+        assert store.lookup(kind, value) == holder
+        assert store.shared_identifiers() == shared
 
 
 def test_feature_rows_for_every_view(built):

@@ -1,4 +1,5 @@
-"""A small workspace for the API tests: three profiles, one merged-away id, keys with different scopes."""
+"""A small workspace for the API tests: three profiles (two sharing a device), one merged-away id, keys with
+different scopes."""
 
 from __future__ import annotations
 
@@ -6,17 +7,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.api.keys import KeyStore
-from c360.profile.store import open_profile_store
+from c360.profile.store import identifier_key, open_profile_store
 from c360.workspace import Workspace
 
+FAMILY_TABLET = "tablet-home"
+"""A device Bob and Eve share: recorded as shared, as the profiles stage would, so it names neither."""
 PROFILES = [
     {
         "customerId": "C-ADA",
         "identities": {"email": ["ada@example.com"], "phone": ["+15550001"], "deviceIds": ["dev-1"]},
         "traits": {"firstName": "Ada"},
     },
-    {"customerId": "C-BOB", "identities": {"email": ["bob@example.com"], "cookieIds": ["ck-9"]}},
-    {"customerId": "C-EVE", "identities": {}},
+    {
+        "customerId": "C-BOB",
+        "identities": {"email": ["bob@example.com"], "cookieIds": ["ck-9"], "deviceIds": [FAMILY_TABLET]},
+    },
+    {"customerId": "C-EVE", "identities": {"deviceIds": [FAMILY_TABLET]}},
 ]
 MERGED_AWAY = {"C-ADA-OLD": "C-ADA"}
 
@@ -37,6 +43,7 @@ def api_workspace(root: Path) -> ApiWorkspace:
     with open_profile_store(ws) as store:
         store.upsert_many(PROFILES)
         store.add_aliases(MERGED_AWAY)
+        store.replace_shared_identifiers({identifier_key("device", FAMILY_TABLET)})
     keys = KeyStore.for_workspace(ws)
     _, read_key = keys.create(["profiles:read"], name="reader")
     _, events_key = keys.create(["events:write"], name="writer")

@@ -15,7 +15,7 @@ from c360.api.app import RequestGuard, create_api
 from c360.errors import StoreUnavailableError
 from c360.inference.clients import LocalModels
 from c360.profile.store import ProfileStore
-from tests.serving.api_data import ApiWorkspace, api_workspace
+from tests.serving.api_data import FAMILY_TABLET, ApiWorkspace, api_workspace
 
 pytestmark = pytest.mark.unit
 
@@ -107,6 +107,18 @@ def test_404_for_an_unknown_customer_or_identifier(client, data):
     assert_error(client.get("/v2/profiles/C-ADA", headers=read(data)), 404, "not_found")
 
 
+def test_409_for_an_identifier_several_customers_hold(client, data, caplog):
+    with caplog.at_level(logging.INFO, logger="c360"):
+        r = client.get(f"/v1/profiles?device_id={FAMILY_TABLET}", headers=read(data))
+    assert_error(r, 409, "ambiguous_identifier")
+    assert "customer id" in r.json()["error"]["message"]
+    for pii in (FAMILY_TABLET, "C-BOB", "C-EVE", "bob@example.com"):
+        assert pii not in r.text and pii not in caplog.text
+    # Each of them still answers by customer id, and by what only they hold.
+    assert client.get("/v1/profiles/C-EVE", headers=read(data)).json()["customerId"] == "C-EVE"
+    assert client.get("/v1/profiles?cookie_id=ck-9", headers=read(data)).json()["customerId"] == "C-BOB"
+
+
 @pytest.mark.parametrize("query", ["", "?email=a@example.com&phone=%2B15550001", "?email="])
 def test_422_unless_exactly_one_identifier(client, data, query):
     assert_error(client.get(f"/v1/profiles{query}", headers=read(data)), 422, "invalid_request")
@@ -155,6 +167,12 @@ class DownStore(ProfileStore):
         raise self.error
 
     def lookup(self, kind, value):
+        raise self.error
+
+    def shared_identifiers(self):
+        raise self.error
+
+    def replace_shared_identifiers(self, keys):
         raise self.error
 
     def resolve(self, customer_id):
@@ -234,6 +252,7 @@ def test_openapi_documents_the_versioned_routes_and_both_key_schemes(client):
     spec = client.get("/openapi.json").json()
     assert {"/healthz", "/readyz", "/v1/profiles", "/v1/profiles/{customer_id}"} <= set(spec["paths"])
     assert {"ApiKeyHeader", "Bearer"} <= set(spec["components"]["securitySchemes"])
+    assert {"200", "404", "409", "422"} <= set(spec["paths"]["/v1/profiles"]["get"]["responses"])
     assert client.get("/docs").status_code == 200
 
 

@@ -45,6 +45,25 @@ def test_wal_mode_and_no_raw_identifiers_in_the_index(tmp_path):
     assert not any("example" in k or "5550001" in k for k in keys)
 
 
+def test_shared_identifiers_hold_digests_and_no_customer_even_after_an_erasure(tmp_path):
+    family = {"email": ["home@example.com"], "deviceIds": ["tablet-home"]}
+    with SqliteProfileStore(tmp_path / "p.db") as store:
+        store.upsert_many([{"customerId": c, "identities": family} for c in ("C1", "C2", "C3")])
+        shared = {identifier_key("email", "home@example.com"), identifier_key("device", "tablet-home")}
+        store.replace_shared_identifiers(shared)
+        assert store.delete("C1")
+    conn = sqlite3.connect(tmp_path / "p.db")
+    (columns,) = conn.execute(
+        "SELECT group_concat(name) FROM pragma_table_info('shared_identifiers')"
+    ).fetchone()
+    rows = [k for (k,) in conn.execute("SELECT key FROM shared_identifiers")]
+    held = {c for (c,) in conn.execute("SELECT customer_id FROM identifiers")}
+    conn.close()
+    assert columns == "key" and set(rows) == shared
+    assert not any("example" in k or "tablet" in k for k in rows)
+    assert "C1" not in held
+
+
 def test_identifier_keys_normalize_before_hashing():
     assert identifier_key("email", " Ada@Example.COM ") == identifier_key("email", "ada@example.com")
     assert identifier_key("phone", "+1 555 0001") == identifier_key("phone", "+15550001")
@@ -95,6 +114,7 @@ def test_a_store_from_schema_version_0_is_migrated_with_its_data(tmp_path):
         assert store.get("C1") == {"customerId": "C1", "n": 1}
         assert store.get("OLD")["customerId"] == "C1"
         assert store.lookup("email", "a@example.com") == "C1"
+        assert store.shared_identifiers() == frozenset()  # a store from before shared identifiers
         store.upsert({"customerId": "C1", "n": 2})
         assert store.get("C1")["n"] == 2
     conn = sqlite3.connect(path)

@@ -6,6 +6,14 @@ Besides point reads by id the store keeps:
 - an identifier index: (kind, value) -> customer_id for email, phone, device and cookie, built from the
   profile's `identities`. Index keys are SHA-256 digests of the normalized value, so no backend holds an
   email address or phone number in a key (keys show up in monitoring, slow logs and diagnostics);
+- shared identifiers: the index keys several profiles hold (a family's tablet, a couple's email). Such an
+  identifier names nobody, so `lookup` answers AmbiguousIdentifierError for it, whatever profile last
+  claimed its index entry. The profiles stage computes the set from all profiles and replaces it after every
+  store update (`replace_shared_identifiers`); a profile write never changes it, so an ordinary upsert of
+  one holder does not make the identifier answer that holder again. The set holds index keys (digests),
+  never values, and no customer id: erasing a customer leaves it as is, and the next profiles run, which
+  sees the customer gone, recomputes it (until then a key the erased customer shared stays ambiguous, which
+  names nobody);
 - aliases: old customer_id -> new customer_id after identity merges, so old ids keep answering. An id is
   either a profile or an alias, never both: writing one replaces the other.
 
@@ -18,13 +26,19 @@ import asyncio
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
-from c360.errors import C360Error, NotFoundError, StoreUnavailableError, ValidationError
+from c360.errors import (
+    AmbiguousIdentifierError,
+    C360Error,
+    NotFoundError,
+    StoreUnavailableError,
+    ValidationError,
+)
 
 IdentifierKind = Literal["email", "phone", "device", "cookie"]
 IDENTIFIER_KINDS: tuple[str, ...] = get_args(IdentifierKind)
@@ -167,7 +181,19 @@ class ProfileStore(ABC):
 
     @abstractmethod
     def lookup(self, kind: str, value: str) -> str:
-        """The customer_id holding an identifier (email, phone, device, cookie). Raises NotFoundError."""
+        """The customer_id holding an identifier (email, phone, device, cookie). Raises NotFoundError, or its
+        subclass AmbiguousIdentifierError when the identifier is one of the shared ones (in the same round
+        trip as the index entry where the backend allows it)."""
+
+    @abstractmethod
+    def shared_identifiers(self) -> frozenset[str]:
+        """The index keys recorded as held by several profiles."""
+
+    @abstractmethod
+    def replace_shared_identifiers(self, keys: Collection[str]) -> None:
+        """Make `keys` (index keys, as `identifier_key` gives them) the whole set of shared identifiers:
+        keys not in it answer their index entry again. The caller re-points a key leaving the set to its
+        one remaining holder first (`upsert_encoded` of that holder), so it never answers a former one."""
 
     def upsert_many(self, profiles: Sequence[Mapping[str, Any]]) -> int:
         """Insert or replace profiles in one batch; the index follows their identities. Returns the count."""
@@ -230,6 +256,22 @@ class ProfileStore(ABC):
     def _identifier_not_found(kind: str) -> NotFoundError:
         # The value is PII: the message names the kind only.
         return NotFoundError(f"no customer with that {kind}")
+
+    @staticmethod
+    def _identifier_shared(kind: str) -> AmbiguousIdentifierError:
+        return AmbiguousIdentifierError(
+            f"several customers hold that {kind}; look the profile up by customer id"
+        )
+
+    @staticmethod
+    def _check_shared_keys(keys: Collection[str]) -> frozenset[str]:
+        """Index keys only (`<kind>:<sha256>`): the set must never hold an identifier's value."""
+        checked = frozenset(keys)
+        for key in checked:
+            kind, _, digest = key.partition(":") if isinstance(key, str) else ("", "", "")
+            if kind not in IDENTIFIER_FIELDS or len(digest) != 64 or digest.strip("0123456789abcdef"):
+                raise ValidationError("shared identifiers are index keys: <kind>:<sha256 hex>")
+        return checked
 
     @staticmethod
     def _check_aliases(aliases: Mapping[str, str]) -> dict[str, str]:

@@ -6,9 +6,14 @@ Two containers in one database:
   (`docType: "profile"`, the profile's own fields) or an alias (`docType: "alias"`, `aliasOf: <id>`), so an
   old id answers with one extra point read, and writing a profile over an alias (or the reverse) replaces it.
 - `<container>-identifiers` partitioned by `/id`: one document per identifier, `id` = `<kind>:<sha256>`,
-  `customerId` = its holder. Lookups are point reads there; no raw identifier is ever stored in it.
+  `customerId` = its holder; and one document per shared identifier (held by several profiles),
+  `id` = `shared:<kind>:<sha256>`, `docType: "shared"`, no customer id. A profile write upserts only the
+  entries, so it never erases a shared marker. No raw identifier is ever stored in the container.
 
-Every read on the hot path is a point read with its partition key (1 RU on the service). Batches fan out
+Every read on the hot path is a point read with its partition key (1 RU on the service), except a lookup:
+the index entry and the shared marker come in one `read_items` call (the SDK's batched point read; a
+missing marker is simply absent, where a point read of it would cost a 404, or on the stand-in a 500 and a
+confirming query). Batches fan out
 over a small thread pool (the SDK client is thread-safe); a batch is not atomic, and each document write is
 idempotent, so a failed batch can simply be run again. Only documented service behaviour is relied on (see
 c360.io.cosmos).
@@ -17,7 +22,7 @@ c360.io.cosmos).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -40,6 +45,7 @@ HINT = "is Cosmos DB running there? check stores.profile.cosmos_endpoint and cos
 PROFILE_PK = "/customerId"
 INDEX_PK = "/id"
 _INTERNAL = ("id", "docType")
+SHARED_PREFIX = "shared:"
 
 
 class CosmosProfileStore(ProfileStore):
@@ -178,12 +184,36 @@ class CosmosProfileStore(ProfileStore):
 
     def lookup(self, kind: str, value: str) -> str:
         key = identifier_key(kind, value)
-        entry = self._read(self._index, key, INDEX_PK)
-        if entry is None:
+        marker = SHARED_PREFIX + key
+        found = self._call(
+            lambda: self._index.read_items(items=[(key, key), (marker, marker)], executor=self._pool)
+        )
+        ids = {doc["id"]: doc for doc in found}
+        if marker in ids:
+            raise self._identifier_shared(kind)
+        if key not in ids:
             raise self._identifier_not_found(kind)
         # Entries only ever name profile ids: add_aliases drops the old id's entries with its profile, so no
         # alias hop (a second point read) is needed here.
-        return entry["customerId"]
+        return ids[key]["customerId"]
+
+    def shared_identifiers(self) -> frozenset[str]:
+        query = "SELECT c.id FROM c WHERE c.docType = 'shared'"
+        rows = self._call(lambda: list(self._index.query_items(query, enable_cross_partition_query=True)))
+        return frozenset(r["id"].removeprefix(SHARED_PREFIX) for r in rows)
+
+    def replace_shared_identifiers(self, keys: Collection[str]) -> None:
+        """Markers of new keys are written before those of keys leaving the set are deleted; not atomic (no
+        transactional batch across partitions), so a failed call leaves a union of the two sets, which
+        names nobody wrongly, and running it again finishes it."""
+        wanted = self._check_shared_keys(keys)
+        present = self.shared_identifiers()
+        markers = [
+            {"id": SHARED_PREFIX + k, "docType": "shared", "kind": k.split(":", 1)[0]}
+            for k in sorted(wanted - present)
+        ]
+        self._map(lambda m: self._call(lambda: self._index.upsert_item(m)), markers)
+        self._map(lambda k: self._delete_doc(self._index, SHARED_PREFIX + k), sorted(present - wanted))
 
     # ------------------------------------------------------------------ writes
 

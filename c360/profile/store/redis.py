@@ -7,6 +7,9 @@ Keys (all under `key_prefix`):
     idx-of:<customer_id>       set of the index keys a profile wrote (to drop stale ones on the next write)
     alias:<old_id>             -> the id it answers as now (always the final id: chains are kept one hop long)
     aliased-by:<customer_id>   set of old ids pointing here (so deleting a customer removes its aliases)
+    shared-idx                 set of the index keys several profiles hold (`<kind>:<sha256>`, no value);
+                               a lookup reads it in the same pipeline as the index entry, and it is
+                               replaced whole (built under shared-idx:next, then renamed in one MULTI)
 
 An index entry is removed only if it still points to the customer being changed (a compare-and-delete script),
 so two profiles that briefly claim the same identifier never erase each other's entry.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import redis
@@ -84,6 +87,10 @@ class RedisProfileStore(ProfileStore):
 
     def _idx_of(self, cid: str) -> str:
         return f"{self.prefix}idx-of:{cid}"
+
+    @property
+    def _shared(self) -> str:
+        return f"{self.prefix}shared-idx"
 
     # ------------------------------------------------------------------ reads
 
@@ -157,10 +164,37 @@ class RedisProfileStore(ProfileStore):
     def lookup(self, kind: str, value: str) -> str:
         key = identifier_key(kind, value)
         try:
-            cid = self._client.get(self._idx(key))
+            with self._client.pipeline(transaction=False) as pipe:
+                cid, shared = pipe.get(self._idx(key)).sismember(self._shared, key).execute()
+            if shared:
+                raise self._identifier_shared(kind)
             if cid is None:
                 raise self._identifier_not_found(kind)
             return self._resolve(cid)
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+
+    def shared_identifiers(self) -> frozenset[str]:
+        try:
+            return frozenset(self._client.smembers(self._shared))
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from None
+
+    def replace_shared_identifiers(self, keys: Collection[str]) -> None:
+        """The new set is built under a key of its own and renamed over the old one in one MULTI, so a
+        lookup sees the old set or the new one, never a part of it."""
+        checked = sorted(self._check_shared_keys(keys))
+        building = f"{self._shared}:next"
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(building)
+                for start in range(0, len(checked), self.batch_size):
+                    pipe.sadd(building, *checked[start : start + self.batch_size])
+                if checked:
+                    pipe.rename(building, self._shared)
+                else:
+                    pipe.delete(self._shared)
+                pipe.execute()
         except redis.RedisError as exc:
             raise self._unavailable(exc) from None
 

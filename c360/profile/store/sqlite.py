@@ -6,7 +6,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS identifiers (
     customer_id TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS identifiers_by_customer ON identifiers (customer_id);
+CREATE TABLE IF NOT EXISTS shared_identifiers (
+    key TEXT PRIMARY KEY
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aliases (
     old_id TEXT PRIMARY KEY,
     new_id TEXT NOT NULL
@@ -38,7 +41,8 @@ CACHE_KIB = 65536
 
 
 class SqliteProfileStore(ProfileStore):
-    """Profiles, identifier index and aliases in three tables of one file; safe to share between threads."""
+    """Profiles, identifier index, shared identifiers and aliases in four tables of one file; safe to share
+    between threads."""
 
     backend = "sqlite"
 
@@ -128,12 +132,23 @@ class SqliteProfileStore(ProfileStore):
         key = identifier_key(kind, value)
         with self._lock:
             try:
-                row = self._conn.execute(
-                    "SELECT customer_id FROM identifiers WHERE key = ?", (key,)
+                holder, shared = self._conn.execute(
+                    "SELECT (SELECT customer_id FROM identifiers WHERE key = :key), "
+                    "EXISTS (SELECT 1 FROM shared_identifiers WHERE key = :key)",
+                    {"key": key},
                 ).fetchone()
-                if row is None:
+                if shared:
+                    raise self._identifier_shared(kind)
+                if holder is None:
                     raise self._identifier_not_found(kind)
-                return self._resolve(row[0])
+                return self._resolve(holder)
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from None
+
+    def shared_identifiers(self) -> frozenset[str]:
+        with self._lock:
+            try:
+                return frozenset(k for (k,) in self._conn.execute("SELECT key FROM shared_identifiers"))
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from None
 
@@ -161,6 +176,21 @@ class SqliteProfileStore(ProfileStore):
                 self._rollback()
                 raise self._unavailable(exc) from None
         return len(batch)
+
+    def replace_shared_identifiers(self, keys: Collection[str]) -> None:
+        """In one transaction: a concurrent lookup sees the old set or the new one, never a part of it."""
+        checked = self._check_shared_keys(keys)
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("DELETE FROM shared_identifiers")
+                self._conn.executemany(
+                    "INSERT INTO shared_identifiers (key) VALUES (?)", [(k,) for k in sorted(checked)]
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._unavailable(exc) from None
 
     def _delete_profile(self, customer_id: str) -> bool:
         cur = self._conn.execute("DELETE FROM profiles WHERE customer_id = ?", (customer_id,))
