@@ -84,9 +84,13 @@ class IdentityIndex:
                     continue
                 vals = prepared[col]
                 ok = vals.notna() & cust.notna()
-                for v, c in zip(vals[ok], cust[ok], strict=True):
+                held = pd.DataFrame({"value": vals[ok], "customer": cust[ok]}).drop_duplicates()
+                # A value several customers hold (a family's tablet, a couple's email) names none of them:
+                # the event is looked up by its next identifier, as the profile store's index answers too.
+                single = held[~held["value"].duplicated(keep=False)]
+                for v, c in zip(single["value"], single["customer"], strict=True):
                     if (fld, v) not in bad:
-                        index.setdefault((fld, v), c)
+                        index[(fld, v)] = c
             # A user id may be a source's own record id: "<source>:<id>" resolves to that record's customer.
             for k, c in zip(id_map["record_key"], id_map["customer_id"], strict=True):
                 index[("record_key", k)] = c

@@ -50,3 +50,30 @@ def test_an_unknown_value_stays_provisional_and_a_device_is_found_by_anonymous_i
 def test_custom_email_tables_reach_the_look_up():
     custom = EmailSettings(domain_fixes={"janemail.test": "gmail.com"})
     assert index(custom).resolve_identify(email="jane.doe@janemail.test").customer_id == "C-JANE"
+
+
+def test_a_value_several_customers_hold_names_none_of_them(tmp_path):
+    """A family's tablet and a couple's email: the look-up goes on to the event's next identifier, as the
+    profile store's index answers too, instead of stitching to whichever record came first."""
+    import pandas as pd
+
+    from c360.identity.store import IdentityStore
+    from c360.workspace import Workspace
+
+    (tmp_path / "c360.yaml").write_text("workspace: shared\n", encoding="utf-8")
+    ws = Workspace.load(tmp_path)
+    store = IdentityStore(ws.lake)
+    keys = ["crm:1", "crm:2", "web:3", "web:4", "shop:5"]
+    owners = ["C1", "C2", "C1", "C2", "C1"]
+    store.write("id_map", pd.DataFrame({"record_key": keys, "customer_id": owners}), "r1")
+    emails = ["ann@example.com", "bob@example.com", "home@example.com", "home@example.com", "ann@example.com"]
+    devices = ["tablet-1", "tablet-1", "phone-ann", None, None]
+    prepared = pd.DataFrame({"record_key": keys, "email__id": emails, "device_id__id": devices})
+    store.write("prepared", prepared, "r1")
+    idx = IdentityIndex.load(ws)
+    assert idx.resolve_identify(anonymous_id="tablet-1").provisional
+    assert idx.resolve_identify(email="home@example.com").provisional
+    assert idx.resolve_identify(anonymous_id="phone-ann").customer_id == "C1"
+    # Ann's email is on two of her records: one customer, so it names her.
+    assert idx.resolve_identify(email="ann@example.com").customer_id == "C1"
+    assert idx.resolve_identify(email="bob@example.com").customer_id == "C2"
