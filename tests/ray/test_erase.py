@@ -38,7 +38,7 @@ from rich.console import Console
 from c360.bench.lakediff import scan
 from c360.demo import generate_demo_data
 from c360.erasure_plan import erase_customer, erasure_plan
-from c360.errors import NotFoundError
+from c360.errors import AmbiguousIdentifierError, NotFoundError
 from c360.faults import KILL_ENV
 from c360.features.store import ONLINE_DB, open_feature_store, project_name
 from c360.identity.erasure import find_subject
@@ -496,9 +496,16 @@ def erase_and_check(
     with open_profile_store(ws) as store:
         assert store.get("cus_someone_else")["customerId"] == "cus_someone_else"
         assert {c: store.get(c) for c in others} == others_before
+        answered = 0
         for d in others_before.values():
             for email in d["identities"]["email"]:
-                assert email in store.get(store.lookup("email", email))["identities"]["email"]
+                try:
+                    found = store.lookup("email", email)
+                except AmbiguousIdentifierError:  # a couple's email names nobody, before and after
+                    continue
+                assert email in store.get(found)["identities"]["email"]
+                answered += 1
+        assert answered, "the other customers' own emails still answer"
         for gone in (cid, ALIAS):
             with pytest.raises(NotFoundError):
                 store.get(gone)
