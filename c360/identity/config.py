@@ -7,9 +7,17 @@ canonical identity record, so a typo fails at load time with its name instead of
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from c360.identity.emails import EmailSettings
 from c360.schemas import STRONG_IDENTIFIERS, canonical_fields
@@ -20,6 +28,9 @@ BLOCKING_FUNCTIONS: tuple[str, ...] = ("soundex", "metaphone", "prefix3", "prefi
 SURVIVORSHIP_RULES = Literal["source_priority", "most_recent", "most_frequent", "most_complete"]
 AUTO = "auto"
 """A setting the data decides when the model is learned (`c360.identity.estimate`)."""
+UNESTIMATED_CONFLICT = 0.99999
+"""`conflict_match_probability` where nothing has estimated it: settings read before a model is known, and a
+model learned before c360 estimated it."""
 SHARED_BY_DEFAULT: tuple[str, ...] = ("device_id", "cookie_id")
 """Identifiers a household shares by nature (`IdentifierSettings.shared`)."""
 _KEY = re.compile(r"^(?:(?P<fn>[a-z0-9_]+)\((?P<inner>[a-z_]+)\)|(?P<plain>[a-z_]+))$")
@@ -256,16 +267,16 @@ class IdentitySettings(_Strict):
     )
     match_threshold: float = 0.99
     """Posterior match probability at or above which a scored pair becomes a link."""
-    conflict_match_probability: float | Literal["auto"] = AUTO
+    conflict_match_probability: float = UNESTIMATED_CONFLICT
     """Two records whose strong attributes conflict share a cluster only when their own comparison (the
     conflict priced in) reaches this probability; a chain of links through other records never suffices.
 
-    `auto`: estimated when the model is learned, from how often one person's records disagree on a conflict
-    field (EM's m) against two people's (u): `match_threshold` plus the weakest conflict field's veto, in
-    bits (`c360.identity.estimate`); `c360 resolve` prints the value and why. Where one person's birth
-    dates almost never differ, a father and son of one name and address need evidence beyond their shared
-    household (an email, a phone) to join; where records are corrupted wholesale, a differing birth date
-    barely vetoes."""
+    Left out (or `auto`): estimated when the model is learned (`c360.identity.estimate`), and `c360 resolve`
+    prints the value and why. Where pairs sharing a surname and an address yet differing on a first name or
+    birth date are far more common than the model predicts (households: a father and son of one name and
+    address), `match_threshold` raised by that overstatement in bits, so such a pair needs evidence beyond
+    the household (an email, a phone); where there are none (records corrupted independently, FEBRL), the
+    prior: a disagreement is ordinary evidence. A number written here wins."""
     address_comparison: Literal["auto", "one", "apart"] = AUTO
     """How a `method: address` comparison reads street, postcode and city. `one`: as one piece of evidence (a
     household shares all three, and three agreements are not three proofs). `apart`: three comparisons
@@ -293,10 +304,26 @@ class IdentitySettings(_Strict):
     """Below this many blocking-key rows (in an incremental run, rows of new records) pairs are scored in this
     process, as they are on a one-node cluster: Ray workers pay off only when they bring more cores."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_is_unset(cls, data: object) -> object:
+        """`conflict_match_probability: auto` is the value left out: estimated (`conflict_is_estimated`)."""
+        if isinstance(data, dict) and data.get("conflict_match_probability") == AUTO:
+            return {k: v for k, v in data.items() if k != "conflict_match_probability"}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_auto(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An estimated conflict probability dumps as `auto`, so a dumped config reads back as it was."""
+        out = handler(self)
+        if conflict_is_estimated(self):
+            out["conflict_match_probability"] = AUTO
+        return out
+
     @field_validator("match_threshold", "conflict_match_probability")
     @classmethod
-    def _probability(cls, v: float | str) -> float | str:
-        if v != AUTO and not 0.0 < float(v) < 1.0:
+    def _probability(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
             raise ValueError("a probability strictly between 0 and 1")
         return v
 
@@ -333,3 +360,8 @@ class IdentitySettings(_Strict):
             if norm:
                 out.add(norm)
         return out
+
+
+def conflict_is_estimated(settings: IdentitySettings) -> bool:
+    """Whether `conflict_match_probability` is left to the data: not written in the config (or `auto`)."""
+    return "conflict_match_probability" not in settings.model_fields_set

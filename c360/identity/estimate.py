@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from c360.identity.config import AUTO, ComparisonSettings, IdentitySettings
+from c360.identity.config import (
+    AUTO,
+    UNESTIMATED_CONFLICT,
+    ComparisonSettings,
+    IdentitySettings,
+    conflict_is_estimated,
+)
 
 if TYPE_CHECKING:  # the model module records its estimates when it learns: it imports this one
     from c360.identity.model import FSModel
@@ -47,8 +53,6 @@ if TYPE_CHECKING:  # the model module records its estimates when it learns: it i
 LOOKALIKE_BITS = 1.0
 """Look-alikes are present when the model understates how often they occur by more than one bit (a factor
 of 2): below that, the counts agree with the model within what two sampling errors explain."""
-UNESTIMATED_CONFLICT = 0.99999
-"""The conflict probability of a model learned before c360 estimated it (the former default)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def estimate_settings(
     out: dict[str, float | str] = {}
     if settings.address_comparison == AUTO and any(c.method == "address" for c in settings.comparisons):
         out["address_comparison"] = "one" if households or not found else "apart"
-    if settings.conflict_match_probability == AUTO:
+    if conflict_is_estimated(settings):
         out["conflict_match_probability"] = conflict_probability(model, settings, found)
     if found and out:
         top = found[0]
@@ -127,7 +131,7 @@ def effective_settings(settings: IdentitySettings, model: FSModel) -> IdentitySe
     """`settings` with each `auto` value replaced by the model's estimate (an address compared apart as
     `address_apart` gives it)."""
     out = settings
-    if settings.conflict_match_probability == AUTO:
+    if conflict_is_estimated(settings):
         chosen = float(model.estimated.get("conflict_match_probability", UNESTIMATED_CONFLICT))
         out = settings.model_copy(update={"conflict_match_probability": chosen})
     return address_apart(out) if _apart(settings, model.estimated) else out
@@ -174,7 +178,7 @@ def describe(settings: IdentitySettings, model: FSModel) -> list[str]:
 
 
 def _describe_conflict(settings: IdentitySettings, model: FSModel) -> list[str]:
-    if settings.conflict_match_probability != AUTO:
+    if not conflict_is_estimated(settings):
         return [f"conflict_match_probability {settings.conflict_match_probability:g} (set in identity:)"]
     chosen = effective_settings(settings, model).conflict_match_probability
     e = model.estimated
