@@ -23,7 +23,9 @@ than the model believes; log2 of it is how many bits the model overstates their 
 `address_comparison` follows from the same count: where there are no look-alikes, nothing makes street,
 postcode and city agree together more than by their own chances, and three comparisons say more than one
 (FEBRL corrupts each part on its own). The model learned with the address as one piece is then learned again
-with the parts apart, and keeps the first model's decisions.
+with the parts apart, and keeps the first model's decisions. This reads the absence of households as the
+absence of any dependence between the parts, which real addresses may still hold (a postcode names its city):
+data without households but with real addresses should say `address_comparison: one`.
 
 The estimates are made once, when the model is learned, and kept in it (`FSModel.estimated`), so every run on
 that model (incremental, `c360 identity explain`) applies the same value. A value the user writes in
@@ -52,7 +54,7 @@ if TYPE_CHECKING:  # the model module records its estimates when it learns: it i
 
 LOOKALIKE_BITS = 1.0
 """Look-alikes are present when the model understates how often they occur by more than one bit (a factor
-of 2): below that, the counts agree with the model within what two sampling errors explain."""
+of 2); below that the counts are read as the model's own."""
 
 
 @dataclass(frozen=True)
