@@ -214,7 +214,8 @@ def measure(folder: Path, windows: int = 2, out: Any = None) -> tuple[list[Row],
             f"hybrid {'(a)' if new else '(b)'}", {protocol: evaluate_model(hybrid, test[protocol], K, new)}
         )
         row.params = (
-            f"lambdarank, {len(hybrid.rankers_)} seed(s) ({'/'.join(map(str, hybrid.rounds_))} rounds), "
+            f"{hybrid.params['objective']}, {len(hybrid.rankers_)} seed(s) "
+            f"({'/'.join(map(str, hybrid.rounds_))} rounds), "
             f"{len(cutoffs)} window(s), {hybrid.candidates} candidates per generator"
         )
         row.latency_ms = latency(hybrid, sample, new)

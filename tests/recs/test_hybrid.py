@@ -72,6 +72,9 @@ def test_the_ranker_learnt_from_both_kinds_of_signal(trained):
     # repeats count in (b): the pair's own history carries weight; never in (a), where bought items are gone
     assert gains["pair_orders"] + gains["pair_order_share"] + gains["repeat_score"] > 0
     assert new_items.feature_importance()["pair_orders"] == 0
+    # each task's boosters were learnt with its own objective (new items: rank_xendcg; all: lambdarank)
+    assert "objective=rank_xendcg" in new_items.rankers_[0].model_to_string()
+    assert all("objective=lambdarank" in r.model_to_string() for r in everything.rankers_)
 
 
 def test_new_items_mode_and_candidate_floor(trained):
