@@ -5,8 +5,9 @@ A third server, c360's own app under uvicorn without Serve, tells what c360 adds
 Each server runs alone (the others are stopped) in its own processes; the load generator (`loadgen`) runs in
 this one, on the same 2 cores. Per server: p50/p99 at a fixed open-loop rate (500 requests/s by default) and
 the saturation rate of 16 keep-alive connections. c360 is started as users start it, `c360 serve`: Serve's
-throughput-optimized mode with direct ingress, the Gateway replica listening on the port itself; with `--proxy`,
-once more through Serve's HTTP proxy (`RAY_SERVE_ENABLE_DIRECT_INGRESS=0`), to show what the proxy costs.
+throughput-optimized mode with direct ingress, the Gateway replica listening on the port itself; with
+`--proxy`, once more through Serve's HTTP proxy (`RAY_SERVE_ENABLE_DIRECT_INGRESS=0`), to show what the proxy
+costs.
 
 The benchmark's API key has a rate limit of its own (printed): the default 1,000 requests/s per key would cap
 the saturation figure, which measures the server, not the limit.
