@@ -77,10 +77,14 @@ class _Pool:
                 return self.idle.pop()
             self.open += 1
         try:
-            return _Connection(*await asyncio.open_connection(self.host, self.port))
+            return await self.connect()
         except OSError:
             self.open -= 1
             raise
+
+    async def connect(self) -> _Connection:
+        """A new connection, outside the count: `take` counts it, a resend replaces one already counted."""
+        return _Connection(*await asyncio.open_connection(self.host, self.port))
 
     async def give(self, conn: _Connection | None) -> None:
         async with self.freed:
@@ -116,7 +120,7 @@ async def _one(pool: _Pool, raw: bytes, due: float, out: list[float], statuses: 
             # never read the request: as HTTP clients do, send it once more on a new connection. Its latency
             # still runs from the due time.
             conn.close()
-            conn = _Connection(*await asyncio.open_connection(pool.host, pool.port))
+            conn = await pool.connect()
             status = await conn.call(raw)
         statuses[status] = statuses.get(status, 0) + 1
         if 200 <= status < 300:
