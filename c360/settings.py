@@ -245,6 +245,14 @@ class ServingSettings(Strict):
     the API answers 429 with Retry-After. Each replica counts on its own."""
     rate_limit_burst: int = Field(default=2000, ge=1)
     """Requests a key may make at once after a quiet spell (the token bucket's size)."""
+    profile_budget_ms: float = Field(default=10.0, gt=0, le=60_000)
+    """Personalization: the profile lookup's time; past it the answer is non-personalized (flag `timeout`)."""
+    part_budget_ms: float = Field(default=30.0, gt=0, le=60_000)
+    """Personalization: each model's time (recommendations, next-best-action, scores, signals), asked for at
+    once; a late part answers its fallback, flagged `timeout`."""
+    route_budget_ms: float = Field(default=50.0, gt=0, le=120_000)
+    """Personalization: the whole answer's time; a part gets what is left of it when that is less than
+    `part_budget_ms`."""
     api_keys: list[SecretStr] = Field(default_factory=list)
     """Not read: API keys live hashed in `data/api_keys.json` (`c360 keys create`). Kept so c360.yaml files
     written by earlier versions still load."""

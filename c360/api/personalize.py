@@ -27,7 +27,7 @@ from c360.api.context import ApiContext
 from c360.api.http import API_VERSION, MAX_ID_CHARS, ErrorBody, error_response, json_response
 from c360.inference.clients import LocalModels, ModelClients
 from c360.inference.parts import MODEL_ERROR, RECS, TIMEOUT, Part
-from c360.inference.personalizer import Personalizer
+from c360.inference.personalizer import Budget, Personalizer
 from c360.inference.signals import SignalReader
 from c360.nba.decisions import DuplicateRewardError
 from c360.schemas import CONSENT_CHANNELS
@@ -109,7 +109,14 @@ def personalizer_for(ctx: ApiContext) -> Personalizer:
         def stitched(anonymous_id: str) -> str | None:
             return state.stitched([anonymous_id]).get(anonymous_id)
 
-        return Personalizer(models, services.profiles, signals.read, observe=observe, stitched=stitched)
+        return Personalizer(
+            models,
+            services.profiles,
+            signals.read,
+            Budget.of(ws.settings.serving),
+            observe=observe,
+            stitched=stitched,
+        )
 
     return services.component(PERSONALIZER, build)
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from c360.errors import C360Error, NotFoundError
 from c360.inference.clients import ModelClients
@@ -42,6 +42,9 @@ from c360.inference.parts import (
 )
 from c360.profile.store.base import ProfileStore
 
+if TYPE_CHECKING:
+    from c360.settings import ServingSettings
+
 log = logging.getLogger("c360.inference")
 ANONYMOUS_KINDS = ("cookie", "device")
 """Identifier kinds an anonymous_id is looked up as in the profile store's index, in order."""
@@ -57,6 +60,15 @@ class Budget:
     profile: float = 0.010
     part: float = 0.030
     popular_ttl: float = 300.0
+
+    @classmethod
+    def of(cls, serving: ServingSettings) -> Budget:
+        """The workspace's `serving` budgets (milliseconds there)."""
+        return cls(
+            route=serving.route_budget_ms / 1000,
+            profile=serving.profile_budget_ms / 1000,
+            part=serving.part_budget_ms / 1000,
+        )
 
 
 PROFILE_THREADS = 8

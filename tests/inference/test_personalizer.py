@@ -19,7 +19,7 @@ from c360.inference.personalizer import Budget, Personalizer
 from c360.inference.recommender import Recommender
 from c360.inference.scorer import Scorer
 from c360.profile.store import open_profile_store
-from tests.inference.workspace import cookie_of
+from tests.inference.workspace import ROOMY, cookie_of
 
 pytestmark = [pytest.mark.feast, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 SLOW_SECONDS = 0.3
@@ -73,7 +73,7 @@ def run(personalizer: Personalizer, *args: Any, **kwargs: Any) -> tuple[dict[str
 
 
 def test_every_part_answers_for_a_known_customer(trained, models, store):
-    personalizer = Personalizer(models, lambda: store, no_signals)
+    personalizer = Personalizer(models, lambda: store, no_signals, ROOMY)
     answer, _ = run(personalizer, "c0002", None, {"cart": ["p2_03"], "device": "desktop"}, n=5)
     assert answer["fallbacks"] == [] and answer["customerId"] == "c0002"
     items = [i["productId"] for i in answer["recommendations"]]
@@ -87,7 +87,7 @@ def test_every_part_answers_for_a_known_customer(trained, models, store):
 
 
 def test_an_anonymous_id_is_resolved_through_the_identifier_index(models, store):
-    personalizer = Personalizer(models, lambda: store, no_signals)
+    personalizer = Personalizer(models, lambda: store, no_signals, ROOMY)
     answer, _ = run(personalizer, None, cookie_of("c0004"), {})
     assert answer["customerId"] == "c0004" and answer["fallbacks"] == []
     unknown, _ = run(personalizer, None, "ck-nobody", {})
@@ -156,7 +156,7 @@ def test_a_model_that_cannot_load_is_flagged_and_not_retried_at_every_request(tr
         lambda: NextBestActionPolicy.for_workspace(trained.ws),
         lambda: Scorer.for_workspace(trained.ws),
     )
-    personalizer = Personalizer(models, lambda: store, no_signals)
+    personalizer = Personalizer(models, lambda: store, no_signals, ROOMY)
     try:
         run(personalizer, "c0002", None, {})  # the other models load meanwhile (their parts may time out)
         time.sleep(1.0)

@@ -17,7 +17,7 @@ from c360.inference.recommender import Recommender
 from c360.inference.scorer import Scorer
 from c360.profile.store import identifier_key
 from c360.profile.store.sqlite import SqliteProfileStore
-from tests.inference.workspace import cookie_of, profile_of
+from tests.inference.workspace import ROOMY, cookie_of, profile_of
 
 pytestmark = [pytest.mark.feast, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 TABLET = "tablet-family-7"
@@ -48,7 +48,7 @@ def test_an_anonymous_visitor_on_a_shared_device_gets_the_anonymous_fallback(tra
     with SqliteProfileStore(tmp_path / "profiles.db") as store:
         store.upsert_many(family)  # c0006 wrote last: its claim holds the tablet's index entry
         store.replace_shared_identifiers({identifier_key("device", TABLET)})
-        personalizer = Personalizer(models, lambda: store, no_signals)
+        personalizer = Personalizer(models, lambda: store, no_signals, ROOMY)
         try:
             shared = answer_for(personalizer, TABLET)
             own = answer_for(personalizer, cookie_of("c0004"))

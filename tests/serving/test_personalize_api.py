@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from c360.api.app import create_api
+from c360.api.personalize import personalizer_for
 from c360.inference.clients import LocalModels
 from tests.inference.conftest import trained  # noqa: F401 - the session's trained workspace
-from tests.inference.workspace import cookie_of
+from tests.inference.workspace import ROOMY, cookie_of
 
 pytestmark = [pytest.mark.feast, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -88,6 +89,10 @@ def test_a_reward_is_taken_once_and_unknown_decisions_are_404(client):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = client.post(url, json={"revenue": -1})
     assert r.status_code == 422
+
+
+def test_the_personalizer_takes_its_budgets_from_the_workspace(client):
+    assert personalizer_for(client.app.state.context).budget == ROOMY
 
 
 def test_customer_recommendations_follow_consent(client):

@@ -142,3 +142,14 @@ def test_template_reports_in_one_currency_and_its_commented_facts_and_features_a
     assert "labels:" in "\n".join(block) and "fx_max_age_days" in "\n".join(block)
     assert shown.facts == Settings().facts
     assert shown.features == Settings().features
+
+
+def test_the_personalization_budgets_init_writes_are_the_documented_defaults():
+    from c360.inference.personalizer import Budget
+
+    written = parse_settings(default_config_text(), env={}).serving
+    assert Budget.of(written) == Budget() == Budget(route=0.050, profile=0.010, part=0.030)
+    roomy = parse_settings(default_config_text(), env={"C360_SERVING__PART_BUDGET_MS": "250"}).serving
+    assert Budget.of(roomy).part == 0.25
+    with pytest.raises(ConfigError, match="part_budget_ms"):
+        parse_settings(default_config_text(), env={"C360_SERVING__PART_BUDGET_MS": "0"})
