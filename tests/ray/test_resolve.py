@@ -20,7 +20,6 @@ import pytest
 
 from c360.bench.febrl import (
     febrl_frames,
-    febrl_identity_settings,
     febrl_standardized,
     write_febrl_workspace,
 )
@@ -53,7 +52,7 @@ def test_febrl_quality_through_the_cli(ray_session, tmp_path: Path, which: int, 
 
     from c360.cli import app
 
-    write_febrl_workspace(tmp_path, which, with_ssn=True, identity=febrl_identity_settings())
+    write_febrl_workspace(tmp_path, which, with_ssn=True)  # the identity defaults, as `c360 init` writes
     for command in ("ingest", "resolve"):
         result = CliRunner().invoke(app, [command, "--workspace", str(tmp_path)])
         assert result.exit_code == 0, result.output
