@@ -52,6 +52,13 @@ from c360.identity.config import (
 if TYPE_CHECKING:  # the model module records its estimates when it learns: it imports this one
     from c360.identity.model import FSModel
 
+HOUSEHOLD = "household"
+"""The column of `FSModel.field_weights` that corrects a household's shared agreement."""
+HOUSEHOLD_FIELDS = "household_fields"
+HOUSEHOLD_BITS = "household_bits"
+"""Keys of `FSModel.estimated`: the comparisons a household shares ('+'-joined) and the bits by which the
+model overstates their joint exact agreement."""
+
 LOOKALIKE_BITS = 1.0
 """Look-alikes are present when the model understates how often they occur by more than one bit (a factor
 of 2); below that the counts are read as the model's own."""
@@ -65,6 +72,8 @@ class Lookalikes:
     observed: int
     expected: float
     """What the model predicts: random agreement of two people plus disagreement of one person's records."""
+    matched: float = 0.0
+    """The part of `expected` that is one person's records (the matches among the look-alikes)."""
 
     @property
     def bits(self) -> float:
@@ -97,9 +106,40 @@ def lookalikes(
         last = len(model.m[c.field]) - 1
         observed = int((same & (candidates[f"g_{c.field}"].to_numpy() == last)).sum())
         non_match = max(pairs - expected_matches, 0.0) * u_same * model.u[c.field][last]
-        expected = non_match + expected_matches * m_same * model.m[c.field][last]
-        out.append(Lookalikes(c.field, observed, expected))
+        matched = expected_matches * m_same * model.m[c.field][last]
+        out.append(Lookalikes(c.field, observed, non_match + matched, matched))
     return sorted(out, key=lambda x: (-x.bits, x.field))
+
+
+def household_agreement(
+    candidates: pd.DataFrame, model: FSModel, settings: IdentitySettings, top: Lookalikes
+) -> dict[str, float]:
+    """Per further comparison (not the surname or address, not a conflict field), the bits by which its exact
+    agreement is overstated between two people of one household: its agreement rate among the look-alikes
+    (`top`: one surname and address, two first names), the matches among them taken out, against u.
+
+    A household landline or a family email agrees between a household's members far more often than between
+    two people drawn at random, which u describes; a gender does not. Only overstatements above
+    `LOOKALIKE_BITS` are kept."""
+    agree = [f for f in _agreeing(settings) if f"g_{f}" in candidates and f in model.m]
+    same = np.logical_and.reduce([candidates[f"g_{f}"].to_numpy() == 0 for f in agree])
+    look = same & (candidates[f"g_{top.field}"].to_numpy() == len(model.m[top.field]) - 1)
+    matched = min(top.matched, 0.5 * float(look.sum()))
+    out = {}
+    for c in settings.comparisons:
+        if c.conflict or c.field in agree or f"g_{c.field}" not in candidates or c.field not in model.m:
+            continue
+        g = candidates[f"g_{c.field}"].to_numpy()[look]
+        known = float((g >= 0).sum())
+        if known == 0:
+            continue
+        share = known / len(g)  # the matches among the look-alikes are known on this field as often
+        agreeing = max(float((g == 0).sum()) - matched * share * model.m[c.field][0], 0.0)
+        rate = (agreeing + 1.0) / (known - matched * share + 2.0)
+        bits = math.log2(rate / max(model.u[c.field][0], 1e-12))
+        if bits > LOOKALIKE_BITS:
+            out[c.field] = round(bits, 3)
+    return out
 
 
 def conflict_probability(model: FSModel, settings: IdentitySettings, found: list[Lookalikes]) -> float:
@@ -122,6 +162,11 @@ def estimate_settings(
         out["address_comparison"] = "one" if households or not found else "apart"
     if conflict_is_estimated(settings):
         out["conflict_match_probability"] = conflict_probability(model, settings, found)
+    if households:
+        out[HOUSEHOLD_FIELDS] = "+".join(f for f in _agreeing(settings) if f in model.m)
+        out[HOUSEHOLD_BITS] = round(found[0].bits, 3)
+        for f, bits in household_agreement(candidates, model, settings, found[0]).items():
+            out[f"{HOUSEHOLD}_{f}"] = bits
     if found and out:
         top = found[0]
         out |= {"lookalike_field": top.field, "lookalike_observed": top.observed}
@@ -176,7 +221,23 @@ def describe(settings: IdentitySettings, model: FSModel) -> list[str]:
         how = model.estimated["address_comparison"]
         why = "look-alikes share addresses" if how == "one" else "no look-alikes"
         lines.append(f"address_comparison {how} (estimated: {why})")
-    return lines + _describe_conflict(settings, model)
+    return lines + _describe_household(model) + _describe_conflict(settings, model)
+
+
+def _describe_household(model: FSModel) -> list[str]:
+    fields, bits = model.household_correction()
+    if not fields:
+        return []
+    extra = [
+        f"{f} -{float(model.estimated[f'{HOUSEHOLD}_{f}']):.1f}"
+        for f in model.fields
+        if f"{HOUSEHOLD}_{f}" in model.estimated
+    ]
+    return [
+        f"household look-alikes: pairs agreeing exactly on {' and '.join(fields)} weigh {bits:.1f} bits less"
+        + (f", and less for what a household shares besides ({', '.join(extra)} bits)" if extra else "")
+        + " (estimated)"
+    ]
 
 
 def _describe_conflict(settings: IdentitySettings, model: FSModel) -> list[str]:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.errors import NotFoundError
+from c360.identity.estimate import HOUSEHOLD
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.identity.model import FSModel
 from c360.identity.store import IdentityStore
@@ -123,6 +124,11 @@ def explain(ws: Workspace, customer_id: str) -> Explanation:
                     g = int(row.get(f"g_{f}", -1)) if pd.notna(row.get(f"g_{f}")) else -1
                     level = "missing" if g < 0 else model.levels[f][g]
                     fields[f] = {"level": level, "weight": round(float(weights.loc[i, f]), 2)}
+                if HOUSEHOLD in weights and weights.loc[i, HOUSEHOLD] != 0:
+                    # a household's members agree on its surname, address and landline: that agreement is
+                    # worth less than the fields' own weights say (`c360.identity.estimate`)
+                    bits = round(float(weights.loc[i, HOUSEHOLD]), 2)
+                    fields[HOUSEHOLD] = {"level": "household look-alike", "weight": bits}
             out_links.append(
                 LinkExplanation(
                     record_key_l=row["record_key_l"],

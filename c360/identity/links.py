@@ -19,7 +19,7 @@ from c360.identity.compare import comparison_columns, comparison_vectors, random
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import deterministic_links
 from c360.identity.model import FSModel, term_frequencies, threshold_weight, train_model
-from c360.identity.shared import SharedOutcome, pair_verdicts, shared_links
+from c360.identity.shared import SharedOutcome, household_identifiers, pair_verdicts, shared_links
 
 
 class LinkParts(NamedTuple):
@@ -84,7 +84,8 @@ def identifier_links(
     """The deterministic links and evidence pairs over `frame` (numbered by rid, `records` its comparison
     columns), with their record keys; and the identifier values refused for linking."""
     det, refused = deterministic_links(frame, settings)
-    out = shared_links(frame, settings, det, refused, pair_verdicts(records, model, settings))
+    judge = pair_verdicts(records, model, settings)
+    out = shared_links(frame, settings, det, refused, judge, household_identifiers(model, settings))
     keys = frame["record_key"].to_numpy()
     return SharedOutcome(_keyed(out.links, keys), out.refused, _keyed(out.evidence, keys))
 

@@ -24,7 +24,7 @@ from c360.identity.config import (
     comparison_level_names,
     parse_blocking_key,
 )
-from c360.identity.estimate import estimate_settings
+from c360.identity.estimate import HOUSEHOLD, HOUSEHOLD_BITS, HOUSEHOLD_FIELDS, estimate_settings
 
 _EPS = 1e-6
 
@@ -73,7 +73,8 @@ class FSModel:
         return np.where(gamma == 0, adj, 0.0)
 
     def field_weights(self, gammas: pa.Table | pd.DataFrame) -> pd.DataFrame:
-        """Bits contributed by each comparison for each pair (tf adjustment included)."""
+        """Bits contributed by each comparison for each pair (tf adjustment included), and, where the data
+        holds households, the `household` correction of pairs agreeing exactly on what a household shares."""
         df = gammas if isinstance(gammas, pd.DataFrame) else gammas.to_pandas()
         out = {}
         for name in self.fields:
@@ -82,7 +83,24 @@ class FSModel:
             if name in self.tf and f"tf_{name}" in df:
                 w = w + self.tf_adjustment(name, g, df[f"tf_{name}"].to_numpy(dtype=float))
             out[name] = w
+        fields, bits = self.household_correction()
+        if fields and all(f"g_{f}" in df for f in fields):
+            same = np.logical_and.reduce([df[f"g_{f}"].to_numpy() == 0 for f in fields])
+            correction = np.where(same, -bits, 0.0)
+            for name in self.fields:
+                extra = float(self.estimated.get(f"{HOUSEHOLD}_{name}", 0.0))
+                if extra > 0 and f"g_{name}" in df:
+                    correction -= np.where(same & (df[f"g_{name}"].to_numpy() == 0), extra, 0.0)
+            out[HOUSEHOLD] = correction
         return pd.DataFrame(out, index=df.index)
+
+    def household_correction(self) -> tuple[list[str], float]:
+        """The comparisons a household shares and the bits their joint exact agreement is overstated by
+        (`c360.identity.estimate`); no fields where the data holds no look-alikes. `household_<field>` in
+        `estimated`: the further bits by which a field's exact agreement is overstated within a household."""
+        bits = float(self.estimated.get(HOUSEHOLD_BITS, 0.0))
+        fields = str(self.estimated.get(HOUSEHOLD_FIELDS, ""))
+        return ([f for f in fields.split("+") if f] if bits > 0 else []), bits
 
     def match_weight(self, gammas: pa.Table | pd.DataFrame) -> np.ndarray:
         return self.prior_weight + self.field_weights(gammas).sum(axis=1).to_numpy()

@@ -28,9 +28,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from c360.identity.cluster import conflict_values
 from c360.identity.compare import comparison_vectors
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import person_signature
+from c360.identity.estimate import HOUSEHOLD
 from c360.identity.model import FSModel, threshold_weight
 
 EVIDENCE_MAX_RECORDS = 20
@@ -55,6 +57,16 @@ class SharedOutcome:
 def _empty_pairs(*extra: str) -> pd.DataFrame:
     cols = {"rid_l": pd.Series([], dtype=np.int64), "rid_r": pd.Series([], dtype=np.int64)}
     return pd.DataFrame(cols | {c: pd.Series([], dtype=object) for c in ("rule", *extra)})
+
+
+def household_identifiers(model: FSModel, settings: IdentitySettings) -> frozenset[str]:
+    """The identifiers, not shared by nature, whose agreement the model found overstated between two members
+    of one household (`c360.identity.estimate.household_agreement`: a landline, a family email)."""
+    fields, _ = model.household_correction()
+    if not fields:
+        return frozenset()
+    measured = {f for f in model.fields if f"{HOUSEHOLD}_{f}" in model.estimated}
+    return frozenset(i.field for i in settings.identifiers if not i.is_shared and i.field in measured)
 
 
 def pair_verdicts(records: pa.Table, model: FSModel, settings: IdentitySettings) -> Verdicts:
@@ -131,11 +143,30 @@ def _value_pairs(df: pd.DataFrame, col: str, values: set[str]) -> pd.DataFrame:
     return pairs[pairs["rid_l"].to_numpy() < pairs["rid_r"].to_numpy()]
 
 
+def _several_people(
+    df: pd.DataFrame, col: str, values: pd.Index, conflicts: dict[str, np.ndarray]
+) -> set[str]:
+    """Of `values` (of identifier column `col`), those whose records may be several people: two person
+    signatures, or two values of a conflict field (two birth dates, two suffixes). Only their pairs are
+    judged; a value all of whose records agree keeps its link untested."""
+    ok = df[col].notna().to_numpy() & df[col].astype(str).isin(set(values)).to_numpy()
+    if not ok.any():
+        return set()
+    rows = df.loc[ok]
+    keys = {"sig": person_signature(rows).to_numpy(object)}
+    keys |= {f: v[ok] for f, v in conflicts.items()}
+    sub = pd.DataFrame({"value": rows[col].astype(str).to_numpy(), **keys})
+    distinct = sub.groupby("value").nunique(dropna=True)
+    return set(distinct.index[(distinct > 1).any(axis=1).to_numpy()])
+
+
 def _candidate_pairs(
-    df: pd.DataFrame, settings: IdentitySettings, refused: pd.DataFrame
+    df: pd.DataFrame, settings: IdentitySettings, refused: pd.DataFrame, household: frozenset[str]
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """The pairs to judge (value, field, crowded, prior bits) and the shared values too large to pair."""
+    """The pairs to judge (value, field, crowded, shared, prior bits) and the shared values too large to
+    pair; of the identifiers in `household`, the pairs of the values whose records may be several people."""
     frames, too_large = [], []
+    conflicts: dict[str, np.ndarray] | None = None
     for ident in settings.identifiers:
         col = f"{ident.field}__id"
         if not ident.enabled or col not in df:
@@ -143,10 +174,11 @@ def _candidate_pairs(
         mine = refused[refused["field"] == ident.field]
         crowded = mine.loc[(mine["reason"] == "cardinality") & (mine["records"] <= EVIDENCE_MAX_RECORDS)]
         wanted = set(crowded["value"])
+        counts = df[col].dropna().astype(str).value_counts()
+        fresh = counts[~counts.index.isin(set(mine["value"]))]
+        paired = fresh[(fresh >= 2) & (fresh <= EVIDENCE_MAX_RECORDS)].index
         if ident.is_shared:
-            counts = df[col].dropna().astype(str).value_counts()
-            fresh = counts[~counts.index.isin(set(mine["value"]))]
-            wanted |= set(fresh[(fresh >= 2) & (fresh <= EVIDENCE_MAX_RECORDS)].index)
+            wanted |= set(paired)
             for value, n in fresh[fresh > EVIDENCE_MAX_RECORDS].items():
                 too_large.append(
                     {
@@ -157,6 +189,9 @@ def _candidate_pairs(
                         "people": 0,
                     }
                 )
+        elif ident.field in household and len(paired):
+            conflicts = conflict_values(df, settings) if conflicts is None else conflicts
+            wanted |= _several_people(df, col, paired, conflicts)
         if not wanted:
             continue
         pairs = _value_pairs(df, col, wanted)
@@ -165,6 +200,7 @@ def _candidate_pairs(
             pairs.assign(
                 field=ident.field,
                 crowded=pairs["value"].isin(set(crowded["value"])).to_numpy(),
+                shared=ident.is_shared,
                 prior_bits=math.log2(p / (1 - p)),
             )
         )
@@ -179,15 +215,20 @@ def shared_links(
     links: pd.DataFrame,
     refused: pd.DataFrame,
     verdicts: Verdicts,
+    household: frozenset[str] = frozenset(),
 ) -> SharedOutcome:
     """`deterministic_links`' output over `df` (`links`, `refused`) with the shared identifiers' stars
     replaced by the pairs their records' own comparisons allow, and every other pair of a shared or crowded
-    value kept as evidence (see the module docstring). `verdicts` scores pairs of `df`'s rids."""
+    value kept as evidence (see the module docstring). `verdicts` scores pairs of `df`'s rids.
+
+    `household`: identifiers not shared by nature that the data shows a household's members share (a
+    landline: `household_identifiers`). A value of one keeps its star unless its records show several
+    people; then its pairs are evidence, as a shared value's are."""
     shared = {
         i.field for i in settings.identifiers if i.enabled and i.is_shared and f"{i.field}__id" in df.columns
     }
     links = _strip(links, shared)
-    pairs, too_large = _candidate_pairs(df, settings, refused)
+    pairs, too_large = _candidate_pairs(df, settings, refused, household)
     if too_large:
         refused = pd.concat([refused, pd.DataFrame(too_large)], ignore_index=True)
     if pairs.empty:
@@ -197,30 +238,32 @@ def shared_links(
     pairs = pairs.merge(pd.concat([uniq, verdict], axis=1), on=["rid_l", "rid_r"])
 
     n_conf, bits = pairs["n_conflicts"].to_numpy(), pairs["bits"].to_numpy()
-    lone = (n_conf == 1) & (
-        pairs["weight"].to_numpy() < threshold_weight(settings.conflict_match_probability)
-    )
     against = bits < 0
-    contradicts = (n_conf >= 2) | lone | against
     crowded = pairs["crowded"].to_numpy()
+    is_shared = pairs["shared"].to_numpy(dtype=bool)
+    weak = pairs["weight"].to_numpy() < threshold_weight(settings.conflict_match_probability)
+    contradicts = (n_conf >= 2) | ((n_conf == 1) & weak) | against
     key = pairs["field"] + "\x00" + pairs["value"]
     demoted = key.isin(set(key[contradicts & ~crowded])).to_numpy() & ~crowded
     odds = pairs["prior_bits"].to_numpy() + bits
     enough = odds >= threshold_weight(settings.match_threshold)
-    link = ~crowded & ~demoted & enough
+    link = ~crowded & ~demoted & enough & is_shared
+    kept = ~is_shared & ~demoted & ~crowded
+    links = _strip_values(links, df, pairs.loc[~is_shared & demoted, ["field", "value"]])
 
     field = pairs["field"].to_numpy(object)
     why = np.where(
         n_conf >= 2,
         pairs["conflicts"] + " differ",
-        np.where(lone, pairs["conflicts"] + " differs", "its comparison weighs " + _bits(bits) + " bits"),
+        np.where(
+            n_conf == 1, pairs["conflicts"] + " differs", "its comparison weighs " + _bits(bits) + " bits"
+        ),
     )
     posterior = pd.Series(1.0 / (1.0 + np.power(2.0, -odds))).map("{:.2f}".format).to_numpy(object)
     refusal = np.where(
         crowded,
         field + " seen with more people than max_people",
-        "shared "
-        + field
+        np.where(is_shared, "shared " + field, field)
         + ": "
         + np.where(
             demoted & contradicts,
@@ -234,11 +277,40 @@ def shared_links(
     )
     linked = pairs.loc[link, ["rid_l", "rid_r", "field"]].rename(columns={"field": "rule"})
     links = _with_pairs(links, linked)
-    evidence = _evidence(pairs.loc[~link].assign(refusal=refusal[~link]))
-    bad = pairs.loc[demoted]
-    return SharedOutcome(
-        links, _sorted(pd.concat([refused, _conflict_rows(df, bad)], ignore_index=True)), evidence
-    )
+    judged = ~link & ~kept
+    evidence = _evidence(pairs.loc[judged].assign(refusal=refusal[judged]))
+    rows = [_conflict_rows(df, pairs.loc[demoted & is_shared], "shared_conflict")]
+    rows.append(_conflict_rows(df, pairs.loc[demoted & ~is_shared], "several_people"))
+    return SharedOutcome(links, _sorted(pd.concat([refused, *rows], ignore_index=True)), evidence)
+
+
+def _strip_values(links: pd.DataFrame, df: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """The star links without the stars of the given (field, value) pairs (`deterministic_links` joins a
+    value's records to its smallest rid); a pair left with no identifier is dropped."""
+    values = values.drop_duplicates()
+    if values.empty or links.empty:
+        return links
+    stars = []
+    for field, group in values.groupby("field", sort=False):
+        col = df[f"{field}__id"]
+        ok = (col.notna() & col.astype(str).isin(set(group["value"]))).to_numpy()
+        held = pd.DataFrame({"rid": df["rid"].to_numpy()[ok], "value": col[ok].astype(str).to_numpy()})
+        hub = held.groupby("value")["rid"].transform("min").to_numpy()
+        spoke = held["rid"].to_numpy() != hub
+        stars.append(pd.DataFrame({"rid_l": hub[spoke], "rid_r": held["rid"].to_numpy()[spoke], "f": field}))
+    star = pd.concat(stars, ignore_index=True)
+    gone = star.groupby(["rid_l", "rid_r"])["f"].agg(set)
+    at = pd.MultiIndex.from_arrays([links["rid_l"].to_numpy(np.int64), links["rid_r"].to_numpy(np.int64)])
+    drop = gone.reindex(at).to_numpy(object)
+    hit = pd.notna(drop)
+    if not hit.any():
+        return links
+    out = links.copy()
+    out.loc[hit, "rule"] = [
+        "+".join(r for r in str(rule).split("+") if r not in fields)
+        for rule, fields in zip(out.loc[hit, "rule"], drop[hit], strict=True)
+    ]
+    return out.loc[out["rule"] != ""].reset_index(drop=True)
 
 
 def _bits(bits: np.ndarray) -> np.ndarray:
@@ -261,7 +333,7 @@ def _evidence(pairs: pd.DataFrame) -> pd.DataFrame:
     return out.astype({"rid_l": np.int64, "rid_r": np.int64})
 
 
-def _conflict_rows(df: pd.DataFrame, bad: pd.DataFrame) -> pd.DataFrame:
+def _conflict_rows(df: pd.DataFrame, bad: pd.DataFrame, reason: str) -> pd.DataFrame:
     """Refused-value rows for the shared values that show several people (people: distinct name sounds)."""
     cols = ["field", "value", "reason", "records", "people"]
     if bad.empty:
@@ -273,7 +345,7 @@ def _conflict_rows(df: pd.DataFrame, bad: pd.DataFrame) -> pd.DataFrame:
     signature = pd.Series(person_signature(rows).to_numpy(), index=rows["rid"].to_numpy())
     held["sig"] = signature.reindex(held["rid"].to_numpy()).to_numpy()
     per_value = held.groupby(["field", "value"]).agg(records=("rid", "size"), people=("sig", "nunique"))
-    return per_value.reset_index().assign(reason="shared_conflict")[cols]
+    return per_value.reset_index().assign(reason=reason)[cols]
 
 
 def kept_evidence(old: pd.DataFrame, carriers: dict[str, pa.Array], fresh: pd.DataFrame) -> pd.DataFrame:

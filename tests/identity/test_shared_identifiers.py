@@ -14,7 +14,7 @@ from c360.identity.deterministic import deterministic_links
 from c360.identity.estimate import effective_settings
 from c360.identity.model import FSModel
 from c360.identity.normalize import prepare_records
-from c360.identity.shared import kept_evidence, pair_verdicts, shared_links
+from c360.identity.shared import household_identifiers, kept_evidence, pair_verdicts, shared_links
 
 pytestmark = pytest.mark.unit
 
@@ -59,14 +59,14 @@ def _model(settings: IdentitySettings) -> FSModel:
     return FSModel(list(levels), levels, m, u, prior=1e-4, n_records=8)
 
 
-def _run(settings: IdentitySettings):
+def _run(settings: IdentitySettings, household: frozenset[str] = frozenset()):
     model = _model(settings)
     settings = effective_settings(settings, model)  # as a run applies them once the model is known
     prepared = _prepared(settings)
     key = dict(zip(prepared["source_record_id"], prepared["rid"], strict=True))
     links, refused = deterministic_links(prepared, settings)
     judge = pair_verdicts(_arrow(prepared, settings), model, settings)
-    return key, shared_links(prepared, settings, links, refused, judge)
+    return key, shared_links(prepared, settings, links, refused, judge, household)
 
 
 def _pairs(frame: pd.DataFrame, key: dict[str, int]) -> dict[tuple[str, str], pd.Series]:
@@ -120,7 +120,7 @@ def test_a_value_showing_two_people_links_none_of_its_records():
     assert len(evidence) == 3
 
 
-def test_an_identifier_not_shared_links_as_before():
+def test_an_identifier_not_shared_links_as_before_where_households_do_not_share_it():
     settings = IdentitySettings(
         identifiers=[
             IdentifierSettings(field="email", normalize="email"),
@@ -132,6 +132,37 @@ def test_an_identifier_not_shared_links_as_before():
     linked = {tuple(sorted(p)) for p in _pairs(out.links, key)}
     assert ("1", "2") in linked and ("6", "7") in linked
     assert set(out.evidence["rule"]) <= {"cookie_id"}
+
+
+def test_an_identifier_households_share_links_unless_its_records_show_several_people():
+    """Not shared by nature, but the data shows a household's members share it (a landline: the model's
+    `household_<field>` estimate): a value links all its records outright (the laptop's anonymous visits,
+    Carl's phone) unless they are two people (Anna and Ben: two first names, two birth dates); then its
+    pairs are evidence, as a shared value's are."""
+    settings = IdentitySettings(
+        identifiers=[
+            IdentifierSettings(field="email", normalize="email"),
+            IdentifierSettings(field="device_id", shared=False),
+            IdentifierSettings(field="cookie_id"),
+        ]
+    )
+    key, out = _run(settings, frozenset({"device_id"}))
+    linked = {tuple(sorted(p)) for p in _pairs(out.links, key)}
+    assert {("3", "4"), ("4", "5"), ("6", "7"), ("6", "8")} <= linked  # stars on the smallest record key
+    assert ("1", "2") not in linked
+    evidence = _pairs(out.evidence, key)
+    refusal = {tuple(sorted(p)): r["refusal"] for p, r in evidence.items()}
+    assert refusal[("1", "2")] == "device_id: first_name and birth_date differ"
+    several = out.refused[out.refused["reason"] == "several_people"]
+    assert several[["field", "value", "records"]].values.tolist() == [["device_id", "tab-1", 2]]
+
+
+def test_household_identifiers_are_those_the_model_found_households_share():
+    settings = IdentitySettings()
+    model = _model(settings)
+    assert household_identifiers(model, settings) == frozenset()
+    model.estimated = {"household_fields": "last_name+street", "household_bits": 5.0, "household_phone": 9.0}
+    assert household_identifiers(model, settings) == frozenset({"phone"})
 
 
 def test_kept_evidence_replaces_only_the_recomputed_identifiers():
