@@ -29,7 +29,7 @@ def baseline_app(workspace: str) -> FastAPI:
 
     @app.get("/v1/profiles/{customer_id}")
     async def profile(customer_id: str) -> Response:
-        # The same read as c360's route: on the loop (SQLite), asyncio client (Redis), a thread (Cosmos).
+        # The same read as c360's route: on the loop (SQLite), through an asyncio client (Redis, Cosmos DB).
         return Response(await store.get_json_async(customer_id), media_type="application/json")
 
     return app

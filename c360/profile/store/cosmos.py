@@ -17,10 +17,15 @@ confirming query). Batches fan out
 over a small thread pool (the SDK client is thread-safe); a batch is not atomic, and each document write is
 idempotent, so a failed batch can simply be run again. Only documented service behaviour is relied on (see
 c360.io.cosmos).
+
+The profile route's read (`get_json_async`) goes through the SDK's asyncio client on the caller's event loop
+(`cosmos_aio`), not the sync client in a worker thread: on the stand-in, 16 concurrent reads on one loop
+made about 1,100 reads/s that way against about 680 through threads (p99 20 ms against 42 ms).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +44,7 @@ from c360.profile.store.base import (
     identifier_key,
     profile_identifier_keys,
 )
+from c360.profile.store.cosmos_aio import LoopReader
 
 T = TypeVar("T")
 HINT = "is Cosmos DB running there? check stores.profile.cosmos_endpoint and cosmos_key"
@@ -71,6 +77,10 @@ class CosmosProfileStore(ProfileStore):
         self.container_name = container
         self.index_container_name = f"{container}-identifiers"
         self.throttle_retries = throttle_retries
+        self._aio_args = dict(
+            endpoint=endpoint, key=key, verify_tls=verify_tls, sdk_throttle_retries=sdk_throttle_retries
+        )
+        self._readers: dict[asyncio.AbstractEventLoop, LoopReader] = {}
         self._client = cx.cosmos_client(
             endpoint,
             key,
@@ -182,6 +192,46 @@ class CosmosProfileStore(ProfileStore):
             raise self._not_found(customer_id)
         return self._public(doc)
 
+    def get_json(self, customer_id: str) -> str:
+        return self._body(customer_id, self._follow(customer_id)[1])
+
+    async def get_json_async(self, customer_id: str) -> str:
+        """The same reads through the SDK's asyncio client on the caller's loop: no worker thread."""
+        reader = self._reader()
+        current = customer_id
+        for _ in range(MAX_ALIAS_HOPS):
+            doc = await reader.read(current)
+            if doc is None or doc.get("docType") != "alias":
+                return self._body(customer_id, doc)
+            current = doc["aliasOf"]
+        raise self._alias_cycle(customer_id)
+
+    def _body(self, customer_id: str, doc: dict[str, Any] | None) -> str:
+        """The route's body, one encoding for both paths (the SDK has parsed the document already)."""
+        if doc is None:
+            raise self._not_found(customer_id)
+        return json.dumps(self._public(doc), separators=(",", ":"), ensure_ascii=False)
+
+    def _reader(self) -> LoopReader:
+        """The running loop's reader, made on first use there (an aio client belongs to one loop). Readers
+        of loops that have closed since are dropped: their connections went with the loop."""
+        loop = asyncio.get_running_loop()
+        reader = self._readers.get(loop)
+        if reader is None:
+            for gone in [lp for lp in self._readers if lp.is_closed()]:
+                self._readers.pop(gone, None)
+            reader = self._readers[loop] = LoopReader(
+                **self._aio_args,
+                database=self.database_name,
+                container=self.container_name,
+                partition_key_path=PROFILE_PK,
+                throttle_retries=self.throttle_retries,
+                what=self._what,
+                address=self.address,
+                hint=HINT,
+            )
+        return reader
+
     def lookup(self, kind: str, value: str) -> str:
         key = identifier_key(kind, value)
         marker = SHARED_PREFIX + key
@@ -292,3 +342,17 @@ class CosmosProfileStore(ProfileStore):
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
+        readers, self._readers = self._readers, {}
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, reader in readers.items():
+            if loop.is_closed():
+                continue
+            if loop is running:
+                loop.create_task(reader.close())  # an app's shutdown on its own loop
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(reader.close(), loop)
+            else:
+                loop.run_until_complete(reader.close())
