@@ -58,6 +58,8 @@ class Measured:
     backend: str
     at_rate: LoadResult
     saturated: LoadResult
+    load: float
+    """The 1-minute load average as the measurement began: on 2 shared cores, what else ran shows here."""
 
 
 def free_port() -> int:
@@ -114,9 +116,10 @@ def _measure(name: str, backend: str, url: str, key: str, ids: list[str], plan: 
     headers = {"X-API-Key": key}
     requests = cycle([("GET", f"/v1/profiles/{cid}", b"") for cid in ids])
     closed_loop(url, headers, requests, plan.concurrency, 2.0)  # warm: connections, caches
+    load = os.getloadavg()[0]
     at_rate = open_loop(url, headers, requests, plan.rate, plan.seconds)
     saturated = closed_loop(url, headers, requests, plan.concurrency, plan.seconds)
-    return Measured(name, backend, at_rate, saturated)
+    return Measured(name, backend, at_rate, saturated, load)
 
 
 def _workspace(root: Path, stores_yaml: str, backend: str, profiles: int) -> tuple[Workspace, str]:
@@ -181,7 +184,7 @@ def _errors(m: Measured) -> str:
 def table(results: list[Measured], rate: float, concurrency: int) -> Table:
     t = Table(
         "backend", "server", f"p50 ms @{rate:g}/s", f"p99 ms @{rate:g}/s", "errors",
-        f"rps saturated (c={concurrency})", "p50 vs bare",
+        f"rps saturated (c={concurrency})", "p50 vs bare", "load",
     )  # fmt: skip
     bare = {m.backend: m for m in results if m.server.startswith("uvicorn")}
     for m in results:
@@ -189,7 +192,7 @@ def table(results: list[Measured], rate: float, concurrency: int) -> Table:
         ratio = m.at_rate.percentile(50) / base.at_rate.percentile(50) if base else float("nan")
         t.add_row(
             m.backend, m.server, f"{m.at_rate.percentile(50):.2f}", f"{m.at_rate.percentile(99):.2f}",
-            _errors(m), f"{m.saturated.rps:,.0f}", f"{ratio:.2f}x",
+            _errors(m), f"{m.saturated.rps:,.0f}", f"{ratio:.2f}x", f"{m.load:.2f}",
         )  # fmt: skip
     return t
 
