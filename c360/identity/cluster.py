@@ -21,6 +21,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from c360.identity.ambiguity import UNKNOWN, ambiguous_ties, cut, threshold_bits
 from c360.identity.config import ComparisonSettings, IdentitySettings
 from c360.identity.nicknames import nickname_key, same_nickname_group
 
@@ -73,7 +74,7 @@ def compatible_fn(c: ComparisonSettings) -> Callable[[str, str], bool]:
     return lambda a, b: a == b
 
 
-GENERATION_UNKNOWN = ""
+GENERATION_UNKNOWN = UNKNOWN
 """The generational-suffix value of a record that writes none and has no birth date (`conflict_values`)."""
 
 
@@ -181,12 +182,16 @@ def cluster_records(
         for a, b, w in zip(
             sub["rid_l"].to_numpy(), sub["rid_r"].to_numpy(), sub["weight"].to_numpy(), strict=True
         ):
-            reason = greedy.union(int(a), int(b))
+            reason = greedy.union(int(a), int(b), weight=float(w))
             if reason:
                 refused_rows.append((int(a), int(b), float(w), reason))
         for r in hard_rids:
             labels[r] = greedy.label(int(r))
         oversized = sorted({greedy.label(a) for a, _, _, why in refused_rows if why == "max_cluster_size"})
+        margin = threshold_bits(settings.match_threshold)
+        cuts = ambiguous_ties(greedy, refused_rows, conflicts, fns, margin, GENERATION_UNKNOWN)
+        if cuts:
+            refused_rows += cut(labels, greedy, cuts)
     refused = pd.DataFrame(refused_rows, columns=["rid_l", "rid_r", "weight", "reason"])
     return ClusterResult(labels=labels, refused=refused, split_components=len(hard), oversized=oversized)
 
@@ -269,6 +274,8 @@ class _Greedy:
                     if r in self.parent:
                         self.tags.setdefault(r, set()).add((i, side))
         self.minimum: dict[int, int] = {r: r for r in self.parent}
+        self.tree: list[tuple[int, int, float]] = []
+        """The links that merged two clusters (a, b, weight), in order: each cluster is a tree of them."""
 
     def find(self, x: int) -> int:
         root = x
@@ -292,7 +299,7 @@ class _Greedy:
                     return False
         return True
 
-    def union(self, a: int, b: int, force: bool = False) -> str | None:
+    def union(self, a: int, b: int, force: bool = False, weight: float = np.inf) -> str | None:
         """Merge the clusters of a and b; the reason when refused, None when merged (or already one)."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
@@ -318,4 +325,12 @@ class _Greedy:
         if rb in self.tags:
             self.tags.setdefault(ra, set()).update(self.tags.pop(rb))
         self.minimum[ra] = min(self.minimum[ra], self.minimum.pop(rb))
+        self.tree.append((a, b, weight))
         return None
+
+    def clusters(self) -> dict[int, list[int]]:
+        """Root -> its records."""
+        out: dict[int, list[int]] = {}
+        for r in self.parent:
+            out.setdefault(self.find(r), []).append(r)
+        return out
