@@ -48,9 +48,11 @@ class LinkExplanation:
     weight: float
     probability: float
     reason: str
-    """Why a link was refused (conflict:<field>, do_not_link, max_cluster_size; for evidence, what the
-    pair's own comparison held against its shared identifier: "shared device_id: first_name and birth_date
-    differ", "... weighs -7.2 bits", "... its other records show several people"); empty when accepted."""
+    """Why a link was refused (conflict:<field>, do_not_link, max_cluster_size, ambiguous: it tied a record
+    to one person no more strongly than a refused link to another, `c360.identity.ambiguity`; for evidence,
+    what the pair's own comparison held against its shared identifier: "shared device_id: first_name and
+    birth_date differ", "... weighs -7.2 bits", "... its other records show several people", or "phone:
+    first_name differs" for a household landline); empty when accepted."""
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     """field -> {level, weight}: the comparison level reached and the bits it contributed."""
 

@@ -13,6 +13,10 @@ comparison (the Fellegi-Sunter model scores every pair of records that share a v
   `match_threshold`. Two anonymous cookies of one device have nothing else to compare: they link only when
   the identifier is trusted that much.
 
+An identifier not shared by nature that the data shows households share (a landline: the model's
+`household_<field>` estimate, `household_identifiers`) keeps its star links, unless a value's records show
+several people as above: then every pair of that value is evidence (refused as `several_people`).
+
 Every other pair of such a value, and every pair of a value over the cardinality guard, is kept as evidence:
 it clusters like a scored candidate pair when its own comparison clears the match threshold, and
 `c360 identity explain` shows why it did not link.
