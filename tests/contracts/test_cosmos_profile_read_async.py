@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from c360.devservices.cosmos import CosmosStandIn, cosmos_stand_in
+from c360.devservices.node import free_port
 from c360.errors import NotFoundError, StoreUnavailableError
 from c360.profile.store.cosmos import CosmosProfileStore
 
@@ -145,3 +146,22 @@ def test_each_loop_gets_its_own_client_and_a_finished_loop_closes_it(stand_in: C
             assert seen == [expected] * 10 and len(clients) == 2
             gc.collect()
         assert not [w for w in caught if "Unclosed" in str(w.message)]
+
+
+@pytest.mark.parametrize("exempt", [False, True])
+def test_the_environment_proxy_is_used_unless_no_proxy_exempts_the_host(
+    stand_in: CosmosStandIn, monkeypatch: pytest.MonkeyPatch, exempt: bool
+):
+    """The asyncio client reads HTTPS_PROXY / NO_PROXY once (not per request, as aiohttp's trust_env does):
+    a proxy that refuses connections fails the read unless NO_PROXY names the stand-in's host."""
+    with _store(stand_in) as store:
+        store.upsert(_profile("A"))
+        for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")
+        if exempt:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            assert json.loads(_reads(store, "A")[0])["customerId"] == "A"
+        else:
+            with pytest.raises(StoreUnavailableError):
+                _reads(store, "A")
