@@ -77,9 +77,7 @@ class CosmosProfileStore(ProfileStore):
         self.container_name = container
         self.index_container_name = f"{container}-identifiers"
         self.throttle_retries = throttle_retries
-        self._aio_args = dict(
-            endpoint=endpoint, key=key, verify_tls=verify_tls, sdk_throttle_retries=sdk_throttle_retries
-        )
+        self._key, self._verify_tls, self._sdk_throttle_retries = key, verify_tls, sdk_throttle_retries
         self._readers: dict[asyncio.AbstractEventLoop, LoopReader] = {}
         self._client = cx.cosmos_client(
             endpoint,
@@ -221,10 +219,13 @@ class CosmosProfileStore(ProfileStore):
             for gone in [lp for lp in self._readers if lp.is_closed()]:
                 self._readers.pop(gone, None)
             reader = self._readers[loop] = LoopReader(
-                **self._aio_args,
+                self.endpoint,
+                self._key,
                 database=self.database_name,
                 container=self.container_name,
                 partition_key_path=PROFILE_PK,
+                verify_tls=self._verify_tls,
+                sdk_throttle_retries=self._sdk_throttle_retries,
                 throttle_retries=self.throttle_retries,
                 what=self._what,
                 address=self.address,

@@ -19,7 +19,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass_environment
+from urllib.request import getproxies, proxy_bypass
 
 from azure.core.exceptions import AzureError
 from azure.core.pipeline.transport import AioHttpTransport
@@ -169,8 +169,7 @@ def env_proxies(endpoint: str) -> dict[str, str]:
     parses ~/.netrc, in a worker thread on every request: two thread hops per read, the cost this path avoids.
     The one thing left out is a proxy password kept in ~/.netrc (give it in the proxy URL instead)."""
     url = urlsplit(endpoint)
-    proxies = getproxies()
-    proxy = proxies.get(url.scheme)
-    if not proxy or (url.hostname and proxy_bypass_environment(url.hostname, proxies)):
+    proxy = getproxies().get(url.scheme)
+    if not proxy or (url.hostname and proxy_bypass(url.hostname)):
         return {}
     return {url.scheme: proxy}
