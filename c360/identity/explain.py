@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.errors import NotFoundError
+from c360.identity.compare import NAMES_SWAPPED
 from c360.identity.estimate import HOUSEHOLD
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.identity.model import FSModel
@@ -55,6 +56,9 @@ class LinkExplanation:
     first_name differs" for a household landline); empty when accepted."""
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     """field -> {level, weight}: the comparison level reached and the bits it contributed."""
+    names_swapped: bool = False
+    """The first and last names were compared crosswise (written in each other's fields on one record,
+    `c360.identity.compare`): the name levels are those of the swapped names."""
 
 
 @dataclass
@@ -89,6 +93,11 @@ def _plain(v: Any) -> Any:
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     return v
+
+
+def _flag(v: Any) -> bool:
+    """A boolean column's value; missing (a store written before the column) is false."""
+    return bool(v) if v is not None and not pd.isna(v) else False
 
 
 def explain(ws: Workspace, customer_id: str) -> Explanation:
@@ -142,6 +151,7 @@ def explain(ws: Workspace, customer_id: str) -> Explanation:
                     probability=float(row["probability"]),
                     reason=str(row["reason"] or ""),
                     fields=fields,
+                    names_swapped=_flag(row.get(NAMES_SWAPPED)),
                 )
             )
     golden_df = store.read("golden")
@@ -196,6 +206,8 @@ def print_explanation(e: Explanation, console: Console) -> None:
         detail = ", ".join(
             f"{f} {v['level']} {v['weight']:+.1f}" for f, v in link.fields.items() if v["level"] != "missing"
         )
+        if link.names_swapped:
+            detail = f"names compared swapped (first with last); {detail}"
         if link.reason:
             detail = f"refused: {link.reason}; {detail}"
         lt.add_row(

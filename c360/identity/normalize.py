@@ -31,7 +31,7 @@ _STREET_ABBREVIATIONS = {
 _NON_ALNUM_SPACE = re.compile(r"[^0-9a-z ]+")
 _SPACES = re.compile(r"\s+")
 
-PREPARED_VERSION = "7"
+PREPARED_VERSION = "8"
 """Bumped when prepared records gain or change a column: a workspace prepared before is prepared again."""
 
 
@@ -185,6 +185,27 @@ def blocking_part(df: pd.DataFrame, key: str) -> pd.Series:
     raise ValueError(f"unknown blocking function {fn!r}")
 
 
+def rule_parts(df: pd.DataFrame, keys: list[str]) -> list[pd.Series]:
+    """A blocking rule's key parts. A rule that reads the first and the last name alike (`first_name` and
+    `last_name`, `soundex` of both) takes them in either order, so a record whose names were written in
+    each other's fields ("Doe, Jane" read as first name Doe) meets its person's other records; the
+    comparison then reads the names swapped (`c360.identity.compare`). Same key count, same cost."""
+    parts = [blocking_part(df, k) for k in keys]
+    parsed = [parse_blocking_key(k) for k in keys]
+    first = [i for i, (_, f) in enumerate(parsed) if f == "first_name"]
+    last = [i for i, (_, f) in enumerate(parsed) if f == "last_name"]
+    for i in first:
+        j = next((j for j in last if parsed[j][0] == parsed[i][0]), None)
+        if j is None:
+            continue
+        a, b = parts[i].astype(object), parts[j].astype(object)
+        a_first = (a.fillna("").astype(str) <= b.fillna("").astype(str)).to_numpy()
+        parts[i] = pd.Series(np.where(a_first, a, b), index=a.index, dtype=object)
+        parts[j] = pd.Series(np.where(a_first, b, a), index=a.index, dtype=object)
+        last.remove(j)
+    return parts
+
+
 def fingerprint(df: pd.DataFrame, fields: list[str]) -> pd.Series:
     """A stable 64-bit digest of a record's identity fields, to tell changed records from unchanged ones."""
     if df.empty:
@@ -251,7 +272,7 @@ def prepare_records(table: pa.Table | pd.DataFrame, settings: IdentitySettings) 
     for ident in settings.identifiers:
         df[f"{ident.field}__id"] = identifier_keys(df[ident.field], ident.normalize, ident, settings.email)
     for i, rule in enumerate(settings.blocking_rules):
-        df[f"k{i}"] = key_hash([blocking_part(df, k) for k in rule.keys])
+        df[f"k{i}"] = key_hash(rule_parts(df, rule.keys))
     if "observed_at" in df:
         df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True, errors="coerce")
     return df

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from c360.identity.assign import CustomerIds
 from c360.identity.clustering import Clustering, LinkedRecords
+from c360.identity.compare import NAMES_SWAPPED
 from c360.identity.config import IdentitySettings
 from c360.identity.golden import golden_records
 from c360.identity.ids import merge_aliases
@@ -92,6 +93,9 @@ def link_rows(clustering: Clustering) -> pd.DataFrame:
     both = links.assign(accepted=pair_reason.isna().to_numpy(), reason=pair_reason.fillna("").to_numpy())
     both["probability"] = 1.0 / (1.0 + np.power(2.0, -both["weight"].to_numpy(dtype=float)))
     gcols = [c for c in both.columns if c.startswith("g_") or c.startswith("tf_")]
+    if NAMES_SWAPPED in both:  # links kept from a run before names were compared swapped have none
+        both[NAMES_SWAPPED] = both[NAMES_SWAPPED].fillna(False).astype(bool)
+        gcols.append(NAMES_SWAPPED)
     # Record keys sort like rids (records are numbered in key order), so this orders by key pair and kind
     # without a string sort.
     rows = both.sort_values(["rid_l", "rid_r", "kind"], kind="stable")[LINK_COLUMNS + gcols]
