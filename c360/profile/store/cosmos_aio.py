@@ -7,6 +7,7 @@ reader closes its client when the store is closed, and at the latest when its lo
 and uvicorn finalize the loop's async generators before closing it, and a reader holds one open for this):
 otherwise a store read from short-lived loops (a script calling `asyncio.run` per read, a test) would leave
 an unclosed aiohttp session behind each one.
+
 Failures map as on the sync path (`c360.io.cosmos`): a 404 is "no such document"; any other failed point read
 is confirmed with a query on the partition key and id (the stand-in answers 500 for a missing document, and a
 real 500 must not read as a missing customer); sustained 429s back off, then StoreUnavailableError.
