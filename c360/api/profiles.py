@@ -36,7 +36,7 @@ def profile_routes(ctx: ApiContext) -> APIRouter:
     async def get_profile(customer_id: Annotated[str, PathParam(max_length=MAX_ID_CHARS)]) -> Response:
         """One customer's unified profile; a merged-away id answers with the surviving profile. The body is
         the document as the store holds it (`ProfileStore.get_json_async`: on the loop for SQLite, through
-        the asyncio client for Redis, in a worker thread for Cosmos DB)."""
+        the asyncio clients of Redis and Cosmos DB)."""
         try:
             body = await services.profiles().get_json_async(customer_id)
             return Response(body, media_type="application/json")

@@ -175,8 +175,8 @@ class ProfileStore(ABC):
 
     async def get_json_async(self, customer_id: str) -> str:
         """`get_json` for a caller on an event loop, which a network round trip must not hold: in a worker
-        thread unless the backend has an asynchronous client (Redis) or answers faster than the hop to a
-        thread and back (embedded SQLite)."""
+        thread unless the backend has an asynchronous client (Redis, Cosmos DB) or answers faster than the
+        hop to a thread and back (embedded SQLite)."""
         return await asyncio.to_thread(self.get_json, customer_id)
 
     @abstractmethod
