@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from c360.devservices.cosmos import CosmosStandIn, cosmos_stand_in
+from c360.profile.store.cosmos import CosmosProfileStore
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +20,18 @@ def cosmos_endpoint() -> Iterator[CosmosStandIn]:
     """
     with cosmos_stand_in() as stand_in:
         yield stand_in
+
+
+@pytest.fixture
+def stand_in(cosmos_endpoint: CosmosStandIn) -> Iterator[CosmosStandIn]:
+    """The session's stand-in with no fault injected, before the test and after it."""
+    cosmos_endpoint.clear_faults()
+    yield cosmos_endpoint
+    cosmos_endpoint.clear_faults()
+
+
+def cosmos_profile_store(stand_in: CosmosStandIn, **kwargs: Any) -> CosmosProfileStore:
+    """A profile store in a database of its own on the stand-in."""
+    return CosmosProfileStore(
+        stand_in.endpoint, stand_in.key, database=f"t{uuid.uuid4().hex[:12]}", verify_tls=False, **kwargs
+    )

@@ -9,9 +9,7 @@ import contextlib
 import gc
 import json
 import threading
-import uuid
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,21 +17,9 @@ from c360.devservices.cosmos import CosmosStandIn, cosmos_stand_in
 from c360.devservices.node import free_port
 from c360.errors import NotFoundError, StoreUnavailableError
 from c360.profile.store.cosmos import CosmosProfileStore
+from tests.fixtures_cosmos import cosmos_profile_store
 
 pytestmark = pytest.mark.azure
-
-
-@pytest.fixture
-def stand_in(cosmos_endpoint: CosmosStandIn) -> Iterator[CosmosStandIn]:
-    cosmos_endpoint.clear_faults()
-    yield cosmos_endpoint
-    cosmos_endpoint.clear_faults()
-
-
-def _store(stand_in: CosmosStandIn, **kwargs) -> CosmosProfileStore:
-    return CosmosProfileStore(
-        stand_in.endpoint, stand_in.key, database=f"t{uuid.uuid4().hex[:12]}", verify_tls=False, **kwargs
-    )
 
 
 def _profile(cid: str, **extra) -> dict:
@@ -55,7 +41,7 @@ def _reads(store: CosmosProfileStore, *ids: str) -> list[str]:
 
 
 def test_the_async_read_is_byte_identical_to_the_sync_one(stand_in: CosmosStandIn):
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert_many([_profile("A"), _profile("B", consent={"email": {"granted": True}})])
         bodies = _reads(store, "A", "B", "A")
         assert bodies == [store.get_json("A"), store.get_json("B"), store.get_json("A")]
@@ -64,7 +50,7 @@ def test_the_async_read_is_byte_identical_to_the_sync_one(stand_in: CosmosStandI
 
 
 def test_the_async_read_follows_an_alias(stand_in: CosmosStandIn):
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert_many([_profile("A"), _profile("B")])
         store.add_aliases({"A": "B"})
         old, new = _reads(store, "A", "B")
@@ -75,7 +61,7 @@ def test_the_async_read_follows_an_alias(stand_in: CosmosStandIn):
 def test_an_unknown_id_is_not_found_but_a_failing_server_is_unavailable(stand_in: CosmosStandIn):
     """The stand-in answers 500 for a missing document (the service 404): the read confirms with a query.
     A 500 that the query cannot confirm either is the server failing, never a missing customer."""
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert(_profile("A"))
         with pytest.raises(NotFoundError):
             _reads(store, "C-missing")
@@ -89,7 +75,7 @@ def test_an_unknown_id_is_not_found_but_a_failing_server_is_unavailable(stand_in
 
 
 def test_throttled_async_reads_are_retried(stand_in: CosmosStandIn):
-    with _store(stand_in, sdk_throttle_retries=1, throttle_retries=3) as store:
+    with cosmos_profile_store(stand_in, sdk_throttle_retries=1, throttle_retries=3) as store:
         store.upsert(_profile("A"))
         _reads(store, "A")  # the loop's client is set up before the faults
         stand_in.inject_faults(3, status=429, retry_after_ms=5)
@@ -100,7 +86,7 @@ def test_throttled_async_reads_are_retried(stand_in: CosmosStandIn):
 def test_the_async_read_is_unavailable_when_the_stand_in_stops():
     with contextlib.ExitStack() as running:
         own = running.enter_context(cosmos_stand_in())
-        store = _store(own)
+        store = cosmos_profile_store(own)
         store.upsert(_profile("A"))
 
         async def read_stop_read() -> str:
@@ -122,7 +108,7 @@ def test_the_async_read_is_unavailable_when_the_stand_in_stops():
 def test_each_loop_gets_its_own_client_and_a_finished_loop_closes_it(stand_in: CosmosStandIn):
     """Loops in two threads read at once, each through its own client; a loop that ends leaves no unclosed
     aiohttp session behind (the reader closes its client as the loop shuts down)."""
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert(_profile("A"))
         expected = store.get_json("A")
         seen: list[str] = []
@@ -154,7 +140,7 @@ def test_the_environment_proxy_is_used_unless_no_proxy_exempts_the_host(
 ):
     """The asyncio client reads HTTPS_PROXY / NO_PROXY once (not per request, as aiohttp's trust_env does):
     a proxy that refuses connections fails the read unless NO_PROXY names the stand-in's host."""
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert(_profile("A"))
         for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
             monkeypatch.delenv(name, raising=False)

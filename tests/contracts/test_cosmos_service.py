@@ -8,34 +8,19 @@ missing customer.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from c360.devservices.cosmos import CosmosStandIn
 from c360.errors import NotFoundError, StoreUnavailableError
-from c360.profile.store.cosmos import CosmosProfileStore
+from tests.fixtures_cosmos import cosmos_profile_store
 
 pytestmark = pytest.mark.azure
 
 
-@pytest.fixture
-def stand_in(cosmos_endpoint: CosmosStandIn) -> Iterator[CosmosStandIn]:
-    cosmos_endpoint.clear_faults()
-    yield cosmos_endpoint
-    cosmos_endpoint.clear_faults()
-
-
-def _store(stand_in: CosmosStandIn, **kwargs) -> CosmosProfileStore:
-    return CosmosProfileStore(
-        stand_in.endpoint, stand_in.key, database=f"t{uuid.uuid4().hex[:12]}", verify_tls=False, **kwargs
-    )
-
-
 def test_the_stand_in_keeps_connections_alive(stand_in: CosmosStandIn):
     """COMPONENTS.md: without keep-alive every point read pays a TLS handshake (~29 ms instead of ~1.5 ms)."""
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert({"customerId": "C1"})
         store.get("C1")
         samples = []
@@ -48,7 +33,7 @@ def test_the_stand_in_keeps_connections_alive(stand_in: CosmosStandIn):
 
 
 def test_throttled_reads_are_retried_by_the_sdk(stand_in: CosmosStandIn):
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert({"customerId": "C1", "engagement": {"engagementScore": 70}})
         stand_in.inject_faults(3, status=429, retry_after_ms=20)
         assert store.get("C1")["engagement"]["engagementScore"] == 70
@@ -57,7 +42,7 @@ def test_throttled_reads_are_retried_by_the_sdk(stand_in: CosmosStandIn):
 
 def test_throttling_that_outlasts_the_sdk_is_retried_with_backoff(stand_in: CosmosStandIn):
     # The SDK retries once (two 429s), then the third 429 reaches c360's own backoff, which tries again.
-    with _store(stand_in, sdk_throttle_retries=1, throttle_retries=3) as store:
+    with cosmos_profile_store(stand_in, sdk_throttle_retries=1, throttle_retries=3) as store:
         store.upsert({"customerId": "C1"})
         stand_in.inject_faults(3, status=429, retry_after_ms=5)
         t0 = time.perf_counter()
@@ -68,7 +53,7 @@ def test_throttling_that_outlasts_the_sdk_is_retried_with_backoff(stand_in: Cosm
 
 
 def test_sustained_throttling_ends_in_store_unavailable(stand_in: CosmosStandIn):
-    with _store(stand_in, sdk_throttle_retries=1, throttle_retries=2) as store:
+    with cosmos_profile_store(stand_in, sdk_throttle_retries=1, throttle_retries=2) as store:
         store.upsert({"customerId": "C1"})
         stand_in.inject_faults(1000, status=429, retry_after_ms=1)
         with pytest.raises(StoreUnavailableError) as err:
@@ -78,7 +63,7 @@ def test_sustained_throttling_ends_in_store_unavailable(stand_in: CosmosStandIn)
 
 
 def test_a_server_error_is_not_a_missing_customer(stand_in: CosmosStandIn):
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert({"customerId": "C1"})
         stand_in.inject_faults(1000, status=500)
         with pytest.raises(StoreUnavailableError):
@@ -93,7 +78,7 @@ def test_a_server_error_is_not_a_missing_customer(stand_in: CosmosStandIn):
 
 def test_a_transient_read_failure_recovers_the_document(stand_in: CosmosStandIn):
     """A point read failing once is confirmed by a query, which finds the document."""
-    with _store(stand_in) as store:
+    with cosmos_profile_store(stand_in) as store:
         store.upsert({"customerId": "C1"})
         stand_in.inject_faults(1, status=503)
         assert store.get("C1")["customerId"] == "C1"
