@@ -65,14 +65,37 @@ def cosmos_client(
         return CosmosClient(
             endpoint,
             credential=key,
-            connection_verify=verify_tls,
-            enable_endpoint_discovery=False,
-            retry_throttle_total=max(1, sdk_throttle_retries),
-            retry_throttle_backoff_max=sdk_throttle_max_wait_s,
-            connection_timeout=5,
+            **client_options(verify_tls, sdk_throttle_retries, sdk_throttle_max_wait_s),
         )
     except (CosmosHttpResponseError, AzureError, ValueError) as exc:
-        raise StoreUnavailableError(f"{what} at {endpoint} is unavailable: {_brief(exc)}; {hint}") from None
+        raise unavailable(exc, what=what, address=endpoint, hint=hint) from None
+
+
+def client_options(
+    verify_tls: bool, sdk_throttle_retries: int, sdk_throttle_max_wait_s: int = 30
+) -> dict[str, Any]:
+    """The SDK client's settings c360 uses, sync and asyncio alike: one region, the SDK's own short retry of
+    throttled requests, a 5 s connection timeout."""
+    return {
+        "connection_verify": verify_tls,
+        "enable_endpoint_discovery": False,
+        "retry_throttle_total": max(1, sdk_throttle_retries),
+        "retry_throttle_backoff_max": sdk_throttle_max_wait_s,
+        "connection_timeout": 5,
+    }
+
+
+def unavailable(exc: BaseException, *, what: str, address: str, hint: str = HINT) -> StoreUnavailableError:
+    return StoreUnavailableError(f"{what} at {address} is unavailable: {_brief(exc)}; {hint}")
+
+
+def throttle_delay(
+    exc: CosmosHttpResponseError, attempt: int, base_delay_s: float = 0.05, max_delay_s: float = 5.0
+) -> float:
+    """Seconds to wait before retrying a 429: the server's Retry-After or the exponential backoff, whichever
+    is longer, with 20% jitter."""
+    backoff = min(max_delay_s, base_delay_s * (2**attempt))
+    return max(_retry_after_seconds(exc), backoff) * (1.0 + 0.2 * random.random())
 
 
 def _brief(exc: BaseException) -> str:
@@ -110,14 +133,12 @@ def call(
             return op()
         except CosmosHttpResponseError as exc:
             if exc.status_code == THROTTLED and attempt < throttle_retries:
-                backoff = min(max_delay_s, base_delay_s * (2**attempt))
-                time.sleep(max(_retry_after_seconds(exc), backoff) * (1.0 + 0.2 * random.random()))
+                time.sleep(throttle_delay(exc, attempt, base_delay_s, max_delay_s))
                 attempt += 1
                 continue
             raise translate(exc, what=what, address=address, attempts=attempt + 1, hint=hint) from None
         except (ServiceRequestError, ServiceResponseError, AzureError) as exc:
-            message = f"{what} at {address} is unavailable: {_brief(exc)}; {hint}"
-            raise StoreUnavailableError(message) from None
+            raise unavailable(exc, what=what, address=address, hint=hint) from None
 
 
 def translate(

@@ -16,7 +16,6 @@ real 500 must not read as a missing customer); sustained 429s back off, then Sto
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -58,11 +57,7 @@ class LoopReader:
         self._client = CosmosClient(
             endpoint,
             credential=key,
-            connection_verify=verify_tls,
-            enable_endpoint_discovery=False,
-            retry_throttle_total=max(1, sdk_throttle_retries),
-            retry_throttle_backoff_max=30,
-            connection_timeout=5,
+            **cx.client_options(verify_tls, sdk_throttle_retries),
             transport=AioHttpTransport(use_env_settings=False),
             proxies=env_proxies(endpoint),
         )
@@ -129,18 +124,14 @@ class LoopReader:
                 return await op()
             except CosmosHttpResponseError as exc:
                 if exc.status_code == cx.THROTTLED and attempt < self.throttle_retries:
-                    backoff = min(5.0, base_delay_s * (2**attempt))
-                    retry_after = cx._retry_after_seconds(exc)  # noqa: SLF001 - one rule for both paths
-                    await asyncio.sleep(max(retry_after, backoff) * (1.0 + 0.2 * random.random()))
+                    await asyncio.sleep(cx.throttle_delay(exc, attempt, base_delay_s))
                     attempt += 1
                     continue
                 raise cx.translate(
                     exc, what=self.what, address=self.address, attempts=attempt + 1, hint=self.hint
                 ) from None
             except AzureError as exc:
-                detail = cx._brief(exc)  # noqa: SLF001 - the sync path's wording
-                message = f"{self.what} at {self.address} is unavailable: {detail}; {self.hint}"
-                raise StoreUnavailableError(message) from None
+                raise cx.unavailable(exc, what=self.what, address=self.address, hint=self.hint) from None
 
     async def _setup(self) -> None:
         await self._client.__aenter__()
