@@ -9,30 +9,25 @@ the shared threshold and, swept over a grid (`identity_sweep`), at each one's or
   as one of the two, `demo_evidence_groups`): a web visitor known only by its cookie, or a social profile
   with a first name only, cannot be matched to its person by anyone;
 - FEBRL3 / FEBRL4 F1 with and without soc_sec_id, c360 and Splink;
-- scale: identity records of ~300,000 people (about a million), full run time and peak memory (PSS of this
-  process and its children, Ray's workers included), an incremental run adding 1% records, identify p99.
+- scale (`identity_scale`): identity records of ~300,000 people (about a million), full run time and peak
+  memory, an incremental run adding 1% records, identify p99.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psutil
-import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
 from c360.bench.identity_report import EVIDENCE_COLUMNS, curve_table, quality_table, summary_table
+from c360.bench.identity_scale import scale
 from c360.bench.identity_sweep import (
     THRESHOLDS,
     Curve,
@@ -43,6 +38,7 @@ from c360.bench.identity_sweep import (
     splink_curve,
     summary_rows,
 )
+from c360.bench.identity_workspaces import demo_workspace, scratch
 from c360.identity.config import IdentitySettings
 from c360.identity.evaluate import (
     EVIDENCE_IDENTIFIERS,
@@ -54,62 +50,7 @@ from c360.identity.evaluate import (
 )
 from c360.identity.store import IdentityStore
 from c360.runtime import ensure_ray
-from c360.workspace import Workspace, init_workspace
-
-GIB = 1024**3
-
-
-class PeakMemory:
-    """Largest proportional set size (PSS) of this process and its descendants, sampled in a thread.
-
-    PSS, not RSS: Ray's workers map the same shared-memory object store, which RSS would count once per
-    process.
-    """
-
-    def __init__(self, interval: float = 0.5) -> None:
-        self.interval = interval
-        self.peak_bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="identity-peak-memory", daemon=True)
-
-    def _sample(self) -> int:
-        me = psutil.Process()
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                info = proc.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@contextmanager
-def _scratch(workdir: Path | None, name: str) -> Iterator[Path]:
-    if workdir is not None:
-        path = workdir / name
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-        yield path
-        return
-    tmp = Path(tempfile.mkdtemp(prefix=f"c360-bench-{name}-"))
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+from c360.workspace import Workspace
 
 
 def _quality_row(name: str, q: Any, seconds: float) -> dict[str, Any]:
@@ -134,7 +75,7 @@ def febrl_quality(
 
     label = f"FEBRL{which} {'with' if with_ssn else 'without'} soc_sec_id"
     rows = []
-    with _scratch(workdir, f"febrl{which}{'ssn' if with_ssn else ''}") as root:
+    with scratch(workdir, f"febrl{which}{'ssn' if with_ssn else ''}") as root:
         # the user's path: CSV under raw/, columns mapped in c360.yaml, default identity settings, ingest,
         # resolve
         write_febrl_workspace(root, which, with_ssn)
@@ -197,20 +138,6 @@ def _former_settings_row(root: Path, which: int, with_ssn: bool, label: str, tru
 # ------------------------------------------------------------------------------------------------ demo data
 
 
-def _demo_workspace(root: Path, customers: int, seed: int) -> tuple[Workspace, float, float]:
-    from c360.demo import generate_demo_data
-    from c360.sources.ingest import ingest
-
-    init_workspace(root, force=True)
-    ws = Workspace.load(root)
-    t = time.perf_counter()
-    generate_demo_data(ws, customers=customers, seed=seed, console=None)
-    gen = time.perf_counter() - t
-    t = time.perf_counter()
-    ingest(ws, progress=False)
-    return ws, gen, time.perf_counter() - t
-
-
 def demo_truth(ws: Workspace) -> pd.DataFrame:
     """Every resolved record of a demo workspace: its customer, the person behind it, its prepared columns."""
     store = IdentityStore(ws.lake)
@@ -269,8 +196,8 @@ def demo_quality(
     from c360.identity.resolve import resolve
 
     rows = []
-    with _scratch(workdir, f"demo{customers}") as root:
-        ws, _, _ = _demo_workspace(root, customers, seed)
+    with scratch(workdir, f"demo{customers}") as root:
+        ws, _, _ = demo_workspace(root, customers, seed)
         ensure_ray(ws.settings.ray, progress=False)
         t = time.perf_counter()
         resolve(ws, progress=False)
@@ -314,117 +241,6 @@ def demo_quality(
             known,
         )
     return QualityRuns(rows, Curve(f"demo {customers:,}", shared, c360_points + points))
-
-
-# ------------------------------------------------------------------------------------------------ scale
-
-
-def _add_one_percent(ws: Workspace, seed: int) -> int:
-    """New records for 1% of the existing ones: the same people seen again by their source, with a new id."""
-    from c360.identity.store import read_standardized, standardized_identity_files
-
-    table = read_standardized(ws.lake, standardized_identity_files(ws.lake))
-    rng = np.random.default_rng(seed)
-    take = rng.choice(table.num_rows, size=max(1, table.num_rows // 100), replace=False)
-    sample = table.take(pa.array(np.sort(take)))
-    ids = pa.array([f"{v}-again" for v in sample.column("source_record_id").to_pylist()], pa.string())
-    sample = sample.set_column(sample.schema.get_field_index("source_record_id"), "source_record_id", ids)
-    for source in sorted(set(sample.column("source").to_pylist())):
-        part = sample.filter(pa.compute.equal(sample.column("source"), source))
-        target = ws.lake.path(
-            "standardized", "identity", f"source={source}", "load_date=2099-01-01", "again.parquet"
-        )
-        ws.lake.write_table(part, target)
-    return sample.num_rows
-
-
-def identify_latency(ws: Workspace, events: int = 20_000, seed: int = 1) -> dict[str, float]:
-    from c360.identity.realtime import IdentityIndex
-
-    t = time.perf_counter()
-    index = IdentityIndex.load(ws)
-    load = time.perf_counter() - t
-    records = IdentityStore(ws.lake).read("records")
-    emails = records["email"].dropna().to_numpy()
-    rng = np.random.default_rng(seed)
-    picks = (
-        emails[rng.integers(0, len(emails), events)]
-        if len(emails)
-        else np.array(["nobody@example.org"] * events)
-    )
-    timings = np.empty(events)
-    for i, email in enumerate(picks):
-        t = time.perf_counter()
-        index.resolve_identify(anonymous_id=f"anon-{i}", email=str(email))
-        timings[i] = time.perf_counter() - t
-    return {
-        "index_load_s": round(load, 2),
-        "p50_ms": round(float(np.percentile(timings, 50)) * 1e3, 4),
-        "p99_ms": round(float(np.percentile(timings, 99)) * 1e3, 4),
-    }
-
-
-def measure_resolve(ws: Workspace, seed: int, splink: bool = False) -> dict[str, Any]:
-    """On a workspace with standardized identity records: full run, 1% incremental run, identify latency."""
-    from c360.identity.resolve import resolve
-
-    ws.lake.rm(ws.lake.path("identity"), recursive=True)
-    for f in ws.lake.glob("standardized/identity/**/again.parquet"):
-        ws.lake.rm(f)
-    ensure_ray(ws.settings.ray, progress=False)  # Ray start-up is not identity work
-    out: dict[str, Any] = {}
-    with PeakMemory() as mem:
-        t = time.perf_counter()
-        report = resolve(ws, progress=False)
-        full = time.perf_counter() - t
-    out.update(records=report.records, full_s=round(full, 1), peak_gib=round(mem.peak_bytes / GIB, 2))
-    out["stages_s"] = report.seconds
-    # What Splink's time covers (from prepared records to clusters): scoring, training, links, clustering.
-    matching = ("score", "train", "deterministic", "cluster")
-    out["matching_s"] = round(sum(report.seconds.get(k, 0.0) for k in matching), 1)
-    out["added"] = _add_one_percent(ws, seed)
-    with PeakMemory() as mem:
-        t = time.perf_counter()
-        inc = resolve(ws, progress=False)
-        inc_s = time.perf_counter() - t
-    out.update(
-        incremental_s=round(inc_s, 1), incremental_ratio=round(inc_s / full, 3), incremental_mode=inc.mode
-    )
-    out["incremental_stages_s"] = inc.seconds
-    out["incremental_peak_gib"] = round(mem.peak_bytes / GIB, 2)
-    out.update(identify_latency(ws))
-    if splink:
-        from c360.bench.splink_baseline import splink_resolve
-
-        store = IdentityStore(ws.lake)
-        prepared, refused = store.read("prepared"), store.read("refused_identifiers")
-        with PeakMemory() as smem:
-            _, s_secs = splink_resolve(
-                prepared, ws.settings.identity, ws.settings.identity.match_threshold, refused=refused
-            )
-        out.update(splink_s=round(s_secs, 1), splink_peak_gib=round(smem.peak_bytes / GIB, 2))
-    return out
-
-
-def scale(customers: int, seed: int, splink: bool = False, workdir: Path | None = None) -> dict[str, Any]:
-    """Generate and ingest (or, in `workdir`, reuse) ~3.3 identity records per person, then measure."""
-    out: dict[str, Any] = {"customers": customers}
-    existing = workdir / f"scale{customers}" if workdir is not None else None
-    if (
-        existing is not None
-        and (existing / "c360.yaml").exists()
-        and (existing / "data/lake/standardized").exists()
-    ):
-        return {
-            **out,
-            "reused_workspace": str(existing),
-            **measure_resolve(Workspace.load(existing), seed, splink),
-        }
-    with _scratch(workdir, f"scale{customers}") as root:
-        ws, gen, ing = _demo_workspace(root, customers, seed)
-        out.update(generate_s=round(gen, 1), ingest_s=round(ing, 1))
-        out.update(measure_resolve(ws, seed, splink))
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ run
