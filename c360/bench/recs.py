@@ -13,11 +13,12 @@ Precision, recall, NDCG and MAP at 10 and catalogue coverage per method.
 
 Hyper-parameters are chosen on a validation window carved from the training period: fit on purchases
 before 2011-06-01, score on 2011-06-01 to 2011-09-01 (NDCG@10 of protocol (a); of (b) for the repeat
-baseline, whose task it is). The hybrid's ranker learns from the same window (generators fitted before
-the window, labels in it), then its generators are refit on the whole training period; in (b) it also
-learns from `--windows` - 1 earlier three-month windows a month apart. The settings behind the hybrid (its
-features, one window for (a) and two for (b)) were chosen on the validation window with a ranker learnt on
-the three months before it. The test window is read only to report.
+baseline and TIFU-kNN, whose task it is). The hybrid's ranker learns from the same window (generators
+fitted before the window, labels in it), then its generators are refit on the whole training period; in
+(b) it also learns from `--windows` - 1 earlier three-month windows a month apart. The settings behind the
+hybrid (its features, one window for (a) and two for (b), user-kNN as an extra generator in (a) and
+TIFU-kNN in (b)) were chosen on the validation window with a ranker learnt on the three months before it.
+The test window is read only to report.
 
 The issue's figures (measured with a protocol this module cannot see) are printed beside in brackets.
 """
@@ -53,6 +54,13 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "repeat + popularity": [{"recency_days": r} for r in (30.0, 120.0, 365.0)],
     "item-kNN": [{"top_k": k} for k in (50, 100, 200, None)],
     "EASE": [{"lambda_": v} for v in (100.0, 250.0, 500.0, 1000.0)],
+    "user-kNN": [{"neighbours": k} for k in (50, 100, 200, 400)],
+    "TIFU-kNN": [
+        {"neighbours": k, "alpha": a, "half_life_days": h}
+        for k in (100, 300)
+        for a in (0.5, 0.9)
+        for h in (90.0, 365.0)
+    ],
     "ALS": [
         {"factors": f, "alpha": a, "regularization": r, "iterations": 15}
         for f in (64, 128)
@@ -60,6 +68,11 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         for r in (0.05, 1.0)
     ],
 }
+TUNED_ON_ALL = ("repeat + popularity", "TIFU-kNN")
+"""Methods tuned on (b) all purchases: their own-history part is what they add."""
+TASK_GENERATORS = {"new": ("uknn", "user-kNN"), "all": ("tifu", "TIFU-kNN")}
+"""The hybrid's generator for one task only (`c360.recs.user_neighbours`: each helped its task on
+validation, not the other)."""
 LATENCY_CUSTOMERS = 300
 
 
@@ -78,6 +91,7 @@ def _factory(method: str, params: dict[str, Any], similarity: pd.DataFrame) -> A
     from c360.recs.baselines import Popularity, RepeatPopularity
     from c360.recs.ease import Ease
     from c360.recs.neighbours import ContentBased, ItemKNN
+    from c360.recs.user_neighbours import TifuKNN, UserKNN
 
     classes: dict[str, Any] = {
         "popularity": Popularity,
@@ -86,6 +100,8 @@ def _factory(method: str, params: dict[str, Any], similarity: pd.DataFrame) -> A
         "item-kNN": ItemKNN,
         "EASE": Ease,
         "ALS": Als,
+        "user-kNN": UserKNN,
+        "TIFU-kNN": TifuKNN,
         "content": lambda **p: ContentBased(similarity, **p),
     }
     return classes[method](**params)
@@ -99,7 +115,7 @@ def tune(
 
     chosen: dict[str, tuple[dict[str, Any], float]] = {}
     for method, grid in GRIDS.items():
-        protocol = "all" if method == "repeat + popularity" else "new"
+        protocol = "all" if method in TUNED_ON_ALL else "new"
         best: tuple[dict[str, Any], float] | None = None
         for params in grid:
             model = _factory(method, params, similarity).fit(history)
@@ -163,6 +179,8 @@ def measure(folder: Path, windows: int = 2, out: Any = None) -> tuple[list[Row],
         "item-kNN",
         "EASE",
         "ALS",
+        "user-kNN",
+        "TIFU-kNN",
     ]
     for method in order:
         model = _factory(method, params[method], similarity).fit(data)
@@ -192,7 +210,9 @@ def measure(folder: Path, windows: int = 2, out: Any = None) -> tuple[list[Row],
             c: history if c == VALIDATION_START else d.build_interactions(lines, c, products=products)
             for c in cutoffs
         }
-        hybrid = Hybrid(generators, new_items=new)
+        key, method = TASK_GENERATORS[protocol]
+        own = {key: _factory(method, params[method], similarity)}
+        hybrid = Hybrid({**generators, **own}, new_items=new)
         started = time.perf_counter()
         window_sets = [
             (

@@ -1,8 +1,8 @@
 """The hybrid: candidates from every generator, re-ranked by a LightGBM ranking model.
 
-Each generator (popularity, repeat-purchase, item-kNN, content, EASE, ALS, ...) proposes its top
-`candidates` items per customer; the union is described by features per (customer, candidate): every
-generator's score and rank, and the item's, the customer's and the pair's features of
+Each generator (popularity, repeat-purchase, item-kNN, content, EASE, ALS, user-kNN or TIFU-kNN, ...)
+proposes its top `candidates` items per customer; the union is described by features per (customer,
+candidate): every generator's score and rank, and the item's, the customer's and the pair's features of
 `c360.recs.hybrid_features` (popularity and its trend, repeat rate and typical repurchase interval, the
 customer's breadth, recency and repeat share, the pair's orders, recency and how due it is). A LightGBM
 ranker, one query per customer, orders the candidates; items outside the union rank below every candidate.

@@ -6,8 +6,10 @@ purchases before them, its labels the purchases in them), then the generators ar
 A version keeps each generator's item side (popularity counts, the repeat baseline's counts, item-kNN's
 neighbour lists, EASE's weights, ALS's item factors), the hybrid's item features and the ranker as text;
 the customer features the ranker reads (the pair's history, tenure, order rate) come from the history the
-scorer attaches, as every method's do. `RecsModel` falls back to EASE when the window teaches the ranker
-nothing (no buyer among the candidates, too few customers to hold a fifth out): a small workspace.
+scorer attaches, as every method's do, and so do the customer-neighbour generators (user-kNN for new items,
+TIFU-kNN for all purchases: `c360.recs.user_neighbours`), whose neighbours are the attached customers.
+`RecsModel` falls back to EASE when the window teaches the ranker nothing (no buyer among the candidates,
+too few customers to hold a fifth out): a small workspace.
 """
 
 from __future__ import annotations
@@ -31,12 +33,18 @@ MIN_RANKER_CUSTOMERS = 50
 """Customers who must buy in the ranker's window for it to learn anything worth ranking with."""
 
 
+CUSTOMER_SIDE = ("uknn", "tifu")
+"""Generators whose state is the customers' rows: refitted on the attached histories, nothing registered."""
+
+
 def generators(model: RecsModel, ease: bool) -> dict[str, Recommender]:
     """The candidate generators; EASE only when asked (up to `ease_max_items`: its weights are items x
-    items)."""
+    items); user-kNN for new items, TIFU-kNN for all purchases (`c360.recs.user_neighbours`: each helped
+    its task on validation, not the other)."""
     from c360.recs.baselines import Popularity, RepeatPopularity
     from c360.recs.ease import Ease
     from c360.recs.neighbours import ItemKNN
+    from c360.recs.user_neighbours import TifuKNN, UserKNN
 
     days = float(model.params["popularity_days"])
     out: dict[str, Recommender] = {
@@ -48,6 +56,10 @@ def generators(model: RecsModel, ease: bool) -> dict[str, Recommender]:
     }
     if not ease:
         del out["ease"]
+    if bool(model.params["exclude_bought"]):
+        out["uknn"] = UserKNN()
+    else:
+        out["tifu"] = TifuKNN()
     return out
 
 
@@ -114,6 +126,9 @@ def attach_hybrid(model: RecsModel, state: dict[str, np.ndarray], data: Interact
     if "ease" in g:
         g["ease"].weights_ = s["ease"]
     g["als"].model_ = model.als_for(data, s["als"])
+    for name in CUSTOMER_SIDE:
+        if name in g:
+            g[name]._fit(data)
     hybrid.data_, hybrid.popularity_, hybrid._reason_sim = data, model.popularity_, model.reason_sim_
     if s["item_features"].shape[1] != len(ITEM_FEATURES):
         raise RecsError(

@@ -81,10 +81,22 @@ def test_the_hybrid_registers_its_item_side_and_falls_back_to_ease_on_a_small_sh
     pd.testing.assert_frame_equal(
         model.attach(data).recommend(customers), loaded.attach(data).recommend(customers)
     )
+    # user-kNN (a generator for new items) keeps no state: its neighbours are the attached customers
+    assert "uknn" in loaded.attach(data).generators
+    assert not [k for k in loaded.hybrid_state_ if "uknn" in k or "tifu" in k]
     # a version registered when the hybrid kept fewer item features is refused, not read askew
     loaded.hybrid_state_["hybrid_item_features"] = loaded.hybrid_state_["hybrid_item_features"][:, :4]
     with pytest.raises(RecsError, match="older c360"):
         loaded.attach(data)
+    # all purchases: TIFU-kNN instead, refitted on the attached histories as well
+    repeats = RecsModel({"method": "hybrid", "exclude_bought": False, "lambda_": 20.0, "factors": 8})
+    repeats.fit(before, (), window, products=products_of(lines))
+    again = Model.load(repeats.save(tmp_path / "v2"))
+    assert repeats.method_ == "hybrid" and "tifu" in again.attach(data).generators
+    pd.testing.assert_frame_equal(
+        repeats.attach(data).recommend(customers, exclude_bought=False),
+        again.attach(data).recommend(customers, exclude_bought=False),
+    )
     few = lines[lines["customer_id"].isin(customers[:10])]
     small = RecsModel({"method": "hybrid"})
     small.fit(few[few["ts"] < SPLIT], (), few[few["ts"] >= SPLIT])

@@ -16,6 +16,7 @@ from c360.recs.baselines import Popularity, RepeatPopularity
 from c360.recs.data import build_interactions
 from c360.recs.ease import Ease
 from c360.recs.neighbours import ContentBased, ItemKNN
+from c360.recs.user_neighbours import TifuKNN, UserKNN
 from tests.recs import SPLIT, held_out_ndcg, make_world, products_of, similarity_of
 
 pytestmark = pytest.mark.unit
@@ -32,6 +33,8 @@ def personalised() -> dict[str, Recommender]:
         "EASE": Ease(lambda_=20.0),
         "ALS": Als(factors=8, iterations=8, regularization=0.1, alpha=5.0),
         "content": ContentBased(SIMILARITY),
+        "user-kNN": UserKNN(neighbours=20),
+        "TIFU-kNN": TifuKNN(neighbours=20),
     }
 
 
@@ -45,18 +48,21 @@ def fitted() -> dict[str, Recommender]:
     return {name: model.fit(DATA) for name, model in models.items()}
 
 
-@pytest.mark.parametrize("name", ["item-kNN", "EASE", "ALS", "content"])
+@pytest.mark.parametrize("name", ["item-kNN", "EASE", "ALS", "content", "user-kNN", "TIFU-kNN"])
 def test_personalised_beats_popularity_on_new_items(fitted, name):
     popular = ndcg(fitted["popularity"], new=True)
     assert ndcg(fitted[name], new=True) > popular + 0.1, (name, popular)
 
 
-def test_repeat_baseline_wins_when_repeats_count(fitted):
+@pytest.mark.parametrize("name", ["repeat", "TIFU-kNN"])
+def test_own_history_wins_when_repeats_count(fitted, name):
     # half of a customer's next items are items they bought before: their own history ranks above the shop's
-    assert ndcg(fitted["repeat"], new=False) > ndcg(fitted["popularity"], new=False) + 0.1
+    assert ndcg(fitted[name], new=False) > ndcg(fitted["popularity"], new=False) + 0.1
 
 
-@pytest.mark.parametrize("name", ["item-kNN", "EASE", "ALS", "content", "popularity", "repeat"])
+@pytest.mark.parametrize(
+    "name", ["item-kNN", "EASE", "ALS", "content", "user-kNN", "TIFU-kNN", "popularity", "repeat"]
+)
 def test_contract_rows_ranks_and_exclusions(fitted, name):
     model = fitted[name]
     customers = list(DATA.customers[:5])

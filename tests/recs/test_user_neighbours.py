@@ -1,0 +1,95 @@
+"""User-kNN and TIFU-kNN (c360.recs.user_neighbours) on hand-made purchase tables whose scores are worked
+out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from c360.recs.data import build_interactions
+from c360.recs.user_neighbours import TifuKNN, UserKNN, decayed_frequency
+
+pytestmark = pytest.mark.unit
+
+AS_OF = pd.Timestamp("2011-01-31", tz="UTC")
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "ts", "product_id"])
+    return frame.assign(ts=pd.to_datetime(frame["ts"], utc=True), quantity=1, kind="purchase", category=None)
+
+
+def baskets() -> pd.DataFrame:
+    """A bought P, Q; B bought P, Q, R; C bought S, T; D bought P, S (one order each)."""
+    bought = {"A": "PQ", "B": "PQR", "C": "ST", "D": "PS"}
+    return table([(c, f"o{c}", "2011-01-10", p) for c, items in bought.items() for p in items])
+
+
+def test_user_knn_scores_items_by_the_nearest_customers_cosine():
+    data = build_interactions(baskets(), AS_OF)
+    # A's cosines: B 2 / (sqrt 2 sqrt 3) = 0.8165, D 1 / (sqrt 2 sqrt 2) = 0.5, C 0
+    items, scores = UserKNN(neighbours=2).fit(data).top_items(data.rows_of(["A"]), 2)
+    assert [data.items[i] for i in items[0]] == ["R", "S"]  # R from B, S from D
+    assert scores[0] == pytest.approx([2 / np.sqrt(6), 0.5], rel=1e-5)
+    # one neighbour: B only, so S (bought by D) scores nothing and A is never their own neighbour
+    one = UserKNN(neighbours=1).fit(data)
+    s = one.scores(data.rows_of(["A"]))[0]
+    at = data.item_index
+    assert s[at["R"]] == pytest.approx(2 / np.sqrt(6), rel=1e-5) and s[at["S"]] == 0.0
+    assert s[at["P"]] == pytest.approx(2 / np.sqrt(6), rel=1e-5)  # B's share, not A's own 1
+
+
+def test_user_knn_scores_a_history_the_fit_did_not_see():
+    data = build_interactions(baskets(), AS_OF)
+    history = sp.csr_matrix(([1.0], ([0], [data.item_index["S"]])), shape=(1, data.shape[1]))
+    # S alone: cosine 1 / sqrt 2 with C and with D; both are neighbours (the -1 row excludes no one)
+    s = UserKNN(neighbours=2).fit(data)._scores(history, np.array([-1]))[0]
+    at = data.item_index
+    assert s[at["T"]] == pytest.approx(1 / np.sqrt(2), rel=1e-5)
+    assert s[at["P"]] == pytest.approx(1 / np.sqrt(2), rel=1e-5)
+    assert s[at["R"]] == 0.0
+
+
+def orders() -> pd.DataFrame:
+    """A buys X 30 days before as_of and Y 10 days before; B buys Y and Z together 10 days before; C buys
+    W."""
+    return table(
+        [
+            ("A", "o1", "2011-01-01", "X"),
+            ("A", "o2", "2011-01-21", "Y"),
+            ("B", "o3", "2011-01-21", "Y"),
+            ("B", "o3", "2011-01-21", "Z"),
+            ("C", "o4", "2011-01-21", "W"),
+        ]
+    )
+
+
+def test_decayed_frequency_weights_each_order_by_its_age():
+    data = build_interactions(orders(), AS_OF)
+    a, b = data.rows_of(["A", "B"])
+    at = data.item_index
+    # half-life 10 days: A's orders weigh 2^-3 (X, 30 days) and 2^-1 (Y, 10 days), 0.625 in all
+    v = decayed_frequency(data, 10.0).toarray()
+    assert v[a, at["X"]] == pytest.approx(0.125 / 0.625) and v[a, at["Y"]] == pytest.approx(0.5 / 0.625)
+    assert v[b, at["Y"]] == pytest.approx(1.0) and v[b, at["Z"]] == pytest.approx(1.0)
+    plain = decayed_frequency(data, None).toarray()  # no decay: the share of orders
+    assert plain[a, at["X"]] == pytest.approx(0.5) and plain[a, at["Y"]] == pytest.approx(0.5)
+
+
+def test_tifu_mixes_the_own_vector_with_the_nearest_customers_mean():
+    data = build_interactions(orders(), AS_OF)
+    at = data.item_index
+    rows = data.rows_of(["A"])
+    own = TifuKNN(neighbours=1, alpha=1.0, half_life_days=10.0).fit(data).scores(rows)[0]
+    assert own[at["Y"]] == pytest.approx(0.8) and own[at["X"]] == pytest.approx(0.2)
+    # half own, half the nearest customer's vector (B: Y 1, Z 1; C shares nothing with A)
+    model = TifuKNN(neighbours=1, alpha=0.5, half_life_days=10.0).fit(data)
+    s = model.scores(rows)[0]
+    expected = {"X": 0.1, "Y": 0.4 + 0.5, "Z": 0.5, "W": 0.0}
+    assert {p: s[at[p]] for p in expected} == pytest.approx(expected)
+    items, _ = model.top_items(rows, 3, exclude_bought=False)
+    assert [data.items[i] for i in items[0]] == ["Y", "Z", "X"]
+    items, _ = model.top_items(rows, 1, exclude_bought=True)
+    assert [data.items[i] for i in items[0]] == ["Z"]
