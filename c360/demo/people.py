@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -179,6 +180,24 @@ def _email_locals(first: pa.Array, last: pa.Array, numbers: np.ndarray, pattern:
     return vec.join(local, vec.num(numbers))
 
 
+def _distinct_in_household(
+    first_idx: np.ndarray, household: np.ndarray, pools: np.ndarray, world: World, g0: int
+) -> np.ndarray:
+    """First names with no two members of a household alike: parents do not give two children one name, and
+    the child named after a parent is the Jr of a Sr, planted on purpose (`JUNIOR_SHARE`). A member whose
+    independent draw repeats an earlier member's name draws again (from a stream of its own, so the rest of
+    the chunk's draws stay as they were)."""
+    rng = np.random.default_rng([world.seed, g0, 0x6E616D65])
+    out = first_idx.copy()
+    for _ in range(8):
+        key = household.astype(np.int64) * (int(out.max()) + 1) + out
+        again = pd.Series(key).duplicated().to_numpy()
+        if not again.any():
+            break
+        out[again] = world.first_sampler.sample(pools[again], rng)
+    return out
+
+
 def simulate_people(world: World, g0: int, n: int, total: int, rng: np.random.Generator) -> People:
     """`n` people with global indices g0 .. g0+n-1; `total` sizes the id spaces so ids never collide."""
     gid = g0 + np.arange(n, dtype=np.int64)
@@ -197,6 +216,7 @@ def simulate_people(world: World, g0: int, n: int, total: int, rng: np.random.Ge
     gender = np.where(rng.random(n) < 0.01, 2, gender)
     pool_gender = np.where(gender == 2, rng.integers(0, 2, n), gender)
     first_idx = world.first_sampler.sample(country * 2 + pool_gender, rng)
+    first_idx = _distinct_in_household(first_idx, household, country * 2 + pool_gender, world, g0)
     hh_last = world.last_sampler.sample(hh_country, rng)
     own_last = world.last_sampler.sample(country, rng)
     last_idx = np.where((member > 0) & (rng.random(n) < 0.15), own_last, hh_last[household])

@@ -136,6 +136,15 @@ def test_a_son_named_after_his_father_is_another_person(ws):
     assert set(crm.loc[written, "name_suffix"]) <= {"Jr", "Sr"}
 
 
+def test_household_members_share_a_first_name_only_as_jr_and_sr(ws):
+    people = _truth(ws, "people")
+    people = people.assign(first=people["first_name"].str.lower())
+    alike = people[people.duplicated(["household_id", "first"], keep=False)]
+    assert len(alike) > 0  # the Jr and Sr pairs
+    assert set(alike["name_suffix"]) == {"Jr", "Sr"}
+    assert (alike.groupby("household_id").size() == 2).all()
+
+
 def test_crm_birth_dates_come_in_several_formats(ws):
     crm = _raw(ws, "crm", "customers")
     dob = crm["date_of_birth"].replace("", np.nan).dropna()
