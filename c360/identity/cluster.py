@@ -22,8 +22,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from c360.identity.ambiguity import UNKNOWN, ambiguous_ties, cut, threshold_bits
+from c360.identity.compare import GIVEN_NAME
 from c360.identity.config import ComparisonSettings, IdentitySettings
-from c360.identity.nicknames import nickname_key, same_nickname_group
+from c360.identity.nicknames import misspelt_nickname, nickname_key, same_nickname_group
 
 
 @dataclass
@@ -64,7 +65,7 @@ def compatible_fn(c: ComparisonSettings) -> Callable[[str, str], bool]:
             if c.max_edits > 0 and typo:
                 return True
             if c.nicknames:
-                if same_nickname_group(a, b):
+                if same_nickname_group(a, b) or (c.max_edits > 0 and misspelt_nickname(a, b, c.max_edits)):
                     return True
                 na, nb = nickname_key(a) or a, nickname_key(b) or b
                 return JaroWinkler.similarity(na, nb) >= low
@@ -83,7 +84,9 @@ def conflict_values(df: pd.DataFrame, settings: IdentitySettings) -> dict[str, n
 
     A record without a generational suffix and without a birth date may be the Jr as well as the Sr of its
     name and address: its suffix is `GENERATION_UNKNOWN`, which conflicts with every written suffix, so it
-    joins a cluster holding one only on direct evidence (an email, a phone), never through a chain."""
+    joins a cluster holding one only on direct evidence (an email, a phone), never through a chain. A record
+    without a first name is nobody's namesake (a web visit that gives an email only): it keeps no suffix,
+    and its identifiers decide where it belongs."""
     out = {}
     for c in settings.comparisons:
         if not c.conflict:
@@ -96,6 +99,8 @@ def conflict_values(df: pd.DataFrame, settings: IdentitySettings) -> dict[str, n
         values = df[col].to_numpy(dtype=object)
         if c.field == "name_suffix" and "birth_date__s" in df:
             unknown = pd.isna(values) & df["birth_date__s"].isna().to_numpy()
+            if GIVEN_NAME in df:
+                unknown &= df[GIVEN_NAME].notna().to_numpy()
             values = np.where(unknown, GENERATION_UNKNOWN, values)
         out[c.field] = values
     return out
@@ -109,6 +114,14 @@ def _components(n: int, rl: np.ndarray, rr: np.ndarray) -> np.ndarray:
     return comp
 
 
+def _pairs(links: pd.DataFrame, flag: str) -> set[tuple[int, int]]:
+    """(rid_l, rid_r) of the links whose boolean column `flag` is set (none when it is absent)."""
+    if flag not in links:
+        return set()
+    chosen = links.loc[links[flag].to_numpy(dtype=bool)]
+    return set(zip(chosen["rid_l"].tolist(), chosen["rid_r"].tolist(), strict=True))
+
+
 def cluster_records(
     n: int,
     links: pd.DataFrame,
@@ -118,12 +131,15 @@ def cluster_records(
     cannot_links: list[tuple[list[int], list[int]]] | None = None,
     pair_is_match: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> ClusterResult:
-    """Cluster `n` records given links (rid_l, rid_r, weight[, direct]); corrections given as rid groups.
+    """Cluster `n` records given links (rid_l, rid_r, weight[, direct, outright]); corrections given as rid
+    groups.
 
     `direct` marks links whose own field-by-field evidence clears the match threshold: only those may join two
-    records whose strong attributes conflict. `pair_is_match(rid_l, rid_r)` scores further pairs of records
-    in the components that need rebuilding (pairs no blocking rule produced), so a conflict is weighed against
-    the two records' own evidence rather than refused outright.
+    records whose strong attributes conflict. `outright` marks links on a personal identifier (an email):
+    they may join a record whose generation is unknown (no suffix, no birth date) to a Jr or a Sr, since that
+    is no disagreement, only a record that cannot tell which of the two it is. `pair_is_match(rid_l, rid_r)`
+    scores further pairs of records in the components that need rebuilding (pairs no blocking rule produced),
+    so a conflict is weighed against the two records' own evidence rather than refused outright.
     """
     must_links = must_links or []
     cannot_links = cannot_links or []
@@ -165,16 +181,11 @@ def cluster_records(
             sub["direct"] = False
         sub = sub.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True], kind="stable")
         hard_rids = np.flatnonzero(rec_in_hard)
-        direct = set(
-            zip(
-                sub.loc[sub["direct"], "rid_l"].tolist(),
-                sub.loc[sub["direct"], "rid_r"].tolist(),
-                strict=True,
-            )
-        )
+        direct = _pairs(sub, "direct")
         if pair_is_match is not None:
             direct |= _matching_pairs_within(comp, hard, settings.max_cluster_size * 4, pair_is_match)
-        greedy = _Greedy(hard_rids, conflicts, fns, cannot_links, settings.max_cluster_size, direct)
+        outright = _pairs(sub, "outright")
+        greedy = _Greedy(hard_rids, conflicts, fns, cannot_links, settings.max_cluster_size, direct, outright)
         for g in must_links:
             for x in g[1:]:
                 if rec_in_hard[g[0]]:
@@ -255,11 +266,13 @@ class _Greedy:
         cannot_links: list[tuple[list[int], list[int]]],
         max_size: int,
         direct: set[tuple[int, int]] | None = None,
+        outright: set[tuple[int, int]] | None = None,
     ) -> None:
         self.parent: dict[int, int] = {int(r): int(r) for r in rids}
         self.size: dict[int, int] = dict.fromkeys(self.parent, 1)
         self.values: dict[int, dict[str, dict[str, list[int]]]] = {}
         self.direct = direct or set()
+        self.outright = outright or set()
         self.tags: dict[int, set[tuple[int, int]]] = {}
         self.fns = fns
         self.max_size = max_size
@@ -295,7 +308,12 @@ class _Greedy:
                 ok = self._cache.get(key)
                 if ok is None:
                     ok = self._cache[key] = self.fns[f](x, y)
-                if not ok and not all((min(p, q), max(p, q)) in self.direct for p in rx for q in ry):
+                if ok:
+                    continue
+                vouched = self.direct
+                if GENERATION_UNKNOWN in (x, y):
+                    vouched = self.direct | self.outright if self.outright else self.direct
+                if not all((min(p, q), max(p, q)) in vouched for p in rx for q in ry):
                     return False
         return True
 

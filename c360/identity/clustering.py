@@ -86,7 +86,9 @@ def cluster_links(
     result = cluster_records(
         len(records.prepared),
         links.loc[clustered, ["rid_l", "rid_r"]].assign(
-            weight=cluster_weight.to_numpy()[clustered], direct=direct[clustered]
+            weight=cluster_weight.to_numpy()[clustered],
+            direct=direct[clustered],
+            outright=_outright(links, settings)[clustered],
         ),
         conflict_values(records.prepared, settings),
         settings,
@@ -143,3 +145,12 @@ def component_labels(keys: np.ndarray, links: pd.DataFrame, must: list[list[int]
     np.minimum.at(first, comp, np.arange(n, dtype=np.int64))
     smallest = np.asarray(keys, dtype=object)[first[comp]]
     return pd.util.hash_array(smallest, categorize=True).view(np.int64)
+
+
+def _outright(links: pd.DataFrame, settings: IdentitySettings) -> np.ndarray:
+    """Over `links`: deterministic links on at least one personal identifier (an email, not a device a
+    household may share)."""
+    personal = {i.field for i in settings.identifiers if not i.is_shared}
+    rules = links["rule"].astype(str)
+    on_personal = rules.map(lambda r: any(f in personal for f in r.split("+"))).to_numpy(dtype=bool)
+    return (links["kind"] == "deterministic").to_numpy() & on_personal

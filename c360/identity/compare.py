@@ -18,6 +18,10 @@ from c360.identity.config import ComparisonSettings, IdentitySettings, compariso
 PAIR_COLUMNS = ("rid_l", "rid_r", "rule")
 GIVEN_NAME = "first_name"
 FAMILY_NAME = "last_name"
+FULL_NAME_TF = "full_name__tf"
+NAMESAKE = "namesake__tf"
+"""The record column saying its name is held by two generations where it lives (`c360.identity.namesakes`)."""
+"""The record column of its full name's dependence ratio (`c360.identity.name_frequency`)."""
 GENERATION_COLUMNS = ("name_suffix", "birth_date__s")
 """What the given-name comparison reads besides the names, to tell a Jr from a Sr (`level_sql`)."""
 NAMES_SWAPPED = "names_swapped"
@@ -55,6 +59,8 @@ def level_sql(
         last = len(comparison_level_names(c)) - 1
         ambiguous = f"CASE WHEN ({case}) = {last} THEN {last} ELSE -1 END"
         unknown = _generation_unknown_sql(*(generation or _GENERATION))
+        if generation is None and NAMESAKE in columns:
+            unknown = f"({unknown} OR {_namesake_sql(*_GENERATION)})"
         case = f"CASE WHEN {unknown} THEN {ambiguous} ELSE {case} END"
     return f"CAST({case} AS TINYINT)"
 
@@ -66,6 +72,13 @@ def _generation_unknown_sql(s_l: str, s_r: str, d_l: str, d_r: str) -> str:
     """One record writes a generational suffix (Jr, Sr, III), the other none, and a birth date (what tells a
     father from his son) is missing on either side."""
     return f"(({s_l} IS NULL) <> ({s_r} IS NULL) AND ({d_l} IS NULL OR {d_r} IS NULL))"
+
+
+def _namesake_sql(s_l: str, s_r: str, d_l: str, d_r: str) -> str:
+    """Either record's name is held by two generations where it lives, and the two records cannot tell which:
+    not both write a suffix, not both give a birth date."""
+    either = f'(coalesce(l."{NAMESAKE}", false) OR coalesce(r."{NAMESAKE}", false))'
+    return f"({either} AND ({s_l} IS NULL OR {s_r} IS NULL) AND ({d_l} IS NULL OR {d_r} IS NULL))"
 
 
 def _level_case(
@@ -144,7 +157,9 @@ def _address_sql(c: ComparisonSettings) -> str:
 
 
 def comparison_columns(settings: IdentitySettings) -> list[str]:
-    """The prepared columns the comparison SQL reads (kept small when shipped to workers)."""
+    """The prepared columns the comparison SQL reads (kept small when shipped to workers); the full name's
+    dependence ratio (`FULL_NAME_TF`) and the namesake flag (`NAMESAKE`) are read too where the records carry
+    them."""
     cols = ["rid"]
     for c in settings.comparisons:
         cols.append(c.field)
@@ -185,6 +200,8 @@ def comparison_vectors(
     select += [
         f'CAST(l."{c.field}__tf" AS FLOAT) AS tf_{c.field}' for c in settings.comparisons if c.tf_adjustment
     ]
+    if FULL_NAME_TF in names:  # a full name's dependence ratio (c360.identity.name_frequency)
+        select.append(f'CAST(l."{FULL_NAME_TF}" AS FLOAT) AS tf_full_name')
     body = "SELECT p.*, " + ", ".join(select)
     swap = _name_swap(settings, names)
     if swap is not None:

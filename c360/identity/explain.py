@@ -19,6 +19,7 @@ from c360.identity.compare import NAMES_SWAPPED
 from c360.identity.estimate import HOUSEHOLD
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.identity.model import FSModel
+from c360.identity.name_frequency import FULL_NAME
 from c360.identity.store import IdentityStore
 from c360.io.terminal import markup_safe as m
 from c360.workspace import Workspace
@@ -140,6 +141,10 @@ def explain(ws: Workspace, customer_id: str) -> Explanation:
                     # worth less than the fields' own weights say (`c360.identity.estimate`)
                     bits = round(float(weights.loc[i, HOUSEHOLD]), 2)
                     fields[HOUSEHOLD] = {"level": "household look-alike", "weight": bits}
+                if FULL_NAME in weights and weights.loc[i, FULL_NAME] != 0:
+                    # first and last name go together in one country more than their frequencies say
+                    bits = round(float(weights.loc[i, FULL_NAME]), 2)
+                    fields[FULL_NAME] = {"level": "full name common together", "weight": bits}
             out_links.append(
                 LinkExplanation(
                     record_key_l=row["record_key_l"],

@@ -15,10 +15,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from c360.identity.compare import comparison_columns, comparison_vectors, random_pairs
+from c360.identity.compare import (
+    FULL_NAME_TF,
+    GENERATION_COLUMNS,
+    NAMESAKE,
+    comparison_columns,
+    comparison_vectors,
+    random_pairs,
+)
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import deterministic_links
 from c360.identity.model import FSModel, term_frequencies, threshold_weight, train_model
+from c360.identity.name_frequency import FULL_NAME, applies, record_ratios
+from c360.identity.namesakes import namesake_records
 from c360.identity.shared import SharedOutcome, household_identifiers, pair_verdicts, shared_links
 
 
@@ -41,14 +50,22 @@ class LearnedModel(NamedTuple):
 
 
 def comparable_records(prepared: pd.DataFrame, settings: IdentitySettings, model: FSModel | None) -> pa.Table:
-    """The columns the comparisons read, as Arrow. Adds the term-frequency columns to `prepared`: from the
-    model's frequencies, or (no model yet: it is learned from these records) from the records' own."""
+    """The columns the comparisons read, as Arrow. Adds the term-frequency columns (and the full name's
+    dependence ratio) to `prepared`: from the model's, or (no model yet: it is learned from these records)
+    from the records' own."""
     tf = term_frequencies(prepared, settings) if model is None else None
     for c in settings.comparisons:
         if c.tf_adjustment:
             helper = model or FSModel([], {}, {}, {}, 0.5, len(prepared), tf=tf or {})
             prepared[f"{c.field}__tf"] = helper.tf_of(c.field, prepared[c.field]).to_numpy()
-    return pa.Table.from_pandas(prepared[comparison_columns(settings)], preserve_index=False)
+    if applies(settings):
+        ratios = (tf or {}).get(FULL_NAME, {}) if model is None else model.tf.get(FULL_NAME, {})
+        prepared[FULL_NAME_TF] = record_ratios(prepared, ratios)
+    columns = comparison_columns(settings)
+    if set(GENERATION_COLUMNS) <= set(columns):
+        prepared[NAMESAKE] = namesake_records(prepared)
+    columns += [c for c in (FULL_NAME_TF, NAMESAKE) if c in prepared]
+    return pa.Table.from_pandas(prepared[columns], preserve_index=False)
 
 
 def learned_model(

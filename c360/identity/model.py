@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from c360.identity.compare import gamma_name
+from c360.identity.compare import FAMILY_NAME, GIVEN_NAME, gamma_name
 from c360.identity.config import (
     ComparisonSettings,
     IdentitySettings,
@@ -25,6 +25,7 @@ from c360.identity.config import (
     parse_blocking_key,
 )
 from c360.identity.estimate import HOUSEHOLD, HOUSEHOLD_BITS, HOUSEHOLD_FIELDS, estimate_settings
+from c360.identity.name_frequency import FULL_NAME, dependence, full_name_bits
 
 _EPS = 1e-6
 
@@ -41,7 +42,8 @@ class FSModel:
     """Probability that two random records are the same person."""
     n_records: int
     tf: dict[str, dict[str, float]] = field(default_factory=dict)
-    """field -> value -> share of records with that value (tf-adjusted fields only)."""
+    """field -> value -> share of records with that value (tf-adjusted fields only); `FULL_NAME` -> full
+    name -> its dependence ratio (`c360.identity.name_frequency`)."""
     em_iterations: dict[str, int] = field(default_factory=dict)
     estimated: dict[str, float | str] = field(default_factory=dict)
     """Settings the data decided when the model was learned (`c360.identity.estimate`), kept with it so an
@@ -73,8 +75,9 @@ class FSModel:
         return np.where(gamma == 0, adj, 0.0)
 
     def field_weights(self, gammas: pa.Table | pd.DataFrame) -> pd.DataFrame:
-        """Bits contributed by each comparison for each pair (tf adjustment included), and, where the data
-        holds households, the `household` correction of pairs agreeing exactly on what a household shares."""
+        """Bits contributed by each comparison for each pair (tf adjustment included); where the data holds
+        households, the `household` correction of pairs agreeing exactly on what a household shares; where
+        names depend on the country, the `full_name` correction of pairs agreeing exactly on both names."""
         df = gammas if isinstance(gammas, pd.DataFrame) else gammas.to_pandas()
         out = {}
         for name in self.fields:
@@ -92,6 +95,9 @@ class FSModel:
                 if extra > 0 and f"g_{name}" in df:
                     correction -= np.where(same & (df[f"g_{name}"].to_numpy() == 0), extra, 0.0)
             out[HOUSEHOLD] = correction
+        names = [f"g_{GIVEN_NAME}", f"g_{FAMILY_NAME}", f"tf_{FULL_NAME}"]
+        if self.tf.get(FULL_NAME) and all(c in df for c in names):
+            out[FULL_NAME] = full_name_bits(*(df[c].to_numpy() for c in names))
         return pd.DataFrame(out, index=df.index)
 
     def household_correction(self) -> tuple[list[str], float]:
@@ -163,6 +169,9 @@ def term_frequencies(df: pd.DataFrame, settings: IdentitySettings) -> dict[str, 
         if c.tf_adjustment:
             counts = df[c.field].dropna().value_counts()
             out[c.field] = (counts / max(counts.sum(), 1)).to_dict() if len(counts) else {}
+    ratios = dependence(df, settings)
+    if ratios:
+        out[FULL_NAME] = ratios
     return out
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from rapidfuzz.distance import DamerauLevenshtein
+
 # formal: nicknames (space separated). Common given names and their short forms. A short form may belong to
 # several names (sam: samantha and samuel; alex; chris): two names agree when they share any group.
 _GROUPS = """
@@ -169,3 +171,23 @@ def same_nickname_group(a: str, b: str) -> bool:
         return True
     groups = nickname_groups()
     return bool((groups.get(a) or {a}) & (groups.get(b) or {b}))
+
+
+@lru_cache(maxsize=1)
+def _group_names() -> dict[str, tuple[str, ...]]:
+    """formal name -> every name of its group."""
+    return {formal: names for formal, names in _groups()}
+
+
+def misspelt_nickname(a: str, b: str, max_edits: int) -> bool:
+    """Whether one name is a misspelling of a name in the other's nickname groups ("aleex" and "alexander",
+    "mndy" and "amanda"): a nickname and a typo together, each common on its own. Names under three letters
+    are left to the initial rule."""
+    groups = nickname_groups()
+    for x, y in ((a, b), (b, a)):
+        if len(x) < 3:
+            continue
+        for formal in groups.get(y, ()):
+            if any(DamerauLevenshtein.distance(x, n) <= max_edits for n in _group_names()[formal]):
+                return True
+    return False

@@ -130,3 +130,18 @@ def test_deterministic_hygiene_block_list_placeholder_and_cardinality() -> None:
         "10000000000": "block_list",
     }
     assert refused.loc[refused["reason"] == "cardinality", "people"].item() == 3
+
+
+def test_a_misspelt_nickname_is_no_conflict_but_another_name_is() -> None:
+    from c360.identity.cluster import compatible_fn
+
+    first = next(c for c in IdentitySettings().comparisons if c.field == "first_name")
+    same_person = compatible_fn(first)
+    # a nickname and a typo together: "aleex" (alex), "mndy" (mandy), "bcky" (becky)
+    assert same_person("alexander", "aleex")
+    assert same_person("mndy", "amanda")
+    assert same_person("rebecca", "bcky")
+    assert not same_person("john", "jane")
+    assert not same_person("alexander", "mary")
+    # a typo of a name in no group of the other's is still a conflict
+    assert not same_person("amanda", "bekky")

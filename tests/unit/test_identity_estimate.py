@@ -137,3 +137,14 @@ def test_households_keep_the_address_one_piece() -> None:
     assert found["address_comparison"] == "one"
     model.estimated = found
     assert effective_settings(SETTINGS, model).comparisons[3].method == "address"
+
+
+def test_household_agreement_is_read_on_the_largest_lookalike_set_not_the_one_of_most_bits() -> None:
+    from c360.identity.estimate import Lookalikes, _widest
+
+    loyalty = Lookalikes("loyalty_id", observed=18_957, expected=220.0)
+    first = Lookalikes("first_name", observed=135_407, expected=1_806.0)
+    assert loyalty.bits > first.bits
+    assert _widest([loyalty, first]).field == "first_name"
+    # a set at or under the bar is not read while one above it is, however large
+    assert _widest([Lookalikes("birth_date", 500_000, 400_000.0), loyalty]).field == "loyalty_id"

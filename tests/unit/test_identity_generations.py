@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 
 from c360.identity.cluster import cluster_records, conflict_values
-from c360.identity.compare import comparison_columns, comparison_vectors
+from c360.identity.compare import NAMESAKE, comparison_columns, comparison_vectors
 from c360.identity.config import IDENTITY_FIELDS, IdentitySettings
+from c360.identity.namesakes import namesake_records
 from c360.identity.normalize import prepare_records
 
 pytestmark = pytest.mark.unit
@@ -81,3 +82,80 @@ def test_without_suffixed_records_nothing_changes() -> None:
     prep = prepared([{**BARE, "birth_date": dt.date(1990, 5, 1)}, BARE])
     links = pd.DataFrame({"rid_l": [0], "rid_r": [1], "weight": [25.0], "direct": [False]})
     assert cluster_records(2, links, conflict_values(prep, s), s).labels.tolist() == [0, 0]
+
+
+def test_an_email_the_bare_record_shares_with_the_jr_joins_them_however_little_else_agrees() -> None:
+    s = IdentitySettings()
+    prep = prepared([SON, BARE])  # the bare record: a sign-up with the son's email, nothing else of his
+    conflicts = conflict_values(prep, s)
+    weak = pd.DataFrame({"rid_l": [0], "rid_r": [1], "weight": [7.0], "direct": [False]})
+    assert cluster_records(2, weak, conflicts, s).labels.tolist() == [0, 1]  # a name and address: no
+    on_email = weak.assign(outright=[True])  # a deterministic link on a personal identifier: yes
+    assert cluster_records(2, on_email, conflicts, s).labels.tolist() == [0, 0]
+    # the outright link vouches for the generation only: a first name that differs is still a conflict
+    prep = prepared([SON, {**BARE, "first_name": "Mary"}])
+    assert cluster_records(2, on_email, conflict_values(prep, s), s).labels.tolist() == [0, 1]
+
+
+def test_a_record_without_a_first_name_is_nobodys_namesake() -> None:
+    s = IdentitySettings()
+    prep = prepared([SON, {"email": "john.smith@example.com"}])  # a web visit that gave an email only
+    conflicts = conflict_values(prep, s)
+    assert pd.isna(conflicts["name_suffix"][1])
+    links = pd.DataFrame({"rid_l": [0], "rid_r": [1], "weight": [-1.6], "direct": [False]})
+    assert cluster_records(2, links, conflicts, s).labels.tolist() == [0, 0]
+
+
+def pair_level(rows: list[dict], pair: tuple[int, int]) -> str:
+    """The first-name level of two of `rows`, the namesake flags read from all of them (as a run does)."""
+    s = IdentitySettings()
+    prep = prepared([{**ADDRESS, **r} for r in rows])
+    for c in s.comparisons:
+        if c.tf_adjustment:
+            prep[f"{c.field}__tf"] = 0.01
+    prep[NAMESAKE] = namesake_records(prep)
+    rec = pa.Table.from_pandas(prep[[*comparison_columns(s), NAMESAKE]], preserve_index=False)
+    table = pa.table({"rid_l": [pair[0]], "rid_r": [pair[1]]})
+    level = comparison_vectors(rec, table, s).to_pylist()[0]["g_first_name"]
+    names = next(c for c in s.comparisons if c.field == "first_name").level_names
+    return "missing" if level < 0 else names[level]
+
+
+FATHER = {**BARE, "name_suffix": "Sr", "birth_date": dt.date(1962, 2, 3)}
+
+
+def test_where_the_records_show_a_jr_and_a_sr_two_records_that_say_neither_are_not_linked_by_the_name() -> (
+    None
+):
+    # 2 and 3: an online order and a social profile of "John Smith" at the Smiths' address
+    assert pair_level([SON, FATHER, BARE, BARE], (2, 3)) == "missing"
+    # a birth date on one side only does not tell the generation either
+    assert pair_level([SON, FATHER, {**BARE, "birth_date": dt.date(1990, 5, 1)}, BARE], (2, 3)) == "missing"
+    # both birth dates given: they tell father from son, and the first name counts
+    both = [
+        SON,
+        FATHER,
+        {**BARE, "birth_date": dt.date(1990, 5, 1)},
+        {**BARE, "birth_date": dt.date(1990, 5, 1)},
+    ]
+    assert pair_level(both, (2, 3)) == "exact"
+    # birth years a generation apart under one name and address show the two as well as suffixes do
+    apart = [
+        {**BARE, "birth_date": dt.date(1990, 5, 1)},
+        {**BARE, "birth_date": dt.date(1962, 2, 3)},
+        BARE,
+        BARE,
+    ]
+    assert pair_level(apart, (2, 3)) == "missing"
+
+
+def test_a_name_one_generation_holds_links_on_the_first_name_as_before() -> None:
+    assert pair_level([SON, BARE, BARE], (1, 2)) == "exact"  # only a Jr: no second John Smith shown
+    elsewhere = {**ADDRESS, "postcode": "90210", "city": "Beverly Hills"}
+    assert pair_level([{**SON, **elsewhere}, {**FATHER, **elsewhere}, BARE, BARE], (2, 3)) == "exact"
+    assert not namesake_records(prepared([SON, {**SON, "birth_date": dt.date(1990, 5, 2)}])).any()
+
+
+def test_a_birth_year_typo_is_not_a_second_generation() -> None:
+    typo = [{**BARE, "birth_date": dt.date(1985, 3, 12)}, {**BARE, "birth_date": dt.date(1958, 3, 12)}, BARE]
+    assert not namesake_records(prepared([{**ADDRESS, **r} for r in typo])).any()
