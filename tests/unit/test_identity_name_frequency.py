@@ -88,3 +88,14 @@ def test_the_model_learns_the_ratios_with_its_term_frequencies_and_applies_them(
     # a model learned before the correction existed (no ratios kept) weighs as it did
     older = FSModel(**{**model.__dict__, "tf": {k: v for k, v in tf.items() if k != FULL_NAME}})
     assert FULL_NAME not in older.field_weights(pairs)
+
+
+def test_resolve_says_what_it_estimated() -> None:
+    from c360.identity.estimate import describe
+
+    settings = IdentitySettings()
+    model = FSModel(["first_name"], {}, {}, {}, 1e-4, 10, tf=term_frequencies(records(ROWS), settings))
+    assert any(
+        line.startswith("full names: 6 go together in one country") and "up to 2.3 bits less" in line
+        for line in describe(settings, model)
+    )
