@@ -34,37 +34,47 @@ def namesake_records(prepared: pd.DataFrame) -> np.ndarray:
     n = len(prepared)
     if n == 0 or not {GIVEN_NAME, FAMILY_NAME, "name_suffix", "birth_date__s"} <= set(prepared.columns):
         return np.zeros(n, dtype=bool)
-    first, last = prepared[GIVEN_NAME].astype("string"), prepared[FAMILY_NAME].astype("string")
-    named = (first.notna() & last.notna()).to_numpy()
+    codes = {c: pd.factorize(prepared[c])[0] for c in (GIVEN_NAME, FAMILY_NAME, *_present(prepared))}
+    dates = prepared["birth_date__s"].astype("string")
+    facts = pd.DataFrame(
+        {
+            "suffix": np.where((suffix := pd.factorize(prepared["name_suffix"])[0]) >= 0, suffix, np.nan),
+            "year": pd.to_numeric(dates.str[:4], errors="coerce").to_numpy(dtype=float, na_value=np.nan),
+        }
+    )
+    named = (codes[GIVEN_NAME] >= 0) & (codes[FAMILY_NAME] >= 0)
     out = np.zeros(n, dtype=bool)
     undecided = named.copy()
-    for part in (*[k for k in _ADDRESS_KEYS if k in prepared.columns], None):
-        if part is None:
-            key, has = first + "\x1f" + last, undecided
-        else:
-            place = prepared[part].astype("string")
-            key, has = first + "\x1f" + last + "\x1f" + place, undecided & place.notna().to_numpy()
-        out[has] = _two_generations(key, prepared, named)[has]
+    for part in (*_present(prepared), None):
+        # the records of every name with this part known tell; those decided by no finer part take it
+        known = named if part is None else named & (codes[part] >= 0)
+        has = undecided & known
+        if has.any():
+            keys = [GIVEN_NAME, FAMILY_NAME] + ([part] if part else [])
+            shown = _two_generations(
+                pd.DataFrame({k: codes[k][known] for k in keys}), facts[known], dates[known]
+            )
+            out[has] = shown[has[known]]
         undecided &= ~has
     return out
 
 
-def _two_generations(key: pd.Series, prepared: pd.DataFrame, named: np.ndarray) -> np.ndarray:
-    """Per record, whether the records of its `key` write two different suffixes or birth years a generation
-    apart."""
-    dates = prepared["birth_date__s"].astype("string")
-    year = pd.to_numeric(dates.str[:4], errors="coerce")
-    frame = pd.DataFrame(
-        {"key": key, "suffix": prepared["name_suffix"].astype("string"), "year": year, "date": dates}
-    )
-    frame = frame[named & key.notna().to_numpy()]
-    by = frame.groupby("key", observed=True)
-    suffixes = by["suffix"].nunique()
-    shared = set(suffixes.index[suffixes.to_numpy() >= 2])
-    spread = frame.dropna(subset=["year"]).sort_values("year").groupby("key", observed=True)["date"]
-    ends = pd.DataFrame({"low": spread.first(), "high": spread.last()})
-    ends["years"] = pd.to_numeric(ends["high"].str[:4]) - pd.to_numeric(ends["low"].str[:4])
-    for k, low, high in ends.loc[ends["years"] >= GENERATION_YEARS, ["low", "high"]].itertuples():
-        if DamerauLevenshtein.distance(low, high) > 1:  # 1985 and 1958 is a typo, not a son
-            shared.add(k)
-    return key.isin(shared).fillna(False).to_numpy(dtype=bool)
+def _present(prepared: pd.DataFrame) -> list[str]:
+    return [k for k in _ADDRESS_KEYS if k in prepared.columns]
+
+
+def _two_generations(keys: pd.DataFrame, facts: pd.DataFrame, dates: pd.Series) -> np.ndarray:
+    """Per record, whether the records of its key write two different suffixes or birth years a generation
+    apart (a typo of one digit, 1985 and 1958, is not a son)."""
+    group = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    by = facts.assign(g=group).groupby("g")
+    suffix_lo, suffix_hi = by["suffix"].min(), by["suffix"].max()
+    two = (suffix_hi > suffix_lo).to_numpy()
+    apart = (by["year"].max() - by["year"].min()).fillna(0).to_numpy() >= GENERATION_YEARS
+    if apart.any():
+        dated = facts.assign(g=group, date=dates.to_numpy()).dropna(subset=["year"])
+        dated = dated[apart[dated["g"].to_numpy()]].sort_values("year", kind="stable").groupby("g")["date"]
+        for g, low, high in zip(dated.first().index, dated.first(), dated.last(), strict=True):
+            if DamerauLevenshtein.distance(str(low), str(high)) > 1:
+                two[g] = True
+    return two[group]
