@@ -101,3 +101,30 @@ def test_the_hybrid_registers_its_item_side_and_falls_back_to_ease_on_a_small_sh
     small = RecsModel({"method": "hybrid"})
     small.fit(few[few["ts"] < SPLIT], (), few[few["ts"] >= SPLIT])
     assert small.method_ == "ease" and "at least 50" in small.card.extra["fallback"]
+
+
+def test_a_shop_past_neighbours_max_customers_ranks_without_the_customer_neighbours(tmp_path):
+    lines = make_world(customers=300, seed=2)
+    before, window = lines[lines["ts"] < SPLIT], lines[lines["ts"] >= SPLIT]
+    params = {"method": "hybrid", "lambda_": 20.0, "factors": 8, "iterations": 8}
+    large = RecsModel({**params, "neighbours_max_customers": 100})  # 300 customers: past it
+    large.fit(before, (), window, products=products_of(lines))
+    assert large.method_ == "hybrid"
+    loaded = Model.load(large.save(tmp_path / "large"))
+    customers = sorted(lines["customer_id"].unique())[:20]
+    data = histories(before, customers)
+    assert not {"uknn", "tifu"} & set(loaded.attach(data).generators)
+    pd.testing.assert_frame_equal(
+        large.attach(data).recommend(customers), loaded.attach(data).recommend(customers)
+    )
+    # under it the version keeps user-kNN and says so; a version that does not say (registered before the
+    # customer-side generators) loads without them, as it was trained
+    small = RecsModel(params)
+    small.fit(before, (), window, products=products_of(lines))
+    again = Model.load(small.save(tmp_path / "small"))
+    assert "uknn" in again.attach(data).generators
+    older = Model.load(large.save(tmp_path / "older"))
+    del older.hybrid_state_["hybrid_customer_side"]
+    pd.testing.assert_frame_equal(
+        large.attach(data).recommend(customers), older.attach(data).recommend(customers)
+    )
