@@ -40,9 +40,14 @@ CUSTOMER_SIDE = ("uknn", "tifu")
 def generators(model: RecsModel, ease: bool, neighbours: bool) -> dict[str, Recommender]:
     """The candidate generators; EASE only when asked (up to `ease_max_items`: its weights are items x
     items); with `neighbours`, user-kNN for new items or TIFU-kNN for all purchases
-    (`c360.recs.user_neighbours`: each helped its task on validation, not the other), up to
-    `neighbours_max_customers`: scoring one customer compares them with every customer, 1.4 ms CPU p99 at
-    3,300 customers and 5 ms at 100,000, so a larger shop keeps the top 10 within its 5 ms without them."""
+    (`c360.recs.user_neighbours`: each helped its task on validation, not the other).
+
+    The customer-neighbour generators are off unless `customer_neighbours` is set, and then only up to
+    `neighbours_max_customers`. Their neighbours are the customers attached beside the one scored: right
+    where the whole population is attached (the online recommender, a full `score` run), not where one
+    customer is (an incremental update, `predict`), which would rank with an empty neighbourhood. And scoring
+    one customer compares them with every customer: 1.4 ms CPU p99 at 3,300 customers, 5 ms at 100,000.
+    Precomputed neighbour lists would lift both limits."""
     from c360.recs.baselines import Popularity, RepeatPopularity
     from c360.recs.ease import Ease
     from c360.recs.neighbours import ItemKNN
@@ -89,7 +94,8 @@ def fit_hybrid(model: RecsModel, lines: pd.DataFrame, products: pd.DataFrame | N
     hybrid = new_hybrid(
         model,
         ease=data.shape[1] <= int(model.params["ease_max_items"]),
-        neighbours=data.shape[0] <= int(model.params["neighbours_max_customers"]),
+        neighbours=bool(model.params["customer_neighbours"])
+        and data.shape[0] <= int(model.params["neighbours_max_customers"]),
     )
     hybrid.train_ranker([(history, labels)])
     hybrid.fit(data)

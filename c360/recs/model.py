@@ -56,6 +56,7 @@ class RecsModel(Model):
     defaults: ClassVar[dict[str, Any]] = {
         "method": "auto",
         "ease_max_items": 5000,
+        "customer_neighbours": False,
         "neighbours_max_customers": 20000,
         "lambda_": 250.0,
         "factors": 64,

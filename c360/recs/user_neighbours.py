@@ -1,8 +1,9 @@
 """Customer-neighbour recommenders: user-kNN over purchases and TIFU-kNN over time-decayed frequencies.
 
 Both find, for a customer, the `neighbours` most similar customers by cosine and score items by what those
-customers bought; item-kNN and EASE look at items instead, so these propose other candidates. The hybrid
-uses them as generators, one per task, each chosen on Online Retail's forward validation (the ranker learnt
+customers bought; item-kNN and EASE look at items instead, so these propose other candidates. The
+benchmark's hybrid uses them as generators, one per task (the registered one only with `customer_neighbours`
+set: `c360.recs.hybrid_state.generators` says why), each chosen on Online Retail's forward validation (the ranker learnt
 from 2011-03-01..06-01 (and 2011-02-01..05-01 in (b)) with generators fitted before it, the generators
 refitted before 2011-06-01, NDCG@10 on 2011-06-01..09-01; their parameters from the bench's grid on the
 window before), mean of six LightGBM seeds: user-kNN in (a) new items, 0.1674 -> 0.1706 (seeds 0 and 1:

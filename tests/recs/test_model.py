@@ -81,18 +81,26 @@ def test_the_hybrid_registers_its_item_side_and_falls_back_to_ease_on_a_small_sh
     pd.testing.assert_frame_equal(
         model.attach(data).recommend(customers), loaded.attach(data).recommend(customers)
     )
-    # user-kNN (a generator for new items) keeps no state: its neighbours are the attached customers
-    assert "uknn" in loaded.attach(data).generators
-    assert not [k for k in loaded.hybrid_state_ if "uknn" in k or "tifu" in k]
+    # the customer-neighbour generators are off by default (their neighbours are the attached customers)
+    assert not {"uknn", "tifu"} & set(loaded.attach(data).generators)
     # a version registered when the hybrid kept fewer item features is refused, not read askew
     loaded.hybrid_state_["hybrid_item_features"] = loaded.hybrid_state_["hybrid_item_features"][:, :4]
     with pytest.raises(RecsError, match="older c360"):
         loaded.attach(data)
-    # all purchases: TIFU-kNN instead, refitted on the attached histories as well
-    repeats = RecsModel({"method": "hybrid", "exclude_bought": False, "lambda_": 20.0, "factors": 8})
+    # all purchases, asked for: TIFU-kNN, refitted on the attached histories, no state of its own kept
+    repeats = RecsModel(
+        {
+            "method": "hybrid",
+            "exclude_bought": False,
+            "lambda_": 20.0,
+            "factors": 8,
+            "customer_neighbours": True,
+        }
+    )
     repeats.fit(before, (), window, products=products_of(lines))
     again = Model.load(repeats.save(tmp_path / "v2"))
     assert repeats.method_ == "hybrid" and "tifu" in again.attach(data).generators
+    assert not [k for k in again.hybrid_state_ if "uknn" in k or "tifu" in k]
     pd.testing.assert_frame_equal(
         repeats.attach(data).recommend(customers, exclude_bought=False),
         again.attach(data).recommend(customers, exclude_bought=False),
@@ -107,7 +115,7 @@ def test_a_shop_past_neighbours_max_customers_ranks_without_the_customer_neighbo
     lines = make_world(customers=300, seed=2)
     before, window = lines[lines["ts"] < SPLIT], lines[lines["ts"] >= SPLIT]
     params = {"method": "hybrid", "lambda_": 20.0, "factors": 8, "iterations": 8}
-    large = RecsModel({**params, "neighbours_max_customers": 100})  # 300 customers: past it
+    large = RecsModel({**params, "customer_neighbours": True, "neighbours_max_customers": 100})  # past it
     large.fit(before, (), window, products=products_of(lines))
     assert large.method_ == "hybrid"
     loaded = Model.load(large.save(tmp_path / "large"))
@@ -119,7 +127,7 @@ def test_a_shop_past_neighbours_max_customers_ranks_without_the_customer_neighbo
     )
     # under it the version keeps user-kNN and says so; a version that does not say (registered before the
     # customer-side generators) loads without them, as it was trained
-    small = RecsModel(params)
+    small = RecsModel({**params, "customer_neighbours": True})
     small.fit(before, (), window, products=products_of(lines))
     again = Model.load(small.save(tmp_path / "small"))
     assert "uknn" in again.attach(data).generators
