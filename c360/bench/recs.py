@@ -236,8 +236,8 @@ def measure(folder: Path, windows: int = 2, out: Any = None) -> tuple[list[Row],
         row.params = (
             f"{hybrid.params['objective']}, {len(hybrid.rankers_)} seed(s) "
             f"({'/'.join(map(str, hybrid.rounds_))} rounds), "
-            f"{len(cutoffs)} window(s), {hybrid.candidates} candidates per generator, + {method} (a registered"
-            f" version adds it only with customer_neighbours: true)"
+            f"{len(cutoffs)} window(s), {hybrid.candidates} candidates per generator, + {method} "
+            "(a registered version adds it only with customer_neighbours: true)"
         )
         row.latency_ms = latency(hybrid, sample, new)
         rows.append(row)

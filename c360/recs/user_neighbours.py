@@ -1,23 +1,23 @@
 """Customer-neighbour recommenders: user-kNN over purchases and TIFU-kNN over time-decayed frequencies.
 
 Both find, for a customer, the `neighbours` most similar customers by cosine and score items by what those
-customers bought; item-kNN and EASE look at items instead, so these propose other candidates. The
-benchmark's hybrid uses them as generators, one per task (the registered one only with `customer_neighbours`
-set: `c360.recs.hybrid_state.generators` says why), each chosen on Online Retail's forward validation (the ranker learnt
-from 2011-03-01..06-01 (and 2011-02-01..05-01 in (b)) with generators fitted before it, the generators
-refitted before 2011-06-01, NDCG@10 on 2011-06-01..09-01; their parameters from the bench's grid on the
-window before), mean of six LightGBM seeds: user-kNN in (a) new items, 0.1674 -> 0.1706 (seeds 0 and 1:
-0.1659 -> 0.1758, 0.1686 -> 0.1723), where TIFU-kNN lowered it (0.1658); TIFU-kNN in (b) all purchases,
-0.4279 -> 0.4330, up on five seeds of six (seeds 0 and 1: 0.4308 -> 0.4301, 0.4232 -> 0.4343; a draft that
-broke ties between equally similar neighbours otherwise: 0.4338, up on all six), where user-kNN gained less
-(0.4307). Both together: (a) 0.1728 but down on seed 0, (b) 0.4332. RP3beta (Paudel et al. 2017) was tried
-beside them and helped neither (alone 0.127 against item-kNN's 0.139 in (a), on the tuning window). Nor did
-two that need each basket, which `Interactions` does not keep (tried from the purchase lines): the paper's
-basket-index decay (groups of 7, decays 0.9 and 0.7) in place of time decay, (b) 0.4293 against 0.4330, and
-a next-order transition generator (item i in an order -> item j in the customer's next) beside the one
-above, (a) 0.1724 against 0.1706 and (b) 0.4333 against 0.4330, each down on one of seeds 0 and 1. The
-test window, read once after the choice: (a) 0.1300 -> 0.1318, (b) 0.4004 -> 0.4055; TIFU-kNN alone 0.404
-in (b) against 0.364 for repeat + popularity.
+customers bought; item-kNN and EASE look at items instead, so these propose other candidates. The benchmark's
+hybrid uses them as generators, one per task (a registered one only with `customer_neighbours` set:
+`c360.recs.hybrid_state.generators` says why), each chosen on Online Retail's forward validation (the ranker
+learnt from 2011-03-01..06-01 (and 2011-02-01..05-01 in (b)) with generators fitted before it, the generators
+refitted before 2011-06-01, NDCG@10 on 2011-06-01..09-01; their parameters from the bench's grid on the window
+before), mean of six LightGBM seeds: user-kNN in (a) new items, 0.1674 -> 0.1706 (seeds 0 and 1: 0.1659 ->
+0.1758, 0.1686 -> 0.1723), where TIFU-kNN lowered it (0.1658); TIFU-kNN in (b) all purchases, 0.4279 ->
+0.4330, up on five seeds of six (seeds 0 and 1: 0.4308 -> 0.4301, 0.4232 -> 0.4343; a draft that broke ties
+between equally similar neighbours otherwise: 0.4338, up on all six), where user-kNN gained less (0.4307).
+Both together: (a) 0.1728 but down on seed 0, (b) 0.4332. RP3beta (Paudel et al. 2017) was tried beside them
+and helped neither (alone 0.127 against item-kNN's 0.139 in (a), on the tuning window). Nor did two that need
+each basket, which `Interactions` does not keep (tried from the purchase lines): the paper's basket-index
+decay (groups of 7, decays 0.9 and 0.7) in place of time decay, (b) 0.4293 against 0.4330, and a next-order
+transition generator (item i in an order -> item j in the customer's next) beside the one above, (a) 0.1724
+against 0.1706 and (b) 0.4333 against 0.4330, each down on one of seeds 0 and 1. The test window, read once
+after the choice: (a) 0.1300 -> 0.1318, (b) 0.4004 -> 0.4055; TIFU-kNN alone 0.404 in (b) against 0.364 for
+repeat + popularity.
 
 Their state is the customers' own rows, not an item side: a registered version keeps nothing for them and
 they are refitted (a normalisation, no learning) on the histories a scorer attaches. Scoring one customer
