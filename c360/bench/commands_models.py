@@ -112,7 +112,8 @@ def recs(
     ] = 2,
 ) -> None:
     """Recommendations on Online Retail (train before 2011-09-01, test to 2011-12-09): popularity, repeat,
-    content, item-kNN, EASE, ALS and the hybrid; P/R/NDCG/MAP@10, coverage and one-customer p99."""
+    content, item-kNN, EASE, ALS, user-kNN, TIFU-kNN and the hybrid; P/R/NDCG/MAP@10, coverage and
+    one-customer p99."""
     from c360.bench.recs import run
 
     run(console=console, workdir=workdir, windows=windows)
