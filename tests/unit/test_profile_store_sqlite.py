@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from c360.errors import NotFoundError
+from c360.errors import AmbiguousIdentifierError, NotFoundError
 from c360.profile.store import identifier_key, open_profile_store
 from c360.profile.store.sqlite import SqliteProfileStore
 from c360.settings import parse_settings
@@ -123,3 +123,18 @@ def test_a_store_from_schema_version_0_is_migrated_with_its_data(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'profiles_v0'").fetchone()[0] == 0
     conn.close()
+
+
+def test_a_shared_keys_entry_is_dropped_so_the_file_does_not_depend_on_the_writers_order(tmp_path) -> None:
+    files = []
+    for order in (["c1", "c2"], ["c2", "c1"]):  # the partition tasks finished the other way round
+        store = SqliteProfileStore(tmp_path / f"{order[0]}.db")
+        for cid in order:
+            store.upsert({"customerId": cid, "identities": {"deviceIds": ["tablet-1"]}})
+        store.replace_shared_identifiers({identifier_key("device", "tablet-1")})
+        assert store.shared_identifiers() == {identifier_key("device", "tablet-1")}
+        files.append(store._conn.execute("SELECT key, customer_id FROM identifiers ORDER BY key").fetchall())
+    assert files[0] == files[1]
+    # the lookup answers as before: nobody in particular
+    with pytest.raises(AmbiguousIdentifierError):
+        store.lookup("device", "tablet-1")

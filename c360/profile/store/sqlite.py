@@ -178,7 +178,10 @@ class SqliteProfileStore(ProfileStore):
         return len(batch)
 
     def replace_shared_identifiers(self, keys: Collection[str]) -> None:
-        """In one transaction: a concurrent lookup sees the old set or the new one, never a part of it."""
+        """In one transaction: a concurrent lookup sees the old set or the new one, never a part of it. A
+        shared key's own entry (the holder whose task wrote last, never read while the key is shared) is
+        dropped with it, so the file is the same whatever order the partition tasks wrote in; a key that
+        leaves the set has been re-pointed by rewriting its remaining holder first."""
         checked = self._check_shared_keys(keys)
         with self._lock:
             try:
@@ -186,6 +189,9 @@ class SqliteProfileStore(ProfileStore):
                 self._conn.execute("DELETE FROM shared_identifiers")
                 self._conn.executemany(
                     "INSERT INTO shared_identifiers (key) VALUES (?)", [(k,) for k in sorted(checked)]
+                )
+                self._conn.execute(
+                    "DELETE FROM identifiers WHERE key IN (SELECT key FROM shared_identifiers)"
                 )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
