@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.errors import NotFoundError
+from c360.identity.compare import FAMILY_NAME, GIVEN_NAME
+from c360.identity.name_frequency import FULL_NAME, full_name_key
 from c360.identity.realtime import IdentityIndex
 from c360.identity.store import IdentityStore
 from c360.privacy.rewrite import StoreCounts, filter_parquet, isin_matcher
@@ -79,11 +81,9 @@ def _scrub_tf(store: IdentityStore, mine: pa.Table | None, remaining: pa.Table |
     if tf is None:
         return counts
     for fld in set(tf.column("field").to_pylist()):
-        if fld not in mine.column_names:
-            continue
-        theirs = {str(v) for v in mine.column(fld).to_pylist() if v is not None}
-        still = set(remaining.column(fld).to_pylist()) if fld in remaining.column_names else set()
-        gone |= {(fld, v) for v in theirs if v not in still}
+        theirs = _tf_values(mine, fld)
+        if theirs:
+            gone |= {(fld, v) for v in theirs - _tf_values(remaining, fld)}
     if not gone:
         return counts
     pairs = [f"{f}\x1f{v}" for f, v in gone]
@@ -96,6 +96,19 @@ def _scrub_tf(store: IdentityStore, mine: pa.Table | None, remaining: pa.Table |
 
     counts.add(filter_parquet(store.lake, store.path("tf"), {"field": [], "value": []}, matcher=match))
     return counts
+
+
+def _tf_values(prepared: pa.Table, fld: str) -> set[str]:
+    """The values a term-frequency field holds for these records: a column's, or (`FULL_NAME`) each
+    record's first and last name as the full-name table keys them."""
+    if fld == FULL_NAME:
+        if not {GIVEN_NAME, FAMILY_NAME} <= set(prepared.column_names):
+            return set()
+        names = prepared.select([GIVEN_NAME, FAMILY_NAME]).to_pandas()
+        return set(full_name_key(names[GIVEN_NAME], names[FAMILY_NAME]).dropna().tolist())
+    if fld not in prepared.column_names:
+        return set()
+    return {str(v) for v in prepared.column(fld).to_pylist() if v is not None}
 
 
 def erase_from_identity(store: IdentityStore, subject: Subject) -> StoreCounts:
