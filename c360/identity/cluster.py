@@ -308,14 +308,16 @@ class _Greedy:
                 ok = self._cache.get(key)
                 if ok is None:
                     ok = self._cache[key] = self.fns[f](x, y)
-                if ok:
-                    continue
-                vouched = self.direct
-                if GENERATION_UNKNOWN in (x, y):
-                    vouched = self.direct | self.outright if self.outright else self.direct
-                if not all((min(p, q), max(p, q)) in vouched for p in rx for q in ry):
+                unknown = GENERATION_UNKNOWN in (x, y)
+                if not ok and not all(self._vouched(p, q, unknown) for p in rx for q in ry):
                     return False
         return True
+
+    def _vouched(self, p: int, q: int, generation_unknown: bool) -> bool:
+        """Whether the link of p and q may join them across a conflict: a direct one, or, where the conflict
+        is only a generation one record cannot tell, an outright one."""
+        pair = (min(p, q), max(p, q))
+        return pair in self.direct or (generation_unknown and pair in self.outright)
 
     def union(self, a: int, b: int, force: bool = False, weight: float = np.inf) -> str | None:
         """Merge the clusters of a and b; the reason when refused, None when merged (or already one)."""

@@ -154,4 +154,4 @@ def _outright(links: pd.DataFrame, settings: IdentitySettings) -> np.ndarray:
     deterministic = (links["kind"] == "deterministic").to_numpy()
     codes, rules = pd.factorize(links["rule"].astype(str))  # a few distinct rules over a million links
     personal_rule = np.array([any(f in personal for f in r.split("+")) for r in rules], dtype=bool)
-    return deterministic & personal_rule[codes] if len(rules) else deterministic & False
+    return deterministic & personal_rule[codes]

@@ -18,10 +18,16 @@ from c360.identity.config import ComparisonSettings, IdentitySettings, compariso
 PAIR_COLUMNS = ("rid_l", "rid_r", "rule")
 GIVEN_NAME = "first_name"
 FAMILY_NAME = "last_name"
-FULL_NAME_TF = "full_name__tf"
-NAMESAKE = "namesake__tf"
+FULL_NAME = "full_name"
+"""The full name's dependence (`c360.identity.name_frequency`): its key in `FSModel.tf`, the pair column
+`tf_full_name`."""
+FULL_NAME_TF = f"{FULL_NAME}__tf"
+"""The record column of its full name's dependence ratio."""
+NAMESAKE = "namesake__run"
 """The record column saying its name is held by two generations where it lives (`c360.identity.namesakes`)."""
-"""The record column of its full name's dependence ratio (`c360.identity.name_frequency`)."""
+RUN_COLUMNS_SUFFIXES = ("__tf", "__run")
+"""Record columns a run derives from all the records (term frequencies, the namesake flag): never stored with
+the prepared records."""
 GENERATION_COLUMNS = ("name_suffix", "birth_date__s")
 """What the given-name comparison reads besides the names, to tell a Jr from a Sr (`level_sql`)."""
 NAMES_SWAPPED = "names_swapped"
@@ -201,7 +207,7 @@ def comparison_vectors(
         f'CAST(l."{c.field}__tf" AS FLOAT) AS tf_{c.field}' for c in settings.comparisons if c.tf_adjustment
     ]
     if FULL_NAME_TF in names:  # a full name's dependence ratio (c360.identity.name_frequency)
-        select.append(f'CAST(l."{FULL_NAME_TF}" AS FLOAT) AS tf_full_name')
+        select.append(f'CAST(l."{FULL_NAME_TF}" AS FLOAT) AS tf_{FULL_NAME}')
     body = "SELECT p.*, " + ", ".join(select)
     swap = _name_swap(settings, names)
     if swap is not None:

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from c360.errors import NotFoundError
-from c360.identity.compare import FAMILY_NAME, GIVEN_NAME
-from c360.identity.name_frequency import FULL_NAME, full_name_key
+from c360.identity.compare import FAMILY_NAME, FULL_NAME, GIVEN_NAME
+from c360.identity.name_frequency import full_name_key
 from c360.identity.realtime import IdentityIndex
 from c360.identity.store import IdentityStore
 from c360.privacy.rewrite import StoreCounts, filter_parquet, isin_matcher

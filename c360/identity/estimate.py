@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from c360.identity.compare import FULL_NAME
 from c360.identity.config import (
     AUTO,
     UNESTIMATED_CONFLICT,
@@ -48,7 +49,6 @@ from c360.identity.config import (
     IdentitySettings,
     conflict_is_estimated,
 )
-from c360.identity.name_frequency import FULL_NAME
 from c360.identity.name_frequency import describe as describe_full_names
 
 if TYPE_CHECKING:  # the model module records its estimates when it learns: it imports this one

@@ -15,11 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.errors import NotFoundError
-from c360.identity.compare import NAMES_SWAPPED
+from c360.identity.compare import FULL_NAME, NAMES_SWAPPED
 from c360.identity.estimate import HOUSEHOLD
 from c360.identity.golden import GOLDEN_FIELDS
 from c360.identity.model import FSModel
-from c360.identity.name_frequency import FULL_NAME
 from c360.identity.store import IdentityStore
 from c360.io.terminal import markup_safe as m
 from c360.workspace import Workspace
@@ -96,6 +95,13 @@ def _plain(v: Any) -> Any:
     return v
 
 
+CORRECTIONS = {
+    HOUSEHOLD: "household look-alike",  # a household agrees on surname, address, landline (.estimate)
+    FULL_NAME: "full name common together",  # first and last name go together in a country (.name_frequency)
+}
+"""Corrections `FSModel.field_weights` adds beside the comparisons, as explain names them."""
+
+
 def _flag(v: Any) -> bool:
     """A boolean column's value; missing (a store written before the column) is false."""
     return bool(v) if v is not None and not pd.isna(v) else False
@@ -136,15 +142,9 @@ def explain(ws: Workspace, customer_id: str) -> Explanation:
                     g = int(row.get(f"g_{f}", -1)) if pd.notna(row.get(f"g_{f}")) else -1
                     level = "missing" if g < 0 else model.levels[f][g]
                     fields[f] = {"level": level, "weight": round(float(weights.loc[i, f]), 2)}
-                if HOUSEHOLD in weights and weights.loc[i, HOUSEHOLD] != 0:
-                    # a household's members agree on its surname, address and landline: that agreement is
-                    # worth less than the fields' own weights say (`c360.identity.estimate`)
-                    bits = round(float(weights.loc[i, HOUSEHOLD]), 2)
-                    fields[HOUSEHOLD] = {"level": "household look-alike", "weight": bits}
-                if FULL_NAME in weights and weights.loc[i, FULL_NAME] != 0:
-                    # first and last name go together in one country more than their frequencies say
-                    bits = round(float(weights.loc[i, FULL_NAME]), 2)
-                    fields[FULL_NAME] = {"level": "full name common together", "weight": bits}
+                for name, level in CORRECTIONS.items():
+                    if name in weights and weights.loc[i, name] != 0:
+                        fields[name] = {"level": level, "weight": round(float(weights.loc[i, name]), 2)}
             out_links.append(
                 LinkExplanation(
                     record_key_l=row["record_key_l"],

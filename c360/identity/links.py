@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from c360.identity.compare import (
+    FULL_NAME,
     FULL_NAME_TF,
     GENERATION_COLUMNS,
     NAMESAKE,
@@ -26,7 +27,7 @@ from c360.identity.compare import (
 from c360.identity.config import IdentitySettings
 from c360.identity.deterministic import deterministic_links
 from c360.identity.model import FSModel, term_frequencies, threshold_weight, train_model
-from c360.identity.name_frequency import FULL_NAME, applies, record_ratios
+from c360.identity.name_frequency import applies, record_ratios
 from c360.identity.namesakes import namesake_records
 from c360.identity.shared import SharedOutcome, household_identifiers, pair_verdicts, shared_links
 
@@ -49,11 +50,17 @@ class LearnedModel(NamedTuple):
     """The candidate pairs whose weight under the new model clears the match threshold, with that weight."""
 
 
-def comparable_records(prepared: pd.DataFrame, settings: IdentitySettings, model: FSModel | None) -> pa.Table:
+def comparable_records(
+    prepared: pd.DataFrame,
+    settings: IdentitySettings,
+    model: FSModel | None,
+    tf: dict[str, dict[str, float]] | None = None,
+) -> pa.Table:
     """The columns the comparisons read, as Arrow. Adds the term-frequency columns (and the full name's
     dependence ratio) to `prepared`: from the model's, or (no model yet: it is learned from these records)
-    from the records' own."""
-    tf = term_frequencies(prepared, settings) if model is None else None
+    from the records' own, `tf` where the caller has them (`term_frequencies`)."""
+    if model is None and tf is None:
+        tf = term_frequencies(prepared, settings)
     for c in settings.comparisons:
         if c.tf_adjustment:
             helper = model or FSModel([], {}, {}, {}, 0.5, len(prepared), tf=tf or {})
@@ -69,15 +76,20 @@ def comparable_records(prepared: pd.DataFrame, settings: IdentitySettings, model
 
 
 def learned_model(
-    candidates: pa.Table, records: pa.Table, prepared: pd.DataFrame, settings: IdentitySettings
+    candidates: pa.Table,
+    records: pa.Table,
+    prepared: pd.DataFrame,
+    settings: IdentitySettings,
+    tf: dict[str, dict[str, float]] | None = None,
 ) -> LearnedModel:
     """The Fellegi-Sunter model learned from every candidate pair (m) and random pairs (u), and the
-    candidates it accepts: a run that learns scores its candidates before it has a model to filter them."""
+    candidates it accepts: a run that learns scores its candidates before it has a model to filter them.
+    `tf`: the records' term frequencies, where `comparable_records` was given them."""
     cand = candidates.to_pandas()
     rnd = comparison_vectors(
         records, random_pairs(len(prepared), settings.em.u_sample_pairs, settings.em.seed), settings
     )
-    model = train_model(cand, rnd.to_pandas(), prepared, settings)
+    model = train_model(cand, rnd.to_pandas(), prepared, settings, tf)
     w = model.match_weight(cand)
     ok = w >= threshold_weight(settings.match_threshold)
     return LearnedModel(

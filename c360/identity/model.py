@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from c360.identity.compare import FAMILY_NAME, GIVEN_NAME, gamma_name
+from c360.identity.compare import FAMILY_NAME, FULL_NAME, GIVEN_NAME, gamma_name
 from c360.identity.config import (
     ComparisonSettings,
     IdentitySettings,
@@ -25,7 +25,7 @@ from c360.identity.config import (
     parse_blocking_key,
 )
 from c360.identity.estimate import HOUSEHOLD, HOUSEHOLD_BITS, HOUSEHOLD_FIELDS, estimate_settings
-from c360.identity.name_frequency import FULL_NAME, dependence, full_name_bits
+from c360.identity.name_frequency import dependence, full_name_bits
 
 _EPS = 1e-6
 
@@ -298,9 +298,11 @@ def train_model(
     random_gammas: pd.DataFrame,
     records: pd.DataFrame,
     settings: IdentitySettings,
+    tf: dict[str, dict[str, float]] | None = None,
 ) -> FSModel:
     """u from random pairs, m by EM per blocking rule, the prior from the expected number of matches, and
-    the settings left to the data (`c360.identity.estimate`)."""
+    the settings left to the data (`c360.identity.estimate`); `tf`, the records' `term_frequencies` where the
+    caller has them."""
     comps = settings.comparisons
     names = [gamma_name(c) for c in comps]
     n_levels = [len(comparison_level_names(c)) for c in comps]
@@ -363,7 +365,7 @@ def train_model(
         u={c.field: u[j].tolist() for j, c in enumerate(comps)},
         prior=prior,
         n_records=n,
-        tf=term_frequencies(records, settings),
+        tf=tf if tf is not None else term_frequencies(records, settings),
         em_iterations=iterations,
     )
     model.estimated = estimate_settings(candidates, model, settings, expected_matches)

@@ -25,9 +25,6 @@ import pandas as pd
 from c360.identity.compare import FAMILY_NAME, GIVEN_NAME
 from c360.identity.config import IdentitySettings
 
-FULL_NAME = "full_name"
-"""The `FSModel.tf` key of the full-name dependence ratios, the record column `full_name__tf` (the record's
-ratio) and the pair column `tf_full_name`."""
 GROUP = "country"
 """The column within which first and last names are taken as independent."""
 MIN_RATIO = 1.05

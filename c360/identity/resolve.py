@@ -32,6 +32,7 @@ import pyarrow as pa
 from c360.faults import checkpoint
 from c360.identity.assign import customer_ids
 from c360.identity.clustering import LinkedRecords, RidCorrections, cluster_links
+from c360.identity.compare import RUN_COLUMNS_SUFFIXES
 from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.corrections import correction_groups, load_corrections
 from c360.identity.estimate import describe, effective_settings, initial_settings
@@ -55,7 +56,7 @@ from c360.identity.links import (
     numbered,
     probabilistic_links,
 )
-from c360.identity.model import FSModel, threshold_weight
+from c360.identity.model import FSModel, term_frequencies, threshold_weight
 from c360.identity.normalize import PREPARED_VERSION, latest_records, prepare_records
 from c360.identity.outputs import Previous, RunStamp, write_tables
 from c360.identity.report import ResolveReport, nothing, print_report  # noqa: F401 (the CLI imports it here)
@@ -244,7 +245,8 @@ class Run:
         model = None if train else FSModel.from_json(model_text, self.store.read_arrow("tf"))
         # A stored model's estimates apply from the start; a model to learn starts from the config.
         settings = effective_settings(settings, model) if model else initial_settings(settings)
-        comparable = comparable_records(prepared, settings, model)
+        tf = term_frequencies(prepared, settings) if model is None else None  # once, for both uses below
+        comparable = comparable_records(prepared, settings, model, tf)
 
         # ---------------------------------------------------------------- stage 1: links
         ensure_ray(self.ws.settings.ray, progress=self.progress)
@@ -255,13 +257,14 @@ class Run:
         candidates = scored.num_rows
         if model is None:
             t2 = time.perf_counter()
-            model, scored = learned_model(scored, comparable, prepared, settings)
+            model, scored = learned_model(scored, comparable, prepared, settings, tf)
             apart = effective_settings(settings, model)
             if apart.comparisons != settings.comparisons:  # no look-alikes: learned again, the address apart
                 decided, settings = model.estimated, apart
-                comparable = comparable_records(prepared, settings, None)
+                tf = term_frequencies(prepared, settings)
+                comparable = comparable_records(prepared, settings, None, tf)
                 scored, _ = score_candidates(comparable, prepared, settings, None, None, None)
-                model, scored = learned_model(scored, comparable, prepared, settings)
+                model, scored = learned_model(scored, comparable, prepared, settings, tf)
                 model.estimated = decided
             secs["train"] = time.perf_counter() - t2
         # From here on the model is known, learned or loaded: the settings it estimated apply.
@@ -354,8 +357,9 @@ class Run:
 
 
 def _snapshot(prepared: pd.DataFrame) -> pd.DataFrame:
-    """A prepared frame as stored: without the term-frequency columns (they follow the model)."""
-    return prepared.drop(columns=[c for c in prepared.columns if c.endswith("__tf")])
+    """A prepared frame as stored: without the columns a run derives from all records (the term frequencies
+    follow the model, the namesake flag the records of the run)."""
+    return prepared.drop(columns=[c for c in prepared.columns if c.endswith(RUN_COLUMNS_SUFFIXES)])
 
 
 def _present(table: pa.Table | None) -> pa.Table:

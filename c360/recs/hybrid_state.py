@@ -6,8 +6,9 @@ purchases before them, its labels the purchases in them), then the generators ar
 A version keeps each generator's item side (popularity counts, the repeat baseline's counts, item-kNN's
 neighbour lists, EASE's weights, ALS's item factors), the hybrid's item features and the ranker as text;
 the customer features the ranker reads (the pair's history, tenure, order rate) come from the history the
-scorer attaches, as every method's do, and so do the customer-neighbour generators (user-kNN for new items,
-TIFU-kNN for all purchases: `c360.recs.user_neighbours`), whose neighbours are the attached customers.
+scorer attaches, as every method's do, and so do the customer-neighbour generators where a version has them
+(opt-in, `generators`: user-kNN for new items, TIFU-kNN for all purchases), whose neighbours are the
+attached customers.
 `RecsModel` falls back to EASE when the window teaches the ranker nothing (no buyer among the candidates,
 too few customers to hold a fifth out): a small workspace.
 """

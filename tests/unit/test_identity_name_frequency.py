@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from c360.identity.compare import FULL_NAME
 from c360.identity.config import IdentitySettings
 from c360.identity.model import FSModel, term_frequencies
-from c360.identity.name_frequency import FULL_NAME, dependence, full_name_bits, record_ratios
+from c360.identity.name_frequency import dependence, full_name_bits, record_ratios
 
 pytestmark = pytest.mark.unit
 
