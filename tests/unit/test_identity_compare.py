@@ -14,22 +14,16 @@ from c360.identity.compare import (
     comparison_columns,
     comparison_vectors,
 )
-from c360.identity.config import IDENTITY_FIELDS, IdentitySettings
+from c360.identity.config import IdentitySettings
 from c360.identity.normalize import prepare_records
+from tests.identity_data import identity_records
 
 pytestmark = pytest.mark.unit
 
 
-def records(rows: list[dict]) -> pd.DataFrame:
-    base = {f: None for f in IDENTITY_FIELDS if f != "source"}
-    df = pd.DataFrame([{**base, "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)])
-    df["record_key"] = df["source"] + ":" + df["source_record_id"]
-    return df
-
-
 def levels(left: dict, right: dict, settings: IdentitySettings | None = None) -> dict[str, str]:
     s = settings or IdentitySettings()
-    prep = prepare_records(records([left, right]), s)
+    prep = prepare_records(identity_records([left, right]), s)
     for c in s.comparisons:
         if c.tf_adjustment:
             prep[f"{c.field}__tf"] = 0.01
@@ -81,7 +75,7 @@ def test_candidate_pairs_once_each_and_new_only() -> None:
         {"first_name": "ann", "last_name": "lee", "birth_date": dt.date(1970, 5, 5), "postcode": "3000"},
         {"first_name": "bob", "last_name": "ray", "birth_date": dt.date(1970, 5, 5), "postcode": "4000"},
     ]
-    prep = prepare_records(records(rows), s)
+    prep = prepare_records(identity_records(rows), s)
     rec = pa.Table.from_pandas(
         prep[[c for c in comparison_columns(s) if not c.endswith("__tf")]], preserve_index=False
     )

@@ -13,9 +13,10 @@ import pytest
 
 from c360.identity.cluster import cluster_records, conflict_values
 from c360.identity.compare import NAMESAKE, comparison_columns, comparison_vectors
-from c360.identity.config import IDENTITY_FIELDS, IdentitySettings
+from c360.identity.config import IdentitySettings
 from c360.identity.namesakes import namesake_records
 from c360.identity.normalize import prepare_records
+from tests.identity_data import identity_records
 
 pytestmark = pytest.mark.unit
 
@@ -26,10 +27,7 @@ ADDRESS = {"street": "12 Oak Street", "postcode": "02139", "city": "Cambridge"}
 
 
 def prepared(rows: list[dict]) -> pd.DataFrame:
-    base = dict.fromkeys(f for f in IDENTITY_FIELDS if f != "source")
-    df = pd.DataFrame([{**base, "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)])
-    df["record_key"] = "s:" + df["source_record_id"]
-    return prepare_records(df, IdentitySettings())
+    return prepare_records(identity_records(rows), IdentitySettings())
 
 
 def first_name_level(left: dict, right: dict) -> str:

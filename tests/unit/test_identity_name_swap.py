@@ -9,19 +9,13 @@ import pyarrow as pa
 import pytest
 
 from c360.identity.compare import NAMES_SWAPPED, blocking_keys, comparison_columns, comparison_vectors
-from c360.identity.config import IDENTITY_FIELDS, IdentitySettings, comparison_level_names
+from c360.identity.config import IdentitySettings, comparison_level_names
 from c360.identity.model import FSModel, threshold_weight
 from c360.identity.normalize import prepare_records
 from c360.identity.scoring import score_partition
+from tests.identity_data import identity_records
 
 pytestmark = pytest.mark.unit
-
-
-def _records(rows: list[dict]) -> pd.DataFrame:
-    base = {f: None for f in IDENTITY_FIELDS if f != "source"}
-    df = pd.DataFrame([{**base, "source": "s", "source_record_id": str(i), **r} for i, r in enumerate(rows)])
-    df["record_key"] = df["source"] + ":" + df["source_record_id"]
-    return df
 
 
 def _table(
@@ -36,7 +30,7 @@ def _table(
 
 def _compare(left: dict, right: dict, tf: dict[str, list[float]] | None = None) -> dict:
     s = IdentitySettings()
-    table = _table(prepare_records(_records([left, right]), s), s, tf)
+    table = _table(prepare_records(identity_records([left, right]), s), s, tf)
     row = comparison_vectors(table, pa.table({"rid_l": [0], "rid_r": [1]}), s).to_pylist()[0]
     levels = {f: comparison_level_names(c) for f, c in ((c.field, c) for c in s.comparisons)}
     named = {
@@ -102,7 +96,7 @@ def test_a_swapped_record_is_a_candidate_and_links_and_a_coincidence_does_not():
         # one name in the wrong field, same birth date and postcode: a candidate, not a link
         {"first_name": "John", "last_name": "Thomas", "birth_date": "1975-01-01", "postcode": "4000"},
     ]
-    prep = prepare_records(_records(rows), settings)
+    prep = prepare_records(identity_records(rows), settings)
     keys = blocking_keys(prep, len(settings.blocking_rules), 1)
     table = _table(prep, settings)
     keys_table = pa.Table.from_pandas(keys.drop(columns=["partition"]), preserve_index=False)
