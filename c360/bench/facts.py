@@ -37,6 +37,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from c360.bench.memory import tree_memory
 from c360.bench.synthetic_lake import LakeCounts, add_increment, write_lake
 from c360.settings import parse_settings
 from c360.workspace import Workspace
@@ -66,14 +67,7 @@ class TreeMemory:
         self._thread = threading.Thread(target=self._run, name="tree-rss", daemon=True)
 
     def _sample(self) -> int:
-        me = psutil.Process()
-        total = 0
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return total
+        return tree_memory()
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):

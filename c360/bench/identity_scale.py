@@ -4,59 +4,20 @@ records, identify p50/p99; Splink's time on the same prepared records when asked
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import pyarrow as pa
 
 from c360.bench.identity_workspaces import demo_workspace, scratch
+from c360.bench.memory import PeakMemory
 from c360.identity.store import IdentityStore
 from c360.runtime import ensure_ray
 from c360.workspace import Workspace
 
 GIB = 1024**3
-
-
-class PeakMemory:
-    """Largest proportional set size (PSS) of this process and its descendants, sampled in a thread.
-
-    PSS, not RSS: Ray's workers map the same shared-memory object store, which RSS would count once per
-    process.
-    """
-
-    def __init__(self, interval: float = 0.5) -> None:
-        self.interval = interval
-        self.peak_bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="identity-peak-memory", daemon=True)
-
-    def _sample(self) -> int:
-        me = psutil.Process()
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                info = proc.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _add_one_percent(ws: Workspace, seed: int) -> int:
@@ -113,7 +74,7 @@ def measure_resolve(ws: Workspace, seed: int, splink: bool = False) -> dict[str,
         ws.lake.rm(f)
     ensure_ray(ws.settings.ray, progress=False)  # Ray start-up is not identity work
     out: dict[str, Any] = {}
-    with PeakMemory() as mem:
+    with PeakMemory(interval=0.5, pss=True) as mem:
         t = time.perf_counter()
         report = resolve(ws, progress=False)
         full = time.perf_counter() - t
@@ -123,7 +84,7 @@ def measure_resolve(ws: Workspace, seed: int, splink: bool = False) -> dict[str,
     matching = ("score", "train", "deterministic", "cluster")
     out["matching_s"] = round(sum(report.seconds.get(k, 0.0) for k in matching), 1)
     out["added"] = _add_one_percent(ws, seed)
-    with PeakMemory() as mem:
+    with PeakMemory(interval=0.5, pss=True) as mem:
         t = time.perf_counter()
         inc = resolve(ws, progress=False)
         inc_s = time.perf_counter() - t
@@ -138,7 +99,7 @@ def measure_resolve(ws: Workspace, seed: int, splink: bool = False) -> dict[str,
 
         store = IdentityStore(ws.lake)
         prepared, refused = store.read("prepared"), store.read("refused_identifiers")
-        with PeakMemory() as smem:
+        with PeakMemory(interval=0.5, pss=True) as smem:
             _, s_secs = splink_resolve(
                 prepared, ws.settings.identity, ws.settings.identity.match_threshold, refused=refused
             )
