@@ -110,13 +110,17 @@ def recs(
         int,
         typer.Option(help="Validation windows the (b) hybrid ranker learns from; (a) uses the latest only."),
     ] = 2,
+    previous_year: Annotated[
+        bool,
+        typer.Option(help="Add the shop's previous year (Online Retail II 2009-2010) to every history."),
+    ] = False,
 ) -> None:
     """Recommendations on Online Retail (train before 2011-09-01, test to 2011-12-09): popularity, repeat,
     content, item-kNN, EASE, ALS, user-kNN, TIFU-kNN and the hybrid; P/R/NDCG/MAP@10, coverage and
     one-customer p99."""
     from c360.bench.recs import run
 
-    run(console=console, workdir=workdir, windows=windows)
+    run(console=console, workdir=workdir, windows=windows, previous_year=previous_year)
 
 
 @app.command("recs-als-overhead")

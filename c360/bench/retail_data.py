@@ -4,7 +4,9 @@
 into the lake) copied into a folder, then `c360 ingest`, `resolve`, `facts`. `example_workspace` gives a
 built one (reused when its facts exist, else built in a temporary folder). `Facts` reads what the stages
 wrote once: transaction lines and golden records, and the profile features at any cutoff through the
-feature history's code; `PreviousYearFacts` reads Online Retail II 2009-2010 the same way with pandas.
+feature history's code; `PreviousYearFacts` reads Online Retail II 2009-2010 the same way with pandas, and
+`previous_year_lines` puts that year before the example's own lines (the recommendations benchmark's
+`--previous-year`).
 """
 
 from __future__ import annotations
@@ -157,6 +159,36 @@ class PreviousYearFacts(Facts):
                 }
             )  # fmt: skip
         )
+
+
+def previous_year_lines(folder: Path, lines: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
+    """The example's transaction `lines` with the same shop's previous year before them (Online Retail II
+    2009-2010, `PreviousYearFacts`' rules): its lines before the example's first day only (the two files
+    overlap on 2010-12-01..09), a CustomerID the example resolved keyed by its customer_id (the identity
+    store's id_map; one seen only in the previous year keeps a key of its own, `previous:<CustomerID>`),
+    product ids normalized as the example's facts are (`normalize_code`: 85123a is 85123A)."""
+    import pyarrow as pa
+
+    from c360.identity.store import IdentityStore
+    from c360.sources.normalize import normalize_code
+    from c360.workspace import Workspace
+
+    earlier = PreviousYearFacts(path or dataset_path().with_name(PREVIOUS_YEAR)).lines
+    earlier = earlier[earlier["ts"] < lines["ts"].min()].copy()
+    id_map = IdentityStore(Workspace.load(folder).lake).read_arrow(
+        "id_map", columns=["source_record_id", "customer_id"], sort=False
+    )
+    keys = id_map.to_pandas().drop_duplicates("source_record_id")
+    known = keys.set_index("source_record_id")["customer_id"]
+    mapped = earlier["customer_id"].map(known)
+    earlier["customer_id"] = mapped.where(mapped.notna(), "previous:" + earlier["customer_id"])
+    earlier["product_id"] = normalize_code(pa.array(earlier["product_id"], pa.string())).to_pylist()
+    earlier["ts"] = earlier["ts"].astype(lines["ts"].dtype)
+    columns = list(lines.columns)
+    for column in columns:
+        if column not in earlier:
+            earlier[column] = None
+    return pd.concat([earlier[columns], lines], ignore_index=True)
 
 
 @contextmanager

@@ -178,3 +178,45 @@ def test_profiles_and_feature_history(workspace: Path, raw: pd.DataFrame) -> Non
     buyers = got[rows.set_index("customer_id")["total_purchases"] > 0]
     assert sorted(buyers.index) == sorted(id_map.loc[want.index])
     np.testing.assert_allclose(buyers.loc[id_map.loc[want.index]].to_numpy(), want.to_numpy(), atol=0.011)
+
+
+def test_previous_year_lines_key_the_earlier_year_as_the_example_does(
+    workspace: Path, raw: pd.DataFrame
+) -> None:
+    """The recommendations benchmark's `--previous-year`: Online Retail II 2009-2010 before the example's own
+    lines, the two files' common week read once, its customers keyed as the example keys them."""
+    from c360.bench.retail_data import PREVIOUS_YEAR, previous_year_lines
+    from c360.recs.data import read_lines
+
+    lines = read_lines(Workspace.load(workspace).lake)
+    both = previous_year_lines(workspace, lines, DATASET.with_name(PREVIOUS_YEAR))
+    earlier = both.iloc[: len(both) - len(lines)]
+    pd.testing.assert_frame_equal(both.iloc[len(earlier) :].reset_index(drop=True), lines)
+    assert len(earlier) > 300_000 and earlier["ts"].max() < lines["ts"].min()
+
+    # the files overlap on 2010-12-01..09: that week's lines come from the example's file alone
+    def week(frame: pd.DataFrame) -> int:
+        stamps = frame["ts"]
+        return int(
+            (
+                (stamps >= pd.Timestamp("2010-12-01", tz="UTC"))
+                & (stamps < pd.Timestamp("2010-12-10", tz="UTC"))
+            ).sum()
+        )
+
+    assert week(both) == week(lines) > 10_000
+    # a CustomerID in both years is one customer; one only in the earlier year keeps a key of its own
+    id_map = _lake_table(workspace, "identity", "id_map").set_index("source_record_id")["customer_id"]
+    previous = pd.read_parquet(
+        DATASET.with_name(PREVIOUS_YEAR), columns=["Customer ID", "InvoiceDate"]
+    ).dropna()
+    before = pd.to_datetime(previous["InvoiceDate"]) < lines["ts"].min().tz_localize(None)  # GMT in December
+    ids = set(previous.loc[before, "Customer ID"].astype("int64").astype(str))
+    shared, only_then = sorted(ids & set(id_map.index)), sorted(ids - set(id_map.index))
+    assert len(shared) > 2_000 and len(only_then) > 1_000
+    keys = set(earlier["customer_id"])
+    assert set(id_map.loc[shared]) <= keys and {f"previous:{c}" for c in only_then} <= keys
+    assert keys <= set(id_map.loc[shared]) | {f"previous:{c}" for c in only_then}
+    # product ids as the example's facts write them (85123a is 85123A), so most earlier items are known
+    assert not earlier["product_id"].str.contains("[a-z]").any()
+    assert earlier["product_id"].isin(set(lines["product_id"])).mean() > 0.9
