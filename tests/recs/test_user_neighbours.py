@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from c360.recs.data import build_interactions
-from c360.recs.user_neighbours import TifuKNN, UserKNN, decayed_frequency
+from c360.recs.user_neighbours import TifuKNN, UserKNN, decayed_frequency, l2_rows
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +93,15 @@ def test_tifu_mixes_the_own_vector_with_the_nearest_customers_mean():
     assert [data.items[i] for i in items[0]] == ["Y", "Z", "X"]
     items, _ = model.top_items(rows, 1, exclude_bought=True)
     assert [data.items[i] for i in items[0]] == ["Z"]
+
+
+def test_l2_rows_scales_each_row_to_unit_length_and_leaves_the_input_alone():
+    m = sp.csr_matrix(np.array([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]], dtype=np.float32))
+    before = m.toarray().copy()
+    unit = l2_rows(m)
+    np.testing.assert_allclose(unit.toarray(), [[0.6, 0.0, 0.8], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], rtol=1e-6)
+    assert unit.dtype == np.float32 and unit.nnz == 3  # the empty row stays empty
+    np.testing.assert_array_equal(m.toarray(), before)
+    # a matrix with duplicate entries is summed first: (1 + 2, 4) has length 5
+    dup = sp.csr_matrix((np.array([1.0, 2.0, 4.0]), np.array([0, 0, 1]), np.array([0, 3])), shape=(1, 2))
+    np.testing.assert_allclose(l2_rows(dup).toarray(), [[0.6, 0.8]], rtol=1e-6)
