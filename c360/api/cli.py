@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from c360.io.ports import free_port
 from c360.io.terminal import SafeConsole, markup_safe, plain
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def serve(
         if direct:
             # The Gateway replica listens on `port` itself. Serve's direct ingress needs its HTTP proxy
             # configured (without one no replica opens a port), so the proxy gets a free port of its own.
-            ray_serve.start(http_options={"host": host, "port": _free_port(host)})
+            ray_serve.start(http_options={"host": host, "port": free_port(host)})
         else:
             ray_serve.start(http_options={"host": host, "port": port})
         ray_serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
@@ -228,14 +229,6 @@ def _wait_until_ready(base: str, timeout_s: float = READY_TIMEOUT_S) -> None:
             said = True
         time.sleep(0.25)
     console.print(f"not ready after {timeout_s:.0f} s ({base}/readyz says why); serving fallbacks meanwhile")
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _interrupt(signum: int, frame: object) -> None:

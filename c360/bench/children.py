@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+from c360.io.ports import free_port
 
 RUN_TIMEOUT = 600.0
 FIXED_ENV = {"PYTHONWARNINGS": "ignore"}
@@ -32,12 +33,6 @@ class Proc:
     seconds: float
     tail: str
     """Last lines of the output, to say why a run failed."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _kill_group(pid: int) -> None:
@@ -73,12 +68,12 @@ def shared_ray(workdir: Path) -> Iterator[dict[str, str]]:
     holds its address file, so `ray.init()` elsewhere does not join it.
     """
     temp = Path(tempfile.mkdtemp(prefix="c360f-", dir="/tmp"))
-    port = _free_port()
+    port = free_port()
     cmd = [
         str(Path(sys.executable).with_name("ray")),
         "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-        f"--dashboard-port={_free_port()}", f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats", f"--temp-dir={temp}",
+        f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats", f"--temp-dir={temp}",
     ]  # fmt: skip
     log = (workdir / "ray.log").open("wb")
     env = {**os.environ, **FIXED_ENV}

@@ -38,7 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.bench.loadgen import LoadResult, closed_loop, cycle, open_loop
-from c360.bench.serving import _server, free_port
+from c360.bench.serving import _server
+from c360.io.ports import free_port
 
 BATCH = 100
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -38,7 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.bench.loadgen import LoadResult, closed_loop, cycle, open_loop
-from c360.bench.serving import REPO, _server, free_port
+from c360.bench.serving import REPO, _server
+from c360.io.ports import free_port
 
 CLI = "from c360.cli import entrypoint; entrypoint()"
 

@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from c360.bench.stores import (
     customer_id,
     synthetic_profile,
 )
+from c360.io.ports import free_port
 from c360.profile.store import open_profile_store
 from c360.workspace import Workspace
 
@@ -60,12 +60,6 @@ class Measured:
     saturated: LoadResult
     load: float
     """The 1-minute load average as the measurement began: on 2 shared cores, what else ran shows here."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(url: str) -> bool:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from c360.devservices.node import ensure_node_modules, free_port, wait_for_port
+from c360.devservices.node import ensure_node_modules, wait_for_port
+from c360.io.ports import free_port
 
 # Azurite's documented development account; not a secret.
 ACCOUNT = "devstoreaccount1"

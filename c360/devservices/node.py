@@ -42,12 +42,6 @@ def ensure_node_modules() -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for_port(port: int, timeout: float = 30.0, what: str = "service") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,8 +14,8 @@ import warnings
 import pytest
 
 from c360.devservices.cosmos import CosmosStandIn, cosmos_stand_in
-from c360.devservices.node import free_port
 from c360.errors import NotFoundError, StoreUnavailableError
+from c360.io.ports import free_port
 from c360.profile.store.cosmos import CosmosProfileStore
 from tests.fixtures_cosmos import cosmos_profile_store
 

@@ -14,8 +14,8 @@ from datetime import date
 
 import pytest
 
-from c360.devservices.node import free_port
 from c360.errors import AmbiguousIdentifierError, NotFoundError, StoreUnavailableError, ValidationError
+from c360.io.ports import free_port
 from c360.profile.store import ProfileStore, identifier_key
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

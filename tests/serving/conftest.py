@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 import pytest
 
+from c360.io.ports import free_port
 from tests.serving.api_data import ApiWorkspace, api_workspace
 
 
@@ -14,12 +14,6 @@ from tests.serving.api_data import ApiWorkspace, api_workspace
 class ServedApi:
     url: str
     data: ApiWorkspace
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
+from c360.io.ports import free_port
 from tests.serving.api_data import api_workspace
-from tests.serving.conftest import free_port
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
