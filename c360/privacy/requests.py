@@ -6,9 +6,11 @@ writes a request record (`_state/erasure_requests/<request id>.json`: the custom
 answers 202 with the request's id; a worker thread in the serving process takes every queued request, holds
 the workspace lease (waiting while a pipeline run holds it), erases them all in one pass through the
 workspace's erasure plan and marks each record done with the erasure's id and audit path, replacing the
-customer id with its salted hash. The records live in the lake, so every replica answers the status of a
-request another replica took, and a request survives a restart: a worker starting up takes whatever is still
-queued or was running (the erasure journal finishes an interrupted pass).
+customer id with its salted hash. A finished record moves to `_state/erasure_requests/finished/`, so a poll
+reads the open requests only, however many were ever made (an older c360's finished records, or one left by a
+crash between the two writes of `finish`, are moved there by the next poll). The records live in the lake, so
+every replica answers the status of a request another replica took, and a request survives a restart: a worker
+starting up takes whatever is still queued or was running (the erasure journal finishes an interrupted pass).
 
 Which steps an erasure runs is not known here: the caller passes `erase(ws, customer_ids) -> [ErasureReport]`
 (`c360.erasure_plan.erase_or_resume`).
@@ -16,6 +18,7 @@ Which steps an erasure runs is not known here: the caller passes `erase(ws, cust
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -34,6 +37,8 @@ from c360.workspace import Workspace
 log = logging.getLogger(__name__)
 
 REQUESTS_DIR = ("_state", "erasure_requests")
+FINISHED = "finished"
+"""Subfolder of REQUESTS_DIR for done and failed records."""
 Status = Literal["queued", "running", "done", "failed"]
 EraseFn = Callable[[Workspace, Sequence[str]], list[ErasureReport]]
 LEASE_WAIT_S = 5.0
@@ -73,11 +78,14 @@ class ErasureRequests:
         self.ws = ws
         self.lake = ws.lake
 
-    def _path(self, request_id: str) -> str:
-        return self.lake.path(*REQUESTS_DIR, f"{request_id}.json")
+    def _path(self, request_id: str, finished: bool = False) -> str:
+        return self.lake.path(*REQUESTS_DIR, *((FINISHED,) if finished else ()), f"{request_id}.json")
 
     def save(self, request: ErasureRequest) -> None:
-        self.lake.replace_text(self._path(request.request_id), json.dumps(asdict(request), sort_keys=True))
+        """Write the record where its status keeps it: open (queued, running) or `finished/`."""
+        finished = request.status in ("done", "failed")
+        path = self._path(request.request_id, finished)
+        self.lake.replace_text(path, json.dumps(asdict(request), sort_keys=True))
 
     def submit(self, customer_id: str, key_id: str) -> ErasureRequest:
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -88,18 +96,39 @@ class ErasureRequests:
     def get(self, request_id: str) -> ErasureRequest:
         if not request_id.startswith("er_") or not request_id.replace("_", "").isalnum():
             raise NotFoundError("no erasure request with this id")
-        path = self._path(request_id)
-        if not self.lake.fs.exists(path):
-            raise NotFoundError("no erasure request with this id")
-        return ErasureRequest(**json.loads(self.lake.read_text(path)))
+        for path in (self._path(request_id, finished=True), self._path(request_id)):  # finished wins
+            try:
+                return ErasureRequest(**json.loads(self.lake.read_text(path)))
+            except FileNotFoundError:
+                continue
+        raise NotFoundError("no erasure request with this id")
 
     def pending(self) -> list[ErasureRequest]:
-        """Queued or interrupted while running, oldest first (ids start with their time)."""
-        found = [
-            ErasureRequest(**json.loads(self.lake.read_text(p)))
-            for p in sorted(self.lake.glob("/".join(REQUESTS_DIR) + "/er_*.json"))
-        ]
-        return [r for r in found if r.status in ("queued", "running")]
+        """Queued or interrupted while running, oldest first (ids start with their time). Reads the open
+        records only; a finished one still among them is moved to `finished/`."""
+        out: list[ErasureRequest] = []
+        for path in sorted(self.lake.glob("/".join(REQUESTS_DIR) + "/er_*.json")):
+            try:
+                request = ErasureRequest(**json.loads(self.lake.read_text(path)))
+            except FileNotFoundError:  # finished by another replica since the listing
+                continue
+            finished = self.lake.fs.exists(self._path(request.request_id, finished=True))
+            if request.status in ("queued", "running") and not finished:
+                out.append(request)
+            else:  # finished, here or (a crash between the two writes of `finish`) in finished/
+                self._archive(request)
+        return out
+
+    def _archive(self, request: ErasureRequest) -> None:
+        """Move a finished record out of the open ones; where `finished/` has it already, that copy is the
+        truth and the open one (which may still name the customer) is dropped."""
+        if not self.lake.fs.exists(self._path(request.request_id, finished=True)):
+            self.save(request)
+        self._drop_open(request.request_id)
+
+    def _drop_open(self, request_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.lake.rm(self._path(request_id))
 
     def finish(self, request: ErasureRequest, report: ErasureReport | None, error: str | None) -> None:
         salt = workspace_salt(self.lake, create=True)
@@ -111,7 +140,8 @@ class ErasureRequests:
         if report is not None:
             request.erasure_id, request.audit_path = report.erasure_id, report.audit_path
         request.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.save(request)
+        self.save(request)  # to finished/, then out of the open records
+        self._drop_open(request.request_id)
 
 
 class ErasureWorker:
