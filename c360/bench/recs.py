@@ -178,7 +178,7 @@ def measure(
         from c360.bench.retail_data import previous_year_lines
 
         population = set(d.purchases(lines, None, SPLIT)["customer_id"])
-        lines = previous_year_lines(folder, lines)
+        lines = previous_year_lines(lake, lines)
     similarity, segments = d.read_similarity(lake), d.read_segments(lake)
     history = d.build_interactions(lines, VALIDATION_START, products=products, segments=segments)
     valid = {p: d.relevant_items(history, lines, VALIDATION_START, SPLIT, p == "new") for p in PROTOCOLS}

@@ -18,9 +18,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from c360.io.lake import Lake
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "online_retail"
@@ -161,34 +165,28 @@ class PreviousYearFacts(Facts):
         )
 
 
-def previous_year_lines(folder: Path, lines: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
-    """The example's transaction `lines` with the same shop's previous year before them (Online Retail II
-    2009-2010, `PreviousYearFacts`' rules): its lines before the example's first day only (the two files
-    overlap on 2010-12-01..09), a CustomerID the example resolved keyed by its customer_id (the identity
-    store's id_map; one seen only in the previous year keeps a key of its own, `previous:<CustomerID>`),
-    product ids normalized as the example's facts are (`normalize_code`: 85123a is 85123A)."""
+def previous_year_lines(lake: Lake, lines: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
+    """The example's transaction `lines` (read from `lake`) with the same shop's previous year before them
+    (Online Retail II 2009-2010, `PreviousYearFacts`' rules): its lines before the example's first day only
+    (the two files overlap on 2010-12-01..09), a CustomerID the example resolved keyed by its customer_id (the
+    identity store's id_map; one seen only in the previous year keeps a key of its own,
+    `previous:<CustomerID>`), product ids normalized as the example's facts are (`normalize_code`: 85123a is
+    85123A)."""
     import pyarrow as pa
 
     from c360.identity.store import IdentityStore
     from c360.sources.normalize import normalize_code
-    from c360.workspace import Workspace
 
     earlier = PreviousYearFacts(path or dataset_path().with_name(PREVIOUS_YEAR)).lines
     earlier = earlier[earlier["ts"] < lines["ts"].min()].copy()
-    id_map = IdentityStore(Workspace.load(folder).lake).read_arrow(
-        "id_map", columns=["source_record_id", "customer_id"], sort=False
-    )
+    id_map = IdentityStore(lake).read_arrow("id_map", columns=["source_record_id", "customer_id"], sort=False)
     keys = id_map.to_pandas().drop_duplicates("source_record_id")
     known = keys.set_index("source_record_id")["customer_id"]
     mapped = earlier["customer_id"].map(known)
     earlier["customer_id"] = mapped.where(mapped.notna(), "previous:" + earlier["customer_id"])
     earlier["product_id"] = normalize_code(pa.array(earlier["product_id"], pa.string())).to_pylist()
     earlier["ts"] = earlier["ts"].astype(lines["ts"].dtype)
-    columns = list(lines.columns)
-    for column in columns:
-        if column not in earlier:
-            earlier[column] = None
-    return pd.concat([earlier[columns], lines], ignore_index=True)
+    return pd.concat([earlier.reindex(columns=lines.columns), lines], ignore_index=True)
 
 
 @contextmanager

@@ -188,8 +188,9 @@ def test_previous_year_lines_key_the_earlier_year_as_the_example_does(
     from c360.bench.retail_data import PREVIOUS_YEAR, previous_year_lines
     from c360.recs.data import read_lines
 
-    lines = read_lines(Workspace.load(workspace).lake)
-    both = previous_year_lines(workspace, lines, DATASET.with_name(PREVIOUS_YEAR))
+    lake = Workspace.load(workspace).lake
+    lines = read_lines(lake)
+    both = previous_year_lines(lake, lines, DATASET.with_name(PREVIOUS_YEAR))
     earlier = both.iloc[: len(both) - len(lines)]
     pd.testing.assert_frame_equal(both.iloc[len(earlier) :].reset_index(drop=True), lines)
     assert len(earlier) > 300_000 and earlier["ts"].max() < lines["ts"].min()
