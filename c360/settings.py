@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,6 +71,29 @@ class ValuePattern(Strict):
         return v
 
 
+class Period(Strict):
+    """The time span a file set is the record of: its rows whose `ts` falls outside are left to the file set
+    that covers them (two exports of one system that overlap by a week, say) and counted as `outside period`
+    in the ingest summary, not loaded and not quarantined. A time without a zone is in the file set's
+    `timezone`."""
+
+    start: datetime | None = None
+    """Inclusive."""
+    end: datetime | None = None
+    """Exclusive."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.start is None and self.end is None:
+            raise ValueError("a period needs a start, an end or both")
+        if self.start is not None and self.end is not None:
+            if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+                raise ValueError("give the period's start and end both with a time zone or both without")
+            if self.start >= self.end:
+                raise ValueError(f"the period's start {self.start} is not before its end {self.end}")
+        return self
+
+
 class FileSetSettings(Strict):
     """One set of files in one format mapped onto one canonical record type."""
 
@@ -103,6 +127,8 @@ class FileSetSettings(Strict):
     default_region: str = "US"
     """ISO country used to read phone numbers written without a country code."""
     default_currency: str = "USD"
+    period: Period | None = None
+    """Rows of records with a timestamp (`ts`) kept only within this span (`Period`)."""
     postcode_digits: dict[str, int] = Field(default_factory=dict)
     """Country (ISO alpha-2) -> digits of its postcodes, added to the built-in table (US, DE, FR, IT, ES: 5;
     AU, NZ, NO, DK: 4; see `c360.sources.identity_fields`); 0 removes a country. An all-digit postcode
@@ -150,6 +176,8 @@ class FileSetSettings(Strict):
                 )
         if self.id_required and not self.id_column:
             raise ValueError("id_required needs an id_column")
+        if self.period is not None and "ts" not in mapping_targets(self.record):
+            raise ValueError(f"period: record {self.record!r} has no timestamp (ts) to keep rows by")
         provided = set(self.mapping) | set(self.constants) | set(self.value_patterns)
         missing = [f for f in REQUIRED_FIELDS[self.record] if f not in provided]
         # amount may be derived from quantity x unit_price.

@@ -154,6 +154,14 @@ class Issues:
             self.action.append(action)
             self.message.append(message)
 
+    def without(self, rows: np.ndarray) -> None:
+        """Forget every entry of the rows set in the mask `rows`."""
+        for k, idx in enumerate(self.index):
+            self.index[k] = idx[~rows[idx]]
+        kept = [k for k, idx in enumerate(self.index) if len(idx)]
+        for name in ("index", "fields", "reason", "action", "message"):
+            setattr(self, name, [getattr(self, name)[k] for k in kept])
+
 
 @dataclass
 class StandardizeResult:
@@ -165,6 +173,8 @@ class StandardizeResult:
     fields_nulled: int
     fields_cleaned: int = 0
     """Values that lost control, bidi-override or invisible characters (`strip_controls`)."""
+    rows_outside: int = 0
+    """Rows whose timestamp falls outside the file set's `period`: neither loaded nor quarantined."""
 
 
 def _source_column(table: pa.Table, fs: FileSetSettings, name: str, n: int) -> pa.Array | None:
@@ -387,9 +397,13 @@ def standardize_batch(
             )
             rejected |= missing
 
+    outside = _outside_period(values, fs, n)
+    if outside.any():  # another export's rows: whatever else is wrong with them is that export's to report
+        issues.without(outside)
+        rejected &= ~outside
     nulled = 0
     for name in nullable:
-        if (kept_bad := bad[name] & ~rejected).any():
+        if (kept_bad := bad[name] & ~rejected & ~outside).any():
             reason = INVALID_REASON[field_kind(record, name, schema.field(name).type)]
             issues.add(kept_bad, name, reason, FIELD_NULLED, describe_problem(reason, name, fs, record))
             nulled += int(kept_bad.sum())
@@ -402,7 +416,7 @@ def standardize_batch(
         "_ingested_at": pa.repeat(pa.scalar(ctx.ingested_at, TS), n),
     }
     full = pa.table({**lineage, **values}, schema=schema)
-    keep = ~rejected
+    keep = ~rejected & ~outside
     standardized = full if keep.all() else full.filter(pa.array(keep))
     return StandardizeResult(
         standardized=standardized,
@@ -412,7 +426,24 @@ def standardize_batch(
         rows_rejected=int(rejected.sum()),
         fields_nulled=nulled,
         fields_cleaned=cleaned,
+        rows_outside=int(outside.sum()),
     )
+
+
+def _outside_period(values: dict[str, pa.Array], fs: FileSetSettings, n: int) -> np.ndarray:
+    """Rows whose (readable) `ts` falls outside the file set's period; all False without one."""
+    if fs.period is None or "ts" not in values:
+        return np.zeros(n, dtype=bool)
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(fs.timezone)
+    ts = values["ts"]
+    outside = pa.array(np.zeros(n, dtype=bool))
+    for bound, compare in ((fs.period.start, pc.less), (fs.period.end, pc.greater_equal)):
+        if bound is not None:
+            at = bound if bound.tzinfo is not None else bound.replace(tzinfo=zone)
+            outside = pc.or_(outside, pc.fill_null(compare(ts, pa.scalar(at, ts.type)), False))
+    return np.asarray(outside, dtype=bool)
 
 
 def _negative_purchases(values: dict[str, pa.Array], fs: FileSetSettings, issues: Issues) -> np.ndarray:

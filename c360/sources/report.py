@@ -40,6 +40,8 @@ class FileSetReport:
     """Values that lost control, bidi-override or invisible characters (counted, never shown)."""
     duplicates_quarantined: int = 0
     """Rows quarantined as `duplicate_id` (part of `rows_quarantined`)."""
+    rows_outside: int = 0
+    """Rows whose timestamp falls outside the file set's `period` (another export's), not loaded."""
     pattern: str = ""
     """The file set's `path` glob, for the warning when it matches nothing."""
 
@@ -88,6 +90,11 @@ class IngestReport:
     @property
     def fields_cleaned(self) -> int:
         return sum(f.fields_cleaned for f in self.file_sets)
+
+    @property
+    def outside(self) -> int:
+        """Rows outside their file set's period, left to the file set that covers them."""
+        return sum(f.rows_outside for f in self.file_sets)
 
     @property
     def files_ingested(self) -> int:
@@ -148,6 +155,7 @@ class Committer:
         rep.rows_collapsed += result.rows_collapsed
         rep.fields_cleaned += result.fields_cleaned
         rep.duplicates_quarantined += result.duplicates_quarantined
+        rep.rows_outside += result.rows_outside
         self.watermarks[key].record(
             result.rel, result.fingerprint, result.outputs, result.rows_read, result.rows_accepted
         )
@@ -179,14 +187,17 @@ def _count(n: int, style: str | None = None) -> str:
 def print_summary(report: IngestReport, console: Console) -> None:
     """A table per file set, the failed files with their messages, and the totals.
 
-    Every row read is in one of accepted, quarantined, suppressed (rows of erased people, dropped) or
-    duplicates (identical copies kept once), so the row columns add up.
+    Every row read is in one of accepted, quarantined, suppressed (rows of erased people, dropped),
+    duplicates (identical copies kept once) or outside period (a column shown only when a file set has a
+    `period`), so the row columns add up.
     """
+    periods = any(f.rows_outside for f in report.file_sets)
     table = Table(title=f"ingest ({report.engine}): {report.seconds:.1f}s", title_justify="left")
     for col in ("source", "file set", "record"):
         table.add_column(col, no_wrap=True)
     for col in ("new files", "skipped", "failed", "rows read", "accepted", "quarantined", "suppressed",
-                "duplicates", "fields nulled", "fields cleaned"):  # fmt: skip
+                "duplicates", *(("outside period",) if periods else ()), "fields nulled",
+                "fields cleaned"):  # fmt: skip
         table.add_column(col, justify="right")
     for f in report.file_sets:
         new = f.files_listed - f.files_skipped
@@ -202,6 +213,7 @@ def print_summary(report: IngestReport, console: Console) -> None:
             _count(f.rows_quarantined, "yellow"),
             _count(f.rows_suppressed),
             _count(f.rows_collapsed),
+            *((_count(f.rows_outside),) if periods else ()),
             _count(f.fields_nulled),
             _count(f.fields_cleaned),
         )
@@ -210,7 +222,8 @@ def print_summary(report: IngestReport, console: Console) -> None:
         "total", "", "",
         str(report.files_ingested), "", str(len(report.failed_files)),
         _count(report.rows_read), _count(report.rows_accepted), _count(report.rows_quarantined),
-        _count(report.suppressed), _count(report.collapsed), _count(report.fields_nulled),
+        _count(report.suppressed), _count(report.collapsed),
+        *((_count(report.outside),) if periods else ()), _count(report.fields_nulled),
         _count(report.fields_cleaned),
     )  # fmt: skip
     console.print(table)
@@ -237,6 +250,11 @@ def print_summary(report: IngestReport, console: Console) -> None:
             "duplicates: identical copies of a record in one file, kept once. Versions that differ follow "
             f"ingest.duplicate_ids={report.duplicate_ids}: "
             f"{sum(f.duplicates_quarantined for f in report.file_sets):,} quarantined as duplicate_id."
+        )
+    if periods:
+        console.print(
+            "outside period: rows whose time falls outside their file set's period, left to the export that "
+            "covers it (neither loaded nor quarantined)."
         )
     if report.fields_cleaned:
         console.print(

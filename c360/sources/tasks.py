@@ -81,6 +81,8 @@ class FileResult:
     """Values that lost control, bidi-override or invisible characters."""
     duplicates_quarantined: int = 0
     """Versions of a repeated record id the `duplicate_ids` policy did not keep (among `rows_quarantined`)."""
+    rows_outside: int = 0
+    """Rows whose timestamp falls outside the file set's `period` (another export's): not loaded."""
     outputs: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -238,6 +240,7 @@ def _standardize(
         rejected += out.rows_rejected
         result.fields_nulled += out.fields_nulled
         result.fields_cleaned += out.fields_cleaned
+        result.rows_outside += out.rows_outside
     standardized = pa.concat_tables(parts) if parts else standardized_schema(fs.record).empty_table()
     return standardized, quarantine, rejected, suppressed
 
@@ -272,7 +275,7 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
     """Read, standardize and write one raw file; every failure comes back as a message, never an exception.
 
     Every row read ends up in exactly one place, so the counts add up: read = accepted + quarantined +
-    suppressed + collapsed (identical copies kept once).
+    suppressed + collapsed (identical copies kept once) + outside (the file set's period).
     """
     started = time.perf_counter()
     result = FileResult(task.source, task.file_set, task.rel, task.fingerprint)
@@ -314,7 +317,8 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
         result.rows_quarantined = rejected
         result.rows_collapsed = dedup.collapsed
         result.rows_accepted = standardized.num_rows
-        unexplained = result.rows_read - result.rows_accepted - rejected - suppressed - dedup.collapsed
+        placed = result.rows_accepted + rejected + suppressed + dedup.collapsed + result.rows_outside
+        unexplained = result.rows_read - placed
         if unexplained:
             log.error("%s: %d row(s) not accounted for by the ingest counts", task.rel, unexplained)
         if result.rows_read and rejected / result.rows_read > task.max_quarantine_fraction:
@@ -345,5 +349,6 @@ def process_file(lake: Lake, task: FileTask) -> FileResult:
     if result.error:
         result.rows_accepted = result.rows_quarantined = result.fields_nulled = result.rows_suppressed = 0
         result.rows_collapsed = result.fields_cleaned = result.duplicates_quarantined = 0
+        result.rows_outside = 0
     result.seconds = time.perf_counter() - started
     return result

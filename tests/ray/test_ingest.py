@@ -11,7 +11,15 @@ import pytest
 from c360.sources.ingest import IngestReport, ingest
 from c360.sources.layout import read_quarantine, read_standardized
 from c360.workspace import Workspace
-from tests.ingest_data import Written, settings_for, write_all, write_customers, write_events
+from tests.ingest_data import (
+    SOURCES,
+    Written,
+    settings_for,
+    write_all,
+    write_customers,
+    write_events,
+    write_orders,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -361,3 +369,50 @@ def test_resolve_over_an_empty_workspace_says_so(ray_session, tmp_path):
     ws = _cli_workspace(tmp_path / "nothing")
     result = CliRunner().invoke(app, ["resolve", "--workspace", str(ws.root)])
     assert "nothing to resolve" in " ".join(result.output.split()), result.output
+
+
+def test_two_overlapping_exports_split_by_period_load_each_line_once(ray_session, tmp_path):
+    """The same orders delivered by two exports (a later one and an earlier one that overlaps it), each file
+    set keeping its period: every valid line is loaded once, and the summary's columns still add up."""
+    from rich.console import Console
+
+    from c360.settings import Settings
+    from c360.sources.ingest import print_summary
+
+    orders = SOURCES["shop"]["files"]["orders"]
+    earlier = {**orders, "path": "raw/shop/earlier/*.csv", "period": {"end": "2024-05-05T00:00:00+00:00"}}
+    later = {**orders, "period": {"start": "2024-05-05T00:00:00+00:00"}}
+    shop = {"kind": "ecommerce", "files": {"orders": later, "earlier": earlier}}
+    settings = Settings.model_validate({"lake": {"uri": "lake"}, "sources": {"shop": shop}})
+    ws = Workspace.from_settings(settings, tmp_path)
+    written = Written()
+    rel = write_orders(ws.lake, written, part=0, n=120)
+    ws.lake.makedirs("raw/shop/earlier")
+    ws.lake.write_text(ws.lake.path("raw/shop/earlier/part-0000.csv"), ws.lake.read_text(ws.lake.path(rel)))
+    report = ingest(ws, progress=False)
+
+    std = read_standardized(ws.lake, "transaction", "shop")
+    ids = std.column("order_id").to_pylist()
+    assert len(ids) == len(set(ids)) == written.accepted(("shop", "orders"))  # every valid line, once
+    for name in ("orders", "earlier"):
+        f = report.file_set("shop", name)
+        assert 0 < f.rows_accepted < written.accepted(("shop", "orders"))
+        assert f.rows_read == f.rows_accepted + f.rows_quarantined + f.rows_outside == 120
+    # a line without a readable time belongs to neither export: both quarantine it; any other bad line is
+    # quarantined by the export whose period holds it
+    quarantine = read_quarantine(ws.lake).to_pylist()
+    by_reason: dict[str, int] = {}
+    for q in quarantine:
+        by_reason[q["reason"]] = by_reason.get(q["reason"], 0) + 1
+    expected: dict[str, int] = {}
+    for p in written.expected:
+        expected[p.reason] = expected.get(p.reason, 0) + (2 if p.reason == "invalid_timestamp" else 1)
+    assert by_reason == expected
+    console = Console(record=True, width=250)
+    print_summary(report, console)
+    text = console.export_text()
+    assert "outside period" in text
+    total = next(line for line in text.splitlines() if line.strip().startswith("│ total"))
+    cells = total.split("│")  # source, file set, record, new, skipped, failed, read, accepted, ... outside
+    read, accepted, quarantined, outside = (int(cells[k].strip().replace(",", "")) for k in (7, 8, 9, 12))
+    assert read == 240 and accepted + quarantined + outside == read
