@@ -112,7 +112,10 @@ def recs(
     ] = 2,
     previous_year: Annotated[
         bool,
-        typer.Option(help="Add the shop's previous year (Online Retail II 2009-2010) to every history."),
+        typer.Option(
+            help="Measure on the two-year example (examples/online_retail_two_years: the shop's 2009-2010 "
+            "export beside the 2010-2011 one, mapped by config)."
+        ),
     ] = False,
 ) -> None:
     """Recommendations on Online Retail (train before 2011-09-01, test to 2011-12-09): popularity, repeat,

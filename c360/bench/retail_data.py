@@ -4,9 +4,9 @@
 into the lake) copied into a folder, then `c360 ingest`, `resolve`, `facts`. `example_workspace` gives a
 built one (reused when its facts exist, else built in a temporary folder). `Facts` reads what the stages
 wrote once: transaction lines and golden records, and the profile features at any cutoff through the
-feature history's code; `PreviousYearFacts` reads Online Retail II 2009-2010 the same way with pandas, and
-`previous_year_lines` puts that year before the example's own lines (the recommendations benchmark's
-`--previous-year`).
+feature history's code; `PreviousYearFacts` reads Online Retail II 2009-2010 the same way with pandas (the
+models benchmark's second split). `TWO_YEARS` is the example that maps both exports of the shop by config (the
+recommendations benchmark's `--previous-year`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from c360.io.lake import Lake
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "online_retail"
+TWO_YEARS = REPO / "examples" / "online_retail_two_years"
+"""The same shop's two exports (2009-2010 and 2010-2011) as one source, mapped by config only."""
 PREVIOUS_YEAR = "online_retail_II_2009-2010.parquet"
 DAY_COUNTS = {
     "first_seen_at": "tenure_days",
@@ -54,17 +52,18 @@ def dataset_path() -> Path:
     raise NotFoundError(f"online_retail.parquet not found under {', '.join(map(str, roots))}")
 
 
-def build_workspace(folder: Path, dataset: Path | None = None) -> Path:
-    """The example workspace in `folder`: its config and setup script copied, the script run (links the
-    dataset into the lake), then `c360 ingest`, `resolve`, `facts`."""
+def build_workspace(folder: Path, dataset: Path | None = None, example: Path = EXAMPLE) -> Path:
+    """The `example` workspace (the one-year example, or `TWO_YEARS`) in `folder`: its config and setup
+    script copied, the script run (links the dataset, or both years' files beside it, into the lake), then
+    `c360 ingest`, `resolve`, `facts`."""
     from c360.cli import run_cli
 
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(EXAMPLE / "c360.yaml", folder / "c360.yaml")
-    shutil.copy(EXAMPLE / "setup.sh", folder / "setup.sh")
-    subprocess.run(
-        ["sh", str(folder / "setup.sh"), str(dataset or dataset_path())], check=True, capture_output=True
-    )
+    shutil.copy(example / "c360.yaml", folder / "c360.yaml")
+    shutil.copy(example / "setup.sh", folder / "setup.sh")
+    dataset = dataset or dataset_path()
+    argument = dataset.parent if example == TWO_YEARS else dataset
+    subprocess.run(["sh", str(folder / "setup.sh"), str(argument)], check=True, capture_output=True)
     for command in ("ingest", "resolve", "facts"):
         code = run_cli([command, "--workspace", str(folder)])
         if code != 0:
@@ -165,33 +164,11 @@ class PreviousYearFacts(Facts):
         )
 
 
-def previous_year_lines(lake: Lake, lines: pd.DataFrame, path: Path | None = None) -> pd.DataFrame:
-    """The example's transaction `lines` (read from `lake`) with the same shop's previous year before them
-    (Online Retail II 2009-2010, `PreviousYearFacts`' rules): its lines before the example's first day only
-    (the two files overlap on 2010-12-01..09), a CustomerID the example resolved keyed by its customer_id (the
-    identity store's id_map; one seen only in the previous year keeps a key of its own,
-    `previous:<CustomerID>`), product ids normalized as the example's facts are (`normalize_code`: 85123a is
-    85123A)."""
-    import pyarrow as pa
-
-    from c360.identity.store import IdentityStore
-    from c360.sources.normalize import normalize_code
-
-    earlier = PreviousYearFacts(path or dataset_path().with_name(PREVIOUS_YEAR)).lines
-    earlier = earlier[earlier["ts"] < lines["ts"].min()].copy()
-    id_map = IdentityStore(lake).read_arrow("id_map", columns=["source_record_id", "customer_id"], sort=False)
-    keys = id_map.to_pandas().drop_duplicates("source_record_id")
-    known = keys.set_index("source_record_id")["customer_id"]
-    mapped = earlier["customer_id"].map(known)
-    earlier["customer_id"] = mapped.where(mapped.notna(), "previous:" + earlier["customer_id"])
-    earlier["product_id"] = normalize_code(pa.array(earlier["product_id"], pa.string())).to_pylist()
-    earlier["ts"] = earlier["ts"].astype(lines["ts"].dtype)
-    return pd.concat([earlier.reindex(columns=lines.columns), lines], ignore_index=True)
-
-
 @contextmanager
-def example_workspace(workdir: Path | None, keep: bool, prefix: str) -> Iterator[Path]:
-    """The example workspace's folder: `workdir` (built there unless its facts exist, and kept), else a
+def example_workspace(
+    workdir: Path | None, keep: bool, prefix: str, example: Path = EXAMPLE
+) -> Iterator[Path]:
+    """The `example` workspace's folder: `workdir` (built there unless its facts exist, and kept), else a
     temporary folder it is built in and removed from on exit unless `keep`."""
     if workdir is None:
         temp: Path | None = Path(tempfile.mkdtemp(prefix=prefix))
@@ -200,7 +177,7 @@ def example_workspace(workdir: Path | None, keep: bool, prefix: str) -> Iterator
         temp, folder = None, Path(workdir)
     try:
         if not (folder / "data" / "lake" / "facts").exists():
-            build_workspace(folder, dataset_path())
+            build_workspace(folder, dataset_path(), example)
         yield folder
     finally:
         if temp is not None and not keep:

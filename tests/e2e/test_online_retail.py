@@ -180,44 +180,55 @@ def test_profiles_and_feature_history(workspace: Path, raw: pd.DataFrame) -> Non
     np.testing.assert_allclose(buyers.loc[id_map.loc[want.index]].to_numpy(), want.to_numpy(), atol=0.011)
 
 
-def test_previous_year_lines_key_the_earlier_year_as_the_example_does(
-    workspace: Path, raw: pd.DataFrame
+def test_two_year_example_loads_each_line_once_and_one_customer_per_customer_id(
+    workspace: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The recommendations benchmark's `--previous-year`: Online Retail II 2009-2010 before the example's own
-    lines, the two files' common week read once, its customers keyed as the example keys them."""
-    from c360.bench.retail_data import PREVIOUS_YEAR, previous_year_lines
+    """examples/online_retail_two_years through the user's commands: the shop's 2009-2010 export beside the
+    2010-2011 one, by config only. The exports overlap on 2010-12-01..09; those days load once (from the later
+    export, `period`), a CustomerID of both years is one customer, product ids read as the one-year example
+    reads them."""
+    from c360.bench.retail_data import PREVIOUS_YEAR, TWO_YEARS, build_workspace
     from c360.recs.data import read_lines
 
-    lake = Workspace.load(workspace).lake
-    lines = read_lines(lake)
-    both = previous_year_lines(lake, lines, DATASET.with_name(PREVIOUS_YEAR))
-    earlier = both.iloc[: len(both) - len(lines)]
-    pd.testing.assert_frame_equal(both.iloc[len(earlier) :].reset_index(drop=True), lines)
-    assert len(earlier) > 300_000 and earlier["ts"].max() < lines["ts"].min()
-
-    # the files overlap on 2010-12-01..09: that week's lines come from the example's file alone
-    def week(frame: pd.DataFrame) -> int:
-        stamps = frame["ts"]
-        return int(
-            (
-                (stamps >= pd.Timestamp("2010-12-01", tz="UTC"))
-                & (stamps < pd.Timestamp("2010-12-10", tz="UTC"))
-            ).sum()
-        )
-
-    assert week(both) == week(lines) > 10_000
-    # a CustomerID in both years is one customer; one only in the earlier year keeps a key of its own
-    id_map = _lake_table(workspace, "identity", "id_map").set_index("source_record_id")["customer_id"]
-    previous = pd.read_parquet(
-        DATASET.with_name(PREVIOUS_YEAR), columns=["Customer ID", "InvoiceDate"]
-    ).dropna()
-    before = pd.to_datetime(previous["InvoiceDate"]) < lines["ts"].min().tz_localize(None)  # GMT in December
-    ids = set(previous.loc[before, "Customer ID"].astype("int64").astype(str))
-    shared, only_then = sorted(ids & set(id_map.index)), sorted(ids - set(id_map.index))
-    assert len(shared) > 2_000 and len(only_then) > 1_000
-    keys = set(earlier["customer_id"])
-    assert set(id_map.loc[shared]) <= keys and {f"previous:{c}" for c in only_then} <= keys
-    assert keys <= set(id_map.loc[shared]) | {f"previous:{c}" for c in only_then}
-    # product ids as the example's facts write them (85123a is 85123A), so most earlier items are known
+    folder = build_workspace(tmp_path_factory.mktemp("two_years") / "ws", DATASET, TWO_YEARS)
+    both = read_lines(Workspace.load(folder).lake)
+    one = read_lines(Workspace.load(workspace).lake)
+    both["who"] = both["customer_id"].map(_record_of(folder))  # the CustomerID, whatever each run's ids
+    one["who"] = one["customer_id"].map(_record_of(workspace))
+    start = pd.Timestamp("2010-12-01", tz="Europe/London")
+    earlier, later = both[both["ts"] < start], both[both["ts"] >= start]
+    # the later export's lines are the one-year example's, each once
+    key = ["who", "order_id", "product_id", "ts", "quantity"]
+    pd.testing.assert_frame_equal(
+        later[key].sort_values(key).reset_index(drop=True), one[key].sort_values(key).reset_index(drop=True)
+    )
+    # the earlier export: every line with a customer before 2010-12-01 (London), purchases and cancellations
+    # as pandas counts them from the file (a non-cancellation with a negative quantity or price: quarantined)
+    previous = pd.read_parquet(DATASET.with_name(PREVIOUS_YEAR))
+    stamps = pd.to_datetime(previous["InvoiceDate"]).dt.tz_localize("Europe/London")
+    cancel = previous["Invoice"].str.startswith("C")
+    valid = previous["Customer ID"].notna() & (
+        cancel | ((previous["Quantity"] >= 0) & (previous["Price"] >= 0))
+    )
+    assert len(earlier) == int((valid & (stamps < start)).sum()) > 300_000
+    # one customer per CustomerID across both exports
+    ids = previous.loc[valid & (stamps < start), "Customer ID"].astype("int64").astype(str)
+    id_map = _lake_table(folder, "identity", "id_map").set_index("source_record_id")["customer_id"]
+    assert set(ids) <= set(id_map.index) and id_map.index.is_unique
+    assert set(earlier["who"]) == set(ids)
+    assert len(set(ids) & set(one["who"])) > 2_000  # customers of both years...
+    assert both["customer_id"].nunique() == len(set(ids) | set(one["who"]))  # ...are one customer each
+    # product ids normalized as the one-year example's are (85123a is 85123A), so most earlier items are known
     assert not earlier["product_id"].str.contains("[a-z]").any()
-    assert earlier["product_id"].isin(set(lines["product_id"])).mean() > 0.9
+    assert earlier["product_id"].isin(set(one["product_id"])).mean() > 0.9
+    # the overlap's lines of the earlier export are neither loaded nor quarantined
+    quarantine = _lake_table(folder, "quarantine")
+    q_2009 = quarantine[quarantine["file_set"] == "lines_2009"]
+    late = set(previous.index[stamps >= start] + 1)  # 1-based data rows
+    assert len(late) > 20_000 and not late & set(q_2009["row"])
+
+
+def _record_of(ws: Path) -> dict[str, str]:
+    """customer_id -> the CustomerID (source_record_id) it was resolved from, in the workspace `ws`."""
+    id_map = _lake_table(ws, "identity", "id_map")
+    return dict(zip(id_map["customer_id"], id_map["source_record_id"], strict=True))
