@@ -13,25 +13,12 @@ from pydantic import ValidationError
 
 from c360.settings import FileSetSettings
 from c360.sources.mapping import BatchContext, standardize_batch
+from tests.unit.test_value_patterns import ORDERS
 
 pytestmark = pytest.mark.unit
 
-LINES = {
-    "path": "raw/shop/2009/*.csv",
-    "format": "csv",
-    "record": "transaction",
-    "timezone": "Europe/London",
-    "mapping": {
-        "order_id": "invoice",
-        "customer_ref": "cust",
-        "ts": "at",
-        "product_id": "sku",
-        "quantity": "qty",
-        "unit_price": "price",
-    },
-    "constants": {"kind": "purchase"},
-    "period": {"end": "2010-12-01"},
-}
+LINES = {**ORDERS, "timezone": "Europe/London", "period": {"end": "2010-12-01"}}
+"""Invoice lines (`kind` from the invoice number) of the export that ends where the next one starts."""
 
 
 def run(rows: list[dict], settings: dict):
@@ -90,6 +77,6 @@ def test_without_a_period_nothing_is_outside():
 def test_a_period_that_cannot_apply_is_a_config_error(period, record, message):
     settings = dict(LINES, record=record, period=period)
     if record == "product":
-        settings.update(mapping={"product_id": "sku", "title": "name"}, constants={})
+        settings.update(mapping={"product_id": "sku", "title": "name"}, value_patterns={})
     with pytest.raises(ValidationError, match=message):
         FileSetSettings.model_validate(settings)
