@@ -107,9 +107,12 @@ def recs(
         typer.Option(help="Build (or reuse) the Online Retail example workspace here, not in a temp folder."),
     ] = None,
     windows: Annotated[
-        int,
-        typer.Option(help="Validation windows the (b) hybrid ranker learns from; (a) uses the latest only."),
-    ] = 2,
+        int | None,
+        typer.Option(
+            help="Monthly windows the (b) hybrid ranker learns from (default 2; 11 with --previous-year); "
+            "(a) uses the latest only."
+        ),
+    ] = None,
     previous_year: Annotated[
         bool,
         typer.Option(
