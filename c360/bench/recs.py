@@ -25,9 +25,8 @@ three months before it. The test window is read only to report.
 method alike. The test customers stay those who bought in the one-year file before the split (from
 2010-12-01), so (b) scores the same purchases and (a) fewer (an item bought in the earlier year is not new).
 With it, the (b) ranker learns from a year of monthly windows (`TWO_YEAR_WINDOWS`), so the weeks before
-Christmas are among them. The issue's (b) figure for repeat + popularity
-(0.394) is approached only with it (0.390; 0.364 without), its (a) figure for EASE (0.125) only without it
-(0.094 with).
+Christmas are among them. The issue's (b) figure for repeat + popularity (0.394) is approached only with it
+(0.390; 0.364 without), its (a) figure for EASE (0.125) only without it (0.094 with).
 
 The issue's figures (measured with a protocol this module cannot see) are printed beside in brackets.
 """

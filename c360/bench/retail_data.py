@@ -54,16 +54,15 @@ def dataset_path() -> Path:
 
 def build_workspace(folder: Path, dataset: Path | None = None, example: Path = EXAMPLE) -> Path:
     """The `example` workspace (the one-year example, or `TWO_YEARS`) in `folder`: its config and setup
-    script copied, the script run (links the dataset, or both years' files beside it, into the lake), then
-    `c360 ingest`, `resolve`, `facts`."""
+    script copied, the script run with the dataset's path (it links the file, or both years' files beside
+    it, into the lake), then `c360 ingest`, `resolve`, `facts`."""
     from c360.cli import run_cli
 
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(example / "c360.yaml", folder / "c360.yaml")
     shutil.copy(example / "setup.sh", folder / "setup.sh")
     dataset = dataset or dataset_path()
-    argument = dataset.parent if example == TWO_YEARS else dataset
-    subprocess.run(["sh", str(folder / "setup.sh"), str(argument)], check=True, capture_output=True)
+    subprocess.run(["sh", str(folder / "setup.sh"), str(dataset)], check=True, capture_output=True)
     for command in ("ingest", "resolve", "facts"):
         code = run_cli([command, "--workspace", str(folder)])
         if code != 0:

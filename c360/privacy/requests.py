@@ -116,13 +116,13 @@ class ErasureRequests:
             if request.status in ("queued", "running") and not finished:
                 out.append(request)
             else:  # finished, here or (a crash between the two writes of `finish`) in finished/
-                self._archive(request)
+                self._archive(request, finished)
         return out
 
-    def _archive(self, request: ErasureRequest) -> None:
-        """Move a finished record out of the open ones; where `finished/` has it already, that copy is the
-        truth and the open one (which may still name the customer) is dropped."""
-        if not self.lake.fs.exists(self._path(request.request_id, finished=True)):
+    def _archive(self, request: ErasureRequest, finished_copy: bool) -> None:
+        """Move a finished record out of the open ones; where `finished/` has it already (`finished_copy`),
+        that copy is the truth and the open one (which may still name the customer) is dropped."""
+        if not finished_copy:
             self.save(request)
         self._drop_open(request.request_id)
 

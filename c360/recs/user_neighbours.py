@@ -37,7 +37,7 @@ from c360.recs.rules import Rules
 
 
 def l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
-    """Rows scaled to unit length (float32; empty rows stay empty; indices in the input's order). On the
+    """Rows scaled to unit length (float32; empty rows stay empty; duplicates summed, indices sorted). On the
     stored values directly: scipy's `multiply`, `sum` and a diagonal product took 0.35 ms for the one row a
     customer's list scores, this 0.08 ms."""
     m = sp.csr_matrix(m, dtype=np.float32, copy=True)
