@@ -153,3 +153,39 @@ def test_the_personalization_budgets_init_writes_are_the_documented_defaults():
     assert Budget.of(roomy).part == 0.25
     with pytest.raises(ConfigError, match="part_budget_ms"):
         parse_settings(default_config_text(), env={"C360_SERVING__PART_BUDGET_MS": "0"})
+
+
+def test_the_file_set_options_the_template_lists_exist_and_its_examples_validate():
+    """The comment above `sources:` tells a user mapping their own data which file-set options exist; each
+    option it names is a FileSetSettings field, and its example values are accepted as written."""
+    import re
+
+    import numpy as np
+    import yaml
+
+    from c360.settings import FileSetSettings
+
+    lines = default_config_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# Any file set may also"))
+    end = lines.index("sources:")
+    block = " ".join(line[2:] for line in lines[start:end])
+    examples = {}
+    for found in re.finditer(r"\((\w+): ", block):  # "(option: value", the value a word or a {...}
+        rest = block[found.end() :]
+        depth = np.cumsum([{"{": 1, "}": -1}.get(c, 0) for c in rest])
+        closed = int(np.argmax(depth == 0)) + 1 if rest.startswith("{") else re.match(r"[\w/]+", rest).end()
+        examples[found.group(1)] = rest[:closed]
+    assert set(examples) == {"constants", "value_patterns", "timezone", "period", "id_required"}
+    assert set(examples) <= set(FileSetSettings.model_fields)
+    options = {name: yaml.safe_load(f"v: {value}")["v"] for name, value in examples.items()}
+    base = {"path": "raw/shop/*.csv", "format": "csv", "record": "transaction", "id_column": "line"}
+    mapping = {
+        "order_id": "InvoiceNo", "customer_ref": "CustomerID", "ts": "InvoiceDate", "product_id": "StockCode",
+        "quantity": "Quantity", "amount": "Amount",
+    }  # fmt: skip
+    transaction = {k: v for k, v in options.items() if k != "id_required"}
+    settings = FileSetSettings.model_validate({**base, "mapping": mapping, **transaction})
+    assert settings.value_patterns["kind"].default == "purchase"
+    assert settings.period is not None and settings.period.end is not None
+    identity = {**base, "record": "identity", "mapping": {"email": "Email"}, "id_required": True}
+    assert FileSetSettings.model_validate(identity).id_required
