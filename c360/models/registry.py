@@ -435,7 +435,8 @@ def _open(ws: Workspace) -> _Registry:
         return reg
     _probe(ws)
     try:
-        reg = _OPEN[key] = _Registry(ws)
+        with _opening(ws):
+            reg = _OPEN[key] = _Registry(ws)
         return reg
     except ImportError as exc:
         raise ConfigError(f"the model registry needs mlflow-skinny: {exc}") from None
@@ -445,6 +446,25 @@ def _open(ws: Workspace) -> _Registry:
                 f"MLflow store {_safe_uri(tracking_uri(ws))} cannot be opened: {type(exc).__name__}: {exc}"
             ) from None
         raise
+
+
+@contextlib.contextmanager
+def _opening(ws: Workspace) -> Any:
+    """One process of this host at a time opens the store. The first open of a new store makes its schema
+    (MLflow's Alembic migrations), and two processes doing it at once (Serve replicas, Tune trials, a CLI
+    beside them) failed with "table _alembic_tmp_latest_metrics already exists": 4 processes opening a fresh
+    workspace's SQLite store together failed in 3 trials of 3. Later opens find the schema current and hold
+    the lock for as long as the open takes."""
+    import fcntl
+
+    uri = tracking_uri(ws)  # a database server's store: the lock is the workspace's (this host's processes)
+    path = Path(
+        uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else ws.resolve_path("data/mlflow")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.open.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _probe(ws: Workspace) -> None:

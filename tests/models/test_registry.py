@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -271,3 +272,33 @@ def test_postgresql_store(ws: Workspace, postgres_uri: str):
     assert rollback(pg, n).version == 1
     with pytest.raises(StoreUnavailableError, match="MLflow store"):
         list_versions(with_store(ws, "postgresql+psycopg://postgres@127.0.0.1:1/nothing"))
+
+
+def _open_and_list(root: str, ready: Any, answers: Any) -> None:
+    """Opens the workspace's registry once every other process is ready to, and lists its versions."""
+    try:
+        ws = Workspace.load(Path(root))
+        ready.wait()
+        answers.put(("ok", len(list_versions(ws))))
+    except Exception as exc:  # noqa: BLE001 - the parent asserts on what each process answered
+        answers.put(("failed", f"{type(exc).__name__}: {str(exc)[:200]}"))
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path):
+    """Serve replicas and Tune trials open a new workspace's registry together: the first open makes the
+    schema, and without the open lock 4 such processes failed ("table _alembic_tmp_latest_metrics already
+    exists") in 3 trials of 3."""
+    import multiprocessing
+
+    init_workspace(tmp_path)
+    spawn = multiprocessing.get_context("spawn")
+    n = 4
+    ready, answers = spawn.Barrier(n), spawn.Queue()
+    processes = [spawn.Process(target=_open_and_list, args=(str(tmp_path), ready, answers)) for _ in range(n)]
+    for p in processes:
+        p.start()
+    got = [answers.get(timeout=300) for _ in processes]
+    for p in processes:
+        p.join(timeout=60)
+    assert got == [("ok", 0)] * n
