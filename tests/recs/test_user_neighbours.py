@@ -95,6 +95,43 @@ def test_tifu_mixes_the_own_vector_with_the_nearest_customers_mean():
     assert [data.items[i] for i in items[0]] == ["Z"]
 
 
+def test_tifu_neighbour_lists_found_at_fit_score_as_a_search_from_scratch(monkeypatch):
+    """Fitted customers' neighbours are found once, at fit (in batches), and scoring reads them: one customer,
+    all of them at once, or beside a history the fit did not see, the scores equal a brute-force search."""
+    import c360.recs.user_neighbours as un
+
+    rng = np.random.default_rng(7)
+    rows = [
+        (f"c{c}", f"o{c}-{d}", str(AS_OF.date() - pd.Timedelta(days=int(d))), f"p{p}")
+        for c in range(60)
+        for d in rng.choice(90, size=3, replace=False)
+        for p in rng.choice(25, size=int(rng.integers(1, 5)), replace=False)
+    ]
+    data = build_interactions(table(rows), AS_OF)
+    monkeypatch.setattr(un, "BATCH", 7)  # several batches of neighbour lists
+    model = TifuKNN(neighbours=5, alpha=0.6, half_life_days=30.0).fit(data)
+
+    v = decayed_frequency(data, 30.0).toarray()
+    unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-30)
+
+    def expected(vector: np.ndarray, own_row: int) -> np.ndarray:
+        sims = unit @ (vector / np.linalg.norm(vector))
+        if own_row >= 0:
+            sims[own_row] = 0.0
+        nearest = [k for k in np.argsort(-sims, kind="stable")[:5] if sims[k] > 0]
+        return 0.6 * vector + 0.4 * (v[nearest].mean(axis=0) if nearest else 0.0)
+
+    everyone = np.arange(data.shape[0])
+    want = np.array([expected(v[r], r) for r in everyone])
+    np.testing.assert_allclose(model.scores(everyone), want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.scores(np.array([3]))[0], want[3], rtol=1e-5, atol=1e-7)
+    history = sp.csr_matrix(([1.0, 1.0], ([0, 0], [0, 4])), shape=(1, data.shape[1]))
+    mixed = model._scores(sp.vstack([sp.csr_matrix(v[[3]]), history]).tocsr(), np.array([3, -1]))
+    fresh = np.zeros(data.shape[1])
+    fresh[[0, 4]] = 0.5  # every item of the unseen history, undecayed
+    np.testing.assert_allclose(mixed, [want[3], expected(fresh, -1)], rtol=1e-5, atol=1e-7)
+
+
 def test_l2_rows_scales_each_row_to_unit_length_and_leaves_the_input_alone():
     m = sp.csr_matrix(np.array([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]], dtype=np.float32))
     before = m.toarray().copy()
