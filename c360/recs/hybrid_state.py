@@ -46,10 +46,9 @@ def generators(model: RecsModel, ease: bool, neighbours: bool) -> dict[str, Reco
     The customer-neighbour generators are off unless `customer_neighbours` is set, and then only up to
     `neighbours_max_customers`. Their neighbours are the customers attached beside the one scored: right
     where the whole population is attached (the online recommender, a full `score` run), not where one
-    customer is (an incremental update, `predict`), which would rank with an empty neighbourhood. User-kNN
-    compares the customer scored with every customer (1.4 ms CPU p99 at 3,300 customers, 5 ms at 100,000);
-    TIFU-kNN finds every customer's neighbours at fit, which grows with their square (1 s at 5,900
-    customers, 290 s at 105,000: `c360.recs.user_neighbours`)."""
+    customer is (an incremental update, `predict`), which would rank with an empty neighbourhood. Both find
+    every customer's neighbours at fit, which grows with their square (about 1 s at 5,900 customers, 290 s
+    at 105,000: `c360.recs.user_neighbours`)."""
     from c360.recs.baselines import Popularity, RepeatPopularity
     from c360.recs.ease import Ease
     from c360.recs.neighbours import ItemKNN

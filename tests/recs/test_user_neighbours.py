@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from c360.recs.data import build_interactions
+from c360.recs.data import binary, build_interactions
 from c360.recs.user_neighbours import TifuKNN, UserKNN, decayed_frequency, l2_rows
 
 pytestmark = pytest.mark.unit
@@ -95,19 +95,51 @@ def test_tifu_mixes_the_own_vector_with_the_nearest_customers_mean():
     assert [data.items[i] for i in items[0]] == ["Z"]
 
 
+def random_baskets() -> pd.DataFrame:
+    """60 customers, 3 orders each in the 90 days before AS_OF, of 1 to 4 of 25 products (seeded)."""
+    rng = np.random.default_rng(7)
+    return table(
+        [
+            (f"c{c}", f"o{c}-{d}", str(AS_OF.date() - pd.Timedelta(days=int(d))), f"p{p}")
+            for c in range(60)
+            for d in rng.choice(90, size=3, replace=False)
+            for p in rng.choice(25, size=int(rng.integers(1, 5)), replace=False)
+        ]
+    )
+
+
+def test_user_knn_neighbour_lists_found_at_fit_score_as_a_search_at_the_call(monkeypatch):
+    """A fitted customer's neighbours come from the fit, in batches; the scores equal a search at the call
+    over every customer (`nearest`, whose order among equal cosines the fit's batches keep: binary baskets
+    tie often), for everyone, one customer, and beside a history the fit did not see."""
+    import c360.recs.user_neighbours as un
+
+    data = build_interactions(random_baskets(), AS_OF)
+    monkeypatch.setattr(un, "BATCH", 7)
+    model = UserKNN(neighbours=5).fit(data)
+    bought = binary(data.weights)
+
+    def searched(history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        sims = (l2_rows(binary(history)) @ l2_rows(bought).T).toarray()
+        return (un.nearest(sims, rows, 5) @ bought).toarray()
+
+    everyone = np.arange(data.shape[0])
+    want = searched(bought, everyone)
+    assert (np.count_nonzero(want, axis=1) > np.count_nonzero(bought.toarray(), axis=1)).all()
+    np.testing.assert_allclose(model.scores(everyone), want, rtol=1e-6)
+    np.testing.assert_allclose(model.scores(np.array([3])), want[[3]], rtol=1e-6)
+    unseen = sp.csr_matrix(([1.0, 1.0], ([0, 0], [0, 4])), shape=(1, data.shape[1]))
+    history = sp.vstack([bought[[3]], unseen]).tocsr()
+    rows = np.array([3, -1])
+    np.testing.assert_allclose(model._scores(history, rows), searched(history, rows), rtol=1e-6)
+
+
 def test_tifu_neighbour_lists_found_at_fit_score_as_a_search_from_scratch(monkeypatch):
     """Fitted customers' neighbours are found once, at fit (in batches), and scoring reads them: one customer,
     all of them at once, or beside a history the fit did not see, the scores equal a brute-force search."""
     import c360.recs.user_neighbours as un
 
-    rng = np.random.default_rng(7)
-    rows = [
-        (f"c{c}", f"o{c}-{d}", str(AS_OF.date() - pd.Timedelta(days=int(d))), f"p{p}")
-        for c in range(60)
-        for d in rng.choice(90, size=3, replace=False)
-        for p in rng.choice(25, size=int(rng.integers(1, 5)), replace=False)
-    ]
-    data = build_interactions(table(rows), AS_OF)
+    data = build_interactions(random_baskets(), AS_OF)
     monkeypatch.setattr(un, "BATCH", 7)  # several batches of neighbour lists
     model = TifuKNN(neighbours=5, alpha=0.6, half_life_days=30.0).fit(data)
 
