@@ -77,9 +77,10 @@ def nearest(sims: np.ndarray, rows: np.ndarray, k: int) -> sp.csr_matrix:
 
 
 def neighbour_lists(unit: sp.csr_matrix, unit_t: sp.csr_matrix, rows: np.ndarray, k: int) -> sp.csr_matrix:
-    """`nearest` for the unit-length rows `unit` (customers `rows`, -1 for one the fit did not see) against
-    the customers x items `unit_t` transposed, in batches of at most 2^24 similarities: each row's k most
-    similar customers, their cosine as weight. The recommenders find every fitted customer's list at fit."""
+    """Each row of `unit` (unit-length vectors of the customers `rows`, -1 for one the fit did not see): its
+    k most similar fitted customers (`nearest`), their cosine as weight. `unit_t` is the fitted customers'
+    unit vectors transposed (items x customers); the cosines are made in batches of at most 2^24. The
+    recommenders find every fitted customer's list at fit, and an unseen history's at the call."""
     n = unit_t.shape[1]
     step = max(1, min(BATCH, (1 << 24) // max(n, 1)))
     parts = [sp.csr_matrix((0, n), dtype=np.float32)]
