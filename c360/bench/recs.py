@@ -162,6 +162,27 @@ def latency(model: Any, customers: np.ndarray, new: bool) -> tuple[float, float,
     return float(np.percentile(wall, 50)), float(np.percentile(wall, 99)), float(np.percentile(cpu, 99))
 
 
+def ranker_latency(hybrid: Any, customers: np.ndarray) -> dict[str, tuple[float, float]]:
+    """CPU p50 and p99 (ms) of scoring one customer's candidates with the ranker, LightGBM's own predict
+    against the compiled trees (`c360.recs.compiled_trees`), the two calls side by side per customer."""
+    from c360.recs.data import csr_rows
+
+    data = hybrid.data_
+    hybrid.warm()
+    took: dict[str, list[float]] = {"LightGBM": [], "compiled": []}
+    for row in data.rows_of(list(customers)):
+        rows = np.array([row])
+        _, _, x = hybrid.candidate_features(rows, csr_rows(data.weights, rows))
+        for ranker in hybrid.rankers_:
+            started = time.process_time()
+            ranker.booster.predict(x, num_threads=1)
+            took["LightGBM"].append((time.process_time() - started) * 1e3)
+            started = time.process_time()
+            ranker.predict(x)
+            took["compiled"].append((time.process_time() - started) * 1e3)
+    return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 99))) for k, v in took.items()}
+
+
 def measure(
     folder: Path, windows: int | None = None, out: Any = None, previous_year: bool = False
 ) -> tuple[list[Row], dict[str, Any]]:
@@ -269,6 +290,7 @@ def measure(
             "(a registered version adds it only with customer_neighbours: true)"
         )
         row.latency_ms = latency(hybrid, sample, new)
+        learnt[protocol]["ranker_ms"] = ranker_latency(hybrid, sample)
         rows.append(row)
         say(f"hybrid {protocol}: done")
     learnt["customers"] = {p: len(test[p]) for p in PROTOCOLS}
@@ -332,6 +354,13 @@ def print_rows(out: Any, rows: list[Row], learnt: dict[str, Any]) -> None:
             f"{info['validation_ndcg']:.3f}), {info['seconds']:.0f} s; "
             f"top features {', '.join(info['top_features'])}"
         )
+        if "ranker_ms" in info:
+            lgbm, compiled = info["ranker_ms"]["LightGBM"], info["ranker_ms"]["compiled"]
+            out.print(
+                f"  one customer's candidates through the ranker, CPU p50/p99: LightGBM {lgbm[0]:.2f}/"
+                f"{lgbm[1]:.2f} ms, compiled {compiled[0]:.2f}/{compiled[1]:.2f} ms "
+                f"({lgbm[0] / max(compiled[0], 1e-9):.1f}x at p50)"
+            )
 
 
 def run(

@@ -47,6 +47,7 @@ class Recommender:
         if model is not None:
             data = histories(lines, customers)
             self._personal = model.attach(data)
+            self._personal.warm()  # the hybrid compiles its ranker here, not at the first request
             self._popular = model.popular(data)
             self.consent_channel = model.consent_channel_
             self._category = dict(zip(model.items_.tolist(), model.category_.tolist(), strict=True))

@@ -60,6 +60,9 @@ class Recommender(ABC):
         self._fit(data)
         return self
 
+    def warm(self) -> None:  # noqa: B027 - a hook: most methods have nothing to do ahead
+        """Do now what the first list would otherwise wait for (a server's load)."""
+
     def _check(self) -> Interactions:
         if not hasattr(self, "data_"):
             raise RecsError(f"{self.name}: call fit() before recommending")

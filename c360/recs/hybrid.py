@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from c360.recs.base import BATCH, Recommender, RecsError
+from c360.recs.compiled_trees import CompiledBooster
 from c360.recs.data import Interactions, csr_rows, dense_rows
 from c360.recs.hybrid_features import FEATURES, customer_features, item_features
 from c360.recs.rules import Rules
@@ -206,7 +207,7 @@ class Hybrid(Recommender):
         for k in range(max(self.seeds, 1)):
             params = {**self.params, "seed": int(self.params["seed"]) + k}
             rounds, score = self._choose_rounds(params, x, y, g)
-            self.rankers_.append(lgb.train(params, self._dataset(x, y, g), rounds))
+            self.rankers_.append(CompiledBooster(lgb.train(params, self._dataset(x, y, g), rounds)))
             self.rounds_.append(rounds)
             scores.append(score)
         self.validation_ndcg_ = float(np.mean(scores))
@@ -243,8 +244,13 @@ class Hybrid(Recommender):
         u, i, x = self.candidate_features(rows, history)
         out = np.full((len(rows), self.data_.shape[1]), BELOW, dtype=np.float64)
         if len(u):
-            out[u, i] = np.mean([r.predict(x, num_threads=1) for r in self.rankers_], axis=0)
+            out[u, i] = np.mean([r.predict(x) for r in self.rankers_], axis=0)
         return out
+
+    def warm(self) -> None:
+        """Compile the rankers now (`c360.recs.compiled_trees`), not at the first list: a server's load."""
+        for ranker in getattr(self, "rankers_", []):
+            ranker.compile()
 
     def feature_importance(self) -> dict[str, float]:
         gains = np.sum([r.feature_importance(importance_type="gain") for r in self.rankers_], axis=0)

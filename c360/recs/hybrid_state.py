@@ -127,8 +127,6 @@ def state_of(hybrid: Hybrid) -> dict[str, np.ndarray]:
 
 def attach_hybrid(model: RecsModel, state: dict[str, np.ndarray], data: Interactions) -> Hybrid:
     """A version's hybrid over `data` (customers on the version's item axis)."""
-    import lightgbm as lgb
-
     s = {k.removeprefix(PREFIX): v for k, v in state.items() if k.startswith(PREFIX)}
     n = len(model.items_)
     hybrid = new_hybrid(model, ease="ease" in s, neighbours=len(s.get("customer_side", ())) > 0)
@@ -163,5 +161,5 @@ def attach_hybrid(model: RecsModel, state: dict[str, np.ndarray], data: Interact
         if width
         else None
     )
-    hybrid.rankers_ = [lgb.Booster(model_str=str(text)) for text in np.atleast_1d(s["ranker"])]
+    hybrid.rankers_ = model.rankers(s["ranker"])
     return hybrid

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 
 from c360.models.base import Model, ModelError, register
 from c360.recs.base import Recommender
+from c360.recs.compiled_trees import CompiledBooster
 from c360.recs.data import Interactions, build_interactions, histories, reindex_items, relevant_items
 from c360.recs.rules import Rules
 
@@ -108,6 +109,7 @@ class RecsModel(Model):
         self.popularity_ = recent_popularity(data, float(self.params["popularity_days"]))
         self.reason_sim_ = cosine_neighbours(data.orders, top_k=REASON_NEIGHBOURS)
         self.hybrid_state_: dict[str, np.ndarray] = {}
+        self._rankers = None
         if self.method_ == "hybrid":
             from c360.recs.hybrid_state import state_of
 
@@ -241,6 +243,14 @@ class RecsModel(Model):
             self._item_index = {p: i for i, p in enumerate(self.items_.tolist())}
         return self._item_index
 
+    def rankers(self, texts: np.ndarray) -> list[CompiledBooster]:
+        """The hybrid's rankers from their model texts, built once per fitted or loaded version and shared by
+        every `attach`: an incremental update attaches the version for each customer, and compiling one
+        (`c360.recs.compiled_trees`) takes seconds."""
+        if getattr(self, "_rankers", None) is None:
+            self._rankers = [CompiledBooster.from_string(str(t)) for t in np.atleast_1d(texts)]
+        return self._rankers
+
     def attach(self, customers: Interactions) -> Recommender:
         """The method's recommender over `customers` (histories from the lake, any item axis): the version's
         item state, the customers' rows. ALS customers get factors solved from their history."""
@@ -371,6 +381,7 @@ class RecsModel(Model):
             self.reason_sim_ = sp.csr_matrix((z["sim_data"], z["sim_indices"], z["sim_indptr"]), shape=(n, n))
             self.item_state_ = z["item_state"]
             self.hybrid_state_ = {k: z[k] for k in z.files if k.startswith("hybrid_")}
+        self._rankers = None
         self.method_ = meta["method"]
         self.as_of_ = meta.get("as_of")
         self.calibration_ = meta.get("calibration") or {}

@@ -36,9 +36,11 @@ def test_printed_table_and_verdicts():
         bench.Row("hybrid (b)", {"all": metrics}, "lambdarank", (2.0, 4.0, 3.0)),
     ]
     info = {"rounds": 3, "validation_ndcg": 0.2, "training_rows": 10, "seconds": 1.0, "top_features": ["x"]}
+    info["ranker_ms"] = {"LightGBM": (0.9, 1.2), "compiled": (0.3, 0.4)}
     learnt = {"customers": {"new": 5, "all": 6}, "catalogue": 7, "new": info, "all": info}
     buffer = io.StringIO()
     bench.print_rows(Console(file=buffer, width=200), rows, learnt)
     text = buffer.getvalue()
     assert "0.140 (0.125)" in text  # the figure beside ours
     assert "goal 0.1375 reached" in text and "goal 0.433 NOT reached" in text
+    assert "LightGBM 0.90/1.20 ms, compiled 0.30/0.40 ms (3.0x at p50)" in text
