@@ -457,14 +457,47 @@ def _opening(ws: Workspace) -> Any:
     the lock for as long as the open takes."""
     import fcntl
 
-    uri = tracking_uri(ws)  # a database server's store: the lock is the workspace's (this host's processes)
+    # a database server's store: the file lock covers this workspace's processes, `_server_lock` the rest
+    uri = tracking_uri(ws)
     path = Path(
         uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else ws.resolve_path("data/mlflow")
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{path}.open.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        with _server_lock(uri):
+            yield
+
+
+OPEN_LOCK_KEY = 0x633336306D6C66  # "c360mlf": the advisory lock every c360 process takes to open the store
+
+
+@contextlib.contextmanager
+def _server_lock(uri: str) -> Any:
+    """A PostgreSQL store is shared by processes on several hosts (Tune trials on a Ray cluster's workers),
+    which no file lock reaches: they take a PostgreSQL advisory lock on the store's database for the open.
+    4 processes with their own workspaces opening a new PostgreSQL store at once failed in 1 trial of 8
+    ("duplicate key value violates unique constraint", MLflow's `alembic_version` table made twice). Other
+    stores: nothing more to take."""
+    if not uri.startswith("postgresql"):
         yield
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(uri, poolclass=NullPool)
+    try:
+        # a session-level lock: released by the unlock, or with the connection
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": OPEN_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": OPEN_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def _probe(ws: Workspace) -> None:
