@@ -96,4 +96,4 @@ def test_seeded_rankers_are_averaged(trained):
     each = [r.predict(x) for r in hybrid.rankers_]
     assert not np.allclose(each[0], each[1])  # another bagging seed, another model
     assert np.allclose(hybrid.scores(rows)[u, i], np.mean(each, axis=0))
-    assert len(trained[True].rankers_) == 1  # the default: one
+    assert len(trained[True].rankers_) == 1  # as asked
