@@ -16,10 +16,11 @@ generators on everything up to the cutoff and keeps the ranker: `seeds` LightGBM
 on all of them, their scores averaged. One model's NDCG@10 moves with its seed; two average that out. On
 Online Retail's validation window (rankers learnt before 2011-03-01, NDCG@10 on 2011-06..09), seeds 0 and 1
 alone, then their mean: one year (a) 0.1718, 0.1736 -> 0.1739, (b) 0.4341, 0.4338 -> 0.4340; two years (a)
-0.1706, 0.1646 -> 0.1711; two years (b), from 2011-06-01, four seeds 0.4416-0.4444 (mean 0.4431), pairs
-0.4430-0.4453 (mean 0.4442). Each model adds its trees to every list; compiled (`c360.recs.compiled_trees`),
-two cost less than one did through LightGBM's own predict (one customer's top 10 in (b) on two years:
-2.87 ms CPU p50 / 4.42 p99 against 3.65 / 6.11, in one run), so two is the default (a third: 5.0 ms p99).
+0.1706, 0.1646 -> 0.1711; two years (b), 11 windows: seeds 0-3 alone 0.4416-0.4444 (mean 0.4431), the
+means of their six pairs 0.4430-0.4453 (mean 0.4442). Each model adds its trees to every list; compiled
+(`c360.recs.compiled_trees`), two cost less than one did through LightGBM's own predict (one customer's top
+10 in (b) on two years: 2.87 ms CPU p50 / 4.42 p99 against 3.65 / 6.11, in one run), so two is the default
+(a third: 5.0 ms p99).
 `new_items` decides the task: True ranks only items the customer never bought (and learns from new
 purchases), False ranks everything (and learns from every purchase, repeats included).
 """
