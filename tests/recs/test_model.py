@@ -85,6 +85,11 @@ def test_the_hybrid_registers_its_item_side_and_falls_back_to_ease_on_a_small_sh
     first, second = loaded.attach(data), loaded.attach(histories(before, customers[:1]))
     assert first.rankers_ is second.rankers_ and all(r.compiled for r in first.rankers_)
     assert len(first.rankers_) == 2  # two seeds' rankers averaged, by default (c360.recs.hybrid)
+    # the online recommender compiles a version it loads before its first request
+    from c360.inference.recommender import Recommender as Online
+
+    online = Online(Model.load(tmp_path / "v1"), before)
+    assert all(r.compiled for r in online._personal.rankers_)
     # the customer-neighbour generators are off by default (their neighbours are the attached customers)
     assert not {"uknn", "tifu"} & set(loaded.attach(data).generators)
     # a version registered when the hybrid kept fewer item features is refused, not read askew
