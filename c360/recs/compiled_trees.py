@@ -47,9 +47,6 @@ class CompiledBooster:
     def feature_importance(self, importance_type: str = "split") -> np.ndarray:
         return np.asarray(self.booster.feature_importance(importance_type=importance_type))
 
-    def num_trees(self) -> int:
-        return int(self.booster.num_trees())
-
     def num_feature(self) -> int:
         return int(self.booster.num_feature())
 

@@ -161,5 +161,5 @@ def attach_hybrid(model: RecsModel, state: dict[str, np.ndarray], data: Interact
         if width
         else None
     )
-    hybrid.rankers_ = model.rankers(s["ranker"])
+    hybrid.rankers_ = model.rankers()
     return hybrid

@@ -243,12 +243,13 @@ class RecsModel(Model):
             self._item_index = {p: i for i, p in enumerate(self.items_.tolist())}
         return self._item_index
 
-    def rankers(self, texts: np.ndarray) -> list[CompiledBooster]:
-        """The hybrid's rankers from their model texts, built once per fitted or loaded version and shared by
-        every `attach`: an incremental update attaches the version for each customer, and compiling one
-        (`c360.recs.compiled_trees`) takes seconds."""
+    def rankers(self) -> list[CompiledBooster]:
+        """The hybrid's rankers from the model texts the version keeps, built once per fitted or loaded
+        version and shared by every `attach`: an incremental update attaches the version for each customer,
+        and compiling one (`c360.recs.compiled_trees`) takes seconds."""
         if getattr(self, "_rankers", None) is None:
-            self._rankers = [CompiledBooster.from_string(str(t)) for t in np.atleast_1d(texts)]
+            texts = np.atleast_1d(self.hybrid_state_["hybrid_ranker"])
+            self._rankers = [CompiledBooster.from_string(str(t)) for t in texts]
         return self._rankers
 
     def attach(self, customers: Interactions) -> Recommender:
